@@ -1,0 +1,53 @@
+# tryggkarta — the two commands: `make demo` and `make test`. Also `make bench`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+export TRYGGKARTA_INSTANCE_PATH ?= $(CURDIR)/instance
+
+.PHONY: demo test bench install assets lint clean serve
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml setup.py | $(BIN)/python
+	$(PIP) install --quiet -e '.[test,browser]'
+	touch $(STAMP)
+
+install: $(STAMP) assets
+
+# Front-end files that no XStatic package ships come from the npm registry (package-lock.json).
+assets: $(STAMP)
+	@if [ -f package.json ]; then $(BIN)/python -m tryggkarta.maps.build_assets; fi
+
+demo: install
+	@$(BIN)/tryggkarta demo
+	@echo
+	@echo "  tryggkarta demo: http://127.0.0.1:5000/"
+	@echo "  Logins (password 'tryggkarta-demo'): polis (police), kommun (municipality),"
+	@echo "  planerare (planner), grannsamverkan (partner), admin (admin). All data is synthetic."
+	@echo
+	@$(BIN)/tryggkarta serve --host 127.0.0.1 --port 5000
+
+serve: install
+	@$(BIN)/tryggkarta serve
+
+test: install
+	@$(BIN)/ruff check tryggkarta tests bench
+	@set +e; $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here." >&2; exit 1; fi; exit $$rc
+
+bench: install
+	$(PIP) install --quiet -e '.[bench]'
+	$(BIN)/python bench/run_all.py --out bench/RESULTS.md
+
+lint: $(STAMP)
+	$(BIN)/ruff check tryggkarta tests bench
+	$(BIN)/ruff format --check tryggkarta tests bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info instance/tryggkarta.db*

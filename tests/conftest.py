@@ -1,0 +1,188 @@
+"""Shared fixtures: an app, a client, a CLI runner, and a database on both engines.
+
+``db`` is parametrised over SQLite and PostGIS: every store test runs on both. PostGIS comes
+from TRYGGKARTA_TEST_POSTGRES_URL (default: postgres@127.0.0.1:5432/test); each pytest-xdist
+worker gets its own database, migrated once, and tables are emptied between tests.
+When PostgreSQL/PostGIS cannot be reached the PostGIS half is skipped with the reason — except
+under CI=true, where it fails, because CI installs and starts it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tryggkarta.config import load_settings
+from tryggkarta.store import Base, Database
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PASSWORD = "correct-horse-battery"
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("TRYGGKARTA_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data folder {path} is absent (set TRYGGKARTA_SHARED_DATA)")
+    return path
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> str:
+    base = os.environ.get("TRYGGKARTA_TEST_POSTGRES_URL", DEFAULT_PG)
+    name = f"tk_test_{_worker()}"
+    try:
+        admin = create_engine(
+            base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+        )
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = base.rsplit("/", 1)[0] + "/" + name
+        probe = create_engine(url)
+        with probe.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        probe.dispose()
+    except Exception as exc:
+        reason = f"PostGIS not available at {base}: {str(exc).splitlines()[0]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (CI installs and starts it, so this is an error)")
+        pytest.skip(reason)
+    return url
+
+
+def _make_db(url: str, tmp_path_factory: pytest.TempPathFactory, **settings: object) -> Database:
+    instance = tmp_path_factory.mktemp("instance")
+    db = Database(
+        load_settings(
+            {
+                "database_url": url,
+                "instance_path": str(instance),
+                "secret_key": "test-secret",
+                **settings,
+            }
+        )
+    )
+    db.upgrade()
+    return db
+
+
+@pytest.fixture(scope="session")
+def _sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Database:
+    path = tmp_path_factory.mktemp("sqlite") / "tryggkarta.db"
+    return _make_db(f"sqlite:///{path}", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def _postgis_db(postgis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Database:
+    return _make_db(postgis_url, tmp_path_factory)
+
+
+def empty_tables(db: Database) -> None:
+    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name != "settings"]
+    with db.engine.begin() as conn:
+        if db.is_postgis:
+            conn.execute(
+                text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE")
+            )
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+        conn.execute(text("DELETE FROM settings WHERE key <> 'srid'"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """An empty, migrated database — once on SQLite, once on PostGIS."""
+    database = request.getfixturevalue("_sqlite_db" if request.param == "sqlite" else "_postgis_db")
+    empty_tables(database)
+    yield database
+
+
+@pytest.fixture
+def sqlite_db(_sqlite_db: Database) -> Database:
+    """Only SQLite (for web/UI tests where the engine does not matter)."""
+    empty_tables(_sqlite_db)
+    return _sqlite_db
+
+
+@pytest.fixture
+def app(db: Database):
+    from tryggkarta.web import create_app
+
+    app = create_app({"settings": db.settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    app.extensions["tryggkarta.db"] = db
+    return app
+
+
+@pytest.fixture
+def sqlite_app(sqlite_db: Database):
+    from tryggkarta.web import create_app
+
+    app = create_app({"settings": sqlite_db.settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    app.extensions["tryggkarta.db"] = sqlite_db
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture
+def demo_db(db: Database) -> Database:
+    """The database with the synthetic demo data loaded."""
+    from tryggkarta.demo import load_demo
+
+    load_demo(db)
+    return db
+
+
+class AuthActions:
+    """Log in as a user with a given role (created on first use)."""
+
+    def __init__(self, client, db: Database) -> None:
+        self._client = client
+        self._db = db
+
+    def login(self, role: str = "police", username: str | None = None) -> None:
+        from sqlalchemy import select
+
+        from tryggkarta.accounts import create_user
+        from tryggkarta.store import User
+
+        username = username or f"test_{role}"
+        with self._db.session() as s:
+            if s.scalar(select(User).where(User.username == username)) is None:
+                create_user(s, username, PASSWORD, role, organisation=f"Org {role}")
+        response = self._client.post("/login", data={"username": username, "password": PASSWORD})
+        assert response.status_code == 302, response.data[:500]
+
+    def logout(self) -> None:
+        self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client, db: Database) -> AuthActions:
+    return AuthActions(client, db)

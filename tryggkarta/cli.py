@@ -1,0 +1,229 @@
+"""The ``tryggkarta`` command: a thin click layer over library functions.
+
+Every error a user can cause ends as one sentence on stderr and a non-zero exit code:
+2 for bad input or configuration, 3 when the database cannot be used; never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from tryggkarta import __version__
+from tryggkarta.errors import BadInput, ConfigError, StoreError, TryggkartaError
+
+EXIT_INPUT = 2
+EXIT_STORE = 3
+
+#: Sub-command groups contributed by the stages: (module, attribute).
+GROUP_ATTRS = (
+    ("tryggkarta.ingest.cli", "import_group"),
+    ("tryggkarta.services.cli", "hotspots_group"),
+    ("tryggkarta.services.cli", "evaluate_command"),
+    ("tryggkarta.exports.cli", "exports_group"),
+)
+
+
+class TryggkartaGroup(click.Group):
+    """A click group that turns domain errors into one clear message and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            click.echo(f"Error: {exc.message}", err=True)
+            sys.exit(EXIT_STORE)
+        except (ConfigError, BadInput, TryggkartaError) as exc:
+            click.echo(f"Error: {exc.message}", err=True)
+            sys.exit(EXIT_INPUT)
+
+
+def get_settings(**overrides: Any):
+    from tryggkarta.config import load_settings
+
+    return load_settings(overrides)
+
+
+def get_database(*, migrate_check: bool = True):
+    """The configured database; with ``migrate_check`` it must be at the newest schema."""
+    from tryggkarta.store import Database
+
+    db = Database(get_settings())
+    if migrate_check:
+        db.check()
+    return db
+
+
+@click.group(cls=TryggkartaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tryggkarta")
+def main() -> None:
+    """tryggkarta — the shared safety map of a municipality and its local police.
+
+    Configuration comes from TRYGGKARTA_* environment variables (see the README).
+    """
+
+
+@main.group(cls=TryggkartaGroup)
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the schema to the newest version."""
+    database = get_database(migrate_check=False)
+    before, after = database.upgrade()
+    where = database.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"Database {where} is up to date (schema {after}).")
+    else:
+        click.echo(f"Database {where} upgraded from {before or 'empty'} to schema {after}.")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the schema version of the database."""
+    from tryggkarta.store.engine import current_revision, head_revision
+
+    database = get_database(migrate_check=False)
+    click.echo(f"current: {current_revision(database.engine) or 'none'}  newest: {head_revision()}")
+
+
+@main.command()
+@click.option(
+    "--municipality", default="1495", show_default=True, help="Municipality code (kommunkod)."
+)
+@click.option("--reset/--no-reset", default=False, help="Delete earlier demo data first.")
+def demo(municipality: str, reset: bool) -> None:
+    """Create the schema and load the synthetic demo data with demo users."""
+    from tryggkarta.config import ensure_secret_key_file
+    from tryggkarta.demo import load_demo
+
+    ensure_secret_key_file(get_settings())
+    database = get_database(migrate_check=False)
+    database.upgrade()
+    summary = load_demo(database, municipality_code=municipality, reset=reset)
+    for line in summary:
+        click.echo(line)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug/--no-debug", default=False)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(host: str, port: int, debug: bool, threads: int) -> None:
+    """Serve the web application (waitress; --debug uses Flask's reloader)."""
+    from tryggkarta.web import create_app
+
+    get_database()  # fail early and clearly when the schema is missing
+    app = create_app()
+    click.echo(f"tryggkarta {__version__} at http://{host}:{port}/")
+    if debug:
+        app.run(host=host, port=port, debug=True)
+        return
+    from waitress import serve as waitress_serve
+
+    waitress_serve(app, host=host, port=port, threads=threads, ident="tryggkarta")
+
+
+@main.group(cls=TryggkartaGroup)
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "police", "municipality", "planner", "partner"]),
+)
+@click.option("--organisation", "--org", default=None, help="Organisation name (created if new).")
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--email", default=None)
+@click.option("--password", default=None, help="Password (prefer --password-stdin or the prompt).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(
+    username: str,
+    role: str,
+    organisation: str | None,
+    display_name: str,
+    email: str | None,
+    password: str | None,
+    password_stdin: bool,
+) -> None:
+    """Create a user with a role."""
+    from tryggkarta.accounts import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif password is None:
+        if not sys.stdin.isatty():
+            raise BadInput("Give the password with --password-stdin (no terminal to prompt on).")
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    database = get_database()
+    with database.session() as s:
+        user = create_user(
+            s,
+            username,
+            password or "",
+            role,
+            organisation=organisation,
+            display_name=display_name,
+            email=email,
+        )
+        click.echo(f"Created user {user.username} ({user.role}).")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users."""
+    from sqlalchemy import select
+
+    from tryggkarta.store import Organisation, User
+
+    with get_database().session() as s:
+        rows = s.execute(
+            select(User, Organisation.name).outerjoin(Organisation).order_by(User.username)
+        ).all()
+        for user, org in rows:
+            click.echo(
+                f"{user.username:20} {user.role:13} {org or '-':30} {'active' if user.active else 'disabled'}"
+            )
+
+
+@users.command("token")
+@click.argument("username")
+@click.option("--name", default="api", show_default=True)
+@click.option("--days", default=365, show_default=True, type=int)
+def users_token(username: str, name: str, days: int) -> None:
+    """Create an API token for a user (printed once)."""
+    from tryggkarta.accounts import create_token, get_user
+
+    with get_database().session() as s:
+        token = create_token(s, get_user(s, username), name, days)
+    click.echo(token)
+
+
+def _register_groups() -> None:
+    for module_name, attr in GROUP_ATTRS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # stage not installed in this build
+            raise
+        command = getattr(module, attr, None)
+        if command is not None:
+            main.add_command(command)
+
+
+_register_groups()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

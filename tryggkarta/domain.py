@@ -1,0 +1,269 @@
+"""The field's vocabulary: layers, categories, survey reasons, measures, roles.
+
+Keys are stable ASCII identifiers used in code, the database and APIs; every key has a
+Swedish and an English label. See ``design/DOMAIN.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Label:
+    sv: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.sv
+
+
+class Layer(StrEnum):
+    INCIDENTS = "incidents"
+    SURVEY = "survey"
+    PROJECTS = "projects"
+    AREAS = "areas"
+
+
+LAYER_LABELS: dict[str, Label] = {
+    Layer.INCIDENTS: Label("Händelser (EST och polis)", "Incidents (EST and police)"),
+    Layer.SURVEY: Label("Trygghetsundersökning", "Safety survey"),
+    Layer.PROJECTS: Label("Plan- och gestaltningsprojekt", "Planning and design projects"),
+    Layer.AREAS: Label("Områden", "Areas"),
+}
+
+#: Incident categories (EST taxonomy). Order is the display order.
+INCIDENT_CATEGORIES: dict[str, Label] = {
+    "skadegorelse": Label("Skadegörelse", "Vandalism"),
+    "klotter": Label("Klotter", "Graffiti"),
+    "nedskrapning": Label("Nedskräpning", "Littering"),
+    "brand": Label("Brand", "Fire"),
+    "narkotika": Label("Narkotika", "Drugs"),
+    "ordningsstorning": Label("Ordningsstörning", "Public disorder"),
+    "vald_hot": Label("Våld och hot", "Violence and threats"),
+    "stold_inbrott": Label("Stöld och inbrott", "Theft and burglary"),
+    "ungdomar": Label("Ungdomar som samlas", "Youth gathering"),
+    "trafik": Label("Trafik", "Traffic"),
+    "belysning_fel": Label("Trasig belysning", "Broken lighting"),
+    "ovrigt": Label("Övrigt", "Other"),
+}
+FALLBACK_CATEGORY = "ovrigt"
+
+#: Categories that describe the physical environment (used by design hotspots).
+ENVIRONMENT_CATEGORIES: tuple[str, ...] = (
+    "belysning_fel",
+    "klotter",
+    "nedskrapning",
+    "skadegorelse",
+)
+
+#: Survey reasons for feeling unsafe.
+SURVEY_REASONS: dict[str, Label] = {
+    "belysning": Label("Dålig belysning", "Poor lighting"),
+    "vegetation": Label("Igenvuxet, dålig sikt", "Overgrown, poor sight lines"),
+    "folktomt": Label("Folktomt", "Deserted"),
+    "grupper": Label("Grupper som samlas", "Groups gathering"),
+    "nedskrapning": Label("Nedskräpning och klotter", "Litter and graffiti"),
+    "trafik": Label("Trafik", "Traffic"),
+    "narkotika": Label("Narkotikaförsäljning eller -bruk", "Drug dealing or use"),
+    "tidigare_handelse": Label("Tidigare händelse", "Earlier incident"),
+    "ovrigt": Label("Annat", "Other"),
+}
+
+#: A rating at or below this counts as "unsafe" (1 = very unsafe ... 5 = very safe).
+UNSAFE_MAX_RATING = 2
+RATING_MIN, RATING_MAX = 1, 5
+
+TIMES_OF_DAY: dict[str, Label] = {
+    "dag": Label("Dag", "Day"),
+    "kvall": Label("Kväll", "Evening"),
+    "natt": Label("Natt", "Night"),
+}
+
+#: Measures a design hotspot can recommend, with what triggers them (survey reasons and
+#: incident categories).
+MEASURES: dict[str, Label] = {
+    "belysning": Label("Bättre belysning", "Better lighting"),
+    "siktlinjer": Label("Röj vegetation, öppna siktlinjer", "Clear vegetation, open sight lines"),
+    "platsaktivering": Label(
+        "Aktivera platsen (aktiviteter, blandade funktioner, sittplatser)",
+        "Activate the place (activities, mixed use, seating)",
+    ),
+    "stadning": Label(
+        "Städning och klottersanering inom 24 h", "Cleaning and graffiti removal within 24 h"
+    ),
+    "trafiksakerhet": Label("Trafiksäkerhet", "Traffic safety"),
+    "polisiar_narvaro": Label("Polisiär närvaro", "Police presence"),
+}
+MEASURE_TRIGGERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "belysning": {"reasons": ("belysning",), "categories": ("belysning_fel",)},
+    "siktlinjer": {"reasons": ("vegetation",), "categories": ()},
+    "platsaktivering": {"reasons": ("folktomt", "grupper"), "categories": ("ungdomar",)},
+    "stadning": {
+        "reasons": ("nedskrapning",),
+        "categories": ("nedskrapning", "klotter", "skadegorelse"),
+    },
+    "trafiksakerhet": {"reasons": ("trafik",), "categories": ("trafik",)},
+    "polisiar_narvaro": {
+        "reasons": ("narkotika",),
+        "categories": ("narkotika", "vald_hot", "ordningsstorning", "stold_inbrott"),
+    },
+}
+
+#: Position precision of an incident. Only the first three are street-level and may enter a
+#: street-level hotspot; the rest count in area totals and trends only.
+PRECISIONS: dict[str, Label] = {
+    "exact": Label("Exakt", "Exact"),
+    "address": Label("Adress", "Address"),
+    "street": Label("Gata", "Street"),
+    "district": Label("Stadsdel", "District"),
+    "municipality": Label("Kommun", "Municipality"),
+    "county": Label("Län", "County"),
+}
+STREET_LEVEL_PRECISIONS: tuple[str, ...] = ("exact", "address", "street")
+
+PROJECT_KINDS: dict[str, Label] = {
+    "detaljplan": Label("Detaljplan", "Detailed development plan"),
+    "gestaltning": Label("Gestaltningsprojekt", "Design project"),
+    "park": Label("Park", "Park"),
+    "gata": Label("Gata", "Street"),
+    "belysning": Label("Belysningsprojekt", "Lighting project"),
+    "torg": Label("Torg", "Square"),
+    "ovrigt": Label("Övrigt", "Other"),
+}
+PROJECT_STATUSES: dict[str, Label] = {
+    "planerad": Label("Planerad", "Planned"),
+    "pagaende": Label("Pågående", "In progress"),
+    "avslutad": Label("Avslutad", "Completed"),
+}
+
+AREA_KINDS: dict[str, Label] = {
+    "municipality": Label("Kommun", "Municipality"),
+    "district": Label("Stadsdel", "District"),
+    "patrol_area": Label("Patrullområde", "Patrol area"),
+}
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    POLICE = "police"
+    MUNICIPALITY = "municipality"
+    PLANNER = "planner"
+    PARTNER = "partner"
+    PUBLIC = "public"
+
+
+ROLE_LABELS: dict[str, Label] = {
+    Role.ADMIN: Label("Administratör", "Administrator"),
+    Role.POLICE: Label("Polis", "Police"),
+    Role.MUNICIPALITY: Label("Kommun (trygghetssamordnare)", "Municipality (safety coordinator)"),
+    Role.PLANNER: Label("Planerare", "Planner"),
+    Role.PARTNER: Label("Samverkanspartner", "Partner"),
+    Role.PUBLIC: Label("Allmänheten", "Public"),
+}
+
+
+class Detail(StrEnum):
+    """How much of a layer a role may see."""
+
+    RAW = "raw"  # individual features, sensitive text included
+    AGGREGATED = "aggregated"  # grid cells / area totals with k-anonymity
+    HIDDEN = "hidden"
+
+
+#: The one permission table: role x layer -> detail level. Every page and endpoint asks
+#: :func:`detail_for`.
+PERMISSIONS: dict[str, dict[str, Detail]] = {
+    Role.ADMIN: {
+        Layer.INCIDENTS: Detail.RAW,
+        Layer.SURVEY: Detail.RAW,
+        Layer.PROJECTS: Detail.RAW,
+        Layer.AREAS: Detail.RAW,
+    },
+    Role.POLICE: {
+        Layer.INCIDENTS: Detail.RAW,
+        Layer.SURVEY: Detail.RAW,
+        Layer.PROJECTS: Detail.RAW,
+        Layer.AREAS: Detail.RAW,
+    },
+    Role.MUNICIPALITY: {
+        Layer.INCIDENTS: Detail.RAW,
+        Layer.SURVEY: Detail.RAW,
+        Layer.PROJECTS: Detail.RAW,
+        Layer.AREAS: Detail.RAW,
+    },
+    Role.PLANNER: {
+        Layer.INCIDENTS: Detail.AGGREGATED,
+        Layer.SURVEY: Detail.AGGREGATED,
+        Layer.PROJECTS: Detail.RAW,
+        Layer.AREAS: Detail.RAW,
+    },
+    Role.PARTNER: {
+        Layer.INCIDENTS: Detail.AGGREGATED,
+        Layer.SURVEY: Detail.AGGREGATED,
+        Layer.PROJECTS: Detail.RAW,
+        Layer.AREAS: Detail.RAW,
+    },
+    Role.PUBLIC: {
+        Layer.INCIDENTS: Detail.AGGREGATED,
+        Layer.SURVEY: Detail.AGGREGATED,
+        Layer.PROJECTS: Detail.RAW,
+        Layer.AREAS: Detail.RAW,
+    },
+}
+
+#: Minimum number of records in a public/partner cell, area or time bucket (k-anonymity).
+DEFAULT_MIN_COUNT = 5
+
+
+def detail_for(role: str | None, layer: str) -> Detail:
+    """Detail level of ``layer`` for ``role`` (``None`` = anonymous public)."""
+    return PERMISSIONS.get(role or Role.PUBLIC, PERMISSIONS[Role.PUBLIC]).get(layer, Detail.HIDDEN)
+
+
+def category_label(key: str, lang: str = "sv") -> str:
+    label = INCIDENT_CATEGORIES.get(key)
+    return label.get(lang) if label else key
+
+
+#: Canonical columns of each layer as readers deliver them (besides ``geometry``) and as the
+#: store keeps them. ``source_id`` is the id in the source system (Polisen event id, a
+#: case number...), used for idempotent re-imports.
+LAYER_FIELDS: dict[str, tuple[str, ...]] = {
+    Layer.INCIDENTS: (
+        "source_id",
+        "occurred_at",
+        "occurred_to",
+        "category",
+        "subcategory",
+        "source_type",
+        "description",
+        "address",
+        "reporter_org",
+        "precision",
+        "municipality_code",
+    ),
+    Layer.SURVEY: (
+        "source_id",
+        "survey",
+        "answered_at",
+        "rating",
+        "reasons",
+        "time_of_day",
+        "comment",
+        "age_band",
+        "gender",
+    ),
+    Layer.PROJECTS: (
+        "source_id",
+        "name",
+        "case_number",
+        "kind",
+        "status",
+        "start_date",
+        "end_date",
+        "description",
+    ),
+    Layer.AREAS: ("source_id", "name", "kind", "code"),
+}

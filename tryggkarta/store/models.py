@@ -1,0 +1,392 @@
+"""SQLAlchemy 2 models: one schema for SQLite and PostgreSQL/PostGIS.
+
+Geometries are kept as WKB (``geom_wkb``) in the working CRS on both engines, with plain
+numeric columns for fast filtering and SQL grid counting: ``x``/``y`` for point layers and
+``minx..maxy`` for polygon layers. On PostGIS the migration adds a generated
+``geom geometry(Geometry, <srid>)`` column with a GiST index, used by spatial predicates.
+
+Each layer row has a ``dedup_key`` (unique): ``<source>:<source_id>`` when the source has ids
+(Polisen event id, case number), otherwise a hash of the row's content. Imports insert with
+"on conflict do nothing", so the same file or overlapping dumps add nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from tryggkarta.store.types import UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict: JSON, list: JSON}
+
+
+class Setting(Base):
+    """Installation facts fixed at ``db upgrade`` time (e.g. the working CRS)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40), default="municipality")
+    municipality_code: Mapped[str | None] = mapped_column(String(4))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    language: Mapped[str] = mapped_column(String(2), default="sv")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation | None] = relationship()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Dataset(Base):
+    """One import: where it came from, who brought it, what it held."""
+
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    layer: Mapped[str] = mapped_column(String(20), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(300), default="")
+    licence: Mapped[str] = mapped_column(String(200), default="")
+    sensitivity: Mapped[str] = mapped_column(String(20), default="internal")
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    imported_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    checksum: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(300), default="")
+    format: Mapped[str] = mapped_column(String(40), default="")
+    crs: Mapped[str] = mapped_column(String(40), default="")
+    encoding: Mapped[str] = mapped_column(String(40), default="")
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_imported: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    rows_duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict | None]
+    municipality_code: Mapped[str | None] = mapped_column(String(4))
+    retention_until: Mapped[datetime | None]
+
+
+class Incident(Base):
+    """An EST report or police situational report."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    dedup_key: Mapped[str] = mapped_column(String(128), unique=True)
+    source_id: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    occurred_to: Mapped[datetime | None]
+    t_epoch: Mapped[int] = mapped_column(BigInteger, index=True)
+    hour_local: Mapped[int] = mapped_column(SmallInteger)
+    weekday_local: Mapped[int] = mapped_column(SmallInteger)
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    subcategory: Mapped[str | None] = mapped_column(String(200))
+    source_type: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(300))
+    reporter_org: Mapped[str | None] = mapped_column(String(200))
+    precision: Mapped[str] = mapped_column(String(20), default="exact")
+    municipality_code: Mapped[str | None] = mapped_column(String(4), index=True)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    geom_wkb: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_incidents_xy", "x", "y"),)
+
+
+class SurveyCampaign(Base):
+    __tablename__ = "survey_campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    year: Mapped[int | None]
+    municipality_code: Mapped[str | None] = mapped_column(String(4))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class SurveyResponse(Base):
+    __tablename__ = "survey_responses"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("survey_campaigns.id"))
+    dedup_key: Mapped[str] = mapped_column(String(128), unique=True)
+    source_id: Mapped[str | None] = mapped_column(String(100))
+    survey: Mapped[str | None] = mapped_column(String(200))
+    answered_at: Mapped[datetime | None] = mapped_column(index=True)
+    t_epoch: Mapped[int | None] = mapped_column(BigInteger)
+    rating: Mapped[int] = mapped_column(SmallInteger, index=True)
+    reasons: Mapped[str] = mapped_column(String(300), default="")  # comma-separated keys
+    time_of_day: Mapped[str | None] = mapped_column(String(10))
+    comment: Mapped[str | None] = mapped_column(Text)
+    age_band: Mapped[str | None] = mapped_column(String(20))
+    gender: Mapped[str | None] = mapped_column(String(20))
+    municipality_code: Mapped[str | None] = mapped_column(String(4), index=True)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    geom_wkb: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_survey_responses_xy", "x", "y"),)
+
+
+class _PolygonLayer:
+    """Columns shared by polygon layers (bbox for index filtering, WKB geometry)."""
+
+    minx: Mapped[float] = mapped_column(Float)
+    miny: Mapped[float] = mapped_column(Float)
+    maxx: Mapped[float] = mapped_column(Float)
+    maxy: Mapped[float] = mapped_column(Float)
+    geom_wkb: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Project(_PolygonLayer, Base):
+    """A planning or design project (detaljplan, gestaltning, park, gata …)."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    dedup_key: Mapped[str] = mapped_column(String(128), unique=True)
+    source_id: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(300))
+    case_number: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40), default="ovrigt")
+    status: Mapped[str] = mapped_column(String(20), default="pagaende")
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    description: Mapped[str | None] = mapped_column(Text)
+    municipality_code: Mapped[str | None] = mapped_column(String(4), index=True)
+
+    measures: Mapped[list[ProjectMeasure]] = relationship(
+        back_populates="project", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (Index("ix_projects_bbox", "minx", "miny", "maxx", "maxy"),)
+
+
+class ProjectMeasure(Base):
+    """A safety measure a project includes (ticked by the planner), with the evidence."""
+
+    __tablename__ = "project_measures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    measure: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="included")
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="measures")
+
+
+class Area(_PolygonLayer, Base):
+    """Municipality boundaries, districts (stadsdelar), patrol areas."""
+
+    __tablename__ = "areas"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    dedup_key: Mapped[str] = mapped_column(String(128), unique=True)
+    source_id: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20), default="district", index=True)
+    code: Mapped[str | None] = mapped_column(String(40))
+    municipality_code: Mapped[str | None] = mapped_column(String(4), index=True)
+
+    __table_args__ = (Index("ix_areas_bbox", "minx", "miny", "maxx", "maxy"),)
+
+
+class AnalysisRun(Base):
+    """A hotspot computation: method, parameters, filters, data versions and results."""
+
+    __tablename__ = "analysis_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    method: Mapped[str] = mapped_column(String(40), index=True)
+    cache_key: Mapped[str] = mapped_column(String(64), unique=True)
+    params: Mapped[dict]
+    filters: Mapped[dict]
+    dataset_versions: Mapped[dict]
+    summary: Mapped[dict | None]
+    result_geojson: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    duration_ms: Mapped[float | None]
+
+
+class Decision(Base):
+    """A note in the weekly picture (lägesbild): the action decided for a hotspot."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[str] = mapped_column(String(10), index=True)  # ISO week, e.g. 2026-W47
+    hotspot_key: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    text: Mapped[str] = mapped_column(Text)
+    x: Mapped[float | None]
+    y: Mapped[float | None]
+    analysis_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("analysis_runs.id", ondelete="SET NULL")
+    )
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Intervention(Base):
+    """A measure carried out somewhere (lighting fixed, patrol, cleaning …)."""
+
+    __tablename__ = "interventions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    measure: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="planerad")
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id", ondelete="SET NULL"))
+    x: Mapped[float | None]
+    y: Mapped[float | None]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Promise(Base):
+    """A medborgarlöfte commitment or activity."""
+
+    __tablename__ = "promises"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int]
+    municipality_code: Mapped[str | None] = mapped_column(String(4))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[str] = mapped_column(String(20), default="pagaende")
+
+
+class SharedMap(Base):
+    """A saved map (layers, filters, extent) shared with organisations/roles or by link."""
+
+    __tablename__ = "shared_maps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    config: Mapped[dict]
+    shared_roles: Mapped[list] = mapped_column(default=list)
+    shared_orgs: Mapped[list] = mapped_column(default=list)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    link_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExportSchedule(Base):
+    __tablename__ = "export_schedules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    layer: Mapped[str] = mapped_column(String(40))
+    format: Mapped[str] = mapped_column(String(20), default="geojson")
+    audience: Mapped[str] = mapped_column(String(20), default="public")
+    params: Mapped[dict] = mapped_column(default=dict)
+    schedule: Mapped[str] = mapped_column(String(40), default="MON 06:00")
+    target_dir: Mapped[str] = mapped_column(String(500))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class ExportRun(Base):
+    __tablename__ = "export_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("export_schedules.id", ondelete="CASCADE")
+    )
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    path: Mapped[str | None] = mapped_column(String(500))
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    feature_count: Mapped[int | None]
+    changed: Mapped[bool | None]
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditLog(Base):
+    """Who saw or exported what, when."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(80), default="")
+    role: Mapped[str] = mapped_column(String(20), default="public")
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    layer: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(String(20))
+    feature_count: Mapped[int | None]
+    ip: Mapped[str | None] = mapped_column(String(64))
+    extra: Mapped[dict | None]
+
+
+#: Layer name -> model of its feature table.
+LAYER_MODELS: dict[str, type[Base]] = {
+    "incidents": Incident,
+    "survey": SurveyResponse,
+    "projects": Project,
+    "areas": Area,
+}
+POINT_LAYERS = ("incidents", "survey")

@@ -1,0 +1,350 @@
+"""Queries on the layers, identical in meaning on SQLite and PostGIS.
+
+Callers never branch on the engine: they pass :class:`Filters` and get DataFrames,
+GeoDataFrames or numpy arrays back. Heavy aggregation (counts per grid cell, per time step)
+is a ``GROUP BY`` on integer cell indices in SQL, so a million incidents never become a
+million Python objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Select, and_, func, literal, literal_column, select
+from sqlalchemy.orm import Session
+
+from tryggkarta.errors import BadInput
+from tryggkarta.store.models import LAYER_MODELS, POINT_LAYERS, Dataset
+from tryggkarta.store.types import cell_floor
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from tryggkarta.store.engine import Database
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What to select from a layer. Coordinates are working-CRS metres; times are aware UTC."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    polygon: shapely.Geometry | None = None
+    start: datetime | None = None
+    end: datetime | None = None  # exclusive
+    categories: tuple[str, ...] | None = None
+    precisions: tuple[str, ...] | None = None
+    weekdays: tuple[int, ...] | None = None  # 0 = Monday, local time
+    hours: tuple[int, ...] | None = None  # 0..23 local time
+    municipality_code: str | None = None
+    dataset_ids: tuple[int, ...] | None = None
+    max_rating: int | None = None  # survey: e.g. 2 = only unsafe answers
+
+    def replace(self, **changes: Any) -> Filters:
+        return replace(self, **changes)
+
+    def cache_dict(self) -> dict[str, Any]:
+        """A JSON-able form (for analysis-run cache keys)."""
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if value is None:
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, shapely.Geometry):
+                value = shapely.to_wkt(value, rounding_precision=2)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[key] = value
+        return out
+
+
+def model_for(layer: str) -> Any:
+    try:
+        return LAYER_MODELS[layer]
+    except KeyError:
+        raise BadInput(
+            f"Unknown layer {layer!r}; choose one of {', '.join(LAYER_MODELS)}."
+        ) from None
+
+
+def _where(db: Database, layer: str, filters: Filters) -> list[Any]:
+    model = model_for(layer)
+    table = model.__table__
+    c = table.c
+    clauses: list[Any] = []
+    point = layer in POINT_LAYERS
+    for box in [filters.bbox, filters.polygon.bounds if filters.polygon is not None else None]:
+        if box is None:
+            continue
+        minx, miny, maxx, maxy = box
+        if point:
+            clauses += [c.x >= minx, c.x <= maxx, c.y >= miny, c.y <= maxy]
+        else:
+            clauses += [c.maxx >= minx, c.minx <= maxx, c.maxy >= miny, c.miny <= maxy]
+    if filters.polygon is not None and db.is_postgis:
+        wkb = shapely.to_wkb(filters.polygon)
+        clauses.append(
+            func.ST_Intersects(
+                literal_column(f"{table.name}.geom"), func.ST_GeomFromWKB(literal(wkb), db.srid)
+            )
+        )
+    time_col = {"incidents": "occurred_at", "survey": "answered_at"}.get(layer)
+    if time_col:
+        if filters.start is not None:
+            clauses.append(c[time_col] >= filters.start)
+        if filters.end is not None:
+            clauses.append(c[time_col] < filters.end)
+    if filters.categories is not None and layer == "incidents":
+        clauses.append(c.category.in_(filters.categories))
+    if filters.precisions is not None and layer == "incidents":
+        clauses.append(c.precision.in_(filters.precisions))
+    if layer == "incidents":
+        if filters.weekdays is not None:
+            clauses.append(c.weekday_local.in_(filters.weekdays))
+        if filters.hours is not None:
+            clauses.append(c.hour_local.in_(filters.hours))
+    if filters.max_rating is not None and layer == "survey":
+        clauses.append(c.rating <= filters.max_rating)
+    if filters.municipality_code is not None:
+        clauses.append(c.municipality_code == filters.municipality_code)
+    if filters.dataset_ids is not None:
+        clauses.append(c.dataset_id.in_(filters.dataset_ids))
+    return clauses
+
+
+def _needs_exact_polygon_check(db: Database, filters: Filters) -> bool:
+    return filters.polygon is not None and not db.is_postgis
+
+
+def select_layer(
+    db: Database, layer: str, filters: Filters, columns: list[str] | None = None
+) -> Select:
+    table = model_for(layer).__table__
+    names = columns or [col.name for col in table.c if col.name != "geom"]
+    if _needs_exact_polygon_check(db, filters) and "geom_wkb" not in names:
+        names = [*names, "geom_wkb"]
+    stmt = select(*[table.c[name] for name in names])
+    clauses = _where(db, layer, filters)
+    if clauses:
+        stmt = stmt.where(and_(*clauses))
+    return stmt.order_by(table.c.id)
+
+
+def layer_frame(
+    db: Database,
+    layer: str,
+    filters: Filters | None = None,
+    *,
+    columns: list[str] | None = None,
+    limit: int | None = None,
+    geometry: bool = True,
+) -> pd.DataFrame | gpd.GeoDataFrame:
+    """Rows of ``layer`` matching ``filters``.
+
+    With ``geometry=True`` a GeoDataFrame in the working CRS; else a plain DataFrame
+    (``geom_wkb`` dropped unless asked for).
+    """
+    filters = filters or Filters()
+    cols = columns
+    if cols is not None and geometry and "geom_wkb" not in cols:
+        cols = [*cols, "geom_wkb"]
+    stmt = select_layer(db, layer, filters, cols)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    with db.engine.connect() as conn:
+        result = conn.execute(stmt)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    geoms = None
+    if "geom_wkb" in frame.columns:
+        geoms = (
+            shapely.from_wkb(frame["geom_wkb"].to_numpy())
+            if len(frame)
+            else np.array([], dtype=object)
+        )
+        if _needs_exact_polygon_check(db, filters) and len(frame):
+            keep = shapely.intersects(geoms, filters.polygon)
+            frame, geoms = frame[keep].reset_index(drop=True), geoms[keep]
+        frame = frame.drop(columns="geom_wkb")
+    if not geometry:
+        return frame
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame(
+        frame, geometry=geoms if geoms is not None else [], crs=f"EPSG:{db.srid}"
+    )
+
+
+def count(db: Database, layer: str, filters: Filters | None = None) -> int:
+    filters = filters or Filters()
+    if _needs_exact_polygon_check(db, filters):
+        return len(layer_frame(db, layer, filters, columns=["id"], geometry=False))
+    table = model_for(layer).__table__
+    stmt = select(func.count()).select_from(table)
+    clauses = _where(db, layer, filters)
+    if clauses:
+        stmt = stmt.where(and_(*clauses))
+    with db.engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A square grid in the working CRS: origin (x0, y0) at the south-west corner."""
+
+    x0: float
+    y0: float
+    cell_size: float
+    nx: int
+    ny: int
+
+    def __post_init__(self) -> None:
+        if self.cell_size <= 0 or self.nx <= 0 or self.ny <= 0:
+            raise BadInput("A grid needs a positive cell size and at least one cell.")
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return (
+            self.x0,
+            self.y0,
+            self.x0 + self.nx * self.cell_size,
+            self.y0 + self.ny * self.cell_size,
+        )
+
+
+def grid_counts(
+    db: Database,
+    layer: str,
+    grid: GridSpec,
+    filters: Filters | None = None,
+    *,
+    time_step: float | None = None,
+    t0: float | None = None,
+    n_steps: int | None = None,
+) -> np.ndarray:
+    """Counts per cell, computed in SQL (``GROUP BY`` cell index).
+
+    Returns an array of shape (ny, nx) — row 0 is the southernmost row — or, with
+    ``time_step`` seconds, ``t0`` (epoch seconds) and ``n_steps``, a space-time cube of shape
+    (n_steps, ny, nx). Points outside the grid (or the time range) are not counted.
+    """
+    if layer not in POINT_LAYERS:
+        raise BadInput(f"Grid counts need a point layer, not {layer!r}.")
+    filters = filters or Filters()
+    if _needs_exact_polygon_check(db, filters):
+        # SQLite has no spatial predicate: filter exactly in Python, then bincount.
+        frame = layer_frame(db, layer, filters, columns=["x", "y", "t_epoch"], geometry=False)
+        return _bincount(
+            frame["x"].to_numpy(float),
+            frame["y"].to_numpy(float),
+            frame["t_epoch"].to_numpy(float) if time_step else None,
+            grid,
+            time_step,
+            t0,
+            n_steps,
+        )
+    table = model_for(layer).__table__
+    c = table.c
+    minx, miny, maxx, maxy = grid.bounds
+    clauses = [*_where(db, layer, filters), c.x >= minx, c.x < maxx, c.y >= miny, c.y < maxy]
+    col = cell_floor((c.x - grid.x0) / grid.cell_size).label("col")
+    row = cell_floor((c.y - grid.y0) / grid.cell_size).label("row")
+    keys = [row, col]
+    shape: tuple[int, ...] = (grid.ny, grid.nx)
+    if time_step is not None:
+        if t0 is None or n_steps is None or n_steps <= 0 or time_step <= 0:
+            raise BadInput("A space-time count needs t0, a positive time step and n_steps.")
+        clauses += [c.t_epoch >= t0, c.t_epoch < t0 + n_steps * time_step]
+        keys = [cell_floor((c.t_epoch - t0) / time_step).label("step"), row, col]
+        shape = (n_steps, grid.ny, grid.nx)
+    stmt = select(*keys, func.count().label("n")).where(and_(*clauses)).group_by(*keys)
+    with db.engine.connect() as conn:
+        rows = np.array(conn.execute(stmt).fetchall(), dtype=np.int64).reshape(-1, len(keys) + 1)
+    out = np.zeros(shape, dtype=np.int64)
+    if len(rows):
+        idx = tuple(np.clip(rows[:, i], 0, shape[i] - 1) for i in range(len(keys)))
+        np.add.at(out, idx, rows[:, -1])
+    return out
+
+
+def _bincount(x, y, t, grid: GridSpec, time_step, t0, n_steps) -> np.ndarray:
+    col = np.floor((x - grid.x0) / grid.cell_size).astype(np.int64)
+    row = np.floor((y - grid.y0) / grid.cell_size).astype(np.int64)
+    ok = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
+    if time_step is None:
+        flat = row[ok] * grid.nx + col[ok]
+        return np.bincount(flat, minlength=grid.nx * grid.ny).reshape(grid.ny, grid.nx)
+    step = np.floor((t - t0) / time_step).astype(np.int64)
+    ok &= (step >= 0) & (step < n_steps)
+    flat = (step[ok] * grid.ny + row[ok]) * grid.nx + col[ok]
+    return np.bincount(flat, minlength=n_steps * grid.ny * grid.nx).reshape(
+        n_steps, grid.ny, grid.nx
+    )
+
+
+def extent(
+    db: Database, layer: str, filters: Filters | None = None
+) -> tuple[float, float, float, float] | None:
+    """Bounding box of the matching features (working CRS), or None when there are none."""
+    filters = filters or Filters()
+    table = model_for(layer).__table__
+    c = table.c
+    if layer in POINT_LAYERS:
+        cols = [func.min(c.x), func.min(c.y), func.max(c.x), func.max(c.y)]
+    else:
+        cols = [func.min(c.minx), func.min(c.miny), func.max(c.maxx), func.max(c.maxy)]
+    stmt = select(*cols)
+    clauses = _where(db, layer, filters)
+    if clauses:
+        stmt = stmt.where(and_(*clauses))
+    with db.engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    if row is None or row[0] is None:
+        return None
+    return tuple(float(v) for v in row)  # type: ignore[return-value]
+
+
+def time_range(
+    db: Database, layer: str = "incidents", filters: Filters | None = None
+) -> tuple[datetime, datetime] | None:
+    filters = filters or Filters()
+    c = model_for(layer).__table__.c
+    col = c.occurred_at if layer == "incidents" else c.answered_at
+    stmt = select(func.min(col), func.max(col))
+    clauses = _where(db, layer, filters)
+    if clauses:
+        stmt = stmt.where(and_(*clauses))
+    with db.engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    if row is None or row[0] is None:
+        return None
+    from tryggkarta.store.types import UTCDateTime
+
+    conv = UTCDateTime().process_result_value
+    return conv(row[0], db.engine.dialect), conv(row[1], db.engine.dialect)  # type: ignore[return-value]
+
+
+def category_counts(db: Database, filters: Filters | None = None) -> dict[str, int]:
+    filters = filters or Filters()
+    c = model_for("incidents").__table__.c
+    stmt = select(c.category, func.count()).group_by(c.category)
+    clauses = _where(db, "incidents", filters)
+    if clauses:
+        stmt = stmt.where(and_(*clauses))
+    with db.engine.connect() as conn:
+        return {str(k): int(n) for k, n in conn.execute(stmt).all()}
+
+
+def dataset_versions(session: Session, layers: tuple[str, ...]) -> dict[str, list[int]]:
+    """Which datasets currently make up each layer (for reproducible analysis runs)."""
+    rows = session.execute(
+        select(Dataset.layer, Dataset.id).where(Dataset.layer.in_(layers)).order_by(Dataset.id)
+    ).all()
+    out: dict[str, list[int]] = {layer: [] for layer in layers}
+    for layer, ident in rows:
+        out[layer].append(int(ident))
+    return out

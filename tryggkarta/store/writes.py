@@ -1,0 +1,182 @@
+"""Writing layers: bulk, idempotent inserts and whole-dataset deletes.
+
+:func:`insert_layer` takes a GeoDataFrame in the working CRS with the canonical columns of
+``domain.LAYER_FIELDS`` and inserts it into the layer's table in chunks, with
+"on conflict (dedup_key) do nothing": rows already in the store are skipped, never doubled.
+It runs inside the caller's session, so the caller's transaction makes an import atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from tryggkarta.domain import LAYER_FIELDS
+from tryggkarta.errors import BadInput, NotFound
+from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
+from tryggkarta.store.queries import model_for
+
+LOCAL_TZ = "Europe/Stockholm"
+CHUNK = 5000
+
+
+def content_key(frame: pd.DataFrame, wkb: np.ndarray, fields: Iterable[str]) -> np.ndarray:
+    """A stable hash per row of its content (fields + geometry), for sources without ids."""
+    parts = [
+        frame[f].astype("string").fillna("").to_numpy(dtype=object) for f in fields if f in frame
+    ]
+    hexes = np.array([w.hex() for w in wkb], dtype=object)
+    joined = ["\x1f".join(map(str, vals)) for vals in zip(*parts, hexes, strict=True)]
+    return np.array(
+        ["h:" + hashlib.sha256(s.encode()).hexdigest()[:40] for s in joined], dtype=object
+    )
+
+
+def _utc(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series, utc=True)
+
+
+def epoch_seconds(when: pd.Series) -> pd.Series:
+    """Whole seconds since 1970 (UTC) whatever the datetime resolution (s, ms, us, ns)."""
+    return ((when - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("Int64")
+
+
+def prepare_records(layer: str, gdf: Any, dataset_id: int) -> pd.DataFrame:
+    """Columns ready for the layer table: geometry as WKB plus x/y or bbox, times, keys."""
+    fields = LAYER_FIELDS[layer]
+    frame = pd.DataFrame({f: gdf[f] if f in gdf.columns else None for f in fields}, index=gdf.index)
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    if len(geoms) and (shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any()):
+        raise BadInput("Every row needs a geometry before it is stored.")
+    wkb = shapely.to_wkb(geoms) if len(geoms) else np.array([], dtype=object)
+    frame["geom_wkb"] = wkb
+    if layer in POINT_LAYERS:
+        frame["x"] = shapely.get_x(geoms) if len(geoms) else []
+        frame["y"] = shapely.get_y(geoms) if len(geoms) else []
+    else:
+        bounds = shapely.bounds(geoms) if len(geoms) else np.zeros((0, 4))
+        frame["minx"], frame["miny"], frame["maxx"], frame["maxy"] = bounds.T
+    frame["dataset_id"] = dataset_id
+
+    if "dedup_key" in gdf.columns:
+        frame["dedup_key"] = gdf["dedup_key"].astype(object)
+    else:
+        frame["dedup_key"] = None
+    missing = frame["dedup_key"].isna().to_numpy()
+    if missing.any():
+        frame.loc[missing, "dedup_key"] = content_key(
+            frame.loc[missing], wkb[missing], (layer, *fields)
+        )
+
+    if layer == "incidents":
+        when = _utc(frame["occurred_at"])
+        if when.isna().any():
+            raise BadInput("Every incident needs a time (occurred_at).")
+        frame["occurred_at"] = when
+        frame["occurred_to"] = (
+            _utc(frame["occurred_to"]) if frame["occurred_to"].notna().any() else None
+        )
+        frame["t_epoch"] = epoch_seconds(when) if len(when) else []
+        local = when.dt.tz_convert(LOCAL_TZ)
+        frame["hour_local"] = local.dt.hour.astype("int16")
+        frame["weekday_local"] = local.dt.weekday.astype("int16")
+        frame["precision"] = frame["precision"].fillna("exact")
+    elif layer == "survey":
+        when = _utc(frame["answered_at"])
+        frame["answered_at"] = when
+        frame["t_epoch"] = epoch_seconds(when) if len(when) else []
+        frame["reasons"] = frame["reasons"].map(_join_reasons)
+    elif layer == "projects":
+        for col in ("start_date", "end_date"):
+            frame[col] = pd.to_datetime(frame[col], errors="coerce").dt.date
+    return frame
+
+
+def _join_reasons(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, str):
+        return value
+    return ",".join(str(v) for v in value)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = frame.astype(object).where(frame.notna(), None)
+    records = out.to_dict("records")
+    for rec in records:
+        for key, value in rec.items():
+            if isinstance(value, pd.Timestamp):
+                rec[key] = value.to_pydatetime()
+            elif isinstance(value, np.generic):
+                rec[key] = value.item()
+    return records
+
+
+def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tuple[int, int]:
+    """Insert ``gdf`` into ``layer``; returns (inserted, skipped as already stored)."""
+    model = model_for(layer)
+    table = model.__table__
+    frame = prepare_records(layer, gdf, dataset_id)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    before = session.execute(
+        select(func.count()).select_from(table).where(table.c.dataset_id == dataset_id)
+    ).scalar_one()
+    for start in range(0, len(frame), CHUNK):
+        chunk = _records(frame.iloc[start : start + CHUNK])
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
+        session.execute(stmt, chunk)
+    after = session.execute(
+        select(func.count()).select_from(table).where(table.c.dataset_id == dataset_id)
+    ).scalar_one()
+    inserted = int(after - before)
+    return inserted, len(frame) - inserted
+
+
+def delete_dataset(session: Session, dataset_id: int) -> dict[str, int]:
+    """Delete a dataset and all its rows (one import undone). Returns rows deleted per layer."""
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"There is no dataset {dataset_id}.")
+    model = model_for(dataset.layer)
+    result = session.execute(delete(model).where(model.dataset_id == dataset_id))
+    session.delete(dataset)
+    return {dataset.layer: int(result.rowcount or 0)}
+
+
+def audit(
+    session: Session,
+    action: str,
+    *,
+    user: Any = None,
+    layer: str | None = None,
+    detail: str | None = None,
+    feature_count: int | None = None,
+    ip: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write one audit-log row (who, when, what, how many)."""
+    session.add(
+        AuditLog(
+            at=datetime.now(UTC),
+            user_id=getattr(user, "id", None),
+            username=getattr(user, "username", "") or "",
+            role=getattr(user, "role", "public") or "public",
+            action=action,
+            layer=layer,
+            detail=detail,
+            feature_count=feature_count,
+            ip=ip,
+            extra=extra,
+        )
+    )

@@ -1,0 +1,171 @@
+"""The Flask application factory.
+
+``create_app(config)`` builds the app from a mapping of settings overrides (same keys as
+:class:`tryggkarta.config.Settings`, plus Flask keys in upper case). Nothing happens at
+import time. The database is opened once per app and kept in ``app.extensions``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, g, request, session
+from flask_wtf.csrf import CSRFProtect
+
+from tryggkarta import __version__
+from tryggkarta.config import Settings, load_settings
+from tryggkarta.domain import ROLE_LABELS
+from tryggkarta.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    format_date,
+    format_datetime,
+    format_number,
+    translate,
+)
+from tryggkarta.paths import static_dir, templates_dir
+from tryggkarta.store import Database
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+
+#: Blueprint modules, each exposing ``bp``. Registered in this order.
+BLUEPRINTS = (
+    "tryggkarta.web.auth",
+    "tryggkarta.web.views",
+    "tryggkarta.web.assets",
+    "tryggkarta.web.api",
+    "tryggkarta.web.imports",
+    "tryggkarta.web.lagesbild",
+    "tryggkarta.web.shared",
+    "tryggkarta.web.projects",
+    "tryggkarta.web.ogc",
+    "tryggkarta.web.admin",
+)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides settings (``database_url``, ``crs``, …) and Flask keys."""
+    config = dict(config or {})
+    settings = config.pop("settings", None) or load_settings(
+        {k: v for k, v in config.items() if not k.isupper()}
+    )
+    app = Flask(
+        "tryggkarta",
+        template_folder=str(templates_dir()),
+        static_folder=str(static_dir()),
+        static_url_path="/static",
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update({k: v for k, v in config.items() if k.isupper()})
+    if settings.extra.get("secret_key_generated") and not app.testing:
+        log.warning("TRYGGKARTA_SECRET_KEY is not set: sessions will not survive a restart.")
+
+    app.extensions["tryggkarta.settings"] = settings
+    app.extensions["tryggkarta.db"] = Database(settings)
+
+    csrf.init_app(app)
+    from tryggkarta.web import auth, errors
+
+    auth.init_app(app)
+    errors.init_app(app)
+    for name in BLUEPRINTS:
+        module = importlib.import_module(name)
+        app.register_blueprint(module.bp)
+        if getattr(module, "CSRF_EXEMPT", False):
+            csrf.exempt(module.bp)
+
+    _install_i18n(app)
+    _install_security_headers(app, settings)
+    return app
+
+
+def get_db() -> Database:
+    from flask import current_app
+
+    return current_app.extensions["tryggkarta.db"]
+
+
+def get_settings() -> Settings:
+    from flask import current_app
+
+    return current_app.extensions["tryggkarta.settings"]
+
+
+def is_demo() -> bool:
+    """True when the database holds the synthetic demo data (set by ``tryggkarta demo``)."""
+    from sqlalchemy import select
+
+    from tryggkarta.store.models import Setting
+
+    try:
+        with get_db().session() as s:
+            return s.scalar(select(Setting.value).where(Setting.key == "demo")) == "1"
+    except Exception:
+        return False
+
+
+def current_language() -> str:
+    lang = getattr(g, "lang", None)
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _(text: str, **params: object) -> str:
+    """Translate a Swedish UI string into the request's language."""
+    return translate(text, current_language(), **params)
+
+
+def _install_i18n(app: Flask) -> None:
+    @app.before_request
+    def choose_language() -> None:
+        wanted = request.args.get("lang")
+        if wanted in LANGUAGES:
+            session["lang"] = wanted
+        g.lang = session.get("lang") or DEFAULT_LANGUAGE
+
+    @app.context_processor
+    def i18n_helpers() -> dict[str, Any]:
+        lang = current_language()
+        return {
+            "_": _,
+            "lang": lang,
+            "other_lang": "en" if lang == "sv" else "sv",
+            "fmt_number": lambda v, digits=1: format_number(v, lang, digits),
+            "fmt_date": lambda v, fmt="medium": format_date(v, lang, fmt),
+            "fmt_datetime": lambda v, fmt="short": format_datetime(v, lang, fmt),
+            "app_version": __version__,
+            "settings": get_settings(),
+            "url_rules": app.view_functions.keys(),
+            "role_label": lambda role: ROLE_LABELS[role].get(lang) if role in ROLE_LABELS else role,
+            "demo_mode": is_demo(),
+        }
+
+
+def _install_security_headers(app: Flask, settings: Settings) -> None:
+    tile_host = urlsplit(settings.tile_url.replace("{s}", "a")).netloc
+    tile_src = f" {urlsplit(settings.tile_url).scheme}://{tile_host}" if tile_host else ""
+    policy = (
+        "default-src 'self'; "
+        f"img-src 'self' data: blob:{tile_src.replace('{s}', '*')}; "
+        "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "font-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; "
+        "form-action 'self'; base-uri 'self'"
+    )
+
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response
