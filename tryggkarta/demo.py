@@ -300,14 +300,14 @@ def generate_incidents(rng: np.random.Generator, n: int = 6000) -> pd.DataFrame:
 
 def generate_survey(rng: np.random.Generator, n: int = 900) -> pd.DataFrame:
     rows = []
-    n_place = int(n * 0.55)
+    n_place = int(n * 0.42)
     weights = np.array([p.weight for p in PLACES if p.survey_reasons])
     places = [p for p in PLACES if p.survey_reasons]
     pick = rng.choice(len(places), size=n_place, p=weights / weights.sum())
     for idx in range(len(places)):
         place = places[idx]
         k = int((pick == idx).sum())
-        rating = rng.choice([1, 2, 3, 4, 5], size=k, p=[0.3, 0.32, 0.18, 0.12, 0.08])
+        rating = rng.choice([1, 2, 3, 4, 5], size=k, p=[0.4, 0.35, 0.12, 0.08, 0.05])
         rows.append(
             pd.DataFrame(
                 {
@@ -321,7 +321,7 @@ def generate_survey(rng: np.random.Generator, n: int = 900) -> pd.DataFrame:
     k = n - n_place
     radius = np.abs(rng.normal(0, 1500, k)) + 50
     angle = rng.uniform(0, 2 * np.pi, k)
-    rating = rng.choice([1, 2, 3, 4, 5], size=k, p=[0.06, 0.1, 0.24, 0.3, 0.3])
+    rating = rng.choice([1, 2, 3, 4, 5], size=k, p=[0.03, 0.07, 0.25, 0.3, 0.35])
     rows.append(
         pd.DataFrame(
             {

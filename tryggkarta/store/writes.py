@@ -28,6 +28,8 @@ from tryggkarta.store.queries import model_for
 
 LOCAL_TZ = "Europe/Stockholm"
 CHUNK = 5000
+#: Rows per bulk round trip (executemany / COPY) in :func:`insert_layer`.
+BULK_CHUNK = 100_000
 
 
 def content_key(frame: pd.DataFrame, wkb: np.ndarray, fields: Iterable[str]) -> np.ndarray:
@@ -89,7 +91,7 @@ def prepare_records(layer: str, gdf: Any, dataset_id: int) -> pd.DataFrame:
         frame["t_epoch"] = epoch_seconds(when) if len(when) else []
         local = when.dt.tz_convert(LOCAL_TZ)
         frame["hour_local"] = local.dt.hour.astype("int16")
-        frame["weekday_local"] = local.dt.weekday.astype("int16")
+        frame["weekday_local"] = local.dt.day_of_week.astype("int16")
         frame["precision"] = frame["precision"].fillna("exact")
     elif layer == "survey":
         when = _utc(frame["answered_at"])
@@ -122,23 +124,90 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
+def _column(series: pd.Series, dialect: str) -> np.ndarray:
+    """One column as DBAPI-ready Python objects (None for missing), vectorised per column."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        fmt = "%Y-%m-%d %H:%M:%S.%f" if dialect == "sqlite" else "%Y-%m-%d %H:%M:%S.%f+00:00"
+        text = series.dt.tz_convert("UTC").dt.strftime(fmt)
+        return text.astype(object).where(series.notna(), None).to_numpy()
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series.to_numpy(dtype=object, na_value=None)
+    values = series.to_numpy(dtype=object)
+    missing = pd.isna(series).to_numpy()
+    if missing.any():
+        values = values.copy()
+        values[missing] = None
+    return values
+
+
+def _dates_as_text(series: pd.Series) -> pd.Series:
+    return pd.Series(
+        [v.isoformat() if hasattr(v, "isoformat") else None for v in series.to_numpy(dtype=object)],
+        index=series.index, dtype=object,
+    )
+
+
+def _tuples(frame: pd.DataFrame, columns: list[str], dialect: str) -> list[tuple[Any, ...]]:
+    arrays = []
+    for col in columns:
+        series = frame[col]
+        if col in ("start_date", "end_date"):
+            series = _dates_as_text(series)
+        arrays.append(_column(series, dialect))
+    return list(zip(*arrays, strict=True))
+
+
+def _insert_sqlite(dbapi: Any, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+           "ON CONFLICT (dedup_key) DO NOTHING")
+    cur = dbapi.cursor()
+    try:
+        cur.executemany(sql, rows)
+    finally:
+        cur.close()
+
+
+def _insert_postgres(dbapi: Any, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """COPY into a temporary table, then INSERT … SELECT … ON CONFLICT DO NOTHING."""
+    cols = ", ".join(columns)
+    temp = f"tk_load_{table}"
+    with dbapi.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {temp}")
+        cur.execute(f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA")
+        with cur.copy(f"COPY {temp} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {temp} ON CONFLICT (dedup_key) DO NOTHING")
+        cur.execute(f"DROP TABLE {temp}")
+
+
 def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tuple[int, int]:
-    """Insert ``gdf`` into ``layer``; returns (inserted, skipped as already stored)."""
+    """Insert ``gdf`` into ``layer``; returns (inserted, skipped as already stored).
+
+    Runs in the caller's transaction on the session's own DBAPI connection: executemany of
+    tuples on SQLite, COPY into a temporary table plus one INSERT … SELECT on PostgreSQL, both
+    with "on conflict (dedup_key) do nothing".
+    """
     model = model_for(layer)
     table = model.__table__
     frame = prepare_records(layer, gdf, dataset_id)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    before = session.execute(
-        select(func.count()).select_from(table).where(table.c.dataset_id == dataset_id)
-    ).scalar_one()
-    for start in range(0, len(frame), CHUNK):
-        chunk = _records(frame.iloc[start : start + CHUNK])
-        stmt = insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
-        session.execute(stmt, chunk)
-    after = session.execute(
-        select(func.count()).select_from(table).where(table.c.dataset_id == dataset_id)
-    ).scalar_one()
+    columns = [c for c in frame.columns if c in table.c and c != "geom"]
+    connection = session.connection()
+    dialect = connection.dialect.name
+    count_stmt = select(func.count()).select_from(table).where(table.c.dataset_id == dataset_id)
+    before = session.execute(count_stmt).scalar_one()
+    dbapi = connection.connection.dbapi_connection
+    for start in range(0, len(frame), BULK_CHUNK):
+        rows = _tuples(frame.iloc[start : start + BULK_CHUNK], columns, dialect)
+        if dialect == "postgresql":
+            _insert_postgres(dbapi, table.name, columns, rows)
+        elif dialect == "sqlite":
+            _insert_sqlite(dbapi, table.name, columns, rows)
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            stmt = insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
+            session.execute(stmt, _records(frame.iloc[start : start + BULK_CHUNK]))
+    after = session.execute(count_stmt).scalar_one()
     inserted = int(after - before)
     return inserted, len(frame) - inserted
 

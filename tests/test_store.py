@@ -1,0 +1,200 @@
+"""The store on both engines: inserts, idempotency, queries, SQL grid counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import Polygon, box
+
+from tryggkarta.store import (
+    Dataset,
+    Filters,
+    GridSpec,
+    category_counts,
+    count,
+    delete_dataset,
+    extent,
+    grid_counts,
+    insert_layer,
+    layer_frame,
+    time_range,
+)
+
+X0, Y0 = 400_000.0, 6_460_000.0
+
+
+def incidents(n: int = 500, seed: int = 1) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(X0, X0 + 5000, n)
+    y = rng.uniform(Y0, Y0 + 5000, n)
+    t = pd.Timestamp("2025-01-06", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 70 * 86400, n), unit="s"
+    )
+    return gpd.GeoDataFrame(
+        {
+            "occurred_at": t,
+            "category": rng.choice(["klotter", "skadegorelse", "narkotika"], n),
+            "description": [f"händelse {i} åäö" for i in range(n)],
+            "source_id": [str(i) for i in range(n)],
+        },
+        geometry=gpd.points_from_xy(x, y),
+        crs=3006,
+    )
+
+
+def add(db, layer: str, gdf, name: str = "test") -> tuple[int, int, int]:
+    with db.session() as s:
+        ds = Dataset(layer=layer, name=name, checksum=name)
+        s.add(ds)
+        s.flush()
+        inserted, skipped = insert_layer(s, layer, gdf, ds.id)
+        return ds.id, inserted, skipped
+
+
+def test_insert_and_read_back_exactly(db):
+    gdf = incidents(50)
+    _, inserted, skipped = add(db, "incidents", gdf)
+    assert (inserted, skipped) == (50, 0)
+    back = layer_frame(db, "incidents")
+    assert back.crs.to_epsg() == 3006
+    assert len(back) == 50
+    assert set(back["description"]) == set(gdf["description"])
+    np.testing.assert_allclose(np.sort(back.geometry.x), np.sort(gdf.geometry.x))
+    first = back.sort_values("source_id").iloc[0]
+    assert first["occurred_at"].tzinfo is not None
+
+
+def test_reimport_adds_nothing(db):
+    gdf = incidents(80)
+    add(db, "incidents", gdf, "a")
+    _, inserted, skipped = add(db, "incidents", gdf, "b")
+    assert (inserted, skipped) == (0, 80)
+    assert count(db, "incidents") == 80
+
+
+def test_explicit_dedup_key_wins_over_content(db):
+    gdf = incidents(10)
+    gdf["dedup_key"] = "polisen:" + gdf["source_id"]
+    add(db, "incidents", gdf, "a")
+    changed = gdf.copy()
+    changed["description"] = "updated text"
+    _, inserted, _ = add(db, "incidents", changed, "b")
+    assert inserted == 0
+
+
+def test_failed_import_leaves_store_unchanged(db):
+    add(db, "incidents", incidents(20), "ok")
+    bad = incidents(30, seed=2)
+    bad.loc[25, "occurred_at"] = pd.NaT
+    with pytest.raises(Exception, match="time"):
+        add(db, "incidents", bad, "bad")
+    assert count(db, "incidents") == 20
+    with db.session() as s:
+        assert s.query(Dataset).count() == 1
+
+
+def test_delete_dataset_removes_rows(db):
+    ident, *_ = add(db, "incidents", incidents(40), "a")
+    add(db, "incidents", incidents(15, seed=3), "b")
+    with db.session() as s:
+        assert delete_dataset(s, ident) == {"incidents": 40}
+    assert count(db, "incidents") == 15
+
+
+def test_filters_bbox_polygon_time_category(db):
+    gdf = incidents(600)
+    add(db, "incidents", gdf)
+    area = box(X0 + 1000, Y0 + 1000, X0 + 3000, Y0 + 2500)
+    tri = Polygon([(X0, Y0), (X0 + 5000, Y0), (X0, Y0 + 5000)])
+    start = datetime(2025, 2, 1, tzinfo=UTC)
+    end = start + timedelta(days=14)
+    pts = gdf.geometry
+    expect_bbox = pts.within(area) | pts.touches(area)
+    assert count(db, "incidents", Filters(bbox=area.bounds)) == int(expect_bbox.sum())
+    expect_tri = shapely.intersects(pts.values, tri).sum()
+    assert count(db, "incidents", Filters(polygon=tri)) == int(expect_tri)
+    times = gdf["occurred_at"]
+    expect_time = ((times >= start) & (times < end)).sum()
+    assert count(db, "incidents", Filters(start=start, end=end)) == int(expect_time)
+    expect_cat = (gdf["category"] == "klotter").sum()
+    assert count(db, "incidents", Filters(categories=("klotter",))) == int(expect_cat)
+    assert category_counts(db) == gdf["category"].value_counts().to_dict()
+
+
+def test_weekday_and_hour_filters_use_stockholm_time(db):
+    # 2025-03-29 23:30 UTC is Sunday 00:30 in Stockholm: a different weekday than in UTC
+    when = pd.Timestamp("2025-03-29 23:30", tz="UTC")
+    gdf = gpd.GeoDataFrame(
+        {"occurred_at": [when], "category": ["klotter"]},
+        geometry=gpd.points_from_xy([X0], [Y0]),
+        crs=3006,
+    )
+    add(db, "incidents", gdf)
+    local = when.tz_convert("Europe/Stockholm")
+    assert count(db, "incidents", Filters(weekdays=(local.weekday(),), hours=(local.hour,))) == 1
+    assert count(db, "incidents", Filters(weekdays=(when.weekday(),))) == 0
+
+
+def test_grid_counts_in_sql_equal_numpy(db):
+    gdf = incidents(2000)
+    add(db, "incidents", gdf)
+    grid = GridSpec(X0 + 250, Y0, 250, 16, 20)
+    counts = grid_counts(db, "incidents", grid)
+    x, y = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
+    ref, _, _ = np.histogram2d(
+        y, x, bins=[grid.ny, grid.nx], range=[[grid.y0, grid.bounds[3]], [grid.x0, grid.bounds[2]]]
+    )
+    np.testing.assert_array_equal(counts, ref.astype(int))
+
+
+def test_space_time_cube(db):
+    gdf = incidents(1500)
+    add(db, "incidents", gdf)
+    grid = GridSpec(X0, Y0, 500, 10, 10)
+    t0 = pd.Timestamp("2025-01-06", tz="UTC").timestamp()
+    cube = grid_counts(db, "incidents", grid, time_step=7 * 86400, t0=t0, n_steps=10)
+    assert cube.shape == (10, 10, 10)
+    weeks = (
+        (gdf["occurred_at"] - pd.Timestamp("2025-01-06", tz="UTC")) // pd.Timedelta(weeks=1)
+    ).to_numpy()
+    np.testing.assert_array_equal(cube.sum(axis=(1, 2)), np.bincount(weeks, minlength=10)[:10])
+
+
+def test_grid_counts_with_polygon_filter_same_on_both_engines(db):
+    gdf = incidents(1000)
+    add(db, "incidents", gdf)
+    circle = shapely.Point(X0 + 2500, Y0 + 2500).buffer(1200)
+    grid = GridSpec(X0, Y0, 500, 10, 10)
+    counts = grid_counts(db, "incidents", grid, Filters(polygon=circle))
+    assert counts.sum() == int(shapely.intersects(gdf.geometry.values, circle).sum())
+
+
+def test_extent_and_time_range(db):
+    assert extent(db, "incidents") is None
+    assert time_range(db) is None
+    gdf = incidents(30)
+    add(db, "incidents", gdf)
+    minx, miny, maxx, maxy = extent(db, "incidents")
+    assert minx == pytest.approx(gdf.geometry.x.min())
+    lo, hi = time_range(db)
+    assert lo == gdf["occurred_at"].min().to_pydatetime()
+    assert hi == gdf["occurred_at"].max().to_pydatetime()
+
+
+def test_polygon_layers_store_bbox_and_geometry(db):
+    polys = gpd.GeoDataFrame(
+        {"name": ["Centrum", "Norr"], "kind": ["district", "district"]},
+        geometry=[box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 500, Y0, X0 + 900, Y0 + 50)],
+        crs=3006,
+    )
+    add(db, "areas", polys)
+    frame = layer_frame(db, "areas", Filters(bbox=(X0 + 450, Y0 - 10, X0 + 460, Y0 + 10)))
+    assert frame["name"].tolist() == []
+    frame = layer_frame(db, "areas", Filters(bbox=(X0 + 850, Y0 - 10, X0 + 1000, Y0 + 10)))
+    assert frame["name"].tolist() == ["Norr"]
+    assert frame.geometry.iloc[0].equals(polys.geometry.iloc[1])

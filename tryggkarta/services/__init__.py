@@ -1,0 +1,1 @@
+"""Services: the seams between store, analysis and the interfaces (web, CLI, exports)."""

@@ -1,0 +1,233 @@
+"""Patrol and design hotspots as layers: where and when to patrol, what to build.
+
+Re-exported by :mod:`tryggkarta.services.hotspots`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from tryggkarta.analysis import Grid, design_hotspots, patrol_hotspots
+from tryggkarta.domain import ENVIRONMENT_CATEGORIES, MEASURE_TRIGGERS
+from tryggkarta.errors import BadInput
+from tryggkarta.services.hotspots import (
+    HotspotLayer,
+    _collection,
+    analysis_grid,
+    cached_run,
+    cluster_geometry,
+    district_names,
+    geometry_wgs84,
+    street_level,
+)
+from tryggkarta.store import Database, Filters, layer_frame
+
+#: Hotspot keys are the 500 m national-grid cell of the cluster centre: stable from one
+#: week to the next as long as the hotspot stays put, so decisions can be followed up.
+KEY_CELL = 500.0
+TREND_KEYS = {"ökar": "okar", "minskar": "minskar", "oförändrad": "oforandrad"}
+
+
+def hotspot_key(prefix: str, point: shapely.Point) -> str:
+    return f"{prefix}{int(point.x // KEY_CELL)}_{int(point.y // KEY_CELL)}"
+
+
+def _windows_text(windows: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{days} {hours}" for days, hours in windows)
+
+
+def patrol_layer(
+    db: Database,
+    filters: Filters | None = None,
+    *,
+    now: datetime | None = None,
+    recent_weeks: int = 4,
+    baseline_weeks: int = 12,
+    cell_size: float | None = 150.0,
+    user_id: int | None = None,
+) -> HotspotLayer:
+    """Where and when to patrol: significant clusters of the last ``recent_weeks``.
+
+    Compared with the ``baseline_weeks`` before (a weekly EST picture: 4 against 12), each
+    hotspot carries its counts, trend and hour × weekday profile.
+    """
+    filters = street_level(filters or Filters())
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if recent_weeks < 1 or baseline_weeks < 1 or recent_weeks + baseline_weeks > 260:
+        raise BadInput("Choose 1 or more recent and baseline weeks (at most five years in all).")
+    start = now - timedelta(weeks=recent_weeks + baseline_weeks)
+    window = filters.replace(start=start, end=now)
+    params = {
+        "now": now.isoformat(timespec="minutes"),
+        "recent_weeks": recent_weeks,
+        "baseline_weeks": baseline_weeks,
+        "cell_size": cell_size,
+    }
+
+    def compute() -> HotspotLayer:
+        frame = layer_frame(
+            db, "incidents", window, columns=["x", "y", "occurred_at", "category"], geometry=False
+        )
+        summary: dict[str, Any] = {
+            "now": now.isoformat(),
+            "recent_weeks": recent_weeks,
+            "baseline_weeks": baseline_weeks,
+            "n_incidents": len(frame),
+        }
+        if frame.empty:
+            return HotspotLayer(
+                "patrol", "Patrullbrännpunkter", "Patrol hot spots", _collection([]), summary
+            )
+        grid = analysis_grid(db, window, cell_size)
+        times = (
+            pd.to_datetime(frame["occurred_at"], utc=True)
+            .dt.tz_convert(None)
+            .to_numpy("datetime64[ns]")
+        )
+        spots = patrol_hotspots(
+            frame["x"].to_numpy(float),
+            frame["y"].to_numpy(float),
+            times,
+            grid,
+            now=np.datetime64(now.replace(tzinfo=None), "ns"),
+            recent_weeks=recent_weeks,
+            baseline_weeks=baseline_weeks,
+            categories=frame["category"].to_numpy(object),
+        )
+        feats = _patrol_features(db, grid, spots)
+        summary.update(
+            {"cell_size": grid.cell_size, "cell_reason": grid.reason, "hotspots": len(feats)}
+        )
+        return HotspotLayer(
+            "patrol", "Patrullbrännpunkter", "Patrol hot spots", _collection(feats), summary
+        )
+
+    return cached_run(db, "patrol", params, filters, ("incidents",), compute, user_id=user_id)
+
+
+def _patrol_features(db: Database, grid: Grid, spots: list[Any]) -> list[dict[str, Any]]:
+    geoms = [cluster_geometry(grid, s.cells) for s in spots]
+    names = district_names(db, [g.centroid for g in geoms])
+    feats = []
+    seen: set[str] = set()
+    for spot, geom, district in zip(spots, geoms, names, strict=True):
+        key = hotspot_key("P", geom.centroid)
+        if key in seen:  # two clusters in one 500 m cell: keep keys unique
+            key = f"{key}_{spot.rank}"
+        seen.add(key)
+        props = {
+            "key": key,
+            "rank": spot.rank,
+            "name": district or f"Brännpunkt {spot.rank}",
+            "district": district,
+            "count": spot.recent_count,
+            "baseline": round(float(spot.baseline_weekly_mean), 2),
+            "ratio": None if not np.isfinite(spot.ratio) else round(float(spot.ratio), 2),
+            "trend": TREND_KEYS.get(spot.trend, "oforandrad"),
+            "trend_label_sv": spot.trend,
+            "trend_label_en": spot.trend_en,
+            "trend_p": round(float(spot.trend_p), 4),
+            "max_z": round(float(spot.max_z), 2),
+            "profile": np.asarray(spot.profile).astype(int).tolist(),
+            "peak_sv": _windows_text(spot.peak_windows),
+            "peak_en": _windows_text(spot.peak_windows_en),
+            "top_categories": [[c, int(n)] for c, n in spot.top_categories],
+            "cells": len(spot.cells),
+        }
+        feats.append(
+            {"type": "Feature", "geometry": geometry_wgs84(geom, db.srid), "properties": props}
+        )
+    return feats
+
+
+def design_layer(
+    db: Database,
+    filters: Filters | None = None,
+    *,
+    cell_size: float | None = 250.0,
+    min_n: int = 5,
+    user_id: int | None = None,
+) -> HotspotLayer:
+    """Design hotspots: where survey answers say "unsafe", why, and the measures that fit."""
+    filters = filters or Filters()
+    params = {"cell_size": cell_size, "min_n": min_n}
+    survey_filters = Filters(
+        bbox=filters.bbox, polygon=filters.polygon, municipality_code=filters.municipality_code
+    )
+    incident_categories = tuple(
+        sorted(
+            {
+                *ENVIRONMENT_CATEGORIES,
+                *(c for t in MEASURE_TRIGGERS.values() for c in t["categories"]),
+            }
+        )
+    )
+    incident_filters = street_level(filters).replace(categories=incident_categories)
+
+    def compute() -> HotspotLayer:
+        answers = layer_frame(
+            db, "survey", survey_filters, columns=["x", "y", "rating", "reasons"], geometry=False
+        )
+        summary: dict[str, Any] = {"n_answers": len(answers), "min_n": min_n}
+        if answers.empty:
+            return HotspotLayer(
+                "design", "Gestaltningsbrännpunkter", "Design hot spots", _collection([]), summary
+            )
+        inc = layer_frame(
+            db, "incidents", incident_filters, columns=["x", "y", "category"], geometry=False
+        )
+        grid = analysis_grid(db, survey_filters, cell_size, layer="survey")
+        spots = design_hotspots(
+            answers["x"].to_numpy(float),
+            answers["y"].to_numpy(float),
+            answers["rating"].to_numpy(float),
+            answers["reasons"].fillna("").tolist(),
+            inc["x"].to_numpy(float),
+            inc["y"].to_numpy(float),
+            inc["category"].to_numpy(object),
+            grid,
+            min_n=min_n,
+        )
+        geoms = [cluster_geometry(grid, s.cells) for s in spots]
+        names = district_names(db, [g.centroid for g in geoms])
+        feats = []
+        for spot, geom, district in zip(spots, geoms, names, strict=True):
+            props = {
+                "key": hotspot_key("D", geom.centroid),
+                "rank": spot.rank,
+                "name": district or f"Brännpunkt {spot.rank}",
+                "district": district,
+                "n_answers": spot.n_answers,
+                "n_unsafe": spot.n_unsafe,
+                "unsafe_share": round(float(spot.unsafe_share), 3),
+                "smoothed_share": round(float(spot.smoothed_share), 3),
+                "p": float(spot.p),
+                "reasons": [[r, round(float(share), 3)] for r, _count, share in spot.reasons],
+                "incidents": {k: int(v) for k, v in spot.incidents.items()},
+                "measures": [
+                    {
+                        "key": m,
+                        "evidence_sv": sv,
+                        "evidence_en": en,
+                        "strength": round(float(st), 2),
+                    }
+                    for m, sv, en, st in spot.measures
+                ],
+                "count": spot.n_answers,
+            }
+            feats.append(
+                {"type": "Feature", "geometry": geometry_wgs84(geom, db.srid), "properties": props}
+            )
+        summary.update({"cell_size": grid.cell_size, "hotspots": len(feats)})
+        return HotspotLayer(
+            "design", "Gestaltningsbrännpunkter", "Design hot spots", _collection(feats), summary
+        )
+
+    return cached_run(
+        db, "design", params, filters, ("survey", "incidents"), compute, user_id=user_id
+    )
