@@ -25,10 +25,10 @@ def test_start_page_is_swedish_with_english_switch(client):
 def test_login_logout_and_audit(client, auth, db):
     auth.login("police")
     page = client.get("/")
-    assert "Inloggad som".encode() in page.data
+    assert b"Inloggad som" in page.data
     auth.logout()
     page = client.get("/")
-    assert "Logga in".encode() in page.data
+    assert b"Logga in" in page.data
     with db.session() as s:
         assert s.query(AuditLog).filter_by(action="login").count() == 1
 
@@ -56,7 +56,7 @@ def test_open_redirect_is_refused(client, auth):
 def test_not_found_page_and_json(client):
     page = client.get("/finns-inte")
     assert page.status_code == 404
-    assert "Sidan finns inte".encode() in page.data
+    assert b"Sidan finns inte" in page.data
     api = client.get("/api/finns-inte")
     assert api.status_code == 404
     assert api.is_json
@@ -82,4 +82,4 @@ def test_csrf_is_enforced(db):
 
 def test_demo_banner_says_data_is_synthetic(app, demo_db):
     page = app.test_client().get("/")
-    assert "syntetiska".encode() in page.data
+    assert b"syntetiska" in page.data

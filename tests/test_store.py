@@ -179,7 +179,7 @@ def test_extent_and_time_range(db):
     assert time_range(db) is None
     gdf = incidents(30)
     add(db, "incidents", gdf)
-    minx, miny, maxx, maxy = extent(db, "incidents")
+    minx, _, _, _ = extent(db, "incidents")
     assert minx == pytest.approx(gdf.geometry.x.min())
     lo, hi = time_range(db)
     assert lo == gdf["occurred_at"].min().to_pydatetime()

@@ -45,19 +45,19 @@ def test_wheel_installs_and_renders_a_template(tmp_path):
     # site-packages, so tryggkarta itself is the installed wheel, not this checkout.
     deps = sysconfig.get_paths()["purelib"]
     code = (
-        "import sys; sys.path.append(%r)\n"
+        f"import sys; sys.path.append({deps!r})\n"
         "import tryggkarta, tryggkarta.paths as p\n"
         "assert 'site-packages' in tryggkarta.__file__, tryggkarta.__file__\n"
         "assert (p.templates_dir() / 'base.html').is_file(), p.templates_dir()\n"
         "assert (p.data_dir() / 'demo' / 'incidents.geojson').is_file()\n"
         "from tryggkarta.web import create_app\n"
-        "app = create_app({'database_url': 'sqlite://', 'instance_path': %r, 'TESTING': True})\n"
+        f"app = create_app({{'database_url': 'sqlite://', 'instance_path': {str(tmp_path)!r}, 'TESTING': True}})\n"
         "with app.test_request_context('/'):\n"
         "    from flask import render_template\n"
         "    html = render_template('error.html', status=404, message='x', fallback='Sidan finns inte.')\n"
         "assert 'Sidan finns inte.' in html\n"
         "print('ok')\n"
-    ) % (deps, str(tmp_path))
+    )
     out = subprocess.run(
         [py, "-c", code],
         check=True,
