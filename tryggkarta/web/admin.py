@@ -1,0 +1,171 @@
+"""Administration (role admin): organisations, users, and the audit log with filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import and_, select
+
+from tryggkarta import accounts
+from tryggkarta.domain import LAYER_LABELS, ROLE_LABELS, Role
+from tryggkarta.errors import BadInput
+from tryggkarta.store import AuditLog, Organisation, User
+from tryggkarta.store.writes import audit
+from tryggkarta.web.auth import roles_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+TIMEZONE = ZoneInfo("Europe/Stockholm")
+AUDIT_LIMIT = 500
+ORG_KINDS = ("municipality", "police", "partner", "other")
+
+
+def _translated(exc: BadInput) -> BadInput:
+    from tryggkarta.web import _
+
+    return BadInput(_(exc.message))
+
+
+@bp.route("/")
+@roles_required(Role.ADMIN)
+def index() -> Any:
+    """Organisations and users, with forms to add them."""
+    from tryggkarta.web import get_db
+
+    with get_db().session() as s:
+        orgs = s.scalars(select(Organisation).order_by(Organisation.name)).all()
+        users = s.scalars(select(User).order_by(User.username)).all()
+        org_names = {o.id: o.name for o in orgs}
+        return render_template(
+            "admin/index.html", orgs=orgs, users=users, org_names=org_names,
+            org_kinds=ORG_KINDS, roles={k: v for k, v in ROLE_LABELS.items() if k != "public"})
+
+
+@bp.route("/organisationer", methods=["POST"])
+@roles_required(Role.ADMIN)
+def create_organisation() -> Any:
+    from tryggkarta.web import _, get_db
+
+    name = (request.form.get("name") or "").strip()
+    kind = request.form.get("kind") or "municipality"
+    code = (request.form.get("municipality_code") or "").strip() or None
+    with get_db().session() as s:
+        if kind not in ORG_KINDS:
+            raise _translated(BadInput("Okänd typ av organisation."))
+        if len(name) > 200:
+            raise _translated(BadInput("Namnet får vara högst 200 tecken."))
+        if code and not (code.isdigit() and len(code) == 4):
+            raise _translated(BadInput("Kommunkoden är fyra siffror."))
+        if s.scalar(select(Organisation).where(Organisation.name == name)) is not None:
+            raise _translated(BadInput("Organisationen finns redan."))
+        try:
+            org = accounts.get_or_create_organisation(s, name, kind, code)
+        except BadInput:
+            raise _translated(BadInput("Organisationen behöver ett namn.")) from None
+        audit(s, "admin_create_organisation", user=current_user, ip=request.remote_addr,
+              extra={"organisation": org.name})
+    flash(_("Organisationen %(name)s är skapad.", name=name))
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/anvandare", methods=["POST"])
+@roles_required(Role.ADMIN)
+def create_user() -> Any:
+    from tryggkarta.web import _, get_db
+
+    form = request.form
+    with get_db().session() as s:
+        org = None
+        if (form.get("organisation_id") or "").isdigit():
+            found = s.get(Organisation, int(form["organisation_id"]))
+            if found is None:
+                raise _translated(BadInput("Okänd organisation."))
+            org = found.name
+        try:
+            user = accounts.create_user(
+                s, (form.get("username") or "").strip(), form.get("password") or "",
+                form.get("role") or "", organisation=org,
+                display_name=(form.get("display_name") or "").strip()[:200],
+                email=(form.get("email") or "").strip() or None)
+        except BadInput as exc:
+            raise BadInput(exc.message) from None
+        audit(s, "admin_create_user", user=current_user, ip=request.remote_addr,
+              extra={"username": user.username, "role": user.role})
+        name = user.username
+    flash(_("Användaren %(name)s är skapad.", name=name))
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/anvandare/<int:user_id>/aktiv", methods=["POST"])
+@roles_required(Role.ADMIN)
+def set_active(user_id: int) -> Any:
+    """Deactivate (``active=0``) or reactivate a user; admins cannot deactivate themselves."""
+    from tryggkarta.web import _, get_db
+
+    active = request.form.get("active") == "1"
+    with get_db().session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            abort(404)
+        if user.id == current_user.id and not active:
+            raise _translated(BadInput("Du kan inte inaktivera dig själv."))
+        user.active = active
+        audit(s, "admin_user_active" if active else "admin_user_deactivated",
+              user=current_user, ip=request.remote_addr, extra={"username": user.username})
+        name = user.username
+    flash(_("%(name)s är aktiverad.", name=name) if active
+          else _("%(name)s är inaktiverad.", name=name))
+    return redirect(url_for("admin.index"))
+
+
+def _day(value: str | None, end: bool = False) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise _translated(BadInput("Ogiltigt datum: skriv ÅÅÅÅ-MM-DD.")) from None
+    if end:
+        day += timedelta(days=1)
+    return datetime.combine(day, time.min, TIMEZONE).astimezone(UTC)
+
+
+@bp.route("/logg")
+@roles_required(Role.ADMIN)
+def audit_log() -> Any:
+    """The audit log, filtered by user, action, layer, detail and date range (local days)."""
+    from tryggkarta.web import get_db
+
+    args = request.args
+    start, end = _day(args.get("from")), _day(args.get("to"), end=True)
+    if start and end and start >= end:
+        raise _translated(BadInput("Startdatumet ligger efter slutdatumet."))
+    clauses = []
+    if args.get("user"):
+        clauses.append(AuditLog.username == args["user"])
+    if args.get("action"):
+        clauses.append(AuditLog.action == args["action"])
+    if args.get("layer"):
+        clauses.append(AuditLog.layer == args["layer"])
+    if args.get("detail"):
+        clauses.append(AuditLog.detail == args["detail"])
+    if start:
+        clauses.append(AuditLog.at >= start)
+    if end:
+        clauses.append(AuditLog.at < end)
+    with get_db().session() as s:
+        stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
+        if clauses:
+            stmt = stmt.where(and_(*clauses))
+        rows = s.scalars(stmt.limit(AUDIT_LIMIT + 1)).all()
+        actions = s.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)).all()
+        usernames = s.scalars(select(User.username).order_by(User.username)).all()
+        today = datetime.now(TIMEZONE).date()
+        last_month_end = today.replace(day=1) - timedelta(days=1)
+        return render_template(
+            "admin/audit.html", rows=rows[:AUDIT_LIMIT], more=len(rows) > AUDIT_LIMIT,
+            actions=actions, usernames=usernames, layers=LAYER_LABELS, args=args,
+            last_month=(last_month_end.replace(day=1).isoformat(), last_month_end.isoformat()))

@@ -1,0 +1,89 @@
+"""EST weekly situational picture (lägesbild): ``/lagesbild?week=2026-W47``.
+
+The page logic lives in :mod:`tryggkarta.lagesbild`; this blueprint parses, calls, renders
+and stores the decided actions (POST, CSRF-protected by the app's CSRFProtect).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from tryggkarta import lagesbild as lb
+from tryggkarta.domain import category_label
+from tryggkarta.errors import BadInput
+from tryggkarta.store.writes import audit
+from tryggkarta.web.auth import roles_required
+
+bp = Blueprint("lagesbild", __name__, url_prefix="/lagesbild")
+ROLES = ("police", "municipality", "admin")
+
+
+def _week_arg(value: str | None) -> lb.Week:
+    from tryggkarta.web import _
+
+    try:
+        return lb.parse_week(value)
+    except BadInput as exc:
+        raise BadInput(_("Ogiltig vecka: %(reason)s", reason=exc.message)) from None
+
+
+@bp.route("/")
+@roles_required(*ROLES)
+def index() -> Any:
+    """The weekly picture for ``?week=`` (default: the last complete week)."""
+    from tryggkarta.web import current_language, get_db
+
+    week = _week_arg(request.args.get("week"))
+    db = get_db()
+    lang = current_language()
+    hotspots, notes = lb.week_hotspots(db, week, lang)
+    with db.session() as s:
+        unmatched = lb.attach_decisions(db, s, week, hotspots)
+        audit(s, "view_lagesbild", user=current_user, layer="incidents", detail="raw",
+              feature_count=len(hotspots), ip=request.remote_addr, extra={"week": week.key})
+    return render_template(
+        "lagesbild/index.html",
+        week=week,
+        previous_week=week - 1,
+        next_week=(week + 1) if (week + 1).start <= lb.datetime.now(lb.UTC) else None,
+        hotspots=hotspots,
+        notes=notes,
+        unmatched=unmatched,
+        categories=lb.category_table(db, week, lang),
+        areas=lb.area_table(db, week),
+        profile_max=lb.profile_max,
+        category_name=lambda key: category_label(key, lang),
+    )
+
+
+@bp.route("/beslut", methods=["POST"])
+@roles_required(*ROLES)
+def decide() -> Any:
+    """Note a decided action on a hotspot of a week."""
+    from tryggkarta.web import _, get_db
+
+    week = _week_arg(request.form.get("week") or "")
+    key = (request.form.get("hotspot_key") or "").strip()
+    x = _float_or_none(request.form.get("x"))
+    y = _float_or_none(request.form.get("y"))
+    with get_db().session() as s:
+        try:
+            lb.add_decision(s, week, key, request.form.get("text") or "",
+                            title=(request.form.get("title") or "").strip(), x=x, y=y,
+                            user_id=current_user.id)
+        except BadInput as exc:
+            raise BadInput(_(exc.message)) from None
+        audit(s, "decision", user=current_user, ip=request.remote_addr,
+              extra={"week": week.key, "hotspot_key": key})
+    flash(_("Åtgärden är sparad."))
+    return redirect(url_for("lagesbild.index", week=week.key) + f"#hs-{key}")
+
+
+def _float_or_none(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        raise BadInput("Felaktig position.") from None

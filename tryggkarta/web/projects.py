@@ -1,0 +1,159 @@
+"""Planning projects: list, Kontrollera projekt, measures, medborgarlöfte follow-up.
+
+Logic in :mod:`tryggkarta.projectcheck`; this blueprint parses, calls and renders.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from tryggkarta import projectcheck as pc
+from tryggkarta.domain import (
+    INCIDENT_CATEGORIES,
+    MEASURES,
+    PROJECT_KINDS,
+    PROJECT_STATUSES,
+    SURVEY_REASONS,
+)
+from tryggkarta.errors import BadInput
+from tryggkarta.store import Project, User
+from tryggkarta.store.writes import audit
+from tryggkarta.web.auth import detail, roles_required
+
+bp = Blueprint("projects", __name__, url_prefix="/projekt")
+ROLES = ("planner", "municipality", "police", "admin")
+EDIT_ROLES = ("planner", "municipality", "admin")
+
+
+def _labels() -> dict[str, Any]:
+    return {"kind_labels": PROJECT_KINDS, "status_labels": PROJECT_STATUSES,
+            "measure_labels": MEASURES, "reason_labels": SURVEY_REASONS,
+            "category_labels": INCIDENT_CATEGORIES}
+
+
+def _project(s: Any, project_id: int) -> Project:
+    project = s.scalar(select(Project).options(selectinload(Project.measures))
+                       .where(Project.id == project_id))
+    if project is None:
+        abort(404)
+    return project
+
+
+def _buffer() -> float:
+    from tryggkarta.web import _
+
+    try:
+        return pc.parse_buffer(request.values.get("buffer"))
+    except BadInput as exc:
+        raise BadInput(_(exc.message)) from None
+
+
+@bp.route("/")
+@roles_required(*ROLES)
+def index() -> Any:
+    """All projects with their included measures."""
+    from tryggkarta.web import get_db
+
+    with get_db().session() as s:
+        projects = s.scalars(select(Project).options(selectinload(Project.measures))
+                             .order_by(Project.name)).all()
+        return render_template("projects/index.html", projects=projects, **_labels())
+
+
+@bp.route("/<int:project_id>")
+@roles_required(*ROLES)
+def show(project_id: int) -> Any:
+    """One project: facts and the measures it includes."""
+    from tryggkarta.web import get_db
+
+    with get_db().session() as s:
+        project = _project(s, project_id)
+        names = {u.id: u.display_name for u in s.scalars(select(User)).all()}
+        return render_template("projects/show.html", project=project, user_names=names,
+                               **_labels())
+
+
+@bp.route("/<int:project_id>/kontroll", methods=["GET", "POST"])
+@roles_required(*ROLES)
+def check(project_id: int) -> Any:
+    """Kontrollera projekt: hotspots, answers and incidents near the project; measures."""
+    from tryggkarta.web import _, current_language, get_db, get_settings
+
+    db, settings = get_db(), get_settings()
+    buffer_m = _buffer()
+    with db.session() as s:
+        project = _project(s, project_id)
+        result = pc.check_project(db, project, buffer_m, min_count=settings.min_count,
+                                  detail=detail("incidents"))
+        if request.method == "POST":
+            if current_user.role not in EDIT_ROLES:
+                abort(403)
+            lang = current_language()
+            evidence = {r.key: "; ".join(r.evidence_en if lang == "en" else r.evidence_sv)
+                        for r in result.recommendations}
+            try:
+                added, removed = pc.save_measures(s, project, request.form.getlist("measures"),
+                                                  evidence, current_user.id)
+            except BadInput as exc:
+                raise BadInput(_(exc.message)) from None
+            audit(s, "project_measures", user=current_user, layer="projects",
+                  ip=request.remote_addr,
+                  extra={"project_id": project_id, "added": added, "removed": removed})
+            flash(_("Åtgärderna är sparade."))
+            return redirect(url_for("projects.check", project_id=project_id, buffer=buffer_m))
+        included = {m.measure for m in project.measures}
+        return render_template("projects/check.html", project=project, result=result,
+                               included=included, can_edit=current_user.role in EDIT_ROLES,
+                               min_count=settings.min_count, **_labels())
+
+
+def _summary(db: Any, s: Any) -> dict[str, Any]:
+    return pc.follow_up(db, s, _buffer())
+
+
+@bp.route("/uppfoljning")
+@roles_required(*ROLES)
+def follow_up() -> Any:
+    """Medborgarlöftet: of the active projects, how many touched hotspots and got measures."""
+    from tryggkarta.web import get_db
+
+    db = get_db()
+    with db.session() as s:
+        summary = _summary(db, s)
+    return render_template("projects/follow_up.html", summary=summary, **_labels())
+
+
+@bp.route("/uppfoljning.csv")
+@roles_required(*ROLES)
+def follow_up_csv() -> Any:
+    from tryggkarta.web import get_db
+
+    db = get_db()
+    with db.session() as s:
+        body = pc.follow_up_csv(_summary(db, s))
+        audit(s, "export", user=current_user, layer="projects", detail="csv",
+              ip=request.remote_addr, extra={"what": "medborgarlofte"})
+    return Response(body, mimetype="text/csv; charset=utf-8", headers={
+        "Content-Disposition": "attachment; filename=medborgarlofte-uppfoljning.csv"})
+
+
+@bp.route("/uppfoljning.geojson")
+@roles_required(*ROLES)
+def follow_up_geojson() -> Any:
+    from tryggkarta.web import get_db
+
+    db = get_db()
+    with db.session() as s:
+        data = pc.follow_up_geojson(_summary(db, s), db.srid)
+        audit(s, "export", user=current_user, layer="projects", detail="geojson",
+              feature_count=len(data["features"]), ip=request.remote_addr,
+              extra={"what": "medborgarlofte"})
+    return Response(json.dumps(data, ensure_ascii=False), mimetype="application/geo+json",
+                    headers={"Content-Disposition":
+                             "attachment; filename=medborgarlofte-uppfoljning.geojson"})
