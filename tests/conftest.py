@@ -41,9 +41,10 @@ def _worker() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgis_url() -> str:
+def postgis_url() -> Iterator[str]:
     base = os.environ.get("TRYGGKARTA_TEST_POSTGRES_URL", DEFAULT_PG)
-    name = f"tk_test_{_worker()}"
+    # one database per test process: parallel runs (xdist workers, two developers) never collide
+    name = f"tk_test_{_worker()}_{os.getpid()}"
     try:
         admin = create_engine(
             base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
@@ -62,7 +63,17 @@ def postgis_url() -> str:
         if os.environ.get("CI"):
             pytest.fail(reason + " (CI installs and starts it, so this is an error)")
         pytest.skip(reason)
-    return url
+    yield url
+    from sqlalchemy.orm import close_all_sessions
+
+    close_all_sessions()
+    try:
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+    except Exception:  # noqa: BLE001, S110 - cleanup is best effort
+        pass
 
 
 def _make_db(url: str, tmp_path_factory: pytest.TempPathFactory, **settings: object) -> Database:

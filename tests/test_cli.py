@@ -123,7 +123,7 @@ def test_users_create_without_terminal_needs_password_stdin(runner, tmp_path):
 def test_upgrade_on_postgis(runner, tmp_path, postgis_url):
     from sqlalchemy import create_engine
 
-    name = f"tk_cli_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    name = f"tk_cli_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
     admin = create_engine(postgis_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from tryggkarta.analysis import Grid, backtest
+from tryggkarta.analysis.evaluate import footprint_mask
 from tryggkarta.errors import BadInput
 from tryggkarta.services.hotspots import street_level
 from tryggkarta.store import AnalysisRun, Database, Filters, layer_frame
@@ -91,6 +92,10 @@ def evaluate_store(
             "blend_weight": tuned.blend_weight,
             "half_life_days": tuned.half_life_days,
         }
+    # Study area: cells with a training incident and their neighbours (the built-up area),
+    # from the training period only; a bounding box would inflate PAI with empty fields.
+    mask = footprint_mask(grid, x[train], y[train])
+    params["area_cells"] = int(mask.sum())
     result = backtest(
         x[train],
         y[train],
@@ -99,6 +104,7 @@ def evaluate_store(
         grid,
         area_shares=area_shares,
         train_t=t[train],
+        mask=mask,
         **extra,
     )
     markdown = result.to_markdown()

@@ -1,0 +1,294 @@
+"""OGC API – Features (Part 1: Core, GeoJSON) at ``/ogc`` for QGIS, ArcGIS and portals.
+
+Public collections are aggregated and k-anonymous; raw collections (incidents, survey
+answers) need a police or municipality login or an API token (``Authorization: Bearer …``)
+and every read is audit-logged. The blueprint only parses and renders; the collections are
+built by :mod:`tryggkarta.services.public`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask_login import current_user
+
+from tryggkarta.errors import BadInput, NotFound
+from tryggkarta.geo import from_wgs84, parse_region
+from tryggkarta.services.public import COLLECTIONS, allowed, collection
+from tryggkarta.store import audit
+from tryggkarta.web.auth import current_role
+
+bp = Blueprint("ogc", __name__, url_prefix="/ogc")
+CSRF_EXEMPT = True
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+def _link(href: str, rel: str, type_: str, title: str = "") -> dict[str, str]:
+    out = {"href": href, "rel": rel, "type": type_}
+    if title:
+        out["title"] = title
+    return out
+
+
+def _visible(name: str) -> bool:
+    return allowed(name, current_role())
+
+
+def _collection_doc(name: str) -> dict[str, Any]:
+    from tryggkarta.web import current_language, get_settings
+
+    info = COLLECTIONS[name]
+    region = parse_region(get_settings().region)
+    return {
+        "id": name,
+        "title": info.title_en if current_language() == "en" else info.title_sv,
+        "description": info.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [list(region.bbox)], "crs": CRS84}},
+        "links": [
+            _link(
+                url_for("ogc.items", name=name, _external=True),
+                "items",
+                "application/geo+json",
+                "Features",
+            ),
+            _link(
+                url_for("ogc.one_collection", name=name, _external=True), "self", "application/json"
+            ),
+        ],
+    }
+
+
+@bp.route("")
+@bp.route("/")
+def landing() -> Any:
+    return jsonify(
+        {
+            "title": "tryggkarta OGC API – Features",
+            "description": "Aggregated safety-map layers; raw layers for police and municipality with an API token.",
+            "links": [
+                _link(url_for("ogc.landing", _external=True), "self", "application/json"),
+                _link(
+                    url_for("ogc.conformance", _external=True), "conformance", "application/json"
+                ),
+                _link(url_for("ogc.collections", _external=True), "data", "application/json"),
+                _link(
+                    url_for("ogc.api_document", _external=True),
+                    "service-desc",
+                    "application/vnd.oai.openapi+json;version=3.0",
+                ),
+            ],
+        }
+    )
+
+
+@bp.route("/conformance")
+def conformance() -> Any:
+    return jsonify({"conformsTo": CONFORMANCE})
+
+
+@bp.route("/api")
+def api_document() -> Any:
+    paths: dict[str, Any] = {
+        "/": {"get": {"summary": "Landing page", "responses": {"200": {"description": "Links"}}}},
+        "/conformance": {
+            "get": {"summary": "Conformance classes", "responses": {"200": {"description": "OK"}}}
+        },
+        "/collections": {
+            "get": {"summary": "Collections", "responses": {"200": {"description": "OK"}}}
+        },
+    }
+    params = [
+        {
+            "name": "bbox",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "minlon,minlat,maxlon,maxlat (CRS84)",
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        },
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    ]
+    for name in COLLECTIONS:
+        paths[f"/collections/{name}/items"] = {
+            "get": {
+                "summary": COLLECTIONS[name].title_en,
+                "parameters": params,
+                "responses": {"200": {"description": "GeoJSON"}},
+            }
+        }
+    return jsonify(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "tryggkarta OGC API – Features", "version": "1.0"},
+            "paths": paths,
+        }
+    )
+
+
+@bp.route("/collections")
+def collections() -> Any:
+    names = [n for n in COLLECTIONS if _visible(n)]
+    return jsonify(
+        {
+            "collections": [_collection_doc(n) for n in names],
+            "links": [
+                _link(url_for("ogc.collections", _external=True), "self", "application/json")
+            ],
+        }
+    )
+
+
+@bp.route("/collections/<name>")
+def one_collection(name: str) -> Any:
+    _check(name)
+    return jsonify(_collection_doc(name))
+
+
+def _check(name: str) -> None:
+    if name not in COLLECTIONS:
+        raise NotFound(f"There is no collection {name[:40]!r}.")
+    if not _visible(name):
+        if not current_user.is_authenticated:
+            abort(401)
+        abort(403)
+
+
+def _int(value: str | None, name: str, lo: int, hi: int, default: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadInput(f"'{name}' must be a whole number.") from None
+    if not lo <= number <= hi:
+        raise BadInput(f"'{name}' must be between {lo} and {hi}.")
+    return number
+
+
+def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if not value:
+        return None
+    from tryggkarta.web import get_settings
+
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in value.split(","))
+    except ValueError:
+        raise BadInput("'bbox' must be minlon,minlat,maxlon,maxlat.") from None
+    if not (
+        minx < maxx and miny < maxy and -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90
+    ):
+        raise BadInput("'bbox' must be minlon,minlat,maxlon,maxlat with min < max, in degrees.")
+    region = parse_region(get_settings().region)
+    rx0, ry0, rx1, ry1 = region.bbox
+    if maxx < rx0 or minx > rx1 or maxy < ry0 or miny > ry1:
+        raise BadInput(f"'bbox' lies outside the installation's region ({region.name}).")
+    srid = get_settings().crs
+    xs, ys = from_wgs84([minx, maxx, minx, maxx], [miny, miny, maxy, maxy], srid)
+    return float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))
+
+
+@bp.route("/collections/<name>/items")
+def items(name: str) -> Any:
+    from tryggkarta.web import get_db
+
+    _check(name)
+    limit = _int(request.args.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
+    offset = _int(request.args.get("offset"), "offset", 0, 10**9, 0)
+    bbox = _bbox(request.args.get("bbox"))
+    db = get_db()
+    fc = collection(
+        db, name, audience="internal" if not COLLECTIONS[name].public else _audience(), bbox=bbox
+    )
+    features = fc["features"]
+    page = features[offset : offset + limit]
+    for i, feat in enumerate(page, start=offset):
+        feat.setdefault("id", feat.get("properties", {}).get("id", i))
+    if not COLLECTIONS[name].public:
+        with db.session() as s:
+            audit(
+                s,
+                "view_raw",
+                user=current_user,
+                layer=COLLECTIONS[name].layer,
+                detail=f"ogc:{name}",
+                feature_count=len(page),
+                ip=request.remote_addr,
+            )
+    links = [_link(request.url, "self", "application/geo+json")]
+    if offset + limit < len(features):
+        links.append(
+            _link(
+                url_for(
+                    "ogc.items",
+                    name=name,
+                    limit=limit,
+                    offset=offset + limit,
+                    _external=True,
+                    **({"bbox": request.args["bbox"]} if request.args.get("bbox") else {}),
+                ),
+                "next",
+                "application/geo+json",
+            )
+        )
+    body = {
+        "type": "FeatureCollection",
+        "features": page,
+        "numberMatched": len(features),
+        "numberReturned": len(page),
+        "links": links,
+    }
+    return Response(_dumps(body), mimetype="application/geo+json")
+
+
+@bp.route("/collections/<name>/items/<fid>")
+def item(name: str, fid: str) -> Any:
+    from tryggkarta.web import get_db
+
+    _check(name)
+    fc = collection(
+        get_db(), name, audience="internal" if not COLLECTIONS[name].public else _audience()
+    )
+    for i, feat in enumerate(fc["features"]):
+        if str(feat.get("properties", {}).get("id", i)) == fid:
+            feat.setdefault("id", fid)
+            if not COLLECTIONS[name].public:
+                with get_db().session() as s:
+                    audit(
+                        s,
+                        "view_raw",
+                        user=current_user,
+                        layer=COLLECTIONS[name].layer,
+                        detail=f"ogc:{name}",
+                        feature_count=1,
+                        ip=request.remote_addr,
+                    )
+            return Response(_dumps(feat), mimetype="application/geo+json")
+    raise NotFound(f"There is no feature {fid[:40]!r} in {name!r}.")
+
+
+def _audience() -> str:
+    role = current_role()
+    return (
+        "public"
+        if role == "public"
+        else ("partner" if role in ("partner", "planner") else "internal")
+    )
+
+
+def _dumps(body: Any) -> str:
+    import json
+
+    return json.dumps(body, ensure_ascii=False, default=str)
