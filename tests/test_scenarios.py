@@ -1,9 +1,8 @@
 """The users' days (design/SCENARIOS.md 1, 2, 3, 5, 6) walked through the test client on
 the synthetic Skara demo data, logged in as the demo users (password "tryggkarta-demo").
 
-Hotspots come from :mod:`tryggkarta.services.hotspots`. Where a layer function is not
-available in this build, :func:`hotspot_service` stands in constructed layers at the demo's
-known places (the same documented shape), so the pages are still walked end to end.
+Hotspots come from the real :mod:`tryggkarta.services.hotspots` layers; every scenario runs
+on SQLite and on PostGIS.
 """
 
 from __future__ import annotations
@@ -16,19 +15,12 @@ import pytest
 import shapely
 from sqlalchemy import select
 
-from tests.test_web_projects import design_fc, patrol_fc
 from tryggkarta import lagesbild as lb
 from tryggkarta.demo import COMMENTS, DEMO_PASSWORD
-from tryggkarta.services import hotspots as service
 from tryggkarta.store import AuditLog, Decision, Filters, Project, ProjectMeasure, count
 
 TOWN = (408_672.0, 6_472_746.0)
 RESE = (TOWN[0] + 350, TOWN[1] - 420)
-
-
-@pytest.fixture
-def db(sqlite_db):
-    return sqlite_db
 
 
 @pytest.fixture
@@ -37,20 +29,6 @@ def demo(db):
 
     load_demo(db)
     return db
-
-
-@pytest.fixture
-def hotspot_service(monkeypatch):
-    """The real hotspot layers, or documented-shape stand-ins where one is missing."""
-    if not hasattr(service, "design_layer"):
-        monkeypatch.setattr(service, "design_layer", lambda db, filters=None, **kw:
-                            service.HotspotLayer("design", "Utformning", "Design", design_fc()),
-                            raising=False)
-    if not hasattr(service, "patrol_layer"):
-        monkeypatch.setattr(service, "patrol_layer", lambda db, filters=None, **kw:
-                            service.HotspotLayer("patrol", "Patrull", "Patrol", patrol_fc()),
-                            raising=False)
-    return service
 
 
 def login(client, username: str) -> None:
@@ -66,7 +44,7 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def test_scenario_1_monday_est_meeting(client, demo, hotspot_service) -> None:
+def test_scenario_1_monday_est_meeting(client, demo) -> None:
     """Upload a week's reports, read the weekly picture, decide, see next week if it helped."""
     login(client, "kommun")
     decided = lb.last_complete_week() - 1
@@ -125,7 +103,7 @@ def test_scenario_1_monday_est_meeting(client, demo, hotspot_service) -> None:
     assert ("minskade inte" in following) == (after >= before)
 
 
-def test_scenario_2_planner_checks_a_project(client, demo, hotspot_service) -> None:
+def test_scenario_2_planner_checks_a_project(client, demo) -> None:
     login(client, "planerare")
     with demo.session() as s:
         pid = s.scalar(select(Project.id).where(Project.name == "Belysning Gröna gången"))
@@ -144,7 +122,7 @@ def test_scenario_2_planner_checks_a_project(client, demo, hotspot_service) -> N
     assert "Skriv ut" in printed
 
 
-def test_scenario_3_medborgarlofte_follow_up(client, demo, hotspot_service) -> None:
+def test_scenario_3_medborgarlofte_follow_up(client, demo) -> None:
     login(client, "kommun")
     before = text_of(client.get("/projekt/uppfoljning").get_data(as_text=True))
     m = re.search(r"Av (\d+) aktiva plan- och gestaltningsprojekt berörde (\d+) brännpunkter, "
@@ -163,7 +141,7 @@ def test_scenario_3_medborgarlofte_follow_up(client, demo, hotspot_service) -> N
     assert geo["summary"]["n_touched_with_measures"] == 1 and len(geo["features"]) == 7
 
 
-def test_scenario_5_resident_public_map(client, demo, hotspot_service) -> None:
+def test_scenario_5_resident_public_map(client, demo) -> None:
     login(client, "planerare")
     with demo.session() as s:
         pid = s.scalar(select(Project.id).where(Project.name == "Belysning Gröna gången"))
@@ -184,7 +162,7 @@ def test_scenario_5_resident_public_map(client, demo, hotspot_service) -> None:
     assert client.get("/lagesbild/").status_code == 302  # the picture needs a login
 
 
-def test_scenario_6_administrator(client, demo, hotspot_service) -> None:
+def test_scenario_6_administrator(client, demo) -> None:
     login(client, "polis")
     client.get(f"/lagesbild/?week={lb.last_complete_week().key}")
     r = client.post("/kartor/", data={"name": "Helgkvällar", "layers": ["incidents"],

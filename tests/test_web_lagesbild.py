@@ -50,13 +50,13 @@ def fake_service(monkeypatch):
         calls["patrol"] = (filters, now, recent_weeks)
         return fake_layer()
 
-    def emerging_layer(db, filters, *, step="week"):
+    def emerging_layer(db, filters, *, step="week", now=None):
         layer = fake_layer("em-1", "Idrottsplatsen", 4, X0 + 1500, Y0 + 300)
         layer.geojson["features"][0]["properties"]["category"] = "new"
         return layer
 
-    monkeypatch.setattr(service, "patrol_layer", patrol_layer, raising=False)
-    monkeypatch.setattr(service, "emerging_layer", emerging_layer, raising=False)
+    monkeypatch.setattr(service, "patrol_layer", patrol_layer)
+    monkeypatch.setattr(service, "emerging_layer", emerging_layer)
     return calls
 
 

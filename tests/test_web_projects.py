@@ -61,8 +61,8 @@ def fake_hotspots(monkeypatch):
     def patrol_layer(db, filters=None, **kw):
         return service.HotspotLayer("patrol", "Patrull", "Patrol", patrol_fc())
 
-    monkeypatch.setattr(service, "design_layer", design_layer, raising=False)
-    monkeypatch.setattr(service, "patrol_layer", patrol_layer, raising=False)
+    monkeypatch.setattr(service, "design_layer", design_layer)
+    monkeypatch.setattr(service, "patrol_layer", patrol_layer)
 
 
 def add_project(db, name: str, x: float, y: float, status: str = "pagaende",

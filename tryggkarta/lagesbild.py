@@ -223,27 +223,16 @@ def hotspots_from_layer(layer: Any, source: str, srid: int, lang: str = "sv") ->
 def week_hotspots(db: Database, week: Week, lang: str = "sv") -> tuple[list[Hotspot], list[str]]:
     """New and intensifying hotspots of ``week``: patrol hotspots first, then emerging ones
     that are not already covered. Returns (hotspots, notes about missing analyses)."""
-    notes: list[str] = []
-    try:
-        from tryggkarta.services import hotspots as service
-    except ImportError:
-        return [], ["Brännpunktsanalysen är inte installerad."]
+    from tryggkarta.services.hotspots import emerging_layer, patrol_layer
+
     filters = Filters(end=week.end)
-    found: list[Hotspot] = []
-    patrol = getattr(service, "patrol_layer", None)
-    if patrol is not None:
-        layer = patrol(db, filters, now=week.end, recent_weeks=RECENT_WEEKS,
-                       baseline_weeks=BASELINE_WEEKS)
-        found += hotspots_from_layer(layer, "patrol", db.srid, lang)
-    else:
-        notes.append("Patrullbrännpunkter saknas.")
-    emerging = getattr(service, "emerging_layer", None)
-    if emerging is not None:
-        layer = emerging(db, filters, step="week")
-        for hs in hotspots_from_layer(layer, "emerging", db.srid, lang):
-            if hs.category in EMERGING_SHOWN and not _near_any(hs, found):
-                found.append(hs)
-    return found, notes
+    layer = patrol_layer(db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS)
+    found = hotspots_from_layer(layer, "patrol", db.srid, lang)
+    layer = emerging_layer(db, filters, step="week", now=week.end - timedelta(seconds=1))
+    for hs in hotspots_from_layer(layer, "emerging", db.srid, lang):
+        if hs.category in EMERGING_SHOWN and not _near_any(hs, found):
+            found.append(hs)
+    return found, []
 
 
 def _near_any(hs: Hotspot, others: list[Hotspot], radius: float = FOLLOW_UP_RADIUS) -> bool:

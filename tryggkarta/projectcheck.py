@@ -109,15 +109,10 @@ class CheckResult:
 
 def hotspot_shapes(db: Database) -> list[tuple[str, dict[str, Any], shapely.Geometry]]:
     """(method, properties, geometry in working CRS) of design and patrol hotspots."""
-    try:
-        from tryggkarta.services import hotspots as service
-    except ImportError:
-        return []
+    from tryggkarta.services.hotspots import design_layer, patrol_layer
+
     out = []
-    for method, name in (("design", "design_layer"), ("patrol", "patrol_layer")):
-        build = getattr(service, name, None)
-        if build is None:
-            continue
+    for method, build in (("design", design_layer), ("patrol", patrol_layer)):
         layer = build(db, Filters())
         for i, feat in enumerate((layer.geojson or {}).get("features", [])):
             if not feat.get("geometry"):
