@@ -117,6 +117,12 @@ def _where(db: Database, layer: str, filters: Filters) -> list[Any]:
     return clauses
 
 
+def _filtered(stmt: Select, db: Database, layer: str, filters: Filters) -> Select:
+    """``stmt`` with the WHERE clauses of ``filters`` on ``layer``."""
+    clauses = _where(db, layer, filters)
+    return stmt.where(and_(*clauses)) if clauses else stmt
+
+
 def _needs_exact_polygon_check(db: Database, filters: Filters) -> bool:
     return filters.polygon is not None and not db.is_postgis
 
@@ -129,9 +135,7 @@ def select_layer(
     if _needs_exact_polygon_check(db, filters) and "geom_wkb" not in names:
         names = [*names, "geom_wkb"]
     stmt = select(*[table.c[name] for name in names])
-    clauses = _where(db, layer, filters)
-    if clauses:
-        stmt = stmt.where(and_(*clauses))
+    stmt = _filtered(stmt, db, layer, filters)
     return stmt.order_by(table.c.id)
 
 
@@ -185,9 +189,7 @@ def count(db: Database, layer: str, filters: Filters | None = None) -> int:
         return len(layer_frame(db, layer, filters, columns=["id"], geometry=False))
     table = model_for(layer).__table__
     stmt = select(func.count()).select_from(table)
-    clauses = _where(db, layer, filters)
-    if clauses:
-        stmt = stmt.where(and_(*clauses))
+    stmt = _filtered(stmt, db, layer, filters)
     with db.engine.connect() as conn:
         return int(conn.execute(stmt).scalar_one())
 
@@ -298,9 +300,7 @@ def extent(
     else:
         cols = [func.min(c.minx), func.min(c.miny), func.max(c.maxx), func.max(c.maxy)]
     stmt = select(*cols)
-    clauses = _where(db, layer, filters)
-    if clauses:
-        stmt = stmt.where(and_(*clauses))
+    stmt = _filtered(stmt, db, layer, filters)
     with db.engine.connect() as conn:
         row = conn.execute(stmt).first()
     if row is None or row[0] is None:
@@ -315,9 +315,7 @@ def time_range(
     c = model_for(layer).__table__.c
     col = c.occurred_at if layer == "incidents" else c.answered_at
     stmt = select(func.min(col), func.max(col))
-    clauses = _where(db, layer, filters)
-    if clauses:
-        stmt = stmt.where(and_(*clauses))
+    stmt = _filtered(stmt, db, layer, filters)
     with db.engine.connect() as conn:
         row = conn.execute(stmt).first()
     if row is None or row[0] is None:
@@ -332,9 +330,7 @@ def category_counts(db: Database, filters: Filters | None = None) -> dict[str, i
     filters = filters or Filters()
     c = model_for("incidents").__table__.c
     stmt = select(c.category, func.count()).group_by(c.category)
-    clauses = _where(db, "incidents", filters)
-    if clauses:
-        stmt = stmt.where(and_(*clauses))
+    stmt = _filtered(stmt, db, "incidents", filters)
     with db.engine.connect() as conn:
         return {str(k): int(n) for k, n in conn.execute(stmt).all()}
 
