@@ -162,6 +162,7 @@ def _insert_sqlite(dbapi: Any, table: str, columns: list[str], rows: list[tuple[
            "ON CONFLICT (dedup_key) DO NOTHING")
     cur = dbapi.cursor()
     try:
+        cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache for this connection: index upkeep
         cur.executemany(sql, rows)
     finally:
         cur.close()
@@ -191,6 +192,8 @@ def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tup
     model = model_for(layer)
     table = model.__table__
     frame = prepare_records(layer, gdf, dataset_id)
+    # Inserting in key order keeps the unique dedup_key index append-only (far fewer page splits).
+    frame = frame.sort_values("dedup_key", kind="stable")
     columns = [c for c in frame.columns if c in table.c and c != "geom"]
     connection = session.connection()
     dialect = connection.dialect.name

@@ -1,0 +1,97 @@
+"""The import pages and the JSON endpoint (SQLite only: the engine does not matter here)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from tryggkarta.store import count
+
+DATA = Path(__file__).parent / "data" / "ingest"
+HEADER = "Datum;Kategori;Beskrivning;Latitud;Longitud\n"
+
+
+@pytest.fixture
+def web(sqlite_app, sqlite_db, tmp_path):
+    from conftest import AuthActions
+
+    sqlite_app.extensions["tryggkarta.settings"] = sqlite_db.settings.with_overrides(instance_path=str(tmp_path))
+    client = sqlite_app.test_client()
+    return sqlite_app, client, AuthActions(client, sqlite_db), sqlite_db
+
+
+def upload(client, content: bytes, name: str = "est.csv", url: str = "/import/preview", **form):
+    data = {"layer": "incidents", "file": (io.BytesIO(content), name), **form}
+    return client.post(url, data=data, content_type="multipart/form-data")
+
+
+def test_roles(web) -> None:
+    _app, client, auth, _db = web
+    assert client.get("/import/").status_code == 302  # to login
+    auth.login("partner")
+    assert client.get("/import/").status_code == 403
+    auth.logout()
+    auth.login("planner")
+    page = client.get("/import/")
+    assert page.status_code == 200 and "Förhandsgranska" in page.get_data(as_text=True)
+
+
+def test_preview_then_confirm(web, tmp_path: Path) -> None:
+    _app, client, auth, db = web
+    auth.login("police")
+    body = (HEADER + "2021-02-22;Brand;<script>alert('x')</script>;58,3862;13,438\n"
+            "2021-02-22;Brand;bad;abc;13,438\n" "2021-02-22;Brand;Åsgatan;58,3862;13,438\n").encode("cp1252")
+    page = upload(client, body)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html
+    assert "<script>alert" not in html and "&lt;script&gt;alert(" in html
+    assert "cp1252" in html and "Teckenkodning" in html and "Avvisade rader" in html and "<svg" in html
+    assert count(db, "incidents") == 0
+    uploads = list((tmp_path / "uploads").iterdir())
+    token = next(p.stem for p in uploads if p.suffix == ".note")
+    done = client.post("/import/confirm", data={"token": token})
+    assert done.status_code == 200 and count(db, "incidents") == 2
+    assert not list((tmp_path / "uploads").iterdir())
+    assert client.post("/import/confirm", data={"token": token}).status_code == 410
+    assert client.post("/import/confirm", data={"token": "../../etc/passwd"}).status_code == 400
+
+
+def test_rejected_rows_download_escapes_formulas(web) -> None:
+    _app, client, auth, _db = web
+    auth.login("municipality")
+    body = (HEADER + "2021-02-22;Brand;ok;58,3862;13,438\n2021-02-22;Brand;x;=1+2;13,438\n").encode()
+    report = upload(client, body, url="/api/import/incidents").get_json()
+    assert report["rows_imported"] == 1 and report["rows_rejected"] == 1
+    csv_text = client.get(f"/import/rejected/{report['dataset_id']}.csv").get_data(as_text=True)
+    assert "'=1+2" in csv_text and "Avvisade" not in csv_text
+
+
+def test_api_dry_run_and_bad_input(web) -> None:
+    _app, client, auth, db = web
+    auth.login("police")
+    dry = client.post("/api/import/incidents?dry_run=1", data={"file": (open(DATA / "polisen_dump_a.json", "rb"), "p.json")},
+                      content_type="multipart/form-data")
+    assert dry.status_code == 200, dry.get_json()
+    assert dry.get_json()["dry_run"] and dry.get_json()["rows_imported"] == 3
+    assert count(db, "incidents") == 0
+    bad = upload(client, b"", url="/api/import/incidents")
+    assert bad.status_code == 400 and bad.get_json()["code"] == "empty_file"
+    assert upload(client, b"x", url="/api/import/nosuchlayer").status_code == 404
+
+
+def test_upload_limit_gives_413_before_reading(web) -> None:
+    app, client, auth, db = web
+    auth.login("police")
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    response = upload(client, HEADER.encode() + b"2021-02-22;Brand;x;58,3862;13,438\n" * 200)
+    assert response.status_code == 413
+    assert count(db, "incidents") == 0
+
+
+def test_bad_file_shows_swedish_message(web) -> None:
+    _app, client, auth, _db = web
+    auth.login("police")
+    page = upload(client, b"\x00\x01\x02\x03" * 300)
+    assert page.status_code == 400 and "binärdata" in page.get_data(as_text=True)

@@ -1,0 +1,105 @@
+"""CSV as exported from Excel in Sweden (and elsewhere).
+
+Delimiter ``;``, ``,``, tab or ``|`` is sniffed from the first lines; the encoding is UTF-8
+(with or without BOM), UTF-16 with BOM, or Windows-1252 as the fallback, so å ä ö survive
+either way. Every cell is read as text; numbers (decimal comma) and dates are parsed by the
+normaliser, which can then reject single rows with a reason.
+"""
+
+from __future__ import annotations
+
+import csv as stdcsv
+import io
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tryggkarta.ingest.files import bad, decode_text, read_bytes, split_suffix
+from tryggkarta.ingest.registry import RawTable, ReadOptions
+
+CANDIDATES = (";", ",", "\t", "|")
+POLISEN_HISTORY_COLUMNS = ("id", "datetime", "type", "name", "summary", "url", "location_name", "lat", "lon")
+_SKIPPED = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter that splits the sample lines into the most, and most consistent, fields."""
+    best, best_score = ",", (-1.0, 0)
+    for cand in CANDIDATES:
+        counts = [len(row) for row in stdcsv.reader(lines, delimiter=cand)]
+        if not counts or counts[0] < 2:
+            continue
+        header = counts[0]
+        agree = sum(1 for c in counts if c == header) / len(counts)
+        score = (agree, header)
+        if score > best_score:
+            best, best_score = cand, score
+    return best
+
+
+def read(path: Path, options: ReadOptions) -> RawTable:
+    """Read a (possibly gzipped) delimited text file into a table of strings."""
+    name = options.filename or path.name
+    _suffix, gz = split_suffix(name)
+    data = read_bytes(path, gz)
+    text, encoding = decode_text(data, name, options.encoding)
+    del data
+    if not text.strip():
+        raise bad(f"The file {name} is empty.", "empty_file")
+    head = text[:65536].splitlines()[:50]
+    head = [line for line in head if line.strip()]
+    if len(head) < 2:
+        raise bad(f"The file {name} has a header but no data rows.", "header_only")
+    delimiter = options.delimiter or sniff_delimiter(head)
+    n_header = len(next(stdcsv.reader([head[0]], delimiter=delimiter)))
+    if n_header < 2:
+        raise bad(
+            f"The file {name} has only one column; it does not look like a CSV with "
+            "coordinate columns (expected ';', ',' or tab between columns).",
+            "single_column",
+        )
+    skipped: list[tuple[int, int]] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=delimiter,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                skip_blank_lines=False,
+                on_bad_lines="warn",
+                engine="c",
+            )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+            raise bad(f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv") from None
+    for warning in caught:
+        for match in _SKIPPED.finditer(str(warning.message)):
+            skipped.append((int(match.group(1)), int(match.group(3))))
+    del text
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    # Line numbers: header is line 1; skipped (bad) lines are not in the frame.
+    total = len(frame) + len(skipped)
+    lines = np.arange(2, total + 2)
+    if skipped:
+        lines = lines[~np.isin(lines, [s[0] for s in skipped])]
+    keep = frame.notna().any(axis=1).to_numpy()  # blank lines
+    frame = frame.loc[keep].reset_index(drop=True)
+    lines = lines[keep]
+    preset = "polisen" if tuple(c.lower() for c in frame.columns) == POLISEN_HISTORY_COLUMNS else None
+    table = RawTable(
+        frame=frame, format="polisen-csv" if preset else "csv", encoding=encoding,
+        delimiter=delimiter, row_numbers=lines, preset=preset,
+    )
+    if len(frame) == 0 and not skipped:
+        raise bad(f"The file {name} has a header but no data rows.", "header_only")
+    table.bad_rows = [
+        (ln, "(row)", f"{seen} fields", f"the row has {seen} fields but the header has {n_header} "
+         f"(mixed delimiters?)")
+        for ln, seen in skipped
+    ]
+    return table

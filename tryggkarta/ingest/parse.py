@@ -1,0 +1,126 @@
+"""Vectorised parsing of numbers (decimal comma) and dates (many local formats).
+
+Each parser returns values plus a boolean mask of cells that were present but could not be
+parsed, so the normaliser can reject exactly those rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+#: Date formats tried, best-fitting first (decided on a sample). Day-first before US month-first,
+#: so an ambiguous Swedish "3/2 2021" is 3 February.
+DATE_FORMATS: tuple[str, ...] = (
+    "ISO8601",
+    "%Y-%m-%d %H:%M:%S %z",  # Polisen: "2025-06-01 3:12:16 +02:00"
+    "%Y-%m-%d %H.%M",
+    "%Y-%m-%d kl %H:%M",
+    "%d/%m %Y %H:%M",
+    "%d/%m %Y",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%m/%d/%Y %I:%M:%S %p",  # NYC 311
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",  # Chicago
+    "%m/%d/%Y",
+    "%Y-%m",  # police.uk month
+    "%Y%m%d",
+    "%Y",
+)
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+SAMPLE = 500
+
+
+def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Floats from text with decimal comma or point; returns (values, bad) where bad marks
+    present-but-unparseable or non-finite cells."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        out = values.to_numpy(dtype=float, na_value=np.nan)
+        present = values.notna().to_numpy()
+        return out, present & ~np.isfinite(out)
+    text = values.astype("string").str.strip()
+    text = text.str.replace(r"[\s\u00a0\u2009\u202f]", "", regex=True)
+    both = text.str.contains(".", regex=False) & text.str.contains(",", regex=False)
+    text = text.where(~both.fillna(False), text.str.replace(",", "", regex=False))
+    text = text.str.replace(",", ".", regex=False).str.replace("\u2212", "-", regex=False)
+    present = text.notna() & (text.str.len() > 0)
+    numbers = pd.to_numeric(text.where(present), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    present_np = present.fillna(False).to_numpy(bool)
+    return numbers, present_np & ~np.isfinite(numbers)
+
+
+def _to_utc(parsed: pd.Series, tz: str) -> pd.Series:
+    if parsed.dt.tz is None:
+        amb = np.zeros(len(parsed), dtype=bool)  # an ambiguous autumn hour is read as standard time
+        parsed = parsed.dt.tz_localize(tz, ambiguous=amb, nonexistent="shift_forward")
+    return parsed.dt.tz_convert("UTC")
+
+
+def _try(values: pd.Series, fmt: str, tz: str) -> pd.Series:
+    """Parse with one format; result is UTC (NaT where it does not fit)."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
+    if values.empty:
+        return out
+    has_offset = values.str.contains(_OFFSET, regex=True).fillna(False)
+    for mask, aware in ((has_offset, True), (~has_offset, False)):
+        part = values[mask]
+        if part.empty:
+            continue
+        try:
+            parsed = pd.to_datetime(part, format=fmt, errors="coerce", utc=aware)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if not pd.api.types.is_datetime64_any_dtype(parsed.dtype):
+            continue
+        out.loc[mask] = _to_utc(parsed, tz).astype("datetime64[us, UTC]")
+    return out
+
+
+def parse_dates(values: pd.Series, *, fmt: str | None = None, tz: str = "Europe/Stockholm",
+                future_days: float = 1.0) -> tuple[pd.Series, np.ndarray, str | None]:
+    """UTC timestamps from text or datetime cells.
+
+    Returns ``(timestamps, bad, formats_used)``; ``bad`` marks cells that were present but not
+    a date, or lie in the future / before 1900. Times without an offset are local to ``tz``.
+    """
+    index = values.index
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) or (
+        values.dtype == object and values.dropna().map(lambda v: isinstance(v, datetime)).all()
+        and values.notna().any()
+    ):
+        parsed = pd.to_datetime(values, errors="coerce")
+        result = _to_utc(parsed.astype("datetime64[us]") if parsed.dt.tz is None else parsed, tz)
+        used = "spreadsheet dates"
+    else:
+        text = values.astype("string").str.strip().str.replace(r"\s+", " ", regex=True)
+        text = text.where(text.str.len() > 0)
+        result = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
+        remaining = text.notna()
+        formats = [fmt] if fmt else list(DATE_FORMATS)
+        if not fmt:
+            sample = text[remaining].head(SAMPLE)
+            scores = {f: int(_try(sample, f, tz).notna().sum()) for f in formats}
+            formats = [f for f in sorted(formats, key=lambda f: -scores[f]) if scores[f] > 0]
+        used_list: list[str] = []
+        for f in formats:
+            if not remaining.any():
+                break
+            got = _try(text[remaining], f, tz)
+            ok = got.notna()
+            if ok.any():
+                result.loc[got.index[ok]] = got[ok]
+                remaining.loc[got.index[ok]] = False
+                used_list.append(f)
+        used = ", ".join(used_list) or None
+    present = values.notna().to_numpy() & (values.astype("string").str.strip().str.len() > 0).fillna(False).to_numpy()
+    now = pd.Timestamp(datetime.now(UTC) + timedelta(days=future_days))
+    out_of_range = (result > now) | (result < pd.Timestamp("1900-01-01", tz="UTC"))
+    bad = present & (result.isna().to_numpy() | out_of_range.fillna(False).to_numpy())
+    result = result.where(~pd.Series(bad, index=index))
+    return result, bad, used

@@ -1,0 +1,188 @@
+"""Importing a file: read, validate, then write everything in one transaction (or nothing).
+
+>>> report = import_file(db, "incidents", "est_v47.csv", source="EST Skara")
+>>> print(report.to_text())
+>>> undo_import(db, report.dataset_id)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tryggkarta.domain import LAYER_FIELDS
+from tryggkarta.errors import BadInput
+from tryggkarta.ingest.files import bad, sha256_file
+from tryggkarta.ingest.mapping import Mapping, load_mapping
+from tryggkarta.ingest.normalise import PRESETS, normalise
+from tryggkarta.ingest.registry import FORMAT_NAMES, ReadOptions, read_table
+from tryggkarta.ingest.report import ImportReport
+from tryggkarta.store.models import LAYER_MODELS, Dataset
+from tryggkarta.store.writes import audit, delete_dataset, insert_layer
+
+SENSITIVITIES = ("public", "internal", "sensitive")
+#: Rejected rows kept in the dataset's stored report (the full list is in the live report).
+STORED_REJECTIONS = 1000
+
+
+def prepare(
+    layer: str, path: str | Path, *, mapping: Mapping | str | Path | None = None, crs: Any = None,
+    working_crs: int = 3006, region: str = "SE", municipality_code: str | None = None,
+    filename: str | None = None, report: ImportReport | None = None,
+) -> tuple[Any, ImportReport, Any]:
+    """Read and validate without touching the store: (GeoDataFrame, report, file row numbers)."""
+    if layer not in LAYER_FIELDS:
+        raise bad(f"Unknown layer {layer!r}; choose one of {', '.join(LAYER_FIELDS)}.", "bad_layer")
+    path = Path(path)
+    if not path.is_file():
+        raise bad(f"The file {path} does not exist.", "no_file")
+    report = report or ImportReport(layer=layer, filename=filename or path.name)
+    mapping = load_mapping(mapping)
+    options = ReadOptions(
+        sheet=mapping.sheet if mapping else None, encoding=mapping.encoding if mapping else None,
+        delimiter=mapping.delimiter if mapping else None, crs=crs or (mapping.crs if mapping else None),
+        filename=filename or path.name,
+    )
+    raw = read_table(path, options)
+    report.format = FORMAT_NAMES.get(raw.format, raw.format)
+    report.encoding, report.delimiter, report.sheet = raw.encoding, raw.delimiter, raw.sheet
+    mapping = mapping or (PRESETS.get(raw.preset) if raw.preset else None)
+    gdf, rows = normalise(raw, layer, report, mapping=mapping, crs=crs, working_crs=working_crs,
+                          region=region, municipality_code=municipality_code)
+    if mapping:
+        report.source = report.source or mapping.source or ""
+        report.licence = report.licence or mapping.licence or ""
+    return gdf, report, rows
+
+
+def import_file(
+    db: Any, layer: str, path: str | Path, *, mapping: Mapping | str | Path | None = None, crs: Any = None,
+    dry_run: bool = False, strict: bool = False, user: Any = None, organisation_id: int | None = None,
+    source: str | None = None, licence: str | None = None, sensitivity: str = "internal",
+    municipality_code: str | None = None, filename: str | None = None,
+) -> ImportReport:
+    """Import one file into ``layer`` atomically and idempotently.
+
+    Parameters
+    ----------
+    db : tryggkarta.store.Database
+    layer : {"incidents", "survey", "projects", "areas"}
+    path : the file (CSV, XLSX, GeoJSON, GeoPackage, zipped Shapefile, KML, Polisen JSON, …)
+    mapping : a :class:`Mapping`, a TOML path or a packaged mapping name
+    crs : EPSG of the coordinates when the file does not say (overrides inference)
+    dry_run : read and validate only; nothing is written
+    strict : refuse the whole file when any row is rejected
+    municipality_code : accept only rows within this municipality (+1 km); tag incidents
+
+    Returns
+    -------
+    ImportReport
+        With ``dataset_id`` set when something was written, ``already_imported`` when the
+        same file was imported before (then nothing is written).
+
+    Raises
+    ------
+    BadInput
+        For file-level problems (empty, unreadable, no coordinates, unsafe zip …), with
+        ``details["code"]``. The store is unchanged.
+    """
+    if sensitivity not in SENSITIVITIES:
+        raise bad(f"Sensitivity must be one of {', '.join(SENSITIVITIES)}.", "bad_sensitivity")
+    path = Path(path)
+    if not path.is_file():
+        raise bad(f"The file {path} does not exist.", "no_file")
+    report = ImportReport(layer=layer, filename=filename or path.name, dry_run=dry_run,
+                          source=source or "", licence=licence or "")
+    report.checksum = sha256_file(path)
+    with db.session() as session:
+        earlier = session.execute(
+            select(Dataset.id).where(Dataset.checksum == report.checksum, Dataset.layer == layer).order_by(Dataset.id)
+        ).scalars().first()
+    if earlier is not None:
+        report.already_imported = int(earlier)
+        report.warn(f"This file was already imported as dataset {earlier}; nothing was written.")
+        return report
+    settings = db.settings
+    gdf, report, _rows = prepare(
+        layer, path, mapping=mapping, crs=crs, working_crs=db.srid, region=settings.region,
+        municipality_code=municipality_code, filename=filename, report=report,
+    )
+    if strict and report.rows_rejected:
+        report.strict_refused = True
+        return report
+    if len(gdf) == 0:
+        report.warn("No row could be imported; nothing was written.")
+        return report
+    if dry_run:
+        report.rows_imported, report.rows_duplicate = _would_insert(db, layer, gdf, report.rows_duplicate)
+        return report
+    with db.session() as session:
+        dataset = Dataset(
+            layer=layer, name=report.filename[:300], source=report.source[:300], licence=report.licence[:200],
+            sensitivity=sensitivity, organisation_id=organisation_id, imported_by=getattr(user, "id", None),
+            imported_at=datetime.now(UTC), checksum=report.checksum, filename=report.filename[:300],
+            format=report.format[:40], crs=(report.crs or "")[:40], encoding=(report.encoding or "")[:40],
+            rows_read=report.rows_read, municipality_code=municipality_code,
+        )
+        session.add(dataset)
+        session.flush()
+        inserted, skipped = insert_layer(session, layer, gdf, dataset.id)
+        report.dataset_id = int(dataset.id)
+        report.rows_imported = inserted
+        report.rows_duplicate += skipped
+        if skipped:
+            report.warn(f"{skipped} rows were already in the store (same id or same content) and were skipped.")
+        dataset.rows_imported = inserted
+        dataset.rows_rejected = report.rows_rejected
+        dataset.rows_duplicate = report.rows_duplicate
+        stored = report.to_dict()
+        stored["rejected"] = stored["rejected"][:STORED_REJECTIONS]
+        dataset.report = stored
+        audit(session, "import", user=user, layer=layer, detail=sensitivity, feature_count=inserted,
+              extra={"dataset_id": dataset.id, "filename": report.filename, "checksum": report.checksum,
+                     "rejected": report.rows_rejected, "duplicates": report.rows_duplicate})
+    return report
+
+
+def _would_insert(db: Any, layer: str, gdf: Any, duplicates: int) -> tuple[int, int]:
+    """For a dry run: how many rows would be new, how many are already stored."""
+    if len(gdf) == 0:
+        return 0, duplicates
+    table = LAYER_MODELS[layer].__table__
+    keys = gdf["dedup_key"].tolist()
+    found = 0
+    with db.engine.connect() as conn:
+        for start in range(0, len(keys), 5000):
+            chunk = keys[start : start + 5000]
+            found += conn.execute(select(func.count()).select_from(table).where(table.c.dedup_key.in_(chunk))).scalar_one()
+    return len(gdf) - int(found), duplicates + int(found)
+
+
+def undo_import(db: Any, dataset_id: int, *, user: Any = None) -> dict[str, int]:
+    """Delete dataset ``dataset_id`` and all its rows; returns rows deleted per layer."""
+    with db.session() as session:
+        deleted = delete_dataset(session, int(dataset_id))
+        audit(session, "import_undo", user=user, layer=next(iter(deleted), None),
+              feature_count=sum(deleted.values()), extra={"dataset_id": int(dataset_id)})
+    return deleted
+
+
+def list_datasets(db: Any, layer: str | None = None) -> list[dict[str, Any]]:
+    """The imported datasets, newest first, as plain dicts."""
+    stmt = select(Dataset).order_by(Dataset.id.desc())
+    if layer:
+        stmt = stmt.where(Dataset.layer == layer)
+    with db.session() as session:
+        return [
+            {"id": d.id, "layer": d.layer, "name": d.name, "source": d.source, "licence": d.licence,
+             "sensitivity": d.sensitivity, "imported_at": d.imported_at.isoformat() if d.imported_at else None,
+             "rows_read": d.rows_read, "rows_imported": d.rows_imported, "rows_rejected": d.rows_rejected,
+             "rows_duplicate": d.rows_duplicate, "format": d.format, "crs": d.crs, "checksum": d.checksum}
+            for d in session.execute(stmt).scalars()
+        ]
+
+
+__all__ = ["BadInput", "import_file", "list_datasets", "prepare", "undo_import"]

@@ -1,0 +1,262 @@
+"""Upload and import of files: form → preview → confirm, plus a JSON endpoint.
+
+The uploaded file waits in ``<instance>/uploads/<random token>`` between preview and
+confirm, with a small JSON note of what was chosen and by whom; the client only ever sends
+the token back, never a path. Reading and validating is :mod:`tryggkarta.ingest`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask_login import current_user
+from markupsafe import Markup
+from werkzeug.datastructures import FileStorage
+
+from tryggkarta.domain import LAYER_FIELDS, LAYER_LABELS
+from tryggkarta.errors import BadInput, TryggkartaError
+from tryggkarta.web.auth import roles_required
+
+bp = Blueprint("imports", __name__)
+ROLES = ("police", "municipality", "planner", "admin")
+PREVIEW_ROWS = 20
+_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+
+#: Swedish sentences for the file-level error codes (the English message is the fallback).
+ERRORS_SV: dict[str, str] = {
+    "empty_file": "Filen är tom.",
+    "header_only": "Filen har en rubrikrad men inga datarader.",
+    "binary_file": "Filen är inte en textfil (den ser ut som binärdata).",
+    "no_coordinates": "Filen saknar koordinatkolumner (lat/lon, x/y, E/N).",
+    "crs_unknown": "Koordinatsystemet går inte att avgöra; ange det (EPSG-kod).",
+    "shapefile_no_prj": "Shapefilen saknar .prj-fil; ange koordinatsystemet.",
+    "zip_unsafe_path": "Zip-filen innehåller osäkra sökvägar och avvisades.",
+    "compression_bomb": "Filen packas upp till orimligt mycket data och avvisades.",
+    "xml_entities": "Arbetsboken innehåller XML-entiteter och avvisades som osäker.",
+    "unsupported_format": "Filtypen kan inte importeras.",
+    "no_date_column": "Filen saknar datumkolumn.",
+}
+
+
+def _db() -> Any:
+    from tryggkarta.web import get_db
+
+    return get_db()
+
+
+def _lang() -> str:
+    from tryggkarta.web import current_language
+
+    return current_language()
+
+
+def _error_text(exc: TryggkartaError) -> str:
+    code = (exc.details or {}).get("code") if isinstance(exc.details, dict) else None
+    if _lang() == "sv" and code in ERRORS_SV:
+        return ERRORS_SV[code]
+    return exc.message
+
+
+def _uploads() -> Path:
+    from tryggkarta.web import get_settings
+
+    folder = Path(get_settings().instance_path).resolve() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _suffix(filename: str) -> str:
+    """The file's type suffixes (``.csv.gz``), restricted to safe characters."""
+    suffixes = "".join(PurePosixPath(filename).suffixes[-2:]).lower()
+    return suffixes if re.fullmatch(r"(\.[a-z0-9]{1,8}){1,2}", suffixes) else ""
+
+
+def _save_upload(upload: FileStorage, mapping: FileStorage | None, form: dict[str, str]) -> tuple[str, dict]:
+    token = secrets.token_hex(16)
+    folder = _uploads()
+    name = PurePosixPath(upload.filename or "upload").name[:200]
+    path = folder / f"{token}{_suffix(name)}"
+    upload.save(path)
+    note = {"path": path.name, "filename": name, "user_id": getattr(current_user, "id", None), **form}
+    if mapping is not None and mapping.filename:
+        mpath = folder / f"{token}.mapping.toml"
+        mapping.save(mpath)
+        note["mapping"] = mpath.name
+    (folder / f"{token}.note").write_text(json.dumps(note), encoding="utf-8")
+    return token, note
+
+
+def _load_note(token: str) -> dict:
+    if not _TOKEN.match(token or ""):
+        abort(400)
+    note_path = _uploads() / f"{token}.note"
+    if not note_path.is_file():
+        abort(410)
+    note = json.loads(note_path.read_text(encoding="utf-8"))
+    if note.get("user_id") != getattr(current_user, "id", None):
+        abort(403)
+    return note
+
+
+def _cleanup(token: str) -> None:
+    for f in _uploads().glob(f"{token}*"):
+        f.unlink(missing_ok=True)
+
+
+def _form_options() -> dict[str, str]:
+    layer = request.form.get("layer", "incidents")
+    if layer not in LAYER_FIELDS:
+        abort(400)
+    return {
+        "layer": layer,
+        "crs": (request.form.get("crs") or "").strip().removeprefix("EPSG:")[:12],
+        "municipality": (request.form.get("municipality") or "").strip()[:4],
+        "source": (request.form.get("source") or "").strip()[:300],
+        "licence": (request.form.get("licence") or "").strip()[:200],
+    }
+
+
+def _kwargs(note: dict) -> dict[str, Any]:
+    folder = _uploads()
+    return {
+        "mapping": folder / note["mapping"] if note.get("mapping") else None,
+        "crs": note.get("crs") or None,
+        "municipality_code": note.get("municipality") or None,
+        "filename": note["filename"],
+    }
+
+
+def preview_svg(gdf: Any, width: int = 480, height: int = 320) -> Markup:
+    """A small self-contained SVG of the features (no map tiles, no scripts)."""
+    from shapely import affinity
+
+    if len(gdf) == 0:
+        return Markup("")
+    sample = gdf.geometry.iloc[:2000]
+    minx, miny, maxx, maxy = sample.total_bounds
+    span = max(maxx - minx, maxy - miny, 1.0)
+    scale = min(width, height) * 0.9 / span
+    parts = []
+    for geom in sample:
+        g = affinity.affine_transform(geom, [scale, 0, 0, -scale, -minx * scale + 10, maxy * scale + 10])
+        if g.geom_type == "Point":
+            parts.append(f'<circle cx="{g.x:.1f}" cy="{g.y:.1f}" r="3" class="pt"/>')
+        else:
+            parts.append(g.svg(scale_factor=0.5))
+    body = "".join(parts)
+    # Only numbers we computed go into this markup; no user text.
+    return Markup(  # noqa: S704
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width + 20} {height + 20}" role="img" '
+        f'class="import-preview-map" width="{width + 20}" height="{height + 20}">'
+        f'<style>.pt{{fill:#c0392b;fill-opacity:.7}}</style>{body}</svg>'
+    )
+
+
+@bp.route("/import/", methods=["GET"])
+@roles_required(*ROLES)
+def upload() -> str:
+    return render_template("imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=None)
+
+
+@bp.route("/import/preview", methods=["POST"])
+@roles_required(*ROLES)
+def preview() -> Any:
+    from tryggkarta.ingest import prepare
+
+    upload_file = request.files.get("file")
+    if upload_file is None or not upload_file.filename:
+        return render_template("imports/upload.html", layers=LAYER_LABELS, lang=_lang(),
+                               error="Välj en fil." if _lang() == "sv" else "Choose a file."), 400
+    options = _form_options()
+    token, note = _save_upload(upload_file, request.files.get("mapping"), options)
+    db = _db()
+    try:
+        gdf, report, _rows = prepare(options["layer"], _uploads() / note["path"], working_crs=db.srid,
+                                    region=db.settings.region, **_kwargs(note))
+    except TryggkartaError as exc:
+        _cleanup(token)
+        return render_template("imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)), 400
+    head = gdf.head(PREVIEW_ROWS).drop(columns=["geometry", "dedup_key"])
+    return render_template(
+        "imports/preview.html", report=report, token=token, layer=options["layer"], lang=_lang(),
+        columns=list(head.columns), rows=[[("" if v is None or v != v else v) for v in r] for r in head.itertuples(index=False)],
+        svg=preview_svg(gdf), kept=len(gdf),
+    )
+
+
+@bp.route("/import/confirm", methods=["POST"])
+@roles_required(*ROLES)
+def confirm() -> Any:
+    from tryggkarta.ingest import import_file
+
+    token = request.form.get("token", "")
+    note = _load_note(token)
+    try:
+        report = import_file(
+            _db(), note["layer"], _uploads() / note["path"], user=current_user,
+            organisation_id=getattr(current_user, "organisation_id", None), source=note.get("source") or None,
+            licence=note.get("licence") or None, strict=bool(request.form.get("strict")), **_kwargs(note),
+        )
+    except TryggkartaError as exc:
+        return render_template("imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)), 400
+    finally:
+        _cleanup(token)
+    return render_template("imports/result.html", report=report, lang=_lang())
+
+
+@bp.route("/import/rejected/<int:dataset_id>.csv")
+@roles_required(*ROLES)
+def rejected_csv(dataset_id: int) -> Response:
+    from tryggkarta.ingest import ImportReport
+    from tryggkarta.store import Dataset
+
+    with _db().session() as s:
+        dataset = s.get(Dataset, dataset_id)
+        if dataset is None or not dataset.report:
+            abort(404)
+        report = ImportReport.from_dict(dataset.report)
+    return Response(
+        "\ufeff" + report.rejected_csv(lang=_lang()), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="rejected_{dataset_id}.csv"'},
+    )
+
+
+@bp.route("/api/import/<layer>", methods=["POST"])
+@roles_required(*ROLES)
+def api_import(layer: str) -> Any:
+    from tryggkarta.ingest import import_file
+
+    if layer not in LAYER_FIELDS:
+        return jsonify({"error": f"Unknown layer {layer!r}.", "code": "bad_layer"}), 404
+    upload_file = request.files.get("file")
+    if upload_file is None or not upload_file.filename:
+        return jsonify({"error": "Send the file as multipart field 'file'.", "code": "no_file"}), 400
+    options = {"layer": layer, "crs": request.args.get("crs", ""), "municipality": request.args.get("municipality", ""),
+               "source": request.args.get("source", ""), "licence": request.args.get("licence", "")}
+    token, note = _save_upload(upload_file, request.files.get("mapping"), options)
+    try:
+        report = import_file(
+            _db(), layer, _uploads() / note["path"], user=current_user,
+            organisation_id=getattr(current_user, "organisation_id", None), source=options["source"] or None,
+            licence=options["licence"] or None, dry_run=request.args.get("dry_run") in ("1", "true"),
+            strict=request.args.get("strict") in ("1", "true"), **_kwargs(note),
+        )
+    except BadInput as exc:
+        return jsonify({"error": exc.message, "code": (exc.details or {}).get("code", exc.code)}), 400
+    finally:
+        _cleanup(token)
+    return jsonify(report.to_dict())
+
+
+def _exempt_api() -> None:
+    from tryggkarta.web import csrf
+
+    csrf.exempt(api_import)
+
+
+_exempt_api()
