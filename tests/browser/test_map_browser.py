@@ -1,0 +1,183 @@
+"""The start page in headless Chromium: renders offline, toggles, filters, popups, axe, screenshots.
+
+One browser and one server per module. Every request that is not to 127.0.0.1 is aborted
+(tiles included): the map must still draw its vectors, legend and controls.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "tryggkarta" / "static" / "vendor" / "axe" / "axe.min.js"
+AXE_NODE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing (CI must install chromium)", pytrace=False)
+    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run browser tests", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from werkzeug.serving import make_server
+
+    from tryggkarta.config import load_settings
+    from tryggkarta.demo import load_demo
+    from tryggkarta.store import Database
+    from tryggkarta.web import create_app
+
+    folder = tmp_path_factory.mktemp("browser")
+    settings = load_settings({"database_url": f"sqlite:///{folder / 'tk.db'}", "instance_path": str(folder),
+                              "secret_key": "browser-test"})
+    db = Database(settings)
+    db.upgrade()
+    load_demo(db)
+    app = create_app({"settings": settings, "WTF_CSRF_ENABLED": False})
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+class Visit:
+    """A page with every non-local request aborted and JavaScript errors collected."""
+
+    def __init__(self, browser, server: str) -> None:
+        self.context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="sv-SE")
+        self.page = self.context.new_page()
+        self.server = server
+        self.local: list[str] = []
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+        self.page.route("**/*", self._route)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("console", lambda msg: msg.type == "error" and "Failed to load resource" not in msg.text
+                     and self.errors.append(msg.text))
+
+    def _route(self, route) -> None:
+        url = route.request.url
+        if urlsplit(url).hostname == "127.0.0.1" or url.startswith("data:"):
+            self.local.append(url)
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def open(self, path: str = "/") -> None:
+        self.page.goto(self.server + path, wait_until="load")
+        self.page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive", timeout=10_000)
+
+    def paths(self) -> int:
+        return self.page.locator(".leaflet-overlay-pane path.leaflet-interactive").count()
+
+    def login(self, username: str) -> None:
+        self.page.goto(self.server + "/login")
+        self.page.fill("input[name=username]", username)
+        self.page.fill("input[name=password]", "tryggkarta-demo")
+        self.page.click("form button[type=submit]")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, server: str) -> Iterator[Visit]:
+    v = Visit(browser, server)
+    yield v
+    v.close()
+
+
+def test_map_renders_offline_with_vectors_legend_and_controls(visit: Visit) -> None:
+    visit.open("/")
+    page = visit.page
+    assert page.locator(".leaflet-container").count() == 1
+    assert visit.paths() > 20
+    assert page.locator(".tk-legend details:not([hidden])").count() >= 3
+    assert page.locator(".leaflet-control-layers-overlays input[type=checkbox]").count() >= 5
+    assert page.locator(".leaflet-control-zoom-in").is_visible()
+    assert visit.errors == []
+    assert visit.local and all(urlsplit(u).hostname == "127.0.0.1" for u in visit.local)
+    assert {urlsplit(u).hostname for u in visit.blocked} <= {"tile.openstreetmap.org"}
+
+
+def test_layer_toggle_hides_and_shows_paths(visit: Visit) -> None:
+    visit.open("/")
+    before = visit.paths()
+    box = visit.page.locator(".leaflet-control-layers-overlays label", has_text="Händelser per ruta").locator("input")
+    box.uncheck()
+    hidden = visit.paths()
+    assert hidden < before
+    legend = visit.page.locator(".tk-legend details", has_text="Händelser per ruta")
+    assert legend.is_hidden()
+    box.check()
+    assert visit.paths() == before and legend.is_visible()
+
+
+def test_filter_form_shows_fewer_cells(visit: Visit) -> None:
+    visit.open("/?layers=incidents")
+    before = visit.paths()
+    visit.page.check("input[name=cat][value=klotter]")
+    visit.page.click("#map-filters button[type=submit]")
+    visit.page.wait_for_url("**cat=klotter**")
+    visit.page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
+    assert 0 < visit.paths() < before
+    assert visit.page.is_checked("input[name=cat][value=klotter]")
+
+
+def test_popup_opens_on_a_cell(visit: Visit) -> None:
+    visit.open("/?layers=incidents")
+    visit.page.evaluate("""() => {
+        const path = document.querySelector('.leaflet-overlay-pane path.leaflet-interactive');
+        path.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: 1, clientY: 1}));
+    }""")
+    popup = visit.page.locator(".leaflet-popup-content .tk-popup")
+    popup.wait_for(timeout=5000)
+    assert "Händelser i rutan" in popup.inner_text() and "Antal händelser" in popup.inner_text()
+    assert visit.errors == []
+
+
+def test_public_start_page_passes_axe_wcag21aa(visit: Visit) -> None:
+    script = AXE if AXE.is_file() else AXE_NODE
+    if not script.is_file():
+        pytest.skip("axe-core is missing: run `make assets` (python -m tryggkarta.maps.build_assets)")
+    visit.open("/")
+    visit.page.add_script_tag(path=str(script))
+    result = visit.page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    violations = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
+    assert violations == []
+
+
+def test_screenshots_police_and_public(visit: Visit) -> None:
+    out = ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    visit.open("/")
+    visit.page.screenshot(path=str(out / "start-public.png"))
+    visit.login("polis")
+    visit.open("/")
+    assert visit.page.locator(".leaflet-control-layers-overlays label", has_text="Enskilda händelser").count() == 1
+    visit.page.screenshot(path=str(out / "start-police.png"))
+    assert visit.errors == []

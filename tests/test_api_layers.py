@@ -1,0 +1,105 @@
+"""JSON API /api/layers: role filtering, k-suppression, audit of raw views, errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point
+from sqlalchemy import select
+
+from tryggkarta.store import AuditLog, Dataset, insert_layer
+
+X0, Y0 = 408_000.0, 6_472_000.0
+BBOX = "13.2,58.3,13.6,58.5"
+
+
+def incidents(db, n: int, x: float, y: float, category: str = "klotter") -> None:
+    rows = [{"occurred_at": datetime(2026, 3, 6, 20, 0, tzinfo=UTC), "category": category,
+             "description": "namn och personnummer", "source_id": f"{x}-{i}"} for i in range(n)]
+    with db.session() as s:
+        ds = Dataset(layer="incidents", name=f"t{x}", source="test", checksum=f"c{x}")
+        s.add(ds)
+        s.flush()
+        insert_layer(s, "incidents", gpd.GeoDataFrame(rows, geometry=[Point(x + 5 + i, y + 5) for i in range(n)], crs=3006), ds.id)
+
+
+def test_layer_list_tells_each_role_its_detail(client, auth, db) -> None:
+    public = client.get("/api/layers").get_json()
+    assert public["role"] == "public"
+    assert {lay["id"]: lay["detail"] for lay in public["layers"]} == {
+        "incidents": "aggregated", "survey": "aggregated", "projects": "raw", "areas": "raw"}
+    auth.login("police")
+    police = client.get("/api/layers").get_json()
+    assert {lay["detail"] for lay in police["layers"]} == {"raw"}
+
+
+def test_public_features_are_k_suppressed_cells_without_descriptions(client, db) -> None:
+    incidents(db, 4, X0, Y0)
+    incidents(db, 5, X0 + 1000, Y0)
+    body = client.get(f"/api/layers/incidents/features?bbox={BBOX}").get_json()
+    assert body["detail"] == "aggregated" and body["min_count"] == 5
+    assert [f["properties"]["count"] for f in body["features"]] == [5]
+    assert "namn och personnummer" not in str(body) and "description" not in str(body)
+    grid = client.get("/api/layers/incidents/grid?cell=500").get_json()
+    assert [f["properties"]["count"] for f in grid["features"]] == [5] and grid["cell_size"] == 500
+
+
+def test_police_get_raw_points_and_the_view_is_audited(client, auth, db) -> None:
+    incidents(db, 4, X0, Y0)
+    incidents(db, 5, X0 + 1000, Y0)
+    auth.login("police")
+    body = client.get(f"/api/layers/incidents/features?bbox={BBOX}&limit=6").get_json()
+    assert body["detail"] == "raw" and body["numberReturned"] == 6 and body["truncated"] is True
+    feature = body["features"][0]
+    assert feature["geometry"]["type"] == "Point"
+    lon, lat = feature["geometry"]["coordinates"]
+    assert 13.2 < lon < 13.6 and 58.3 < lat < 58.5
+    assert feature["properties"]["description"] == "namn och personnummer"
+    grid = client.get("/api/layers/incidents/grid").get_json()
+    assert sorted(f["properties"]["count"] for f in grid["features"]) == [4, 5]
+    with db.session() as s:
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "api_features")).one()
+        assert (row.role, row.layer, row.feature_count) == ("police", "incidents", 6)
+
+
+def test_survey_comments_never_reach_public(client, auth, demo_db) -> None:
+    public = client.get("/api/layers/survey/features").get_json()
+    assert public["features"] and all("comment" not in f["properties"] for f in public["features"])
+    assert all(f["properties"]["count"] >= 5 for f in public["features"])
+    auth.login("municipality")
+    raw = client.get("/api/layers/survey/features?limit=50").get_json()
+    assert raw["numberReturned"] == 50 and "comment" in raw["features"][0]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "description"),
+    [
+        ("/api/layers/secret/features", 404, "There is no layer 'secret'; see /api/layers."),
+        ("/api/layers/incidents/features?bbox=1,2,3", 400, "Invalid bbox: give minlon,minlat,maxlon,maxlat in WGS84 (e.g. 13.3,58.3,13.5,58.4)."),
+        ("/api/layers/incidents/features?bbox=2,48,3,49", 400, "The area (bbox) lies outside Sweden."),
+        ("/api/layers/incidents/features?from=2026-02-30", 400, "Invalid date in 'from': 2026-02-30. Write dates as YYYY-MM-DD."),
+        ("/api/layers/incidents/features?from=2026-03-01&to=2026-02-01", 400, "The date range is backwards: 'from' (2026-03-01) is after 'to' (2026-02-01)."),
+        ("/api/layers/incidents/features?cat=bilbrand", 400, "Unknown category: bilbrand. Valid: skadegorelse, klotter, nedskrapning, brand, narkotika, ordningsstorning, vald_hot, stold_inbrott, ungdomar, trafik, belysning_fel, ovrigt."),
+        ("/api/layers/incidents/features?limit=0", 400, "Invalid value in 'limit': 0. Allowed: 1–5000."),
+        ("/api/layers/projects/grid", 400, "Grid cells exist for point layers only (incidents, survey), not 'projects'."),
+    ],
+)
+def test_errors_are_json_with_status(client, db, url: str, status: int, description: str) -> None:
+    response = client.get(url)
+    assert response.status_code == status
+    assert response.get_json()["description"] == description
+
+
+def test_bearer_token_gives_raw_access(client, db) -> None:
+    from tryggkarta import accounts
+
+    with db.session() as s:
+        user = accounts.create_user(s, "analyst", "correct-horse-battery", "police", organisation="Polisen")
+        s.flush()
+        token = accounts.create_token(s, user, "qgis")
+    incidents(db, 2, X0, Y0)
+    body = client.get("/api/layers/incidents/features", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert body["detail"] == "raw" and body["numberReturned"] == 2
+    assert client.get("/api/layers/incidents/features", headers={"Authorization": "Bearer wrong"}).get_json()["detail"] == "aggregated"

@@ -1,0 +1,125 @@
+"""The start page: local assets only, role filtering, k-anonymity, escaping, bad filters."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point, box
+from sqlalchemy import select
+
+from tryggkarta.store import AuditLog, Dataset, insert_layer
+
+EVIL = "<script>alert('x')</script>"
+X0, Y0 = 408_000.0, 6_472_000.0  # Skara, SWEREF 99 TM
+
+
+def add(db, layer: str, rows: list[dict], geoms: list) -> None:
+    with db.session() as s:
+        ds = Dataset(layer=layer, name=f"test {layer} {len(rows)}", source="test", checksum=f"t-{layer}-{id(rows)}")
+        s.add(ds)
+        s.flush()
+        insert_layer(s, layer, gpd.GeoDataFrame(rows, geometry=geoms, crs=3006), ds.id)
+
+
+def incidents(db, n: int, x: float, y: float, category: str = "klotter", description: str = "secret text") -> None:
+    when = datetime(2026, 3, 6, 20, 0, tzinfo=UTC)
+    rows = [{"occurred_at": when, "category": category, "description": description, "source_id": f"{x}-{y}-{i}"} for i in range(n)]
+    add(db, "incidents", rows, [Point(x + 10 + i, y + 10) for i in range(n)])
+
+
+def js(text: str) -> str:
+    """``text`` as it appears inside the map script (JSON string escapes)."""
+    return json.dumps(text)[1:-1]
+
+
+def remote(html: str) -> list[str]:
+    return re.findall(r"""<(?:script|link)[^>]+(?:src|href)=["'](?:https?:)?//[^"']+""", html)
+
+
+def test_public_start_page_on_demo_data(client, demo_db) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert remote(html) == []
+    assert set(re.findall(r"https?://[^\"' ]+", html)) <= {"https://tile.openstreetmap.org/{z}/{x}/{y}.png"}
+    assert 'lang="sv"' in html and js("Händelser per ruta") in html and js("Teckenförklaring") in html
+    assert "/vendor/leaflet/leaflet.js" in html and "/static/js/map.js" in html
+    # aggregated only: no raw-points layer, no survey pins, no free text
+    assert "tryggkarta.bboxLayer" not in html and js("Enkätsvar (enskilda)") not in html
+    assert "Kommentar" not in html and "Rutor med färre än 5" in html
+    assert len(html) < 1_500_000
+
+
+def test_police_sees_raw_layers_and_the_view_is_audited(client, auth, demo_db) -> None:
+    auth.login("police")
+    html = client.get("/").get_data(as_text=True)
+    assert "tryggkarta.bboxLayer" in html and js("Enkätsvar (enskilda)") in html
+    assert remote(html) == []
+    with demo_db.session() as s:
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "view_raw", AuditLog.layer == "survey")).one()
+        assert row.role == "police" and row.feature_count > 100 and row.detail == "raw"
+
+
+def test_english_start_page(client, demo_db) -> None:
+    html = client.get("/?lang=en").get_data(as_text=True)
+    assert "Incidents per cell" in html and "Legend" in html and "Vandalism" in html
+
+
+def test_k_suppression_on_the_page(client, auth, db) -> None:
+    incidents(db, 4, X0, Y0)
+    incidents(db, 5, X0 + 1000, Y0)
+    html = client.get("/?layers=incidents").get_data(as_text=True)
+    assert re.findall(r'"count": (\d+)', html) == ["5"]
+    auth.login("police")
+    html = client.get("/?layers=incidents").get_data(as_text=True)
+    assert sorted(re.findall(r'"count": (\d+)', html)) == ["4", "5"]
+
+
+def test_filters_change_the_cells(client, db) -> None:
+    incidents(db, 6, X0, Y0, "klotter")
+    incidents(db, 7, X0 + 1000, Y0, "brand")
+    counts = lambda url: sorted(re.findall(r'"count": (\d+)', client.get(url).get_data(as_text=True)))  # noqa: E731
+    assert counts("/?layers=incidents") == ["6", "7"]
+    assert counts("/?layers=incidents&cat=brand") == ["7"]
+    assert counts("/?layers=incidents&from=2026-04-01") == []
+    assert counts("/?layers=incidents&weekday=4&hour=21") == ["6", "7"]  # Friday 21:00 Stockholm
+
+
+def test_names_and_descriptions_are_escaped(client, auth, db) -> None:
+    add(db, "areas", [{"name": EVIL, "kind": "district"}], [box(X0, Y0, X0 + 500, Y0 + 500)])
+    add(db, "projects", [{"name": EVIL, "description": EVIL, "kind": "park", "status": "planerad",
+                             "start_date": "2026-01-01", "end_date": "2026-12-31"}], [box(X0, Y0, X0 + 200, Y0 + 200)])
+    add(db, "survey", [{"rating": 1, "reasons": "belysning", "comment": EVIL, "answered_at": datetime(2026, 3, 1, tzinfo=UTC)}], [Point(X0, Y0)])
+    auth.login("police")
+    html = client.get("/").get_data(as_text=True)
+    assert "<script>alert" not in html
+    assert html.count("\\u0026lt;script\\u0026gt;") >= 4  # popups (escaped, then JSON-encoded)
+    assert "&lt;script&gt;alert" in html  # the district search <option>
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("from=2026-05-01&to=2026-01-01", "Datumintervallet är baklänges: &#39;från&#39; (2026-05-01) ligger efter &#39;till&#39; (2026-01-01)."),
+        ("cat=bilbrand", "Okänd kategori: bilbrand."),
+        ("from=1%2F2%202026", "Ogiltigt datum i &#39;from&#39;: 1/2 2026. Skriv datum som ÅÅÅÅ-MM-DD."),
+        ("bbox=2.0,48.0,2.5,48.5", "Området (bbox) ligger utanför Sverige."),
+        ("weekday=fredag", "Ogiltigt värde i &#39;weekday&#39;: fredag. Tillåtet: 0–6."),
+    ],
+)
+def test_bad_filters_give_400_with_a_swedish_sentence(client, query: str, message: str) -> None:
+    response = client.get(f"/?{query}")
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert message in body and "Traceback" not in body
+
+
+def test_vendor_assets_are_served_with_cache_headers(client) -> None:
+    response = client.get("/vendor/leaflet/leaflet.js")
+    assert response.status_code == 200 and b"Leaflet" in response.data[:400]
+    assert "max-age=2592000" in response.headers["Cache-Control"]
+    assert client.get("/vendor/font-awesome/css/all.min.css").status_code == 200
+    assert client.get("/vendor/leaflet/..%2F..%2F..%2Fsetup.py").status_code == 404
+    assert client.get("/vendor/unknown/x.js").status_code == 404

@@ -1,0 +1,31 @@
+"""Folium map builders: layers, styles, legends, and self-hosted Leaflet assets.
+
+Pure functions: GeoDataFrames/FeatureCollections and labels in, folium objects out. The web
+layer (``tryggkarta.web.mapview``) queries the store and calls these.
+"""
+
+from tryggkarta.maps.builders import (
+    areas,
+    incident_cells,
+    incident_points,
+    projects,
+    survey_cells,
+    survey_pins,
+)
+from tryggkarta.maps.hotspots import hotspot_layer
+from tryggkarta.maps.layers import MapLayer
+from tryggkarta.maps.page import MapParts, build_map, render_parts
+
+__all__ = [
+    "MapLayer",
+    "MapParts",
+    "areas",
+    "build_map",
+    "hotspot_layer",
+    "incident_cells",
+    "incident_points",
+    "projects",
+    "render_parts",
+    "survey_cells",
+    "survey_pins",
+]

@@ -1,0 +1,179 @@
+"""Map layer builders, one per tryggkarta layer (pure: data + translator in, MapLayer out).
+
+Input FeatureCollections are WGS84 (RFC 7946). Cell collections come from
+:func:`tryggkarta.maps.cells.cells_geojson` and are already k-suppressed for the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+from tryggkarta.domain import (
+    AREA_KINDS,
+    INCIDENT_CATEGORIES,
+    PROJECT_KINDS,
+    PROJECT_STATUSES,
+    SURVEY_REASONS,
+    TIMES_OF_DAY,
+)
+from tryggkarta.i18n import format_number, format_percent
+from tryggkarta.maps import popups, styles
+from tryggkarta.maps.layers import (
+    BboxPointLayer,
+    GeoJsonLayer,
+    MapLayer,
+    Translate,
+    _styled,
+    legend_for_classes,
+)
+from tryggkarta.maps.legend import LegendEntry
+
+TREND_TEXT = {"up": "Ökande", "down": "Minskande", "flat": "Oförändrat"}
+
+
+def _label(table: dict[str, Any], key: Any, lang: str) -> str:
+    label = table.get(str(key)) if key is not None else None
+    return label.get(lang) if label is not None else ("" if key is None else str(key))
+
+
+def _n(value: float, lang: str) -> str:
+    return format_number(float(value), lang, 0)
+
+
+def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
+    """Incidents per grid cell; popup with count, trend and the categories in the cell."""
+    counts = [f["properties"]["count"] for f in fc["features"]]
+    classes = styles.count_classes(counts)
+
+    def props(p: dict[str, Any]) -> dict[str, Any]:
+        cats = sorted((p.get("categories") or {}).items(), key=lambda kv: -kv[1])[:5]
+        trend = p.get("trend")
+        table = popups.rows([
+            (t("Antal händelser"), _n(p["count"], lang)),
+            (t("Trend (senaste 4 veckorna mot de 4 före)"), t(TREND_TEXT[trend]) if trend in TREND_TEXT else None),
+        ])
+        listing = popups.bullet_list([f"{_label(INCIDENT_CATEGORIES, k, lang)}: {_n(v, lang)}" for k, v in cats])
+        return {
+            "_style": styles.cell_style(classes.colour(p["count"])),
+            "_popup": popups.popup(t("Händelser i rutan"), table, (t("Kategorier"), listing)),
+            "_tip": t("%(n)s händelser", n=_n(p["count"], lang)),
+        }
+
+    legend = LegendEntry(
+        t("Händelser per ruta"),
+        legend_for_classes(classes, lambda v: _n(v, lang), 1, integer=True),
+    )
+    data = _styled(fc, props)
+    return MapLayer("incidents", GeoJsonLayer(data, t("Händelser per ruta"), show=show), legend, len(counts))
+
+
+def survey_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
+    """Share of unsafe survey answers per cell, with the most named reasons."""
+    classes = styles.share_classes()
+
+    def props(p: dict[str, Any]) -> dict[str, Any]:
+        share = float(p.get("share", 0.0))
+        table = popups.rows([
+            (t("Antal svar"), _n(p["count"], lang)),
+            (t("Andel otrygga svar (betyg 1–2)"), format_percent(share, lang)),
+        ])
+        reasons = popups.bullet_list(
+            [f"{_label(SURVEY_REASONS, k, lang)} ({_n(n, lang)})" for k, n in p.get("reasons") or []]
+        )
+        return {
+            "_style": styles.cell_style(classes.colour(share), opacity=0.6),
+            "_popup": popups.popup(t("Trygghetsundersökning"), table, (t("Vanligaste skälen"), reasons)),
+            "_tip": t("%(share)s otrygga svar", share=format_percent(share, lang)),
+        }
+
+    items = legend_for_classes(classes, lambda v: format_percent(v, lang), 0.0)
+    legend = LegendEntry(t("Andel otrygga svar per ruta"), items)
+    data = _styled(fc, props)
+    n = len(fc["features"])
+    return MapLayer("survey", GeoJsonLayer(data, t("Trygghetsundersökning per ruta"), show=show), legend, n)
+
+
+def survey_pins(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = False) -> MapLayer:
+    """Individual survey answers (RAW roles only), comment included, escaped."""
+
+    def props(p: dict[str, Any]) -> dict[str, Any]:
+        reasons = [_label(SURVEY_REASONS, r, lang) for r in str(p.get("reasons") or "").split(",") if r]
+        table = popups.rows([
+            (t("Betyg (1 = mycket otryggt)"), p.get("rating")),
+            (t("Tid på dygnet"), _label(TIMES_OF_DAY, p.get("time_of_day"), lang) or None),
+            (t("Skäl"), ", ".join(reasons)),
+            (t("Besvarad"), p.get("answered")),
+        ])
+        comment = Markup("<p>{}</p>").format(p["comment"]) if p.get("comment") else Markup("")
+        rating = int(p.get("rating") or 3)
+        colour = styles.SHARE_COLOURS[::-1][max(0, min(4, rating - 1))]
+        style = {"radius": 5, "color": styles.SURVEY_PIN_COLOUR, "weight": 1, "fillColor": colour, "fillOpacity": 0.9}
+        return {"_style": style, "_popup": popups.popup(t("Enkätsvar"), table, (t("Kommentar"), comment))}
+
+    legend = LegendEntry(
+        t("Enkätsvar (enskilda)"),
+        [(styles.SHARE_COLOURS[4], t("Otryggt (1–2)")), (styles.SHARE_COLOURS[0], t("Tryggt (4–5)"))],
+        kind="point",
+    )
+    data = _styled(fc, props)
+    n = len(fc["features"])
+    return MapLayer("survey_pins", GeoJsonLayer(data, t("Enkätsvar (enskilda)"), show=show), legend, n)
+
+
+def projects(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
+    """Planning and design projects as outlines."""
+
+    def props(p: dict[str, Any]) -> dict[str, Any]:
+        table = popups.rows([
+            (t("Diarienummer"), p.get("case_number")),
+            (t("Typ"), _label(PROJECT_KINDS, p.get("kind"), lang)),
+            (t("Status"), _label(PROJECT_STATUSES, p.get("status"), lang)),
+            (t("Period"), " – ".join(str(v) for v in (p.get("start_date"), p.get("end_date")) if v)),
+            (t("Beskrivning"), p.get("description")),
+        ])
+        return {
+            "_style": styles.outline_style(styles.PROJECT_COLOUR, dash="6 4", fill=0.12),
+            "_popup": popups.popup(p.get("name") or t("Projekt"), table),
+            "_tip": popups.text(p.get("name")),
+        }
+
+    legend = LegendEntry(t("Plan- och gestaltningsprojekt"), [(styles.PROJECT_COLOUR, t("Projektområde"))], "line")
+    n = len(fc["features"])
+    return MapLayer("projects", GeoJsonLayer(_styled(fc, props), t("Plan- och gestaltningsprojekt"), show=show), legend, n)
+
+
+def areas(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
+    """Municipality boundary and districts, outlines only."""
+
+    def props(p: dict[str, Any]) -> dict[str, Any]:
+        muni = p.get("kind") == "municipality"
+        style = styles.outline_style(styles.AREA_COLOUR, weight=3 if muni else 1.5, dash=None if muni else "3 3", fill=0)
+        return {
+            "_style": style,
+            "_popup": popups.popup(p.get("name") or "", popups.rows([(t("Typ"), _label(AREA_KINDS, p.get("kind"), lang))])),
+            "_tip": popups.text(p.get("name")),
+        }
+
+    legend = LegendEntry(t("Kommun och stadsdelar"), [(styles.AREA_COLOUR, t("Gräns"))], "line")
+    n = len(fc["features"])
+    return MapLayer("areas", GeoJsonLayer(_styled(fc, props), t("Kommun och stadsdelar"), show=show), legend, n)
+
+
+def incident_points(url: str, t: Translate, lang: str, *, params: dict[str, Any], min_zoom: int = 14, limit: int = 5000) -> MapLayer:
+    """Raw incidents loaded from the API for the visible bbox (RAW roles only)."""
+    options = {
+        "url": url, "params": params, "minZoom": min_zoom, "limit": limit,
+        "labels": {
+            "zoomIn": t("Zooma in för att se enskilda händelser."),
+            "tooMany": t("Fler än %(n)s händelser i vyn: zooma in.", n=limit),
+            "category": t("Kategori"), "when": t("Tid"), "address": t("Adress"),
+            "description": t("Beskrivning"), "reporter": t("Rapportör"), "title": t("Händelse"),
+        },
+        "categories": {k: v.get(lang) for k, v in INCIDENT_CATEGORIES.items()},
+    }
+    name = t("Enskilda händelser (zooma in)")
+    legend = LegendEntry(name, [(styles.POINT_COLOUR, t("Händelse (kluster visar antal)"))], "point",
+                         note=t("Visas från zoomnivå %(z)s.", z=min_zoom))
+    return MapLayer("incident_points", BboxPointLayer(name, options), legend)

@@ -1,0 +1,143 @@
+"""Hotspot layers (Gi*, KDE, emerging, patrol, design) from ``HotspotLayer.geojson``.
+
+Feature properties understood (all optional): ``class`` (Gi* -3..3, or a KDE class 1..5),
+``category`` (emerging), ``count``, ``z``, ``trend``, ``profile`` (7 x 24 hour x weekday),
+``measures`` (measure keys), ``reasons`` (survey reason keys or (key, share) pairs),
+``density``/``value`` (KDE), ``name``/``label``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tryggkarta.domain import INCIDENT_CATEGORIES, MEASURES, SURVEY_REASONS
+from tryggkarta.i18n import format_number
+from tryggkarta.maps import popups, styles
+from tryggkarta.maps.builders import TREND_TEXT, _label
+from tryggkarta.maps.layers import GeoJsonLayer, MapLayer, Translate, _styled
+from tryggkarta.maps.legend import LegendEntry
+
+METHODS = ("gistar", "kde", "emerging", "patrol", "design")
+GISTAR_LABELS = {
+    3: "Het punkt, 99 %", 2: "Het punkt, 95 %", 1: "Het punkt, 90 %",
+    -1: "Kall punkt, 90 %", -2: "Kall punkt, 95 %", -3: "Kall punkt, 99 %",
+}
+EMERGING_LABELS = {
+    "new": "Ny", "consecutive": "Återkommande i följd", "intensifying": "Intensifierad",
+    "persistent": "Bestående", "diminishing": "Avtagande", "sporadic": "Sporadisk",
+    "oscillating": "Växlande", "historical": "Historisk",
+}
+TREND_WORDS = {"up": "up", "increasing": "up", "rising": "up", "down": "down", "decreasing": "down",
+               "falling": "down", "flat": "flat", "none": "flat", "no trend": "flat"}
+
+
+def k_filter(fc: dict[str, Any], min_count: int) -> dict[str, Any]:
+    """Drop features whose ``count`` is below ``min_count`` (k-anonymity for aggregated roles)."""
+    keep = [f for f in fc.get("features", [])
+            if (f.get("properties") or {}).get("count") is None or f["properties"]["count"] >= min_count]
+    return {"type": "FeatureCollection", "features": keep}
+
+
+#: KDE cells below this share of the peak density are not drawn (keeps the page small).
+KDE_FLOOR = 0.1
+
+
+def _significant(fc: dict[str, Any], method: str) -> dict[str, Any]:
+    """Gi*: only significant cells (class != 0); KDE: cells above ``KDE_FLOOR`` of the peak."""
+    feats = fc["features"]
+    if method == "gistar":
+        feats = [f for f in feats if int(f["properties"].get("class") or 0) != 0]
+    elif method == "kde" and feats:
+        peak = max(_kde_value(f["properties"]) for f in feats)
+        feats = [f for f in feats if _kde_value(f["properties"]) >= KDE_FLOOR * peak]
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _reason_items(value: Any, lang: str) -> list[str]:
+    out = []
+    for item in value or []:
+        if isinstance(item, list | tuple) and len(item) == 2:
+            key, share = item
+            tail = f" ({format_number(100 * share, lang, 0)} %)" if isinstance(share, float) and share <= 1 else f" ({share})"
+            out.append(_label(SURVEY_REASONS, key, lang) + tail)
+        else:
+            out.append(_label(SURVEY_REASONS, item, lang))
+    return out
+
+
+def _colour(method: str, p: dict[str, Any], kde: styles.Classes | None) -> str:
+    if method == "gistar":
+        return styles.GISTAR_COLOURS.get(int(p.get("class") or 0), styles.GISTAR_COLOURS[0])
+    if method == "emerging":
+        return styles.EMERGING_COLOURS.get(str(p.get("category")), "#878787")
+    if method == "kde":
+        if kde is not None:
+            return kde.colour(_kde_value(p))
+        return styles.KDE_COLOURS[max(0, min(4, int(p.get("class") or 1) - 1))]
+    return styles.PATROL_COLOUR if method == "patrol" else styles.DESIGN_COLOUR
+
+
+def _kde_value(p: dict[str, Any]) -> float:
+    for key in ("density", "value", "score", "count"):
+        if p.get(key) is not None:
+            return float(p[key])
+    return 0.0
+
+
+def hotspot_layer(
+    fc: dict[str, Any], method: str, title: str, t: Translate, lang: str, *, show: bool = False,
+    min_count: int = 1,
+) -> MapLayer:
+    """A hotspot method's cells or areas, coloured by class/category, popups with evidence."""
+    if method not in METHODS:
+        raise ValueError(f"unknown hotspot method {method!r}")
+    fc = _significant(k_filter(fc, min_count), method)
+    feats = fc["features"]
+    kde = None
+    if method == "kde" and not any("class" in (f.get("properties") or {}) for f in feats):
+        kde = styles.count_classes([_kde_value(f["properties"]) for f in feats], styles.KDE_COLOURS)
+
+    def props(p: dict[str, Any]) -> dict[str, Any]:
+        colour = _colour(method, p, kde)
+        trend = TREND_WORDS.get(str(p.get("trend", "")).lower())
+        if trend is None and p.get("trend_z") is not None and (p.get("trend_p") or 1.0) < 0.05:
+            trend = "up" if p["trend_z"] > 0 else "down"
+        kind = p.get("label_en" if lang == "en" else "label_sv") or t(EMERGING_LABELS.get(str(p.get("category")), str(p.get("category"))))
+        rows = [
+            (t("Klass"), t(GISTAR_LABELS[int(p["class"])]) if method == "gistar" and p.get("class") in GISTAR_LABELS else None),
+            (t("Typ"), kind if method == "emerging" and p.get("category") else None),
+            (t("Antal händelser"), format_number(float(p["count"]), lang, 0) if p.get("count") is not None else None),
+            (t("z-värde"), format_number(float(p["z"]), lang, 2) if p.get("z") is not None else None),
+            (t("Trend"), t(TREND_TEXT[trend]) if trend else None),
+            (t("Kategori"), _label(INCIDENT_CATEGORIES, p["top_category"], lang) if p.get("top_category") else None),
+        ]
+        sections = [
+            (t("När (timme × veckodag)"), popups.profile_svg(p.get("profile") or [], lang, t("Händelser per timme och veckodag"))),
+            (t("Vanligaste skälen i enkäten"), popups.bullet_list(_reason_items(p.get("reasons"), lang))),
+            (t("Rekommenderade åtgärder"), popups.bullet_list([_label(MEASURES, m, lang) for m in p.get("measures") or []])),
+        ]
+        heading = p.get("name") or p.get("label") or title
+        outline = method in ("patrol", "design")
+        style = (styles.outline_style(colour, weight=3, fill=0.25) if outline else styles.cell_style(colour, opacity=0.7))
+        return {"_style": style, "_popup": popups.popup(str(heading), popups.rows(rows), *sections), "_tip": popups.text(heading)}
+
+    data = _styled(fc, props)
+    return MapLayer(f"hotspot_{method}", GeoJsonLayer(data, title, show=show), _legend(method, title, feats, kde, t), len(feats))
+
+
+def _legend(method: str, title: str, feats: list[dict], kde: styles.Classes | None, t: Translate) -> LegendEntry:
+    if method == "gistar":
+        present = {int((f.get("properties") or {}).get("class") or 0) for f in feats}
+        items = [(styles.GISTAR_COLOURS[c], t(GISTAR_LABELS[c])) for c in (3, 2, 1, -1, -2, -3) if c in present]
+        return LegendEntry(title, items or [(styles.GISTAR_COLOURS[3], t(GISTAR_LABELS[3]))])
+    if method == "emerging":
+        present = {str((f.get("properties") or {}).get("category")) for f in feats}
+        items = [(c, t(EMERGING_LABELS[k])) for k, c in styles.EMERGING_COLOURS.items() if k in present]
+        return LegendEntry(title, items)
+    if method == "kde":
+        if kde is not None and len(kde.colours) > 1:
+            return LegendEntry(title, [(kde.colours[0], t("Låg täthet")), (kde.colours[-1], t("Hög täthet"))])
+        return LegendEntry(title, [(styles.KDE_COLOURS[0], t("Låg täthet")), (styles.KDE_COLOURS[-1], t("Hög täthet"))])
+    colour = styles.PATROL_COLOUR if method == "patrol" else styles.DESIGN_COLOUR
+    label = t("Prioriterad plats för patrull") if method == "patrol" else t("Plats med åtgärdsbehov")
+    return LegendEntry(title, [(colour, label)], "line")

@@ -1,0 +1,87 @@
+"""Assemble a folium map from MapLayers and split it into parts for a Jinja page.
+
+``build_map`` makes the map (local assets only, tile layer, layers, layer control, legend,
+fitted to bounds); ``render_parts`` returns the ``<head>`` assets, the map ``<div>`` and the
+script, so the map sits inside the app's own page instead of an iframe.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import folium
+from markupsafe import Markup
+
+from tryggkarta.maps.assets import VENDOR_PREFIX, check_no_cdn, localize
+from tryggkarta.maps.layers import MapLayer, Translate
+from tryggkarta.maps.legend import Legend, legend_html
+
+#: folium's page-wide header bits: viewport meta, ``html, body`` and ``#map`` rules.
+_PAGE_WIDE = re.compile(
+    r"<meta[^>]*>|<style>\s*html,\s*body\s*\{[^}]*\}\s*</style>|<style>\s*#map\s*\{[^}]*\}\s*</style>",
+    re.S,
+)
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """The rendered map: ``header`` for <head>, ``html`` for the page, ``script`` at the end."""
+
+    header: Markup
+    html: Markup
+    script: Markup
+    name: str
+    layers: dict[str, str]
+
+
+def build_map(
+    layers: list[MapLayer],
+    *,
+    bounds: tuple[float, float, float, float] | None,
+    tile_url: str,
+    tile_attribution: str,
+    t: Translate,
+    vendor_prefix: str = VENDOR_PREFIX,
+) -> folium.Map:
+    """A folium map with ``layers``; ``bounds`` is WGS84 (minlon, minlat, maxlon, maxlat)."""
+    m = folium.Map(
+        location=None if bounds else [62.0, 15.0],
+        zoom_start=5,
+        tiles=None,
+        control_scale=True,
+        width="100%",
+        height="100%",
+    )
+    folium.TileLayer(
+        tiles=tile_url, attr=tile_attribution, name=t("Bakgrundskarta"), max_zoom=19, control=False
+    ).add_to(m)
+    for item in layers:
+        item.layer.add_to(m)
+    if layers:
+        folium.LayerControl(collapsed=False, position="topright").add_to(m)
+        entries = [(item.layer.get_name(), item.legend) for item in layers]
+        Legend(legend_html(entries, t("Teckenförklaring")), t("Teckenförklaring")).add_to(m)
+    if bounds:
+        minlon, minlat, maxlon, maxlat = bounds
+        m.fit_bounds([[minlat, minlon], [maxlat, maxlon]])
+    localize(m, vendor_prefix)
+    return m
+
+
+def render_parts(m: folium.Map, layers: list[MapLayer] | None = None) -> MapParts:
+    """Render ``m`` and split it; raises ``ValueError`` if any remote asset is left."""
+    root = m.get_root()
+    localize(root)
+    root.render()
+    check_no_cdn(root)
+    header = root.header.render()
+    # folium's page-wide rules (html, body {height:100%} …) would restyle the app's page.
+    header = _PAGE_WIDE.sub("", header)
+    return MapParts(
+        header=Markup(header),  # noqa: S704 - folium output, data escaped by tojson
+        html=Markup(root.html.render()),  # noqa: S704
+        script=Markup(root.script.render()),  # noqa: S704
+        name=m.get_name(),
+        layers={item.key: item.layer.get_name() for item in layers or []},
+    )

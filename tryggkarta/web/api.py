@@ -1,0 +1,123 @@
+"""JSON API (``/api``): the layers, their features by bbox, and aggregated grid cells.
+
+Role filtering comes from the one permission table (``auth.detail``): raw features only for
+RAW roles (and every raw view is audit-logged with its feature count); everyone else gets
+grid cells with fewer than ``min_count`` records suppressed. Errors are JSON
+``{"code", "description"}`` with 400/401/403/404 (``web.errors``). Messages are English.
+Bearer tokens work through Flask-Login's request loader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request
+from flask_login import current_user
+
+from tryggkarta.domain import LAYER_LABELS, Detail, Layer
+from tryggkarta.errors import BadInput, Forbidden, NotFound
+from tryggkarta.i18n import translate
+from tryggkarta.maps.query import MapQuery
+from tryggkarta.store import audit, layer_frame
+from tryggkarta.web.auth import current_role, detail
+from tryggkarta.web.mapview import (
+    frame_geojson,
+    incident_grid,
+    min_count_for,
+    parse_request,
+    survey_grid,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+CSRF_EXEMPT = True
+
+#: Columns a RAW caller gets per layer (sensitive text included: description, comment).
+RAW_COLUMNS: dict[str, list[str]] = {
+    Layer.INCIDENTS: ["id", "occurred_at", "category", "subcategory", "description", "address",
+                      "reporter_org", "precision"],
+    Layer.SURVEY: ["id", "answered_at", "rating", "reasons", "time_of_day", "comment"],
+    Layer.PROJECTS: ["id", "name", "case_number", "kind", "status", "start_date", "end_date", "description"],
+    Layer.AREAS: ["id", "name", "kind", "code"],
+}
+POINT = (Layer.INCIDENTS, Layer.SURVEY)
+SENSITIVE = (Layer.INCIDENTS, Layer.SURVEY)
+
+
+def _en(text: str, **params: object) -> str:
+    return translate(text, "en", **params)
+
+
+def _layer(layer: str) -> Detail:
+    if layer not in RAW_COLUMNS:
+        raise NotFound(f"There is no layer {layer[:40]!r}; see /api/layers.")
+    level = detail(layer)
+    if level == Detail.HIDDEN:
+        if not current_user.is_authenticated:
+            abort(401)
+        raise Forbidden(f"Your role may not see the layer {layer!r}.")
+    return level
+
+
+def _query() -> MapQuery:
+    return parse_request(_en)
+
+
+def _cells(layer: str, q: MapQuery, level: Detail) -> dict[str, Any]:
+    from tryggkarta.web import get_db, get_settings
+
+    if layer not in POINT:
+        raise BadInput(f"Grid cells exist for point layers only ({', '.join(POINT)}), not {layer!r}.")
+    db, k = get_db(), min_count_for(level, get_settings().min_count)
+    if layer == Layer.INCIDENTS:
+        fc, _grid = incident_grid(db, q, k, per_category=level == Detail.RAW)
+    else:
+        fc = survey_grid(db, q, None, k)
+    fc["min_count"] = k
+    fc["cell_size"] = q.cell
+    return fc
+
+
+@bp.route("/layers")
+def layers() -> Any:
+    """The layers and how much of each the caller may see."""
+    out = []
+    for layer in RAW_COLUMNS:
+        level = detail(layer)
+        if level == Detail.HIDDEN:
+            continue
+        entry = {"id": str(layer), "title": LAYER_LABELS[layer].sv, "title_en": LAYER_LABELS[layer].en,
+                 "detail": str(level), "features": f"/api/layers/{layer}/features"}
+        if layer in POINT:
+            entry["grid"] = f"/api/layers/{layer}/grid"
+        out.append(entry)
+    return jsonify({"role": current_role(), "layers": out})
+
+
+@bp.route("/layers/<layer>/features", endpoint="features")
+def features(layer: str) -> Any:
+    """GeoJSON (WGS84): raw features for RAW roles, aggregated cells for the others."""
+    from tryggkarta.web import get_db
+
+    level = _layer(layer)
+    q = _query()
+    if level != Detail.RAW and layer in POINT:
+        return jsonify({**_cells(layer, q, level), "detail": str(level)})
+    db = get_db()
+    cols = RAW_COLUMNS[layer]
+    frame = layer_frame(db, layer, q.filters, columns=cols, limit=q.limit + 1)
+    truncated = len(frame) > q.limit
+    fc = frame_geojson(frame.iloc[: q.limit], cols)
+    if layer in SENSITIVE:
+        with db.session() as s:
+            audit(s, "api_features", user=current_user, layer=layer, feature_count=len(fc["features"]),
+                  detail=str(level), ip=request.remote_addr,
+                  extra={"query": request.query_string.decode("utf-8", "replace")[:500]})
+    fc.update({"detail": str(level), "numberReturned": len(fc["features"]), "limit": q.limit, "truncated": truncated})
+    return jsonify(fc)
+
+
+@bp.route("/layers/<layer>/grid", endpoint="grid")
+def grid(layer: str) -> Any:
+    """Aggregated cells (``?cell=`` metres); fewer than ``min_count`` records suppressed."""
+    level = _layer(layer)
+    return jsonify({**_cells(layer, _query(), level), "detail": "aggregated"})

@@ -1,0 +1,35 @@
+"""HTML pages: the start page (municipality map) and the health endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template
+from sqlalchemy import text
+
+from tryggkarta import __version__
+from tryggkarta.errors import StoreError
+
+bp = Blueprint("views", __name__)
+
+
+@bp.route("/healthz")
+def healthz() -> Any:
+    """Liveness and database check for load balancers and monitoring."""
+    from tryggkarta.web import get_db
+
+    db = get_db()
+    try:
+        db.check()
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except StoreError as exc:
+        return jsonify({"status": "error", "database": exc.message, "version": __version__}), 503
+    return jsonify({"status": "ok", "database": db.dialect, "version": __version__})
+
+
+@bp.route("/")
+def index() -> Any:
+    from tryggkarta.web.mapview import start_page_context
+
+    return render_template("index.html", **start_page_context())
