@@ -139,3 +139,28 @@ def test_cli_hotspots_and_evaluate(demo_db, tmp_path, monkeypatch):
     result = runner.invoke(cli.main, ["evaluate", "--split", split, "--cell-size", "250"])
     assert result.exit_code == 0, result.output
     assert "naive" in result.output and "PAI" in result.output
+
+
+def test_forecast_layer_uses_the_backtest_winner(demo_db):
+    from tryggkarta.services.hotspots import forecast_layer
+
+    layer = forecast_layer(demo_db)
+    s = layer.summary
+    table = s["table"]
+    at_share = [r for r in table if r["area_share"] == s["area_share"]]
+    # the winner is the method with the highest mean PAI over the area shares (BacktestResult.best)
+    methods = {r["method"] for r in table}
+    mean_pai = {m: np.mean([r["pai"] for r in table if r["method"] == m]) for m in methods}
+    assert s["method"] == max(sorted(methods), key=lambda m: mean_pai[m]) or mean_pai[
+        s["method"]
+    ] == max(mean_pai.values())
+    assert s["pai"] == pytest.approx(
+        next(r["pai"] for r in at_share if r["method"] == s["method"]), abs=0.01
+    )
+    assert s["naive_pai"] is not None and s["method_sv"]
+    # the hotspot is the top 5 % of the study area, ranked by score
+    ranks = [f["properties"]["rank"] for f in layer.features]
+    assert ranks == sorted(ranks) and len(ranks) > 0
+    scores = [f["properties"]["score"] for f in layer.features]
+    assert scores == sorted(scores, reverse=True)
+    assert forecast_layer(demo_db).summary["cached"] is True

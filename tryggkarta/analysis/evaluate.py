@@ -98,7 +98,7 @@ def blend_score(
     return weight * a + (1.0 - weight) * b
 
 
-def _scores(
+def method_scores(
     counts: NDArray,
     weighted: NDArray,
     grid: Grid,
@@ -108,6 +108,8 @@ def _scores(
     blend_weight: float,
     mask: NDArray,
 ) -> dict[str, NDArray]:
+    """Hot spot score per cell for each method (higher = hotter), keyed by the row name used
+    in :class:`BacktestResult` (``naive``, ``kde h=500 m``, ``gistar``, ``blend``)."""
     out: dict[str, NDArray] = {}
     for m in methods:  # loop over a handful of methods
         if m == "naive":
@@ -203,7 +205,7 @@ def backtest(
     c = grid.cell_size
     bws = tuple(bandwidths) if bandwidths is not None else (2 * c, 3 * c, 5 * c)
     bb = blend_bandwidth if blend_bandwidth is not None else 2 * c
-    scores = _scores(counts, weighted, grid, methods, bws, bb, blend_weight, m)
+    scores = method_scores(counts, weighted, grid, methods, bws, bb, blend_weight, m)
     area = int(m.sum())
     table = []
     for name, sc in scores.items():

@@ -70,7 +70,11 @@ def _common(func):  # noqa: ANN001, ANN202
 
 
 def _report(layer, out: Path | None) -> None:  # noqa: ANN001
-    summary = {k: v for k, v in layer.summary.items() if k not in ("cell_reason", "bandwidth_rule")}
+    summary = {
+        k: v
+        for k, v in layer.summary.items()
+        if k not in ("cell_reason", "bandwidth_rule", "table")
+    }
     click.echo(f"{layer.title_en}: {len(layer.features)} features (analysis run {layer.run_id})")
     for key, value in summary.items():
         click.echo(f"  {key}: {value}")
@@ -169,6 +173,33 @@ def cmd_patrol(
             f"  #{p['rank']} {p['name']}: {p['count']} incidents, {p['baseline']}/week before, "
             f"trend {p['trend_label_en']}; when: {p['peak_en']}"
         )
+
+
+@hotspots_group.command("forecast")
+@_common
+@click.option(
+    "--share", type=float, default=0.05, show_default=True, help="Hotspot share of the study area."
+)
+@click.option(
+    "--test-weeks",
+    type=int,
+    default=12,
+    show_default=True,
+    help="Weeks held out to pick the method.",
+)
+def cmd_forecast(categories, start, end, municipality, out, share, test_weeks) -> None:  # noqa: ANN001
+    """The default hotspot layer: the method that predicted best on this data, with its PAI."""
+    from tryggkarta.cli import get_database
+    from tryggkarta.services.hotspots import forecast_layer
+
+    filters = build_filters(categories, start, end, municipality)
+    layer = forecast_layer(get_database(), filters, area_share=share, test_weeks=test_weeks)
+    s = layer.summary
+    click.echo(
+        f"Best method: {s['method_en']} — PAI {s['pai']} at {s['area_share']:.0%} of the area "
+        f"(naive baseline {s['naive_pai']}), held-out last {s['test_weeks']} weeks"
+    )
+    _report(layer, out)
 
 
 @hotspots_group.command("design")

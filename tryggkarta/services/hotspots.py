@@ -427,12 +427,14 @@ def _week_start(moment: datetime) -> datetime:
 
 
 # Patrol and design layers live in their own module; re-exported here as the one entry point.
+from tryggkarta.services.forecast import forecast_layer  # noqa: E402
 from tryggkarta.services.targets import design_layer, patrol_layer  # noqa: E402
 
 __all__ = [
     "HotspotLayer",
     "design_layer",
     "emerging_layer",
+    "forecast_layer",
     "gistar_layer",
     "kde_layer",
     "patrol_layer",

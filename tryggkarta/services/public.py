@@ -165,6 +165,24 @@ def gistar_hotspots(db: Database, k: int, bbox=None, params=None) -> FeatureColl
     return {"type": "FeatureCollection", "features": out}
 
 
+def forecast_hotspots(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+    """The default hotspot layer (backtest winner); cells with fewer than k incidents keep no count."""
+    from tryggkarta.services.hotspots import forecast_layer
+
+    layer = forecast_layer(db, _base(db, bbox))
+    meta = {
+        key: layer.summary.get(key)
+        for key in ("method", "method_sv", "method_en", "pai", "naive_pai", "area_share")
+    }
+    out = []
+    for f in layer.geojson["features"]:
+        props = {**f["properties"], **meta}
+        if props.get("count", 0) < k:
+            props["count"] = None
+        out.append({**f, "properties": props})
+    return {"type": "FeatureCollection", "features": out}
+
+
 def patrol_hotspots(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     from tryggkarta.services.hotspots import patrol_layer
 
@@ -240,6 +258,14 @@ COLLECTIONS: dict[str, CollectionInfo] = {
         True,
         Layer.INCIDENTS,
         gistar_hotspots,
+    ),
+    "forecast_hotspots": CollectionInfo(
+        "Brännpunkter (bästa metoden)",
+        "Hot spots (best method)",
+        "Top 5 % of the area by the method that predicted best in a backtest, with its PAI.",
+        True,
+        Layer.INCIDENTS,
+        forecast_hotspots,
     ),
     "projects": CollectionInfo(
         "Plan- och gestaltningsprojekt",
