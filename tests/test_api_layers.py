@@ -103,3 +103,34 @@ def test_bearer_token_gives_raw_access(client, db) -> None:
     body = client.get("/api/layers/incidents/features", headers={"Authorization": f"Bearer {token}"}).get_json()
     assert body["detail"] == "raw" and body["numberReturned"] == 2
     assert client.get("/api/layers/incidents/features", headers={"Authorization": "Bearer wrong"}).get_json()["detail"] == "aggregated"
+
+
+def test_hotspot_layers_load_on_demand_with_role_rules(client, auth, demo_db) -> None:
+    from tryggkarta.maps.hotspots import RICH
+
+    assert client.get("/api/hotspots/patrol").status_code == 401  # patrol needs raw incidents
+    assert client.get("/api/hotspots/nope").status_code == 404
+    body = client.get("/api/hotspots/gistar?lang=en").get_json()
+    assert body["features"] and body["detail"] == "aggregated"
+    assert body["tk"]["popup"]["title"] == "Hot spots (Gi*)" and body["tk"]["palette"]
+    for f in body["features"]:  # compact cells: no HTML, no raw evidence, k-suppressed
+        p = f["properties"]
+        assert "_popup" not in p and not set(p) & set(RICH) and p["count"] >= 5
+        assert 0 <= p["_c"] < len(body["tk"]["palette"])
+    kde = client.get("/api/hotspots/kde").get_json()
+    from tryggkarta.services.hotspots import KDE_MAX_CELLS
+    assert 0 < len(kde["features"]) <= KDE_MAX_CELLS
+    auth.login("police")
+    patrol = client.get("/api/hotspots/patrol").get_json()
+    assert patrol["detail"] == "raw"
+    assert all("_popup" in f["properties"] for f in patrol["features"])  # server-built, escaped
+
+
+def test_start_page_layer_cache_follows_the_data(client, db) -> None:
+    incidents(db, 5, X0, Y0)
+    page = lambda: client.get("/?layers=incidents").get_data(as_text=True)  # noqa: E731
+    assert page().count('"count":5') == 1
+    assert page().count('"count":5') == 1  # cached
+    incidents(db, 6, X0 + 1000, Y0)  # a new dataset changes the cache key
+    html = page()
+    assert html.count('"count":5') == 1 and html.count('"count":6') == 1

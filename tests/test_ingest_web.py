@@ -95,3 +95,21 @@ def test_bad_file_shows_swedish_message(web) -> None:
     auth.login("police")
     page = upload(client, b"\x00\x01\x02\x03" * 300)
     assert page.status_code == 400 and "binärdata" in page.get_data(as_text=True)
+
+
+def test_every_ingest_error_code_has_a_swedish_sentence() -> None:
+    """Each ``bad(message, code)`` in tryggkarta/ingest has a Swedish sentence for the web page."""
+    import ast
+    from pathlib import Path as _Path
+
+    from tryggkarta.web.imports import ERRORS_SV
+
+    root = _Path(__file__).resolve().parents[1] / "tryggkarta" / "ingest"
+    codes = set()
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "bad" and len(node.args) >= 2
+                    and isinstance(node.args[1], ast.Constant)):
+                codes.add(node.args[1].value)
+    assert len(codes) > 20
+    assert not codes - set(ERRORS_SV), sorted(codes - set(ERRORS_SV))

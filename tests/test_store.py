@@ -11,6 +11,7 @@ import pytest
 import shapely
 from shapely.geometry import Polygon, box
 
+from tryggkarta.errors import BadInput
 from tryggkarta.store import (
     Dataset,
     Filters,
@@ -174,6 +175,49 @@ def test_grid_counts_with_polygon_filter_same_on_both_engines(db):
     assert counts.sum() == int(shapely.intersects(gdf.geometry.values, circle).sum())
 
 
+@pytest.mark.parametrize("polygon", [False, True])
+def test_grid_counts_by_category_and_periods_in_one_pass(db, polygon):
+    from tryggkarta.store.queries import grid_counts_by
+
+    gdf = incidents(1500)
+    add(db, "incidents", gdf)
+    grid = GridSpec(X0 + 250, Y0, 250, 16, 20)  # leaves out the westmost points
+    circle = shapely.Point(X0 + 2500, Y0 + 2500).buffer(1800)
+    filters = Filters(polygon=circle) if polygon else Filters(hours=tuple(range(0, 24, 2)))
+    t0 = pd.Timestamp("2025-02-03", tz="UTC").timestamp()
+    periods = [(t0, t0 + 14 * 86400), (t0 + 14 * 86400, t0 + 28 * 86400)]
+    by_cat = grid_counts_by(db, "incidents", grid, filters, by="category", periods=periods)
+    assert set(by_cat) <= {"klotter", "skadegorelse", "narkotika"} and len(by_cat) == 3
+    for cat, arr in by_cat.items():
+        assert arr.shape == (3, grid.ny, grid.nx)
+        np.testing.assert_array_equal(
+            arr[0], grid_counts(db, "incidents", grid, filters.replace(categories=(cat,))))
+        for i, (a, b) in enumerate(periods):
+            cube = grid_counts(db, "incidents", grid, filters.replace(categories=(cat,)),
+                               time_step=b - a, t0=a, n_steps=1)
+            np.testing.assert_array_equal(arr[i + 1], cube[0])
+    plain = grid_counts_by(db, "incidents", grid, filters)
+    assert plain["klotter"].shape == (grid.ny, grid.nx)
+    np.testing.assert_array_equal(sum(plain.values()), grid_counts(db, "incidents", grid, filters))
+    with pytest.raises(BadInput):
+        grid_counts_by(db, "incidents", grid, by="description")
+
+
+def test_points_frame_orders_by_xy_and_limits(db):
+    from tryggkarta.store.queries import points_frame
+
+    gdf = incidents(300)
+    add(db, "incidents", gdf)
+    box_ = (X0 + 1000, Y0 + 1000, X0 + 4000, Y0 + 4000)
+    frame = points_frame(db, "incidents", Filters(bbox=box_), columns=["id", "category"], limit=50)
+    inside = gdf.geometry.x.between(box_[0], box_[2]) & gdf.geometry.y.between(box_[1], box_[3])
+    assert len(frame) == 50 and set(frame.columns) == {"id", "category", "x", "y"}
+    np.testing.assert_allclose(frame["x"].to_numpy(), np.sort(gdf.geometry.x[inside].to_numpy())[:50])
+    circle = shapely.Point(X0 + 2500, Y0 + 2500).buffer(1000)
+    poly = points_frame(db, "incidents", Filters(polygon=circle), columns=["id"], limit=10_000)
+    assert len(poly) == int(shapely.intersects(gdf.geometry.values, circle).sum())
+
+
 def test_extent_and_time_range(db):
     assert extent(db, "incidents") is None
     assert time_range(db) is None
@@ -198,3 +242,41 @@ def test_polygon_layers_store_bbox_and_geometry(db):
     frame = layer_frame(db, "areas", Filters(bbox=(X0 + 850, Y0 - 10, X0 + 1000, Y0 + 10)))
     assert frame["name"].tolist() == ["Norr"]
     assert frame.geometry.iloc[0].equals(polys.geometry.iloc[1])
+
+
+def test_project_without_dates_stores_null_and_reads_back(db):
+    """A project without start/end date is stored with NULL dates (not the text 'NaT')."""
+    square = box(X0, Y0, X0 + 100, Y0 + 100)
+    gdf = gpd.GeoDataFrame(
+        {"name": ["Belysning Torget", "Trygghetsvandring"], "kind": ["belysning", "ovrigt"],
+         "status": ["pagaende", "pagaende"], "start_date": [pd.Timestamp("2025-03-01").date(), None]},
+        geometry=[square, square.buffer(10)], crs=3006,
+    )
+    _, inserted, _ = add(db, "projects", gdf, "projects-no-dates")
+    assert inserted == 2
+    back = layer_frame(db, "projects").sort_values("name").reset_index(drop=True)
+    assert len(back) == 2
+    assert back["end_date"].isna().all()
+    assert str(back.loc[0, "start_date"])[:10] == "2025-03-01"
+    assert pd.isna(back.loc[1, "start_date"])
+    with db.engine.connect() as conn:
+        from sqlalchemy import text
+
+        texts = conn.execute(text("SELECT CAST(start_date AS TEXT), CAST(end_date AS TEXT) FROM projects")).all()
+    assert all(v != "NaT" for row in texts for v in row)
+
+
+def test_awkward_text_survives_the_bulk_path(db):
+    """Tabs, newlines, backslashes, a literal \\N, quotes and å ä ö come back unchanged; an
+    empty string stays empty and a missing value stays NULL (COPY text escaping on PostGIS)."""
+    texts = ["tab\there", "rad1\nrad2\r\n", "back\\slash \\N", '"citat";semikolon,komma', "åäö – ÅÄÖ €", "", None]
+    gdf = incidents(len(texts), seed=3)
+    gdf["description"] = texts
+    gdf["address"] = ["\\N", None, "x", "", "y", None, "z"]
+    add(db, "incidents", gdf)
+    back = layer_frame(db, "incidents").sort_values("source_id", key=lambda s: s.astype(int))
+    assert back["description"].tolist()[:6] == texts[:6]
+    assert pd.isna(back["description"].iloc[6])
+    assert back["address"].iloc[0] == "\\N" and pd.isna(back["address"].iloc[1])
+    assert back["address"].iloc[3] == ""
+    assert np.allclose(back["x"].to_numpy(float), gdf.geometry.x.to_numpy(), rtol=0, atol=0)

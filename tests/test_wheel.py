@@ -55,17 +55,18 @@ def test_wheel_installs_and_renders_a_template(tmp_path):
         "with app.test_request_context('/'):\n"
         "    from flask import render_template\n"
         "    html = render_template('error.html', status=404, message='x', fallback='Sidan finns inte.')\n"
-        "assert 'Sidan finns inte.' in html\n"
+        "assert 'Sidan finns inte' in html and '<html' in html\n"
         "print('ok')\n"
     )
     out = subprocess.run(
         [py, "-c", code],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": ""},
     )
+    assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
     helped = subprocess.run(
         [

@@ -158,6 +158,29 @@ def test_popup_opens_on_a_cell(visit: Visit) -> None:
     assert visit.errors == []
 
 
+def test_hotspot_layer_loads_when_switched_on(visit: Visit) -> None:
+    visit.open("/")
+    before = visit.paths()
+    with visit.page.expect_response(lambda r: "/api/hotspots/gistar" in r.url) as resp:
+        visit.page.locator(".leaflet-control-layers-overlays label", has_text="Brännpunkter (Gi*)").locator("input").check()
+    assert resp.value.ok
+    visit.page.wait_for_function(f"document.querySelectorAll('.leaflet-overlay-pane path.leaflet-interactive').length > {before}")
+    assert visit.errors == []
+
+
+def test_browser_built_popups_are_text_only(visit: Visit) -> None:
+    visit.open("/?layers=incidents")
+    html = visit.page.evaluate("""() => {
+        const evil = "<img src=x onerror=alert(1)><script>alert(2)</script>";
+        const box = tryggkarta.templatePopup(
+            {count: 3, kind: evil, categories: [[evil, 2]]},
+            {lang: "sv", lookups: {}, popup: {title: evil, rows: [["Typ", "kind", "text"], ["Antal", "count", "int"]],
+             lists: [[evil, "categories", {map: "category", pattern: "{label}: {n}"}]]}});
+        return [box.querySelectorAll("img, script").length, box.textContent];
+    }""")
+    assert html[0] == 0 and "<script>alert(2)</script>" in html[1]
+
+
 def test_public_start_page_passes_axe_wcag21aa(visit: Visit) -> None:
     script = AXE if AXE.is_file() else AXE_NODE
     if not script.is_file():
@@ -171,8 +194,11 @@ def test_public_start_page_passes_axe_wcag21aa(visit: Visit) -> None:
     assert violations == []
 
 
-def test_screenshots_police_and_public(visit: Visit) -> None:
-    out = ROOT / "docs" / "screenshots"
+def test_screenshots_police_and_public(visit: Visit, tmp_path) -> None:
+    """Screenshots render; with TK_SCREENSHOTS=1 they refresh docs/screenshots (a test run leaves the tree clean)."""
+    import os
+
+    out = ROOT / "docs" / "screenshots" if os.environ.get("TK_SCREENSHOTS") == "1" else tmp_path
     out.mkdir(parents=True, exist_ok=True)
     visit.open("/")
     visit.page.screenshot(path=str(out / "start-public.png"))
@@ -181,3 +207,4 @@ def test_screenshots_police_and_public(visit: Visit) -> None:
     assert visit.page.locator(".leaflet-control-layers-overlays label", has_text="Enskilda händelser").count() == 1
     visit.page.screenshot(path=str(out / "start-police.png"))
     assert visit.errors == []
+    assert (out / "start-public.png").stat().st_size > 20_000

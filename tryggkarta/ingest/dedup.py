@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import binascii
 from typing import Any
 
 import numpy as np
@@ -43,10 +44,23 @@ def content_hashes(gdf: Any, layer: str) -> pd.Series:
     else:
         parts["_g"] = pd.Series(shapely.to_wkb(shapely.set_precision(geoms, 0.01), hex=True), index=gdf.index)
     frame = pd.DataFrame(parts, index=gdf.index)
-    h1 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[0][:16]).to_numpy()
-    h2 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[1][:16]).to_numpy()
-    hexes = np.char.add(np.char.mod("%016x", h1.astype(np.uint64)), np.char.mod("%016x", h2.astype(np.uint64)))
-    return pd.Series(hexes.astype(object), index=gdf.index)
+    h1 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[0][:16]).to_numpy(np.uint64)
+    if _HASH_KEYS[1][:16] == _HASH_KEYS[0][:16]:
+        # Both keys truncate to "tryggkarta-dedup", so the second half has always equalled the
+        # first (the key is 64 bits wide, not 128). Stored keys depend on it: kept as is, and
+        # the second hash is not computed again.
+        h2 = h1
+    else:  # pragma: no cover - only if the keys are ever changed (that changes every key)
+        h2 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[1][:16]).to_numpy(np.uint64)
+    return pd.Series(_hex_pairs(h1, h2), index=gdf.index)
+
+
+def _hex_pairs(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+    """``"%016x%016x" % (a, b)`` per row, vectorised: big-endian bytes, hexlified in one go."""
+    raw = np.empty((len(h1), 2), dtype=">u8")
+    raw[:, 0], raw[:, 1] = h1, h2
+    text = binascii.hexlify(raw.tobytes())
+    return np.frombuffer(text, dtype="S32").astype("U32").astype(object)
 
 
 def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportReport) -> Any:

@@ -44,7 +44,25 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         out = values.to_numpy(dtype=float, na_value=np.nan)
         present = values.notna().to_numpy()
         return out, present & ~np.isfinite(out)
-    text = values.astype("string").str.strip()
+    text = values.astype("string")
+    # Fast path: most cells are plain numbers with a decimal comma or point. They parse the
+    # same with only "," -> "." (a cell with both, spaces or a Unicode minus fails here and
+    # takes the full path below), so only the cells that fail go through the slow clean-up.
+    quick = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    quick = quick.to_numpy(dtype=float, na_value=np.nan)
+    done = np.isfinite(quick)
+    if done.all():
+        return quick, np.zeros(len(quick), dtype=bool)
+    slow, bad_slow = _parse_number_text(text[~done])
+    quick[~done] = slow
+    bad = np.zeros(len(quick), dtype=bool)
+    bad[~done] = bad_slow
+    return quick, bad
+
+
+def _parse_number_text(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The full clean-up: spaces as thousands separators, "1.234,5", Unicode minus."""
+    text = text.str.strip()
     text = text.str.replace(r"[\s\u00a0\u2009\u202f]", "", regex=True)
     both = text.str.contains(".", regex=False) & text.str.contains(",", regex=False)
     text = text.where(~both.fillna(False), text.str.replace(",", "", regex=False))

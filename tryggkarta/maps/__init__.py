@@ -12,7 +12,7 @@ from tryggkarta.maps.builders import (
     survey_cells,
     survey_pins,
 )
-from tryggkarta.maps.hotspots import hotspot_layer
+from tryggkarta.maps.hotspots import hotspot_layer, lazy_hotspot_layer
 from tryggkarta.maps.layers import MapLayer
 from tryggkarta.maps.page import MapParts, build_map, render_parts
 
@@ -24,6 +24,7 @@ __all__ = [
     "hotspot_layer",
     "incident_cells",
     "incident_points",
+    "lazy_hotspot_layer",
     "projects",
     "render_parts",
     "survey_cells",

@@ -42,57 +42,89 @@ def _n(value: float, lang: str) -> str:
     return format_number(float(value), lang, 0)
 
 
+def _compact(fc: dict[str, Any], props: Any) -> dict[str, Any]:
+    """Features with only the properties ``props(p)`` returns (geometry unchanged)."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": f["geometry"], "properties": props(f.get("properties") or {})}
+        for f in fc.get("features", [])
+    ]}
+
+
+def category_lookup(lang: str) -> dict[str, str]:
+    return {k: v.get(lang) for k, v in INCIDENT_CATEGORIES.items()}
+
+
 def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
-    """Incidents per grid cell; popup with count, trend and the categories in the cell."""
+    """Incidents per grid cell; popup (built in the browser) with count, trend, categories.
+
+    Features carry ``count``, ``trend`` and ``categories`` (the five largest, already
+    k-suppressed: ``[[key, n], ...]``) and ``_c`` (colour class); no per-feature HTML.
+    """
     counts = [f["properties"]["count"] for f in fc["features"]]
     classes = styles.count_classes(counts)
+    colour_index = {c: i for i, c in enumerate(classes.colours)}
 
     def props(p: dict[str, Any]) -> dict[str, Any]:
-        cats = sorted((p.get("categories") or {}).items(), key=lambda kv: -kv[1])[:5]
-        trend = p.get("trend")
-        table = popups.rows([
-            (t("Antal händelser"), _n(p["count"], lang)),
-            (t("Trend (senaste 4 veckorna mot de 4 före)"), t(TREND_TEXT[trend]) if trend in TREND_TEXT else None),
-        ])
-        listing = popups.bullet_list([f"{_label(INCIDENT_CATEGORIES, k, lang)}: {_n(v, lang)}" for k, v in cats])
-        return {
-            "_style": styles.cell_style(classes.colour(p["count"])),
-            "_popup": popups.popup(t("Händelser i rutan"), table, (t("Kategorier"), listing)),
-            "_tip": t("%(n)s händelser", n=_n(p["count"], lang)),
-        }
+        cats = p.get("categories") or {}
+        if isinstance(cats, dict):
+            cats = sorted(cats.items(), key=lambda kv: -kv[1])
+        out: dict[str, Any] = {"count": p["count"], "_c": colour_index[classes.colour(p["count"])]}
+        if p.get("trend"):
+            out["trend"] = p["trend"]
+        if cats:
+            out["categories"] = [[k, int(v)] for k, v in cats[:5]]
+        return out
 
+    options = {
+        "style": styles.cell_style(classes.colours[0]),
+        "palette": list(classes.colours),
+        "lang": lang,
+        "popup": {
+            "title": t("Händelser i rutan"),
+            "rows": [[t("Antal händelser"), "count", "int"],
+                     [t("Trend (senaste 4 veckorna mot de 4 före)"), "trend", {"map": "trend"}]],
+            "lists": [[t("Kategorier"), "categories", {"map": "category", "pattern": "{label}: {n}"}]],
+        },
+        "tip": {"text": t("%(n)s händelser", n="{n}"), "key": "count", "fmt": "int"},
+        "lookups": {"trend": {k: t(v) for k, v in TREND_TEXT.items()}, "category": category_lookup(lang)},
+    }
     legend = LegendEntry(
         t("Händelser per ruta"),
         legend_for_classes(classes, lambda v: _n(v, lang), 1, integer=True),
     )
-    data = _styled(fc, props)
-    return MapLayer("incidents", GeoJsonLayer(data, t("Händelser per ruta"), show=show), legend, len(counts))
+    layer = GeoJsonLayer(_compact(fc, props), t("Händelser per ruta"), show=show, options=options)
+    return MapLayer("incidents", layer, legend, len(counts))
 
 
 def survey_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
-    """Share of unsafe survey answers per cell, with the most named reasons."""
+    """Share of unsafe survey answers per cell, with the most named reasons (browser popups)."""
     classes = styles.share_classes()
+    colour_index = {c: i for i, c in enumerate(classes.colours)}
 
     def props(p: dict[str, Any]) -> dict[str, Any]:
         share = float(p.get("share", 0.0))
-        table = popups.rows([
-            (t("Antal svar"), _n(p["count"], lang)),
-            (t("Andel otrygga svar (betyg 1–2)"), format_percent(share, lang)),
-        ])
-        reasons = popups.bullet_list(
-            [f"{_label(SURVEY_REASONS, k, lang)} ({_n(n, lang)})" for k, n in p.get("reasons") or []]
-        )
-        return {
-            "_style": styles.cell_style(classes.colour(share), opacity=0.6),
-            "_popup": popups.popup(t("Trygghetsundersökning"), table, (t("Vanligaste skälen"), reasons)),
-            "_tip": t("%(share)s otrygga svar", share=format_percent(share, lang)),
-        }
+        out: dict[str, Any] = {"count": p["count"], "share": share, "_c": colour_index[classes.colour(share)]}
+        if p.get("reasons"):
+            out["reasons"] = [[k, int(n)] for k, n in p["reasons"]]
+        return out
 
+    options = {
+        "style": styles.cell_style(classes.colours[0], opacity=0.6),
+        "palette": list(classes.colours),
+        "lang": lang,
+        "popup": {
+            "title": t("Trygghetsundersökning"),
+            "rows": [[t("Antal svar"), "count", "int"], [t("Andel otrygga svar (betyg 1–2)"), "share", "pct"]],
+            "lists": [[t("Vanligaste skälen"), "reasons", {"map": "reason", "pattern": "{label} ({n})"}]],
+        },
+        "tip": {"text": t("%(share)s otrygga svar", share="{n}"), "key": "share", "fmt": "pct"},
+        "lookups": {"reason": {k: v.get(lang) for k, v in SURVEY_REASONS.items()}},
+    }
     items = legend_for_classes(classes, lambda v: format_percent(v, lang), 0.0)
     legend = LegendEntry(t("Andel otrygga svar per ruta"), items)
-    data = _styled(fc, props)
     n = len(fc["features"])
-    return MapLayer("survey", GeoJsonLayer(data, t("Trygghetsundersökning per ruta"), show=show), legend, n)
+    layer = GeoJsonLayer(_compact(fc, props), t("Trygghetsundersökning per ruta"), show=show, options=options)
+    return MapLayer("survey", layer, legend, n)
 
 
 def survey_pins(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = False) -> MapLayer:

@@ -14,7 +14,7 @@ from tryggkarta.domain import INCIDENT_CATEGORIES, MEASURES, SURVEY_REASONS
 from tryggkarta.i18n import format_number
 from tryggkarta.maps import popups, styles
 from tryggkarta.maps.builders import TREND_TEXT, _label
-from tryggkarta.maps.layers import GeoJsonLayer, MapLayer, Translate, _styled
+from tryggkarta.maps.layers import GeoJsonLayer, MapLayer, Translate
 from tryggkarta.maps.legend import LegendEntry
 
 METHODS = ("gistar", "kde", "emerging", "patrol", "design")
@@ -84,11 +84,21 @@ def _kde_value(p: dict[str, Any]) -> float:
     return 0.0
 
 
+#: Properties that need the server-built popup (charts, lists, names); other features get a
+#: compact browser-built popup.
+RICH = ("profile", "measures", "reasons", "name", "label")
+
+
 def hotspot_layer(
     fc: dict[str, Any], method: str, title: str, t: Translate, lang: str, *, show: bool = False,
     min_count: int = 1,
 ) -> MapLayer:
-    """A hotspot method's cells or areas, coloured by class/category, popups with evidence."""
+    """A hotspot method's cells or areas, coloured by class/category, popups with evidence.
+
+    Plain cells (Gi*, KDE, emerging) ship compact properties and a popup template; features
+    with a profile chart, measures, reasons or a name (patrol, design) keep an escaped
+    server-built ``_popup``.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown hotspot method {method!r}")
     fc = _significant(k_filter(fc, min_count), method)
@@ -96,16 +106,46 @@ def hotspot_layer(
     kde = None
     if method == "kde" and not any("class" in (f.get("properties") or {}) for f in feats):
         kde = styles.count_classes([_kde_value(f["properties"]) for f in feats], styles.KDE_COLOURS)
+    palette: list[str] = []
+    outline = method in ("patrol", "design")
 
-    def props(p: dict[str, Any]) -> dict[str, Any]:
-        colour = _colour(method, p, kde)
+    def colour_index(colour: str) -> int:
+        if colour not in palette:
+            palette.append(colour)
+        return palette.index(colour)
+
+    def trend_of(p: dict[str, Any]) -> str | None:
         trend = TREND_WORDS.get(str(p.get("trend", "")).lower())
         if trend is None and p.get("trend_z") is not None and (p.get("trend_p") or 1.0) < 0.05:
             trend = "up" if p["trend_z"] > 0 else "down"
-        kind = p.get("label_en" if lang == "en" else "label_sv") or t(EMERGING_LABELS.get(str(p.get("category")), str(p.get("category"))))
+        return trend
+
+    def kind_of(p: dict[str, Any]) -> str | None:
+        if method != "emerging" or not p.get("category"):
+            return None
+        return p.get("label_en" if lang == "en" else "label_sv") or t(EMERGING_LABELS.get(str(p.get("category")), str(p.get("category"))))
+
+    def props(p: dict[str, Any]) -> dict[str, Any]:
+        colour = _colour(method, p, kde)
+        if outline or any(p.get(k) for k in RICH):
+            return {**p, **rich(p, colour)}
+        out: dict[str, Any] = {"_c": colour_index(colour)}
+        if method == "gistar" and p.get("class") in GISTAR_LABELS:
+            out["class"] = int(p["class"])
+        for key, value in (("kind", kind_of(p)), ("trend", trend_of(p)), ("top_category", p.get("top_category"))):
+            if value:
+                out[key] = value
+        if p.get("count") is not None:
+            out["count"] = int(p["count"])
+        if p.get("z") is not None:
+            out["z"] = round(float(p["z"]), 2)
+        return out
+
+    def rich(p: dict[str, Any], colour: str) -> dict[str, Any]:
+        trend = trend_of(p)
         rows = [
             (t("Klass"), t(GISTAR_LABELS[int(p["class"])]) if method == "gistar" and p.get("class") in GISTAR_LABELS else None),
-            (t("Typ"), kind if method == "emerging" and p.get("category") else None),
+            (t("Typ"), kind_of(p)),
             (t("Antal händelser"), format_number(float(p["count"]), lang, 0) if p.get("count") is not None else None),
             (t("z-värde"), format_number(float(p["z"]), lang, 2) if p.get("z") is not None else None),
             (t("Trend"), t(TREND_TEXT[trend]) if trend else None),
@@ -117,21 +157,59 @@ def hotspot_layer(
             (t("Rekommenderade åtgärder"), popups.bullet_list([_label(MEASURES, m, lang) for m in p.get("measures") or []])),
         ]
         heading = p.get("name") or p.get("label") or title
-        outline = method in ("patrol", "design")
         style = (styles.outline_style(colour, weight=3, fill=0.25) if outline else styles.cell_style(colour, opacity=0.7))
         return {"_style": style, "_popup": popups.popup(str(heading), popups.rows(rows), *sections), "_tip": popups.text(heading)}
 
-    data = _styled(fc, props)
-    return MapLayer(f"hotspot_{method}", GeoJsonLayer(data, title, show=show), _legend(method, title, feats, kde, t), len(feats))
+    data = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": f["geometry"], "properties": props(dict(f.get("properties") or {}))}
+        for f in feats
+    ]}
+    options = hotspot_options(method, title, t, lang)
+    options["palette"] = palette
+    layer = GeoJsonLayer(data, title, show=show, options=options)
+    return MapLayer(f"hotspot_{method}", layer, _legend(method, title, feats, kde, t), len(feats))
 
 
-def _legend(method: str, title: str, feats: list[dict], kde: styles.Classes | None, t: Translate) -> LegendEntry:
+def hotspot_options(method: str, title: str, t: Translate, lang: str) -> dict[str, Any]:
+    """Drawing options of a hotspot layer: base style and the browser popup template."""
+    return {
+        "style": styles.cell_style(styles.GISTAR_COLOURS[0], opacity=0.7),
+        "lang": lang,
+        "popup": {
+            "title": title,
+            "rows": [
+                [t("Klass"), "class", {"map": "gistar"}],
+                [t("Typ"), "kind", "text"],
+                [t("Antal händelser"), "count", "int"],
+                [t("z-värde"), "z", "dec2"],
+                [t("Trend"), "trend", {"map": "trend"}],
+                [t("Kategori"), "top_category", {"map": "category"}],
+            ],
+        },
+        "tip": {"text": title},
+        "lookups": {
+            "gistar": {str(k): t(v) for k, v in GISTAR_LABELS.items()},
+            "trend": {k: t(v) for k, v in TREND_TEXT.items()},
+            "category": {k: v.get(lang) for k, v in INCIDENT_CATEGORIES.items()},
+        },
+    }
+
+
+def lazy_hotspot_layer(method: str, title: str, url: str, t: Translate) -> MapLayer:
+    """A hotspot layer whose features the browser fetches from ``url`` when it is switched on."""
+    if method not in METHODS:
+        raise ValueError(f"unknown hotspot method {method!r}")
+    layer = GeoJsonLayer(None, title, show=False, url=url)
+    return MapLayer(f"hotspot_{method}", layer, _legend(method, title, None, None, t), 0)
+
+
+def _legend(method: str, title: str, feats: list[dict] | None, kde: styles.Classes | None, t: Translate) -> LegendEntry:
     if method == "gistar":
-        present = {int((f.get("properties") or {}).get("class") or 0) for f in feats}
+        present = {3, 2, 1, -1, -2, -3} if feats is None else {int((f.get("properties") or {}).get("class") or 0) for f in feats}
         items = [(styles.GISTAR_COLOURS[c], t(GISTAR_LABELS[c])) for c in (3, 2, 1, -1, -2, -3) if c in present]
         return LegendEntry(title, items or [(styles.GISTAR_COLOURS[3], t(GISTAR_LABELS[3]))])
     if method == "emerging":
-        present = {str((f.get("properties") or {}).get("category")) for f in feats}
+        present = set(EMERGING_LABELS) if feats is None else {str((f.get("properties") or {}).get("category")) for f in feats}
         items = [(c, t(EMERGING_LABELS[k])) for k, c in styles.EMERGING_COLOURS.items() if k in present]
         return LegendEntry(title, items)
     if method == "kde":

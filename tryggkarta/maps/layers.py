@@ -8,12 +8,14 @@ one small ``L.geoJSON`` call draws them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from branca.element import Template
 from folium.map import Layer
+from markupsafe import Markup
 
 from tryggkarta.maps import styles
 from tryggkarta.maps.legend import LegendEntry
@@ -22,30 +24,54 @@ from tryggkarta.maps.legend import LegendEntry
 Translate = Callable[..., str]
 
 
+def js_json(value: Any) -> Markup:
+    """Compact JSON safe inside a ``<script>``: ``<``, ``>``, ``&`` and ``'`` as \\u escapes."""
+    text = json.dumps(value, separators=(",", ":"))
+    for char, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        text = text.replace(char, esc)
+    return Markup(text)  # noqa: S704 - every markup character escaped above
+
+
 class GeoJsonLayer(Layer):
-    """An overlay drawing a FeatureCollection whose features carry their own style and popup."""
+    """An overlay drawing a FeatureCollection (``tryggkarta.geoLayer`` in ``static/js/map.js``).
+
+    Two kinds of features: small layers (projects, areas, pins, patrol areas) carry their own
+    ``_style`` and server-escaped ``_popup``/``_tip`` HTML; cell layers carry compact
+    properties (``_c`` = index into ``options["palette"]``) and the browser builds popups and
+    tooltips from ``options["popup"]``/``options["tip"]`` with ``textContent`` only.
+    With ``url`` the features are fetched when the layer is first switched on.
+    """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.geoJSON({{ this.data|tojson }}, {
-            style: function (f) { return f.properties._style || {}; },
-            pointToLayer: function (f, latlng) {
-                return L.circleMarker(latlng, f.properties._style || {radius: 6});
-            },
-            onEachFeature: function (f, layer) {
-                if (f.properties._popup) { layer.bindPopup(f.properties._popup, {maxWidth: 340}); }
-                if (f.properties._tip) { layer.bindTooltip(f.properties._tip, {sticky: true}); }
-            }
-        });
+        var {{ this.get_name() }} = tryggkarta.geoLayer({{ this.data_json }}, {{ this.options_json }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, data: dict[str, Any], name: str, *, show: bool = True) -> None:
+    def __init__(
+        self, data: dict[str, Any] | None, name: str, *, show: bool = True,
+        options: dict[str, Any] | None = None, url: str | None = None,
+    ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "GeoJsonLayer"
-        self.data = data
+        self.data = data if data is not None else {"type": "FeatureCollection", "features": []}
+        self.options = dict(options or {})
+        if url:
+            self.options["url"] = url
+
+    @property
+    def data_json(self) -> Markup:
+        return js_json(self.data)
+
+    @property
+    def options_json(self) -> Markup:
+        return js_json(self.options)
+
+    def payload(self) -> dict[str, Any]:
+        """The features plus the drawing options (what the lazy-layer API returns)."""
+        return {**self.data, "tk": {k: v for k, v in self.options.items() if k != "url"}}
 
 
 class BboxPointLayer(Layer):

@@ -301,6 +301,24 @@ def gistar_layer(
     return cached_run(db, "gistar", params, filters, ("incidents",), compute, user_id=user_id)
 
 
+#: KDE output is bounded: hotspot cells (top share) and cells at or above ``KDE_FLOOR`` of the
+#: peak density, at most ``KDE_MAX_CELLS`` of them (the densest; hotspot cells first).
+KDE_FLOOR = 0.1
+KDE_MAX_CELLS = 2500
+
+
+def kde_cells(density: np.ndarray, hot: np.ndarray, floor: float = KDE_FLOOR, cap: int = KDE_MAX_CELLS) -> np.ndarray:
+    """Flat indices of the KDE cells worth drawing (see ``KDE_FLOOR``), sorted."""
+    peak = float(density.max()) if density.size else 0.0
+    if peak <= 0:
+        return np.array([], dtype=np.int64)
+    keep = np.flatnonzero(hot.astype(bool) | (density >= floor * peak))
+    if len(keep) > cap:
+        order = np.lexsort((-density[keep], ~hot[keep].astype(bool)))  # hotspot first, then densest
+        keep = keep[order[:cap]]
+    return np.sort(keep)
+
+
 def kde_layer(
     db: Database,
     filters: Filters | None = None,
@@ -314,16 +332,16 @@ def kde_layer(
     filters = street_level(filters or Filters())
     if not 0 < top_share <= 1:
         raise BadInput("The hotspot share of area must be between 0 and 1.")
-    params = {"cell_size": cell_size, "bandwidth": bandwidth, "top_share": top_share}
+    params = {"cell_size": cell_size, "bandwidth": bandwidth, "top_share": top_share,
+              "floor": KDE_FLOOR, "max_cells": KDE_MAX_CELLS}
 
     def compute() -> HotspotLayer:
         grid = analysis_grid(db, filters, cell_size)
         counts = grid_counts(db, "incidents", spec(grid), filters)
         res = kde(counts, grid.cell_size, bandwidth)
         density = res.density
-        visible = density > (density.max() * 0.02 if density.size and density.max() > 0 else np.inf)
-        flat = np.flatnonzero(visible.ravel())
         hot = res.hotspot_mask(top_share).ravel()
+        flat = kde_cells(density.ravel(), hot)
         feats = cell_features(
             grid,
             flat,

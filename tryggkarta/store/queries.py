@@ -8,6 +8,7 @@ million Python objects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Select, and_, func, literal, literal_column, select
+from sqlalchemy import Select, and_, case, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from tryggkarta.errors import BadInput
@@ -183,6 +184,31 @@ def layer_frame(
     )
 
 
+def points_frame(
+    db: Database, layer: str, filters: Filters | None = None, *, columns: list[str], limit: int
+) -> pd.DataFrame:
+    """At most ``limit`` rows of a point layer, ordered by (x, y, id), as a plain DataFrame.
+
+    For bbox requests: the order follows the x/y index, so the database stops after ``limit``
+    rows instead of sorting every match by id (``layer_frame``'s order) first. ``x`` and ``y``
+    are always included. With a polygon filter on SQLite this falls back to ``layer_frame``.
+    """
+    if layer not in POINT_LAYERS:
+        raise BadInput(f"Points need a point layer, not {layer!r}.")
+    filters = filters or Filters()
+    names = list(dict.fromkeys([*columns, "x", "y"]))
+    if _needs_exact_polygon_check(db, filters):
+        frame = layer_frame(db, layer, filters, columns=names, geometry=False)
+        return frame.sort_values(["x", "y"], kind="stable").head(limit).reset_index(drop=True)
+    table = model_for(layer).__table__
+    stmt = select(*[table.c[name] for name in names])
+    stmt = _filtered(stmt, db, layer, filters).order_by(table.c.x, table.c.y, table.c.id).limit(limit)
+    with db.engine.connect() as conn:
+        result = conn.execute(stmt)
+        keys = list(result.keys())
+        return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=keys)
+
+
 def count(db: Database, layer: str, filters: Filters | None = None) -> int:
     filters = filters or Filters()
     if _needs_exact_polygon_check(db, filters):
@@ -270,6 +296,90 @@ def grid_counts(
     if len(rows):
         idx = tuple(np.clip(rows[:, i], 0, shape[i] - 1) for i in range(len(keys)))
         np.add.at(out, idx, rows[:, -1])
+    return out
+
+
+#: Columns ``grid_counts_by`` may group on, per layer (short categorical columns only).
+GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "incidents": ("category", "precision", "weekday_local", "hour_local", "reporter_org"),
+    "survey": ("rating", "time_of_day"),
+}
+
+
+def grid_counts_by(
+    db: Database,
+    layer: str,
+    grid: GridSpec,
+    filters: Filters | None = None,
+    *,
+    by: str = "category",
+    periods: Sequence[tuple[float, float]] = (),
+) -> dict[str, np.ndarray]:
+    """Counts per cell and per value of column ``by``, in ONE pass over the rows.
+
+    Returns ``{str(value): array}``; each array has shape (ny, nx) (row 0 southernmost), or
+    with ``periods`` — ``[(t_start, t_end), ...]`` in epoch seconds, end exclusive — shape
+    (1 + len(periods), ny, nx): index 0 counts all matching records, index ``i + 1`` those
+    with ``t_start <= t_epoch < t_end`` of period ``i``. The sum over values equals
+    :func:`grid_counts` with the same filters. Points outside the grid are not counted.
+
+    The grid's bounds are not a ``WHERE`` clause (only ``filters.bbox`` is): when the grid
+    covers most rows, a range scan on the x/y index is slower than one sequential pass.
+    """
+    if layer not in POINT_LAYERS:
+        raise BadInput(f"Grid counts need a point layer, not {layer!r}.")
+    if by not in GROUP_COLUMNS.get(layer, ()):
+        raise BadInput(f"Cannot group {layer!r} by {by!r}; choose one of {', '.join(GROUP_COLUMNS.get(layer, ()))}.")
+    filters = filters or Filters()
+    periods = [(float(a), float(b)) for a, b in periods]
+    shape = (grid.ny, grid.nx) if not periods else (1 + len(periods), grid.ny, grid.nx)
+    n_cells = grid.nx * grid.ny
+    if _needs_exact_polygon_check(db, filters):
+        frame = layer_frame(db, layer, filters, columns=["x", "y", "t_epoch", by], geometry=False)
+        x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
+        col = np.floor((x - grid.x0) / grid.cell_size).astype(np.int64)
+        row = np.floor((y - grid.y0) / grid.cell_size).astype(np.int64)
+        ok = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
+        flat, t, keys = (row * grid.nx + col)[ok], frame["t_epoch"].to_numpy(float)[ok], frame[by].to_numpy()[ok]
+        out: dict[str, np.ndarray] = {}
+        for value in pd.unique(keys):
+            sel = keys == value
+            layers_ = [np.bincount(flat[sel], minlength=n_cells)]
+            for a, b in periods:
+                in_p = sel & (t >= a) & (t < b)
+                layers_.append(np.bincount(flat[in_p], minlength=n_cells))
+            arr = np.stack(layers_) if periods else layers_[0]
+            out[str(value)] = arr.reshape(shape)
+        return out
+    table = model_for(layer).__table__
+    c = table.c
+    minx, miny, maxx, maxy = grid.bounds
+    inside = and_(c.x >= minx, c.x < maxx, c.y >= miny, c.y < maxy)
+    cell = (
+        cell_floor((c.y - grid.y0) / grid.cell_size) * grid.nx + cell_floor((c.x - grid.x0) / grid.cell_size)
+    )
+    key = case((inside, cell), else_=literal(-1)).label("cell")
+    group = c[by].label("grp")
+    aggs = [func.count().label("n")]
+    for i, (a, b) in enumerate(periods):
+        hit = and_(c.t_epoch >= a, c.t_epoch < b)
+        aggs.append(func.sum(case((hit, literal(1)), else_=literal(0))).label(f"p{i}"))
+    stmt = select(key, group, *aggs)
+    stmt = _filtered(stmt, db, layer, filters).group_by(key, group)
+    with db.engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    out = {}
+    buf: dict[str, np.ndarray] = {}
+    for row in rows:
+        idx = int(row[0])
+        if idx < 0 or idx >= n_cells or row[1] is None:
+            continue
+        arr = buf.get(str(row[1]))
+        if arr is None:
+            arr = buf[str(row[1])] = np.zeros((1 + len(periods), n_cells), dtype=np.int64)
+        arr[:, idx] += np.asarray([int(v or 0) for v in row[2:]], dtype=np.int64)
+    for value, arr in buf.items():
+        out[value] = (arr if periods else arr[0]).reshape(shape)
     return out
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -127,8 +129,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def _column(series: pd.Series, dialect: str) -> np.ndarray:
     """One column as DBAPI-ready Python objects (None for missing), vectorised per column."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        fmt = "%Y-%m-%d %H:%M:%S.%f" if dialect == "sqlite" else "%Y-%m-%d %H:%M:%S.%f+00:00"
-        text = series.dt.tz_convert("UTC").dt.strftime(fmt)
+        text = _timestamps_as_text(series, "" if dialect == "sqlite" else "+00:00")
         return text.astype(object).where(series.notna(), None).to_numpy()
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         return series.to_numpy(dtype=object, na_value=None)
@@ -140,9 +141,30 @@ def _column(series: pd.Series, dialect: str) -> np.ndarray:
     return values
 
 
+def _timestamps_as_text(series: pd.Series, suffix: str = "") -> pd.Series:
+    """UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` (+ ``suffix``) per timestamp, vectorised.
+
+    The same text as ``strftime("%Y-%m-%d %H:%M:%S.%f")`` (SQLAlchemy's SQLite storage format,
+    which queries compare as text), ten times faster: numpy's ISO formatting with the "T" set
+    to a space in place. Missing values come out as "NaT"; callers mask them.
+    """
+    values = series.dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]")
+    text = np.datetime_as_string(values, unit="us")
+    if text.dtype.itemsize // 4 == 26 and len(text):  # every value is a 4-digit year
+        chars = text.view(np.uint32).reshape(len(text), 26)
+        chars[~np.isnat(values), 10] = ord(" ")
+    else:
+        text = np.char.replace(text, "T", " ")
+    if suffix:
+        text = np.char.add(text, suffix)
+    return pd.Series(text, index=series.index, dtype=object)
+
+
 def _dates_as_text(series: pd.Series) -> pd.Series:
+    """ISO dates as text, None (SQL NULL) for missing ones: NaT has an ``isoformat`` too."""
     return pd.Series(
-        [v.isoformat() if hasattr(v, "isoformat") else None for v in series.to_numpy(dtype=object)],
+        [None if v is None or v is pd.NaT or pd.isna(v) else v.isoformat()
+         for v in series.to_numpy(dtype=object)],
         index=series.index, dtype=object,
     )
 
@@ -168,51 +190,111 @@ def _insert_sqlite(dbapi: Any, table: str, columns: list[str], rows: list[tuple[
         cur.close()
 
 
-def _insert_postgres(dbapi: Any, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    """COPY into a temporary table, then INSERT … SELECT … ON CONFLICT DO NOTHING."""
+def _copy_field(series: pd.Series, col: str) -> pa.Array:
+    """One column as PostgreSQL COPY TEXT fields (escaped; ``\\N`` for NULL), vectorised."""
+    if col in ("start_date", "end_date"):
+        arr = pa.array(_dates_as_text(series).to_numpy(dtype=object), pa.string())
+    elif isinstance(series.dtype, pd.DatetimeTZDtype):
+        text = _timestamps_as_text(series, "+00:00").where(series.notna(), None)
+        arr = pa.array(text.to_numpy(dtype=object), pa.string())
+    elif col == "geom_wkb":  # bytea in hex form: \x0101…, the backslash escaped for TEXT COPY
+        arr = pa.array(["\\\\x" + w.hex() for w in series.to_numpy(dtype=object)], pa.string())
+    elif pd.api.types.is_bool_dtype(series.dtype):
+        arr = pa.array(series.to_numpy(dtype=object, na_value=None), pa.bool_()).cast(pa.string())
+    elif pd.api.types.is_numeric_dtype(series.dtype):
+        # Arrow prints floats as the shortest text that reads back to the same double.
+        arr = pa.array(series, from_pandas=True).cast(pa.string())
+    else:
+        text = series.astype("string")
+        arr = pa.array(text, from_pandas=True).cast(pa.string())
+        for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+            arr = pc.replace_substring(arr, raw, escaped)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return pc.fill_null(arr, "\\N")
+
+
+def _copy_text(frame: pd.DataFrame, columns: list[str]) -> bytes:
+    """The rows of ``frame`` as one COPY … FROM STDIN (FORMAT text) payload, UTF-8."""
+    if len(frame) == 0:
+        return b""
+    fields = [_copy_field(frame[col], col) for col in columns]
+    lines = pc.binary_join_element_wise(*fields, "\t")
+    lines = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")  # each line ends in a newline
+    lines = lines.cast(pa.large_string())  # 64-bit offsets: no 2 GiB limit per chunk
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    return lines.buffers()[2].slice(start, end - start).to_pybytes()  # no nulls: the lines back to back
+
+
+def _insert_postgres(dbapi: Any, table: str, columns: list[str], payload: bytes) -> None:
+    """COPY (text format, one payload) into a temporary table, then INSERT … SELECT … ON CONFLICT."""
     cols = ", ".join(columns)
     temp = f"tk_load_{table}"
     with dbapi.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {temp}")
         cur.execute(f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA")
         with cur.copy(f"COPY {temp} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            view = memoryview(payload)
+            for start in range(0, len(payload), 8 * 1024 * 1024):
+                copy.write(view[start : start + 8 * 1024 * 1024])
         cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {temp} ON CONFLICT (dedup_key) DO NOTHING")
         cur.execute(f"DROP TABLE {temp}")
+
+
+def _prepared_chunks(layer: str, gdf: Any, dataset_id: int):  # noqa: ANN202 - a generator of frames
+    """Prepared records in dedup-key order, :data:`BULK_CHUNK` rows at a time.
+
+    With keys already present (every import) only the key order is computed for the whole
+    frame and each chunk is prepared on its own, so WKB, text and tuples exist for one chunk
+    at a time. Without keys (direct callers) the keys are computed first, for all rows.
+    """
+    keys = gdf["dedup_key"] if "dedup_key" in gdf.columns else None
+    if keys is not None and len(gdf) and not keys.isna().any():
+        order = pc.sort_indices(pa.array(keys.astype(str).to_numpy(dtype=object), pa.string())).to_numpy()
+        for start in range(0, len(gdf), BULK_CHUNK):
+            yield prepare_records(layer, gdf.iloc[order[start : start + BULK_CHUNK]], dataset_id)
+        return
+    frame = prepare_records(layer, gdf, dataset_id)
+    frame = frame.sort_values("dedup_key", kind="stable")
+    for start in range(0, max(len(frame), 1), BULK_CHUNK):
+        yield frame.iloc[start : start + BULK_CHUNK]
 
 
 def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tuple[int, int]:
     """Insert ``gdf`` into ``layer``; returns (inserted, skipped as already stored).
 
     Runs in the caller's transaction on the session's own DBAPI connection: executemany of
-    tuples on SQLite, COPY into a temporary table plus one INSERT … SELECT on PostgreSQL, both
-    with "on conflict (dedup_key) do nothing".
+    tuples on SQLite, COPY (text format, built column-wise) into a temporary table plus one
+    INSERT … SELECT on PostgreSQL, both with "on conflict (dedup_key) do nothing". Rows go
+    in dedup-key order (the unique index grows at its end: far fewer page splits), prepared
+    :data:`BULK_CHUNK` rows at a time to bound memory; a failure in any chunk leaves the
+    caller's transaction to roll back everything.
     """
     model = model_for(layer)
     table = model.__table__
-    frame = prepare_records(layer, gdf, dataset_id)
-    # Inserting in key order keeps the unique dedup_key index append-only (far fewer page splits).
-    frame = frame.sort_values("dedup_key", kind="stable")
-    columns = [c for c in frame.columns if c in table.c and c != "geom"]
     connection = session.connection()
     dialect = connection.dialect.name
     count_stmt = select(func.count()).select_from(table).where(table.c.dataset_id == dataset_id)
     before = session.execute(count_stmt).scalar_one()
     dbapi = connection.connection.dbapi_connection
-    for start in range(0, len(frame), BULK_CHUNK):
-        rows = _tuples(frame.iloc[start : start + BULK_CHUNK], columns, dialect)
+    total = 0
+    for chunk in _prepared_chunks(layer, gdf, dataset_id):
+        if len(chunk) == 0:
+            continue
+        total += len(chunk)
+        columns = [c for c in chunk.columns if c in table.c and c != "geom"]
         if dialect == "postgresql":
-            _insert_postgres(dbapi, table.name, columns, rows)
+            _insert_postgres(dbapi, table.name, columns, _copy_text(chunk, columns))
         elif dialect == "sqlite":
-            _insert_sqlite(dbapi, table.name, columns, rows)
+            _insert_sqlite(dbapi, table.name, columns, _tuples(chunk, columns, dialect))
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
             stmt = insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
-            session.execute(stmt, _records(frame.iloc[start : start + BULK_CHUNK]))
+            session.execute(stmt, _records(chunk[columns]))
     after = session.execute(count_stmt).scalar_one()
     inserted = int(after - before)
-    return inserted, len(frame) - inserted
+    return inserted, total - inserted
 
 
 def delete_dataset(session: Session, dataset_id: int) -> dict[str, int]:

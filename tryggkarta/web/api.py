@@ -19,12 +19,17 @@ from tryggkarta.errors import BadInput, Forbidden, NotFound
 from tryggkarta.i18n import translate
 from tryggkarta.maps.query import MapQuery
 from tryggkarta.store import audit, layer_frame
+from tryggkarta.store.queries import points_frame
 from tryggkarta.web.auth import current_role, detail
 from tryggkarta.web.mapview import (
+    HOTSPOT_METHODS,
     frame_geojson,
+    hotspot_geojson,
+    hotspot_level,
     incident_grid,
     min_count_for,
     parse_request,
+    points_geojson,
     survey_grid,
 )
 
@@ -104,9 +109,14 @@ def features(layer: str) -> Any:
         return jsonify({**_cells(layer, q, level), "detail": str(level)})
     db = get_db()
     cols = RAW_COLUMNS[layer]
-    frame = layer_frame(db, layer, q.filters, columns=cols, limit=q.limit + 1)
-    truncated = len(frame) > q.limit
-    fc = frame_geojson(frame.iloc[: q.limit], cols)
+    if layer in POINT:  # x/y columns, one vectorised reprojection, no GeoDataFrame
+        frame = points_frame(db, layer, q.filters, columns=cols, limit=q.limit + 1)
+        truncated = len(frame) > q.limit
+        fc = points_geojson(frame.iloc[: q.limit], cols, db.srid)
+    else:
+        frame = layer_frame(db, layer, q.filters, columns=cols, limit=q.limit + 1)
+        truncated = len(frame) > q.limit
+        fc = frame_geojson(frame.iloc[: q.limit], cols)
     if layer in SENSITIVE:
         with db.session() as s:
             audit(s, "api_features", user=current_user, layer=layer, feature_count=len(fc["features"]),
@@ -121,3 +131,35 @@ def grid(layer: str) -> Any:
     """Aggregated cells (``?cell=`` metres); fewer than ``min_count`` records suppressed."""
     level = _layer(layer)
     return jsonify({**_cells(layer, _query(), level), "detail": "aggregated"})
+
+
+@bp.route("/hotspots/<method>", endpoint="hotspot")
+def hotspot(method: str) -> Any:
+    """A hotspot layer for the map (loaded when switched on): features plus drawing options.
+
+    Same rules as the page: the data's detail level decides (patrol needs RAW), features
+    under ``min_count`` are dropped for aggregated roles. ``?lang=`` sets the popup language.
+    """
+    from tryggkarta import maps
+    from tryggkarta.web import current_language, get_db, get_settings
+
+    if method not in HOTSPOT_METHODS:
+        raise NotFound(f"There is no hotspot method {method[:40]!r}; choose one of {', '.join(HOTSPOT_METHODS)}.")
+    level, allowed = hotspot_level(method)
+    if not allowed:
+        if not current_user.is_authenticated:
+            abort(401)
+        raise Forbidden(f"Your role may not see the hotspot layer {method!r}.")
+    q = _query()
+    lang = request.args.get("lang") if request.args.get("lang") in ("sv", "en") else current_language()
+    found = hotspot_geojson(get_db(), method, q)
+    if found is None:
+        return jsonify({"type": "FeatureCollection", "features": [], "tk": {}})
+    fc, title_sv, title_en = found
+
+    def t(text: str, **params: object) -> str:
+        return translate(text, lang, **params)
+
+    layer = maps.hotspot_layer(fc, method, title_en if lang == "en" else title_sv, t, lang,
+                               min_count=min_count_for(level, get_settings().min_count))
+    return jsonify({**layer.layer.payload(), "detail": str(level)})

@@ -29,18 +29,42 @@ _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
 #: Swedish sentences for the file-level error codes (the English message is the fallback).
 ERRORS_SV: dict[str, str] = {
+    "bad_crs": "Koordinatsystemet är okänt; ange en EPSG-kod, till exempel 3006.",
+    "bad_csv": "Filen kunde inte läsas som CSV.",
+    "bad_encoding": "Filens teckenkodning är felaktig (ogiltiga tecken).",
+    "bad_gis_file": "Filen kunde inte öppnas som GIS-data.",
+    "bad_gzip": "Filen är inte en giltig gzip-fil.",
+    "bad_json": "Filen är inte giltig JSON eller varken GeoJSON eller en lista med poster.",
+    "bad_layer": "Okänt lager.",
+    "bad_mapping": "Kolumnmappningen är felaktig.",
+    "bad_municipality": "Okänd kommunkod.",
+    "bad_sensitivity": "Ogiltig känslighetsnivå.",
+    "bad_xlsx": "Filen är ingen läsbar Excel-arbetsbok.",
+    "bad_zip": "Filen är inte en giltig zip-fil.",
+    "binary_file": "Filen är inte en textfil (den ser ut som binärdata).",
+    "compression_bomb": "Filen packas upp till orimligt mycket data och avvisades.",
+    "crs_unknown": "Koordinatsystemet går inte att avgöra; ange det (EPSG-kod).",
     "empty_file": "Filen är tom.",
     "header_only": "Filen har en rubrikrad men inga datarader.",
-    "binary_file": "Filen är inte en textfil (den ser ut som binärdata).",
-    "no_coordinates": "Filen saknar koordinatkolumner (lat/lon, x/y, E/N).",
-    "crs_unknown": "Koordinatsystemet går inte att avgöra; ange det (EPSG-kod).",
-    "shapefile_no_prj": "Shapefilen saknar .prj-fil; ange koordinatsystemet.",
-    "zip_unsafe_path": "Zip-filen innehåller osäkra sökvägar och avvisades.",
-    "compression_bomb": "Filen packas upp till orimligt mycket data och avvisades.",
-    "xml_entities": "Arbetsboken innehåller XML-entiteter och avvisades som osäker.",
-    "unsupported_format": "Filtypen kan inte importeras.",
+    "no_coordinates": "Filen saknar användbara koordinater (lat/lon, x/y, E/N).",
     "no_date_column": "Filen saknar datumkolumn.",
+    "no_file": "Filen finns inte.",
+    "no_geometry": "Lagret kräver polygoner (GeoPackage, GeoJSON, Shapefile, KML).",
+    "no_rating_column": "En enkätfil måste ha en kolumn med betyg (1–5).",
+    "no_rows": "Filen har inga datarader.",
+    "no_sheet": "Arbetsboken saknar det angivna bladet.",
+    "shapefile_no_prj": "Shapefilen saknar .prj-fil; ange koordinatsystemet.",
+    "single_column": "Filen har bara en kolumn; avgränsaren ska vara ;, komma eller tabb.",
+    "unsupported_format": "Filtypen kan inte importeras.",
+    "xml_entities": "Arbetsboken innehåller XML-entiteter och avvisades som osäker.",
+    "zip_no_data": "Zip-filen innehåller ingen shapefil, GeoPackage, GeoJSON eller KML.",
+    "zip_several": "Zip-filen innehåller flera datafiler; zippa en i taget.",
+    "zip_unsafe_path": "Zip-filen innehåller osäkra sökvägar och avvisades.",
 }
+#: Codes whose English message names the specific problem (a column, a sheet, the parser's
+#: complaint): the Swedish page shows it after the Swedish sentence.
+ERRORS_WITH_DETAIL = frozenset({"bad_csv", "bad_gis_file", "bad_json", "bad_mapping", "bad_municipality",
+                                "crs_unknown", "no_coordinates", "no_sheet", "zip_several"})
 
 
 def _db() -> Any:
@@ -58,6 +82,8 @@ def _lang() -> str:
 def _error_text(exc: TryggkartaError) -> str:
     code = (exc.details or {}).get("code") if isinstance(exc.details, dict) else None
     if _lang() == "sv" and code in ERRORS_SV:
+        if code in ERRORS_WITH_DETAIL:
+            return f"{ERRORS_SV[code]} ({exc.message})"
         return ERRORS_SV[code]
     return exc.message
 

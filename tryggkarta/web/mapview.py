@@ -7,12 +7,18 @@ the page: police see them through the bbox-limited API. The JSON API reuses thes
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import logging
+import threading
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from flask import request, url_for
+from sqlalchemy import select
 
 from tryggkarta import maps
 from tryggkarta.domain import INCIDENT_CATEGORIES, Detail, Layer
@@ -20,8 +26,9 @@ from tryggkarta.errors import TryggkartaError
 from tryggkarta.geo import parse_region, to_wgs84
 from tryggkarta.maps.cells import cells_geojson, grid_for_extent, top_reasons_per_cell, trend_label
 from tryggkarta.maps.query import MapQuery, parse_query
-from tryggkarta.store import audit, category_counts, extent, grid_counts, layer_frame, time_range
-from tryggkarta.store.queries import Filters, GridSpec
+from tryggkarta.store import audit, extent, layer_frame, time_range
+from tryggkarta.store.models import Dataset
+from tryggkarta.store.queries import Filters, GridSpec, grid_counts_by
 
 log = logging.getLogger(__name__)
 
@@ -48,31 +55,76 @@ def parse_request(t: Any) -> MapQuery:
                        known_layers=KNOWN_LAYERS)
 
 
-def incident_grid(db: Any, q: MapQuery, min_count: int, *, per_category: bool = True) -> tuple[dict, GridSpec | None]:
-    """Incidents per cell (SQL GROUP BY) with category breakdown and a 4-week trend."""
+#: Computed cell layers, per (database, layer, filters, k, cell size, dataset versions).
+_CACHE: OrderedDict[str, Any] = OrderedDict()
+_CACHE_SIZE = 64
+_CACHE_LOCK = threading.Lock()
+
+
+def data_version(db: Any, layers: tuple[str, ...]) -> list[list[Any]]:
+    """What the layers hold now: (id, checksum, imported at, rows) of every dataset.
+
+    Rows change only through dataset imports and deletes, so this is a sound cache key.
+    """
+    with db.session() as s:
+        rows = s.execute(
+            select(Dataset.id, Dataset.layer, Dataset.checksum, Dataset.imported_at, Dataset.rows_imported)
+            .where(Dataset.layer.in_(layers)).order_by(Dataset.id)
+        ).all()
+    return [[str(v) for v in row] for row in rows]
+
+
+def cached(db: Any, kind: str, q: MapQuery, layers: tuple[str, ...], extra: Any, compute: Any) -> Any:
+    """``compute()`` once per (database, kind, filters, cell, ``extra``, data version)."""
+    blob = json.dumps([str(db.engine.url), id(db), kind, q.filters.cache_dict(), q.cell, extra,
+                       data_version(db, layers)], sort_keys=True, default=str)
+    key = hashlib.sha256(blob.encode()).hexdigest()
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return copy.deepcopy(_CACHE[key])
+    value = compute()
+    with _CACHE_LOCK:
+        _CACHE[key] = copy.deepcopy(value)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def incident_grid(
+    db: Any, q: MapQuery, min_count: int, *, per_category: bool = True, top_categories: int | None = None
+) -> tuple[dict, GridSpec | None]:
+    """Incidents per cell with category breakdown and a 4-week trend: ONE SQL pass.
+
+    ``store.grid_counts_by`` groups by (cell, category) and sums the two 4-week periods in the
+    same scan. Cells and category sub-counts under ``min_count`` are dropped here.
+    """
     bounds = q.filters.bbox or extent(db, "incidents", Filters(municipality_code=q.filters.municipality_code))
     if bounds is None:
         return {"type": "FeatureCollection", "features": []}, None
     grid = grid_for_extent(bounds, q.cell)
-    cats = category_counts(db, q.filters) if per_category else {}
-    per_cat = {c: grid_counts(db, "incidents", grid, q.filters.replace(categories=(c,))) for c in cats}
-    total = sum(per_cat.values()) if per_cat else grid_counts(db, "incidents", grid, q.filters)
-    trend: np.ndarray | None = None
     span = time_range(db, "incidents", q.filters)
+    periods: list[tuple[float, float]] = []
     if span is not None:
-        t0 = (span[1] + timedelta(seconds=1)).timestamp() - 8 * WEEK
-        cube = grid_counts(db, "incidents", grid, q.filters, time_step=WEEK, t0=t0, n_steps=8)
-        trend = np.stack([cube[:4].sum(axis=0).ravel(), cube[4:].sum(axis=0).ravel()])
+        t_end = (span[1] + timedelta(seconds=1)).timestamp()
+        periods = [(t_end - 8 * WEEK, t_end - 4 * WEEK), (t_end - 4 * WEEK, t_end)]
+    by_cat = grid_counts_by(db, "incidents", grid, q.filters, by="category", periods=periods)
+    shape = ((1 + len(periods)) if periods else 1, grid.ny, grid.nx)
+    stack = sum((a.reshape(shape) for a in by_cat.values()), np.zeros(shape, dtype=np.int64))
+    total = stack[0]
+    trend = stack[1:].reshape(2, -1) if periods else None
+    cat_flat = {c: a.reshape(shape)[0].ravel() for c, a in by_cat.items()} if per_category else {}
 
     def props(idx: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if per_cat:
-            out["categories"] = {c: int(a.flat[idx]) for c, a in per_cat.items() if a.flat[idx] >= min_count}
+        if per_category:
+            cats = sorted(((c, int(a[idx])) for c, a in cat_flat.items() if a[idx] >= min_count), key=lambda kv: -kv[1])
+            out["categories"] = dict(cats[:top_categories] if top_categories else cats)
         if trend is not None:
             out["trend"] = trend_label(float(trend[1, idx]), float(trend[0, idx]))
         return out
 
-    return cells_geojson(np.asarray(total), grid, db.srid, min_count=min_count, properties=props), grid
+    return cells_geojson(total, grid, db.srid, min_count=min_count, properties=props), grid
 
 
 def survey_grid(db: Any, q: MapQuery, grid: GridSpec | None, min_count: int) -> dict:
@@ -83,11 +135,16 @@ def survey_grid(db: Any, q: MapQuery, grid: GridSpec | None, min_count: int) -> 
         if bounds is None:
             return {"type": "FeatureCollection", "features": []}
         grid = grid_for_extent(bounds, q.cell)
-    answers = grid_counts(db, "survey", grid, base)
-    unsafe = grid_counts(db, "survey", grid, base.replace(max_rating=2))
-    frame = layer_frame(db, "survey", base.replace(max_rating=2), columns=["x", "y", "reasons"], geometry=False)
-    reasons = top_reasons_per_cell(grid, frame["x"].to_numpy(float), frame["y"].to_numpy(float),
-                                   frame["reasons"].fillna("").tolist(), top=5)
+    by_rating = grid_counts_by(db, "survey", grid, base, by="rating")
+    zero = np.zeros((grid.ny, grid.nx), dtype=np.int64)
+    answers = sum(by_rating.values(), zero)
+    unsafe = sum((a for r, a in by_rating.items() if int(float(r)) <= 2), zero)
+    if not unsafe.any():
+        reasons: dict[int, list] = {}
+    else:
+        frame = layer_frame(db, "survey", base.replace(max_rating=2), columns=["x", "y", "reasons"], geometry=False)
+        reasons = top_reasons_per_cell(grid, frame["x"].to_numpy(float), frame["y"].to_numpy(float),
+                                       frame["reasons"].fillna("").tolist(), top=5)
 
     def props(idx: int) -> dict[str, Any]:
         n = int(answers.flat[idx])
@@ -109,6 +166,28 @@ def frame_geojson(frame: Any, columns: list[str]) -> dict:
         out[col] = out[col].astype(object).where(out[col].notna(), None)
         out[col] = out[col].map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
     return out.to_geo_dict(drop_id=True)
+
+
+def points_geojson(frame: Any, columns: list[str], srid: int, digits: int = 6) -> dict:
+    """Point rows with ``x``/``y`` (working CRS) as a WGS84 FeatureCollection, no GeoDataFrame.
+
+    One vectorised pyproj call for all coordinates; datetimes/dates as ISO text, NaN as null.
+    """
+    if frame is None or len(frame) == 0:
+        return {"type": "FeatureCollection", "features": []}
+    lon, lat = to_wgs84(frame["x"].to_numpy(float), frame["y"].to_numpy(float), srid)
+    coords = np.column_stack([np.round(lon, digits), np.round(lat, digits)]).tolist()
+    cols = []
+    for col in columns:
+        series = frame[col].astype(object).where(frame[col].notna(), None)
+        cols.append([v.isoformat() if hasattr(v, "isoformat") else (v.item() if isinstance(v, np.generic) else v)
+                     for v in series.tolist()])
+    features = [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": xy},
+         "properties": dict(zip(columns, values, strict=True))}
+        for xy, *values in zip(coords, *cols, strict=True)
+    ]
+    return {"type": "FeatureCollection", "features": features}
 
 
 def polygon_layer(db: Any, layer: str, q: MapQuery) -> dict:
@@ -167,6 +246,31 @@ def _coords(geom: dict) -> list:
     return coords if kind == "LineString" else [coords]
 
 
+#: Titles of the lazily loaded hotspot layers (the service's own titles, sv/en).
+HOTSPOT_TITLES = {
+    "gistar": ("Brännpunkter (Gi*)", "Hot spots (Gi*)"),
+    "kde": ("Täthet (KDE)", "Density (KDE)"),
+    "emerging": ("Framväxande brännpunkter", "Emerging hot spots"),
+    "patrol": ("Patrullbrännpunkter", "Patrol hot spots"),
+    "design": ("Gestaltningsbrännpunkter", "Design hot spots"),
+}
+
+
+def _filter_args() -> dict[str, list[str]]:
+    """The request's filter parameters, to pass on to API calls made by the page."""
+    return {k: request.args.getlist(k) for k in ("from", "to", "cat", "weekday", "hour", "bbox", "cell")
+            if request.args.getlist(k)}
+
+
+def hotspot_level(method: str) -> tuple[Detail, bool]:
+    """(detail level of the data behind ``method``, whether the caller may see the layer)."""
+    from tryggkarta.web.auth import detail
+
+    level = detail(Layer.SURVEY if method == "design" else Layer.INCIDENTS)
+    allowed = level != Detail.HIDDEN and (method != "patrol" or level == Detail.RAW)
+    return level, allowed
+
+
 def _wanted(q: MapQuery, key: str) -> bool:
     return q.layers is None or key in q.layers
 
@@ -185,25 +289,23 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
     areas_fc = polygon_layer(db, "areas", q) if detail(Layer.AREAS) != Detail.HIDDEN else {"features": []}
     grid = None
     if inc != Detail.HIDDEN and _wanted(q, "incidents"):
-        fc, grid = incident_grid(db, q, k_inc)
+        fc, grid = cached(db, "incidents", q, ("incidents",), [k_inc, 5],
+                          lambda: incident_grid(db, q, k_inc, top_categories=5))
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     if inc == Detail.RAW and _wanted(q, "incident_points"):
         params = {k: v for k, v in q.args.items() if v and k in ("from", "to", "cat", "weekday", "hour")}
         layers.append(maps.incident_points(url_for("api.features", layer="incidents"), t, lang, params=params))
     if sur != Detail.HIDDEN and _wanted(q, "survey"):
-        layers.append(maps.survey_cells(survey_grid(db, q, grid, k_sur), t, lang, show=False))
+        survey_fc = cached(db, "survey", q, ("survey",), [k_sur, str(grid)], lambda: survey_grid(db, q, grid, k_sur))
+        layers.append(maps.survey_cells(survey_fc, t, lang, show=False))
     if sur == Detail.RAW and _wanted(q, "survey_pins"):
         layers.append(maps.survey_pins(survey_pins(db, q, current_user), t, lang, show=False))
     for method in HOTSPOT_METHODS:
-        needs_raw = method == "patrol"
-        level = sur if method == "design" else inc
-        if level == Detail.HIDDEN or (needs_raw and level != Detail.RAW) or not _wanted(q, f"hotspot_{method}"):
+        if not hotspot_level(method)[1] or not _wanted(q, f"hotspot_{method}"):
             continue
-        found = hotspot_geojson(db, method, q)
-        if found is not None:
-            fc, title_sv, title_en = found
-            layers.append(maps.hotspot_layer(fc, method, title_en if lang == "en" else title_sv, t, lang,
-                                             min_count=min_count_for(level, settings.min_count)))
+        title = HOTSPOT_TITLES[method][1 if lang == "en" else 0]
+        url = url_for("api.hotspot", method=method, lang=lang, **_filter_args())
+        layers.append(maps.lazy_hotspot_layer(method, title, url, t))
     if detail(Layer.PROJECTS) != Detail.HIDDEN and _wanted(q, "projects"):
         layers.append(maps.projects(polygon_layer(db, "projects", q), t, lang))
     if areas_fc["features"] and _wanted(q, "areas"):
@@ -219,7 +321,8 @@ def _bounds(db: Any, q: MapQuery, districts: list[dict], areas_fc: dict) -> tupl
             return tuple(d["bounds"])
     if q.bbox_wgs84:
         return q.bbox_wgs84
-    box = extent(db, "incidents", Filters(municipality_code=q.filters.municipality_code))
+    box = cached(db, "extent", q, ("incidents",), "extent",
+                 lambda: extent(db, "incidents", Filters(municipality_code=q.filters.municipality_code)))
     if box is not None:
         lon, lat = to_wgs84(np.array([box[0], box[2]]), np.array([box[1], box[3]]), db.srid)
         return float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1])

@@ -1,4 +1,5 @@
-/* tryggkarta map helpers: raw points by bbox from the JSON API, district search.
+/* tryggkarta map helpers: layers with browser-built popups, raw points by bbox from the JSON API,
+ * district search.
  * No external requests: everything comes from this server. Text goes in via textContent. */
 (function (global) {
   "use strict";
@@ -88,6 +89,115 @@
     return group;
   }
 
+  /* ---- cell layers: compact properties, popups built here (textContent only) ---- */
+
+  var formats = {};
+  function numberFormat(lang, digits, style) {
+    var key = lang + digits + (style || "");
+    if (!formats[key]) {
+      formats[key] = new Intl.NumberFormat(lang === "en" ? "en-GB" : "sv-SE",
+        {style: style || "decimal", minimumFractionDigits: digits, maximumFractionDigits: digits});
+    }
+    return formats[key];
+  }
+
+  /* One value as text: fmt is "int", "dec2", "pct", "text" or {map: lookupName}. */
+  function fmtValue(v, fmt, opts) {
+    if (v === undefined || v === null || v === "") { return ""; }
+    if (fmt && typeof fmt === "object" && fmt.map) {
+      var table = (opts.lookups || {})[fmt.map] || {};
+      return Object.prototype.hasOwnProperty.call(table, v) ? table[v] : String(v);
+    }
+    if (typeof v === "number") {
+      if (fmt === "int") { return numberFormat(opts.lang, 0).format(v); }
+      if (fmt === "dec2") { return numberFormat(opts.lang, 2).format(v); }
+      if (fmt === "pct") { return numberFormat(opts.lang, 0, "percent").format(v); }
+    }
+    return String(v);
+  }
+
+  /* A popup element from a template {title, titleKey, rows: [[label, key, fmt]],
+   * lists: [[heading, key, {map, pattern}]]} (pattern: "{label}: {n}"). */
+  function templatePopup(p, opts) {
+    var tpl = opts.popup;
+    var box = el("div", null, "tk-popup");
+    box.appendChild(el("h3", (tpl.titleKey && p[tpl.titleKey]) || tpl.title || ""));
+    var table = el("table", null, "tk-popup-table");
+    (tpl.rows || []).forEach(function (r) {
+      var text = fmtValue(p[r[1]], r[2], opts);
+      if (text === "") { return; }
+      var tr = el("tr");
+      var th = el("th", r[0]); th.setAttribute("scope", "row");
+      tr.appendChild(th); tr.appendChild(el("td", text));
+      table.appendChild(tr);
+    });
+    box.appendChild(table);
+    (tpl.lists || []).forEach(function (s) {
+      var items = p[s[1]];
+      if (!items || !items.length) { return; }
+      box.appendChild(el("h4", s[0]));
+      var ul = el("ul");
+      items.forEach(function (item) {
+        var pair = [].concat(item);
+        var label = fmtValue(pair[0], {map: s[2].map}, opts);
+        var text = pair.length > 1 ? (s[2].pattern || "{label}: {n}").replace("{label}", label)
+          .replace("{n}", fmtValue(pair[1], s[2].n || "int", opts)) : label;
+        ul.appendChild(el("li", text));
+      });
+      box.appendChild(ul);
+    });
+    return box;
+  }
+
+  function templateTip(p, opts) {
+    var tip = opts.tip;
+    var text = tip.key ? tip.text.replace("{n}", fmtValue(p[tip.key], tip.fmt, opts)) : tip.text;
+    return el("span", text);
+  }
+
+  /* An L.geoJSON layer. Features with _style/_popup/_tip (server-escaped HTML) use them;
+   * the others are styled from opts.style + opts.palette[_c] and get template popups.
+   * With opts.url the data is fetched (same origin) the first time the layer is shown. */
+  function geoLayer(data, opts) {
+    opts = opts || {};
+    var layer = L.geoJSON(null, {
+      style: function (f) {
+        var p = f.properties || {};
+        if (p._style) { return p._style; }
+        var s = Object.assign({}, opts.style || {});
+        if (p._c !== undefined && opts.palette) { s.fillColor = opts.palette[p._c]; }
+        return s;
+      },
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, (f.properties || {})._style || {radius: 6});
+      },
+      onEachFeature: function (f, l) {
+        var p = f.properties || {};
+        if (p._popup) { l.bindPopup(p._popup, {maxWidth: 340}); }
+        else if (opts.popup) { l.bindPopup(function () { return templatePopup(p, opts); }, {maxWidth: 340}); }
+        if (p._tip) { l.bindTooltip(p._tip, {sticky: true}); }
+        else if (opts.tip) { l.bindTooltip(function () { return templateTip(p, opts); }, {sticky: true}); }
+      }
+    });
+    if (data && data.features && data.features.length) { layer.addData(data); }
+    if (opts.url) {
+      var loaded = false;
+      layer.on("add", function () {
+        if (loaded) { return; }
+        loaded = true;
+        fetch(opts.url, {credentials: "same-origin"})
+          .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+          .then(function (json) {
+            Object.assign(opts, json.tk || {});
+            layer.addData(json);
+            layer.fire("tk:loaded");
+          })
+          .catch(function (err) { loaded = false; if (global.console) { console.warn("tryggkarta layer", err); } });
+      });
+    }
+    return layer;
+  }
+
   /* Zoom to the district chosen in the <select id=selectId> (bounds in data-bounds). */
   function districtSearch(map, selectId) {
     var select = document.getElementById(selectId);
@@ -99,5 +209,5 @@
     });
   }
 
-  global.tryggkarta = {bboxLayer: bboxLayer, districtSearch: districtSearch};
+  global.tryggkarta = {bboxLayer: bboxLayer, districtSearch: districtSearch, geoLayer: geoLayer, templatePopup: templatePopup};
 })(window);
