@@ -191,10 +191,18 @@ def test_grid_counts_by_category_and_periods_in_one_pass(db, polygon):
     for cat, arr in by_cat.items():
         assert arr.shape == (3, grid.ny, grid.nx)
         np.testing.assert_array_equal(
-            arr[0], grid_counts(db, "incidents", grid, filters.replace(categories=(cat,))))
+            arr[0], grid_counts(db, "incidents", grid, filters.replace(categories=(cat,)))
+        )
         for i, (a, b) in enumerate(periods):
-            cube = grid_counts(db, "incidents", grid, filters.replace(categories=(cat,)),
-                               time_step=b - a, t0=a, n_steps=1)
+            cube = grid_counts(
+                db,
+                "incidents",
+                grid,
+                filters.replace(categories=(cat,)),
+                time_step=b - a,
+                t0=a,
+                n_steps=1,
+            )
             np.testing.assert_array_equal(arr[i + 1], cube[0])
     plain = grid_counts_by(db, "incidents", grid, filters)
     assert plain["klotter"].shape == (grid.ny, grid.nx)
@@ -212,7 +220,9 @@ def test_points_frame_orders_by_xy_and_limits(db):
     frame = points_frame(db, "incidents", Filters(bbox=box_), columns=["id", "category"], limit=50)
     inside = gdf.geometry.x.between(box_[0], box_[2]) & gdf.geometry.y.between(box_[1], box_[3])
     assert len(frame) == 50 and set(frame.columns) == {"id", "category", "x", "y"}
-    np.testing.assert_allclose(frame["x"].to_numpy(), np.sort(gdf.geometry.x[inside].to_numpy())[:50])
+    np.testing.assert_allclose(
+        frame["x"].to_numpy(), np.sort(gdf.geometry.x[inside].to_numpy())[:50]
+    )
     circle = shapely.Point(X0 + 2500, Y0 + 2500).buffer(1000)
     poly = points_frame(db, "incidents", Filters(polygon=circle), columns=["id"], limit=10_000)
     assert len(poly) == int(shapely.intersects(gdf.geometry.values, circle).sum())
@@ -248,9 +258,14 @@ def test_project_without_dates_stores_null_and_reads_back(db):
     """A project without start/end date is stored with NULL dates (not the text 'NaT')."""
     square = box(X0, Y0, X0 + 100, Y0 + 100)
     gdf = gpd.GeoDataFrame(
-        {"name": ["Belysning Torget", "Trygghetsvandring"], "kind": ["belysning", "ovrigt"],
-         "status": ["pagaende", "pagaende"], "start_date": [pd.Timestamp("2025-03-01").date(), None]},
-        geometry=[square, square.buffer(10)], crs=3006,
+        {
+            "name": ["Belysning Torget", "Trygghetsvandring"],
+            "kind": ["belysning", "ovrigt"],
+            "status": ["pagaende", "pagaende"],
+            "start_date": [pd.Timestamp("2025-03-01").date(), None],
+        },
+        geometry=[square, square.buffer(10)],
+        crs=3006,
     )
     _, inserted, _ = add(db, "projects", gdf, "projects-no-dates")
     assert inserted == 2
@@ -262,14 +277,24 @@ def test_project_without_dates_stores_null_and_reads_back(db):
     with db.engine.connect() as conn:
         from sqlalchemy import text
 
-        texts = conn.execute(text("SELECT CAST(start_date AS TEXT), CAST(end_date AS TEXT) FROM projects")).all()
+        texts = conn.execute(
+            text("SELECT CAST(start_date AS TEXT), CAST(end_date AS TEXT) FROM projects")
+        ).all()
     assert all(v != "NaT" for row in texts for v in row)
 
 
 def test_awkward_text_survives_the_bulk_path(db):
     """Tabs, newlines, backslashes, a literal \\N, quotes and å ä ö come back unchanged; an
     empty string stays empty and a missing value stays NULL (COPY text escaping on PostGIS)."""
-    texts = ["tab\there", "rad1\nrad2\r\n", "back\\slash \\N", '"citat";semikolon,komma', "åäö – ÅÄÖ €", "", None]
+    texts = [
+        "tab\there",
+        "rad1\nrad2\r\n",
+        "back\\slash \\N",
+        '"citat";semikolon,komma',
+        "åäö – ÅÄÖ €",
+        "",
+        None,
+    ]
     gdf = incidents(len(texts), seed=3)
     gdf["description"] = texts
     gdf["address"] = ["\\N", None, "x", "", "y", None, "z"]
@@ -280,3 +305,25 @@ def test_awkward_text_survives_the_bulk_path(db):
     assert back["address"].iloc[0] == "\\N" and pd.isna(back["address"].iloc[1])
     assert back["address"].iloc[3] == ""
     assert np.allclose(back["x"].to_numpy(float), gdf.geometry.x.to_numpy(), rtol=0, atol=0)
+
+
+def test_migrations_match_the_models(db):
+    """Alembic's autogenerate finds nothing to change: migrations and models agree."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from tryggkarta.store import Base
+
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+
+    def ours(entry) -> bool:
+        # PostGIS adds generated geometry columns and GiST indexes the models do not declare,
+        # and the spatial_ref_sys table of the extension.
+        text = repr(entry)
+        return not any(word in text for word in ("'geom'", "_geom", "spatial_ref_sys", "geometry"))
+
+    relevant = [d for d in diff if ours(d)]
+    if db.is_postgis:  # x/y B-tree is SQLite's spatial index; PostGIS uses GiST (migration 0002)
+        relevant = [d for d in relevant if "ix_incidents_xy" not in repr(d)]
+    assert relevant == [], relevant

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -163,9 +163,12 @@ def _timestamps_as_text(series: pd.Series, suffix: str = "") -> pd.Series:
 def _dates_as_text(series: pd.Series) -> pd.Series:
     """ISO dates as text, None (SQL NULL) for missing ones: NaT has an ``isoformat`` too."""
     return pd.Series(
-        [None if v is None or v is pd.NaT or pd.isna(v) else v.isoformat()
-         for v in series.to_numpy(dtype=object)],
-        index=series.index, dtype=object,
+        [
+            None if v is None or v is pd.NaT or pd.isna(v) else v.isoformat()
+            for v in series.to_numpy(dtype=object)
+        ],
+        index=series.index,
+        dtype=object,
     )
 
 
@@ -180,11 +183,15 @@ def _tuples(frame: pd.DataFrame, columns: list[str], dialect: str) -> list[tuple
 
 
 def _insert_sqlite(dbapi: Any, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-           "ON CONFLICT (dedup_key) DO NOTHING")
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        "ON CONFLICT (dedup_key) DO NOTHING"
+    )
     cur = dbapi.cursor()
     try:
-        cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache for this connection: index upkeep
+        cur.execute(
+            "PRAGMA cache_size=-262144"
+        )  # 256 MiB page cache for this connection: index upkeep
         cur.executemany(sql, rows)
     finally:
         cur.close()
@@ -222,9 +229,13 @@ def _copy_text(frame: pd.DataFrame, columns: list[str]) -> bytes:
     lines = pc.binary_join_element_wise(*fields, "\t")
     lines = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")  # each line ends in a newline
     lines = lines.cast(pa.large_string())  # 64-bit offsets: no 2 GiB limit per chunk
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[
+        lines.offset : lines.offset + len(lines) + 1
+    ]
     start, end = int(offsets[0]), int(offsets[-1])
-    return lines.buffers()[2].slice(start, end - start).to_pybytes()  # no nulls: the lines back to back
+    return (
+        lines.buffers()[2].slice(start, end - start).to_pybytes()
+    )  # no nulls: the lines back to back
 
 
 def _insert_postgres(dbapi: Any, table: str, columns: list[str], payload: bytes) -> None:
@@ -233,12 +244,16 @@ def _insert_postgres(dbapi: Any, table: str, columns: list[str], payload: bytes)
     temp = f"tk_load_{table}"
     with dbapi.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {temp}")
-        cur.execute(f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA")
+        cur.execute(
+            f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"
+        )
         with cur.copy(f"COPY {temp} ({cols}) FROM STDIN") as copy:
             view = memoryview(payload)
             for start in range(0, len(payload), 8 * 1024 * 1024):
                 copy.write(view[start : start + 8 * 1024 * 1024])
-        cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {temp} ON CONFLICT (dedup_key) DO NOTHING")
+        cur.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {temp} ON CONFLICT (dedup_key) DO NOTHING"
+        )
         cur.execute(f"DROP TABLE {temp}")
 
 
@@ -251,7 +266,9 @@ def _prepared_chunks(layer: str, gdf: Any, dataset_id: int):  # noqa: ANN202 - a
     """
     keys = gdf["dedup_key"] if "dedup_key" in gdf.columns else None
     if keys is not None and len(gdf) and not keys.isna().any():
-        order = pc.sort_indices(pa.array(keys.astype(str).to_numpy(dtype=object), pa.string())).to_numpy()
+        order = pc.sort_indices(
+            pa.array(keys.astype(str).to_numpy(dtype=object), pa.string())
+        ).to_numpy()
         for start in range(0, len(gdf), BULK_CHUNK):
             yield prepare_records(layer, gdf.iloc[order[start : start + BULK_CHUNK]], dataset_id)
         return
@@ -259,6 +276,36 @@ def _prepared_chunks(layer: str, gdf: Any, dataset_id: int):  # noqa: ANN202 - a
     frame = frame.sort_values("dedup_key", kind="stable")
     for start in range(0, max(len(frame), 1), BULK_CHUNK):
         yield frame.iloc[start : start + BULK_CHUNK]
+
+
+_END = object()
+
+
+def _payloads(layer: str, gdf: Any, dataset_id: int, table: Any, dialect: str):  # noqa: ANN202 - generator
+    """(rows, columns, payload) per chunk: COPY text for PostgreSQL, tuples for SQLite."""
+    for chunk in _prepared_chunks(layer, gdf, dataset_id):
+        if len(chunk) == 0:
+            continue
+        columns = [c for c in chunk.columns if c in table.c and c != "geom"]
+        if dialect == "postgresql":
+            yield len(chunk), columns, _copy_text(chunk, columns)
+        elif dialect == "sqlite":
+            yield len(chunk), columns, _tuples(chunk, columns, dialect)
+        else:  # pragma: no cover
+            yield len(chunk), columns, _records(chunk[columns])
+
+
+def _prefetch(items):  # noqa: ANN001, ANN202 - any iterator -> generator
+    """Iterate ``items`` one step ahead in a worker thread (errors surface in the caller)."""
+    iterator = iter(items)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tk-prepare") as pool:
+        pending = pool.submit(next, iterator, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, iterator, _END)
+            yield item
 
 
 def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tuple[int, int]:
@@ -279,19 +326,18 @@ def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tup
     before = session.execute(count_stmt).scalar_one()
     dbapi = connection.connection.dbapi_connection
     total = 0
-    for chunk in _prepared_chunks(layer, gdf, dataset_id):
-        if len(chunk) == 0:
-            continue
-        total += len(chunk)
-        columns = [c for c in chunk.columns if c in table.c and c != "geom"]
+    # The next chunk is prepared in a worker thread while the database writes this one:
+    # preparing (WKB, text) and index upkeep in the server take similar time.
+    for n, columns, payload in _prefetch(_payloads(layer, gdf, dataset_id, table, dialect)):
+        total += n
         if dialect == "postgresql":
-            _insert_postgres(dbapi, table.name, columns, _copy_text(chunk, columns))
+            _insert_postgres(dbapi, table.name, columns, payload)
         elif dialect == "sqlite":
-            _insert_sqlite(dbapi, table.name, columns, _tuples(chunk, columns, dialect))
+            _insert_sqlite(dbapi, table.name, columns, payload)
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            stmt = insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
-            session.execute(stmt, _records(chunk[columns]))
+            session.execute(
+                sqlite_insert(table).on_conflict_do_nothing(index_elements=["dedup_key"]), payload
+            )
     after = session.execute(count_stmt).scalar_one()
     inserted = int(after - before)
     return inserted, total - inserted
