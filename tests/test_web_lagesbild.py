@@ -52,7 +52,12 @@ def fake_service(monkeypatch):
 
     def emerging_layer(db, filters, *, step="week", now=None):
         layer = fake_layer("em-1", "Idrottsplatsen", 4, X0 + 1500, Y0 + 300)
-        layer.geojson["features"][0]["properties"]["category"] = "new"
+        layer.geojson["features"][0]["properties"].update(category="new", trend_z=2.5, recent=4,
+                                                          label_sv="Ny", label_en="New")
+        # Gi* can flag an empty cell beside a busy one: such a cell must not become a line
+        empty = fake_layer("em-2", "Tomma rutan", 0, X0 + 3000, Y0 + 3000)
+        empty.geojson["features"][0]["properties"].update(category="new", trend_z=-1.0, recent=0)
+        layer.geojson["features"].append(empty.geojson["features"][0])
         return layer
 
     monkeypatch.setattr(service, "patrol_layer", patrol_layer)
@@ -120,6 +125,7 @@ def test_page_shows_hotspot_profile_and_tables(client, auth, db, fake_service) -
     assert f"Lägesbild vecka {week.number}" in html
     assert "Nya och ökande brännpunkter" in html
     assert "Resecentrum" in html and "Idrottsplatsen" in html  # patrol + emerging "new"
+    assert "Tomma rutan" not in html  # no incidents lately, falling: not a hotspot
     assert "När: fre–lör 20–02" in html
     assert 'role="img"' in html and "Flest händelser: fre–lör 20–02" in html
     assert "Händelser per kategori" in html and "Narkotika" in html

@@ -34,6 +34,19 @@ BASELINE_WEEKS = 12
 FOLLOW_UP_RADIUS = 200.0
 #: Emerging categories shown as "new or intensifying".
 EMERGING_SHOWN = ("new", "consecutive", "intensifying")
+#: An emerging cell needs at least this many incidents in the last four weeks to be listed.
+MIN_EMERGING_RECENT = 3
+
+
+@dataclass(frozen=True)
+class _Features:
+    """A list of GeoJSON features in the shape ``hotspots_from_layer`` reads."""
+
+    features: list[dict[str, Any]]
+
+    @property
+    def geojson(self) -> dict[str, Any]:
+        return {"features": self.features}
 
 
 @dataclass(frozen=True)
@@ -204,10 +217,12 @@ def hotspots_from_layer(layer: Any, source: str, srid: int, lang: str = "sv") ->
                 key=str(p.get("key") or f"{source}-{i}"),
                 name=str(p.get("name") or p.get("key") or f"{source} {i + 1}"),
                 source=source,
-                count=int(p.get("count") or 0),
+                count=int(p.get("recent") if source == "emerging" and p.get("recent") is not None
+                          else p.get("count") or 0),
                 baseline=p.get("baseline"),
                 trend=str(p.get("trend") or ""),
                 trend_label=str(p.get("trend_label_en" if lang == "en" else "trend_label_sv")
+                                or p.get("label_en" if lang == "en" else "label_sv")
                                 or p.get("trend") or ""),
                 category=p.get("category"),
                 profile=[list(map(int, row)) for row in profile],
@@ -229,9 +244,24 @@ def week_hotspots(db: Database, week: Week, lang: str = "sv") -> tuple[list[Hots
     layer = patrol_layer(db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS)
     found = hotspots_from_layer(layer, "patrol", db.srid, lang)
     layer = emerging_layer(db, filters, step="week", now=week.end - timedelta(seconds=1))
-    for hs in hotspots_from_layer(layer, "emerging", db.srid, lang):
-        if hs.category in EMERGING_SHOWN and not _near_any(hs, found):
+    # Emerging cells worth a line in the meeting: new/consecutive/intensifying, rising, and
+    # with incidents in the last four weeks (Gi* alone can flag an empty cell next to a
+    # busy one). Busiest first; one line per place (cells near a listed hotspot are merged).
+    candidates = [
+        f for f in layer.features
+        if f["properties"].get("category") in EMERGING_SHOWN
+        and (f["properties"].get("trend_z") or 0) > 0
+        and (f["properties"].get("recent") or 0) >= MIN_EMERGING_RECENT
+    ]
+    candidates.sort(key=lambda f: (-f["properties"]["recent"], f["properties"].get("key", "")))
+    for hs in hotspots_from_layer(_Features(candidates), "emerging", db.srid, lang):
+        if not _near_any(hs, found):
             found.append(hs)
+    seen: dict[str, int] = {}
+    for hs in found:  # two hotspots in one district get "Centrum", "Centrum (2)"
+        seen[hs.name] = seen.get(hs.name, 0) + 1
+        if seen[hs.name] > 1:
+            hs.name = f"{hs.name} ({seen[hs.name]})"
     return found, []
 
 

@@ -38,7 +38,7 @@ from tryggkarta.store import AnalysisRun, Database, Filters, GridSpec, grid_coun
 from tryggkarta.store.queries import dataset_versions, extent
 
 #: Bump when a method's output changes meaning, so cached runs are not reused.
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 WEEK = timedelta(weeks=1)
 
 
@@ -156,15 +156,12 @@ def district_names(db: Database, points: list[shapely.Point]) -> list[str | None
         return []
     areas = layer_frame(db, "areas", Filters(), columns=["name", "kind"])
     areas = areas[areas["kind"] == "district"]
-    if areas.empty:
-        return [None] * len(points)
-    out: list[str | None] = []
-    geoms = areas.geometry.values
-    names = areas["name"].tolist()
-    for point in points:  # a handful of hotspots
-        hit = np.flatnonzero(shapely.contains(geoms, point))
-        out.append(str(names[hit[0]]) if len(hit) else None)
-    return out
+    out = np.full(len(points), None, dtype=object)
+    pts = np.asarray(points, dtype=object)
+    for name, geom in zip(areas["name"], areas.geometry.values, strict=True):  # a few districts
+        hit = shapely.contains(geom, pts) & (out == None)  # noqa: E711 - elementwise on objects
+        out[hit] = str(name)
+    return out.tolist()
 
 
 def _cache_key(
@@ -398,6 +395,8 @@ def emerging_layer(
         cats = np.asarray(res.category).ravel()
         flat = np.flatnonzero(cats != "no_pattern")
         labels = res.labels
+        minx, miny, maxx, maxy = grid.cell_bounds(flat)
+        cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
         feats = cell_features(
             grid,
             flat,
@@ -409,6 +408,9 @@ def emerging_layer(
                 "trend_z": res.trend_z.ravel()[flat],
                 "trend_p": res.trend_p.ravel()[flat],
                 "count": cube.sum(axis=0).ravel()[flat],
+                "recent": cube[-4:].sum(axis=0).ravel()[flat],
+                "key": np.array([f"E{int(x // 500)}_{int(y // 500)}" for x, y in zip(cx, cy, strict=True)], dtype=object),
+                "name": np.array(district_names(db, list(shapely.points(cx, cy))), dtype=object),
             },
         )
         values, counts = np.unique(cats[flat], return_counts=True)
