@@ -19,15 +19,30 @@ X0, Y0 = 408_000.0, 6_472_000.0  # Skara, SWEREF 99 TM
 
 def add(db, layer: str, rows: list[dict], geoms: list) -> None:
     with db.session() as s:
-        ds = Dataset(layer=layer, name=f"test {layer} {len(rows)}", source="test", checksum=f"t-{layer}-{id(rows)}")
+        ds = Dataset(
+            layer=layer,
+            name=f"test {layer} {len(rows)}",
+            source="test",
+            checksum=f"t-{layer}-{id(rows)}",
+        )
         s.add(ds)
         s.flush()
         insert_layer(s, layer, gpd.GeoDataFrame(rows, geometry=geoms, crs=3006), ds.id)
 
 
-def incidents(db, n: int, x: float, y: float, category: str = "klotter", description: str = "secret text") -> None:
+def incidents(
+    db, n: int, x: float, y: float, category: str = "klotter", description: str = "secret text"
+) -> None:
     when = datetime(2026, 3, 6, 20, 0, tzinfo=UTC)
-    rows = [{"occurred_at": when, "category": category, "description": description, "source_id": f"{x}-{y}-{i}"} for i in range(n)]
+    rows = [
+        {
+            "occurred_at": when,
+            "category": category,
+            "description": description,
+            "source_id": f"{x}-{y}-{i}",
+        }
+        for i in range(n)
+    ]
     add(db, "incidents", rows, [Point(x + 10 + i, y + 10) for i in range(n)])
 
 
@@ -43,8 +58,12 @@ def remote(html: str) -> list[str]:
 def test_public_start_page_on_demo_data(client, demo_db) -> None:
     html = client.get("/").get_data(as_text=True)
     assert remote(html) == []
-    assert set(re.findall(r"https?://[^\"' ]+", html)) <= {"https://tile.openstreetmap.org/{z}/{x}/{y}.png"}
-    assert 'lang="sv"' in html and js("Händelser per ruta") in html and js("Teckenförklaring") in html
+    assert set(re.findall(r"https?://[^\"' ]+", html)) <= {
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    }
+    assert (
+        'lang="sv"' in html and js("Händelser per ruta") in html and js("Teckenförklaring") in html
+    )
     assert "/vendor/leaflet/leaflet.js" in html and "/static/js/map.js" in html
     # aggregated only: no raw-points layer, no survey pins, no free text
     assert "tryggkarta.bboxLayer" not in html and js("Enkätsvar (enskilda)") not in html
@@ -58,7 +77,9 @@ def test_police_sees_raw_layers_and_the_view_is_audited(client, auth, demo_db) -
     assert "tryggkarta.bboxLayer" in html and js("Enkätsvar (enskilda)") in html
     assert remote(html) == []
     with demo_db.session() as s:
-        row = s.scalars(select(AuditLog).where(AuditLog.action == "view_raw", AuditLog.layer == "survey")).one()
+        row = s.scalars(
+            select(AuditLog).where(AuditLog.action == "view_raw", AuditLog.layer == "survey")
+        ).one()
         assert row.role == "police" and row.feature_count > 100 and row.detail == "raw"
 
 
@@ -80,7 +101,10 @@ def test_k_suppression_on_the_page(client, auth, db) -> None:
 def test_filters_change_the_cells(client, db) -> None:
     incidents(db, 6, X0, Y0, "klotter")
     incidents(db, 7, X0 + 1000, Y0, "brand")
-    counts = lambda url: sorted(re.findall(r'"count":\s?(\d+)', client.get(url).get_data(as_text=True)))  # noqa: E731
+    def counts(url):
+        return sorted(
+            re.findall(r'"count":\s?(\d+)', client.get(url).get_data(as_text=True))
+        )  # noqa: E731
     assert counts("/?layers=incidents") == ["6", "7"]
     assert counts("/?layers=incidents&cat=brand") == ["7"]
     assert counts("/?layers=incidents&from=2026-04-01") == []
@@ -89,9 +113,34 @@ def test_filters_change_the_cells(client, db) -> None:
 
 def test_names_and_descriptions_are_escaped(client, auth, db) -> None:
     add(db, "areas", [{"name": EVIL, "kind": "district"}], [box(X0, Y0, X0 + 500, Y0 + 500)])
-    add(db, "projects", [{"name": EVIL, "description": EVIL, "kind": "park", "status": "planerad",
-                             "start_date": "2026-01-01", "end_date": "2026-12-31"}], [box(X0, Y0, X0 + 200, Y0 + 200)])
-    add(db, "survey", [{"rating": 1, "reasons": "belysning", "comment": EVIL, "answered_at": datetime(2026, 3, 1, tzinfo=UTC)}], [Point(X0, Y0)])
+    add(
+        db,
+        "projects",
+        [
+            {
+                "name": EVIL,
+                "description": EVIL,
+                "kind": "park",
+                "status": "planerad",
+                "start_date": "2026-01-01",
+                "end_date": "2026-12-31",
+            }
+        ],
+        [box(X0, Y0, X0 + 200, Y0 + 200)],
+    )
+    add(
+        db,
+        "survey",
+        [
+            {
+                "rating": 1,
+                "reasons": "belysning",
+                "comment": EVIL,
+                "answered_at": datetime(2026, 3, 1, tzinfo=UTC),
+            }
+        ],
+        [Point(X0, Y0)],
+    )
     auth.login("police")
     html = client.get("/").get_data(as_text=True)
     assert "<script>alert" not in html
@@ -102,9 +151,15 @@ def test_names_and_descriptions_are_escaped(client, auth, db) -> None:
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("from=2026-05-01&to=2026-01-01", "Datumintervallet är baklänges: &#39;från&#39; (2026-05-01) ligger efter &#39;till&#39; (2026-01-01)."),
+        (
+            "from=2026-05-01&to=2026-01-01",
+            "Datumintervallet är baklänges: &#39;från&#39; (2026-05-01) ligger efter &#39;till&#39; (2026-01-01).",
+        ),
         ("cat=bilbrand", "Okänd kategori: bilbrand."),
-        ("from=1%2F2%202026", "Ogiltigt datum i &#39;from&#39;: 1/2 2026. Skriv datum som ÅÅÅÅ-MM-DD."),
+        (
+            "from=1%2F2%202026",
+            "Ogiltigt datum i &#39;from&#39;: 1/2 2026. Skriv datum som ÅÅÅÅ-MM-DD.",
+        ),
         ("bbox=2.0,48.0,2.5,48.5", "Området (bbox) ligger utanför Sverige."),
         ("weekday=fredag", "Ogiltigt värde i &#39;weekday&#39;: fredag. Tillåtet: 0–6."),
     ],
@@ -123,3 +178,31 @@ def test_vendor_assets_are_served_with_cache_headers(client) -> None:
     assert client.get("/vendor/font-awesome/css/all.min.css").status_code == 200
     assert client.get("/vendor/leaflet/..%2F..%2F..%2Fsetup.py").status_code == 404
     assert client.get("/vendor/unknown/x.js").status_code == 404
+
+
+def test_start_page_shows_the_forecast_layer_with_its_pai(sqlite_app):
+    """Once computed, the default hotspot layer is on the page from the start and says its method and PAI."""
+    from tryggkarta.demo import load_demo
+    from tryggkarta.services.forecast import forecast_layer
+    from tryggkarta.store import Filters
+
+    db = sqlite_app.extensions["tryggkarta.db"]
+    load_demo(db)
+    client = sqlite_app.test_client()
+
+    def text(path: str) -> str:  # the legend sits in JSON-escaped script text
+        import re
+
+        raw = client.get(path).get_data(as_text=True)
+        return re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), raw)
+
+    before = text("/")
+    assert "PAI" not in before  # not computed yet: the layer loads on demand
+    assert "Brännpunkter (bästa metoden)" in before
+    layer = forecast_layer(db, Filters())
+    page = text("/")
+    assert "Brännpunkter (bästa metoden)" in page
+    pai = f"{layer.summary['pai']:.1f}".replace(".", ",")
+    assert f"PAI {pai}" in page
+    english = text("/?lang=en")
+    assert f"PAI {layer.summary['pai']:.1f}" in english

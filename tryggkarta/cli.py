@@ -108,6 +108,18 @@ def demo(municipality: str, reset: bool) -> None:
     summary = load_demo(database, municipality_code=municipality, reset=reset)
     for line in summary:
         click.echo(line)
+    # Pick and store the default hotspot layer now, so the first page view need not wait.
+    from tryggkarta.geo import parse_region
+    from tryggkarta.services.forecast import forecast_layer
+    from tryggkarta.store import Filters
+
+    region = parse_region(database.settings.region)
+    layer = forecast_layer(database, Filters(municipality_code=region.municipality_code))
+    s = layer.summary
+    click.echo(
+        f"Default hotspot layer: {s['method_en']} (PAI {s['pai']} at {s['area_share']:.0%} of the area; "
+        f"last period's counts {s['naive_pai']})"
+    )
 
 
 @main.command()

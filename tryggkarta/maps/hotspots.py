@@ -17,7 +17,7 @@ from tryggkarta.maps.builders import TREND_TEXT, _label
 from tryggkarta.maps.layers import GeoJsonLayer, MapLayer, Translate
 from tryggkarta.maps.legend import LegendEntry
 
-METHODS = ("gistar", "kde", "emerging", "patrol", "design")
+METHODS = ("forecast", "gistar", "kde", "emerging", "patrol", "design")
 GISTAR_LABELS = {
     3: "Het punkt, 99 %", 2: "Het punkt, 95 %", 1: "Het punkt, 90 %",
     -1: "Kall punkt, 90 %", -2: "Kall punkt, 95 %", -3: "Kall punkt, 99 %",
@@ -74,6 +74,8 @@ def _colour(method: str, p: dict[str, Any], kde: styles.Classes | None) -> str:
         if kde is not None:
             return kde.colour(_kde_value(p))
         return styles.KDE_COLOURS[max(0, min(4, int(p.get("class") or 1) - 1))]
+    if method == "forecast":
+        return styles.FORECAST_COLOUR
     return styles.PATROL_COLOUR if method == "patrol" else styles.DESIGN_COLOUR
 
 
@@ -91,7 +93,7 @@ RICH = ("profile", "measures", "reasons", "name", "label")
 
 def hotspot_layer(
     fc: dict[str, Any], method: str, title: str, t: Translate, lang: str, *, show: bool = False,
-    min_count: int = 1,
+    min_count: int = 1, note: str = "",
 ) -> MapLayer:
     """A hotspot method's cells or areas, coloured by class/category, popups with evidence.
 
@@ -167,7 +169,7 @@ def hotspot_layer(
     options = hotspot_options(method, title, t, lang)
     options["palette"] = palette
     layer = GeoJsonLayer(data, title, show=show, options=options)
-    return MapLayer(f"hotspot_{method}", layer, _legend(method, title, feats, kde, t), len(feats))
+    return MapLayer(f"hotspot_{method}", layer, _legend(method, title, feats, kde, t, note), len(feats))
 
 
 def hotspot_options(method: str, title: str, t: Translate, lang: str) -> dict[str, Any]:
@@ -195,15 +197,19 @@ def hotspot_options(method: str, title: str, t: Translate, lang: str) -> dict[st
     }
 
 
-def lazy_hotspot_layer(method: str, title: str, url: str, t: Translate) -> MapLayer:
+def lazy_hotspot_layer(method: str, title: str, url: str, t: Translate, *, note: str = "") -> MapLayer:
     """A hotspot layer whose features the browser fetches from ``url`` when it is switched on."""
     if method not in METHODS:
         raise ValueError(f"unknown hotspot method {method!r}")
     layer = GeoJsonLayer(None, title, show=False, url=url)
-    return MapLayer(f"hotspot_{method}", layer, _legend(method, title, None, None, t), 0)
+    return MapLayer(f"hotspot_{method}", layer, _legend(method, title, None, None, t, note), 0)
 
 
-def _legend(method: str, title: str, feats: list[dict] | None, kde: styles.Classes | None, t: Translate) -> LegendEntry:
+def _legend(method: str, title: str, feats: list[dict] | None, kde: styles.Classes | None, t: Translate,
+            note: str = "") -> LegendEntry:
+    if method == "forecast":
+        return LegendEntry(title, [(styles.FORECAST_COLOUR, t("Högst förväntat antal händelser (5 % av ytan)"))],
+                           note=note or t("Metoden väljs genom att pröva vilken som bäst förutsåg de senaste veckorna."))
     if method == "gistar":
         present = {3, 2, 1, -1, -2, -3} if feats is None else {int((f.get("properties") or {}).get("class") or 0) for f in feats}
         items = [(styles.GISTAR_COLOURS[c], t(GISTAR_LABELS[c])) for c in (3, 2, 1, -1, -2, -3) if c in present]

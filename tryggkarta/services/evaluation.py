@@ -20,7 +20,7 @@ from sqlalchemy import select
 from tryggkarta.analysis import Grid, backtest
 from tryggkarta.analysis.evaluate import footprint_mask
 from tryggkarta.errors import BadInput
-from tryggkarta.services.hotspots import street_level
+from tryggkarta.services.layers import street_level
 from tryggkarta.store import AnalysisRun, Database, Filters, layer_frame
 from tryggkarta.store.queries import dataset_versions
 

@@ -20,7 +20,7 @@ from tryggkarta.analysis.evaluate import _weights, footprint_mask, method_scores
 from tryggkarta.analysis.kde import top_cells
 from tryggkarta.errors import BadInput
 from tryggkarta.services.evaluation import evaluate_store
-from tryggkarta.services.hotspots import (
+from tryggkarta.services.layers import (
     HotspotLayer,
     _collection,
     cached_run,
@@ -58,8 +58,13 @@ def forecast_layer(
     area_share: float = 0.05,
     test_weeks: int = 12,
     user_id: int | None = None,
-) -> HotspotLayer:
-    """Hotspots by the backtest winner, fitted on all data (see the module docstring)."""
+    cached_only: bool = False,
+) -> HotspotLayer | None:
+    """Hotspots by the backtest winner, fitted on all data (see the module docstring).
+
+    With ``cached_only`` the stored result is returned, or ``None`` if it was never computed
+    for the current data (pages use this so a request never waits for the tuning).
+    """
     if not 0 < area_share <= 0.5:
         raise BadInput("The hotspot share of the area must be between 0 and 0.5.")
     filters = street_level(filters or Filters())
@@ -142,4 +147,30 @@ def forecast_layer(
             summary,
         )
 
-    return cached_run(db, "forecast", params, filters, ("incidents",), compute, user_id=user_id)
+    return cached_run(
+        db,
+        "forecast",
+        params,
+        filters,
+        ("incidents",),
+        compute,
+        user_id=user_id,
+        cached_only=cached_only,
+    )
+
+
+def trust_note(summary: dict[str, Any], lang: str = "sv") -> str:
+    """One sentence saying which method the layer uses and how well it predicted."""
+    if summary.get("pai") is None:
+        return ""
+    share = f"{summary['area_share']:.0%}".replace("%", " %")
+    if lang == "en":
+        return (
+            f"Method: {summary['method_en']}. It predicted the last {summary['test_weeks']} weeks with "
+            f"PAI {summary['pai']:.1f} at {share} of the area (last period's counts: {summary['naive_pai']:.1f})."
+        )
+    pai, naive = (f"{summary[k]:.1f}".replace(".", ",") for k in ("pai", "naive_pai"))
+    return (
+        f"Metod: {summary['method_sv']}. Den förutsade de senaste {summary['test_weeks']} veckorna med "
+        f"PAI {pai} på {share} av ytan (förra periodens antal: {naive})."
+    )

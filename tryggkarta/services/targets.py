@@ -15,7 +15,7 @@ import shapely
 from tryggkarta.analysis import Grid, design_hotspots, patrol_hotspots
 from tryggkarta.domain import ENVIRONMENT_CATEGORIES, MEASURE_TRIGGERS
 from tryggkarta.errors import BadInput
-from tryggkarta.services.hotspots import (
+from tryggkarta.services.layers import (
     HotspotLayer,
     _collection,
     analysis_grid,

@@ -32,7 +32,7 @@ from tryggkarta.store.queries import Filters, GridSpec, grid_counts_by
 
 log = logging.getLogger(__name__)
 
-HOTSPOT_METHODS = ("gistar", "kde", "emerging", "patrol", "design")
+HOTSPOT_METHODS = ("forecast", "gistar", "kde", "emerging", "patrol", "design")
 KNOWN_LAYERS = (
     "incidents", "incident_points", "survey", "survey_pins", "projects", "areas",
     *(f"hotspot_{m}" for m in HOTSPOT_METHODS),
@@ -248,6 +248,7 @@ def _coords(geom: dict) -> list:
 
 #: Titles of the lazily loaded hotspot layers (the service's own titles, sv/en).
 HOTSPOT_TITLES = {
+    "forecast": ("Brännpunkter (bästa metoden)", "Hot spots (best method)"),
     "gistar": ("Brännpunkter (Gi*)", "Hot spots (Gi*)"),
     "kde": ("Täthet (KDE)", "Density (KDE)"),
     "emerging": ("Framväxande brännpunkter", "Emerging hot spots"),
@@ -260,6 +261,22 @@ def _filter_args() -> dict[str, list[str]]:
     """The request's filter parameters, to pass on to API calls made by the page."""
     return {k: request.args.getlist(k) for k in ("from", "to", "cat", "weekday", "hour", "bbox", "cell")
             if request.args.getlist(k)}
+
+
+def forecast_on_page(db: Any, q: MapQuery, title: str, lang: str, t: Any, min_count: int) -> maps.MapLayer | None:
+    """The default hotspot layer, shown from the start with its method and PAI in the legend —
+    when it is already computed for this data (``tryggkarta demo`` and the CLI compute it;
+    the page never waits for the tuning). Otherwise the layer loads on demand."""
+    from tryggkarta.services.forecast import forecast_layer, trust_note
+
+    try:
+        layer = forecast_layer(db, q.filters, cached_only=True)
+    except TryggkartaError:
+        return None
+    if layer is None or not layer.features:
+        return None
+    return maps.hotspot_layer(layer.geojson, "forecast", title, t, lang, show=True, min_count=min_count,
+                              note=trust_note(layer.summary, lang))
 
 
 def hotspot_level(method: str) -> tuple[Detail, bool]:
@@ -301,9 +318,15 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
     if sur == Detail.RAW and _wanted(q, "survey_pins"):
         layers.append(maps.survey_pins(survey_pins(db, q, current_user), t, lang, show=False))
     for method in HOTSPOT_METHODS:
-        if not hotspot_level(method)[1] or not _wanted(q, f"hotspot_{method}"):
+        level, allowed = hotspot_level(method)
+        if not allowed or not _wanted(q, f"hotspot_{method}"):
             continue
         title = HOTSPOT_TITLES[method][1 if lang == "en" else 0]
+        if method == "forecast":
+            embedded = forecast_on_page(db, q, title, lang, t, min_count_for(level, settings.min_count))
+            if embedded is not None:
+                layers.append(embedded)
+                continue
         url = url_for("api.hotspot", method=method, lang=lang, **_filter_args())
         layers.append(maps.lazy_hotspot_layer(method, title, url, t))
     if detail(Layer.PROJECTS) != Detail.HIDDEN and _wanted(q, "projects"):
