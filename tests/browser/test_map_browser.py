@@ -7,58 +7,24 @@ One browser and one server per module. Every request that is not to 127.0.0.1 is
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "tryggkarta" / "static" / "vendor" / "axe" / "axe.min.js"
-AXE_NODE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+from tests.browser.conftest import AXE, ROOT, demo_database, require, serving
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing (CI must install chromium)", pytrace=False)
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run browser tests", allow_module_level=True)
+pytestmark = pytest.mark.browser
+AXE_NODE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+require([(Path("/usr/bin/chromium"), "install Debian's chromium")], "browser tests")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
-    from tryggkarta.config import load_settings
-    from tryggkarta.demo import load_demo
-    from tryggkarta.store import Database
-    from tryggkarta.web import create_app
-
-    folder = tmp_path_factory.mktemp("browser")
-    settings = load_settings({"database_url": f"sqlite:///{folder / 'tk.db'}", "instance_path": str(folder),
-                              "secret_key": "browser-test"})
-    db = Database(settings)
-    db.upgrade()
-    load_demo(db)
-    app = create_app({"settings": settings, "WTF_CSRF_ENABLED": False})
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
+    settings, _ = demo_database(tmp_path_factory.mktemp("browser"), "browser-test")
+    with serving(settings) as url:
+        yield url
 
 
 class Visit:
@@ -196,7 +162,6 @@ def test_public_start_page_passes_axe_wcag21aa(visit: Visit) -> None:
 
 def test_screenshots_police_and_public(visit: Visit, tmp_path) -> None:
     """Screenshots render; with TK_SCREENSHOTS=1 they refresh docs/screenshots (a test run leaves the tree clean)."""
-    import os
 
     out = ROOT / "docs" / "screenshots" if os.environ.get("TK_SCREENSHOTS") == "1" else tmp_path
     out.mkdir(parents=True, exist_ok=True)

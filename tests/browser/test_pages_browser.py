@@ -11,7 +11,6 @@ One browser and one server per module. Every request that is not to 127.0.0.1 is
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,42 +18,26 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browser.conftest import AXE, CHROMIUM, ROOT, demo_database, require, serving
+
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "tryggkarta" / "static" / "vendor" / "axe" / "axe.min.js"
 SHOTS = ROOT / "docs" / "screenshots"
 PASSWORD = "tryggkarta-demo"
 WCAG = "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']"
-
-for _missing, _how in ((Path(CHROMIUM), "install Debian's chromium"),
-                       (AXE, "run `python -m tryggkarta.maps.build_assets`")):
-    if not _missing.is_file():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{_missing} is missing ({_how}); CI must run the browser tests", pytrace=False)
-        pytest.skip(f"{_missing} is missing: {_how} to run the page browser tests",
-                    allow_module_level=True)
+require([(Path(CHROMIUM), "install Debian's chromium"), (AXE, "run `python -m tryggkarta.maps.build_assets`")],
+        "page browser tests")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The demo app on 127.0.0.1, with one valid and one expired share link."""
     from sqlalchemy import select
-    from werkzeug.serving import make_server
 
     from tryggkarta import sharing
-    from tryggkarta.config import load_settings
-    from tryggkarta.demo import load_demo
-    from tryggkarta.store import Database, SharedMap
+    from tryggkarta.store import SharedMap
     from tryggkarta.store.models import Project, User
-    from tryggkarta.web import create_app
 
-    folder = tmp_path_factory.mktemp("pages")
-    settings = load_settings({"database_url": f"sqlite:///{folder / 'tk.db'}", "instance_path": str(folder),
-                              "secret_key": "browser-pages"})
-    db = Database(settings)
-    db.upgrade()
-    load_demo(db)
+    settings, db = demo_database(tmp_path_factory.mktemp("pages"), "browser-pages")
     with db.session() as s:
         owner = s.scalar(select(User).where(User.username == "kommun"))
         live = SharedMap(name="Trygghet i centrum", owner_id=owner.id, shared_roles=["police"],
@@ -67,25 +50,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         expired = sharing.create_link(old, 1, now=datetime.now(UTC) - timedelta(days=3))
         project = s.scalar(select(Project.id).where(Project.name == "Belysning Gröna gången"))
         map_id = live.id
-    app = create_app({"settings": settings, "WTF_CSRF_ENABLED": False})
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{srv.server_port}", "token": token, "expired": expired,
-           "project": project, "map_id": map_id}
-    srv.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
+    with serving(settings) as url:
+        yield {"url": url, "token": token, "expired": expired, "project": project, "map_id": map_id}
 
 
 class Visitor:

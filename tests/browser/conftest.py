@@ -1,0 +1,68 @@
+"""Shared browser-test pieces: Debian's Chromium via Playwright, the demo app on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "tryggkarta" / "static" / "vendor" / "axe" / "axe.min.js"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def require(paths: list[tuple[Path, str]], what: str) -> None:
+    """Skip the module with the reason when a prerequisite is missing — fail under CI=true."""
+    for path, how in paths:
+        if not path.is_file():
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"{path} is missing ({how}); CI must run the {what}", pytrace=False)
+            pytest.skip(f"{path} is missing: {how} to run the {what}", allow_module_level=True)
+
+
+def demo_database(folder: Path, secret: str) -> tuple[Any, Any]:
+    """(settings, database) of a new SQLite database in ``folder`` with the demo data."""
+    from tryggkarta.config import load_settings
+    from tryggkarta.demo import load_demo
+    from tryggkarta.store import Database
+
+    settings = load_settings({"database_url": f"sqlite:///{folder / 'tk.db'}", "instance_path": str(folder),
+                              "secret_key": secret})
+    db = Database(settings)
+    db.upgrade()
+    load_demo(db)
+    return settings, db
+
+
+@contextmanager
+def serving(settings: Any) -> Iterator[str]:
+    """The app for ``settings`` served on a free 127.0.0.1 port in a thread; yields its URL."""
+    from werkzeug.serving import make_server
+
+    from tryggkarta.web import create_app
+
+    app = create_app({"settings": settings, "WTF_CSRF_ENABLED": False})
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium (Debian's, never a downloaded one) per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
