@@ -166,7 +166,8 @@ def layer_frame(
         stmt = stmt.limit(limit)
     with db.engine.connect() as conn:
         result = conn.execute(stmt)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        # Rows become plain tuples first: building a frame from Row objects is ~10x slower.
+        frame = pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
     geoms = None
     if "geom_wkb" in frame.columns:
         geoms = (
@@ -284,10 +285,12 @@ def grid_counts(
     c = table.c
     minx, miny, maxx, maxy = grid.bounds
     clauses = [*_where(db, layer, filters), c.x >= minx, c.x < maxx, c.y >= miny, c.y < maxy]
-    col = cell_floor((c.x - grid.x0) / grid.cell_size).label("col")
-    row = cell_floor((c.y - grid.y0) / grid.cell_size).label("row")
-    keys = [row, col]
-    shape: tuple[int, ...] = (grid.ny, grid.nx)
+    # One integer key per cell (and time step), grouped by its alias: cheaper than grouping
+    # on two or three repeated expressions.
+    cell = cell_floor((c.y - grid.y0) / grid.cell_size) * grid.nx + cell_floor(
+        (c.x - grid.x0) / grid.cell_size
+    )
+    size = grid.nx * grid.ny
     if time_step is not None:
         if t0 is None or n_steps is None or n_steps <= 0 or time_step <= 0:
             raise BadInput("A space-time count needs t0, a positive time step and n_steps.")
@@ -298,16 +301,20 @@ def grid_counts(
             time_col >= datetime.fromtimestamp(t0, UTC),
             time_col < datetime.fromtimestamp(t0 + n_steps * time_step, UTC),
         ]
-        keys = [cell_floor((c.t_epoch - t0) / time_step).label("step"), row, col]
-        shape = (n_steps, grid.ny, grid.nx)
-    stmt = select(*keys, func.count().label("n")).where(and_(*clauses)).group_by(*keys)
+        cell = cell_floor((c.t_epoch - t0) / time_step) * size + cell
+        size *= n_steps
+    key = cell.label("k")
+    stmt = select(key, func.count().label("n")).where(and_(*clauses)).group_by(literal_column("k"))
     with db.engine.connect() as conn:
-        rows = np.array(conn.execute(stmt).fetchall(), dtype=np.int64).reshape(-1, len(keys) + 1)
-    out = np.zeros(shape, dtype=np.int64)
-    if len(rows):
-        idx = tuple(np.clip(rows[:, i], 0, shape[i] - 1) for i in range(len(keys)))
-        np.add.at(out, idx, rows[:, -1])
-    return out
+        fetched = [
+            tuple(row) for row in conn.execute(stmt).fetchall()
+        ]  # numpy probes Row objects slowly
+    rows = np.array(fetched, dtype=np.int64).reshape(-1, 2)
+    rows = rows[(rows[:, 0] >= 0) & (rows[:, 0] < size)]
+    flat = np.zeros(size, dtype=np.int64)
+    flat[rows[:, 0]] = rows[:, 1]  # GROUP BY made the keys unique
+    shape = (grid.ny, grid.nx) if time_step is None else (n_steps, grid.ny, grid.nx)
+    return flat.reshape(shape)
 
 
 #: Columns ``grid_counts_by`` may group on, per layer (short categorical columns only).
