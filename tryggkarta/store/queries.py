@@ -391,19 +391,21 @@ def grid_counts_by(
     stmt = select(key, group, *aggs)
     stmt = _filtered(stmt, db, layer, filters).group_by(key, group)
     with db.engine.connect() as conn:
-        rows = conn.execute(stmt).fetchall()
+        rows = [tuple(row) for row in conn.execute(stmt).fetchall()]
+    if not rows:
+        return {}
+    cells = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    groups = np.array([r[1] for r in rows], dtype=object)
+    counts = np.array([r[2:] for r in rows], dtype=object)
+    counts = np.where(counts == None, 0, counts).astype(np.int64)  # noqa: E711 - SUM over no rows
+    keep = (cells >= 0) & (cells < n_cells) & (groups != None)  # noqa: E711 - elementwise
+    cells, groups, counts = cells[keep], groups[keep].astype(str), counts[keep]
     out = {}
-    buf: dict[str, np.ndarray] = {}
-    for row in rows:
-        idx = int(row[0])
-        if idx < 0 or idx >= n_cells or row[1] is None:
-            continue
-        arr = buf.get(str(row[1]))
-        if arr is None:
-            arr = buf[str(row[1])] = np.zeros((1 + len(periods), n_cells), dtype=np.int64)
-        arr[:, idx] += np.asarray([int(v or 0) for v in row[2:]], dtype=np.int64)
-    for value, arr in buf.items():
-        out[value] = (arr if periods else arr[0]).reshape(shape)
+    for value in np.unique(groups):  # a handful of categories
+        sel = groups == value
+        arr = np.zeros((1 + len(periods), n_cells), dtype=np.int64)
+        arr[:, cells[sel]] = counts[sel].T  # GROUP BY made (cell, value) unique
+        out[str(value)] = (arr if periods else arr[0]).reshape(shape)
     return out
 
 
