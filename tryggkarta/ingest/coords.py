@@ -77,9 +77,15 @@ def crs_label(crs: CRS) -> str:
 
 def points_from_columns(
     frame: pd.DataFrame, cols: dict, rows: np.ndarray, given_crs: Any, working_crs: int, area: Area,
-    report: ImportReport, reject: Any,
+    report: ImportReport, reject: Any, state: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Working-CRS x/y arrays from lat/lon or x/y columns (NaN where rejected)."""
+    """Working-CRS x/y arrays from lat/lon or x/y columns (NaN where rejected).
+
+    With ``state`` (a :class:`~tryggkarta.ingest.normalise.StreamState`, one chunk of a
+    file): the CRS and a whole-file swap are decided on the first chunk with usable
+    coordinates and applied to the later ones; "no usable coordinates" is then the caller's
+    check at the end of the file (``state.crs is None``).
+    """
     if "lon" in cols and "lat" in cols:
         a_col, b_col, names = cols["lon"], cols["lat"], "lat/lon"
     elif "x" in cols and "y" in cols:
@@ -99,8 +105,14 @@ def points_from_columns(
     reject(missing & ~np.isnan(a), b_col, frame[b_col], "missing coordinate")
     ok = np.isfinite(a) & np.isfinite(b)
     if not ok.any():
+        if state is not None:
+            return np.full(len(a), np.nan), np.full(len(a), np.nan)
         raise bad("No row of the file has usable coordinates.", "no_coordinates")
-    if given_crs is not None:
+    if state is not None and state.crs is not None:
+        src = state.crs
+        if state.swapped:
+            a, b = b, a
+    elif given_crs is not None:
         src = as_crs(given_crs, "The CRS")
         report.crs_note = "given"
     else:
@@ -120,6 +132,10 @@ def points_from_columns(
                 f"The {a_col} and {b_col} columns hold each other's values in the whole file "
                 f"({why}) — fixed by swapping them."
             )
+        if state is not None:
+            state.swapped = bool(swapped)
+    if state is not None:
+        state.crs = src
     report.crs = crs_label(src)
     x, y = geo.transform(a, b, src, working_crs)
     inside = ok & shapely.contains_xy(area.polygon, np.nan_to_num(x), np.nan_to_num(y))
@@ -133,7 +149,11 @@ def points_from_columns(
             idx = np.flatnonzero(cand)[fits]
             x[idx], y[idx] = sx[fits], sy[fits]
             inside[idx] = True
-            report.warn(f"{len(idx)} rows had {names} swapped — fixed (rows {_few(rows[idx])}).")
+            if state is not None:
+                state.swapped_rows.extend(int(r) for r in rows[idx])
+                state.swapped_names = names
+            else:
+                report.warn(f"{len(idx)} rows had {names} swapped — fixed (rows {_few(rows[idx])}).")
     outside = ok & ~inside
     reject(outside, f"{b_col},{a_col}", frame[b_col].astype("string") + "," + frame[a_col].astype("string"),
            f"outside {area.label}")

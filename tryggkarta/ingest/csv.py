@@ -12,6 +12,7 @@ import csv as stdcsv
 import io
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,8 @@ def sniff_delimiter(lines: list[str]) -> str:
     return best
 
 
-def read(path: Path, options: ReadOptions) -> RawTable:
-    """Read a (possibly gzipped) delimited text file into a table of strings."""
+def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str]:
+    """(bytes, encoding, delimiter, header width, name) of a (possibly gzipped) delimited file."""
     name = options.filename or path.name
     _suffix, gz = split_suffix(name)
     data = read_bytes(path, gz)
@@ -64,22 +65,31 @@ def read(path: Path, options: ReadOptions) -> RawTable:
             "coordinate columns (expected ';', ',' or tab between columns).",
             "single_column",
         )
+    return data, encoding, delimiter, n_header, name
+
+
+def _read_csv_args(encoding: str, delimiter: str) -> dict:
+    return {
+        "encoding": "utf-8" if encoding == "utf-8-sig" else encoding,
+        "encoding_errors": "replace" if encoding == "cp1252" else "strict",
+        "sep": delimiter,
+        "dtype": str,
+        "keep_default_na": False,
+        "na_values": [""],
+        "skip_blank_lines": False,
+        "on_bad_lines": "warn",
+        "engine": "c",
+    }
+
+
+def read(path: Path, options: ReadOptions) -> RawTable:
+    """Read a (possibly gzipped) delimited text file into a table of strings."""
+    data, encoding, delimiter, n_header, name = _sniff(path, options)
     skipped: list[tuple[int, int]] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            frame = pd.read_csv(
-                io.BytesIO(data),
-                encoding="utf-8" if encoding == "utf-8-sig" else encoding,
-                encoding_errors="replace" if encoding == "cp1252" else "strict",
-                sep=delimiter,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                skip_blank_lines=False,
-                on_bad_lines="warn",
-                engine="c",
-            )
+            frame = pd.read_csv(io.BytesIO(data), **_read_csv_args(encoding, delimiter))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
             raise bad(f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv") from None
     for warning in caught:
@@ -108,3 +118,59 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         for ln, seen in skipped
     ]
     return table
+
+
+def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> Iterator[RawTable]:
+    """The file as :class:`RawTable` pieces of up to ``chunksize`` rows, for streaming imports.
+
+    Each piece has the file's global row numbers (header = line 1) and the bad lines found
+    while reading it (``bad_rows``), so normalising the pieces one after another reports the
+    same rows as :func:`read` on the whole file. Errors that :func:`read` raises for the whole
+    file (unreadable, header only) are raised here too, before or while iterating.
+    """
+    data, encoding, delimiter, n_header, name = _sniff(path, options)
+    skipped: set[int] = set()
+    next_line = 2  # the line of the next data row
+    rows_seen = 0
+    columns: list[str] | None = None
+    preset: str | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            reader = pd.read_csv(io.BytesIO(data), chunksize=chunksize, **_read_csv_args(encoding, delimiter))
+            for frame in reader:
+                new_bad: list[tuple[int, int]] = []
+                for warning in caught:
+                    for match in _SKIPPED.finditer(str(warning.message)):
+                        new_bad.append((int(match.group(1)), int(match.group(3))))
+                caught.clear()
+                skipped.update(ln for ln, _ in new_bad)
+                n = len(frame)
+                lines = np.arange(next_line, next_line + n + len(skipped) + 1)
+                if skipped:
+                    lines = lines[~np.isin(lines, sorted(skipped))]
+                lines = lines[:n]
+                if n:
+                    next_line = int(lines[-1]) + 1
+                if columns is None:
+                    columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+                    preset = "polisen" if tuple(c.lower() for c in columns) == POLISEN_HISTORY_COLUMNS else None
+                frame.columns = columns
+                keep = frame.notna().any(axis=1).to_numpy()
+                frame = frame.loc[keep]
+                frame.index = pd.RangeIndex(rows_seen, rows_seen + len(frame))
+                rows_seen += len(frame)
+                table = RawTable(
+                    frame=frame, format="polisen-csv" if preset else "csv", encoding=encoding,
+                    delimiter=delimiter, row_numbers=lines[keep], preset=preset,
+                )
+                table.bad_rows = [
+                    (ln, "(row)", f"{seen} fields", f"the row has {seen} fields but the header has {n_header} "
+                     f"(mixed delimiters?)")
+                    for ln, seen in new_bad
+                ]
+                yield table
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+            raise bad(f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv") from None
+    if rows_seen == 0 and not skipped:
+        raise bad(f"The file {name} has a header but no data rows.", "header_only")

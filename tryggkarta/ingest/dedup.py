@@ -28,6 +28,12 @@ _HASH_KEYS = ("tryggkarta-dedup1", "tryggkarta-dedup2")
 
 def content_hashes(gdf: Any, layer: str) -> pd.Series:
     """A hex 128-bit hash per row of the canonical fields and the geometry (cm precision)."""
+    h1, h2 = _hash_pairs(gdf, layer)
+    return pd.Series(_hex_pairs(h1, h2), index=gdf.index)
+
+
+def _hash_pairs(gdf: Any, layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two uint64 halves of :func:`content_hashes` (each row hashed on its own)."""
     parts: dict[str, Any] = {}
     for f in LAYER_FIELDS[layer]:
         if f not in gdf:
@@ -52,7 +58,7 @@ def content_hashes(gdf: Any, layer: str) -> pd.Series:
         h2 = h1
     else:  # pragma: no cover - only if the keys are ever changed (that changes every key)
         h2 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[1][:16]).to_numpy(np.uint64)
-    return pd.Series(_hex_pairs(h1, h2), index=gdf.index)
+    return h1, h2
 
 
 def _hex_pairs(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
@@ -63,8 +69,14 @@ def _hex_pairs(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
     return np.frombuffer(text, dtype="S32").astype("U32").astype(object)
 
 
-def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportReport) -> Any:
-    """Add ``dedup_key`` to ``gdf``; drop later copies of an id seen earlier in the file."""
+def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportReport, state: Any = None) -> Any:
+    """Add ``dedup_key`` to ``gdf``; drop later copies of an id seen earlier in the file.
+
+    With ``state`` (a :class:`~tryggkarta.ingest.normalise.StreamState`), ``gdf`` is one chunk
+    of a file: ids and content hashes of the earlier chunks count as "earlier in the file",
+    so the keys equal those of the whole file in one piece; the warnings wait for
+    ``state.finish``.
+    """
     if len(gdf) == 0:
         gdf["dedup_key"] = pd.Series(dtype=object)
         return gdf
@@ -74,19 +86,35 @@ def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportRepo
     if has_id.any():
         keys[has_id] = (prefix + ":" + gdf.loc[has_id, "source_id"].astype("string")).str.slice(0, MAX_KEY)
         repeated = keys.duplicated(keep="first") & has_id
+        if state is not None:
+            repeated |= has_id & keys.isin(state.seen_ids)
+            state.seen_ids.update(keys[has_id & ~repeated].tolist())
         if repeated.any():
             n = int(repeated.sum())
             report.rows_duplicate += n
-            report.warn(f"{n} rows repeat an id that appears earlier in the file; only the first was kept.")
+            if state is not None:
+                state.count("repeated_id", n)
+            else:
+                report.warn(f"{n} rows repeat an id that appears earlier in the file; only the first was kept.")
             gdf, keys, has_id = gdf.loc[~repeated], keys[~repeated], has_id[~repeated]
     rest = ~has_id
     if rest.any():
         sub = gdf.loc[rest]
-        hashes = content_hashes(sub, layer)
+        h1, h2 = _hash_pairs(sub, layer)
+        hashes = pd.Series(_hex_pairs(h1, h2), index=sub.index)
         nth = hashes.groupby(hashes).cumcount()
+        if state is not None:
+            # Identical rows in earlier chunks: their number is added to the occurrence count.
+            # h2 equals h1 (see content_hashes), so h1 identifies the hash.
+            seen = state.seen_hashes if state.seen_hashes is not None else np.empty(0, dtype=np.uint64)
+            if len(seen):
+                nth += np.searchsorted(seen, h1, side="right") - np.searchsorted(seen, h1, side="left")
+            state.seen_hashes = np.sort(np.concatenate([seen, h1]))
         keys[rest] = "h:" + hashes + ":" + nth.astype("string")
         same = int((nth > 0).sum())
-        if same:
+        if same and state is not None:
+            state.count("identical", same)
+        elif same:
             report.warn(f"{same} rows are identical to an earlier row in the file; they were kept as "
                         "separate records (re-importing the file still adds nothing).")
     gdf = gdf.copy()

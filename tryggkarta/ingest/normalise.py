@@ -9,6 +9,7 @@ whoever renders it (HTML, CSV).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,51 @@ POLISEN = Mapping(
 )
 PRESETS = {"polisen": POLISEN}
 _CLOCK = r"^\d{1,2}[:.]\d{2}([:.]\d{2})?$"
+
+
+@dataclass
+class StreamState:
+    """Whole-file state carried across the chunks of a streamed import (see ``normalise``).
+
+    Decided on the first chunk and kept: the source CRS (inferred or given) and whether the
+    columns are swapped, the date formats tried per column, whether a "time" column is a
+    clock time. Carried: the dedup occurrence counts and ids seen, and the counts behind
+    warnings, which :meth:`finish` writes to the report once, with whole-file totals.
+    """
+
+    dates: dict[str, dict] = field(default_factory=dict)
+    time_mode: dict[str, str] = field(default_factory=dict)
+    crs: Any = None  # pyproj CRS decided on the first chunk
+    swapped: bool = False
+    swapped_rows: list[int] = field(default_factory=list)
+    swapped_names: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    seen_ids: set = field(default_factory=set)
+    seen_hashes: Any = None  # sorted uint64 array of the content hashes so far
+
+    def count(self, key: str, n: int) -> None:
+        if n:
+            self.counts[key] = self.counts.get(key, 0) + int(n)
+
+    def finish(self, report: ImportReport) -> None:
+        """The warnings whose numbers are whole-file totals (same text as the one-piece path)."""
+        from tryggkarta.ingest.coords import _few
+
+        if self.swapped_rows:
+            rows = np.asarray(self.swapped_rows)
+            report.warn(f"{len(rows)} rows had {self.swapped_names} swapped — fixed (rows {_few(rows)}).")
+        if self.counts.get("unknown_categories"):
+            unknown = report.unknown_categories
+            report.warn(f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
+                        f"({len(unknown)} distinct); they were stored as 'ovrigt'.")
+        if self.counts.get("precision"):
+            report.warn(f"{self.counts['precision']} rows had an unknown precision; 'exact' was used.")
+        if self.counts.get("repeated_id"):
+            report.warn(f"{self.counts['repeated_id']} rows repeat an id that appears earlier in the file; "
+                        "only the first was kept.")
+        if self.counts.get("identical"):
+            report.warn(f"{self.counts['identical']} rows are identical to an earlier row in the file; they "
+                        "were kept as separate records (re-importing the file still adds nothing).")
 
 
 class Rejector:
@@ -81,7 +127,7 @@ def _text(frame: pd.DataFrame, cols: dict, field: str, default: Any = None) -> p
 
 
 def _dates(frame: pd.DataFrame, cols: dict, field: str, mapping: Mapping, reject: Rejector,
-           required: bool, report: ImportReport) -> pd.Series:
+           required: bool, report: ImportReport, state: StreamState | None = None) -> pd.Series:
     col = cols.get(field)
     if col is None and required and mapping is not None and mapping.default_date:
         frame = pd.DataFrame({"(default_date)": [mapping.default_date] * len(frame)}, index=frame.index)
@@ -98,13 +144,19 @@ def _dates(frame: pd.DataFrame, cols: dict, field: str, mapping: Mapping, reject
         tcol = cols["time"]
         times = frame[tcol].astype("string").str.strip()
         clock = times.str.match(_CLOCK).fillna(False)
-        if clock.mean() > 0.5:
+        mode = state.time_mode.get(field) if state is not None else None
+        if mode is None:
+            mode = "clock" if clock.mean() > 0.5 else "full" if times.notna().mean() > 0.5 else "none"
+            if state is not None:
+                state.time_mode[field] = mode
+        if mode == "clock":
             values = values.astype("string").str.strip() + (" " + times.str.replace(".", ":", regex=False)).fillna("")
             name = f"{name}+{tcol}"
-        elif times.notna().mean() > 0.5:
+        elif mode == "full":
             values, name = frame[tcol], tcol  # the "time" column holds full timestamps (Houston)
     tz = (mapping.timezone if mapping and mapping.timezone else "Europe/Stockholm")
-    parsed, bad_mask, used = parse_dates(values, fmt=mapping.date_format if mapping else None, tz=tz)
+    parsed, bad_mask, used = parse_dates(values, fmt=mapping.date_format if mapping else None, tz=tz,
+                                         state=state.dates.setdefault(field, {}) if state is not None else None)
     reject(bad_mask, name, values, "not a valid date (or in the future)")
     if required:
         reject(parsed.isna().to_numpy(), name, values, "missing date")
@@ -121,8 +173,15 @@ def _unknown(report: ImportReport, unknown: dict[str, int]) -> None:
 def normalise(
     raw: RawTable, layer: str, report: ImportReport, *, mapping: Mapping | None = None, crs: Any = None,
     working_crs: int = 3006, region: str = "SE", municipality_code: str | None = None,
+    state: StreamState | None = None, area: Any = None,
 ) -> tuple[Any, np.ndarray]:
-    """The canonical GeoDataFrame and the file row number of each kept row."""
+    """The canonical GeoDataFrame and the file row number of each kept row.
+
+    With ``state`` (a :class:`StreamState`), ``raw`` is one chunk of a file read in pieces
+    (CSV point layers): the report's totals accumulate, whole-file decisions come from the
+    first chunk, dedup keys equal those of the whole file in one piece, and warnings with
+    counts wait for ``state.finish(report)``.
+    """
     import geopandas as gpd
 
     if layer not in LAYER_FIELDS:
@@ -131,13 +190,16 @@ def normalise(
         mapping = PRESETS[raw.preset]
     frame = raw.frame.reset_index(drop=True)
     rows = np.asarray(raw.row_numbers)
-    report.rows_read = len(frame) + len(raw.bad_rows)
+    if state is None:
+        report.rows_read = len(frame) + len(raw.bad_rows)
+    else:
+        report.rows_read += len(frame) + len(raw.bad_rows)
     for row, column, value, reason in raw.bad_rows:
         report.reject(row, column, value, reason)
     cols = resolve_columns(layer, [str(c) for c in frame.columns], mapping)
     report.column_map.update({k: ("+".join(v) if isinstance(v, list) else str(v)) for k, v in cols.items()})
     reject = Rejector(rows, report)
-    area = target_area(working_crs, region, municipality_code)
+    area = area or target_area(working_crs, region, municipality_code)
     given_crs = crs if crs is not None else (mapping.crs if mapping else None)
     point_layer = layer in ("incidents", "survey")
     if raw.geometry is not None:
@@ -146,14 +208,14 @@ def normalise(
         if not point_layer:
             raise bad(f"A {layer} file needs polygon geometries (GeoPackage, GeoJSON, Shapefile, KML).",
                       "no_geometry")
-        x, y = points_from_columns(frame, cols, rows, given_crs, working_crs, area, report, reject)
+        x, y = points_from_columns(frame, cols, rows, given_crs, working_crs, area, report, reject, state=state)
         geoms = None
     out = pd.DataFrame(index=frame.index)
     for field in LAYER_FIELDS[layer]:
         out[field] = None
     out["source_id"] = _text(frame, cols, "source_id")
     build = {"incidents": _incidents, "survey": _survey, "projects": _projects, "areas": _areas}[layer]
-    build(frame, cols, out, mapping, reject, report, municipality_code)
+    build(frame, cols, out, mapping, reject, report, municipality_code, state)
 
     keep = ~reject.mask
     if geoms is None:
@@ -166,19 +228,21 @@ def normalise(
     gdf = gpd.GeoDataFrame(out, geometry=geometry, crs=f"EPSG:{working_crs}")
     from tryggkarta.ingest.dedup import dedup_keys
 
-    gdf = dedup_keys(gdf, layer, mapping, report)
+    gdf = dedup_keys(gdf, layer, mapping, report, state=state)
     return gdf, rows[keep][gdf.index.to_numpy()] if len(gdf) else rows[:0]
 
 
-def _incidents(frame, cols, out, mapping, reject, report, municipality_code) -> None:  # noqa: ANN001
-    out["occurred_at"] = _dates(frame, cols, "occurred_at", mapping, reject, True, report)
-    out["occurred_to"] = _dates(frame, cols, "occurred_to", mapping, reject, False, report)
+def _incidents(frame, cols, out, mapping, reject, report, municipality_code, state=None) -> None:  # noqa: ANN001
+    out["occurred_at"] = _dates(frame, cols, "occurred_at", mapping, reject, True, report, state)
+    out["occurred_to"] = _dates(frame, cols, "occurred_to", mapping, reject, False, report, state)
     if "category" in cols:
         source_type = _text(frame, cols, "category")
         override = (mapping.categories if mapping else None) or None
         out["category"], unknown = cats.map_categories(source_type, override)
         _unknown(report, unknown)
-        if unknown:
+        if unknown and state is not None:
+            state.count("unknown_categories", sum(unknown.values()))
+        elif unknown:
             report.warn(f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
                         f"({len(unknown)} distinct); they were stored as 'ovrigt'.")
         out["source_type"] = source_type
@@ -195,7 +259,9 @@ def _incidents(frame, cols, out, mapping, reject, report, municipality_code) -> 
     else:
         prec = _text(frame, cols, "precision", (mapping.precision if mapping else None) or "exact")
         valid = prec.isin(list(PRECISIONS))
-        if (~valid).any():
+        if (~valid).any() and state is not None:
+            state.count("precision", int((~valid).sum()))
+        elif (~valid).any():
             report.warn(f"{int((~valid).sum())} rows had an unknown precision; 'exact' was used.")
         out["precision"] = prec.where(valid, "exact")
         out["municipality_code"] = _text(frame, cols, "municipality_code", municipality_code)
@@ -208,7 +274,7 @@ def _muni_codes(names: pd.Series) -> pd.Series:
     return names.astype("string").str.strip().str.lower().map(by_name).astype(object)
 
 
-def _survey(frame, cols, out, mapping, reject, report, municipality_code) -> None:  # noqa: ANN001
+def _survey(frame, cols, out, mapping, reject, report, municipality_code, state=None) -> None:  # noqa: ANN001
     out["survey"] = _text(frame, cols, "survey", mapping.source if mapping else None)
     out["answered_at"] = _dates(frame, cols, "answered_at", mapping, reject, False, report)
     if "rating" not in cols:
@@ -230,7 +296,7 @@ def _survey(frame, cols, out, mapping, reject, report, municipality_code) -> Non
         out[field] = _text(frame, cols, field)
 
 
-def _projects(frame, cols, out, mapping, reject, report, municipality_code) -> None:  # noqa: ANN001
+def _projects(frame, cols, out, mapping, reject, report, municipality_code, state=None) -> None:  # noqa: ANN001
     out["case_number"] = _text(frame, cols, "case_number")
     out["name"] = _text(frame, cols, "name")
     out["name"] = out["name"].where(out["name"].notna(), out["case_number"])
@@ -244,7 +310,7 @@ def _projects(frame, cols, out, mapping, reject, report, municipality_code) -> N
     out["description"] = _text(frame, cols, "description")
 
 
-def _areas(frame, cols, out, mapping, reject, report, municipality_code) -> None:  # noqa: ANN001
+def _areas(frame, cols, out, mapping, reject, report, municipality_code, state=None) -> None:  # noqa: ANN001
     out["code"] = _text(frame, cols, "code")
     out["name"] = _text(frame, cols, "name")
     out["name"] = out["name"].where(out["name"].notna(), out["code"])

@@ -101,11 +101,15 @@ def _try(values: pd.Series, fmt: str, tz: str) -> pd.Series:
 
 
 def parse_dates(values: pd.Series, *, fmt: str | None = None, tz: str = "Europe/Stockholm",
-                future_days: float = 1.0) -> tuple[pd.Series, np.ndarray, str | None]:
+                future_days: float = 1.0, state: dict | None = None) -> tuple[pd.Series, np.ndarray, str | None]:
     """UTC timestamps from text or datetime cells.
 
     Returns ``(timestamps, bad, formats_used)``; ``bad`` marks cells that were present but not
     a date, or lie in the future / before 1900. Times without an offset are local to ``tz``.
+
+    ``state`` (a dict, for a file parsed in chunks): the formats to try are decided on the
+    first chunk's sample and kept there for the later chunks; ``formats_used`` is then the
+    union over the chunks so far.
     """
     index = values.index
     if pd.api.types.is_datetime64_any_dtype(values.dtype) or (
@@ -121,10 +125,14 @@ def parse_dates(values: pd.Series, *, fmt: str | None = None, tz: str = "Europe/
         result = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
         remaining = text.notna()
         formats = [fmt] if fmt else list(DATE_FORMATS)
-        if not fmt:
+        if state is not None and "formats" in state:
+            formats = state["formats"]
+        elif not fmt:
             sample = text[remaining].head(SAMPLE)
             scores = {f: int(_try(sample, f, tz).notna().sum()) for f in formats}
             formats = [f for f in sorted(formats, key=lambda f: -scores[f]) if scores[f] > 0]
+        if state is not None and "formats" not in state and (fmt or remaining.any()):
+            state["formats"] = formats
         used_list: list[str] = []
         for f in formats:
             if not remaining.any():
@@ -135,6 +143,10 @@ def parse_dates(values: pd.Series, *, fmt: str | None = None, tz: str = "Europe/
                 result.loc[got.index[ok]] = got[ok]
                 remaining.loc[got.index[ok]] = False
                 used_list.append(f)
+        if state is not None:
+            seen = state.setdefault("used", [])
+            seen.extend(f for f in used_list if f not in seen)
+            used_list = [f for f in formats if f in seen]
         used = ", ".join(used_list) or None
     present = values.notna().to_numpy() & (values.astype("string").str.strip().str.len() > 0).fillna(False).to_numpy()
     now = pd.Timestamp(datetime.now(UTC) + timedelta(days=future_days))

@@ -26,6 +26,11 @@ from tryggkarta.store.writes import audit, delete_dataset, insert_layer
 SENSITIVITIES = ("public", "internal", "sensitive")
 #: Rejected rows kept in the dataset's stored report (the full list is in the live report).
 STORED_REJECTIONS = 1000
+#: Incident CSV files larger than this are imported in chunks (:func:`_import_streaming`):
+#: memory stays bounded by the chunk, not the file. Smaller files go through :func:`prepare`.
+STREAM_BYTES = 16 * 1024 * 1024
+#: Rows per chunk of a streamed import.
+STREAM_CHUNK = 100_000
 
 
 def prepare(
@@ -106,6 +111,12 @@ def import_file(
         report.warn(f"This file was already imported as dataset {earlier}; nothing was written.")
         return report
     settings = db.settings
+    if _streams(layer, path, filename):
+        return _import_streaming(
+            db, layer, path, report, mapping=mapping, crs=crs, dry_run=dry_run, strict=strict, user=user,
+            organisation_id=organisation_id, sensitivity=sensitivity, municipality_code=municipality_code,
+            filename=filename,
+        )
     gdf, report, _rows = prepare(
         layer, path, mapping=mapping, crs=crs, working_crs=db.srid, region=settings.region,
         municipality_code=municipality_code, filename=filename, report=report,
@@ -144,6 +155,129 @@ def import_file(
         audit(session, "import", user=user, layer=layer, detail=sensitivity, feature_count=inserted,
               extra={"dataset_id": dataset.id, "filename": report.filename, "checksum": report.checksum,
                      "rejected": report.rows_rejected, "duplicates": report.rows_duplicate})
+    return report
+
+
+def _streams(layer: str, path: Path, filename: str | None) -> bool:
+    """Whether this import goes in chunks: a large delimited-text file of incidents."""
+    from tryggkarta.ingest.registry import file_type
+
+    try:
+        kind = file_type(filename or path.name)
+    except BadInput:
+        return False
+    return layer == "incidents" and kind in ("csv", "tsv", "txt") and path.stat().st_size > STREAM_BYTES
+
+
+class _Refused(Exception):
+    """Raised inside the import transaction to roll it back (strict refusal, nothing kept)."""
+
+
+def _import_streaming(
+    db: Any, layer: str, path: Path, report: ImportReport, *, mapping: Any, crs: Any, dry_run: bool,
+    strict: bool, user: Any, organisation_id: int | None, sensitivity: str, municipality_code: str | None,
+    filename: str | None, chunksize: int | None = None,
+) -> ImportReport:
+    """:func:`import_file` for a CSV read, validated and written ``chunksize`` rows at a time.
+
+    Same result as reading the whole file first (same rows, dedup keys, rejections with file
+    row numbers, report totals and warnings), with memory bounded by one chunk: every chunk is
+    written within one transaction as soon as it is validated. Whole-file decisions (CRS and
+    a column swap, date formats, whether "time" is a clock time) are made on the first chunk
+    (100,000 rows). Strict mode stops writing at the first rejection, validates the rest for
+    the report and rolls everything back; so does a file where no row could be kept.
+    """
+    from tryggkarta.ingest import csv as csv_reader
+    from tryggkarta.ingest.coords import target_area
+    from tryggkarta.ingest.normalise import StreamState
+
+    settings = db.settings
+    mapping = load_mapping(mapping)
+    options = ReadOptions(
+        sheet=None, encoding=mapping.encoding if mapping else None,
+        delimiter=mapping.delimiter if mapping else None, crs=crs or (mapping.crs if mapping else None),
+        filename=filename or path.name,
+    )
+    state = StreamState()
+    area = target_area(db.srid, settings.region, municipality_code)
+    kept = 0
+    would_new = 0
+
+    def chunks():  # noqa: ANN202 - normalised chunks
+        nonlocal mapping, kept
+        for i, raw in enumerate(csv_reader.read_chunks(path, options, chunksize or STREAM_CHUNK)):
+            if i == 0:
+                report.format = FORMAT_NAMES.get(raw.format, raw.format)
+                report.encoding, report.delimiter, report.sheet = raw.encoding, raw.delimiter, raw.sheet
+                mapping = mapping or (PRESETS.get(raw.preset) if raw.preset else None)
+            gdf, _rows = normalise(raw, layer, report, mapping=mapping, crs=crs, working_crs=db.srid,
+                                   region=settings.region, municipality_code=municipality_code,
+                                   state=state, area=area)
+            kept += len(gdf)
+            yield gdf
+        if state.crs is None:
+            raise bad("No row of the file has usable coordinates.", "no_coordinates")
+        state.finish(report)
+        if mapping:
+            report.source = report.source or mapping.source or ""
+            report.licence = report.licence or mapping.licence or ""
+
+    if dry_run:
+        for gdf in chunks():
+            if not (strict and report.rows_rejected):
+                new, _found = _would_insert(db, layer, gdf, 0)
+                would_new += new
+                report.rows_duplicate += len(gdf) - new
+        if strict and report.rows_rejected:
+            report.strict_refused = True
+        elif kept == 0:
+            report.warn("No row could be imported; nothing was written.")
+        else:
+            report.rows_imported = would_new
+        return report
+    try:
+        with db.session() as session:
+            dataset = Dataset(
+                layer=layer, name=report.filename[:300], sensitivity=sensitivity,
+                organisation_id=organisation_id, imported_by=getattr(user, "id", None),
+                imported_at=datetime.now(UTC), checksum=report.checksum, filename=report.filename[:300],
+            )
+            session.add(dataset)
+            session.flush()
+            inserted = skipped = 0
+            for gdf in chunks():
+                if strict and report.rows_rejected:
+                    continue  # refused in the end: validate the rest for the report only
+                if len(gdf):
+                    n_in, n_skip = insert_layer(session, layer, gdf, dataset.id)
+                    inserted += n_in
+                    skipped += n_skip
+                del gdf
+            if (strict and report.rows_rejected) or kept == 0:
+                raise _Refused
+            report.dataset_id = int(dataset.id)
+            report.rows_imported = inserted
+            report.rows_duplicate += skipped
+            if skipped:
+                report.warn(f"{skipped} rows were already in the store (same id or same content) and were skipped.")
+            dataset.source, dataset.licence = report.source[:300], report.licence[:200]
+            dataset.format, dataset.crs = report.format[:40], (report.crs or "")[:40]
+            dataset.encoding, dataset.rows_read = (report.encoding or "")[:40], report.rows_read
+            dataset.municipality_code = municipality_code
+            dataset.rows_imported = inserted
+            dataset.rows_rejected = report.rows_rejected
+            dataset.rows_duplicate = report.rows_duplicate
+            stored = report.to_dict()
+            stored["rejected"] = stored["rejected"][:STORED_REJECTIONS]
+            dataset.report = stored
+            audit(session, "import", user=user, layer=layer, detail=sensitivity, feature_count=inserted,
+                  extra={"dataset_id": dataset.id, "filename": report.filename, "checksum": report.checksum,
+                         "rejected": report.rows_rejected, "duplicates": report.rows_duplicate})
+    except _Refused:
+        if strict and report.rows_rejected:
+            report.strict_refused = True
+        else:
+            report.warn("No row could be imported; nothing was written.")
     return report
 
 

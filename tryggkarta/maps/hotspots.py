@@ -109,7 +109,7 @@ def hotspot_layer(
     if method == "kde" and not any("class" in (f.get("properties") or {}) for f in feats):
         kde = styles.count_classes([_kde_value(f["properties"]) for f in feats], styles.KDE_COLOURS)
     palette: list[str] = []
-    outline = method in ("patrol", "design")
+    outline = method in ("patrol", "design", "forecast")
 
     def colour_index(colour: str) -> int:
         if colour not in palette:
@@ -208,7 +208,7 @@ def lazy_hotspot_layer(method: str, title: str, url: str, t: Translate, *, note:
 def _legend(method: str, title: str, feats: list[dict] | None, kde: styles.Classes | None, t: Translate,
             note: str = "") -> LegendEntry:
     if method == "forecast":
-        return LegendEntry(title, [(styles.FORECAST_COLOUR, t("Högst förväntat antal händelser (5 % av ytan)"))],
+        return LegendEntry(title, [(styles.FORECAST_COLOUR, t("Högst förväntat antal händelser (5 % av ytan)"))], "line",
                            note=note or t("Metoden väljs genom att pröva vilken som bäst förutsåg de senaste veckorna."))
     if method == "gistar":
         present = {3, 2, 1, -1, -2, -3} if feats is None else {int((f.get("properties") or {}).get("class") or 0) for f in feats}

@@ -37,7 +37,7 @@ EMERGING_COLOURS: dict[str, str] = {
 }
 PATROL_COLOUR = "#08306b"
 DESIGN_COLOUR = "#6a3d9a"
-FORECAST_COLOUR = "#a50f15"
+FORECAST_COLOUR = "#111111"  # an outline: it must read over the red incident cells
 PROJECT_COLOUR = "#00639c"
 AREA_COLOUR = "#3d4752"
 POINT_COLOUR = "#b30000"
