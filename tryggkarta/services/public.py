@@ -16,17 +16,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tryggkarta.domain import Detail, Layer
+from tryggkarta.domain import STREET_LEVEL_PRECISIONS, Detail, Layer
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
-from tryggkarta.maps.cells import cells_geojson, grid_for_extent
+from tryggkarta.services import cells
 from tryggkarta.store import (
     Database,
     Filters,
     Project,
     ProjectMeasure,
-    extent,
-    grid_counts,
     layer_frame,
 )
 
@@ -54,47 +52,15 @@ def _base(db: Database, bbox: tuple[float, float, float, float] | None) -> Filte
 def incident_cells(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     """Incidents of the last ``months`` (default 12) per cell, by category, k-suppressed."""
     params = params or {}
-    months = int(params.get("months", 12))
-    cell = float(params.get("cell", 250))
-    since = datetime.now(UTC) - timedelta(days=round(30.44 * months))
-    filters = _base(db, bbox).replace(start=since, precisions=("exact", "address", "street"))
-    bounds = extent(db, "incidents", filters)
-    if bounds is None:
-        return _empty()
-    grid = grid_for_extent(bounds, cell)
-    total = grid_counts(db, "incidents", grid, filters)
-    from tryggkarta.store import category_counts
-
-    per_cat = {
-        c: grid_counts(db, "incidents", grid, filters.replace(categories=(c,)))
-        for c in category_counts(db, filters)
-    }
-
-    def props(idx: int) -> dict[str, Any]:
-        return {
-            "categories": {c: int(a.flat[idx]) for c, a in per_cat.items() if a.flat[idx] >= k},
-            "since": since.date().isoformat(),
-        }
-
-    return cells_geojson(total, grid, db.srid, min_count=k, properties=props)
+    since = datetime.now(UTC) - timedelta(days=round(30.44 * int(params.get("months", 12))))
+    filters = _base(db, bbox).replace(start=since, precisions=STREET_LEVEL_PRECISIONS)
+    fc, _grid = cells.incident_cells(db, filters, float(params.get("cell", 250)), k)
+    return fc
 
 
 def survey_cells(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     """Survey answers per cell with the unsafe share and top reasons; cells with < k answers left out."""
-    params = params or {}
-    filters = _base(db, bbox)
-    bounds = extent(db, "survey", filters)
-    if bounds is None:
-        return _empty()
-    grid = grid_for_extent(bounds, float(params.get("cell", 250)))
-    answers = grid_counts(db, "survey", grid, filters)
-    unsafe = grid_counts(db, "survey", grid, filters.replace(max_rating=2))
-
-    def props(idx: int) -> dict[str, Any]:
-        n = int(answers.flat[idx])
-        return {"unsafe_share": round(float(unsafe.flat[idx]) / n, 3)}
-
-    return cells_geojson(answers, grid, db.srid, min_count=k, properties=props)
+    return cells.survey_cells(db, _base(db, bbox), float((params or {}).get("cell", 250)), None, k)
 
 
 def projects(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001

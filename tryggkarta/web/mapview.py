@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -24,11 +23,11 @@ from tryggkarta import maps
 from tryggkarta.domain import INCIDENT_CATEGORIES, Detail, Layer
 from tryggkarta.errors import TryggkartaError
 from tryggkarta.geo import parse_region, to_wgs84
-from tryggkarta.maps.cells import cells_geojson, grid_for_extent, top_reasons_per_cell, trend_label
 from tryggkarta.maps.query import MapQuery, parse_query
-from tryggkarta.store import audit, extent, layer_frame, time_range
+from tryggkarta.services.cells import incident_cells, survey_cells
+from tryggkarta.store import audit, extent, layer_frame
 from tryggkarta.store.models import Dataset
-from tryggkarta.store.queries import Filters, GridSpec, grid_counts_by
+from tryggkarta.store.queries import Filters, GridSpec
 
 log = logging.getLogger(__name__)
 
@@ -94,67 +93,13 @@ def cached(db: Any, kind: str, q: MapQuery, layers: tuple[str, ...], extra: Any,
 def incident_grid(
     db: Any, q: MapQuery, min_count: int, *, per_category: bool = True, top_categories: int | None = None
 ) -> tuple[dict, GridSpec | None]:
-    """Incidents per cell with category breakdown and a 4-week trend: ONE SQL pass.
-
-    ``store.grid_counts_by`` groups by (cell, category) and sums the two 4-week periods in the
-    same scan. Cells and category sub-counts under ``min_count`` are dropped here.
-    """
-    bounds = q.filters.bbox or extent(db, "incidents", Filters(municipality_code=q.filters.municipality_code))
-    if bounds is None:
-        return {"type": "FeatureCollection", "features": []}, None
-    grid = grid_for_extent(bounds, q.cell)
-    span = time_range(db, "incidents", q.filters)
-    periods: list[tuple[float, float]] = []
-    if span is not None:
-        t_end = (span[1] + timedelta(seconds=1)).timestamp()
-        periods = [(t_end - 8 * WEEK, t_end - 4 * WEEK), (t_end - 4 * WEEK, t_end)]
-    by_cat = grid_counts_by(db, "incidents", grid, q.filters, by="category", periods=periods)
-    shape = ((1 + len(periods)) if periods else 1, grid.ny, grid.nx)
-    stack = sum((a.reshape(shape) for a in by_cat.values()), np.zeros(shape, dtype=np.int64))
-    total = stack[0]
-    trend = stack[1:].reshape(2, -1) if periods else None
-    cat_flat = {c: a.reshape(shape)[0].ravel() for c, a in by_cat.items()} if per_category else {}
-
-    def props(idx: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if per_category:
-            cats = sorted(((c, int(a[idx])) for c, a in cat_flat.items() if a[idx] >= min_count), key=lambda kv: -kv[1])
-            out["categories"] = dict(cats[:top_categories] if top_categories else cats)
-        if trend is not None:
-            out["trend"] = trend_label(float(trend[1, idx]), float(trend[0, idx]))
-        return out
-
-    return cells_geojson(total, grid, db.srid, min_count=min_count, properties=props), grid
+    """Incident cells for the page's query (see :func:`tryggkarta.services.cells.incident_cells`)."""
+    return incident_cells(db, q.filters, q.cell, min_count, per_category=per_category, top_categories=top_categories)
 
 
 def survey_grid(db: Any, q: MapQuery, grid: GridSpec | None, min_count: int) -> dict:
-    """Answers and unsafe share per cell (whole campaign; dates filter incidents only)."""
-    base = Filters(bbox=q.filters.bbox, municipality_code=q.filters.municipality_code)
-    if grid is None:
-        bounds = q.filters.bbox or extent(db, "survey", base)
-        if bounds is None:
-            return {"type": "FeatureCollection", "features": []}
-        grid = grid_for_extent(bounds, q.cell)
-    by_rating = grid_counts_by(db, "survey", grid, base, by="rating")
-    zero = np.zeros((grid.ny, grid.nx), dtype=np.int64)
-    answers = sum(by_rating.values(), zero)
-    unsafe = sum((a for r, a in by_rating.items() if int(float(r)) <= 2), zero)
-    if not unsafe.any():
-        reasons: dict[int, list] = {}
-    else:
-        frame = layer_frame(db, "survey", base.replace(max_rating=2), columns=["x", "y", "reasons"], geometry=False)
-        reasons = top_reasons_per_cell(grid, frame["x"].to_numpy(float), frame["y"].to_numpy(float),
-                                       frame["reasons"].fillna("").tolist(), top=5)
-
-    def props(idx: int) -> dict[str, Any]:
-        n = int(answers.flat[idx])
-        return {
-            "unsafe": int(unsafe.flat[idx]) if unsafe.flat[idx] >= min_count or min_count == 1 else None,
-            "share": round(float(unsafe.flat[idx]) / n, 3) if n else 0.0,
-            "reasons": [[k, c] for k, c in reasons.get(idx, []) if c >= min_count][:3],
-        }
-
-    return cells_geojson(answers, grid, db.srid, min_count=min_count, properties=props)
+    """Survey cells for the page's query (see :func:`tryggkarta.services.cells.survey_cells`)."""
+    return survey_cells(db, q.filters, q.cell, grid, min_count)
 
 
 def frame_geojson(frame: Any, columns: list[str]) -> dict:

@@ -1,0 +1,107 @@
+"""Cells for maps, the API and other systems: counts per grid cell, k-anonymous.
+
+Flask-free: the start page, the JSON API, the OGC service and the exports all build their
+aggregated cells here. Aggregation is SQL ``GROUP BY`` (``store.grid_counts_by``, one pass);
+cells and sub-counts under ``min_count`` are dropped before anything leaves the server.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from tryggkarta.maps.cells import cells_geojson, grid_for_extent, top_reasons_per_cell, trend_label
+from tryggkarta.store import extent, layer_frame, time_range
+from tryggkarta.store.queries import Filters, GridSpec, grid_counts_by
+
+WEEK = 7 * 24 * 3600
+
+
+def incident_cells(
+    db: Any,
+    filters: Filters,
+    cell: float,
+    min_count: int,
+    *,
+    per_category: bool = True,
+    top_categories: int | None = None,
+) -> tuple[dict, GridSpec | None]:
+    """Incidents per cell with category breakdown and a 4-week trend: ONE SQL pass.
+
+    ``store.grid_counts_by`` groups by (cell, category) and sums the two 4-week periods in the
+    same scan. Cells and category sub-counts under ``min_count`` are dropped here.
+    """
+    bounds = filters.bbox or extent(
+        db, "incidents", Filters(municipality_code=filters.municipality_code)
+    )
+    if bounds is None:
+        return {"type": "FeatureCollection", "features": []}, None
+    grid = grid_for_extent(bounds, cell)
+    span = time_range(db, "incidents", filters)
+    periods: list[tuple[float, float]] = []
+    if span is not None:
+        t_end = (span[1] + timedelta(seconds=1)).timestamp()
+        periods = [(t_end - 8 * WEEK, t_end - 4 * WEEK), (t_end - 4 * WEEK, t_end)]
+    by_cat = grid_counts_by(db, "incidents", grid, filters, by="category", periods=periods)
+    shape = ((1 + len(periods)) if periods else 1, grid.ny, grid.nx)
+    stack = sum((a.reshape(shape) for a in by_cat.values()), np.zeros(shape, dtype=np.int64))
+    total = stack[0]
+    trend = stack[1:].reshape(2, -1) if periods else None
+    cat_flat = {c: a.reshape(shape)[0].ravel() for c, a in by_cat.items()} if per_category else {}
+
+    def props(idx: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if per_category:
+            cats = sorted(
+                ((c, int(a[idx])) for c, a in cat_flat.items() if a[idx] >= min_count),
+                key=lambda kv: -kv[1],
+            )
+            out["categories"] = dict(cats[:top_categories] if top_categories else cats)
+        if trend is not None:
+            out["trend"] = trend_label(float(trend[1, idx]), float(trend[0, idx]))
+        return out
+
+    return cells_geojson(total, grid, db.srid, min_count=min_count, properties=props), grid
+
+
+def survey_cells(
+    db: Any, filters: Filters, cell: float, grid: GridSpec | None, min_count: int
+) -> dict:
+    """Answers and unsafe share per cell (whole campaign; dates filter incidents only)."""
+    base = Filters(bbox=filters.bbox, municipality_code=filters.municipality_code)
+    if grid is None:
+        bounds = filters.bbox or extent(db, "survey", base)
+        if bounds is None:
+            return {"type": "FeatureCollection", "features": []}
+        grid = grid_for_extent(bounds, cell)
+    by_rating = grid_counts_by(db, "survey", grid, base, by="rating")
+    zero = np.zeros((grid.ny, grid.nx), dtype=np.int64)
+    answers = sum(by_rating.values(), zero)
+    unsafe = sum((a for r, a in by_rating.items() if int(float(r)) <= 2), zero)
+    if not unsafe.any():
+        reasons: dict[int, list] = {}
+    else:
+        frame = layer_frame(
+            db, "survey", base.replace(max_rating=2), columns=["x", "y", "reasons"], geometry=False
+        )
+        reasons = top_reasons_per_cell(
+            grid,
+            frame["x"].to_numpy(float),
+            frame["y"].to_numpy(float),
+            frame["reasons"].fillna("").tolist(),
+            top=5,
+        )
+
+    def props(idx: int) -> dict[str, Any]:
+        n = int(answers.flat[idx])
+        return {
+            "unsafe": int(unsafe.flat[idx])
+            if unsafe.flat[idx] >= min_count or min_count == 1
+            else None,
+            "share": round(float(unsafe.flat[idx]) / n, 3) if n else 0.0,
+            "reasons": [[k, c] for k, c in reasons.get(idx, []) if c >= min_count][:3],
+        }
+
+    return cells_geojson(answers, grid, db.srid, min_count=min_count, properties=props)
