@@ -223,15 +223,7 @@ def users_token(username: str, name: str, days: int) -> None:
 
 def _register_groups() -> None:
     for module_name, attr in GROUP_ATTRS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # stage not installed in this build
-            raise
-        command = getattr(module, attr, None)
-        if command is not None:
-            main.add_command(command)
+        main.add_command(getattr(importlib.import_module(module_name), attr))
 
 
 _register_groups()
