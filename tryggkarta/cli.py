@@ -114,7 +114,11 @@ def demo(municipality: str, reset: bool) -> None:
     from tryggkarta.store import Filters
 
     region = parse_region(database.settings.region)
-    layer = forecast_layer(database, Filters(municipality_code=region.municipality_code))
+    try:
+        layer = forecast_layer(database, Filters(municipality_code=region.municipality_code))
+    except BadInput as exc:  # e.g. a region with too few incidents: the map computes it later
+        click.echo(f"Default hotspot layer not computed yet: {exc.message}")
+        return
     s = layer.summary
     click.echo(
         f"Default hotspot layer: {s['method_en']} (PAI {s['pai']} at {s['area_share']:.0%} of the area; "
