@@ -15,7 +15,7 @@ HEADER = "Datum;Kategori;Beskrivning;Latitud;Longitud\n"
 
 @pytest.fixture
 def web(sqlite_app, sqlite_db, tmp_path):
-    from conftest import AuthActions
+    from tests.conftest import AuthActions
 
     sqlite_app.extensions["tryggkarta.settings"] = sqlite_db.settings.with_overrides(instance_path=str(tmp_path))
     client = sqlite_app.test_client()

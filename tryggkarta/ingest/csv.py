@@ -134,43 +134,48 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
     rows_seen = 0
     columns: list[str] | None = None
     preset: str | None = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            reader = pd.read_csv(io.BytesIO(data), chunksize=chunksize, **_read_csv_args(encoding, delimiter))
-            for frame in reader:
-                new_bad: list[tuple[int, int]] = []
-                for warning in caught:
-                    for match in _SKIPPED.finditer(str(warning.message)):
-                        new_bad.append((int(match.group(1)), int(match.group(3))))
-                caught.clear()
-                skipped.update(ln for ln, _ in new_bad)
-                n = len(frame)
-                lines = np.arange(next_line, next_line + n + len(skipped) + 1)
-                if skipped:
-                    lines = lines[~np.isin(lines, sorted(skipped))]
-                lines = lines[:n]
-                if n:
-                    next_line = int(lines[-1]) + 1
-                if columns is None:
-                    columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-                    preset = "polisen" if tuple(c.lower() for c in columns) == POLISEN_HISTORY_COLUMNS else None
-                frame.columns = columns
-                keep = frame.notna().any(axis=1).to_numpy()
-                frame = frame.loc[keep]
-                frame.index = pd.RangeIndex(rows_seen, rows_seen + len(frame))
-                rows_seen += len(frame)
-                table = RawTable(
-                    frame=frame, format="polisen-csv" if preset else "csv", encoding=encoding,
-                    delimiter=delimiter, row_numbers=lines[keep], preset=preset,
-                )
-                table.bad_rows = [
-                    (ln, "(row)", f"{seen} fields", f"the row has {seen} fields but the header has {n_header} "
-                     f"(mixed delimiters?)")
-                    for ln, seen in new_bad
-                ]
-                yield table
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
-            raise bad(f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv") from None
+    reader = None
+    while True:
+        # Warnings are caught only while pandas reads (not while the consumer works on a piece).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                if reader is None:
+                    reader = pd.read_csv(io.BytesIO(data), chunksize=chunksize, **_read_csv_args(encoding, delimiter))
+                frame = next(reader)
+            except StopIteration:
+                break
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+                raise bad(f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv") from None
+        new_bad: list[tuple[int, int]] = []
+        for warning in caught:
+            for match in _SKIPPED.finditer(str(warning.message)):
+                new_bad.append((int(match.group(1)), int(match.group(3))))
+        skipped.update(ln for ln, _ in new_bad)
+        n = len(frame)
+        lines = np.arange(next_line, next_line + n + len(skipped) + 1)
+        if skipped:
+            lines = lines[~np.isin(lines, sorted(skipped))]
+        lines = lines[:n]
+        if n:
+            next_line = int(lines[-1]) + 1
+        if columns is None:
+            columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+            preset = "polisen" if tuple(c.lower() for c in columns) == POLISEN_HISTORY_COLUMNS else None
+        frame.columns = columns
+        keep = frame.notna().any(axis=1).to_numpy()
+        frame = frame.loc[keep]
+        frame.index = pd.RangeIndex(rows_seen, rows_seen + len(frame))
+        rows_seen += len(frame)
+        table = RawTable(
+            frame=frame, format="polisen-csv" if preset else "csv", encoding=encoding,
+            delimiter=delimiter, row_numbers=lines[keep], preset=preset,
+        )
+        table.bad_rows = [
+            (ln, "(row)", f"{seen} fields", f"the row has {seen} fields but the header has {n_header} "
+             f"(mixed delimiters?)")
+            for ln, seen in new_bad
+        ]
+        yield table
     if rows_seen == 0 and not skipped:
         raise bad(f"The file {name} has a header but no data rows.", "header_only")

@@ -9,7 +9,8 @@ whoever renders it (HTML, CSV).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 import numpy as np
@@ -48,14 +49,14 @@ class StreamState:
     warnings, which :meth:`finish` writes to the report once, with whole-file totals.
     """
 
-    dates: dict[str, dict] = field(default_factory=dict)
-    time_mode: dict[str, str] = field(default_factory=dict)
+    dates: dict[str, dict] = dc_field(default_factory=dict)
+    time_mode: dict[str, str] = dc_field(default_factory=dict)
     crs: Any = None  # pyproj CRS decided on the first chunk
     swapped: bool = False
-    swapped_rows: list[int] = field(default_factory=list)
+    swapped_rows: list[int] = dc_field(default_factory=list)
     swapped_names: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
-    seen_ids: set = field(default_factory=set)
+    counts: dict[str, int] = dc_field(default_factory=dict)
+    seen_ids: set = dc_field(default_factory=set)
     seen_hashes: Any = None  # sorted uint64 array of the content hashes so far
 
     def count(self, key: str, n: int) -> None:

@@ -21,7 +21,7 @@ from tryggkarta.ingest.normalise import PRESETS, normalise
 from tryggkarta.ingest.registry import FORMAT_NAMES, ReadOptions, read_table
 from tryggkarta.ingest.report import ImportReport
 from tryggkarta.store.models import LAYER_MODELS, Dataset
-from tryggkarta.store.writes import audit, delete_dataset, insert_layer
+from tryggkarta.store.writes import LayerWriter, audit, delete_dataset, insert_layer
 
 SENSITIVITIES = ("public", "internal", "sensitive")
 #: Rejected rows kept in the dataset's stored report (the full list is in the live report).
@@ -244,17 +244,15 @@ def _import_streaming(
             )
             session.add(dataset)
             session.flush()
-            inserted = skipped = 0
+            writer = LayerWriter(session, layer, dataset.id)
             for gdf in chunks():
                 if strict and report.rows_rejected:
                     continue  # refused in the end: validate the rest for the report only
-                if len(gdf):
-                    n_in, n_skip = insert_layer(session, layer, gdf, dataset.id)
-                    inserted += n_in
-                    skipped += n_skip
+                writer.add(gdf)
                 del gdf
             if (strict and report.rows_rejected) or kept == 0:
                 raise _Refused
+            inserted, skipped = writer.finish()
             report.dataset_id = int(dataset.id)
             report.rows_imported = inserted
             report.rows_duplicate += skipped

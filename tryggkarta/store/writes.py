@@ -343,6 +343,76 @@ def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tup
     return inserted, total - inserted
 
 
+class LayerWriter:
+    """:func:`insert_layer` for data that arrives in pieces (a streamed import), one transaction.
+
+    >>> writer = LayerWriter(session, "incidents", dataset.id)
+    >>> for gdf in pieces:
+    ...     writer.add(gdf)
+    >>> inserted, skipped = writer.finish()
+
+    SQLite: each piece is inserted as :func:`insert_layer` does. PostgreSQL: each piece is
+    COPYed into one temporary table and :meth:`finish` moves them all with one
+    INSERT … SELECT … ORDER BY dedup_key ON CONFLICT DO NOTHING, so the unique index grows in
+    key order as with one :func:`insert_layer` call (inserting piece by piece, in random key
+    order across pieces, took twice as long at 1M rows). Only one piece is in client memory.
+    """
+
+    def __init__(self, session: Session, layer: str, dataset_id: int) -> None:
+        self.session, self.layer, self.dataset_id = session, layer, dataset_id
+        self.table = model_for(layer).__table__
+        self.connection = session.connection()
+        self.dialect = self.connection.dialect.name
+        self.columns: list[str] | None = None
+        self.total = 0
+        self.inserted = 0
+        self.temp = f"tk_stream_{self.table.name}"
+
+    def add(self, gdf: Any) -> None:
+        """Write (SQLite) or stage (PostgreSQL) one piece."""
+        if len(gdf) == 0:
+            return
+        if self.dialect != "postgresql":
+            inserted, skipped = insert_layer(self.session, self.layer, gdf, self.dataset_id)
+            self.inserted += inserted
+            self.total += inserted + skipped
+            return
+        dbapi = self.connection.connection.dbapi_connection
+        for n, columns, payload in _prefetch(_payloads(self.layer, gdf, self.dataset_id, self.table, self.dialect)):
+            with dbapi.cursor() as cur:
+                if self.columns is None:
+                    self.columns = columns
+                    cur.execute(f"DROP TABLE IF EXISTS {self.temp}")
+                    cur.execute(
+                        f"CREATE TEMP TABLE {self.temp} ON COMMIT DROP AS SELECT {', '.join(columns)} "
+                        f"FROM {self.table.name} WITH NO DATA"
+                    )
+                elif columns != self.columns:  # pragma: no cover - prepare_records has fixed columns
+                    raise BadInput("The pieces of one import must have the same columns.")
+                with cur.copy(f"COPY {self.temp} ({', '.join(columns)}) FROM STDIN") as copy:
+                    view = memoryview(payload)
+                    for start in range(0, len(payload), 8 * 1024 * 1024):
+                        copy.write(view[start : start + 8 * 1024 * 1024])
+            self.total += n
+
+    def finish(self) -> tuple[int, int]:
+        """(inserted, skipped as already stored) over all pieces."""
+        if self.dialect == "postgresql" and self.columns is not None:
+            cols = ", ".join(self.columns)
+            dbapi = self.connection.connection.dbapi_connection
+            with dbapi.cursor() as cur:
+                cur.execute("SET LOCAL work_mem = '256MB'")  # the key sort in memory, not on disk
+                cur.execute(
+                    f"INSERT INTO {self.table.name} ({cols}) SELECT {cols} FROM {self.temp} "
+                    "ORDER BY dedup_key ON CONFLICT (dedup_key) DO NOTHING"
+                )
+                self.inserted = int(cur.rowcount)
+                cur.execute(f"DROP TABLE {self.temp}")
+                cur.execute("RESET work_mem")
+            self.columns = None
+        return self.inserted, self.total - self.inserted
+
+
 def delete_dataset(session: Session, dataset_id: int) -> dict[str, int]:
     """Delete a dataset and all its rows (one import undone). Returns rows deleted per layer."""
     dataset = session.get(Dataset, dataset_id)

@@ -1,0 +1,99 @@
+"""Streamed CSV imports (large incident files, read in chunks) equal the whole-file import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tryggkarta.ingest import import_file, service, undo_import
+from tryggkarta.store import count, layer_frame
+
+HEADER = "Datum;Kategori;Beskrivning;Latitud;Longitud\n"
+SAME = "2024-03-01 10:00;Klotter;Samma rad;58,3901;13,4402\n"
+
+
+def _lines() -> list[str]:
+    lines = []
+    for i in range(40):
+        if i in (3, 6, 7, 14, 21, 29):
+            lines.append(SAME)  # identical rows within and across chunks of 7
+        elif i == 9:
+            lines.append("inte ett datum;Klotter;dåligt datum;58,39;13,44\n")
+        elif i == 11:
+            lines.append("2024-03-02 10:00;Klotter;x;abc;13,44\n")
+        elif i == 16:
+            lines.append("2024-03-02 10:00;Klotter;för många;58,39;13,44;extra\n")
+        elif i == 18:
+            lines.append("\n")
+        elif i == 23:
+            lines.append("2024-03-02 11:00;Okänd sak;ny kategori;58,40;13,45\n")
+        elif i == 25:
+            lines.append("2024-03-02 12:00;Brand;utanför;40,0;13,45\n")
+        elif i == 27:
+            lines.append("2024-03-02 13:00;Brand;bytt plats;13,45;58,41\n")
+        else:
+            lines.append(f"2024-03-{1 + i % 28:02d} {i % 24:02d}:15;Skadegörelse;Rad {i} – åäö;"
+                         f"58,{3800 + i};13,{4400 + i}\n")
+    return lines
+
+
+def _stored(db) -> list[tuple]:
+    frame = layer_frame(db, "incidents")
+    cols = ["dedup_key", "occurred_at", "category", "description", "x", "y"]
+    cols = [c for c in cols if c in frame.columns]
+    return sorted(map(tuple, frame[cols].astype(str).to_numpy().tolist()))
+
+
+def _summary(report) -> tuple:
+    return (report.rows_read, report.rows_imported, report.rows_rejected, report.rows_duplicate,
+            sorted((r.row, r.column, r.value, r.reason) for r in report.rejected), sorted(report.warnings),
+            report.unknown_categories, report.date_formats, report.crs, report.crs_note, report.encoding,
+            report.delimiter, report.format, report.column_map)
+
+
+def test_streamed_import_equals_whole_file(db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "est.csv"
+    path.write_text(HEADER + "".join(_lines()), encoding="utf-8-sig")
+    whole = import_file(db, "incidents", path)
+    assert whole.rows_imported > 0 and whole.rows_rejected == 4
+    expected = _stored(db)
+    assert sum(1 for row in expected if row[0].endswith(":5")) == 1  # six identical rows: :0 … :5
+    undo_import(db, whole.dataset_id)
+    assert count(db, "incidents") == 0
+
+    monkeypatch.setattr(service, "STREAM_BYTES", 0)
+    monkeypatch.setattr(service, "STREAM_CHUNK", 7)
+    seen = []
+    real = service.LayerWriter.add
+    monkeypatch.setattr(service.LayerWriter, "add", lambda self, gdf: (seen.append(len(gdf)), real(self, gdf))[1])
+    streamed = import_file(db, "incidents", path)
+    assert len(seen) > 3  # written chunk by chunk
+    assert _stored(db) == expected  # the same dedup keys, times, positions
+    assert _summary(streamed) == _summary(whole)
+
+
+def test_streamed_strict_and_dry_run(db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "STREAM_BYTES", 0)
+    monkeypatch.setattr(service, "STREAM_CHUNK", 7)
+    path = tmp_path / "est.csv"
+    path.write_text(HEADER + "".join(_lines()), encoding="utf-8")
+    strict = import_file(db, "incidents", path, strict=True)
+    assert strict.strict_refused and strict.dataset_id is None and strict.rows_rejected == 4
+    assert count(db, "incidents") == 0
+    dry = import_file(db, "incidents", path, dry_run=True)
+    assert count(db, "incidents") == 0 and dry.rows_imported == 40 - 4 - 1  # rejected (incl. the bad line), blank
+    report = import_file(db, "incidents", path)
+    assert report.rows_imported == dry.rows_imported == count(db, "incidents")
+    again = tmp_path / "again.csv"
+    again.write_text(HEADER + "".join(_lines()) + SAME, encoding="utf-8")
+    dry2 = import_file(db, "incidents", again, dry_run=True)
+    assert (dry2.rows_imported, dry2.rows_duplicate) == (1, report.rows_imported)
+    real = import_file(db, "incidents", again)
+    assert (real.rows_imported, real.rows_duplicate) == (1, report.rows_imported)
+    assert count(db, "incidents") == report.rows_imported + 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "".join("2024-03-01 10:00;Klotter;x;;\n" for _ in range(20)), encoding="utf-8")
+    with pytest.raises(service.BadInput):
+        import_file(db, "incidents", bad)
+    assert count(db, "incidents") == report.rows_imported + 1
