@@ -307,6 +307,7 @@ def test_awkward_text_survives_the_bulk_path(db):
     assert np.allclose(back["x"].to_numpy(float), gdf.geometry.x.to_numpy(), rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore:Did not recognize type 'geometry':sqlalchemy.exc.SAWarning")
 def test_migrations_match_the_models(db):
     """Alembic's autogenerate finds nothing to change: migrations and models agree."""
     from alembic.autogenerate import compare_metadata
