@@ -63,6 +63,24 @@ def prepare(
     return gdf, report, rows
 
 
+def _finish(session: Any, dataset: Any, report: ImportReport, inserted: int, skipped: int, *, layer: str,
+            user: Any, sensitivity: str) -> None:
+    """Record the outcome on the report and the dataset row, and audit the import."""
+    report.rows_imported = inserted
+    report.rows_duplicate += skipped
+    if skipped:
+        report.warn(f"{skipped} rows were already in the store (same id or same content) and were skipped.")
+    dataset.rows_imported = inserted
+    dataset.rows_rejected = report.rows_rejected
+    dataset.rows_duplicate = report.rows_duplicate
+    stored = report.to_dict()
+    stored["rejected"] = stored["rejected"][:STORED_REJECTIONS]
+    dataset.report = stored
+    audit(session, "import", user=user, layer=layer, detail=sensitivity, feature_count=inserted,
+          extra={"dataset_id": dataset.id, "filename": report.filename, "checksum": report.checksum,
+                 "rejected": report.rows_rejected, "duplicates": report.rows_duplicate})
+
+
 def import_file(
     db: Any, layer: str, path: str | Path, *, mapping: Mapping | str | Path | None = None, crs: Any = None,
     dry_run: bool = False, strict: bool = False, user: Any = None, organisation_id: int | None = None,
@@ -142,19 +160,7 @@ def import_file(
         session.flush()
         inserted, skipped = insert_layer(session, layer, gdf, dataset.id)
         report.dataset_id = int(dataset.id)
-        report.rows_imported = inserted
-        report.rows_duplicate += skipped
-        if skipped:
-            report.warn(f"{skipped} rows were already in the store (same id or same content) and were skipped.")
-        dataset.rows_imported = inserted
-        dataset.rows_rejected = report.rows_rejected
-        dataset.rows_duplicate = report.rows_duplicate
-        stored = report.to_dict()
-        stored["rejected"] = stored["rejected"][:STORED_REJECTIONS]
-        dataset.report = stored
-        audit(session, "import", user=user, layer=layer, detail=sensitivity, feature_count=inserted,
-              extra={"dataset_id": dataset.id, "filename": report.filename, "checksum": report.checksum,
-                     "rejected": report.rows_rejected, "duplicates": report.rows_duplicate})
+        _finish(session, dataset, report, inserted, skipped, layer=layer, user=user, sensitivity=sensitivity)
     return report
 
 
@@ -254,23 +260,11 @@ def _import_streaming(
                 raise _Refused
             inserted, skipped = writer.finish()
             report.dataset_id = int(dataset.id)
-            report.rows_imported = inserted
-            report.rows_duplicate += skipped
-            if skipped:
-                report.warn(f"{skipped} rows were already in the store (same id or same content) and were skipped.")
             dataset.source, dataset.licence = report.source[:300], report.licence[:200]
             dataset.format, dataset.crs = report.format[:40], (report.crs or "")[:40]
             dataset.encoding, dataset.rows_read = (report.encoding or "")[:40], report.rows_read
             dataset.municipality_code = municipality_code
-            dataset.rows_imported = inserted
-            dataset.rows_rejected = report.rows_rejected
-            dataset.rows_duplicate = report.rows_duplicate
-            stored = report.to_dict()
-            stored["rejected"] = stored["rejected"][:STORED_REJECTIONS]
-            dataset.report = stored
-            audit(session, "import", user=user, layer=layer, detail=sensitivity, feature_count=inserted,
-                  extra={"dataset_id": dataset.id, "filename": report.filename, "checksum": report.checksum,
-                         "rejected": report.rows_rejected, "duplicates": report.rows_duplicate})
+            _finish(session, dataset, report, inserted, skipped, layer=layer, user=user, sensitivity=sensitivity)
     except _Refused:
         if strict and report.rows_rejected:
             report.strict_refused = True
