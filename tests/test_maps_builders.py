@@ -16,7 +16,7 @@ from tryggkarta.maps.assets import localize, resolve
 from tryggkarta.maps.cells import cells_geojson, grid_for_extent, top_reasons_per_cell, trend_label
 from tryggkarta.maps.popups import profile_svg
 from tryggkarta.maps.query import parse_query
-from tryggkarta.store.queries import GridSpec
+from tryggkarta.store.grid import GridSpec
 
 TILE = "https://tile.example.org/{z}/{x}/{y}.png"
 EVIL = "<script>alert('x')</script>"

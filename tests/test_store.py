@@ -177,7 +177,7 @@ def test_grid_counts_with_polygon_filter_same_on_both_engines(db):
 
 @pytest.mark.parametrize("polygon", [False, True])
 def test_grid_counts_by_category_and_periods_in_one_pass(db, polygon):
-    from tryggkarta.store.queries import grid_counts_by
+    from tryggkarta.store.grid import grid_counts_by
 
     gdf = incidents(1500)
     add(db, "incidents", gdf)

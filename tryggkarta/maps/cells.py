@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tryggkarta.geo import to_wgs84
-from tryggkarta.store.queries import GridSpec
+from tryggkarta.store.grid import GridSpec
 
 #: Most cells a map layer may hold; a bigger grid gets coarser cells.
 MAX_CELLS = 60_000

@@ -10,6 +10,7 @@
 """
 
 from tryggkarta.store.engine import Database, check_schema, make_engine
+from tryggkarta.store.grid import GridSpec, grid_counts, grid_counts_by
 from tryggkarta.store.models import (
     LAYER_MODELS,
     POINT_LAYERS,
@@ -35,12 +36,10 @@ from tryggkarta.store.models import (
 )
 from tryggkarta.store.queries import (
     Filters,
-    GridSpec,
     category_counts,
     count,
     dataset_versions,
     extent,
-    grid_counts,
     layer_frame,
     time_range,
 )
@@ -78,7 +77,7 @@ __all__ = [
     "dataset_versions",
     "delete_dataset",
     "extent",
-    "grid_counts",
+    "grid_counts", "grid_counts_by",
     "insert_layer",
     "layer_frame",
     "make_engine",

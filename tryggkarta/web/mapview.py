@@ -26,8 +26,9 @@ from tryggkarta.geo import parse_region, to_wgs84
 from tryggkarta.maps.query import MapQuery, parse_query
 from tryggkarta.services.cells import incident_cells, survey_cells
 from tryggkarta.store import audit, extent, layer_frame
+from tryggkarta.store.grid import GridSpec
 from tryggkarta.store.models import Dataset
-from tryggkarta.store.queries import Filters, GridSpec
+from tryggkarta.store.queries import Filters
 
 log = logging.getLogger(__name__)
 
