@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +24,14 @@ from sqlalchemy.orm import Session
 
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.errors import BadInput, NotFound
+from tryggkarta.store.bulk import (
+    copy_text,
+    dict_records,
+    insert_postgres,
+    insert_sqlite,
+    prefetch,
+    sqlite_tuples,
+)
 from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
 from tryggkarta.store.queries import model_for
 
@@ -114,149 +121,6 @@ def _join_reasons(value: Any) -> str:
     return ",".join(str(v) for v in value)
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = frame.astype(object).where(frame.notna(), None)
-    records = out.to_dict("records")
-    for rec in records:
-        for key, value in rec.items():
-            if isinstance(value, pd.Timestamp):
-                rec[key] = value.to_pydatetime()
-            elif isinstance(value, np.generic):
-                rec[key] = value.item()
-    return records
-
-
-def _column(series: pd.Series, dialect: str) -> np.ndarray:
-    """One column as DBAPI-ready Python objects (None for missing), vectorised per column."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        text = _timestamps_as_text(series, "" if dialect == "sqlite" else "+00:00")
-        return text.astype(object).where(series.notna(), None).to_numpy()
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-        return series.to_numpy(dtype=object, na_value=None)
-    values = series.to_numpy(dtype=object)
-    missing = pd.isna(series).to_numpy()
-    if missing.any():
-        values = values.copy()
-        values[missing] = None
-    return values
-
-
-def _timestamps_as_text(series: pd.Series, suffix: str = "") -> pd.Series:
-    """UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` (+ ``suffix``) per timestamp, vectorised.
-
-    The same text as ``strftime("%Y-%m-%d %H:%M:%S.%f")`` (SQLAlchemy's SQLite storage format,
-    which queries compare as text), ten times faster: numpy's ISO formatting with the "T" set
-    to a space in place. Missing values come out as "NaT"; callers mask them.
-    """
-    values = series.dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]")
-    text = np.datetime_as_string(values, unit="us")
-    if text.dtype.itemsize // 4 == 26 and len(text):  # every value is a 4-digit year
-        chars = text.view(np.uint32).reshape(len(text), 26)
-        chars[~np.isnat(values), 10] = ord(" ")
-    else:
-        text = np.char.replace(text, "T", " ")
-    if suffix:
-        text = np.char.add(text, suffix)
-    return pd.Series(text, index=series.index, dtype=object)
-
-
-def _dates_as_text(series: pd.Series) -> pd.Series:
-    """ISO dates as text, None (SQL NULL) for missing ones: NaT has an ``isoformat`` too."""
-    return pd.Series(
-        [
-            None if v is None or v is pd.NaT or pd.isna(v) else v.isoformat()
-            for v in series.to_numpy(dtype=object)
-        ],
-        index=series.index,
-        dtype=object,
-    )
-
-
-def _tuples(frame: pd.DataFrame, columns: list[str], dialect: str) -> list[tuple[Any, ...]]:
-    arrays = []
-    for col in columns:
-        series = frame[col]
-        if col in ("start_date", "end_date"):
-            series = _dates_as_text(series)
-        arrays.append(_column(series, dialect))
-    return list(zip(*arrays, strict=True))
-
-
-def _insert_sqlite(dbapi: Any, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        "ON CONFLICT (dedup_key) DO NOTHING"
-    )
-    cur = dbapi.cursor()
-    try:
-        cur.execute(
-            "PRAGMA cache_size=-262144"
-        )  # 256 MiB page cache for this connection: index upkeep
-        cur.executemany(sql, rows)
-    finally:
-        cur.close()
-
-
-def _copy_field(series: pd.Series, col: str) -> pa.Array:
-    """One column as PostgreSQL COPY TEXT fields (escaped; ``\\N`` for NULL), vectorised."""
-    if col in ("start_date", "end_date"):
-        arr = pa.array(_dates_as_text(series).to_numpy(dtype=object), pa.string())
-    elif isinstance(series.dtype, pd.DatetimeTZDtype):
-        text = _timestamps_as_text(series, "+00:00").where(series.notna(), None)
-        arr = pa.array(text.to_numpy(dtype=object), pa.string())
-    elif col == "geom_wkb":  # bytea in hex form: \x0101…, the backslash escaped for TEXT COPY
-        arr = pa.array(["\\\\x" + w.hex() for w in series.to_numpy(dtype=object)], pa.string())
-    elif pd.api.types.is_bool_dtype(series.dtype):
-        arr = pa.array(series.to_numpy(dtype=object, na_value=None), pa.bool_()).cast(pa.string())
-    elif pd.api.types.is_numeric_dtype(series.dtype):
-        # Arrow prints floats as the shortest text that reads back to the same double.
-        arr = pa.array(series, from_pandas=True).cast(pa.string())
-    else:
-        text = series.astype("string")
-        arr = pa.array(text, from_pandas=True).cast(pa.string())
-        for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-            arr = pc.replace_substring(arr, raw, escaped)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return pc.fill_null(arr, "\\N")
-
-
-def _copy_text(frame: pd.DataFrame, columns: list[str]) -> bytes:
-    """The rows of ``frame`` as one COPY … FROM STDIN (FORMAT text) payload, UTF-8."""
-    if len(frame) == 0:
-        return b""
-    fields = [_copy_field(frame[col], col) for col in columns]
-    lines = pc.binary_join_element_wise(*fields, "\t")
-    lines = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")  # each line ends in a newline
-    lines = lines.cast(pa.large_string())  # 64-bit offsets: no 2 GiB limit per chunk
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[
-        lines.offset : lines.offset + len(lines) + 1
-    ]
-    start, end = int(offsets[0]), int(offsets[-1])
-    return (
-        lines.buffers()[2].slice(start, end - start).to_pybytes()
-    )  # no nulls: the lines back to back
-
-
-def _insert_postgres(dbapi: Any, table: str, columns: list[str], payload: bytes) -> None:
-    """COPY (text format, one payload) into a temporary table, then INSERT … SELECT … ON CONFLICT."""
-    cols = ", ".join(columns)
-    temp = f"tk_load_{table}"
-    with dbapi.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {temp}")
-        cur.execute(
-            f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"
-        )
-        with cur.copy(f"COPY {temp} ({cols}) FROM STDIN") as copy:
-            view = memoryview(payload)
-            for start in range(0, len(payload), 8 * 1024 * 1024):
-                copy.write(view[start : start + 8 * 1024 * 1024])
-        cur.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {temp} ON CONFLICT (dedup_key) DO NOTHING"
-        )
-        cur.execute(f"DROP TABLE {temp}")
-
-
 def _prepared_chunks(layer: str, gdf: Any, dataset_id: int):  # noqa: ANN202 - a generator of frames
     """Prepared records in dedup-key order, :data:`BULK_CHUNK` rows at a time.
 
@@ -278,9 +142,6 @@ def _prepared_chunks(layer: str, gdf: Any, dataset_id: int):  # noqa: ANN202 - a
         yield frame.iloc[start : start + BULK_CHUNK]
 
 
-_END = object()
-
-
 def _payloads(layer: str, gdf: Any, dataset_id: int, table: Any, dialect: str):  # noqa: ANN202 - generator
     """(rows, columns, payload) per chunk: COPY text for PostgreSQL, tuples for SQLite."""
     for chunk in _prepared_chunks(layer, gdf, dataset_id):
@@ -288,24 +149,11 @@ def _payloads(layer: str, gdf: Any, dataset_id: int, table: Any, dialect: str): 
             continue
         columns = [c for c in chunk.columns if c in table.c and c != "geom"]
         if dialect == "postgresql":
-            yield len(chunk), columns, _copy_text(chunk, columns)
+            yield len(chunk), columns, copy_text(chunk, columns)
         elif dialect == "sqlite":
-            yield len(chunk), columns, _tuples(chunk, columns, dialect)
+            yield len(chunk), columns, sqlite_tuples(chunk, columns, dialect)
         else:  # pragma: no cover
-            yield len(chunk), columns, _records(chunk[columns])
-
-
-def _prefetch(items):  # noqa: ANN001, ANN202 - any iterator -> generator
-    """Iterate ``items`` one step ahead in a worker thread (errors surface in the caller)."""
-    iterator = iter(items)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tk-prepare") as pool:
-        pending = pool.submit(next, iterator, _END)
-        while True:
-            item = pending.result()
-            if item is _END:
-                return
-            pending = pool.submit(next, iterator, _END)
-            yield item
+            yield len(chunk), columns, dict_records(chunk[columns])
 
 
 def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tuple[int, int]:
@@ -328,12 +176,12 @@ def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tup
     total = 0
     # The next chunk is prepared in a worker thread while the database writes this one:
     # preparing (WKB, text) and index upkeep in the server take similar time.
-    for n, columns, payload in _prefetch(_payloads(layer, gdf, dataset_id, table, dialect)):
+    for n, columns, payload in prefetch(_payloads(layer, gdf, dataset_id, table, dialect)):
         total += n
         if dialect == "postgresql":
-            _insert_postgres(dbapi, table.name, columns, payload)
+            insert_postgres(dbapi, table.name, columns, payload)
         elif dialect == "sqlite":
-            _insert_sqlite(dbapi, table.name, columns, payload)
+            insert_sqlite(dbapi, table.name, columns, payload)
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             session.execute(
                 sqlite_insert(table).on_conflict_do_nothing(index_elements=["dedup_key"]), payload
@@ -378,7 +226,9 @@ class LayerWriter:
             self.total += inserted + skipped
             return
         dbapi = self.connection.connection.dbapi_connection
-        for n, columns, payload in _prefetch(_payloads(self.layer, gdf, self.dataset_id, self.table, self.dialect)):
+        for n, columns, payload in prefetch(
+            _payloads(self.layer, gdf, self.dataset_id, self.table, self.dialect)
+        ):
             with dbapi.cursor() as cur:
                 if self.columns is None:
                     self.columns = columns
@@ -387,7 +237,9 @@ class LayerWriter:
                         f"CREATE TEMP TABLE {self.temp} ON COMMIT DROP AS SELECT {', '.join(columns)} "
                         f"FROM {self.table.name} WITH NO DATA"
                     )
-                elif columns != self.columns:  # pragma: no cover - prepare_records has fixed columns
+                elif (
+                    columns != self.columns
+                ):  # pragma: no cover - prepare_records has fixed columns
                     raise BadInput("The pieces of one import must have the same columns.")
                 with cur.copy(f"COPY {self.temp} ({', '.join(columns)}) FROM STDIN") as copy:
                     view = memoryview(payload)
