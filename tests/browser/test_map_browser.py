@@ -22,7 +22,11 @@ require([(Path("/usr/bin/chromium"), "install Debian's chromium")], "browser tes
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings, _ = demo_database(tmp_path_factory.mktemp("browser"), "browser-test")
+    from tryggkarta.services.forecast import forecast_layer
+    from tryggkarta.store import Filters
+
+    settings, db = demo_database(tmp_path_factory.mktemp("browser"), "browser-test")
+    forecast_layer(db, Filters())  # as `tryggkarta demo` does: the default hotspot layer is on the page
     with serving(settings) as url:
         yield url
 
@@ -86,6 +90,17 @@ def test_map_renders_offline_with_vectors_legend_and_controls(visit: Visit) -> N
     assert visit.errors == []
     assert visit.local and all(urlsplit(u).hostname == "127.0.0.1" for u in visit.local)
     assert {urlsplit(u).hostname for u in visit.blocked} <= {"tile.openstreetmap.org"}
+
+
+def test_default_hotspot_layer_is_drawn_with_its_method_and_pai(visit: Visit) -> None:
+    visit.open("/")
+    page = visit.page
+    legend = page.locator(".tk-legend").inner_text()
+    assert "Brännpunkter (bästa metoden)" in legend and "PAI" in legend
+    overlay = page.locator(".leaflet-control-layers-overlays label", has_text="bästa metoden")
+    assert overlay.locator("input").is_checked()
+    assert page.locator("path[stroke='#111111']").count() > 0  # the forecast cells' outlines
+    assert visit.errors == []
 
 
 def test_layer_toggle_hides_and_shows_paths(visit: Visit) -> None:
