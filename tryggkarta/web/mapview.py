@@ -156,14 +156,11 @@ def survey_pins(db: Any, q: MapQuery, user: Any) -> dict:
 
 
 def hotspot_geojson(db: Any, method: str, q: MapQuery) -> tuple[dict, str, str] | None:
-    """(geojson, title_sv, title_en) from ``tryggkarta.services.hotspots``, or None if unavailable."""
-    try:
-        from tryggkarta.services import hotspots
-    except ImportError:
-        return None
-    fn = getattr(hotspots, f"{method}_layer", None)
-    if fn is None:
-        return None
+    """(geojson, title_sv, title_en) from ``tryggkarta.services.hotspots``, or None when the
+    data cannot support the method (e.g. too few incidents) — logged, the map goes on."""
+    from tryggkarta.services import hotspots
+
+    fn = getattr(hotspots, f"{method}_layer")
     try:
         result = fn(db, q.filters)
     except TryggkartaError as exc:
