@@ -65,8 +65,8 @@ def test_streamed_import_equals_whole_file(db, tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(service, "STREAM_BYTES", 0)
     monkeypatch.setattr(service, "STREAM_CHUNK", 7)
     seen = []
-    real = service.LayerWriter.add
-    monkeypatch.setattr(service.LayerWriter, "add", lambda self, gdf: (seen.append(len(gdf)), real(self, gdf))[1])
+    real = service.LayerWriter.prepare
+    monkeypatch.setattr(service.LayerWriter, "prepare", lambda self, gdf: (seen.append(len(gdf)), real(self, gdf))[1])
     streamed = import_file(db, "incidents", path)
     assert len(seen) > 3  # written chunk by chunk
     assert _stored(db) == expected  # the same dedup keys, times, positions

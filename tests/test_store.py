@@ -328,3 +328,95 @@ def test_migrations_match_the_models(db):
     if db.is_postgis:  # x/y B-tree is SQLite's spatial index; PostGIS uses GiST (migration 0002)
         relevant = [d for d in relevant if "ix_incidents_xy" not in repr(d)]
     assert relevant == [], relevant
+
+
+def _schema_objects(db, table: str) -> list[tuple[str, str]]:
+    """The table's indexes and constraints as (name, definition), to compare before/after."""
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        if db.is_postgis:
+            rows = conn.execute(text(
+                "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+                "WHERE indrelid = CAST(:t AS regclass) UNION ALL "
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)"
+            ), {"t": table})
+        else:
+            rows = conn.execute(text(
+                "SELECT name, coalesce(sql, '') FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+            ), {"t": table})
+        return sorted((str(a), str(b)) for a, b in rows)
+
+
+@pytest.fixture()
+def bulk_from_10(monkeypatch: pytest.MonkeyPatch):
+    """Bulk mode (drop indexes, insert, rebuild) from 10 rows on, so small tests exercise it."""
+    from tryggkarta.store import writes
+
+    monkeypatch.setattr(writes, "BULK_MIN", 10)
+    modes: list[bool | None] = []
+    real = writes.LayerWriter.finish
+
+    def finish(self):  # noqa: ANN001, ANN202
+        result = real(self)
+        modes.append(self.bulk)
+        return result
+
+    monkeypatch.setattr(writes.LayerWriter, "finish", finish)
+    return modes
+
+
+def test_bulk_load_into_an_empty_table_then_incremental(db, bulk_from_10):
+    """A first load takes bulk mode, and so does a load as large as the table; indexes and
+    constraints come back exactly; a small load into a larger table goes row by row;
+    re-imports add nothing either way."""
+    before = _schema_objects(db, "incidents")
+    gdf = incidents(300)
+    assert add(db, "incidents", gdf, "first")[1:] == (300, 0)
+    assert _schema_objects(db, "incidents") == before
+    assert add(db, "incidents", gdf, "again")[1:] == (0, 300)
+    more = incidents(40, seed=9)
+    assert add(db, "incidents", more, "more")[1:] == (40, 0)
+    assert bulk_from_10 == [True, True, False]
+    assert count(db, "incidents") == 340
+    # the rebuilt indexes answer queries: bbox, time and dataset filters agree with the data
+    area = box(X0 + 1000, Y0 + 1000, X0 + 3000, Y0 + 2500)
+    both = pd.concat([gdf, more])
+    expect = int((both.geometry.within(area) | both.geometry.touches(area)).sum())
+    assert count(db, "incidents", Filters(bbox=area.bounds)) == expect
+    with db.session() as s:
+        assert delete_dataset(s, 1) == {"incidents": 300}
+    assert count(db, "incidents") == 40
+
+
+def test_bulk_load_is_all_or_nothing(db, bulk_from_10):
+    """A failure after bulk mode dropped the indexes rolls back rows and index changes alike."""
+    add(db, "incidents", incidents(5, seed=5), "small")
+    before = _schema_objects(db, "incidents")
+    bad = incidents(200, seed=6)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        with db.session() as s:
+            ds = Dataset(layer="incidents", name="bad", checksum="bad")
+            s.add(ds)
+            s.flush()
+            from tryggkarta.store.writes import LayerWriter
+
+            writer = LayerWriter(s, "incidents", ds.id, expected_rows=200)
+            writer.add(bad)
+            writer.finish()
+            raise RuntimeError("disk on fire")
+    assert bulk_from_10 == [False, True]
+    assert count(db, "incidents") == 5
+    assert _schema_objects(db, "incidents") == before
+
+
+def test_bulk_load_skips_keys_already_stored(db, bulk_from_10):
+    """Bulk mode's anti-join skips stored keys and repeats within the piece, like "on conflict"."""
+    gdf = incidents(30)
+    gdf["dedup_key"] = "polisen:" + gdf["source_id"]
+    add(db, "incidents", gdf.iloc[:10], "ten")
+    doubled = pd.concat([gdf, gdf.iloc[:5]])
+    _, inserted, skipped = add(db, "incidents", doubled, "all")
+    assert (inserted, skipped) == (20, 15)
+    assert bulk_from_10 == [True, True]
+    assert count(db, "incidents") == 30

@@ -20,6 +20,7 @@ from tryggkarta.ingest.mapping import Mapping, load_mapping
 from tryggkarta.ingest.normalise import PRESETS, normalise
 from tryggkarta.ingest.registry import FORMAT_NAMES, ReadOptions, read_table
 from tryggkarta.ingest.report import ImportReport
+from tryggkarta.store.bulk import prefetch
 from tryggkarta.store.models import LAYER_MODELS, Dataset
 from tryggkarta.store.writes import LayerWriter, audit, delete_dataset, insert_layer
 
@@ -164,6 +165,15 @@ def import_file(
     return report
 
 
+def _expected_rows(path: Path) -> int:
+    """Rows a large CSV probably holds, from its size and its first 1 MiB (a hint only)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(1 << 20)
+    lines = head.count(b"\n")
+    return int(size / max(len(head), 1) * lines) if lines else 0
+
+
 def _streams(layer: str, path: Path, filename: str | None) -> bool:
     """Whether this import goes in chunks: a large delimited-text file of incidents."""
     from tryggkarta.ingest.registry import file_type
@@ -250,12 +260,18 @@ def _import_streaming(
             )
             session.add(dataset)
             session.flush()
-            writer = LayerWriter(session, layer, dataset.id)
-            for gdf in chunks():
-                if strict and report.rows_rejected:
-                    continue  # refused in the end: validate the rest for the report only
-                writer.add(gdf)
-                del gdf
+            writer = LayerWriter(session, layer, dataset.id, expected_rows=_expected_rows(path))
+
+            def prepared():  # noqa: ANN202 - read, validate and prepare: a worker thread
+                for gdf in chunks():
+                    if strict and report.rows_rejected:
+                        continue  # refused in the end: validate the rest for the report only
+                    yield writer.prepare(gdf)
+
+            # The next chunk is read, validated and prepared while the store writes this one.
+            for piece in prefetch(prepared()):
+                writer.write(piece)
+                del piece
             if (strict and report.rows_rejected) or kept == 0:
                 raise _Refused
             inserted, skipped = writer.finish()
