@@ -420,3 +420,48 @@ def test_bulk_load_skips_keys_already_stored(db, bulk_from_10):
     assert (inserted, skipped) == (20, 15)
     assert bulk_from_10 == [True, True]
     assert count(db, "incidents") == 30
+
+
+def test_first_load_with_repeated_keys_across_chunks(db, bulk_from_10, monkeypatch: pytest.MonkeyPatch):
+    """A first load (PostgreSQL copies it straight into the table) still stores each key once,
+    also when a repeat lies in another write chunk than the first copy."""
+    from tryggkarta.store import writes
+
+    monkeypatch.setattr(writes, "BULK_CHUNK", 7)
+    gdf = incidents(30)
+    gdf["dedup_key"] = "est:" + (gdf.index % 20).astype(str)  # rows 20-29 repeat rows 0-9
+    _, inserted, skipped = add(db, "incidents", gdf, "first")
+    assert (inserted, skipped) == (20, 10)
+    assert bulk_from_10 == [True]
+    back = layer_frame(db, "incidents")
+    assert sorted(back["description"]) == sorted(gdf["description"].iloc[:20])
+
+
+def test_sqlite_staging_file_is_removed_after_commit_and_rollback(sqlite_db, tmp_path):
+    """The ADBC staging file lives only as long as the import's transaction, and the store's
+    connection keeps no attached database afterwards (whether the import commits or fails)."""
+    import glob
+    import os
+
+    from sqlalchemy import text
+
+    folder = os.path.dirname(sqlite_db.engine.url.database)
+
+    def leftovers() -> list[str]:
+        return glob.glob(os.path.join(folder, ".tk-stage-*"))
+
+    add(sqlite_db, "incidents", incidents(20), "ok")
+    assert leftovers() == []
+    with pytest.raises(RuntimeError):
+        with sqlite_db.session() as s:
+            ds = Dataset(layer="incidents", name="bad", checksum="bad")
+            s.add(ds)
+            s.flush()
+            insert_layer(s, "incidents", incidents(15, seed=4), ds.id)
+            assert len(leftovers()) == 1
+            raise RuntimeError("stop")
+    assert leftovers() == []
+    assert count(sqlite_db, "incidents") == 20
+    with sqlite_db.engine.connect() as conn:
+        names = [row[1] for row in conn.execute(text("PRAGMA database_list"))]
+    assert not [n for n in names if n.startswith("tk_stage")], names

@@ -126,7 +126,7 @@ def map_values(values: pd.Series, table: dict[str, str], override: dict[str, str
     uniques = text.dropna().unique()
     result = {u: lookup.get(str(u).lower()) for u in uniques}
     unknown_keys = [u for u, k in result.items() if k is None]
-    mapped = text.map(lambda v: result.get(v) if v is not pd.NA else None, na_action="ignore")
+    mapped = text.map(result)  # a dict: looked up per distinct value, not per row
     counts = text[text.isin(unknown_keys)].value_counts() if unknown_keys else pd.Series(dtype=int)
     if default is not None:
         mapped = mapped.where(mapped.notna() | text.isna(), default)

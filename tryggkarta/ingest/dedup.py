@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from tryggkarta.domain import LAYER_FIELDS
@@ -42,14 +44,18 @@ def _hash_pairs(gdf: Any, layer: str) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(col.dtype, pd.DatetimeTZDtype):  # integers hash much faster than text
             parts[f] = col.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64")
         else:
-            parts[f] = col.astype("string").fillna("\x00")
+            # Plain Python strings: pandas hashes them exactly as the "string" dtype it used
+            # to get here (pinned in tests/test_ingest_dedup.py), without Arrow round trips.
+            parts[f] = _as_text(col)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     if layer in ("incidents", "survey"):
         parts["_x"] = np.round(shapely.get_x(geoms) * 100).astype(np.int64)
         parts["_y"] = np.round(shapely.get_y(geoms) * 100).astype(np.int64)
     else:
         parts["_g"] = pd.Series(shapely.to_wkb(shapely.set_precision(geoms, 0.01), hex=True), index=gdf.index)
-    frame = pd.DataFrame(parts, index=gdf.index)
+    # object columns stay object (pandas would infer its Arrow string dtype and convert back)
+    frame = pd.DataFrame({k: pd.Series(v, index=gdf.index, dtype=object if isinstance(v, np.ndarray) and v.dtype == object else None)
+                          for k, v in parts.items()}, index=gdf.index)
     h1 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[0][:16]).to_numpy(np.uint64)
     if _HASH_KEYS[1][:16] == _HASH_KEYS[0][:16]:
         # Both keys truncate to "tryggkarta-dedup", so the second half has always equalled the
@@ -61,12 +67,32 @@ def _hash_pairs(gdf: Any, layer: str) -> tuple[np.ndarray, np.ndarray]:
     return h1, h2
 
 
+def _as_text(col: pd.Series) -> np.ndarray:
+    """A column as an object array of ``str``, missing values as "\\x00"."""
+    values = col.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return col.astype("string").fillna("\x00").to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = "\x00"
+    return values
+
+
 def _hex_pairs(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
     """``"%016x%016x" % (a, b)`` per row, vectorised: big-endian bytes, hexlified in one go."""
     raw = np.empty((len(h1), 2), dtype=">u8")
     raw[:, 0], raw[:, 1] = h1, h2
     text = binascii.hexlify(raw.tobytes())
     return np.frombuffer(text, dtype="S32").astype("U32").astype(object)
+
+
+def _content_keys(hashes: np.ndarray, nth: np.ndarray) -> np.ndarray:
+    """``"h:<hash>:<nth>"`` per row, joined by Arrow."""
+    joined = pc.binary_join_element_wise(
+        "h", pa.array(hashes, pa.string()), pa.array(nth.astype(np.int64)).cast(pa.string()), ":"
+    )
+    return joined.to_numpy(zero_copy_only=False)
 
 
 def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportReport, state: Any = None) -> Any:
@@ -101,16 +127,17 @@ def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportRepo
     if rest.any():
         sub = gdf.loc[rest]
         h1, h2 = _hash_pairs(sub, layer)
-        hashes = pd.Series(_hex_pairs(h1, h2), index=sub.index)
-        nth = hashes.groupby(hashes).cumcount()
+        hashes = _hex_pairs(h1, h2)
+        nth = pd.Series(h1).groupby(h1).cumcount().to_numpy(dtype=np.int64, copy=True)  # h2 == h1
         if state is not None:
             # Identical rows in earlier chunks: their number is added to the occurrence count.
             # h2 equals h1 (see content_hashes), so h1 identifies the hash.
             seen = state.seen_hashes if state.seen_hashes is not None else np.empty(0, dtype=np.uint64)
             if len(seen):
                 nth += np.searchsorted(seen, h1, side="right") - np.searchsorted(seen, h1, side="left")
-            state.seen_hashes = np.sort(np.concatenate([seen, h1]))
-        keys[rest] = "h:" + hashes + ":" + nth.astype("string")
+            # two sorted runs: the stable sort (timsort) merges them in linear time
+            state.seen_hashes = np.sort(np.concatenate([seen, np.sort(h1)]), kind="stable")
+        keys[rest] = _content_keys(hashes, nth)
         same = int((nth > 0).sum())
         if same and state is not None:
             state.count("identical", same)

@@ -100,6 +100,23 @@ def _try(values: pd.Series, fmt: str, tz: str) -> pd.Series:
     return out
 
 
+# Any character Python's \\s matches other than a plain space, or two spaces: only text with one
+# of these needs the (per-value, slow) regex replacement in :func:`_single_spaced`.
+_NOT_SINGLE_SPACED = (
+    r"[\t\n\r\f\v\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]|  "
+)
+
+
+def _single_spaced(text: pd.Series) -> pd.Series:
+    """Runs of whitespace as one space; a vectorised check first skips the common clean case."""
+    needs = text.str.contains(_NOT_SINGLE_SPACED, regex=True).fillna(False).to_numpy(bool)
+    if not needs.any():
+        return text
+    text = text.copy()
+    text[needs] = text[needs].str.replace(r"\s+", " ", regex=True)
+    return text
+
+
 def parse_dates(values: pd.Series, *, fmt: str | None = None, tz: str = "Europe/Stockholm",
                 future_days: float = 1.0, state: dict | None = None) -> tuple[pd.Series, np.ndarray, str | None]:
     """UTC timestamps from text or datetime cells.
@@ -120,7 +137,7 @@ def parse_dates(values: pd.Series, *, fmt: str | None = None, tz: str = "Europe/
         result = _to_utc(parsed.astype("datetime64[us]") if parsed.dt.tz is None else parsed, tz)
         used = "spreadsheet dates"
     else:
-        text = values.astype("string").str.strip().str.replace(r"\s+", " ", regex=True)
+        text = _single_spaced(values.astype("string").str.strip())
         text = text.where(text.str.len() > 0)
         result = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
         remaining = text.notna()

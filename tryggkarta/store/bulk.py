@@ -1,15 +1,14 @@
-"""Database-native bulk writes: DBAPI tuples for SQLite executemany, COPY text for PostgreSQL.
+"""Database-native bulk writes: Arrow tables staged by ADBC for SQLite, COPY text for PostgreSQL.
 
-Column-wise encoders (no per-row Python where it can be avoided) and the two insert
-backends used by :mod:`tryggkarta.store.writes`; both insert with
-"on conflict (dedup_key) do nothing" inside the caller's transaction.
+Column-wise encoders (no per-row Python where it can be avoided), the two staging and
+insert backends used by :mod:`tryggkarta.store.writes`, and the index and constraint
+handling of bulk mode. Everything runs inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 import io
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,21 +28,6 @@ def dict_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             elif isinstance(value, np.generic):
                 rec[key] = value.item()
     return records
-
-
-def _column(series: pd.Series, dialect: str) -> np.ndarray:
-    """One column as DBAPI-ready Python objects (None for missing), vectorised per column."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        text = _timestamps_as_text(series, "" if dialect == "sqlite" else "+00:00")
-        return text.to_numpy(zero_copy_only=False)
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-        return series.to_numpy(dtype=object, na_value=None)
-    values = series.to_numpy(dtype=object)
-    missing = pd.isna(series).to_numpy()
-    if missing.any():
-        values = values.copy()
-        values[missing] = None
-    return values
 
 
 def _timestamps_as_text(series: pd.Series, suffix: str = "") -> pa.Array:
@@ -70,91 +54,6 @@ def _dates_as_text(series: pd.Series) -> pd.Series:
         index=series.index,
         dtype=object,
     )
-
-
-@dataclass(frozen=True)
-class SqliteRows:
-    """One chunk for SQLite's executemany: the columns bound per row, and the rest inlined.
-
-    A column with one value in the whole chunk (all NULL, the dataset id, one precision) is
-    written once into the statement as an SQL literal instead of being bound a million times:
-    Python's sqlite3 binding is most of the insert's cost (1M rows, 19 columns bound: 3.2 s;
-    the 10 that vary: 1.3 s).
-    """
-
-    columns: list[str]
-    constants: dict[str, str]
-    rows: list[tuple[Any, ...]]
-
-    def sql(self, table: str) -> str:
-        names = [*self.columns, *self.constants]
-        values = ["?"] * len(self.columns) + list(self.constants.values())
-        return (
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(values)}) "
-            "ON CONFLICT (dedup_key) DO NOTHING"
-        )
-
-
-def sql_literal(value: Any) -> str | None:
-    """``value`` as an SQLite literal, or None where binding is the only safe way."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return repr(float(value)) if np.isfinite(value) else None
-    if isinstance(value, str):
-        return None if "\x00" in value else "'" + value.replace("'", "''") + "'"
-    if isinstance(value, bytes):
-        return "X'" + value.hex() + "'"
-    return None
-
-
-def _constant(values: np.ndarray) -> str | None:
-    """The SQL literal of an object array whose values are all the same, else None."""
-    if len(values) == 0:
-        return None
-    first = values[0]
-    if first is None:
-        same = all(v is None for v in values) if len(values) < 64 else bool(pd.isna(values).all())
-        return "NULL" if same else None
-    try:
-        same = bool((values == first).all())
-    except (TypeError, ValueError):  # pragma: no cover - exotic objects: bind them
-        return None
-    return sql_literal(first) if same and not pd.isna(values).any() else None
-
-
-def sqlite_tuples(frame: pd.DataFrame, columns: list[str], dialect: str) -> SqliteRows:
-    """The chunk as :class:`SqliteRows`: varying columns as row tuples, constant ones inlined."""
-    bound: list[str] = []
-    arrays = []
-    constants: dict[str, str] = {}
-    for col in columns:
-        series = frame[col]
-        if col in ("start_date", "end_date"):
-            series = _dates_as_text(series)
-        values = _column(series, dialect)
-        literal = _constant(values) if len(frame) > 1 else None
-        if literal is not None and col != "dedup_key":
-            constants[col] = literal
-        else:
-            bound.append(col)
-            arrays.append(values)
-    return SqliteRows(bound, constants, list(zip(*arrays, strict=True)))
-
-
-def insert_sqlite(dbapi: Any, table: str, payload: SqliteRows) -> None:
-    cur = dbapi.cursor()
-    try:
-        cur.execute(
-            "PRAGMA cache_size=-262144"
-        )  # 256 MiB page cache for this connection: index upkeep
-        cur.executemany(payload.sql(table), payload.rows)
-    finally:
-        cur.close()
 
 
 _COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
@@ -218,6 +117,103 @@ def copy_text(frame: pd.DataFrame, columns: list[str]) -> bytes:
     return lines.buffers()[2].slice(start, end - start).to_pybytes()  # no nulls: lines back to back
 
 
+def arrow_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
+    """The chunk as an Arrow table with SQLite-ready types (text times, as SQLAlchemy stores them)."""
+    arrays = []
+    for col in columns:
+        series = frame[col]
+        if col in ("start_date", "end_date"):
+            arrays.append(pa.array(_dates_as_text(series).to_numpy(dtype=object), pa.string()))
+        elif isinstance(series.dtype, pd.DatetimeTZDtype):
+            arrays.append(_timestamps_as_text(series))
+        elif col == "geom_wkb":
+            arrays.append(pa.array(series.to_numpy(dtype=object), pa.binary()))
+        elif pd.api.types.is_bool_dtype(series.dtype):
+            arrays.append(pa.array(series.to_numpy(dtype=object, na_value=None), pa.bool_()).cast(pa.int64()))
+        elif pd.api.types.is_integer_dtype(series.dtype):
+            arrays.append(pa.array(series, pa.int64(), from_pandas=True))
+        elif pd.api.types.is_float_dtype(series.dtype):
+            arrays.append(pa.array(series, pa.float64(), from_pandas=True))
+        else:
+            arrays.append(_text_array(series))
+    return pa.Table.from_arrays(arrays, names=columns)
+
+
+class SqliteStage:
+    """A staging database file that Arrow tables are written into without holding the GIL.
+
+    Python's sqlite3 binds every value of every row under the GIL: a streamed import spent
+    10 s of its 15 s there at 1M rows, fighting the thread that reads the next chunk. The
+    ADBC SQLite driver binds in C from Arrow (1M rows: 0.8 s, the GIL released), into a
+    file of its own; the store's own connection then ATTACHes the file and moves the rows
+    with one INSERT … SELECT in the import's transaction. The file sits next to the database
+    (same disk) and is removed when the import's transaction ends (:meth:`remove`).
+    """
+
+    def __init__(self, main_path: str | None) -> None:
+        import os
+        import tempfile
+
+        import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+        folder = os.path.dirname(main_path) if main_path else None
+        fd, self.path = tempfile.mkstemp(prefix=".tk-stage-", suffix=".db", dir=folder or None)
+        os.close(fd)
+        self.alias = "tk_stage_" + os.path.basename(self.path).split("-")[-1].split(".")[0].lower()
+        self.columns: list[str] | None = None
+        self.removed = False
+        self._conn = adbc_sqlite.connect(self.path)
+        self._cur = self._conn.cursor()
+
+    def add(self, table: pa.Table) -> None:
+        if self.columns is None:
+            self.columns = list(table.column_names)
+        self._cur.adbc_ingest("stage", table, mode="create_append")
+
+    def close(self) -> None:
+        """Commit and close the writing side (idempotent)."""
+        if self._conn is not None:
+            self._cur.close()
+            self._conn.commit()
+            self._conn.close()
+            self._conn = None
+
+    def move_into(self, dbapi: Any, table: str) -> int:
+        """Rows inserted into ``table`` from the stage, skipping stored dedup keys."""
+        self.close()
+        if not self.columns:
+            return 0
+        cols = ", ".join(self.columns)
+        before = dbapi.total_changes
+        cur = dbapi.cursor()
+        try:
+            cur.execute("PRAGMA main.cache_size=-262144")  # 256 MiB page cache: index upkeep
+            cur.execute("ATTACH DATABASE ? AS " + self.alias, (self.path,))
+            cur.execute(
+                f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM {self.alias}.stage "
+                "WHERE true ON CONFLICT (dedup_key) DO NOTHING"  # WHERE: SQLite's upsert parsing
+            )
+        finally:
+            cur.close()
+        return dbapi.total_changes - before
+
+    def remove(self, dbapi: Any) -> None:
+        """Detach (once the transaction has ended) and delete the file."""
+        import contextlib
+        import os
+        import sqlite3
+
+        self.close()
+        if self.removed:
+            return
+        self.removed = True
+        with contextlib.suppress(sqlite3.Error):
+            dbapi.execute("DETACH DATABASE " + self.alias)
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path + suffix)
+
+
 def drop_sqlite_indexes(dbapi: Any, table: str) -> list[str]:
     """Drop ``table``'s non-unique indexes; returns the SQL that creates them again.
 
@@ -273,13 +269,33 @@ def _postgres_secondary(cur: Any, table: str) -> tuple[list[str], list[str]]:
     return drop, rebuild
 
 
+def drop_postgres_secondary(cur: Any, table: str) -> list[str]:
+    """Lock ``table`` and drop its foreign keys, unique constraints and secondary indexes.
+
+    Returns the SQL that builds them again (:func:`rebuild_postgres`). The lock (ACCESS
+    EXCLUSIVE, also on the tables the foreign keys point to) lasts until the transaction ends.
+    """
+    cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    drop, rebuild = _postgres_secondary(cur, table)
+    for sql in drop:
+        cur.execute(sql)
+    return rebuild
+
+
+def rebuild_postgres(cur: Any, rebuild: list[str]) -> None:
+    cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # index builds sort in memory
+    for sql in rebuild:
+        cur.execute(sql)
+    cur.execute("RESET maintenance_work_mem")
+
+
 def move_staged_postgres(cur: Any, table: str, temp: str, columns: list[str], *, bulk: bool) -> int:
     """Move the rows staged in ``temp`` into ``table``, skipping stored dedup keys; rows inserted.
 
     Row by row: one INSERT … SELECT … ORDER BY dedup_key ON CONFLICT DO NOTHING (the unique
-    index grows in key order). Bulk: under an exclusive lock the foreign keys, the unique
-    constraint and the secondary indexes are dropped, the rows whose keys are not stored
-    yet are inserted (a hash anti-join), and everything is built and checked again.
+    index grows in key order). Bulk: the foreign keys, the unique constraint and the
+    secondary indexes are dropped (:func:`drop_postgres_secondary`), the rows whose keys are
+    not stored yet are inserted (a hash anti-join), and everything is built and checked again.
     """
     cols = ", ".join(columns)
     cur.execute("SET LOCAL work_mem = '256MB'")  # the key sort / hash in memory, not on disk
@@ -290,19 +306,13 @@ def move_staged_postgres(cur: Any, table: str, temp: str, columns: list[str], *,
         )
         inserted = int(cur.rowcount)
     else:
-        cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        drop, rebuild = _postgres_secondary(cur, table)
-        for sql in drop:
-            cur.execute(sql)
+        rebuild = drop_postgres_secondary(cur, table)
         cur.execute(
             f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {temp} s "
             f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.dedup_key = s.dedup_key)"
         )
         inserted = int(cur.rowcount)
-        for sql in rebuild:
-            cur.execute(sql)
-        cur.execute("RESET maintenance_work_mem")
+        rebuild_postgres(cur, rebuild)
     cur.execute(f"DROP TABLE {temp}")
     cur.execute("RESET work_mem")
     return inserted

@@ -18,21 +18,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.store.bulk import (
+    SqliteStage,
+    arrow_table,
     copy_text,
     dict_records,
+    drop_postgres_secondary,
     drop_sqlite_indexes,
-    insert_sqlite,
     move_staged_postgres,
     prefetch,
+    rebuild_postgres,
     rebuild_sqlite_indexes,
-    sqlite_tuples,
 )
 from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
 from tryggkarta.store.queries import model_for
@@ -127,52 +129,49 @@ def _join_reasons(value: Any) -> str:
 
 
 def _prepared_chunks(layer: str, gdf: Any, dataset_id: int, *, key_order: bool = True):  # noqa: ANN202 - generator
-    """Prepared records, :data:`BULK_CHUNK` rows at a time, in dedup-key order if asked.
+    """Prepared records, :data:`BULK_CHUNK` rows at a time, each dedup key once.
 
-    Key order helps SQLite, which inserts straight into the unique key index; PostgreSQL
-    stages rows and sorts them itself where it matters. With keys already present (every
-    import) only the key order is computed for the whole frame and each chunk is prepared
-    on its own, so WKB, text and tuples exist for one chunk at a time. Without keys (direct
-    callers) the keys are computed first, for all rows.
+    Later rows with a key seen before in ``gdf`` are left out (the store would skip them
+    anyway), so every staged key is unique. Rows come in key order if asked: that helps
+    SQLite, which inserts straight into the unique key index; PostgreSQL sorts where it
+    matters. With keys already present (every import) each chunk is prepared on its own,
+    so WKB, text and tuples exist for one chunk at a time. Without keys (direct callers)
+    the keys are computed first, for all rows.
     """
     keys = gdf["dedup_key"] if "dedup_key" in gdf.columns else None
     if keys is not None and len(gdf) and not keys.isna().any():
-        if not key_order:
-            for start in range(0, len(gdf), BULK_CHUNK):
-                yield prepare_records(layer, gdf.iloc[start : start + BULK_CHUNK], dataset_id)
-            return
-        order = pc.sort_indices(
-            pa.array(keys.astype(str).to_numpy(dtype=object), pa.string())
-        ).to_numpy()
-        for start in range(0, len(gdf), BULK_CHUNK):
-            yield prepare_records(layer, gdf.iloc[order[start : start + BULK_CHUNK]], dataset_id)
+        rows = np.flatnonzero(~keys.duplicated().to_numpy())
+        if key_order:
+            text = pa.array(keys.astype(str).to_numpy(dtype=object)[rows], pa.string())
+            rows = rows[pc.sort_indices(text).to_numpy()]
+        for start in range(0, len(rows), BULK_CHUNK):
+            yield prepare_records(layer, gdf.iloc[rows[start : start + BULK_CHUNK]], dataset_id)
         return
     frame = prepare_records(layer, gdf, dataset_id)
+    frame = frame.loc[~frame["dedup_key"].duplicated().to_numpy()]
     if key_order:
         frame = frame.sort_values("dedup_key", kind="stable")
     for start in range(0, max(len(frame), 1), BULK_CHUNK):
         yield frame.iloc[start : start + BULK_CHUNK]
 
 
-def _payloads(layer: str, gdf: Any, dataset_id: int, table: Any, dialect: str):  # noqa: ANN202 - generator
-    """(rows, columns, payload) per chunk: COPY text for PostgreSQL, tuples for SQLite.
-
-    Later rows with a dedup key already seen in ``gdf`` are dropped here (they would be
-    skipped by the store anyway), so the staged keys are unique.
-    """
-    for chunk in _prepared_chunks(layer, gdf, dataset_id, key_order=dialect == "sqlite"):
+def _payloads(layer: str, gdf: Any, dataset_id: int, table: Any, dialect: str, *, key_order: bool):  # noqa: ANN202
+    """(rows, columns, payload, repeats left out) per chunk: COPY text or SQLite tuples."""
+    seen = 0
+    for chunk in _prepared_chunks(layer, gdf, dataset_id, key_order=key_order):
+        seen += len(chunk)
         if len(chunk) == 0:
             continue
-        repeated = chunk["dedup_key"].duplicated().to_numpy()
-        if repeated.any():
-            chunk = chunk.loc[~repeated]
         columns = [c for c in chunk.columns if c in table.c and c != "geom"]
         if dialect == "postgresql":
-            yield len(chunk), columns, copy_text(chunk, columns), int(repeated.sum())
+            payload: Any = copy_text(chunk, columns)
         elif dialect == "sqlite":
-            yield len(chunk), columns, sqlite_tuples(chunk, columns, dialect), int(repeated.sum())
+            payload = arrow_table(chunk, columns)
         else:  # pragma: no cover
-            yield len(chunk), columns, dict_records(chunk[columns]), int(repeated.sum())
+            payload = dict_records(chunk[columns])
+        yield len(chunk), columns, payload, 0
+    if seen < len(gdf):  # the repeats left out, counted once at the end
+        yield 0, [], None, len(gdf) - seen
 
 
 def insert_layer(session: Session, layer: str, gdf: Any, dataset_id: int) -> tuple[int, int]:
@@ -197,8 +196,9 @@ class LayerWriter:
     a failure anywhere leaves the caller's transaction to roll back everything, index
     changes included (DDL is transactional on both engines).
 
-    * **SQLite:** each piece is bound with executemany straight into the table (columns
-      that are constant in a chunk inlined as literals, see :class:`~.bulk.SqliteRows`).
+    * **SQLite:** each piece becomes an Arrow table, written into a staging file by the ADBC
+      driver without holding the GIL (:class:`~.bulk.SqliteStage`); :meth:`finish`
+      attaches the file and moves the rows with one INSERT … SELECT.
     * **PostgreSQL:** each piece is COPYed into one temporary table; :meth:`finish` moves
       them with one INSERT … SELECT.
 
@@ -230,7 +230,26 @@ class LayerWriter:
         self.inserted = 0
         self.bulk: bool | None = None  # decided on the first piece (SQLite) or in finish
         self.dropped: list[str] = []  # SQL that rebuilds what bulk mode dropped
+        self.direct = False  # PostgreSQL, bulk into an empty table: COPY straight into it
+        self.decided = False
+        self.stage: SqliteStage | None = None
         self.temp = f"tk_stream_{self.table.name}"
+        if expected_rows is not None:
+            self._decide(expected_rows)
+
+    def _decide(self, incoming: int) -> None:
+        """Bulk mode or not, from the rows expected (SQLite; PostgreSQL's direct first load)."""
+        self.decided = True
+        if self.dialect == "sqlite":
+            self.bulk = self._wants_bulk(incoming)
+            if self.bulk:
+                self.dropped = drop_sqlite_indexes(self.dbapi, self.table.name)
+        elif self.dialect == "postgresql" and incoming >= BULK_MIN and self._existing_upto(1) == 0:
+            # A first load: no stored key to skip, so rows go straight into the table (no
+            # staging copy) while the next piece is prepared.
+            self.bulk = self.direct = True
+            with self.dbapi.cursor() as cur:
+                self.dropped = drop_postgres_secondary(cur, self.table.name)
 
     def _existing_upto(self, limit: int) -> int:
         """Rows in the table, counted no further than ``limit`` (cheap on a large table)."""
@@ -248,23 +267,27 @@ class LayerWriter:
         """
         if len(gdf) == 0:
             return []
-        return list(_payloads(self.layer, gdf, self.dataset_id, self.table, self.dialect))
+        return list(self._payloads(gdf))
+
+    def _payloads(self, gdf: Any):  # noqa: ANN202 - generator
+        # Key order helps only where rows go into a live unique index one by one: SQLite
+        # outside bulk mode (in bulk mode the sort cost more than it saved: 2 s per 1M rows).
+        key_order = self.dialect == "sqlite" and not self.bulk
+        return _payloads(self.layer, gdf, self.dataset_id, self.table, self.dialect, key_order=key_order)
 
     def write(self, prepared: list[tuple[int, list[str], Any, int]]) -> None:
         """Write (SQLite) or stage (PostgreSQL) what :meth:`prepare` made of one piece."""
         if not prepared:
             return
-        if self.dialect == "sqlite" and self.bulk is None:
-            self.bulk = self._wants_bulk(max(self.expected_rows or 0, sum(p[0] for p in prepared)))
-            if self.bulk:
-                self.dropped = drop_sqlite_indexes(self.dbapi, self.table.name)
+        if not self.decided:
+            self._decide(max(self.expected_rows or 0, sum(p[0] for p in prepared)))
         for n, columns, payload, repeated in prepared:
             self.total += n
             self.repeated += repeated
+            if n == 0:
+                continue
             if self.dialect == "sqlite":
-                before = self.dbapi.total_changes
-                insert_sqlite(self.dbapi, self.table.name, payload)
-                self.inserted += self.dbapi.total_changes - before
+                self._sqlite_stage().add(payload)
             elif self.dialect == "postgresql":
                 self._stage(columns, payload)
             else:  # pragma: no cover - only SQLite and PostgreSQL are supported
@@ -277,11 +300,32 @@ class LayerWriter:
         """:meth:`prepare` and :meth:`write` one piece, the next chunk of it prepared ahead."""
         if len(gdf) == 0:
             return
-        for item in prefetch(_payloads(self.layer, gdf, self.dataset_id, self.table, self.dialect)):
+        if not self.decided:
+            self._decide(max(self.expected_rows or 0, len(gdf)))
+        for item in prefetch(self._payloads(gdf)):
             self.write([item])
+
+    def _sqlite_stage(self) -> SqliteStage:
+        """The staging file, made on first use; removed once the caller's transaction ends."""
+        if self.stage is None:
+            main = next((row[2] for row in self.dbapi.execute("PRAGMA database_list") if row[1] == "main"), "")
+            self.stage = stage = SqliteStage(main or None)
+            dbapi = self.dbapi
+
+            def cleanup(_session: Any, *_args: Any) -> None:
+                stage.remove(dbapi)  # idempotent: whichever of the two events comes first
+
+            event.listen(self.session, "after_commit", cleanup, once=True)
+            event.listen(self.session, "after_rollback", cleanup, once=True)
+        return self.stage
 
     def _stage(self, columns: list[str], payload: bytes) -> None:
         with self.dbapi.cursor() as cur:
+            if self.direct:
+                with cur.copy(f"COPY {self.table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                    _copy_in(copy, payload)
+                self.inserted += int(cur.rowcount)
+                return
             if self.columns is None:
                 self.columns = columns
                 cur.execute(f"DROP TABLE IF EXISTS {self.temp}")
@@ -292,21 +336,31 @@ class LayerWriter:
             elif columns != self.columns:  # pragma: no cover - prepare_records has fixed columns
                 raise BadInput("The pieces of one import must have the same columns.")
             with cur.copy(f"COPY {self.temp} ({', '.join(columns)}) FROM STDIN") as copy:
-                view = memoryview(payload)
-                for start in range(0, len(payload), 8 * 1024 * 1024):
-                    copy.write(view[start : start + 8 * 1024 * 1024])
+                _copy_in(copy, payload)
 
     def finish(self) -> tuple[int, int]:
         """Move what is staged, rebuild what bulk mode dropped; (inserted, skipped)."""
-        if self.dialect == "postgresql" and self.columns is not None:
+        if self.direct:
+            with self.dbapi.cursor() as cur:
+                rebuild_postgres(cur, self.dropped)
+            self.dropped, self.direct = [], False
+        elif self.dialect == "postgresql" and self.columns is not None:
             self.bulk = self._wants_bulk(self.total)
             with self.dbapi.cursor() as cur:
                 self.inserted = move_staged_postgres(cur, self.table.name, self.temp, self.columns, bulk=self.bulk)
             self.columns = None
-        elif self.dialect == "sqlite" and self.dropped:
-            rebuild_sqlite_indexes(self.dbapi, self.dropped)
-            self.dropped = []
+        elif self.dialect == "sqlite" and self.stage is not None:
+            self.inserted = self.stage.move_into(self.dbapi, self.table.name)
+            if self.dropped:
+                rebuild_sqlite_indexes(self.dbapi, self.dropped)
+                self.dropped = []
         return self.inserted, self.total + self.repeated - self.inserted
+
+
+def _copy_in(copy: Any, payload: bytes) -> None:
+    view = memoryview(payload)
+    for start in range(0, len(payload), 8 * 1024 * 1024):
+        copy.write(view[start : start + 8 * 1024 * 1024])
 
 
 def delete_dataset(session: Session, dataset_id: int) -> dict[str, int]:
