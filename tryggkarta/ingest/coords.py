@@ -155,8 +155,9 @@ def points_from_columns(
             else:
                 report.warn(f"{len(idx)} rows had {names} swapped — fixed (rows {_few(rows[idx])}).")
     outside = ok & ~inside
-    reject(outside, f"{b_col},{a_col}", frame[b_col].astype("string") + "," + frame[a_col].astype("string"),
-           f"outside {area.label}")
+    if outside.any():  # the "lat,lon" text is built only when a row is rejected
+        reject(outside, f"{b_col},{a_col}", frame[b_col].astype("string") + "," + frame[a_col].astype("string"),
+               f"outside {area.label}")
     x = np.where(inside, x, np.nan)
     y = np.where(inside, y, np.nan)
     return x, y

@@ -56,7 +56,8 @@ def _hash_pairs(gdf: Any, layer: str) -> tuple[np.ndarray, np.ndarray]:
     # object columns stay object (pandas would infer its Arrow string dtype and convert back)
     frame = pd.DataFrame({k: pd.Series(v, index=gdf.index, dtype=object if isinstance(v, np.ndarray) and v.dtype == object else None)
                           for k, v in parts.items()}, index=gdf.index)
-    h1 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[0][:16]).to_numpy(np.uint64)
+    # categorize=False: no factorising first (a per-value hash either way: the same result)
+    h1 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[0][:16], categorize=False).to_numpy(np.uint64)
     if _HASH_KEYS[1][:16] == _HASH_KEYS[0][:16]:
         # Both keys truncate to "tryggkarta-dedup", so the second half has always equalled the
         # first (the key is 64 bits wide, not 128). Stored keys depend on it: kept as is, and
@@ -134,7 +135,10 @@ def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportRepo
             # h2 equals h1 (see content_hashes), so h1 identifies the hash.
             seen = state.seen_hashes if state.seen_hashes is not None else np.empty(0, dtype=np.uint64)
             if len(seen):
-                nth += np.searchsorted(seen, h1, side="right") - np.searchsorted(seen, h1, side="left")
+                left = np.searchsorted(seen, h1, side="left")
+                found = seen[np.minimum(left, len(seen) - 1)] == h1
+                if found.any():  # rare: a row identical to one in an earlier chunk
+                    nth[found] += np.searchsorted(seen, h1[found], side="right") - left[found]
             # two sorted runs: the stable sort (timsort) merges them in linear time
             state.seen_hashes = np.sort(np.concatenate([seen, np.sort(h1)]), kind="stable")
         keys[rest] = _content_keys(hashes, nth)
