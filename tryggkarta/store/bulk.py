@@ -178,8 +178,9 @@ class SqliteStage:
             self._conn.close()
             self._conn = None
 
-    def move_into(self, dbapi: Any, table: str) -> int:
-        """Rows inserted into ``table`` from the stage, skipping stored dedup keys."""
+    def move_into(self, dbapi: Any, table: str, *, upsert: bool = True) -> int:
+        """Rows inserted into ``table`` from the stage, skipping stored dedup keys (``upsert``;
+        without it, for a first load with the key index dropped, the keys must be new)."""
         self.close()
         if not self.columns:
             return 0
@@ -189,10 +190,8 @@ class SqliteStage:
         try:
             cur.execute("PRAGMA main.cache_size=-262144")  # 256 MiB page cache: index upkeep
             cur.execute("ATTACH DATABASE ? AS " + self.alias, (self.path,))
-            cur.execute(
-                f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM {self.alias}.stage "
-                "WHERE true ON CONFLICT (dedup_key) DO NOTHING"  # WHERE: SQLite's upsert parsing
-            )
+            conflict = "WHERE true ON CONFLICT (dedup_key) DO NOTHING" if upsert else ""  # WHERE: upsert parsing
+            cur.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM {self.alias}.stage {conflict}")
         finally:
             cur.close()
         return dbapi.total_changes - before
@@ -214,11 +213,10 @@ class SqliteStage:
                 os.unlink(self.path + suffix)
 
 
-def drop_sqlite_indexes(dbapi: Any, table: str) -> list[str]:
-    """Drop ``table``'s non-unique indexes; returns the SQL that creates them again.
-
-    Unique indexes stay (the dedup key's is what "on conflict" needs; SQLite cannot drop
-    the one behind a UNIQUE constraint anyway).
+def drop_sqlite_indexes(dbapi: Any, table: str, *, unique: bool = False) -> list[str]:
+    """Drop ``table``'s indexes (the unique ones too if ``unique``); returns the SQL that
+    creates them again. Without the dedup key's unique index, inserts must not need it:
+    only a first load (an empty table) drops it.
     """
     cur = dbapi.cursor()
     try:
@@ -226,7 +224,7 @@ def drop_sqlite_indexes(dbapi: Any, table: str) -> list[str]:
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
             (table,),
         ).fetchall()
-        kept = [(name, sql) for name, sql in rows if not sql.lstrip().upper().startswith("CREATE UNIQUE")]
+        kept = [(name, sql) for name, sql in rows if unique or not sql.lstrip().upper().startswith("CREATE UNIQUE")]
         for name, _sql in kept:
             cur.execute(f'DROP INDEX "{name}"')
     finally:

@@ -230,7 +230,7 @@ class LayerWriter:
         self.inserted = 0
         self.bulk: bool | None = None  # decided on the first piece (SQLite) or in finish
         self.dropped: list[str] = []  # SQL that rebuilds what bulk mode dropped
-        self.direct = False  # PostgreSQL, bulk into an empty table: COPY straight into it
+        self.direct = False  # bulk into an empty table: every index dropped (PostgreSQL: COPY into it)
         self.decided = False
         self.stage: SqliteStage | None = None
         self.temp = f"tk_stream_{self.table.name}"
@@ -243,7 +243,9 @@ class LayerWriter:
         if self.dialect == "sqlite":
             self.bulk = self._wants_bulk(incoming)
             if self.bulk:
-                self.dropped = drop_sqlite_indexes(self.dbapi, self.table.name)
+                # a first load drops the dedup key's unique index too: no stored key to skip
+                self.direct = self._existing_upto(1) == 0
+                self.dropped = drop_sqlite_indexes(self.dbapi, self.table.name, unique=self.direct)
         elif self.dialect == "postgresql" and incoming >= BULK_MIN and self._existing_upto(1) == 0:
             # A first load: no stored key to skip, so rows go straight into the table (no
             # staging copy) while the next piece is prepared.
@@ -340,7 +342,7 @@ class LayerWriter:
 
     def finish(self) -> tuple[int, int]:
         """Move what is staged, rebuild what bulk mode dropped; (inserted, skipped)."""
-        if self.direct:
+        if self.direct and self.dialect == "postgresql":
             with self.dbapi.cursor() as cur:
                 rebuild_postgres(cur, self.dropped)
             self.dropped, self.direct = [], False
@@ -350,7 +352,7 @@ class LayerWriter:
                 self.inserted = move_staged_postgres(cur, self.table.name, self.temp, self.columns, bulk=self.bulk)
             self.columns = None
         elif self.dialect == "sqlite" and self.stage is not None:
-            self.inserted = self.stage.move_into(self.dbapi, self.table.name)
+            self.inserted = self.stage.move_into(self.dbapi, self.table.name, upsert=not self.direct)
             if self.dropped:
                 rebuild_sqlite_indexes(self.dbapi, self.dropped)
                 self.dropped = []
