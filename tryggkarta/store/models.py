@@ -37,6 +37,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The dedup key of the point layers: compared byte by byte on PostgreSQL (collation "C").
+DedupKey = String(128).with_variant(String(128, collation="C"), "postgresql")
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict: JSON, list: JSON}
 
@@ -122,7 +126,7 @@ class Incident(Base):
     dataset_id: Mapped[int] = mapped_column(
         ForeignKey("datasets.id", ondelete="CASCADE"), index=True
     )
-    dedup_key: Mapped[str] = mapped_column(String(128), unique=True, index=True)  # a unique index (migration 0003)
+    dedup_key: Mapped[str] = mapped_column(DedupKey, unique=True, index=True)  # see migration 0003
     source_id: Mapped[str | None] = mapped_column(String(100))
     occurred_at: Mapped[datetime] = mapped_column(index=True)
     occurred_to: Mapped[datetime | None]
@@ -160,7 +164,7 @@ class SurveyResponse(Base):
         ForeignKey("datasets.id", ondelete="CASCADE"), index=True
     )
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("survey_campaigns.id"))
-    dedup_key: Mapped[str] = mapped_column(String(128), unique=True, index=True)  # a unique index (migration 0003)
+    dedup_key: Mapped[str] = mapped_column(DedupKey, unique=True, index=True)  # see migration 0003
     source_id: Mapped[str | None] = mapped_column(String(100))
     survey: Mapped[str | None] = mapped_column(String(200))
     answered_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -6,6 +6,10 @@ indexes and builds it once at the end: on SQLite, moving 1M staged rows took 2.2
 index kept up row by row and 0.5 s without it. PostgreSQL's bulk mode dropped and re-added
 the constraint already; an index serves "on conflict (dedup_key)" the same way.
 
+On PostgreSQL the key also gets the "C" collation: keys are compared byte by byte (they are
+ids and hex hashes; equality is the same under any deterministic collation), which halved
+the unique index build at 1M rows (0.8 s to 0.45 s under the database's C.UTF-8).
+
 Revision ID: 0003
 Revises: 0002
 """
@@ -26,6 +30,7 @@ def upgrade() -> None:
     for table in TABLES:
         if postgis:
             op.drop_constraint(f"{table}_dedup_key_key", table, type_="unique")
+            op.execute(f'ALTER TABLE {table} ALTER COLUMN dedup_key TYPE varchar(128) COLLATE "C"')
             op.create_index(f"ix_{table}_dedup_key", table, ["dedup_key"], unique=True)
         else:  # SQLite: the table is rebuilt without the constraint (its rows copied)
             with op.batch_alter_table(table, recreate="always", naming_convention=NAMING) as batch:
@@ -38,6 +43,7 @@ def downgrade() -> None:
     for table in TABLES:
         if postgis:
             op.drop_index(f"ix_{table}_dedup_key", table_name=table)
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN dedup_key TYPE varchar(128) COLLATE \"default\"")
             op.create_unique_constraint(f"{table}_dedup_key_key", table, ["dedup_key"])
         else:
             with op.batch_alter_table(table, recreate="always") as batch:
