@@ -189,8 +189,8 @@ class SqliteStage:
         cur = dbapi.cursor()
         cache = cur.execute("PRAGMA main.cache_size").fetchone()[0]
         try:
-            if upsert:  # keys looked up in the live unique index: a 256 MiB page cache for it
-                cur.execute("PRAGMA main.cache_size=-262144")
+            if upsert:  # keys looked up in the live unique index: a 64 MiB page cache for it
+                cur.execute("PRAGMA main.cache_size=-65536")
             cur.execute("ATTACH DATABASE ? AS " + self.alias, (self.path,))
             conflict = "WHERE true ON CONFLICT (dedup_key) DO NOTHING" if upsert else ""  # WHERE: upsert parsing
             cur.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM {self.alias}.stage {conflict}")
@@ -251,14 +251,17 @@ def rebuild_sqlite_indexes(dbapi: Any, statements: list[str]) -> None:
 
 
 def _postgres_secondary(cur: Any, table: str) -> tuple[list[str], list[str]]:
-    """(drop, rebuild) SQL for ``table``'s constraints and indexes other than the primary key.
+    """(drop, rebuild) SQL for ``table``'s unique constraints and indexes but the primary key.
 
-    Foreign keys and unique constraints come back with ``ADD CONSTRAINT``, which checks
-    every row: a key stored twice or a dangling dataset id fails the import.
+    Foreign keys stay: dropping one locks the table it points to (``datasets``, which every
+    page reads), and with the rows streaming in, their check costs no time at 1M rows (it
+    runs in the server while the next chunk is prepared). A unique constraint comes back
+    with ``ADD CONSTRAINT``, a unique index with ``CREATE UNIQUE INDEX``: a key stored twice
+    fails the import.
     """
     cur.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = %s::regclass AND contype IN ('f', 'u') ORDER BY contype DESC, conname",
+        "WHERE conrelid = %s::regclass AND contype = 'u' ORDER BY conname",
         (table,),
     )
     constraints = cur.fetchall()
@@ -277,10 +280,10 @@ def _postgres_secondary(cur: Any, table: str) -> tuple[list[str], list[str]]:
 
 
 def drop_postgres_secondary(cur: Any, table: str) -> list[str]:
-    """Lock ``table`` and drop its foreign keys, unique constraints and secondary indexes.
+    """Lock ``table`` and drop its unique constraints and secondary indexes.
 
     Returns the SQL that builds them again (:func:`rebuild_postgres`). The lock (ACCESS
-    EXCLUSIVE, also on the tables the foreign keys point to) lasts until the transaction ends.
+    EXCLUSIVE on ``table`` only) lasts until the transaction ends: readers of the layer wait.
     """
     cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
     drop, rebuild = _postgres_secondary(cur, table)
@@ -300,8 +303,8 @@ def move_staged_postgres(cur: Any, table: str, temp: str, columns: list[str], *,
     """Move the rows staged in ``temp`` into ``table``, skipping stored dedup keys; rows inserted.
 
     Row by row: one INSERT … SELECT … ORDER BY dedup_key ON CONFLICT DO NOTHING (the unique
-    index grows in key order). Bulk: the foreign keys, the unique constraint and the
-    secondary indexes are dropped (:func:`drop_postgres_secondary`), the rows whose keys are
+    index grows in key order). Bulk: the unique key index and the secondary indexes are
+    dropped (:func:`drop_postgres_secondary`), the rows whose keys are
     not stored yet are inserted (a hash anti-join), and everything is built and checked again.
     """
     cols = ", ".join(columns)

@@ -200,21 +200,26 @@ class LayerWriter:
       driver without holding the GIL (:class:`~.bulk.SqliteStage`); :meth:`finish`
       attaches the file and moves the rows with one INSERT … SELECT.
     * **PostgreSQL:** each piece is COPYed into one temporary table; :meth:`finish` moves
-      them with one INSERT … SELECT.
+      them with one INSERT … SELECT (or, on a first load, straight into the table).
 
-    **Bulk mode.** Keeping secondary indexes up to date row by row costs far more than
-    building them once: at 1M rows on PostgreSQL the GiST index alone took 5.5 s row by row
-    against 1.3 s built afterwards, the foreign-key check 2.3 s against 0.15 s. So when an
-    import has at least :data:`BULK_MIN` rows and the table holds no more rows than the
-    import brings (a first load, a history backfill), the writer drops the table's
-    secondary indexes, inserts, and builds them again before the transaction commits:
-    SQLite drops the non-unique indexes as soon as the first piece arrives (the hint
-    ``expected_rows`` decides); PostgreSQL, in :meth:`finish`, also drops the dedup unique
-    constraint and the foreign key and inserts only keys not yet stored (an anti-join),
-    then adds both back, which checks them. On PostgreSQL this holds an exclusive lock on
-    the layer table, and on ``datasets`` for the foreign key, from :meth:`finish` to the
-    commit: readers wait those seconds, they do not fail. SQLite readers (WAL) are never
-    blocked. Small imports into a large table always take the row-by-row path.
+    **Bulk mode.** Keeping indexes up to date row by row costs far more than building them
+    once: at 1M rows on PostgreSQL the GiST index took 5.5 s row by row against 1.3 s built
+    afterwards. So when an import has at least :data:`BULK_MIN` rows and the table holds no
+    more rows than the import brings (a first load, a history backfill), the writer drops
+    the table's secondary indexes, inserts, and builds them again before the transaction
+    commits; the decision comes from ``expected_rows`` (or the first piece).
+
+    * A **first load** (the table is empty) also drops the dedup key's unique index: nothing
+      stored can be skipped, and the keys of one import are unique (dedup in
+      :mod:`tryggkarta.ingest.dedup`; repeats within a piece are left out here), which the
+      rebuilt unique index checks. PostgreSQL COPYs straight into the table.
+    * Otherwise SQLite keeps the unique index ("on conflict do nothing"); PostgreSQL drops it
+      too in :meth:`finish` and inserts only the keys not yet stored (a hash anti-join).
+
+    On PostgreSQL bulk mode holds an exclusive lock on the layer table until the commit (from
+    the first piece on a first load, from :meth:`finish` otherwise): its readers wait those
+    seconds, they do not fail; foreign keys are kept, so ``datasets`` is not locked. SQLite
+    readers (WAL) are never blocked. Small imports into a large table always go row by row.
     """
 
     def __init__(self, session: Session, layer: str, dataset_id: int, *, expected_rows: int | None = None) -> None:
