@@ -89,7 +89,10 @@ def grid_counts(
     table = model_for(layer).__table__
     c = table.c
     minx, miny, maxx, maxy = grid.bounds
-    clauses = [*_where(db, layer, filters), c.x >= minx, c.x < maxx, c.y >= miny, c.y < maxy]
+    # The grid clip as "x + 0": not an index range, so SQLite does not walk the x/y index over
+    # the whole grid (random row lookups: 1.5 s at 1M rows) but scans, or uses the time index.
+    gx, gy = c.x + 0, c.y + 0
+    clauses = [*_where(db, layer, filters), gx >= minx, gx < maxx, gy >= miny, gy < maxy]
     # One integer key per cell (and time step), grouped by its alias: cheaper than grouping
     # on two or three repeated expressions.
     cell = cell_floor((c.y - grid.y0) / grid.cell_size) * grid.nx + cell_floor(
