@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from tryggkarta.ingest import import_file, service, undo_import
 from tryggkarta.store import count, layer_frame
@@ -97,3 +98,36 @@ def test_streamed_strict_and_dry_run(db, tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(service.BadInput):
         import_file(db, "incidents", bad)
     assert count(db, "incidents") == report.rows_imported + 1
+
+
+def test_streamed_bulk_loads_equal_row_by_row(db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same file streamed in bulk mode (a first load: every index dropped and rebuilt) and
+    then again with more rows (a load as large as the table: bulk with the key index kept, or
+    an anti-join) stores what the row-by-row path stores, and adds nothing twice."""
+    from tryggkarta.store import writes
+
+    monkeypatch.setattr(service, "STREAM_BYTES", 0)
+    monkeypatch.setattr(service, "STREAM_CHUNK", 7)
+    path = tmp_path / "est.csv"
+    path.write_text(HEADER + "".join(_lines()), encoding="utf-8")
+    more = tmp_path / "more.csv"
+    more.write_text(HEADER + "".join(_lines()) + "".join(
+        f"2024-04-{1 + i % 28:02d} 08:00;Klotter;Ny {i};58,{3900 + i};13,{4500 + i}\n" for i in range(40)),
+        encoding="utf-8")
+    row_by_row = [import_file(db, "incidents", p).rows_imported for p in (path, more)]
+    expected = _stored(db)
+    with db.session() as s:
+        for ident in sorted({d for (d,) in s.execute(text("SELECT id FROM datasets"))}):
+            undo_import(db, ident)
+    assert count(db, "incidents") == 0
+
+    monkeypatch.setattr(writes, "BULK_MIN", 10)
+    modes = []
+    real = writes.LayerWriter.finish
+    monkeypatch.setattr(writes.LayerWriter, "finish", lambda self: (real(self), modes.append((self.bulk, self.direct)))[0])
+    bulk = [import_file(db, "incidents", p).rows_imported for p in (path, more)]
+    assert modes[0] == (True, True)  # first load
+    assert modes[1][0] is True  # 76 rows into 35: bulk again
+    assert bulk == row_by_row
+    assert _stored(db) == expected
+    assert import_file(db, "incidents", more).rows_imported == 0

@@ -350,7 +350,7 @@ class LayerWriter:
         if self.direct and self.dialect == "postgresql":
             with self.dbapi.cursor() as cur:
                 rebuild_postgres(cur, self.dropped)
-            self.dropped, self.direct = [], False
+            self.dropped = []
         elif self.dialect == "postgresql" and self.columns is not None:
             self.bulk = self._wants_bulk(self.total)
             with self.dbapi.cursor() as cur:
