@@ -88,12 +88,11 @@ def _hex_pairs(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
     return np.frombuffer(text, dtype="S32").astype("U32").astype(object)
 
 
-def _content_keys(hashes: np.ndarray, nth: np.ndarray) -> np.ndarray:
-    """``"h:<hash>:<nth>"`` per row, joined by Arrow."""
-    joined = pc.binary_join_element_wise(
+def _content_keys(hashes: np.ndarray, nth: np.ndarray) -> pa.Array:
+    """``"h:<hash>:<nth>"`` per row, joined by Arrow (and kept there: the store writes Arrow)."""
+    return pc.binary_join_element_wise(
         "h", pa.array(hashes, pa.string()), pa.array(nth.astype(np.int64)).cast(pa.string()), ":"
     )
-    return joined.to_numpy(zero_copy_only=False)
 
 
 def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportReport, state: Any = None) -> Any:
@@ -141,7 +140,11 @@ def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportRepo
                     nth[found] += np.searchsorted(seen, h1[found], side="right") - left[found]
             # two sorted runs: the stable sort (timsort) merges them in linear time
             state.seen_hashes = np.sort(np.concatenate([seen, np.sort(h1)]), kind="stable")
-        keys[rest] = _content_keys(hashes, nth)
+        content = _content_keys(hashes, nth)
+        if rest.all():  # the common case: no ids at all, the keys stay Arrow strings
+            keys = pd.Series(pd.arrays.ArrowStringArray(content), index=keys.index)
+        else:
+            keys[rest] = content.to_numpy(zero_copy_only=False)
         same = int((nth > 0).sum())
         if same and state is not None:
             state.count("identical", same)
@@ -149,5 +152,5 @@ def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportRepo
             report.warn(f"{same} rows are identical to an earlier row in the file; they were kept as "
                         "separate records (re-importing the file still adds nothing).")
     gdf = gdf.copy()
-    gdf["dedup_key"] = keys.astype(object)
+    gdf["dedup_key"] = keys if isinstance(keys.dtype, pd.StringDtype) else keys.astype(object)
     return gdf

@@ -7,6 +7,7 @@ handling of bulk mode. Everything runs inside the caller's transaction.
 
 from __future__ import annotations
 
+import binascii
 import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -60,11 +61,26 @@ _COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 
 def _text_array(series: pd.Series) -> pa.Array:
-    """Text (or missing) values as an Arrow string array, straight from the object array."""
+    """Text (or missing) values as an Arrow string array, straight from the object array
+    (or zero-copy from a pandas string column that Arrow already holds)."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        arr = pa.array(series)
+        return arr if arr.type == pa.string() else arr.cast(pa.string())
     try:
         return pa.array(series.to_numpy(dtype=object), pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all str: pandas turns them into text
         return pa.array(series.astype("string"), pa.string(), from_pandas=True)
+
+
+def _hex(series: pd.Series) -> pa.Array:
+    """Bytes values as lower-case hex text, hexlified in one call over Arrow's data buffer."""
+    raw = pa.array(series.to_numpy(dtype=object), pa.large_binary())
+    offsets = np.frombuffer(raw.buffers()[1], dtype=np.int64)[raw.offset : raw.offset + len(raw) + 1]
+    data = raw.buffers()[2]
+    hexed = binascii.hexlify(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
+    return pa.LargeStringArray.from_buffers(
+        len(raw), pa.py_buffer(((offsets - offsets[0]) * 2).tobytes()), pa.py_buffer(hexed)
+    )
 
 
 def _copy_field(series: pd.Series, col: str) -> pa.Array:
@@ -74,7 +90,9 @@ def _copy_field(series: pd.Series, col: str) -> pa.Array:
     elif isinstance(series.dtype, pd.DatetimeTZDtype):
         arr = _timestamps_as_text(series, "+00:00")
     elif col == "geom_wkb":  # bytea in hex form: \x0101…, the backslash escaped for TEXT COPY
-        arr = pa.array(["\\\\x" + w.hex() for w in series.to_numpy(dtype=object)], pa.string())
+        large = pa.large_string()
+        arr = pc.binary_join_element_wise(pa.scalar("\\\\x", large), _hex(series), pa.scalar("", large))
+        arr = arr.cast(pa.string())  # like every other field (a chunk's WKB is far below 2 GiB)
     elif pd.api.types.is_bool_dtype(series.dtype):
         arr = pa.array(series.to_numpy(dtype=object, na_value=None), pa.bool_()).cast(pa.string())
     elif pd.api.types.is_numeric_dtype(series.dtype):

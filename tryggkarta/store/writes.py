@@ -87,7 +87,8 @@ def prepare_records(layer: str, gdf: Any, dataset_id: int) -> pd.DataFrame:
     frame["dataset_id"] = dataset_id
 
     if "dedup_key" in gdf.columns:
-        frame["dedup_key"] = gdf["dedup_key"].astype(object)
+        keys = gdf["dedup_key"]
+        frame["dedup_key"] = keys if isinstance(keys.dtype, pd.StringDtype) else keys.astype(object)
     else:
         frame["dedup_key"] = None
     missing = frame["dedup_key"].isna().to_numpy()
