@@ -72,9 +72,18 @@ def _text_array(series: pd.Series) -> pa.Array:
         return pa.array(series.astype("string"), pa.string(), from_pandas=True)
 
 
+def _binary_array(series: pd.Series) -> pa.Array:
+    """Bytes values as an Arrow binary array (zero-copy when pandas holds them in Arrow)."""
+    if isinstance(series.dtype, pd.ArrowDtype):
+        arr = pa.array(series)
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        return arr if arr.type == pa.binary() else arr.cast(pa.binary())
+    return pa.array(series.to_numpy(dtype=object), pa.binary())
+
+
 def _hex(series: pd.Series) -> pa.Array:
     """Bytes values as lower-case hex text, hexlified in one call over Arrow's data buffer."""
-    raw = pa.array(series.to_numpy(dtype=object), pa.large_binary())
+    raw = _binary_array(series).cast(pa.large_binary())
     offsets = np.frombuffer(raw.buffers()[1], dtype=np.int64)[raw.offset : raw.offset + len(raw) + 1]
     data = raw.buffers()[2]
     hexed = binascii.hexlify(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
@@ -145,7 +154,7 @@ def arrow_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
         elif isinstance(series.dtype, pd.DatetimeTZDtype):
             arrays.append(_timestamps_as_text(series))
         elif col == "geom_wkb":
-            arrays.append(pa.array(series.to_numpy(dtype=object), pa.binary()))
+            arrays.append(_binary_array(series))
         elif pd.api.types.is_bool_dtype(series.dtype):
             arrays.append(pa.array(series.to_numpy(dtype=object, na_value=None), pa.bool_()).cast(pa.int64()))
         elif pd.api.types.is_integer_dtype(series.dtype):
