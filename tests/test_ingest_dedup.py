@@ -56,3 +56,45 @@ def test_id_keys_and_content_keys_side_by_side() -> None:
         "est:17",
         "est:18",
     ]
+
+
+def test_hashes_equal_pandas_frame_hash_on_varied_columns() -> None:
+    """The column-wise hash (single-valued columns hashed once) equals pandas' DataFrame hash,
+    the definition the stored keys were made with, on a point and a polygon layer."""
+    import numpy as np
+    import shapely
+
+    from tryggkarta.domain import LAYER_FIELDS
+    from tryggkarta.ingest.dedup import _HASH_KEYS, _hash_pairs
+
+    rng = np.random.default_rng(7)
+    n = 500
+    gdf = _rows().iloc[[0] * n].reset_index(drop=True)
+    gdf["description"] = [f"text {i} – åäö" if i % 7 else None for i in rng.integers(0, 50, n)]
+    gdf["category"] = rng.choice(["klotter", "brand"], n)
+    gdf["occurred_at"] = gdf["occurred_at"] + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s")
+    gdf = gdf.set_geometry(gpd.points_from_xy(rng.uniform(4e5, 5e5, n), rng.uniform(6.4e6, 6.5e6, n)))
+
+    def reference(frame: gpd.GeoDataFrame, layer: str) -> np.ndarray:
+        parts = {}
+        for f in LAYER_FIELDS[layer]:
+            if f in frame:
+                col = frame[f]
+                if isinstance(col.dtype, pd.DatetimeTZDtype):
+                    parts[f] = col.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64")
+                else:
+                    parts[f] = col.astype("string").fillna("\x00")
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        if layer == "incidents":
+            parts["_x"] = np.round(shapely.get_x(geoms) * 100).astype(np.int64)
+            parts["_y"] = np.round(shapely.get_y(geoms) * 100).astype(np.int64)
+        else:
+            parts["_g"] = shapely.to_wkb(shapely.set_precision(geoms, 0.01), hex=True)
+        return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False, hash_key=_HASH_KEYS[0][:16]).to_numpy()
+
+    assert (_hash_pairs(gdf, "incidents")[0] == reference(gdf, "incidents")).all()
+    areas = gpd.GeoDataFrame(
+        {"name": [f"Område {i}" for i in range(20)], "code": [None] * 20, "kind": ["district"] * 20},
+        geometry=[shapely.box(i, 0, i + 1.5, 2) for i in range(20)], crs=3006,
+    )
+    assert (_hash_pairs(areas, "areas")[0] == reference(areas, "areas")).all()

@@ -35,37 +35,62 @@ def content_hashes(gdf: Any, layer: str) -> pd.Series:
 
 
 def _hash_pairs(gdf: Any, layer: str) -> tuple[np.ndarray, np.ndarray]:
-    """The two uint64 halves of :func:`content_hashes` (each row hashed on its own)."""
-    parts: dict[str, Any] = {}
+    """The two uint64 halves of :func:`content_hashes` (each row hashed on its own).
+
+    The value of ``pd.util.hash_pandas_object(frame, index=False, hash_key=…)`` over the
+    canonical columns (pinned in tests/test_ingest_dedup.py, and checked against pandas
+    there): each column hashed with ``pd.util.hash_array``, a column with one value hashed
+    once, then combined as pandas combines them (:func:`_combine`).
+    """
+    parts: list[np.ndarray] = []
     for f in LAYER_FIELDS[layer]:
         if f not in gdf:
             continue
         col = gdf[f]
         if isinstance(col.dtype, pd.DatetimeTZDtype):  # integers hash much faster than text
-            parts[f] = col.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64")
+            parts.append(col.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64").to_numpy())
         else:
-            # Plain Python strings: pandas hashes them exactly as the "string" dtype it used
-            # to get here (pinned in tests/test_ingest_dedup.py), without Arrow round trips.
-            parts[f] = _as_text(col)
+            parts.append(_as_text(col))
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     if layer in ("incidents", "survey"):
-        parts["_x"] = np.round(shapely.get_x(geoms) * 100).astype(np.int64)
-        parts["_y"] = np.round(shapely.get_y(geoms) * 100).astype(np.int64)
+        parts.append(np.round(shapely.get_x(geoms) * 100).astype(np.int64))
+        parts.append(np.round(shapely.get_y(geoms) * 100).astype(np.int64))
     else:
-        parts["_g"] = pd.Series(shapely.to_wkb(shapely.set_precision(geoms, 0.01), hex=True), index=gdf.index)
-    # object columns stay object (pandas would infer its Arrow string dtype and convert back)
-    frame = pd.DataFrame({k: pd.Series(v, index=gdf.index, dtype=object if isinstance(v, np.ndarray) and v.dtype == object else None)
-                          for k, v in parts.items()}, index=gdf.index)
-    # categorize=False: no factorising first (a per-value hash either way: the same result)
-    h1 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[0][:16], categorize=False).to_numpy(np.uint64)
-    if _HASH_KEYS[1][:16] == _HASH_KEYS[0][:16]:
-        # Both keys truncate to "tryggkarta-dedup", so the second half has always equalled the
-        # first (the key is 64 bits wide, not 128). Stored keys depend on it: kept as is, and
-        # the second hash is not computed again.
-        h2 = h1
-    else:  # pragma: no cover - only if the keys are ever changed (that changes every key)
-        h2 = pd.util.hash_pandas_object(frame, index=False, hash_key=_HASH_KEYS[1][:16]).to_numpy(np.uint64)
-    return h1, h2
+        parts.append(np.asarray(shapely.to_wkb(shapely.set_precision(geoms, 0.01), hex=True), dtype=object))
+    h1 = _combine([_hash_column(values, _HASH_KEYS[0][:16]) for values in parts], len(gdf))
+    # Both keys truncate to "tryggkarta-dedup", so the second half has always equalled the
+    # first (the key is 64 bits wide, not 128). Stored keys depend on it: kept as is.
+    assert _HASH_KEYS[1][:16] == _HASH_KEYS[0][:16]
+    return h1, h1
+
+
+def _hash_column(values: np.ndarray, key: str) -> np.ndarray:
+    """``pd.util.hash_array`` of one column; a column with a single value is hashed once."""
+    if len(values) > 1 and values.dtype == object and _single_value(values):
+        one = pd.util.hash_array(values[:1], hash_key=key, categorize=False)
+        return np.full(len(values), one[0], dtype=np.uint64)
+    return pd.util.hash_array(values, hash_key=key, categorize=False)
+
+
+def _single_value(values: np.ndarray) -> bool:
+    try:
+        return bool((values == values[0]).all())
+    except (TypeError, ValueError):  # pragma: no cover - objects that do not compare
+        return False
+
+
+def _combine(arrays: list[np.ndarray], n: int) -> np.ndarray:
+    """Row hashes of several columns combined like a tuple's hash, as pandas combines the
+    columns of a DataFrame (``combine_hash_arrays``), written out here so the stored keys do
+    not hang on a private pandas function."""
+    out = np.full(n, 0x345678, dtype=np.uint64)
+    mult = 1000003
+    for i, values in enumerate(arrays):
+        out ^= values
+        out *= np.uint64(mult)
+        mult = (mult + 82520 + 2 * (len(arrays) - i)) % 2**64
+    out += np.uint64(97531)
+    return out
 
 
 def _as_text(col: pd.Series) -> np.ndarray:
