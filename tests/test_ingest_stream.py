@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import text
 
@@ -131,3 +132,43 @@ def test_streamed_bulk_loads_equal_row_by_row(db, tmp_path: Path, monkeypatch: p
     assert bulk == row_by_row
     assert _stored(db) == expected
     assert import_file(db, "incidents", more).rows_imported == 0
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_arrow_reader_gives_the_frames_and_rows_pandas_gives(tmp_path: Path, newline: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean UTF-8 file streams through Arrow's reader: same cells (text, missing, quoted
+    delimiters and line breaks, å ä ö), same row numbers across blank lines, as pandas reads
+    the whole file; a file with a bad row takes pandas' path and reports it."""
+    from tryggkarta.ingest import csv as csv_reader
+    from tryggkarta.ingest.registry import ReadOptions
+
+    rows = [
+        "2024-03-01 10:00;Klotter;\"citat; med semikolon\";58,39;13,44",
+        "",
+        "2024-03-02 11:00;Brand;;58,40;13,45",
+        "2024-03-03 12:00;Skadegörelse;\"två\nrader\";58,41;13,46",
+        "2024-03-04 13:00; Stöld ;åäö ÅÄÖ;58,42;13,47",
+    ] + [f"2024-03-{5 + i:02d} 09:00;Klotter;rad {i};58,{4300 + i};13,{4800 + i}" for i in range(20)]
+    path = tmp_path / "ren.csv"
+    path.write_bytes(("\ufeff" + HEADER.strip() + newline + newline.join(rows) + newline).encode("utf-8"))
+    options = ReadOptions(sheet=None, encoding=None, delimiter=None, crs=None, filename=path.name)
+    used = []
+    real = csv_reader._arrow_frames
+    monkeypatch.setattr(csv_reader, "_arrow_frames", lambda *a: (lambda r: (used.append(r is not None), r)[1])(real(*a)))
+    pieces = list(csv_reader.read_chunks(path, options, chunksize=4))
+    assert used == [True]
+    whole = csv_reader.read(path, options)
+    streamed = pd.concat([p.frame for p in pieces])
+    assert streamed.reset_index(drop=True).equals(whole.frame.reset_index(drop=True))
+    assert [int(n) for p in pieces for n in p.row_numbers] == [int(n) for n in whole.row_numbers]
+    assert streamed["Beskrivning"].isna().sum() == 1 and "två\nrader" in set(streamed["Beskrivning"])
+
+    bad = tmp_path / "trasig.csv"
+    lines = [f"{r}\n" for r in rows[5:]]
+    lines.insert(2, "2024-03-01 10:00;Klotter;x;58,39;13,44;extra\n")  # line 4: six fields
+    bad.write_text(HEADER + "".join(lines), encoding="utf-8")
+    used.clear()
+    pieces = list(csv_reader.read_chunks(bad, options, chunksize=4))
+    assert used == [False]
+    assert [r[0] for p in pieces for r in p.bad_rows] == [4]
