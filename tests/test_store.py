@@ -508,3 +508,59 @@ def test_migration_0003_keeps_rows_and_dedup(engine, request, tmp_path):
             with admin.connect() as conn:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             admin.dispose()
+
+
+@pytest.mark.postgis
+def test_first_load_by_a_role_without_trigger_privilege(request, tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """A first load by an ordinary database role (it may not switch row triggers off) keeps
+    the per-row foreign-key checks and stores the same rows; a superuser skips them."""
+    from sqlalchemy import create_engine, text
+
+    from tryggkarta.config import load_settings
+    from tryggkarta.store import Database, writes
+
+    monkeypatch.setattr(writes, "BULK_MIN", 10)
+    seen: list[bool] = []
+    real = writes.LayerWriter.finish
+    monkeypatch.setattr(writes.LayerWriter, "finish", lambda self: (seen.append(self.triggers_off), real(self))[1])
+    base = request.getfixturevalue("postgis_url")
+    su = request.getfixturevalue("_postgis_db")
+    from tests.conftest import empty_tables
+
+    empty_tables(su)
+    assert add(su, "incidents", incidents(40), "superuser")[1:] == (40, 0)
+    empty_tables(su)
+    role = "tk_plain_role"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP OWNED BY {role}") if conn.execute(
+            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() else text("SELECT 1"))
+        conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"))
+        conn.execute(text(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+        conn.execute(text(f"GRANT CREATE ON SCHEMA public TO {role}"))
+    url = base.replace("postgres@", f"{role}@", 1)
+    plain = Database(load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"}))
+    modes: list[bool | None] = []
+    real_decide = writes.LayerWriter._decide
+    monkeypatch.setattr(writes.LayerWriter, "_decide", lambda self, n: (real_decide(self, n), modes.append(self.bulk))[0])
+    try:
+        # rows only (the tables belong to another role): no index may be dropped, row by row
+        assert add(plain, "incidents", incidents(40), "plain")[1:] == (40, 0)
+        empty_tables(su)
+        # the owner, not a superuser: bulk mode, the foreign-key check row by row
+        with admin.connect() as conn:
+            conn.execute(text(f"ALTER TABLE incidents OWNER TO {role}"))
+        assert add(plain, "incidents", incidents(40), "owner")[1:] == (40, 0)
+        assert count(plain, "incidents") == 40
+    finally:
+        plain.dispose()
+        empty_tables(su)
+        with admin.connect() as conn:
+            conn.execute(text("ALTER TABLE incidents OWNER TO postgres"))
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
+    assert modes == [None, True]  # PostgreSQL decides a non-first load in finish
+    assert seen == [True, False, False]

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,8 @@ from tryggkarta.store.bulk import (
     prefetch,
     rebuild_postgres,
     rebuild_sqlite_indexes,
+    restore_row_triggers,
+    skip_row_triggers,
 )
 from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
 from tryggkarta.store.queries import model_for
@@ -235,8 +237,10 @@ class LayerWriter:
 
     On PostgreSQL bulk mode holds an exclusive lock on the layer table until the commit (from
     the first piece on a first load, from :meth:`finish` otherwise): its readers wait those
-    seconds, they do not fail; foreign keys are kept, so ``datasets`` is not locked. SQLite
-    readers (WAL) are never blocked. Small imports into a large table always go row by row.
+    seconds, they do not fail; foreign keys are kept, so ``datasets`` is not locked. Where
+    the database role may (:func:`~.bulk.skip_row_triggers`), a first load skips the per-row
+    foreign-key check: every row carries the dataset id created in the same transaction.
+    SQLite readers (WAL) are never blocked. Small imports into a large table go row by row.
     """
 
     def __init__(self, session: Session, layer: str, dataset_id: int, *, expected_rows: int | None = None) -> None:
@@ -254,6 +258,7 @@ class LayerWriter:
         self.dropped: list[str] = []  # SQL that rebuilds what bulk mode dropped
         self.direct = False  # bulk into an empty table: every index dropped (PostgreSQL: COPY into it)
         self.decided = False
+        self.triggers_off = False  # PostgreSQL first load: the per-row foreign-key check skipped
         self.stage: SqliteStage | None = None
         self.temp = f"tk_stream_{self.table.name}"
         if expected_rows is not None:
@@ -268,12 +273,14 @@ class LayerWriter:
                 # a first load drops the dedup key's unique index too: no stored key to skip
                 self.direct = self._existing_upto(1) == 0
                 self.dropped = drop_sqlite_indexes(self.dbapi, self.table.name, unique=self.direct)
-        elif self.dialect == "postgresql" and incoming >= BULK_MIN and self._existing_upto(1) == 0:
+        elif (self.dialect == "postgresql" and incoming >= BULK_MIN and self._existing_upto(1) == 0
+              and self._may_rebuild()):
             # A first load: no stored key to skip, so rows go straight into the table (no
             # staging copy) while the next piece is prepared.
             self.bulk = self.direct = True
             with self.dbapi.cursor() as cur:
                 self.dropped = drop_postgres_secondary(cur, self.table.name)
+                self.triggers_off = skip_row_triggers(cur)
 
     def _existing_upto(self, limit: int) -> int:
         """Rows in the table, counted no further than ``limit`` (cheap on a large table)."""
@@ -281,7 +288,16 @@ class LayerWriter:
         return int(self.session.execute(stmt).scalar_one())
 
     def _wants_bulk(self, incoming: int) -> bool:
-        return incoming >= BULK_MIN and self._existing_upto(incoming + 1) <= incoming
+        return incoming >= BULK_MIN and self._may_rebuild() and self._existing_upto(incoming + 1) <= incoming
+
+    def _may_rebuild(self) -> bool:
+        """Whether this database role may drop and create the table's indexes (PostgreSQL:
+        it owns the table, as the role that ran ``tryggkarta db upgrade`` does; a role with
+        only row privileges imports row by row)."""
+        if self.dialect != "postgresql":
+            return True
+        owner = text("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = CAST(:t AS regclass)")
+        return bool(self.session.execute(owner, {"t": self.table.name}).scalar())
 
     def prepare(self, gdf: Any) -> list[tuple[int, list[str], Any, int]]:
         """One piece made ready for :meth:`write`: pure computation, safe in a worker thread.
@@ -366,6 +382,8 @@ class LayerWriter:
         """Move what is staged, rebuild what bulk mode dropped; (inserted, skipped)."""
         if self.direct and self.dialect == "postgresql":
             with self.dbapi.cursor() as cur:
+                if self.triggers_off:
+                    restore_row_triggers(cur, self.table.name, self.dataset_id)
                 rebuild_postgres(cur, self.dropped)
             self.dropped = []
         elif self.dialect == "postgresql" and self.columns is not None:
