@@ -94,7 +94,11 @@ def main() -> None:
         s.flush()
         token = accounts.create_token(s, user, "bench")
     client = app.test_client()
+    import gc
+
     from tryggkarta.web import mapview
+
+    gc.freeze()  # as `tryggkarta serve` does before serving
 
     page = "/?layers=incidents,survey,projects,areas"
     client.get(page)  # warm imports, connections, SQLite page cache (not our layer cache: cleared below)

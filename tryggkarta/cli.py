@@ -141,8 +141,14 @@ def serve(host: str, port: int, debug: bool, threads: int) -> None:
     if debug:
         app.run(host=host, port=port, debug=True)
         return
+    import gc
+
     from waitress import serve as waitress_serve
 
+    # Everything loaded so far lives as long as the server: out of the collector's sight, a
+    # full collection no longer walks it (a 5,000-feature GeoJSON answer took 170 ms instead
+    # of 80 ms whenever one fell inside it).
+    gc.freeze()
     waitress_serve(app, host=host, port=port, threads=threads, ident="tryggkarta")
 
 
