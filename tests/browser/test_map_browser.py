@@ -7,6 +7,7 @@ One browser and one server per module. Every request that is not to 127.0.0.1 is
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -145,7 +146,12 @@ def test_hotspot_layer_loads_when_switched_on(visit: Visit) -> None:
     with visit.page.expect_response(lambda r: "/api/hotspots/gistar" in r.url) as resp:
         visit.page.locator(".leaflet-control-layers-overlays label", has_text="Brännpunkter (Gi*)").locator("input").check()
     assert resp.value.ok
-    visit.page.wait_for_function(f"document.querySelectorAll('.leaflet-overlay-pane path.leaflet-interactive').length > {before}")
+    # polled from here: wait_for_function evaluates its text with eval(), which the app's
+    # Content-Security-Policy forbids (it failed whenever the first check came too early)
+    deadline = time.monotonic() + 10
+    while visit.paths() <= before and time.monotonic() < deadline:
+        visit.page.wait_for_timeout(100)
+    assert visit.paths() > before
     assert visit.errors == []
 
 
