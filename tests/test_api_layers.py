@@ -134,3 +134,37 @@ def test_start_page_layer_cache_follows_the_data(client, db) -> None:
     incidents(db, 6, X0 + 1000, Y0)  # a new dataset changes the cache key
     html = page()
     assert html.count('"count":5') == 1 and html.count('"count":6') == 1
+
+
+def test_points_geojson_text_is_the_json_of_the_features() -> None:
+    """The feature collection written as text parses to exactly the features: quotes, line
+    breaks, å ä ö and markup in text, missing values and NaN as null, times as ISO text."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from tryggkarta.geo import to_wgs84
+    from tryggkarta.web.mapview import points_geojson
+
+    frame = pd.DataFrame({
+        "x": [400000.0, 401000.5, 402000.25], "y": [6470000.0, 6471000.0, 6472000.0],
+        "description": ['citat "här"\nrad två', None, "åäö </script><b>"],
+        "occurred_at": pd.to_datetime(["2025-03-01 10:00", None, "2025-03-03 08:30"]).tz_localize("UTC"),
+        "rating": pd.array([1, None, 5], dtype="Int64"),
+        "share": [0.5, np.nan, 1.25],
+    })
+    cols = ["description", "occurred_at", "rating", "share"]
+    text, n = points_geojson(frame, cols, 3006, detail="raw", numberReturned=3, truncated=False)
+    parsed = json.loads(text)
+    assert n == 3 and parsed["numberReturned"] == 3 and parsed["detail"] == "raw" and parsed["truncated"] is False
+    lon, lat = to_wgs84(frame["x"].to_numpy(), frame["y"].to_numpy(), 3006)
+    props = [f["properties"] for f in parsed["features"]]
+    assert props[0] == {"description": 'citat "här"\nrad två', "occurred_at": "2025-03-01T10:00:00+00:00",
+                        "rating": 1, "share": 0.5}
+    assert props[1] == dict.fromkeys(cols)
+    assert props[2]["description"] == "åäö </script><b>" and props[2]["rating"] == 5
+    coords = [f["geometry"]["coordinates"] for f in parsed["features"]]
+    assert coords == [[round(a, 6), round(b, 6)] for a, b in zip(lon, lat, strict=True)]
+    empty, n0 = points_geojson(frame.iloc[:0], cols, 3006, limit=10)
+    assert n0 == 0 and json.loads(empty) == {"type": "FeatureCollection", "features": [], "limit": 10}

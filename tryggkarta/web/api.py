@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 
 from tryggkarta.domain import LAYER_LABELS, Detail, Layer
@@ -112,18 +112,24 @@ def features(layer: str) -> Any:
     if layer in POINT:  # x/y columns, one vectorised reprojection, no GeoDataFrame
         frame = points_frame(db, layer, q.filters, columns=cols, limit=q.limit + 1)
         truncated = len(frame) > q.limit
-        fc = points_geojson(frame.iloc[: q.limit], cols, db.srid)
+        n = min(len(frame), q.limit)
+        text, n = points_geojson(frame.iloc[: q.limit], cols, db.srid, detail=str(level), numberReturned=n,
+                                 limit=q.limit, truncated=truncated)
     else:
         frame = layer_frame(db, layer, q.filters, columns=cols, limit=q.limit + 1)
         truncated = len(frame) > q.limit
         fc = frame_geojson(frame.iloc[: q.limit], cols)
+        n = len(fc["features"])
+        fc.update({"detail": str(level), "numberReturned": n, "limit": q.limit, "truncated": truncated})
+        text = None
     if layer in SENSITIVE:
         with db.session() as s:
-            audit(s, "api_features", user=current_user, layer=layer, feature_count=len(fc["features"]),
+            audit(s, "api_features", user=current_user, layer=layer, feature_count=n,
                   detail=str(level), ip=request.remote_addr,
                   extra={"query": request.query_string.decode("utf-8", "replace")[:500]})
-    fc.update({"detail": str(level), "numberReturned": len(fc["features"]), "limit": q.limit, "truncated": truncated})
-    return jsonify(fc)
+    if text is None:
+        return jsonify(fc)
+    return current_app.response_class(text, mimetype="application/json")
 
 
 @bp.route("/layers/<layer>/grid", endpoint="grid")

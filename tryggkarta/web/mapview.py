@@ -114,26 +114,47 @@ def frame_geojson(frame: Any, columns: list[str]) -> dict:
     return out.to_geo_dict(drop_id=True)
 
 
-def points_geojson(frame: Any, columns: list[str], srid: int, digits: int = 6) -> dict:
-    """Point rows with ``x``/``y`` (working CRS) as a WGS84 FeatureCollection, no GeoDataFrame.
+def points_geojson(frame: Any, columns: list[str], srid: int, digits: int = 6, **extra: Any) -> tuple[str, int]:
+    """Point rows with ``x``/``y`` (working CRS) as WGS84 FeatureCollection JSON text, and
+    the number of features; ``extra`` members are added to the collection.
 
     One vectorised pyproj call for all coordinates; datetimes/dates as ISO text, NaN as null.
+    The text is written directly, not via a dict per feature: 5,000 features took 20 ms as
+    dicts plus 10 ms to serialise, and 100 ms whenever a full garbage collection fell into
+    the dict building (strings are not collected; dicts are).
     """
+    encode = json.encoder.encode_basestring_ascii  # what json.dumps does to a str, in C
+    members = "".join(f",{encode(k)}:{json.dumps(v)}" for k, v in extra.items())
     if frame is None or len(frame) == 0:
-        return {"type": "FeatureCollection", "features": []}
+        return '{"type":"FeatureCollection","features":[]' + members + "}", 0
     lon, lat = to_wgs84(frame["x"].to_numpy(float), frame["y"].to_numpy(float), srid)
-    coords = np.column_stack([np.round(lon, digits), np.round(lat, digits)]).tolist()
-    cols = []
+    lon, lat = np.round(lon, digits).tolist(), np.round(lat, digits).tolist()
+    names = [encode(col) for col in columns]
+    values = []
     for col in columns:
         series = frame[col].astype(object).where(frame[col].notna(), None)
-        cols.append([v.isoformat() if hasattr(v, "isoformat") else (v.item() if isinstance(v, np.generic) else v)
-                     for v in series.tolist()])
-    features = [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": xy},
-         "properties": dict(zip(columns, values, strict=True))}
-        for xy, *values in zip(coords, *cols, strict=True)
-    ]
-    return {"type": "FeatureCollection", "features": features}
+        values.append([_json_value(v, encode) for v in series.tolist()])
+    head, middle = '{"type":"Feature","geometry":{"type":"Point","coordinates":[', ']},"properties":{'
+    features = ",".join(
+        head + repr(x) + "," + repr(y) + middle
+        + ",".join(name + ":" + value for name, value in zip(names, row, strict=True)) + "}}"
+        for x, y, *row in zip(lon, lat, *values, strict=True)
+    )
+    return '{"type":"FeatureCollection","features":[' + features + "]" + members + "}", len(lon)
+
+
+def _json_value(value: Any, encode: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return encode(value)
+    if hasattr(value, "isoformat"):
+        return encode(value.isoformat())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return "null"
+    return json.dumps(value)
 
 
 def polygon_layer(db: Any, layer: str, q: MapQuery) -> dict:
