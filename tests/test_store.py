@@ -564,3 +564,18 @@ def test_first_load_by_a_role_without_trigger_privilege(request, tmp_path, monke
         admin.dispose()
     assert modes == [None, True]  # PostgreSQL decides a non-first load in finish
     assert seen == [True, False, False]
+
+
+def test_bulk_writer_with_no_rows_still_leaves_its_indexes(db, bulk_from_10):
+    """A writer that decided on bulk mode from an estimate but got no row gives the table its
+    indexes back in finish (the transaction may commit)."""
+    from tryggkarta.store.writes import LayerWriter
+
+    before = _schema_objects(db, "incidents")
+    with db.session() as s:
+        ds = Dataset(layer="incidents", name="estimate", checksum="estimate")
+        s.add(ds)
+        s.flush()
+        writer = LayerWriter(s, "incidents", ds.id, expected_rows=1000)
+        assert writer.finish() == (0, 0)
+    assert _schema_objects(db, "incidents") == before

@@ -391,9 +391,10 @@ class LayerWriter:
             with self.dbapi.cursor() as cur:
                 self.inserted = move_staged_postgres(cur, self.table.name, self.temp, self.columns, bulk=self.bulk)
             self.columns = None
-        elif self.dialect == "sqlite" and self.stage is not None:
-            self.inserted = self.stage.move_into(self.dbapi, self.table.name, upsert=not self.direct)
-            if self.dropped:
+        elif self.dialect == "sqlite":
+            if self.stage is not None:
+                self.inserted = self.stage.move_into(self.dbapi, self.table.name, upsert=not self.direct)
+            if self.dropped:  # built again even when no row came: the transaction may still commit
                 rebuild_sqlite_indexes(self.dbapi, self.dropped)
                 self.dropped = []
         return self.inserted, self.total + self.repeated - self.inserted
