@@ -17,7 +17,6 @@ from tryggkarta.services.hotspots import (
     gistar_layer,
     kde_layer,
     patrol_layer,
-    spec,
     street_level,
 )
 from tryggkarta.store import AnalysisRun, Filters, grid_counts
@@ -27,7 +26,7 @@ def test_gistar_layer_matches_the_statistic_on_sql_counts(demo_db):
     layer = gistar_layer(demo_db, cell_size=200)
     filters = street_level(Filters())
     grid = analysis_grid(demo_db, filters, 200)
-    counts = grid_counts(demo_db, "incidents", spec(grid), filters)
+    counts = grid_counts(demo_db, "incidents", grid, filters)  # a Grid is a GridSpec
     ref = gistar(counts)
     assert len(layer.features) == int((ref.classes != 0).sum())
     hot = [f for f in layer.features if f["properties"]["class"] == 3]

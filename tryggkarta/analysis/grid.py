@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
+from tryggkarta.gridspec import GridSpec
+
 #: Largest grid we build (cells). Beyond this a municipality-wide grid is a mistake.
 MAX_CELLS = 25_000_000
 #: Automatic cell sizes are clamped to this range and rounded to one of ``NICE_SIZES``.
@@ -39,7 +41,7 @@ def _nice(value: float) -> float:
 
 
 @dataclass(frozen=True)
-class Grid:
+class Grid(GridSpec):
     """A regular grid of square cells snapped to round metres.
 
     Parameters
@@ -54,11 +56,6 @@ class Grid:
         Human-readable sentence explaining how the cell size was chosen.
     """
 
-    x0: float
-    y0: float
-    cell_size: float
-    nx: int
-    ny: int
     reason: str = ""
 
     def __post_init__(self) -> None:
@@ -175,25 +172,7 @@ class Grid:
         return cls(x0=x0, y0=y0, cell_size=size, nx=nx, ny=ny, reason=reason + dropped)
 
     # ------------------------------------------------------------------ geometry
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(ny, nx)``."""
-        return (self.ny, self.nx)
-
-    @property
-    def n_cells(self) -> int:
-        return self.nx * self.ny
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """``(minx, miny, maxx, maxy)`` of the whole grid."""
-        return (
-            self.x0,
-            self.y0,
-            self.x0 + self.nx * self.cell_size,
-            self.y0 + self.ny * self.cell_size,
-        )
-
+    # shape, n_cells and bounds come from GridSpec
     def cell_index(self, x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
         """Flat cell index of each point and whether it falls inside the grid.
 

@@ -34,7 +34,6 @@ from tryggkarta.services.layers import (
     cached_run,
     cell_features,
     district_names,
-    spec,
     street_level,
 )
 from tryggkarta.services.targets import design_layer, patrol_layer
@@ -68,7 +67,7 @@ def gistar_layer(
 
     def compute() -> HotspotLayer:
         grid = analysis_grid(db, filters, cell_size)
-        counts = grid_counts(db, "incidents", spec(grid), filters)
+        counts = grid_counts(db, "incidents", grid, filters)
         res = gistar(counts, neighbourhood)
         flat = np.flatnonzero(res.classes.ravel() != 0)
         feats = cell_features(
@@ -140,7 +139,7 @@ def kde_layer(
 
     def compute() -> HotspotLayer:
         grid = analysis_grid(db, filters, cell_size)
-        counts = grid_counts(db, "incidents", spec(grid), filters)
+        counts = grid_counts(db, "incidents", grid, filters)
         res = kde(counts, grid.cell_size, bandwidth)
         density = res.density
         hot = res.hotspot_mask(top_share).ravel()
@@ -191,7 +190,7 @@ def emerging_layer(
         cube = grid_counts(
             db,
             "incidents",
-            spec(grid),
+            grid,
             window,
             time_step=step_len.total_seconds(),
             t0=start.timestamp(),

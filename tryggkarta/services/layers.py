@@ -22,7 +22,7 @@ from tryggkarta.analysis import Grid
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import WGS84, transformer
-from tryggkarta.store import AnalysisRun, Database, Filters, GridSpec, layer_frame
+from tryggkarta.store import AnalysisRun, Database, Filters, layer_frame
 from tryggkarta.store.queries import dataset_versions, extent
 
 #: Bump when a method's output changes meaning, so cached runs are not reused.
@@ -83,10 +83,6 @@ def _pad(
 ) -> tuple[float, float, float, float]:
     minx, miny, maxx, maxy = bounds
     return (minx - cell, miny - cell, maxx + cell, maxy + cell)
-
-
-def spec(grid: Grid) -> GridSpec:
-    return GridSpec(grid.x0, grid.y0, grid.cell_size, grid.nx, grid.ny)
 
 
 def cell_features(

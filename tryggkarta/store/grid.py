@@ -7,7 +7,6 @@ cell, never a million Python objects.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ import pandas as pd
 from sqlalchemy import and_, case, func, literal, literal_column, select
 
 from tryggkarta.errors import BadInput
+from tryggkarta.gridspec import GridSpec
 from tryggkarta.store.models import POINT_LAYERS
 from tryggkarta.store.queries import (
     Filters,
@@ -29,30 +29,6 @@ from tryggkarta.store.types import cell_floor
 
 if TYPE_CHECKING:
     from tryggkarta.store.engine import Database
-
-
-@dataclass(frozen=True)
-class GridSpec:
-    """A square grid in the working CRS: origin (x0, y0) at the south-west corner."""
-
-    x0: float
-    y0: float
-    cell_size: float
-    nx: int
-    ny: int
-
-    def __post_init__(self) -> None:
-        if self.cell_size <= 0 or self.nx <= 0 or self.ny <= 0:
-            raise BadInput("A grid needs a positive cell size and at least one cell.")
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        return (
-            self.x0,
-            self.y0,
-            self.x0 + self.nx * self.cell_size,
-            self.y0 + self.ny * self.cell_size,
-        )
 
 
 def grid_counts(
