@@ -38,6 +38,7 @@ serve: install
 
 test: install
 	@$(BIN)/ruff check tryggkarta tests bench
+	@$(BIN)/ruff format --check tryggkarta tests bench
 	@set +e; $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here." >&2; exit 1; fi; exit $$rc
 

@@ -30,7 +30,9 @@ from tryggkarta.ingest import prepare
 from tryggkarta.store import Database
 from tryggkarta.store.writes import insert_layer
 
-CATS = np.array(["Skadegörelse", "Klotter", "Nedskräpning", "Brand", "Narkotikabrott", "Misshandel", "Stöld"])
+CATS = np.array(
+    ["Skadegörelse", "Klotter", "Nedskräpning", "Brand", "Narkotikabrott", "Misshandel", "Stöld"]
+)
 
 
 def make_csv(path: Path, n: int, seed: int = 1, *, shuffled: bool = False) -> None:
@@ -40,11 +42,15 @@ def make_csv(path: Path, n: int, seed: int = 1, *, shuffled: bool = False) -> No
     t = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24 * 3600, n), unit="s")
     lat = (58.38 + rng.normal(0, 0.02, n)).round(6).astype(str)
     lon = (13.44 + rng.normal(0, 0.03, n)).round(6).astype(str)
-    frame = pd.DataFrame({
-        "Datum": t.strftime("%Y-%m-%d %H:%M"), "Kategori": CATS[rng.integers(0, len(CATS), n)],
-        "Beskrivning": "Rapport nr " + pd.Series(np.arange(n)).astype(str) + " – åäö",
-        "Latitud": np.char.replace(lat, ".", ","), "Longitud": np.char.replace(lon, ".", ","),
-    })
+    frame = pd.DataFrame(
+        {
+            "Datum": t.strftime("%Y-%m-%d %H:%M"),
+            "Kategori": CATS[rng.integers(0, len(CATS), n)],
+            "Beskrivning": "Rapport nr " + pd.Series(np.arange(n)).astype(str) + " – åäö",
+            "Latitud": np.char.replace(lat, ".", ","),
+            "Longitud": np.char.replace(lon, ".", ","),
+        }
+    )
     if shuffled:
         frame = frame.sample(frac=1.0, random_state=seed)
     frame.to_csv(path, sep=";", index=False, encoding="utf-8-sig")
@@ -104,8 +110,16 @@ def run_sequence(url: str, files: list[Path], tmp: Path) -> list[dict]:
         report = import_file(db, "incidents", path)
         total = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # so far in this process
-        out.append({"total_s": total, "finish_s": spent[0], "rows": report.rows_imported,
-                    "duplicates": report.rows_duplicate, "read": report.rows_read, "peak_so_far_mb": peak})
+        out.append(
+            {
+                "total_s": total,
+                "finish_s": spent[0],
+                "rows": report.rows_imported,
+                "duplicates": report.rows_duplicate,
+                "read": report.rows_read,
+                "peak_so_far_mb": peak,
+            }
+        )
     db.dispose()
     return out
 
@@ -113,7 +127,11 @@ def run_sequence(url: str, files: list[Path], tmp: Path) -> list[dict]:
 def _child(kind: str, url: str, csv: Path | list[Path], tmp: Path, postgres: bool) -> dict | list:
     """Run one measurement in a fresh interpreter (own peak RSS, no warm caches)."""
     extra = f", {postgres!r}" if kind == "reference" else ""
-    arg = f"[{', '.join(f'Path({str(c)!r})' for c in csv)}]" if isinstance(csv, list) else f"Path({str(csv)!r})"
+    arg = (
+        f"[{', '.join(f'Path({str(c)!r})' for c in csv)}]"
+        if isinstance(csv, list)
+        else f"Path({str(csv)!r})"
+    )
     code = (
         f"import json, sys, resource; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
         f"import bench_ingest as b; r = b.{kind}({url!r}, {arg}, Path({str(tmp)!r}){extra}); "
@@ -129,7 +147,9 @@ def reference(url: str, csv: Path, tmp: Path, postgres: bool) -> dict:
 
     t0 = time.perf_counter()
     frame = pd.read_csv(csv, sep=";", decimal=",")
-    gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["Longitud"], frame["Latitud"]), crs=4326)
+    gdf = gpd.GeoDataFrame(
+        frame, geometry=gpd.points_from_xy(frame["Longitud"], frame["Latitud"]), crs=4326
+    )
     gdf = gdf.to_crs(3006)
     t1 = time.perf_counter()
     try:
@@ -138,7 +158,11 @@ def reference(url: str, csv: Path, tmp: Path, postgres: bool) -> dict:
         else:
             gdf.to_file(tmp / "ref.gpkg", driver="GPKG", engine="pyogrio")
     except Exception as exc:  # noqa: BLE001 - a missing optional peer is reported, not fatal
-        return {"parse_s": t1 - t0, "write_s": float("nan"), "note": f"{exc.__class__.__name__}: {exc}"[:80]}
+        return {
+            "parse_s": t1 - t0,
+            "write_s": float("nan"),
+            "note": f"{exc.__class__.__name__}: {exc}"[:80],
+        }
     return {"parse_s": t1 - t0, "write_s": time.perf_counter() - t1, "note": ""}
 
 
@@ -147,20 +171,31 @@ def _best(runs: list[dict]) -> dict:
     if key:
         best = min(runs, key=lambda r: r[key])
     else:
-        best = min(runs, key=lambda r: r["parse_s"] + r["write_s"] if r["write_s"] == r["write_s"] else 1e9)
+        best = min(
+            runs, key=lambda r: r["parse_s"] + r["write_s"] if r["write_s"] == r["write_s"] else 1e9
+        )
     return {**best, "peak_mb": max(r["peak_mb"] for r in runs)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=2, help="runs per row; the best is reported (the machine is shared: single runs varied by 15 %%)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="runs per row; the best is reported (the machine is shared: single runs varied by 15 %%)",
+    )
     ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = ap.parse_args()
     n = args.rows
     with tempfile.TemporaryDirectory(prefix="tk-bench-") as tmpname:
         tmp = Path(tmpname)
-        first, second, weekly = tmp / "incidents.csv", tmp / "incidents-2.csv", tmp / "incidents-week.csv"
+        first, second, weekly = (
+            tmp / "incidents.csv",
+            tmp / "incidents-2.csv",
+            tmp / "incidents-week.csv",
+        )
         again = tmp / "incidents-again.csv"
         make_csv(first, n, seed=1)
         make_csv(again, n, seed=1, shuffled=True)
@@ -183,16 +218,24 @@ def main() -> None:
         results: dict[str, list[dict]] = {}
         for _ in range(args.repeat):
             for engine, fresh in (("SQLite", fresh_sqlite), ("PostGIS", fresh_pg)):
-                streamed[engine].append(_child("run_sequence", fresh(), [first, second, again, weekly], tmp, False))
-            results.setdefault("tryggkarta prepare + insert_layer (whole file) → SQLite", []).append(
-                _child("run", fresh_sqlite(), first, tmp, False))
-            results.setdefault("tryggkarta prepare + insert_layer (whole file) → PostGIS", []).append(
-                _child("run", fresh_pg(), first, tmp, True))
-            results.setdefault("geopandas → GeoPackage (to_file)", []).append(_child("reference", "", first, tmp, False))
+                streamed[engine].append(
+                    _child("run_sequence", fresh(), [first, second, again, weekly], tmp, False)
+                )
+            results.setdefault(
+                "tryggkarta prepare + insert_layer (whole file) → SQLite", []
+            ).append(_child("run", fresh_sqlite(), first, tmp, False))
+            results.setdefault(
+                "tryggkarta prepare + insert_layer (whole file) → PostGIS", []
+            ).append(_child("run", fresh_pg(), first, tmp, True))
+            results.setdefault("geopandas → GeoPackage (to_file)", []).append(
+                _child("reference", "", first, tmp, False)
+            )
             pg = fresh_pg()
             with create_engine(pg).begin() as conn:
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-            results.setdefault("geopandas → PostGIS (to_postgis)", []).append(_child("reference", pg, first, tmp, True))
+            results.setdefault("geopandas → PostGIS (to_postgis)", []).append(
+                _child("reference", pg, first, tmp, True)
+            )
         with admin.connect() as conn:
             conn.execute(text("DROP DATABASE IF EXISTS tk_ingest_bench WITH (FORCE)"))
     steps = (
@@ -201,36 +244,54 @@ def main() -> None:
         f"the first file's rows again, shuffled ({n:,} duplicates), into a store of {2 * n:,}",
         f"{max(n // 10, 1):,} new rows into a store of {2 * n:,}",
     )
-    print(f"\n### Import: Swedish incident CSV files (; and decimal comma, UTF-8 BOM), {n:,} rows, best of {args.repeat}\n")
-    print("`tryggkarta import` (`import_file`) end to end: sniffing, reading, validating (dates, decimal commas, "
-          "CRS inference and transform, region check, categories, dedup keys), writing, indexes, commit. "
-          "One process per engine runs the four imports in this order; goal ≥ 100,000 rows/s and < 1 GB.\n")
-    print("| engine | import | rows stored | total (s) | rows read/s | of it after the last chunk (s) | peak RSS so far (MB) |")
+    print(
+        f"\n### Import: Swedish incident CSV files (; and decimal comma, UTF-8 BOM), {n:,} rows, best of {args.repeat}\n"
+    )
+    print(
+        "`tryggkarta import` (`import_file`) end to end: sniffing, reading, validating (dates, decimal commas, "
+        "CRS inference and transform, region check, categories, dedup keys), writing, indexes, commit. "
+        "One process per engine runs the four imports in this order; goal ≥ 100,000 rows/s and < 1 GB.\n"
+    )
+    print(
+        "| engine | import | rows stored | total (s) | rows read/s | of it after the last chunk (s) | peak RSS so far (MB) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     for engine, runs in streamed.items():
         for i, step in enumerate(steps):
             r = min((run[i] for run in runs), key=lambda x: x["total_s"])
             peak = max(run[i]["peak_so_far_mb"] for run in runs)
-            print(f"| {engine} | {step} | {r['rows']:,} | {r['total_s']:.1f} | {r['read'] / r['total_s']:,.0f} "
-                  f"| {r['finish_s']:.1f} | {peak:.0f} |")
-    print("\nA first load, or a load at least as large as the table, takes bulk mode (secondary indexes, and "
-          "on a first load the dedup key's index, dropped and built again in the same transaction); smaller "
-          "loads go row by row into the live indexes.\n")
-    print("| path | read + validate (s) | write (s) | write rows/s | end-to-end (s) | end-to-end rows/s | peak RSS (MB) |")
+            print(
+                f"| {engine} | {step} | {r['rows']:,} | {r['total_s']:.1f} | {r['read'] / r['total_s']:,.0f} "
+                f"| {r['finish_s']:.1f} | {peak:.0f} |"
+            )
+    print(
+        "\nA first load, or a load at least as large as the table, takes bulk mode (secondary indexes, and "
+        "on a first load the dedup key's index, dropped and built again in the same transaction); smaller "
+        "loads go row by row into the live indexes.\n"
+    )
+    print(
+        "| path | read + validate (s) | write (s) | write rows/s | end-to-end (s) | end-to-end rows/s | peak RSS (MB) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, runs in results.items():
         r = _best(runs)
         rows = r.get("rows", n)
         if r["write_s"] != r["write_s"]:
-            print(f"| {name} | {r['parse_s']:.1f} | n/a | n/a | n/a | n/a | {r['peak_mb']:.0f} ({r.get('note', '')}) |")
+            print(
+                f"| {name} | {r['parse_s']:.1f} | n/a | n/a | n/a | n/a | {r['peak_mb']:.0f} ({r.get('note', '')}) |"
+            )
             continue
         total = r["parse_s"] + r["write_s"]
-        print(f"| {name} | {r['parse_s']:.1f} | {r['write_s']:.1f} | {rows / r['write_s']:,.0f} | {total:.1f} "
-              f"| {rows / total:,.0f} | {r['peak_mb']:.0f} |")
-    print("\nWhole file = `prepare` (read and validate everything), then `insert_layer`: the path of the "
-          "preview and of smaller files, not pipelined. The geopandas references read with read_csv + "
-          "points_from_xy + to_crs only (no validation, no dedup) and write with to_file / to_postgis "
-          "(no secondary indexes but GiST / R-tree).")
+        print(
+            f"| {name} | {r['parse_s']:.1f} | {r['write_s']:.1f} | {rows / r['write_s']:,.0f} | {total:.1f} "
+            f"| {rows / total:,.0f} | {r['peak_mb']:.0f} |"
+        )
+    print(
+        "\nWhole file = `prepare` (read and validate everything), then `insert_layer`: the path of the "
+        "preview and of smaller files, not pipelined. The geopandas references read with read_csv + "
+        "points_from_xy + to_crs only (no validation, no dedup) and write with to_file / to_postgis "
+        "(no secondary indexes but GiST / R-tree)."
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,11 @@ def make_store(n: int) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
-    db = Database(load_settings({"database_url": f"sqlite:///{tmp}", "instance_path": str(OUT), "secret_key": "b"}))
+    db = Database(
+        load_settings(
+            {"database_url": f"sqlite:///{tmp}", "instance_path": str(OUT), "secret_key": "b"}
+        )
+    )
     db.upgrade()
     rng = np.random.default_rng(1)
     centres = rng.normal(0, 2500, size=(40, 2))
@@ -53,11 +57,19 @@ def make_store(n: int) -> Path:
         xy = centres[which] + rng.normal(0, 300, size=(m, 2)) + TOWN
         when = pd.to_datetime(t_end - rng.uniform(0, 2 * 365 * 86400, m), unit="s", utc=True)
         frame = gpd.GeoDataFrame(
-            {"occurred_at": when, "category": cats[rng.integers(0, len(cats), m)],
-             "description": "syntetisk", "dedup_key": [f"b{start + i}" for i in range(m)]},
-            geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=3006)
+            {
+                "occurred_at": when,
+                "category": cats[rng.integers(0, len(cats), m)],
+                "description": "syntetisk",
+                "dedup_key": [f"b{start + i}" for i in range(m)],
+            },
+            geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+            crs=3006,
+        )
         with db.session() as s:
-            ds = Dataset(layer="incidents", name=f"bench {start}", source="bench", checksum=f"b{start}")
+            ds = Dataset(
+                layer="incidents", name=f"bench {start}", source="bench", checksum=f"b{start}"
+            )
             s.add(ds)
             s.flush()
             insert_layer(s, "incidents", frame, ds.id)
@@ -85,12 +97,20 @@ def main() -> None:
     from tryggkarta.web import create_app
 
     db_path = make_store(args.n)
-    app = create_app({"database_url": f"sqlite:///{db_path}", "instance_path": str(OUT), "secret_key": "b",
-                      "TESTING": True, "WTF_CSRF_ENABLED": False})
+    app = create_app(
+        {
+            "database_url": f"sqlite:///{db_path}",
+            "instance_path": str(OUT),
+            "secret_key": "b",
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
     db = app.extensions["tryggkarta.db"]
     with db.session() as s:
         user = accounts.authenticate(s, "bench", "bench-password-123") or accounts.create_user(
-            s, "bench", "bench-password-123", "police", organisation="Bench")
+            s, "bench", "bench-password-123", "police", organisation="Bench"
+        )
         s.flush()
         token = accounts.create_token(s, user, "bench")
     client = app.test_client()
@@ -101,7 +121,9 @@ def main() -> None:
     gc.freeze()  # as `tryggkarta serve` does before serving
 
     page = "/?layers=incidents,survey,projects,areas"
-    client.get(page)  # warm imports, connections, SQLite page cache (not our layer cache: cleared below)
+    client.get(
+        page
+    )  # warm imports, connections, SQLite page cache (not our layer cache: cleared below)
 
     def cold_page():
         mapview._CACHE.clear()
@@ -126,7 +148,12 @@ def main() -> None:
         hot[method] = (len(r.data), len(r.get_json()["features"]), t_first, t_warm)
     bbox = "13.40,58.37,13.44,58.39"
     headers = {"Authorization": f"Bearer {token}"}
-    api_t, api = timed(lambda: client.get(f"/api/layers/incidents/features?bbox={bbox}&limit=5000", headers=headers), repeat=5)
+    api_t, api = timed(
+        lambda: client.get(
+            f"/api/layers/incidents/features?bbox={bbox}&limit=5000", headers=headers
+        ),
+        repeat=5,
+    )
     n_api = api.get_json()["numberReturned"]
 
     srv = make_server("127.0.0.1", 0, app, threaded=True)
@@ -137,14 +164,39 @@ def main() -> None:
     heat_t, heat_size = heatmap(db, args.n)
     rows = [
         ("start page (public, 4 layers): HTML size", f"{html_size / 1e6:.2f} MB", "<= 1 MB"),
-        ("start page: server build time, cached layers (median of 3)", f"{page_t:.3f} s", "<= 0.5 s"),
-        ("start page: server build time, cold (layer cache cleared; median of 3)", f"{cold_t:.2f} s", "(<= 0.5 s)"),
-        ("start page with hotspot layers (loaded on demand): size / cold / cached",
-         f"{len(full.data) / 1e6:.2f} MB / {full_cold_t:.2f} s / {full_t:.3f} s", "-"),
-        *[(f"hotspot layer {m} via /api/hotspots (on switch-on): size, features / first call (computed) / cached",
-           f"{size / 1e6:.2f} MB, {n:,} / {t1:.2f} s / {t2:.2f} s", "-") for m, (size, n, t1, t2) in hot.items()],
-        ("first render in Chromium, tiles blocked (load + layers drawn; best of 3)", f"{render_t:.2f} s", "<= 2 s"),
-        (f"bbox GeoJSON, {n_api} raw features: server time (median of 5)", f"{api_t * 1000:.0f} ms", "<= 100 ms"),
+        (
+            "start page: server build time, cached layers (median of 3)",
+            f"{page_t:.3f} s",
+            "<= 0.5 s",
+        ),
+        (
+            "start page: server build time, cold (layer cache cleared; median of 3)",
+            f"{cold_t:.2f} s",
+            "(<= 0.5 s)",
+        ),
+        (
+            "start page with hotspot layers (loaded on demand): size / cold / cached",
+            f"{len(full.data) / 1e6:.2f} MB / {full_cold_t:.2f} s / {full_t:.3f} s",
+            "-",
+        ),
+        *[
+            (
+                f"hotspot layer {m} via /api/hotspots (on switch-on): size, features / first call (computed) / cached",
+                f"{size / 1e6:.2f} MB, {n:,} / {t1:.2f} s / {t2:.2f} s",
+                "-",
+            )
+            for m, (size, n, t1, t2) in hot.items()
+        ],
+        (
+            "first render in Chromium, tiles blocked (load + layers drawn; best of 3)",
+            f"{render_t:.2f} s",
+            "<= 2 s",
+        ),
+        (
+            f"bbox GeoJSON, {n_api} raw features: server time (median of 5)",
+            f"{api_t * 1000:.0f} ms",
+            "<= 100 ms",
+        ),
         ("plain folium HeatMap of all points: HTML size", f"{heat_size / 1e6:.1f} MB", "(peer)"),
         ("plain folium HeatMap of all points: build time", f"{heat_t:.2f} s", "(peer)"),
     ]
@@ -158,7 +210,9 @@ def browser_render(url: str) -> float:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        b = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
         page = b.new_page(viewport={"width": 1280, "height": 800})
         page.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url else r.abort())
         t0 = time.perf_counter()

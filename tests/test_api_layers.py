@@ -16,20 +16,36 @@ BBOX = "13.2,58.3,13.6,58.5"
 
 
 def incidents(db, n: int, x: float, y: float, category: str = "klotter") -> None:
-    rows = [{"occurred_at": datetime(2026, 3, 6, 20, 0, tzinfo=UTC), "category": category,
-             "description": "namn och personnummer", "source_id": f"{x}-{i}"} for i in range(n)]
+    rows = [
+        {
+            "occurred_at": datetime(2026, 3, 6, 20, 0, tzinfo=UTC),
+            "category": category,
+            "description": "namn och personnummer",
+            "source_id": f"{x}-{i}",
+        }
+        for i in range(n)
+    ]
     with db.session() as s:
         ds = Dataset(layer="incidents", name=f"t{x}", source="test", checksum=f"c{x}")
         s.add(ds)
         s.flush()
-        insert_layer(s, "incidents", gpd.GeoDataFrame(rows, geometry=[Point(x + 5 + i, y + 5) for i in range(n)], crs=3006), ds.id)
+        insert_layer(
+            s,
+            "incidents",
+            gpd.GeoDataFrame(rows, geometry=[Point(x + 5 + i, y + 5) for i in range(n)], crs=3006),
+            ds.id,
+        )
 
 
 def test_layer_list_tells_each_role_its_detail(client, auth, db) -> None:
     public = client.get("/api/layers").get_json()
     assert public["role"] == "public"
     assert {lay["id"]: lay["detail"] for lay in public["layers"]} == {
-        "incidents": "aggregated", "survey": "aggregated", "projects": "raw", "areas": "raw"}
+        "incidents": "aggregated",
+        "survey": "aggregated",
+        "projects": "raw",
+        "areas": "raw",
+    }
     auth.login("police")
     police = client.get("/api/layers").get_json()
     assert {lay["detail"] for lay in police["layers"]} == {"raw"}
@@ -77,13 +93,41 @@ def test_survey_comments_never_reach_public(client, auth, demo_db) -> None:
     ("url", "status", "description"),
     [
         ("/api/layers/secret/features", 404, "There is no layer 'secret'; see /api/layers."),
-        ("/api/layers/incidents/features?bbox=1,2,3", 400, "Invalid bbox: give minlon,minlat,maxlon,maxlat in WGS84 (e.g. 13.3,58.3,13.5,58.4)."),
-        ("/api/layers/incidents/features?bbox=2,48,3,49", 400, "The area (bbox) lies outside Sweden."),
-        ("/api/layers/incidents/features?from=2026-02-30", 400, "Invalid date in 'from': 2026-02-30. Write dates as YYYY-MM-DD."),
-        ("/api/layers/incidents/features?from=2026-03-01&to=2026-02-01", 400, "The date range is backwards: 'from' (2026-03-01) is after 'to' (2026-02-01)."),
-        ("/api/layers/incidents/features?cat=bilbrand", 400, "Unknown category: bilbrand. Valid: skadegorelse, klotter, nedskrapning, brand, narkotika, ordningsstorning, vald_hot, stold_inbrott, ungdomar, trafik, belysning_fel, ovrigt."),
-        ("/api/layers/incidents/features?limit=0", 400, "Invalid value in 'limit': 0. Allowed: 1–5000."),
-        ("/api/layers/projects/grid", 400, "Grid cells exist for point layers only (incidents, survey), not 'projects'."),
+        (
+            "/api/layers/incidents/features?bbox=1,2,3",
+            400,
+            "Invalid bbox: give minlon,minlat,maxlon,maxlat in WGS84 (e.g. 13.3,58.3,13.5,58.4).",
+        ),
+        (
+            "/api/layers/incidents/features?bbox=2,48,3,49",
+            400,
+            "The area (bbox) lies outside Sweden.",
+        ),
+        (
+            "/api/layers/incidents/features?from=2026-02-30",
+            400,
+            "Invalid date in 'from': 2026-02-30. Write dates as YYYY-MM-DD.",
+        ),
+        (
+            "/api/layers/incidents/features?from=2026-03-01&to=2026-02-01",
+            400,
+            "The date range is backwards: 'from' (2026-03-01) is after 'to' (2026-02-01).",
+        ),
+        (
+            "/api/layers/incidents/features?cat=bilbrand",
+            400,
+            "Unknown category: bilbrand. Valid: skadegorelse, klotter, nedskrapning, brand, narkotika, ordningsstorning, vald_hot, stold_inbrott, ungdomar, trafik, belysning_fel, ovrigt.",
+        ),
+        (
+            "/api/layers/incidents/features?limit=0",
+            400,
+            "Invalid value in 'limit': 0. Allowed: 1–5000.",
+        ),
+        (
+            "/api/layers/projects/grid",
+            400,
+            "Grid cells exist for point layers only (incidents, survey), not 'projects'.",
+        ),
     ],
 )
 def test_errors_are_json_with_status(client, db, url: str, status: int, description: str) -> None:
@@ -96,13 +140,22 @@ def test_bearer_token_gives_raw_access(client, db) -> None:
     from tryggkarta import accounts
 
     with db.session() as s:
-        user = accounts.create_user(s, "analyst", "correct-horse-battery", "police", organisation="Polisen")
+        user = accounts.create_user(
+            s, "analyst", "correct-horse-battery", "police", organisation="Polisen"
+        )
         s.flush()
         token = accounts.create_token(s, user, "qgis")
     incidents(db, 2, X0, Y0)
-    body = client.get("/api/layers/incidents/features", headers={"Authorization": f"Bearer {token}"}).get_json()
+    body = client.get(
+        "/api/layers/incidents/features", headers={"Authorization": f"Bearer {token}"}
+    ).get_json()
     assert body["detail"] == "raw" and body["numberReturned"] == 2
-    assert client.get("/api/layers/incidents/features", headers={"Authorization": "Bearer wrong"}).get_json()["detail"] == "aggregated"
+    assert (
+        client.get(
+            "/api/layers/incidents/features", headers={"Authorization": "Bearer wrong"}
+        ).get_json()["detail"]
+        == "aggregated"
+    )
 
 
 def test_hotspot_layers_load_on_demand_with_role_rules(client, auth, demo_db) -> None:
@@ -119,6 +172,7 @@ def test_hotspot_layers_load_on_demand_with_role_rules(client, auth, demo_db) ->
         assert 0 <= p["_c"] < len(body["tk"]["palette"])
     kde = client.get("/api/hotspots/kde").get_json()
     from tryggkarta.services.hotspots import KDE_MAX_CELLS
+
     assert 0 < len(kde["features"]) <= KDE_MAX_CELLS
     auth.login("police")
     patrol = client.get("/api/hotspots/patrol").get_json()
@@ -147,24 +201,42 @@ def test_points_geojson_text_is_the_json_of_the_features() -> None:
     from tryggkarta.geo import to_wgs84
     from tryggkarta.web.mapview import points_geojson
 
-    frame = pd.DataFrame({
-        "x": [400000.0, 401000.5, 402000.25], "y": [6470000.0, 6471000.0, 6472000.0],
-        "description": ['citat "här"\nrad två', None, "åäö </script><b>"],
-        "occurred_at": pd.to_datetime(["2025-03-01 10:00", None, "2025-03-03 08:30"]).tz_localize("UTC"),
-        "rating": pd.array([1, None, 5], dtype="Int64"),
-        "share": [0.5, np.nan, 1.25],
-    })
+    frame = pd.DataFrame(
+        {
+            "x": [400000.0, 401000.5, 402000.25],
+            "y": [6470000.0, 6471000.0, 6472000.0],
+            "description": ['citat "här"\nrad två', None, "åäö </script><b>"],
+            "occurred_at": pd.to_datetime(
+                ["2025-03-01 10:00", None, "2025-03-03 08:30"]
+            ).tz_localize("UTC"),
+            "rating": pd.array([1, None, 5], dtype="Int64"),
+            "share": [0.5, np.nan, 1.25],
+        }
+    )
     cols = ["description", "occurred_at", "rating", "share"]
     text, n = points_geojson(frame, cols, 3006, detail="raw", numberReturned=3, truncated=False)
     parsed = json.loads(text)
-    assert n == 3 and parsed["numberReturned"] == 3 and parsed["detail"] == "raw" and parsed["truncated"] is False
+    assert (
+        n == 3
+        and parsed["numberReturned"] == 3
+        and parsed["detail"] == "raw"
+        and parsed["truncated"] is False
+    )
     lon, lat = to_wgs84(frame["x"].to_numpy(), frame["y"].to_numpy(), 3006)
     props = [f["properties"] for f in parsed["features"]]
-    assert props[0] == {"description": 'citat "här"\nrad två', "occurred_at": "2025-03-01T10:00:00+00:00",
-                        "rating": 1, "share": 0.5}
+    assert props[0] == {
+        "description": 'citat "här"\nrad två',
+        "occurred_at": "2025-03-01T10:00:00+00:00",
+        "rating": 1,
+        "share": 0.5,
+    }
     assert props[1] == dict.fromkeys(cols)
     assert props[2]["description"] == "åäö </script><b>" and props[2]["rating"] == 5
     coords = [f["geometry"]["coordinates"] for f in parsed["features"]]
     assert coords == [[round(a, 6), round(b, 6)] for a, b in zip(lon, lat, strict=True)]
     empty, n0 = points_geojson(frame.iloc[:0], cols, 3006, limit=10)
-    assert n0 == 0 and json.loads(empty) == {"type": "FeatureCollection", "features": [], "limit": 10}
+    assert n0 == 0 and json.loads(empty) == {
+        "type": "FeatureCollection",
+        "features": [],
+        "limit": 10,
+    }

@@ -18,8 +18,10 @@ CALL = re.compile(r"""(?<![\w.])_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'
 def ui_strings() -> dict[str, set[str]]:
     """Swedish source string -> files using it."""
     found: dict[str, set[str]] = {}
-    files = [*sorted((ROOT / "templates").rglob("*.html")),
-             *sorted((ROOT / "tryggkarta" / "web").glob("*.py"))]
+    files = [
+        *sorted((ROOT / "templates").rglob("*.html")),
+        *sorted((ROOT / "tryggkarta" / "web").glob("*.py")),
+    ]
     for path in files:
         for match in CALL.finditer(path.read_text(encoding="utf-8")):
             text = match.group(1) if match.group(1) is not None else match.group(2)
@@ -36,10 +38,10 @@ def test_scanner_finds_strings() -> None:
 
 def test_every_ui_string_has_an_english_translation() -> None:
     english = catalogue("en")
-    missing = {text: sorted(where) for text, where in ui_strings().items()
-               if text not in english}
+    missing = {text: sorted(where) for text, where in ui_strings().items() if text not in english}
     assert not missing, "Missing English translations:\n" + "\n".join(
-        f"  {text!r}  ({', '.join(where)})" for text, where in sorted(missing.items()))
+        f"  {text!r}  ({', '.join(where)})" for text, where in sorted(missing.items())
+    )
 
 
 def test_translations_keep_their_parameters() -> None:

@@ -25,17 +25,31 @@ def run(path: Path, layer: str = "incidents", **kw):
     return prepare(layer, path, **kw)
 
 
-@pytest.mark.parametrize("name, encoding", [("est_skara_utf8bom.csv", "utf-8-sig"), ("est_skara_cp1252.csv", "cp1252")])
+@pytest.mark.parametrize(
+    "name, encoding", [("est_skara_utf8bom.csv", "utf-8-sig"), ("est_skara_cp1252.csv", "cp1252")]
+)
 def test_swedish_excel_csv_keeps_aao_and_reads_decimal_comma(name: str, encoding: str) -> None:
     gdf, report, rows = run(DATA / name)
     assert report.encoding == encoding
     assert report.delimiter == ";"
     assert report.rows_read == 3 and report.rows_rejected == 0
     assert list(gdf.columns[:-2]) == [
-        "source_id", "occurred_at", "occurred_to", "category", "subcategory", "source_type",
-        "description", "address", "reporter_org", "precision", "municipality_code",
+        "source_id",
+        "occurred_at",
+        "occurred_to",
+        "category",
+        "subcategory",
+        "source_type",
+        "description",
+        "address",
+        "reporter_org",
+        "precision",
+        "municipality_code",
     ]
-    assert list(gdf.columns[-2:]) == ["dedup_key", "geometry"] or set(gdf.columns[-2:]) == {"dedup_key", "geometry"}
+    assert list(gdf.columns[-2:]) == ["dedup_key", "geometry"] or set(gdf.columns[-2:]) == {
+        "dedup_key",
+        "geometry",
+    }
     assert gdf.crs.to_epsg() == 3006
     assert gdf["description"][1] == "Klotter på förskolans vägg – åäö ÅÄÖ"
     assert gdf["source_type"][0] == "Skadegörelse"
@@ -51,18 +65,27 @@ def test_swedish_excel_csv_keeps_aao_and_reads_decimal_comma(name: str, encoding
 
 @pytest.mark.parametrize("sep", [";", ",", "\t", "|"])
 def test_delimiter_sniffed(sep: str) -> None:
-    lines = [sep.join(["datum", "kategori", "lat", "lon"]), sep.join(["2021-01-01", "Brand", "58.1", "13.4"])]
+    lines = [
+        sep.join(["datum", "kategori", "lat", "lon"]),
+        sep.join(["2021-01-01", "Brand", "58.1", "13.4"]),
+    ]
     assert sniff_delimiter(lines) == sep
 
 
 def test_tab_separated_with_decimal_point(tmp_path: Path) -> None:
-    path = write(tmp_path, "date\tcategory\tlat\tlon\n2021-02-22 10:00\tgraffiti\t58.3862\t13.438\n")
+    path = write(
+        tmp_path, "date\tcategory\tlat\tlon\n2021-02-22 10:00\tgraffiti\t58.3862\t13.438\n"
+    )
     gdf, report, _ = run(path)
     assert report.delimiter == "\t" and gdf["category"][0] == "klotter"
 
 
 def test_utf16_file_is_read(tmp_path: Path) -> None:
-    path = write(tmp_path, "\ufeff" + HEADER + "2021-02-22;Brand;Bil brann på Åsvägen;58,3862;13,438\n", encoding="utf-16-le")
+    path = write(
+        tmp_path,
+        "\ufeff" + HEADER + "2021-02-22;Brand;Bil brann på Åsvägen;58,3862;13,438\n",
+        encoding="utf-16-le",
+    )
     gdf, report, _ = run(path)
     assert report.encoding == "utf-16" and gdf["description"][0] == "Bil brann på Åsvägen"
 
@@ -134,11 +157,15 @@ def test_single_swapped_rows_fixed_with_warning(tmp_path: Path) -> None:
 
 
 def test_sweref_columns_inferred_and_en_swap_detected(tmp_path: Path) -> None:
-    text = "datum;kategori;N;E\n" + "".join(f"2021-02-22;Brand;6472{i}00;4250{i}0\n" for i in range(4))
+    text = "datum;kategori;N;E\n" + "".join(
+        f"2021-02-22;Brand;6472{i}00;4250{i}0\n" for i in range(4)
+    )
     # E/N columns hold N/E values the other way round: detected as swapped.
     gdf, report, _ = run(write(tmp_path, text.replace("N;E", "E;N")))
     assert "SWEREF 99 TM" in report.crs_note
-    assert gdf.geometry.x.iloc[0] == pytest.approx(425000) and gdf.geometry.y.iloc[0] == pytest.approx(6472000)
+    assert gdf.geometry.x.iloc[0] == pytest.approx(425000) and gdf.geometry.y.iloc[
+        0
+    ] == pytest.approx(6472000)
     assert any("swap" in w for w in report.warnings)
 
 
@@ -169,13 +196,23 @@ def test_formula_and_html_text_stored_verbatim(tmp_path: Path) -> None:
     )
     gdf, _, _ = run(write(tmp_path, HEADER + body))
     assert list(gdf["description"]) == [
-        '=HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "<script>alert(1)</script>",
+        '=HYPERLINK("http://evil","x")',
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1)",
+        "<script>alert(1)</script>",
     ]
 
 
-@pytest.mark.parametrize("rating, ok", [("0", False), ("9", False), ("2,5", False), ("x", False), ("1", True), ("5", True)])
+@pytest.mark.parametrize(
+    "rating, ok",
+    [("0", False), ("9", False), ("2,5", False), ("x", False), ("1", True), ("5", True)],
+)
 def test_survey_rating_must_be_1_to_5(tmp_path: Path, rating: str, ok: bool) -> None:
-    path = write(tmp_path, f"datum;betyg;lat;lon\n2024-05-01;{rating};58,3862;13,438\n2024-05-01;3;58,3862;13,438\n")
+    path = write(
+        tmp_path,
+        f"datum;betyg;lat;lon\n2024-05-01;{rating};58,3862;13,438\n2024-05-01;3;58,3862;13,438\n",
+    )
     gdf, report, _ = run(path, layer="survey")
     assert len(gdf) == (2 if ok else 1)
     if not ok:
@@ -200,7 +237,9 @@ def test_identical_rows_kept_apart_and_keys_stable(tmp_path: Path) -> None:
 
 
 def test_unknown_categories_counted_and_original_kept(tmp_path: Path) -> None:
-    body = "2021-02-22;Tappad katt;x;58,3862;13,438\n" * 2 + "2021-02-22;NARCOTICS;x;58,3862;13,438\n"
+    body = (
+        "2021-02-22;Tappad katt;x;58,3862;13,438\n" * 2 + "2021-02-22;NARCOTICS;x;58,3862;13,438\n"
+    )
     gdf, report, _ = run(write(tmp_path, HEADER + body))
     assert report.unknown_categories == {"Tappad katt": 2}
     assert list(gdf["category"]) == ["ovrigt", "ovrigt", "narkotika"]

@@ -73,7 +73,9 @@ def test_hashes_equal_pandas_frame_hash_on_varied_columns() -> None:
     gdf["description"] = [f"text {i} – åäö" if i % 7 else None for i in rng.integers(0, 50, n)]
     gdf["category"] = rng.choice(["klotter", "brand"], n)
     gdf["occurred_at"] = gdf["occurred_at"] + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s")
-    gdf = gdf.set_geometry(gpd.points_from_xy(rng.uniform(4e5, 5e5, n), rng.uniform(6.4e6, 6.5e6, n)))
+    gdf = gdf.set_geometry(
+        gpd.points_from_xy(rng.uniform(4e5, 5e5, n), rng.uniform(6.4e6, 6.5e6, n))
+    )
 
     def reference(frame: gpd.GeoDataFrame, layer: str) -> np.ndarray:
         parts = {}
@@ -81,7 +83,9 @@ def test_hashes_equal_pandas_frame_hash_on_varied_columns() -> None:
             if f in frame:
                 col = frame[f]
                 if isinstance(col.dtype, pd.DatetimeTZDtype):
-                    parts[f] = col.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64")
+                    parts[f] = (
+                        col.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64")
+                    )
                 else:
                     parts[f] = col.astype("string").fillna("\x00")
         geoms = np.asarray(frame.geometry.values, dtype=object)
@@ -90,11 +94,18 @@ def test_hashes_equal_pandas_frame_hash_on_varied_columns() -> None:
             parts["_y"] = np.round(shapely.get_y(geoms) * 100).astype(np.int64)
         else:
             parts["_g"] = shapely.to_wkb(shapely.set_precision(geoms, 0.01), hex=True)
-        return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False, hash_key=_HASH_KEYS[0][:16]).to_numpy()
+        return pd.util.hash_pandas_object(
+            pd.DataFrame(parts), index=False, hash_key=_HASH_KEYS[0][:16]
+        ).to_numpy()
 
     assert (_hash_pairs(gdf, "incidents")[0] == reference(gdf, "incidents")).all()
     areas = gpd.GeoDataFrame(
-        {"name": [f"Område {i}" for i in range(20)], "code": [None] * 20, "kind": ["district"] * 20},
-        geometry=[shapely.box(i, 0, i + 1.5, 2) for i in range(20)], crs=3006,
+        {
+            "name": [f"Område {i}" for i in range(20)],
+            "code": [None] * 20,
+            "kind": ["district"] * 20,
+        },
+        geometry=[shapely.box(i, 0, i + 1.5, 2) for i in range(20)],
+        crs=3006,
     )
     assert (_hash_pairs(areas, "areas")[0] == reference(areas, "areas")).all()

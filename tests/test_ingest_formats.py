@@ -18,8 +18,13 @@ SKARA = (13.438, 58.3862)
 
 def points_gdf(n: int = 3, crs: int = 4326) -> gpd.GeoDataFrame:
     gdf = gpd.GeoDataFrame(
-        {"datum": ["2021-02-22 10:00"] * n, "kategori": ["Klotter"] * n, "text": ["Tåg- och väggklotter"] * n},
-        geometry=[Point(SKARA[0] + i * 0.001, SKARA[1]) for i in range(n)], crs=4326,
+        {
+            "datum": ["2021-02-22 10:00"] * n,
+            "kategori": ["Klotter"] * n,
+            "text": ["Tåg- och väggklotter"] * n,
+        },
+        geometry=[Point(SKARA[0] + i * 0.001, SKARA[1]) for i in range(n)],
+        crs=4326,
     )
     return gdf.to_crs(crs)
 
@@ -38,14 +43,19 @@ def test_xlsx_formulas_never_evaluated(tmp_path: Path) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(["Datum", "Kategori", "Beskrivning", "Lat", "Lon"])
-    ws.append(["2021-02-22", "Brand", '=HYPERLINK("http://evil.example","klicka")', 58.3862, 13.438])
+    ws.append(
+        ["2021-02-22", "Brand", '=HYPERLINK("http://evil.example","klicka")', 58.3862, 13.438]
+    )
     ws.append(["2021-02-23", "Klotter", "=cmd|' /C calc'!A0", "58,3871", "13,4412"])
     second = wb.create_sheet("Blad2")
     second.append(["x"])
     wb.save(tmp_path / "est.xlsx")
     gdf, report, rows = prepare("incidents", tmp_path / "est.xlsx")
     assert report.sheet == "Sheet" and list(rows) == [2, 3]
-    assert list(gdf["description"]) == ['=HYPERLINK("http://evil.example","klicka")', "=cmd|' /C calc'!A0"]
+    assert list(gdf["description"]) == [
+        '=HYPERLINK("http://evil.example","klicka")',
+        "=cmd|' /C calc'!A0",
+    ]
 
 
 def test_xlsx_with_entity_expansion_refused(tmp_path: Path) -> None:
@@ -61,7 +71,10 @@ def test_xlsx_with_entity_expansion_refused(tmp_path: Path) -> None:
         '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
         "<si><t>&lol2;</t></si></sst>"
     )
-    with zipfile.ZipFile(tmp_path / "ok.xlsx") as src, zipfile.ZipFile(tmp_path / "evil.xlsx", "w") as dst:
+    with (
+        zipfile.ZipFile(tmp_path / "ok.xlsx") as src,
+        zipfile.ZipFile(tmp_path / "evil.xlsx", "w") as dst,
+    ):
         for item in src.infolist():
             dst.writestr(item, src.read(item.filename))
         dst.writestr("xl/sharedStrings.xml", laughs)
@@ -83,7 +96,13 @@ def test_kml(tmp_path: Path) -> None:
     assert len(gdf) == 3
 
 
-def zip_shapefile(tmp_path: Path, gdf: gpd.GeoDataFrame, *, drop: tuple[str, ...] = (), encoding: str | None = None) -> Path:
+def zip_shapefile(
+    tmp_path: Path,
+    gdf: gpd.GeoDataFrame,
+    *,
+    drop: tuple[str, ...] = (),
+    encoding: str | None = None,
+) -> Path:
     folder = tmp_path / "shp"
     folder.mkdir(exist_ok=True)
     kwargs = {"encoding": encoding} if encoding else {}
@@ -140,7 +159,9 @@ def test_not_a_zip(tmp_path: Path) -> None:
 
 
 def test_json_records_and_bad_json(tmp_path: Path) -> None:
-    (tmp_path / "r.json").write_text('[{"date": "2021-02-22T10:00:00", "type": "graffiti", "lat": "58.3862", "lon": "13.438"}]')
+    (tmp_path / "r.json").write_text(
+        '[{"date": "2021-02-22T10:00:00", "type": "graffiti", "lat": "58.3862", "lon": "13.438"}]'
+    )
     gdf, report, _ = prepare("incidents", tmp_path / "r.json")
     assert report.format == "JSON records" and gdf["category"][0] == "klotter"
     (tmp_path / "b.json").write_text("{not json")
@@ -159,13 +180,26 @@ def test_polygon_layer_from_csv_refused(tmp_path: Path) -> None:
 def test_projects_mapping_toml(tmp_path: Path) -> None:
     from shapely.geometry import box
 
-    gdf = gpd.GeoDataFrame({"Projektnamn": ["Torget"], "Dnr": ["KS 2024/12"], "Typ": ["Gestaltningsprojekt"],
-                            "Skede": ["Pågående"], "Startdatum": ["2024-03-01"]},
-                           geometry=[box(408_000, 6_472_000, 408_300, 6_472_200)], crs=3006)
+    gdf = gpd.GeoDataFrame(
+        {
+            "Projektnamn": ["Torget"],
+            "Dnr": ["KS 2024/12"],
+            "Typ": ["Gestaltningsprojekt"],
+            "Skede": ["Pågående"],
+            "Startdatum": ["2024-03-01"],
+        },
+        geometry=[box(408_000, 6_472_000, 408_300, 6_472_200)],
+        crs=3006,
+    )
     gdf.to_file(tmp_path / "p.gpkg")
     out, _report, _ = prepare("projects", tmp_path / "p.gpkg")
     row = out.iloc[0]
-    assert (row["name"], row["case_number"], row["kind"], row["status"]) == ("Torget", "KS 2024/12", "gestaltning", "pagaende")
+    assert (row["name"], row["case_number"], row["kind"], row["status"]) == (
+        "Torget",
+        "KS 2024/12",
+        "gestaltning",
+        "pagaende",
+    )
     assert str(row["start_date"]) == "2024-03-01"
     mapping = tmp_path / "m.toml"
     mapping.write_text('kind = "park"\n[columns]\nname = "Dnr"\n')

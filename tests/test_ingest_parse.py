@@ -42,8 +42,10 @@ def test_arrow_fast_path_takes_clean_columns_only() -> None:
 
 
 def test_dates_with_odd_whitespace_parse_like_single_spaced() -> None:
-    cells = pd.Series(["2024-01-01  10:00", "2024-01-01\t10:00", "2024-01-01\u00a010:00", "2024-01-01 10:00"],
-                      dtype=object)
+    cells = pd.Series(
+        ["2024-01-01  10:00", "2024-01-01\t10:00", "2024-01-01\u00a010:00", "2024-01-01 10:00"],
+        dtype=object,
+    )
     got, bad, _used = parse_dates(cells)
     assert not bad.any()
     assert got.nunique() == 1 and got.iloc[0] == pd.Timestamp("2024-01-01 09:00", tz="UTC")

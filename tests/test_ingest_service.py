@@ -25,14 +25,21 @@ def counts(db) -> tuple[int, int, int]:
 
 
 def test_import_writes_dataset_rows_and_audit(db) -> None:
-    report = import_file(db, "incidents", DATA / "est_skara_cp1252.csv", source="EST Skara", licence="internal use")
+    report = import_file(
+        db, "incidents", DATA / "est_skara_cp1252.csv", source="EST Skara", licence="internal use"
+    )
     assert report.rows_imported == 3 and report.dataset_id is not None
     frame = layer_frame(db, "incidents")
     assert sorted(frame["category"]) == ["klotter", "nedskrapning", "skadegorelse"]
     assert "Klotter på förskolans vägg – åäö ÅÄÖ" in set(frame["description"])
     with db.session() as s:
         ds = s.get(Dataset, report.dataset_id)
-        assert (ds.source, ds.licence, ds.rows_imported, ds.encoding) == ("EST Skara", "internal use", 3, "cp1252")
+        assert (ds.source, ds.licence, ds.rows_imported, ds.encoding) == (
+            "EST Skara",
+            "internal use",
+            3,
+            "cp1252",
+        )
         assert len(ds.checksum) == 64 and ds.report["rows_imported"] == 3
         entry = s.scalars(select(AuditLog)).one()
         assert entry.action == "import" and entry.feature_count == 3
@@ -64,9 +71,17 @@ def test_overlapping_polisen_dumps_add_only_new_ids(db) -> None:
     assert (b.rows_imported, b.rows_duplicate) == (1, 1)
     assert b.unknown_categories == {"Helt ny händelsetyp": 1}
     frame = layer_frame(db, "incidents").set_index("source_id")
-    assert frame.loc["1001", "precision"] == "municipality" and frame.loc["1001", "municipality_code"] == "1495"
-    assert frame.loc["1002", "precision"] == "county" and frame.loc["1002", "category"] == "vald_hot"
-    assert frame.loc["1004", "category"] == "ovrigt" and frame.loc["1004", "source_type"] == "Helt ny händelsetyp"
+    assert (
+        frame.loc["1001", "precision"] == "municipality"
+        and frame.loc["1001", "municipality_code"] == "1495"
+    )
+    assert (
+        frame.loc["1002", "precision"] == "county" and frame.loc["1002", "category"] == "vald_hot"
+    )
+    assert (
+        frame.loc["1004", "category"] == "ovrigt"
+        and frame.loc["1004", "source_type"] == "Helt ny händelsetyp"
+    )
     assert str(frame.loc["1001", "occurred_at"]) == "2025-06-01 01:12:16+00:00"
     with db.session() as s:
         keys = set(s.scalars(select(func.min(Dataset.id))))
@@ -75,8 +90,12 @@ def test_overlapping_polisen_dumps_add_only_new_ids(db) -> None:
 
 @pytest.mark.parametrize(
     "content, code",
-    [(b"", "empty_file"), (HEADER.encode(), "header_only"), (b"\x00\xff\x10\x02" * 1000, "binary_file"),
-     (b"datum;kategori\n2021-01-01;Brand\n", "no_coordinates")],
+    [
+        (b"", "empty_file"),
+        (HEADER.encode(), "header_only"),
+        (b"\x00\xff\x10\x02" * 1000, "binary_file"),
+        (b"datum;kategori\n2021-01-01;Brand\n", "no_coordinates"),
+    ],
 )
 def test_bad_files_leave_store_unchanged(db, tmp_path: Path, content: bytes, code: str) -> None:
     import_file(db, "incidents", DATA / "est_skara_utf8bom.csv")
@@ -127,7 +146,9 @@ def test_undo_removes_dataset_and_rows(db) -> None:
 
 def test_all_rows_rejected_writes_nothing(db, tmp_path: Path) -> None:
     path = tmp_path / "paris.csv"
-    path.write_text(HEADER + "2021-02-22;Brand;Paris;48,85;2,35\n2021-02-22;Brand;Paris;48,86;2,35\n")
+    path.write_text(
+        HEADER + "2021-02-22;Brand;Paris;48,85;2,35\n2021-02-22;Brand;Paris;48,86;2,35\n"
+    )
     report = import_file(db, "incidents", path)
     assert report.rows_imported == 0 and report.rows_rejected == 2
     assert counts(db) == (0, 0, 0)
@@ -135,9 +156,11 @@ def test_all_rows_rejected_writes_nothing(db, tmp_path: Path) -> None:
 
 def test_formula_text_stored_as_text_and_escaped_in_rejected_csv(db, tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
-    path.write_text(HEADER + '2021-02-22;Brand;=HYPERLINK("http://x");58,3862;13,438\n'
-                    "2021-02-22;Brand;+x;=1+2;13,438\n"
-                    "2021-02-22;Brand;ok;@SUM(A1);-1\n")
+    path.write_text(
+        HEADER + '2021-02-22;Brand;=HYPERLINK("http://x");58,3862;13,438\n'
+        "2021-02-22;Brand;+x;=1+2;13,438\n"
+        "2021-02-22;Brand;ok;@SUM(A1);-1\n"
+    )
     report = import_file(db, "incidents", path)
     assert set(layer_frame(db, "incidents")["description"]) == {'=HYPERLINK("http://x")'}
     rows = list(csv.reader(io.StringIO(report.rejected_csv())))
@@ -154,15 +177,22 @@ def test_report_round_trips_as_json(db) -> None:
     report = import_file(db, "incidents", DATA / "est_skara_utf8bom.csv")
     data = json.loads(json.dumps(report.to_dict()))
     assert ImportReport.from_dict(data).to_dict() == report.to_dict()
-    assert data["encoding"] == "utf-8-sig" and data["delimiter"] == ";" and data["crs"].startswith("EPSG:4326")
+    assert (
+        data["encoding"] == "utf-8-sig"
+        and data["delimiter"] == ";"
+        and data["crs"].startswith("EPSG:4326")
+    )
 
 
 def test_areas_from_geojson_in_two_crs(db, tmp_path: Path) -> None:
     import geopandas as gpd
     from shapely.geometry import box
 
-    gdf = gpd.GeoDataFrame({"namn": ["Södermalm", "Östermalm"], "kod": ["01", "02"]},
-                           geometry=[box(18.05, 59.30, 18.10, 59.32), box(18.07, 59.33, 18.12, 59.35)], crs=4326)
+    gdf = gpd.GeoDataFrame(
+        {"namn": ["Södermalm", "Östermalm"], "kod": ["01", "02"]},
+        geometry=[box(18.05, 59.30, 18.10, 59.32), box(18.07, 59.33, 18.12, 59.35)],
+        crs=4326,
+    )
     gdf.to_file(tmp_path / "a.geojson")
     gdf.to_crs(3008).to_file(tmp_path / "b.gpkg")
     r1 = import_file(db, "areas", tmp_path / "a.geojson")

@@ -17,7 +17,9 @@ HEADER = "Datum;Kategori;Beskrivning;Latitud;Longitud\n"
 def web(sqlite_app, sqlite_db, tmp_path):
     from tests.conftest import AuthActions
 
-    sqlite_app.extensions["tryggkarta.settings"] = sqlite_db.settings.with_overrides(instance_path=str(tmp_path))
+    sqlite_app.extensions["tryggkarta.settings"] = sqlite_db.settings.with_overrides(
+        instance_path=str(tmp_path)
+    )
     client = sqlite_app.test_client()
     return sqlite_app, client, AuthActions(client, sqlite_db), sqlite_db
 
@@ -41,13 +43,18 @@ def test_roles(web) -> None:
 def test_preview_then_confirm(web, tmp_path: Path) -> None:
     _app, client, auth, db = web
     auth.login("police")
-    body = (HEADER + "2021-02-22;Brand;<script>alert('x')</script>;58,3862;13,438\n"
-            "2021-02-22;Brand;bad;abc;13,438\n" "2021-02-22;Brand;Åsgatan;58,3862;13,438\n").encode("cp1252")
+    body = (
+        HEADER + "2021-02-22;Brand;<script>alert('x')</script>;58,3862;13,438\n"
+        "2021-02-22;Brand;bad;abc;13,438\n"
+        "2021-02-22;Brand;Åsgatan;58,3862;13,438\n"
+    ).encode("cp1252")
     page = upload(client, body)
     html = page.get_data(as_text=True)
     assert page.status_code == 200, html
     assert "<script>alert" not in html and "&lt;script&gt;alert(" in html
-    assert "cp1252" in html and "Teckenkodning" in html and "Avvisade rader" in html and "<svg" in html
+    assert (
+        "cp1252" in html and "Teckenkodning" in html and "Avvisade rader" in html and "<svg" in html
+    )
     assert count(db, "incidents") == 0
     uploads = list((tmp_path / "uploads").iterdir())
     token = next(p.stem for p in uploads if p.suffix == ".note")
@@ -61,7 +68,9 @@ def test_preview_then_confirm(web, tmp_path: Path) -> None:
 def test_rejected_rows_download_escapes_formulas(web) -> None:
     _app, client, auth, _db = web
     auth.login("municipality")
-    body = (HEADER + "2021-02-22;Brand;ok;58,3862;13,438\n2021-02-22;Brand;x;=1+2;13,438\n").encode()
+    body = (
+        HEADER + "2021-02-22;Brand;ok;58,3862;13,438\n2021-02-22;Brand;x;=1+2;13,438\n"
+    ).encode()
     report = upload(client, body, url="/api/import/incidents").get_json()
     assert report["rows_imported"] == 1 and report["rows_rejected"] == 1
     csv_text = client.get(f"/import/rejected/{report['dataset_id']}.csv").get_data(as_text=True)
@@ -71,8 +80,11 @@ def test_rejected_rows_download_escapes_formulas(web) -> None:
 def test_api_dry_run_and_bad_input(web) -> None:
     _app, client, auth, db = web
     auth.login("police")
-    dry = client.post("/api/import/incidents?dry_run=1", data={"file": (open(DATA / "polisen_dump_a.json", "rb"), "p.json")},
-                      content_type="multipart/form-data")
+    dry = client.post(
+        "/api/import/incidents?dry_run=1",
+        data={"file": (open(DATA / "polisen_dump_a.json", "rb"), "p.json")},
+        content_type="multipart/form-data",
+    )
     assert dry.status_code == 200, dry.get_json()
     assert dry.get_json()["dry_run"] and dry.get_json()["rows_imported"] == 3
     assert count(db, "incidents") == 0
@@ -108,8 +120,12 @@ def test_every_ingest_error_code_has_a_swedish_sentence() -> None:
     codes = set()
     for path in root.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "bad" and len(node.args) >= 2
-                    and isinstance(node.args[1], ast.Constant)):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "bad"
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+            ):
                 codes.add(node.args[1].value)
     assert len(codes) > 20
     assert not codes - set(ERRORS_SV), sorted(codes - set(ERRORS_SV))

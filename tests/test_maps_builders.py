@@ -32,8 +32,10 @@ def square(lon: float, lat: float, d: float = 0.002) -> dict:
 
 
 def fc(*features: tuple[dict, dict]) -> dict:
-    return {"type": "FeatureCollection",
-            "features": [{"type": "Feature", "geometry": g, "properties": p} for g, p in features]}
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": g, "properties": p} for g, p in features],
+    }
 
 
 def remote_urls(html: str) -> set[str]:
@@ -41,8 +43,17 @@ def remote_urls(html: str) -> set[str]:
 
 
 def test_map_header_has_only_local_assets() -> None:
-    layer = incident_cells(fc((square(13.43, 58.38), {"count": 7, "trend": "up", "categories": {"klotter": 7}})), t, "sv")
-    parts = render_parts(build_map([layer], bounds=(13.4, 58.37, 13.46, 58.4), tile_url=TILE, tile_attribution="x", t=t), [layer])
+    layer = incident_cells(
+        fc((square(13.43, 58.38), {"count": 7, "trend": "up", "categories": {"klotter": 7}})),
+        t,
+        "sv",
+    )
+    parts = render_parts(
+        build_map(
+            [layer], bounds=(13.4, 58.37, 13.46, 58.4), tile_url=TILE, tile_attribution="x", t=t
+        ),
+        [layer],
+    )
     page = parts.header + parts.html + parts.script
     assert not re.search(r"""(?:src|href)=["'](?:https?:)?//""", page)
     assert "/vendor/leaflet/leaflet.js" in parts.header
@@ -76,13 +87,24 @@ def test_vendor_paths_stay_inside_the_package() -> None:
 
 
 def test_popups_escape_names_and_descriptions() -> None:
-    proj = projects(fc((square(13.43, 58.38), {"name": EVIL, "description": EVIL, "kind": "park", "status": "planerad"})), t, "sv")
+    proj = projects(
+        fc(
+            (
+                square(13.43, 58.38),
+                {"name": EVIL, "description": EVIL, "kind": "park", "status": "planerad"},
+            )
+        ),
+        t,
+        "sv",
+    )
     area = areas(fc((square(13.43, 58.38), {"name": EVIL, "kind": "district"})), t, "sv")
     for layer in (proj, area):
         props = layer.layer.data["features"][0]["properties"]
         assert "<script>" not in props["_popup"] and "&lt;script&gt;" in props["_popup"]
         assert "<script>" not in props["_tip"]
-    parts = render_parts(build_map([proj, area], bounds=None, tile_url=TILE, tile_attribution="x", t=t))
+    parts = render_parts(
+        build_map([proj, area], bounds=None, tile_url=TILE, tile_attribution="x", t=t)
+    )
     assert "<script>alert" not in parts.script
 
 
@@ -91,7 +113,17 @@ def test_hotspot_popup_has_profile_chart_measures_and_drops_insignificant_cells(
     profile[4][21] = 9
     profile[5][22] = 3
     data = fc(
-        (square(13.43, 58.38), {"class": 3, "z": 3.4, "count": 12, "profile": profile, "measures": ["belysning"], "name": EVIL}),
+        (
+            square(13.43, 58.38),
+            {
+                "class": 3,
+                "z": 3.4,
+                "count": 12,
+                "profile": profile,
+                "measures": ["belysning"],
+                "name": EVIL,
+            },
+        ),
         (square(13.44, 58.38), {"class": 0, "z": 0.1, "count": 2}),
     )
     layer = hotspot_layer(data, "gistar", "Gi*", t, "sv")
@@ -104,7 +136,10 @@ def test_hotspot_popup_has_profile_chart_measures_and_drops_insignificant_cells(
 
 
 def test_hotspot_k_filter_for_aggregated_roles() -> None:
-    data = fc((square(13.43, 58.38), {"class": 3, "count": 4}), (square(13.44, 58.38), {"class": 2, "count": 5}))
+    data = fc(
+        (square(13.43, 58.38), {"class": 3, "count": 4}),
+        (square(13.44, 58.38), {"class": 2, "count": 5}),
+    )
     assert hotspot_layer(data, "gistar", "Gi*", t, "sv", min_count=5).features == 1
     assert hotspot_layer(data, "gistar", "Gi*", t, "sv", min_count=1).features == 2
 
@@ -135,8 +170,12 @@ def test_grid_for_extent_snaps_and_caps() -> None:
 
 def test_top_reasons_and_trend() -> None:
     grid = GridSpec(0.0, 0.0, 100.0, 2, 1)
-    top = top_reasons_per_cell(grid, np.array([10, 20, 30, 150]), np.array([5, 5, 5, 5]),
-                               ["belysning,folktomt", "belysning", "", "trafik"])
+    top = top_reasons_per_cell(
+        grid,
+        np.array([10, 20, 30, 150]),
+        np.array([5, 5, 5, 5]),
+        ["belysning,folktomt", "belysning", "", "trafik"],
+    )
     assert top == {0: [("belysning", 2), ("folktomt", 1)], 1: [("trafik", 1)]}
     assert (trend_label(20, 10), trend_label(5, 12), trend_label(10, 11)) == ("up", "down", "flat")
 
@@ -151,10 +190,15 @@ def q(**args: object):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"from": "2026-13-01"}, "Ogiltigt datum i 'from': 2026-13-01. Skriv datum som ÅÅÅÅ-MM-DD."),
+        (
+            {"from": "2026-13-01"},
+            "Ogiltigt datum i 'from': 2026-13-01. Skriv datum som ÅÅÅÅ-MM-DD.",
+        ),
         ({"to": "igår"}, "Ogiltigt datum i 'to': igår. Skriv datum som ÅÅÅÅ-MM-DD."),
-        ({"from": "2026-05-01", "to": "2026-01-01"},
-         "Datumintervallet är baklänges: 'från' (2026-05-01) ligger efter 'till' (2026-01-01)."),
+        (
+            {"from": "2026-05-01", "to": "2026-01-01"},
+            "Datumintervallet är baklänges: 'från' (2026-05-01) ligger efter 'till' (2026-01-01).",
+        ),
         ({"cat": "bilbrand"}, "Okänd kategori: bilbrand. Giltiga: "),
         ({"weekday": "7"}, "Ogiltigt värde i 'weekday': 7. Tillåtet: 0–6."),
         ({"hour": "-1"}, "Ogiltigt värde i 'hour': -1. Tillåtet: 0–23."),
@@ -172,16 +216,33 @@ def test_bad_query_parameters(args: dict, message: str) -> None:
 
 
 def test_good_query_builds_store_filters() -> None:
-    query = q(**{"from": "2026-01-01", "to": "2026-01-31", "cat": "klotter,skadegorelse", "weekday": "4",
-                 "hour": "20", "bbox": "13.3,58.3,13.5,58.45"})
+    query = q(
+        **{
+            "from": "2026-01-01",
+            "to": "2026-01-31",
+            "cat": "klotter,skadegorelse",
+            "weekday": "4",
+            "hour": "20",
+            "bbox": "13.3,58.3,13.5,58.45",
+        }
+    )
     f = query.filters
     assert f.categories == ("klotter", "skadegorelse") and f.weekdays == (4,) and f.hours == (20,)
-    assert f.start.isoformat().startswith("2026-01-01T00:00") and f.end.isoformat().startswith("2026-02-01T00:00")
-    assert 380_000 < f.bbox[0] < f.bbox[2] < 420_000 and 6_460_000 < f.bbox[1] < f.bbox[3] < 6_490_000
+    assert f.start.isoformat().startswith("2026-01-01T00:00") and f.end.isoformat().startswith(
+        "2026-02-01T00:00"
+    )
+    assert (
+        380_000 < f.bbox[0] < f.bbox[2] < 420_000 and 6_460_000 < f.bbox[1] < f.bbox[3] < 6_490_000
+    )
 
 
 def test_count_legend_has_non_overlapping_integer_ranges() -> None:
-    data = fc(*[(square(13.43 + i * 0.003, 58.38), {"count": n}) for i, n in enumerate([1, 1, 1, 2, 3, 4, 6, 9, 20, 50])])
+    data = fc(
+        *[
+            (square(13.43 + i * 0.003, 58.38), {"count": n})
+            for i, n in enumerate([1, 1, 1, 2, 3, 4, 6, 9, 20, 50])
+        ]
+    )
     labels = [label for _, label in incident_cells(data, t, "sv").legend.items]
     lows = [int(label.split("–")[0]) for label in labels]
     highs = [int(label.split("–")[-1]) for label in labels]

@@ -101,10 +101,10 @@ def test_k_suppression_on_the_page(client, auth, db) -> None:
 def test_filters_change_the_cells(client, db) -> None:
     incidents(db, 6, X0, Y0, "klotter")
     incidents(db, 7, X0 + 1000, Y0, "brand")
+
     def counts(url):
-        return sorted(
-            re.findall(r'"count":\s?(\d+)', client.get(url).get_data(as_text=True))
-        )  # noqa: E731
+        return sorted(re.findall(r'"count":\s?(\d+)', client.get(url).get_data(as_text=True)))  # noqa: E731
+
     assert counts("/?layers=incidents") == ["6", "7"]
     assert counts("/?layers=incidents&cat=brand") == ["7"]
     assert counts("/?layers=incidents&from=2026-04-01") == []

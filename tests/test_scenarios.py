@@ -51,16 +51,29 @@ def test_scenario_1_monday_est_meeting(client, demo) -> None:
     friday = decided.start + timedelta(days=4, hours=20)  # Fri 21:00 local
     csv_text = "datum;tid;kategori;beskrivning;latitud;longitud\n" + "".join(
         f"{(friday + timedelta(minutes=10 * i)).astimezone(lb.TIMEZONE):%Y-%m-%d;%H:%M};"
-        f"narkotika;Langning vid busshållplatsen {i};58,3824;13,4444\n" for i in range(6))
-    r = client.post("/import/preview", data={"layer": "incidents", "file": (
-        io.BytesIO(csv_text.encode("utf-8-sig")), "est_v.csv")},
-        content_type="multipart/form-data")
+        f"narkotika;Langning vid busshållplatsen {i};58,3824;13,4444\n"
+        for i in range(6)
+    )
+    r = client.post(
+        "/import/preview",
+        data={
+            "layer": "incidents",
+            "file": (io.BytesIO(csv_text.encode("utf-8-sig")), "est_v.csv"),
+        },
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 200, r.get_data(as_text=True)[:500]
     token = re.search(r'name="token" value="([^"]+)"', r.get_data(as_text=True)).group(1)
     r = client.post("/import/confirm", data={"token": token})
     assert r.status_code == 200
-    assert count(demo, "incidents", Filters(categories=("narkotika",), start=friday,
-                                            end=friday + timedelta(hours=2))) >= 6
+    assert (
+        count(
+            demo,
+            "incidents",
+            Filters(categories=("narkotika",), start=friday, end=friday + timedelta(hours=2)),
+        )
+        >= 6
+    )
     logout(client)
 
     login(client, "polis")
@@ -83,22 +96,30 @@ def test_scenario_1_monday_est_meeting(client, demo) -> None:
     assert f'Narkotika</th><td class="num">{narkotika.count}</td>' in html
 
     action = "Extra patrull fre/lör 20–02 vid Resecentrum"
-    r = client.post("/lagesbild/beslut", data={
-        "week": decided.key, "hotspot_key": first.key, "title": first.name,
-        "x": first.x, "y": first.y, "text": action})
+    r = client.post(
+        "/lagesbild/beslut",
+        data={
+            "week": decided.key,
+            "hotspot_key": first.key,
+            "title": first.name,
+            "x": first.x,
+            "y": first.y,
+            "text": action,
+        },
+    )
     assert r.status_code == 302
     assert action in client.get(f"/lagesbild/?week={decided.key}").get_data(as_text=True)
     with demo.session() as s:
         stored = s.scalar(select(Decision))
         assert (stored.week, stored.text) == (decided.key, action)
 
-    following = text_of(client.get(f"/lagesbild/?week={(decided + 1).key}").get_data(
-        as_text=True))
+    following = text_of(client.get(f"/lagesbild/?week={(decided + 1).key}").get_data(as_text=True))
     assert action in following
     area = shapely.Point(first.x, first.y).buffer(lb.FOLLOW_UP_RADIUS)
     before = count(demo, "incidents", Filters(polygon=area, start=decided.start, end=decided.end))
-    after = count(demo, "incidents", Filters(polygon=area, start=(decided + 1).start,
-                                             end=(decided + 1).end))
+    after = count(
+        demo, "incidents", Filters(polygon=area, start=(decided + 1).start, end=(decided + 1).end)
+    )
     assert f"händelser i närheten: {before} → {after}" in following
     assert ("minskade inte" in following) == (after >= before)
 
@@ -109,8 +130,11 @@ def test_scenario_2_planner_checks_a_project(client, demo) -> None:
         pid = s.scalar(select(Project.id).where(Project.name == "Belysning Gröna gången"))
     assert "Belysning Gröna gången" in client.get("/projekt/").get_data(as_text=True)
     html = text_of(client.get(f"/projekt/{pid}/kontroll").get_data(as_text=True))
-    assert re.search(r"Projektet ligger (i|intill) en brännpunkt \([^)]+\) där enkätsvaren "
-                     r"anger \d+ % dålig belysning", html)
+    assert re.search(
+        r"Projektet ligger (i|intill) en brännpunkt \([^)]+\) där enkätsvaren "
+        r"anger \d+ % dålig belysning",
+        html,
+    )
     assert "Bättre belysning" in html and "Röj vegetation, öppna siktlinjer" in html
     assert "av de otrygga svaren i området anger" in html  # local survey evidence
     for texts in COMMENTS.values():  # the planner sees aggregates, never comments
@@ -125,8 +149,11 @@ def test_scenario_2_planner_checks_a_project(client, demo) -> None:
 def test_scenario_3_medborgarlofte_follow_up(client, demo) -> None:
     login(client, "kommun")
     before = text_of(client.get("/projekt/uppfoljning").get_data(as_text=True))
-    m = re.search(r"Av (\d+) aktiva plan- och gestaltningsprojekt berörde (\d+) brännpunkter, "
-                  r"och (\d+) av dem", before)
+    m = re.search(
+        r"Av (\d+) aktiva plan- och gestaltningsprojekt berörde (\d+) brännpunkter, "
+        r"och (\d+) av dem",
+        before,
+    )
     assert m, before[:500]
     active, touched, with_measures = map(int, m.groups())
     assert active == 7 and touched >= 1 and with_measures == 0
@@ -165,34 +192,47 @@ def test_scenario_5_resident_public_map(client, demo) -> None:
 def test_scenario_6_administrator(client, demo) -> None:
     login(client, "polis")
     client.get(f"/lagesbild/?week={lb.last_complete_week().key}")
-    r = client.post("/kartor/", data={"name": "Helgkvällar", "layers": ["incidents"],
-                                      "roles": ["police"]})
+    r = client.post(
+        "/kartor/", data={"name": "Helgkvällar", "layers": ["incidents"], "roles": ["police"]}
+    )
     client.get(r.headers["Location"])
     logout(client)
 
     login(client, "admin")
-    r = client.post("/admin/organisationer", data={"name": "Grannsamverkan Skara Norr",
-                                                   "kind": "partner"})
+    r = client.post(
+        "/admin/organisationer", data={"name": "Grannsamverkan Skara Norr", "kind": "partner"}
+    )
     assert r.status_code == 302
     with demo.session() as s:
         from tryggkarta.store import Organisation
 
-        org_id = s.scalar(select(Organisation.id).where(
-            Organisation.name == "Grannsamverkan Skara Norr"))
-    r = client.post("/admin/anvandare", data={"username": "gs-norr", "password": "grannar-123",
-                                              "role": "partner", "organisation_id": org_id})
+        org_id = s.scalar(
+            select(Organisation.id).where(Organisation.name == "Grannsamverkan Skara Norr")
+        )
+    r = client.post(
+        "/admin/anvandare",
+        data={
+            "username": "gs-norr",
+            "password": "grannar-123",
+            "role": "partner",
+            "organisation_id": org_id,
+        },
+    )
     assert r.status_code == 302
     admin_page = text_of(client.get("/admin/").get_data(as_text=True))
     assert "gs-norr" in admin_page and "Grannsamverkan Skara Norr" in admin_page
 
     today = datetime.now(lb.TIMEZONE).date()
-    log = client.get(f"/admin/logg?layer=incidents&detail=raw&user=polis"
-                     f"&from={(today - timedelta(days=31)).isoformat()}&to={today.isoformat()}")
+    log = client.get(
+        f"/admin/logg?layer=incidents&detail=raw&user=polis"
+        f"&from={(today - timedelta(days=31)).isoformat()}&to={today.isoformat()}"
+    )
     table = log.get_data(as_text=True).split('<table class="audit">')[1]
     assert "view_lagesbild" in table and "shared_map_view" in table
     with demo.session() as s:
-        rows = s.scalars(select(AuditLog).where(AuditLog.username == "polis",
-                                                AuditLog.detail == "raw")).all()
+        rows = s.scalars(
+            select(AuditLog).where(AuditLog.username == "polis", AuditLog.detail == "raw")
+        ).all()
     assert {r.action for r in rows} >= {"view_lagesbild", "shared_map_view"}
     assert "kommun" not in text_of(table).split()
     with demo.session() as s:

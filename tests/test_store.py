@@ -336,15 +336,21 @@ def _schema_objects(db, table: str) -> list[tuple[str, str]]:
 
     with db.engine.connect() as conn:
         if db.is_postgis:
-            rows = conn.execute(text(
-                "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
-                "WHERE indrelid = CAST(:t AS regclass) UNION ALL "
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)"
-            ), {"t": table})
+            rows = conn.execute(
+                text(
+                    "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+                    "WHERE indrelid = CAST(:t AS regclass) UNION ALL "
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)"
+                ),
+                {"t": table},
+            )
         else:
-            rows = conn.execute(text(
-                "SELECT name, coalesce(sql, '') FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
-            ), {"t": table})
+            rows = conn.execute(
+                text(
+                    "SELECT name, coalesce(sql, '') FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+                ),
+                {"t": table},
+            )
         return sorted((str(a), str(b)) for a, b in rows)
 
 
@@ -422,7 +428,9 @@ def test_bulk_load_skips_keys_already_stored(db, bulk_from_10):
     assert count(db, "incidents") == 30
 
 
-def test_first_load_with_repeated_keys_across_chunks(db, bulk_from_10, monkeypatch: pytest.MonkeyPatch):
+def test_first_load_with_repeated_keys_across_chunks(
+    db, bulk_from_10, monkeypatch: pytest.MonkeyPatch
+):
     """A first load (PostgreSQL copies it straight into the table) still stores each key once,
     also when a repeat lies in another write chunk than the first copy."""
     from tryggkarta.store import writes
@@ -491,7 +499,9 @@ def test_migration_0003_keeps_rows_and_dedup(engine, request, tmp_path):
         url = base.rsplit("/", 1)[0] + "/" + name
         with create_engine(url).begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    old = Database(load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"}))
+    old = Database(
+        load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"})
+    )
     try:
         command.upgrade(_alembic_config(old.engine, old.srid), "0002")
         gdf = incidents(60)
@@ -511,7 +521,9 @@ def test_migration_0003_keeps_rows_and_dedup(engine, request, tmp_path):
 
 
 @pytest.mark.postgis
-def test_first_load_by_a_role_without_trigger_privilege(request, tmp_path, monkeypatch: pytest.MonkeyPatch):
+def test_first_load_by_a_role_without_trigger_privilege(
+    request, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
     """A first load by an ordinary database role (it may not switch row triggers off) keeps
     the per-row foreign-key checks and stores the same rows; a superuser skips them."""
     from sqlalchemy import create_engine, text
@@ -522,7 +534,9 @@ def test_first_load_by_a_role_without_trigger_privilege(request, tmp_path, monke
     monkeypatch.setattr(writes, "BULK_MIN", 10)
     seen: list[bool] = []
     real = writes.LayerWriter.finish
-    monkeypatch.setattr(writes.LayerWriter, "finish", lambda self: (seen.append(self.triggers_off), real(self))[1])
+    monkeypatch.setattr(
+        writes.LayerWriter, "finish", lambda self: (seen.append(self.triggers_off), real(self))[1]
+    )
     base = request.getfixturevalue("postgis_url")
     su = request.getfixturevalue("_postgis_db")
     from tests.conftest import empty_tables
@@ -533,18 +547,27 @@ def test_first_load_by_a_role_without_trigger_privilege(request, tmp_path, monke
     role = "tk_plain_role"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"DROP OWNED BY {role}") if conn.execute(
-            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() else text("SELECT 1"))
+        conn.execute(
+            text(f"DROP OWNED BY {role}")
+            if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+            else text("SELECT 1")
+        )
         conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
         conn.execute(text(f"CREATE ROLE {role} LOGIN"))
         conn.execute(text(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"))
         conn.execute(text(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"))
         conn.execute(text(f"GRANT CREATE ON SCHEMA public TO {role}"))
     url = base.replace("postgres@", f"{role}@", 1)
-    plain = Database(load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"}))
+    plain = Database(
+        load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"})
+    )
     modes: list[bool | None] = []
     real_decide = writes.LayerWriter._decide
-    monkeypatch.setattr(writes.LayerWriter, "_decide", lambda self, n: (real_decide(self, n), modes.append(self.bulk))[0])
+    monkeypatch.setattr(
+        writes.LayerWriter,
+        "_decide",
+        lambda self, n: (real_decide(self, n), modes.append(self.bulk))[0],
+    )
     try:
         # rows only (the tables belong to another role): no index may be dropped, row by row
         assert add(plain, "incidents", incidents(40), "plain")[1:] == (40, 0)

@@ -23,16 +23,29 @@ def test_only_admin(client, auth) -> None:
 
 def test_create_organisation_and_user_then_deactivate(client, auth, db) -> None:
     auth.login("admin")
-    r = client.post("/admin/organisationer", data={"name": "Polisen LPO Västra Skaraborg",
-                                                   "kind": "police", "municipality_code": "1495"})
+    r = client.post(
+        "/admin/organisationer",
+        data={
+            "name": "Polisen LPO Västra Skaraborg",
+            "kind": "police",
+            "municipality_code": "1495",
+        },
+    )
     assert r.status_code == 302
     with db.session() as s:
         org = s.scalar(select(Organisation).where(Organisation.kind == "police"))
         assert org.municipality_code == "1495"
         org_id = org.id
-    r = client.post("/admin/anvandare", data={"username": "kommunpolis", "password": "hemligt123",
-                                              "role": "police", "organisation_id": str(org_id),
-                                              "display_name": "<i>Kommunpolis</i>"})
+    r = client.post(
+        "/admin/anvandare",
+        data={
+            "username": "kommunpolis",
+            "password": "hemligt123",
+            "role": "police",
+            "organisation_id": str(org_id),
+            "display_name": "<i>Kommunpolis</i>",
+        },
+    )
     assert r.status_code == 302
     html = client.get("/admin/").get_data(as_text=True)
     assert "Polisen LPO Västra Skaraborg" in html and "&lt;i&gt;Kommunpolis&lt;/i&gt;" in html
@@ -53,12 +66,21 @@ def test_create_organisation_and_user_then_deactivate(client, auth, db) -> None:
     [
         ("/admin/organisationer", {"name": " "}, "Organisationen behöver ett namn."),
         ("/admin/organisationer", {"name": "X", "municipality_code": "12"}, "fyra siffror"),
-        ("/admin/anvandare", {"username": "a b", "password": "hemligt123", "role": "police"},
-         "A username is"),
-        ("/admin/anvandare", {"username": "ab", "password": "kort", "role": "police"},
-         "at least 8"),
-        ("/admin/anvandare", {"username": "ab", "password": "hemligt123", "role": "public"},
-         "Unknown role"),
+        (
+            "/admin/anvandare",
+            {"username": "a b", "password": "hemligt123", "role": "police"},
+            "A username is",
+        ),
+        (
+            "/admin/anvandare",
+            {"username": "ab", "password": "kort", "role": "police"},
+            "at least 8",
+        ),
+        (
+            "/admin/anvandare",
+            {"username": "ab", "password": "hemligt123", "role": "public"},
+            "Unknown role",
+        ),
     ],
 )
 def test_bad_admin_input_is_400(client, auth, url, data, message) -> None:
@@ -78,19 +100,44 @@ def test_admin_cannot_deactivate_self_and_unknown_user_is_404(client, auth, db) 
 def test_audit_log_filters(client, auth, db) -> None:
     now = datetime.now(UTC)
     with db.session() as s:
-        s.add_all([
-            AuditLog(at=now - timedelta(days=40), username="polis", role="police",
-                     action="api_features", layer="incidents", detail="raw", feature_count=120),
-            AuditLog(at=now - timedelta(days=2), username="polis", role="police",
-                     action="view_lagesbild", layer="incidents", detail="raw", feature_count=4),
-            AuditLog(at=now - timedelta(days=1), username="grannsamverkan", role="partner",
-                     action="shared_map_view", layer="survey", detail="aggregated"),
-        ])
+        s.add_all(
+            [
+                AuditLog(
+                    at=now - timedelta(days=40),
+                    username="polis",
+                    role="police",
+                    action="api_features",
+                    layer="incidents",
+                    detail="raw",
+                    feature_count=120,
+                ),
+                AuditLog(
+                    at=now - timedelta(days=2),
+                    username="polis",
+                    role="police",
+                    action="view_lagesbild",
+                    layer="incidents",
+                    detail="raw",
+                    feature_count=4,
+                ),
+                AuditLog(
+                    at=now - timedelta(days=1),
+                    username="grannsamverkan",
+                    role="partner",
+                    action="shared_map_view",
+                    layer="survey",
+                    detail="aggregated",
+                ),
+            ]
+        )
     auth.login("admin")
     day = (now - timedelta(days=45)).date().isoformat()
     to = (now - timedelta(days=30)).date().isoformat()
-    html = client.get(f"/admin/logg?layer=incidents&detail=raw&from={day}&to={to}").get_data(
-        as_text=True).split('<table class="audit">')[1]
+    html = (
+        client.get(f"/admin/logg?layer=incidents&detail=raw&from={day}&to={to}")
+        .get_data(as_text=True)
+        .split('<table class="audit">')[1]
+    )
     assert "api_features" in html and "view_lagesbild" not in html and "120" in html
     html = client.get("/admin/logg?user=grannsamverkan").get_data(as_text=True)
     html = html.split('<table class="audit">')[1]

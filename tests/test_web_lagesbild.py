@@ -25,20 +25,48 @@ def db(sqlite_db):
 X0, Y0 = 408_672.0, 6_472_746.0
 
 
-def fake_layer(key: str = "hs-resecentrum", name: str = "Resecentrum", count: int = 9,
-               x: float = X0, y: float = Y0, trend: str = "okar") -> service.HotspotLayer:
+def fake_layer(
+    key: str = "hs-resecentrum",
+    name: str = "Resecentrum",
+    count: int = 9,
+    x: float = X0,
+    y: float = Y0,
+    trend: str = "okar",
+) -> service.HotspotLayer:
     lon, lat = to_wgs84([x - 50, x + 50], [y - 50, y + 50], 3006)
-    ring = [[lon[0], lat[0]], [lon[1], lat[0]], [lon[1], lat[1]], [lon[0], lat[1]], [lon[0], lat[0]]]
+    ring = [
+        [lon[0], lat[0]],
+        [lon[1], lat[0]],
+        [lon[1], lat[1]],
+        [lon[0], lat[1]],
+        [lon[0], lat[0]],
+    ]
     profile = [[0] * 24 for _ in range(7)]
     profile[4][21] = 5
     profile[5][22] = 4
-    props = {"key": key, "name": name, "count": count, "baseline": 2.5, "trend": trend,
-             "trend_label_sv": "ökar", "trend_label_en": "increasing", "profile": profile,
-             "peak_sv": "fre–lör 20–02", "peak_en": "Fri–Sat 20–02",
-             "top_categories": [["narkotika", 4], ["ordningsstorning", 3]]}
-    fc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-         "properties": props}]}
+    props = {
+        "key": key,
+        "name": name,
+        "count": count,
+        "baseline": 2.5,
+        "trend": trend,
+        "trend_label_sv": "ökar",
+        "trend_label_en": "increasing",
+        "profile": profile,
+        "peak_sv": "fre–lör 20–02",
+        "peak_en": "Fri–Sat 20–02",
+        "top_categories": [["narkotika", 4], ["ordningsstorning", 3]],
+    }
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": props,
+            }
+        ],
+    }
     return service.HotspotLayer(method="patrol", title_sv="Patrull", title_en="Patrol", geojson=fc)
 
 
@@ -52,8 +80,9 @@ def fake_service(monkeypatch):
 
     def emerging_layer(db, filters, *, step="week", now=None):
         layer = fake_layer("em-1", "Idrottsplatsen", 4, X0 + 1500, Y0 + 300)
-        layer.geojson["features"][0]["properties"].update(category="new", trend_z=2.5, recent=4,
-                                                          label_sv="Ny", label_en="New")
+        layer.geojson["features"][0]["properties"].update(
+            category="new", trend_z=2.5, recent=4, label_sv="Ny", label_en="New"
+        )
         # Gi* can flag an empty cell beside a busy one: such a cell must not become a line
         empty = fake_layer("em-2", "Tomma rutan", 0, X0 + 3000, Y0 + 3000)
         empty.geojson["features"][0]["properties"].update(category="new", trend_z=-1.0, recent=0)
@@ -73,9 +102,14 @@ def add_incidents(db, times: list[datetime], x: float = X0, y: float = Y0, categ
         s.add(ds)
         s.flush()
         gdf = gpd.GeoDataFrame(
-            {"occurred_at": pd.to_datetime(times, utc=True), "category": category,
-             "description": "secret"},
-            geometry=[shapely.Point(x + i, y) for i in range(len(times))], crs=3006)
+            {
+                "occurred_at": pd.to_datetime(times, utc=True),
+                "category": category,
+                "description": "secret",
+            },
+            geometry=[shapely.Point(x + i, y) for i in range(len(times))],
+            crs=3006,
+        )
         insert_layer(s, "incidents", gdf, ds.id)
 
 
@@ -138,9 +172,17 @@ def test_decision_is_stored_escaped_and_followed_up_next_week(client, auth, db, 
     week = lb.last_complete_week() - 1
     add_incidents(db, [week.start + timedelta(hours=h) for h in (20, 21, 22, 23)])
     add_incidents(db, [(week + 1).start + timedelta(hours=21)], x=X0 + 20)
-    r = client.post("/lagesbild/beslut", data={
-        "week": week.key, "hotspot_key": "hs-resecentrum", "title": "Resecentrum",
-        "x": str(X0), "y": str(Y0), "text": "Extra patrull fre/lör 20–02 <script>alert(1)</script>"})
+    r = client.post(
+        "/lagesbild/beslut",
+        data={
+            "week": week.key,
+            "hotspot_key": "hs-resecentrum",
+            "title": "Resecentrum",
+            "x": str(X0),
+            "y": str(Y0),
+            "text": "Extra patrull fre/lör 20–02 <script>alert(1)</script>",
+        },
+    )
     assert r.status_code == 302 and week.key in r.headers["Location"]
     with db.session() as s:
         row = s.scalar(select(Decision))
@@ -198,8 +240,10 @@ def test_missing_csrf_is_400(db, fake_service) -> None:
         create_user(s, "csrfpolis", "correct-horse-battery", "police")
     page = client.get("/login").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
-    r = client.post("/login", data={"username": "csrfpolis", "password": "correct-horse-battery",
-                                      "csrf_token": token})
+    r = client.post(
+        "/login",
+        data={"username": "csrfpolis", "password": "correct-horse-battery", "csrf_token": token},
+    )
     assert r.status_code == 302
     week = lb.last_complete_week()
     r = client.post("/lagesbild/beslut", data={"week": week.key, "hotspot_key": "x", "text": "y"})

@@ -28,29 +28,62 @@ def db(sqlite_db):
 
 def square(x: float, y: float, half: float) -> dict:
     lon, lat = to_wgs84([x - half, x + half], [y - half, y + half], 3006)
-    ring = [[lon[0], lat[0]], [lon[1], lat[0]], [lon[1], lat[1]], [lon[0], lat[1]], [lon[0], lat[0]]]
+    ring = [
+        [lon[0], lat[0]],
+        [lon[1], lat[0]],
+        [lon[1], lat[1]],
+        [lon[0], lat[1]],
+        [lon[0], lat[0]],
+    ]
     return {"type": "Polygon", "coordinates": [ring]}
 
 
 def design_fc() -> dict:
-    props = {"key": "design-grona", "name": "Gröna gången", "unsafe_share": 0.62,
-             "n_answers": 45, "reasons": [["belysning", 0.4], ["vegetation", 0.35],
-                                          ["folktomt", 0.1]],
-             "measures": [{"key": "belysning", "evidence_sv": "40 % anger dålig belysning",
-                           "evidence_en": "40 % name poor lighting", "strength": 0.4},
-                          {"key": "siktlinjer", "evidence_sv": "35 % anger dålig sikt",
-                           "evidence_en": "35 % name poor sight lines", "strength": 0.35}]}
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": square(*GRONA, 150), "properties": props}]}
+    props = {
+        "key": "design-grona",
+        "name": "Gröna gången",
+        "unsafe_share": 0.62,
+        "n_answers": 45,
+        "reasons": [["belysning", 0.4], ["vegetation", 0.35], ["folktomt", 0.1]],
+        "measures": [
+            {
+                "key": "belysning",
+                "evidence_sv": "40 % anger dålig belysning",
+                "evidence_en": "40 % name poor lighting",
+                "strength": 0.4,
+            },
+            {
+                "key": "siktlinjer",
+                "evidence_sv": "35 % anger dålig sikt",
+                "evidence_en": "35 % name poor sight lines",
+                "strength": 0.35,
+            },
+        ],
+    }
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": square(*GRONA, 150), "properties": props}],
+    }
 
 
 def patrol_fc() -> dict:
-    props = {"key": "patrol-rese", "name": "Resecentrum", "count": 14, "baseline": 2.0,
-             "trend": "okar", "trend_label_sv": "ökar", "trend_label_en": "increasing",
-             "peak_sv": "fre–lör 20–02", "peak_en": "Fri–Sat 20–02",
-             "profile": [[0] * 24 for _ in range(7)], "top_categories": [["narkotika", 5]]}
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": square(*RESE, 120), "properties": props}]}
+    props = {
+        "key": "patrol-rese",
+        "name": "Resecentrum",
+        "count": 14,
+        "baseline": 2.0,
+        "trend": "okar",
+        "trend_label_sv": "ökar",
+        "trend_label_en": "increasing",
+        "peak_sv": "fre–lör 20–02",
+        "peak_en": "Fri–Sat 20–02",
+        "profile": [[0] * 24 for _ in range(7)],
+        "top_categories": [["narkotika", 5]],
+    }
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": square(*RESE, 120), "properties": props}],
+    }
 
 
 @pytest.fixture
@@ -65,18 +98,27 @@ def fake_hotspots(monkeypatch):
     monkeypatch.setattr(service, "patrol_layer", patrol_layer)
 
 
-def add_project(db, name: str, x: float, y: float, status: str = "pagaende",
-                kind: str = "detaljplan") -> int:
+def add_project(
+    db, name: str, x: float, y: float, status: str = "pagaende", kind: str = "detaljplan"
+) -> int:
     import geopandas as gpd
 
     with db.session() as s:
         ds = Dataset(layer="projects", name=name, checksum=name)
         s.add(ds)
         s.flush()
-        gdf = gpd.GeoDataFrame({"name": [name], "case_number": ["SBN 2026/1"], "kind": [kind],
-                                "status": [status], "start_date": ["2026-01-01"],
-                                "end_date": ["2027-06-30"]},
-                               geometry=[shapely.box(x - 40, y - 40, x + 40, y + 40)], crs=3006)
+        gdf = gpd.GeoDataFrame(
+            {
+                "name": [name],
+                "case_number": ["SBN 2026/1"],
+                "kind": [kind],
+                "status": [status],
+                "start_date": ["2026-01-01"],
+                "end_date": ["2027-06-30"],
+            },
+            geometry=[shapely.box(x - 40, y - 40, x + 40, y + 40)],
+            crs=3006,
+        )
         insert_layer(s, "projects", gdf, ds.id)
         return s.scalar(select(Project.id).where(Project.name == name))
 
@@ -101,8 +143,10 @@ def test_recommend_uses_local_survey_and_incident_evidence() -> None:
     survey = {"reasons": [("vegetation", 0.5), ("trafik", 0.05)]}
     recs = {r.key: r for r in pc.recommend([], survey, {"klotter": 4, "trafik": 1})}
     assert set(recs) == {"siktlinjer", "stadning"}
-    assert "50 % av de otrygga svaren i området anger igenvuxet, dålig sikt" in recs[
-        "siktlinjer"].evidence_sv
+    assert (
+        "50 % av de otrygga svaren i området anger igenvuxet, dålig sikt"
+        in recs["siktlinjer"].evidence_sv
+    )
     assert recs["stadning"].evidence_sv == ["4 händelser med klotter senaste året"]
 
 
@@ -113,15 +157,16 @@ def test_check_page_names_hotspot_measures_and_evidence(client, auth, db, fake_h
     pid = add_project(db, "Belysning Gröna gången", *GRONA)
     auth.login("planner")
     html = client.get(f"/projekt/{pid}/kontroll").get_data(as_text=True)
-    assert "Projektet ligger i en brännpunkt (Gröna gången) där enkätsvaren anger 40 % dålig " \
-           "belysning och 35 % igenvuxet, dålig sikt." in html
+    assert (
+        "Projektet ligger i en brännpunkt (Gröna gången) där enkätsvaren anger 40 % dålig "
+        "belysning och 35 % igenvuxet, dålig sikt." in html
+    )
     assert "Bättre belysning" in html and "Röj vegetation, öppna siktlinjer" in html
     assert "Gröna gången: 40 % anger dålig belysning" in html
     assert "Skriv ut" in html
 
 
-def test_buffer_decides_whether_a_hotspot_is_next_to_the_project(client, auth, db,
-                                                                 fake_hotspots):
+def test_buffer_decides_whether_a_hotspot_is_next_to_the_project(client, auth, db, fake_hotspots):
     pid = add_project(db, "Nära", GRONA[0] + 250, GRONA[1])  # 150 + 40 + 60 m apart
     auth.login("planner")
     near = client.get(f"/projekt/{pid}/kontroll?buffer=100").get_data(as_text=True)
@@ -151,12 +196,12 @@ def test_police_may_read_but_not_tick(client, auth, db, fake_hotspots):
     pid = add_project(db, "P", *GRONA)
     auth.login("police")
     assert client.get(f"/projekt/{pid}/kontroll").status_code == 200
-    assert client.post(f"/projekt/{pid}/kontroll", data={"measures": ["belysning"]}
-                       ).status_code == 403
+    assert (
+        client.post(f"/projekt/{pid}/kontroll", data={"measures": ["belysning"]}).status_code == 403
+    )
 
 
-def test_unknown_measure_unknown_project_bad_buffer_and_wrong_role(client, auth, db,
-                                                                   fake_hotspots):
+def test_unknown_measure_unknown_project_bad_buffer_and_wrong_role(client, auth, db, fake_hotspots):
     pid = add_project(db, "P", *GRONA)
     auth.login("planner")
     r = client.post(f"/projekt/{pid}/kontroll", data={"measures": ["<b>x</b>"]})
@@ -183,15 +228,21 @@ def test_follow_up_counts_and_exports(client, auth, db, fake_hotspots):
     auth.login("municipality")
     client.post(f"/projekt/{a}/kontroll", data={"measures": ["belysning"]})
     html = client.get("/projekt/uppfoljning").get_data(as_text=True)
-    assert ("Av 3 aktiva plan- och gestaltningsprojekt berörde 2 brännpunkter, och 1 av dem "
-            "har registrerade trygghetsåtgärder.") in html
+    assert (
+        "Av 3 aktiva plan- och gestaltningsprojekt berörde 2 brännpunkter, och 1 av dem "
+        "har registrerade trygghetsåtgärder."
+    ) in html
     body = client.get("/projekt/uppfoljning.csv").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff")), delimiter=";"))
     assert rows[0][:2] == ["id", "namn"]
     names = [r[1] for r in rows[1:]]
     assert "'=cmd|' /C calc'!A0" in names and "Avslutat" not in names
     geo = json.loads(client.get("/projekt/uppfoljning.geojson").get_data(as_text=True))
-    assert geo["summary"] == {"n_active": 3, "n_touched": 2, "n_touched_with_measures": 1,
-                              "buffer_m": 100.0}
+    assert geo["summary"] == {
+        "n_active": 3,
+        "n_touched": 2,
+        "n_touched_with_measures": 1,
+        "buffer_m": 100.0,
+    }
     lon, lat = geo["features"][0]["geometry"]["coordinates"][0][0]
     assert 13 < lon < 14 and 58 < lat < 59

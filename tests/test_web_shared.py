@@ -26,11 +26,19 @@ def demo(db):
 
 
 def test_build_config_and_query() -> None:
-    cfg = sharing.config_from_query("?layers=incidents,bogus&categories=klotter&bbox=13.4,58.37,13.46,58.4")
-    assert cfg == {"layers": ["incidents"], "categories": ["klotter"],
-                   "extent": [13.4, 58.37, 13.46, 58.4]}
-    for bad in ({"start": ["2026-13-01"]}, {"extent": ["1,2,3"]},
-                {"start": ["2026-05-02"], "end": ["2026-05-01"]}):
+    cfg = sharing.config_from_query(
+        "?layers=incidents,bogus&categories=klotter&bbox=13.4,58.37,13.46,58.4"
+    )
+    assert cfg == {
+        "layers": ["incidents"],
+        "categories": ["klotter"],
+        "extent": [13.4, 58.37, 13.46, 58.4],
+    }
+    for bad in (
+        {"start": ["2026-13-01"]},
+        {"extent": ["1,2,3"]},
+        {"start": ["2026-05-02"], "end": ["2026-05-01"]},
+    ):
         with pytest.raises(BadInput):
             sharing.build_config(bad)
 
@@ -54,8 +62,15 @@ def test_link_tokens_are_stored_hashed_and_expire(db) -> None:
 
 def test_save_share_with_role_and_view_by_recipient(client, auth, demo) -> None:
     auth.login("municipality")
-    r = client.post("/kartor/", data={"name": "Centrum <b>helg</b>", "layers": ["incidents"],
-                                      "categories": ["narkotika"], "roles": ["police"]})
+    r = client.post(
+        "/kartor/",
+        data={
+            "name": "Centrum <b>helg</b>",
+            "layers": ["incidents"],
+            "categories": ["narkotika"],
+            "roles": ["police"],
+        },
+    )
     assert r.status_code == 302
     map_id = int(r.headers["Location"].rstrip("/").split("/")[-1])
     auth.logout()
@@ -81,8 +96,10 @@ def test_share_with_organisation(client, auth, demo) -> None:
     with demo.session() as s:
         org_id = s.scalar(select(Organisation.id).where(Organisation.name == "Org partner"))
     auth.login("municipality")
-    r = client.post("/kartor/", data={"name": "För grannsamverkan", "layers": ["incidents"],
-                                      "orgs": [str(org_id)]})
+    r = client.post(
+        "/kartor/",
+        data={"name": "För grannsamverkan", "layers": ["incidents"], "orgs": [str(org_id)]},
+    )
     map_id = int(r.headers["Location"].split("/")[-1])
     auth.logout()
     auth.login("partner")
@@ -93,8 +110,9 @@ def test_share_with_organisation(client, auth, demo) -> None:
 
 def test_link_never_elevates_and_expiry_answers_410(client, auth, demo) -> None:
     auth.login("police")
-    r = client.post("/kartor/", data={"name": "Länkad", "layers": ["incidents", "survey"],
-                                      "link_days": "3"})
+    r = client.post(
+        "/kartor/", data={"name": "Länkad", "layers": ["incidents", "survey"], "link_days": "3"}
+    )
     assert r.status_code == 302
     flashed = client.get(r.headers["Location"]).get_data(as_text=True)
     url = flashed.split("Delningslänk (visas bara nu): ")[1].split("<")[0].strip()
@@ -111,7 +129,8 @@ def test_link_never_elevates_and_expiry_answers_410(client, auth, demo) -> None:
     gone = client.get(path)
     assert gone.status_code == 410
     assert "Länken har gått ut. Be den som delade kartan om en ny länk." in gone.get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_bad_map_input_is_400(client, auth, demo) -> None:
@@ -124,8 +143,10 @@ def test_bad_map_input_is_400(client, auth, demo) -> None:
 
 def test_save_from_start_page_query(client, auth, demo) -> None:
     auth.login("municipality")
-    r = client.post("/kartor/", data={"name": "Från kartan",
-                                      "query": "/?layers=survey&bbox=13.40,58.37,13.46,58.40"})
+    r = client.post(
+        "/kartor/",
+        data={"name": "Från kartan", "query": "/?layers=survey&bbox=13.40,58.37,13.46,58.40"},
+    )
     assert r.status_code == 302
     with demo.session() as s:
         cfg = s.scalar(select(SharedMap.config).where(SharedMap.name == "Från kartan"))

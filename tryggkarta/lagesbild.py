@@ -145,8 +145,13 @@ def category_table(db: Database, week: Week, lang: str = "sv") -> list[ChangeRow
     four = category_counts(db, Filters(start=(week - 4).start, end=week.start))
     twelve = category_counts(db, Filters(start=(week - 12).start, end=week.start))
     rows = [
-        ChangeRow(key, category_label(key, lang), now.get(key, 0), four.get(key, 0) / 4,
-                  twelve.get(key, 0) / 12)
+        ChangeRow(
+            key,
+            category_label(key, lang),
+            now.get(key, 0),
+            four.get(key, 0) / 4,
+            twelve.get(key, 0) / 12,
+        )
         for key in INCIDENT_CATEGORIES
         if now.get(key) or four.get(key) or twelve.get(key)
     ]
@@ -217,13 +222,19 @@ def hotspots_from_layer(layer: Any, source: str, srid: int, lang: str = "sv") ->
                 key=str(p.get("key") or f"{source}-{i}"),
                 name=str(p.get("name") or p.get("key") or f"{source} {i + 1}"),
                 source=source,
-                count=int(p.get("recent") if source == "emerging" and p.get("recent") is not None
-                          else p.get("count") or 0),
+                count=int(
+                    p.get("recent")
+                    if source == "emerging" and p.get("recent") is not None
+                    else p.get("count") or 0
+                ),
                 baseline=p.get("baseline"),
                 trend=str(p.get("trend") or ""),
-                trend_label=str(p.get("trend_label_en" if lang == "en" else "trend_label_sv")
-                                or p.get("label_en" if lang == "en" else "label_sv")
-                                or p.get("trend") or ""),
+                trend_label=str(
+                    p.get("trend_label_en" if lang == "en" else "trend_label_sv")
+                    or p.get("label_en" if lang == "en" else "label_sv")
+                    or p.get("trend")
+                    or ""
+                ),
                 category=p.get("category"),
                 profile=[list(map(int, row)) for row in profile],
                 peak=str(p.get("peak_en" if lang == "en" else "peak_sv") or ""),
@@ -241,14 +252,17 @@ def week_hotspots(db: Database, week: Week, lang: str = "sv") -> tuple[list[Hots
     from tryggkarta.services.hotspots import emerging_layer, patrol_layer
 
     filters = Filters(end=week.end)
-    layer = patrol_layer(db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS)
+    layer = patrol_layer(
+        db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS
+    )
     found = hotspots_from_layer(layer, "patrol", db.srid, lang)
     layer = emerging_layer(db, filters, step="week", now=week.end - timedelta(seconds=1))
     # Emerging cells worth a line in the meeting: new/consecutive/intensifying, rising, and
     # with incidents in the last four weeks (Gi* alone can flag an empty cell next to a
     # busy one). Busiest first; one line per place (cells near a listed hotspot are merged).
     candidates = [
-        f for f in layer.features
+        f
+        for f in layer.features
         if f["properties"].get("category") in EMERGING_SHOWN
         and (f["properties"].get("trend_z") or 0) > 0
         and (f["properties"].get("recent") or 0) >= MIN_EMERGING_RECENT
@@ -277,8 +291,15 @@ def _near_any(hs: Hotspot, others: list[Hotspot], radius: float = FOLLOW_UP_RADI
 
 
 def add_decision(
-    session: Any, week: Week, hotspot_key: str, text: str, *, title: str = "",
-    x: float | None = None, y: float | None = None, user_id: int | None = None,
+    session: Any,
+    week: Week,
+    hotspot_key: str,
+    text: str,
+    *,
+    title: str = "",
+    x: float | None = None,
+    y: float | None = None,
+    user_id: int | None = None,
 ) -> Decision:
     """Store a decided action for a hotspot; the text is kept as typed (escaped on output)."""
     text = (text or "").strip()
@@ -288,8 +309,15 @@ def add_decision(
         raise BadInput("Åtgärden får vara högst 2000 tecken.")
     if not hotspot_key or len(hotspot_key) > 100:
         raise BadInput("Okänd brännpunkt.")
-    row = Decision(week=week.key, hotspot_key=hotspot_key, title=title[:300], text=text,
-                   x=x, y=y, created_by=user_id)
+    row = Decision(
+        week=week.key,
+        hotspot_key=hotspot_key,
+        title=title[:300],
+        text=text,
+        x=x,
+        y=y,
+        created_by=user_id,
+    )
     session.add(row)
     session.flush()
     return row
@@ -304,9 +332,17 @@ def decisions_for(session: Any, week: Week) -> list[dict[str, Any]]:
         .order_by(Decision.created_at, Decision.id)
     ).all()
     return [
-        {"id": d.id, "week": d.week, "hotspot_key": d.hotspot_key, "title": d.title,
-         "text": d.text, "x": d.x, "y": d.y, "created_at": d.created_at,
-         "who": display or username or ""}
+        {
+            "id": d.id,
+            "week": d.week,
+            "hotspot_key": d.hotspot_key,
+            "title": d.title,
+            "text": d.text,
+            "x": d.x,
+            "y": d.y,
+            "created_at": d.created_at,
+            "who": display or username or "",
+        }
         for d, display, username in rows
     ]
 
@@ -318,15 +354,17 @@ def follow_up(db: Database, decision: dict[str, Any], week: Week) -> dict[str, A
         out.update(before=None, after=None, went_down=None)
         return out
     area = shapely.Point(decision["x"], decision["y"]).buffer(FOLLOW_UP_RADIUS)
-    before = count(db, "incidents", Filters(polygon=area, start=(week - 1).start,
-                                              end=(week - 1).end))
+    before = count(
+        db, "incidents", Filters(polygon=area, start=(week - 1).start, end=(week - 1).end)
+    )
     after = count(db, "incidents", Filters(polygon=area, start=week.start, end=week.end))
     out.update(before=before, after=after, went_down=after < before)
     return out
 
 
-def attach_decisions(db: Database, session: Any, week: Week, hotspots: list[Hotspot]
-                     ) -> list[dict[str, Any]]:
+def attach_decisions(
+    db: Database, session: Any, week: Week, hotspots: list[Hotspot]
+) -> list[dict[str, Any]]:
     """Put this week's decisions on their hotspots and follow up last week's.
 
     Returns last week's decisions (each with ``before``/``after`` counts) that match no

@@ -127,12 +127,20 @@ def project_geometry(project: Project) -> shapely.Geometry:
     return shapely.from_wkb(project.geom_wkb)
 
 
-def touching(polygon: shapely.Geometry, buffer_m: float,
-             shapes: list[tuple[str, dict[str, Any], shapely.Geometry]]) -> list[HotspotHit]:
+def touching(
+    polygon: shapely.Geometry,
+    buffer_m: float,
+    shapes: list[tuple[str, dict[str, Any], shapely.Geometry]],
+) -> list[HotspotHit]:
     area = polygon.buffer(buffer_m) if buffer_m else polygon
     return [
-        HotspotHit(method, str(props["key"]), str(props.get("name") or props["key"]),
-                   bool(geom.intersects(polygon)), props)
+        HotspotHit(
+            method,
+            str(props["key"]),
+            str(props.get("name") or props["key"]),
+            bool(geom.intersects(polygon)),
+            props,
+        )
         for method, props, geom in shapes
         if geom.intersects(area)
     ]
@@ -140,23 +148,35 @@ def touching(polygon: shapely.Geometry, buffer_m: float,
 
 def survey_summary(db: Database, area: shapely.Geometry, min_count: int) -> dict[str, Any]:
     """Answers in ``area``: how many, how many unsafe, share of unsafe naming each reason."""
-    frame = layer_frame(db, "survey", Filters(polygon=area), columns=["rating", "reasons"],
-                        geometry=False)
+    frame = layer_frame(
+        db, "survey", Filters(polygon=area), columns=["rating", "reasons"], geometry=False
+    )
     unsafe = frame[frame["rating"] <= UNSAFE_MAX_RATING]
-    out: dict[str, Any] = {"n": len(frame), "unsafe": len(unsafe), "reasons": [],
-                           "suppressed": len(frame) < min_count}
+    out: dict[str, Any] = {
+        "n": len(frame),
+        "unsafe": len(unsafe),
+        "reasons": [],
+        "suppressed": len(frame) < min_count,
+    }
     if len(unsafe) and not out["suppressed"]:
         named: dict[str, int] = {}
         for value in unsafe["reasons"].fillna(""):
             for key in {k for k in str(value).split(",") if k}:
                 named[key] = named.get(key, 0) + 1
-        out["reasons"] = sorted(((k, n / len(unsafe)) for k, n in named.items()
-                                 if k in SURVEY_REASONS), key=lambda kv: (-kv[1], kv[0]))
+        out["reasons"] = sorted(
+            ((k, n / len(unsafe)) for k, n in named.items() if k in SURVEY_REASONS),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
     return out
 
 
-def incident_summary(db: Database, area: shapely.Geometry, min_count: int, detail: Detail,
-                     now: datetime | None = None) -> dict[str, Any]:
+def incident_summary(
+    db: Database,
+    area: shapely.Geometry,
+    min_count: int,
+    detail: Detail,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Incidents in ``area`` during the last year, per category (small counts hidden for
     aggregated roles)."""
     end = now or datetime.now(UTC)
@@ -170,8 +190,9 @@ def incident_summary(db: Database, area: shapely.Geometry, min_count: int, detai
     return {"total": total, "by_category": rows, "raw_counts": counts}
 
 
-def recommend(hits: list[HotspotHit], survey: dict[str, Any], raw_counts: dict[str, int]
-              ) -> list[Recommendation]:
+def recommend(
+    hits: list[HotspotHit], survey: dict[str, Any], raw_counts: dict[str, int]
+) -> list[Recommendation]:
     """Measures with their evidence: from the design hotspots and from local triggers."""
     recs: dict[str, Recommendation] = {}
 
@@ -194,10 +215,12 @@ def recommend(hits: list[HotspotHit], survey: dict[str, Any], raw_counts: dict[s
                 r = rec(key)
                 label = SURVEY_REASONS[reason]
                 pct = round(share * 100)
-                r.evidence_sv.append(f"{pct} % av de otrygga svaren i området anger "
-                                     f"{label.sv.lower()}")
-                r.evidence_en.append(f"{pct} % of the unsafe answers in the area name "
-                                     f"{label.en.lower()}")
+                r.evidence_sv.append(
+                    f"{pct} % av de otrygga svaren i området anger {label.sv.lower()}"
+                )
+                r.evidence_en.append(
+                    f"{pct} % of the unsafe answers in the area name {label.en.lower()}"
+                )
                 r.strength = max(r.strength, share)
         for cat in trig["categories"]:
             n = raw_counts.get(cat, 0)
@@ -221,31 +244,48 @@ def sentence(hits: list[HotspotHit], survey: dict[str, Any]) -> tuple[str, str]:
         where_sv = "i" if top.inside else "intill"
         where_en = "in" if top.inside else "next to"
         if reasons:
-            sv = " och ".join(f"{round(s * 100)} % {SURVEY_REASONS[k].sv.lower()}"
-                              for k, s in reasons)
-            en = " and ".join(f"{round(s * 100)} % {SURVEY_REASONS[k].en.lower()}"
-                              for k, s in reasons)
-            return (f"Projektet ligger {where_sv} en brännpunkt ({top.name}) där enkätsvaren "
-                    f"anger {sv}.",
-                    f"The project lies {where_en} a hotspot ({top.name}) where survey answers "
-                    f"name {en}.")
-        return (f"Projektet ligger {where_sv} en brännpunkt ({top.name}).",
-                f"The project lies {where_en} a hotspot ({top.name}).")
+            sv = " och ".join(
+                f"{round(s * 100)} % {SURVEY_REASONS[k].sv.lower()}" for k, s in reasons
+            )
+            en = " and ".join(
+                f"{round(s * 100)} % {SURVEY_REASONS[k].en.lower()}" for k, s in reasons
+            )
+            return (
+                f"Projektet ligger {where_sv} en brännpunkt ({top.name}) där enkätsvaren "
+                f"anger {sv}.",
+                f"The project lies {where_en} a hotspot ({top.name}) where survey answers "
+                f"name {en}.",
+            )
+        return (
+            f"Projektet ligger {where_sv} en brännpunkt ({top.name}).",
+            f"The project lies {where_en} a hotspot ({top.name}).",
+        )
     patrol = [h for h in hits if h.method == "patrol"]
     if patrol:
-        return (f"Projektet ligger intill en brännpunkt för händelser ({patrol[0].name}).",
-                f"The project lies next to an incident hotspot ({patrol[0].name}).")
+        return (
+            f"Projektet ligger intill en brännpunkt för händelser ({patrol[0].name}).",
+            f"The project lies next to an incident hotspot ({patrol[0].name}).",
+        )
     if survey.get("reasons"):
         k, s = survey["reasons"][0]
-        return (f"Ingen brännpunkt i närheten; {round(s * 100)} % av de otrygga svaren i området "
-                f"anger {SURVEY_REASONS[k].sv.lower()}.",
-                f"No hotspot nearby; {round(s * 100)} % of the unsafe answers in the area name "
-                f"{SURVEY_REASONS[k].en.lower()}.")
+        return (
+            f"Ingen brännpunkt i närheten; {round(s * 100)} % av de otrygga svaren i området "
+            f"anger {SURVEY_REASONS[k].sv.lower()}.",
+            f"No hotspot nearby; {round(s * 100)} % of the unsafe answers in the area name "
+            f"{SURVEY_REASONS[k].en.lower()}.",
+        )
     return ("Ingen brännpunkt i närheten av projektet.", "No hotspot near the project.")
 
 
-def check_project(db: Database, project: Project, buffer_m: float, *, min_count: int,
-                  detail: Detail, shapes: list | None = None) -> CheckResult:
+def check_project(
+    db: Database,
+    project: Project,
+    buffer_m: float,
+    *,
+    min_count: int,
+    detail: Detail,
+    shapes: list | None = None,
+) -> CheckResult:
     """Everything the check page shows for ``project``."""
     polygon = project_geometry(project)
     area = polygon.buffer(buffer_m) if buffer_m else polygon
@@ -258,8 +298,13 @@ def check_project(db: Database, project: Project, buffer_m: float, *, min_count:
     return CheckResult(project.id, buffer_m, hits, survey, incidents, recs, sv, en)
 
 
-def save_measures(session: Session, project: Project, ticked: list[str],
-                  evidence: dict[str, str], user_id: int | None) -> tuple[list[str], list[str]]:
+def save_measures(
+    session: Session,
+    project: Project,
+    ticked: list[str],
+    evidence: dict[str, str],
+    user_id: int | None,
+) -> tuple[list[str], list[str]]:
     """Make the project's included measures exactly ``ticked``; returns (added, removed)."""
     unknown = [k for k in ticked if k not in MEASURES]
     if unknown:
@@ -270,9 +315,14 @@ def save_measures(session: Session, project: Project, ticked: list[str],
     for key in removed:
         project.measures.remove(have[key])
     for key in added:
-        project.measures.append(ProjectMeasure(measure=key, evidence=evidence.get(key, "")[:4000],
-                                               decided_by=user_id,
-                                               decided_at=datetime.now(UTC)))
+        project.measures.append(
+            ProjectMeasure(
+                measure=key,
+                evidence=evidence.get(key, "")[:4000],
+                decided_by=user_id,
+                decided_at=datetime.now(UTC),
+            )
+        )
     session.flush()
     return added, removed
 
@@ -280,8 +330,9 @@ def save_measures(session: Session, project: Project, ticked: list[str],
 # --- medborgarlöfte follow-up -----------------------------------------------------------
 
 
-def follow_up(db: Database, session: Session, buffer_m: float = DEFAULT_BUFFER,
-              shapes: list | None = None) -> dict[str, Any]:
+def follow_up(
+    db: Database, session: Session, buffer_m: float = DEFAULT_BUFFER, shapes: list | None = None
+) -> dict[str, Any]:
     """Of the active projects: which touched hotspots, which of those recorded measures."""
     shapes = shapes if shapes is not None else hotspot_shapes(db)
     projects = session.scalars(
@@ -292,14 +343,27 @@ def follow_up(db: Database, session: Session, buffer_m: float = DEFAULT_BUFFER,
         polygon = project_geometry(p)
         hits = touching(polygon, buffer_m, shapes)
         measures = sorted({m.measure for m in p.measures})
-        rows.append({"id": p.id, "name": p.name, "case_number": p.case_number or "",
-                     "kind": p.kind, "status": p.status,
-                     "hotspots": sorted({h.name for h in hits}), "touched": bool(hits),
-                     "measures": measures, "geometry": polygon})
+        rows.append(
+            {
+                "id": p.id,
+                "name": p.name,
+                "case_number": p.case_number or "",
+                "kind": p.kind,
+                "status": p.status,
+                "hotspots": sorted({h.name for h in hits}),
+                "touched": bool(hits),
+                "measures": measures,
+                "geometry": polygon,
+            }
+        )
     touched = [r for r in rows if r["touched"]]
-    return {"rows": rows, "n_active": len(rows), "n_touched": len(touched),
-            "n_touched_with_measures": sum(1 for r in touched if r["measures"]),
-            "buffer_m": buffer_m}
+    return {
+        "rows": rows,
+        "n_active": len(rows),
+        "n_touched": len(touched),
+        "n_touched_with_measures": sum(1 for r in touched if r["measures"]),
+        "buffer_m": buffer_m,
+    }
 
 
 def safe_cell(value: Any) -> str:
@@ -308,8 +372,16 @@ def safe_cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-CSV_HEADER = ("id", "namn", "diarienummer", "typ", "status", "berör_brännpunkt",
-              "brännpunkter", "åtgärder")
+CSV_HEADER = (
+    "id",
+    "namn",
+    "diarienummer",
+    "typ",
+    "status",
+    "berör_brännpunkt",
+    "brännpunkter",
+    "åtgärder",
+)
 
 
 def follow_up_csv(summary: dict[str, Any]) -> str:
@@ -317,19 +389,49 @@ def follow_up_csv(summary: dict[str, Any]) -> str:
     writer = csv.writer(buf, delimiter=";")
     writer.writerow(CSV_HEADER)
     for r in summary["rows"]:
-        writer.writerow([safe_cell(v) for v in (
-            r["id"], r["name"], r["case_number"], r["kind"], r["status"],
-            "ja" if r["touched"] else "nej", ", ".join(r["hotspots"]), ", ".join(r["measures"]))])
+        writer.writerow(
+            [
+                safe_cell(v)
+                for v in (
+                    r["id"],
+                    r["name"],
+                    r["case_number"],
+                    r["kind"],
+                    r["status"],
+                    "ja" if r["touched"] else "nej",
+                    ", ".join(r["hotspots"]),
+                    ", ".join(r["measures"]),
+                )
+            ]
+        )
     return "\ufeff" + buf.getvalue()
 
 
 def follow_up_geojson(summary: dict[str, Any], srid: int) -> dict[str, Any]:
     feats = [
-        {"type": "Feature", "geometry": to_wgs84_geojson(r["geometry"], srid),
-         "properties": {k: r[k] for k in ("id", "name", "case_number", "kind", "status",
-                                          "touched", "hotspots", "measures")}}
+        {
+            "type": "Feature",
+            "geometry": to_wgs84_geojson(r["geometry"], srid),
+            "properties": {
+                k: r[k]
+                for k in (
+                    "id",
+                    "name",
+                    "case_number",
+                    "kind",
+                    "status",
+                    "touched",
+                    "hotspots",
+                    "measures",
+                )
+            },
+        }
         for r in summary["rows"]
     ]
-    return {"type": "FeatureCollection", "features": feats,
-            "summary": {k: summary[k] for k in ("n_active", "n_touched",
-                                                "n_touched_with_measures", "buffer_m")}}
+    return {
+        "type": "FeatureCollection",
+        "features": feats,
+        "summary": {
+            k: summary[k] for k in ("n_active", "n_touched", "n_touched_with_measures", "buffer_m")
+        },
+    }

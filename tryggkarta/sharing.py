@@ -67,13 +67,16 @@ def _extent(value: str | None) -> list[float] | None:
         parts = [float(v) for v in value.replace(";", ",").split(",")]
     except ValueError:
         raise BadInput("Utsnittet ska vara fyra tal: västra,södra,östra,norra (grader).") from None
-    if len(parts) != 4 or not (-180 <= parts[0] < parts[2] <= 180 and -90 <= parts[1] < parts[3] <= 90):
+    if len(parts) != 4 or not (
+        -180 <= parts[0] < parts[2] <= 180 and -90 <= parts[1] < parts[3] <= 90
+    ):
         raise BadInput("Utsnittet ska vara fyra tal: västra,södra,östra,norra (grader).")
     return parts
 
 
 def build_config(args: dict[str, list[str]]) -> dict[str, Any]:
     """A map configuration from form or query-string values (``{name: [values]}``)."""
+
     def many(key: str) -> list[str]:
         out: list[str] = []
         for v in args.get(key, []):
@@ -184,8 +187,9 @@ def map_for_token(session: Session, token: str, now: datetime | None = None) -> 
 # --- what a viewer sees -----------------------------------------------------------------
 
 
-def layer_views(db: Database, config: dict[str, Any], role: str, min_count: int,
-                raw_limit: int = 50) -> list[dict[str, Any]]:
+def layer_views(
+    db: Database, config: dict[str, Any], role: str, min_count: int, raw_limit: int = 50
+) -> list[dict[str, Any]]:
     """Per configured layer: the viewer's detail level and the data at that level.
 
     RAW point layers list individual features (newest first, at most ``raw_limit``);
@@ -226,8 +230,9 @@ def _raw_rows(db: Database, layer: str, filters: Filters, limit: int) -> list[di
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
-def district_counts(db: Database, layer: str, filters: Filters, min_count: int
-                    ) -> list[dict[str, Any]]:
+def district_counts(
+    db: Database, layer: str, filters: Filters, min_count: int
+) -> list[dict[str, Any]]:
     """Records per district; counts below ``min_count`` are shown as suppressed (None)."""
     areas = layer_frame(db, "areas", columns=["name", "kind"])
     areas = areas[areas["kind"] == "district"]
@@ -238,8 +243,9 @@ def district_counts(db: Database, layer: str, filters: Filters, min_count: int
     return rows
 
 
-def public_cells(db: Database, min_count: int, cell_size: float = PUBLIC_CELL_SIZE
-                 ) -> list[dict[str, Any]]:
+def public_cells(
+    db: Database, min_count: int, cell_size: float = PUBLIC_CELL_SIZE
+) -> list[dict[str, Any]]:
     """Unsafe share of survey answers per grid cell, only cells with ≥ ``min_count`` answers.
 
     Returns one dict per kept cell: ``x``/``y`` (south-west corner, working CRS), ``lon``/
@@ -260,14 +266,21 @@ def public_cells(db: Database, min_count: int, cell_size: float = PUBLIC_CELL_SI
     cy = (keys[keep, 1] + 0.5) * cell_size
     lon, lat = to_wgs84(cx, cy, db.srid)
     return [
-        {"x": float(keys[i, 0] * cell_size), "y": float(keys[i, 1] * cell_size),
-         "lon": float(lo), "lat": float(la), "n": int(n[i]), "unsafe_share": float(k[i] / n[i])}
+        {
+            "x": float(keys[i, 0] * cell_size),
+            "y": float(keys[i, 1] * cell_size),
+            "lon": float(lo),
+            "lat": float(la),
+            "n": int(n[i]),
+            "unsafe_share": float(k[i] / n[i]),
+        }
         for i, lo, la in zip(np.flatnonzero(keep), lon, lat, strict=True)
     ]
 
 
-def public_cells_geojson(cells: list[dict[str, Any]], srid: int,
-                         cell_size: float = PUBLIC_CELL_SIZE) -> dict[str, Any]:
+def public_cells_geojson(
+    cells: list[dict[str, Any]], srid: int, cell_size: float = PUBLIC_CELL_SIZE
+) -> dict[str, Any]:
     """The public cells as a WGS84 FeatureCollection of squares."""
     feats = []
     for c in cells:
@@ -275,8 +288,13 @@ def public_cells_geojson(cells: list[dict[str, Any]], srid: int,
         ys = np.array([c["y"], c["y"], c["y"] + cell_size, c["y"] + cell_size, c["y"]])
         lon, lat = to_wgs84(xs, ys, srid)
         ring = [[round(float(a), 6), round(float(b), 6)] for a, b in zip(lon, lat, strict=True)]
-        feats.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-                      "properties": {"n": c["n"], "unsafe_share": round(c["unsafe_share"], 3)}})
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"n": c["n"], "unsafe_share": round(c["unsafe_share"], 3)},
+            }
+        )
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -293,17 +311,24 @@ def measures_this_year(session: Session, year: int) -> list[dict[str, Any]]:
         .order_by(Project.name, ProjectMeasure.measure)
     ).all()
     for pid, name, kind, status, measure in rows:
-        item = projects.setdefault(pid, {"name": name, "kind": kind, "status": status,
-                                         "measures": []})
+        item = projects.setdefault(
+            pid, {"name": name, "kind": kind, "status": status, "measures": []}
+        )
         if measure not in item["measures"]:
             item["measures"].append(measure)
     interventions = session.scalars(
-        select(Intervention).where(
-            or_(extract("year", Intervention.started_at) == year,
-                extract("year", Intervention.created_at) == year)
-        ).order_by(Intervention.created_at)
+        select(Intervention)
+        .where(
+            or_(
+                extract("year", Intervention.started_at) == year,
+                extract("year", Intervention.created_at) == year,
+            )
+        )
+        .order_by(Intervention.created_at)
     ).all()
     out = list(projects.values())
-    out += [{"name": i.title, "kind": "intervention", "status": i.status, "measures": [i.measure]}
-            for i in interventions]
+    out += [
+        {"name": i.title, "kind": "intervention", "status": i.status, "measures": [i.measure]}
+        for i in interventions
+    ]
     return out

@@ -14,8 +14,14 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tryggkarta" / "static" / "vendor" / "axe" / "axe.min.js"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def require(paths: list[tuple[Path, str]], what: str) -> None:
@@ -33,8 +39,13 @@ def demo_database(folder: Path, secret: str) -> tuple[Any, Any]:
     from tryggkarta.demo import load_demo
     from tryggkarta.store import Database
 
-    settings = load_settings({"database_url": f"sqlite:///{folder / 'tk.db'}", "instance_path": str(folder),
-                              "secret_key": secret})
+    settings = load_settings(
+        {
+            "database_url": f"sqlite:///{folder / 'tk.db'}",
+            "instance_path": str(folder),
+            "secret_key": secret,
+        }
+    )
     db = Database(settings)
     db.upgrade()
     load_demo(db)

@@ -27,7 +27,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from tryggkarta.store import Filters
 
     settings, db = demo_database(tmp_path_factory.mktemp("browser"), "browser-test")
-    forecast_layer(db, Filters())  # as `tryggkarta demo` does: the default hotspot layer is on the page
+    forecast_layer(
+        db, Filters()
+    )  # as `tryggkarta demo` does: the default hotspot layer is on the page
     with serving(settings) as url:
         yield url
 
@@ -44,8 +46,14 @@ class Visit:
         self.errors: list[str] = []
         self.page.route("**/*", self._route)
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("console", lambda msg: msg.type == "error" and "Failed to load resource" not in msg.text
-                     and self.errors.append(msg.text))
+        self.page.on(
+            "console",
+            lambda msg: (
+                msg.type == "error"
+                and "Failed to load resource" not in msg.text
+                and self.errors.append(msg.text)
+            ),
+        )
 
     def _route(self, route) -> None:
         url = route.request.url
@@ -58,7 +66,9 @@ class Visit:
 
     def open(self, path: str = "/") -> None:
         self.page.goto(self.server + path, wait_until="load")
-        self.page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive", timeout=10_000)
+        self.page.wait_for_selector(
+            ".leaflet-overlay-pane path.leaflet-interactive", timeout=10_000
+        )
 
     def paths(self) -> int:
         return self.page.locator(".leaflet-overlay-pane path.leaflet-interactive").count()
@@ -107,7 +117,9 @@ def test_default_hotspot_layer_is_drawn_with_its_method_and_pai(visit: Visit) ->
 def test_layer_toggle_hides_and_shows_paths(visit: Visit) -> None:
     visit.open("/")
     before = visit.paths()
-    box = visit.page.locator(".leaflet-control-layers-overlays label", has_text="Händelser per ruta").locator("input")
+    box = visit.page.locator(
+        ".leaflet-control-layers-overlays label", has_text="Händelser per ruta"
+    ).locator("input")
     box.uncheck()
     hidden = visit.paths()
     assert hidden < before
@@ -144,7 +156,9 @@ def test_hotspot_layer_loads_when_switched_on(visit: Visit) -> None:
     visit.open("/")
     before = visit.paths()
     with visit.page.expect_response(lambda r: "/api/hotspots/gistar" in r.url) as resp:
-        visit.page.locator(".leaflet-control-layers-overlays label", has_text="Brännpunkter (Gi*)").locator("input").check()
+        visit.page.locator(
+            ".leaflet-control-layers-overlays label", has_text="Brännpunkter (Gi*)"
+        ).locator("input").check()
     assert resp.value.ok
     # polled from here: wait_for_function evaluates its text with eval(), which the app's
     # Content-Security-Policy forbids (it failed whenever the first check came too early)
@@ -171,13 +185,17 @@ def test_browser_built_popups_are_text_only(visit: Visit) -> None:
 def test_public_start_page_passes_axe_wcag21aa(visit: Visit) -> None:
     script = AXE if AXE.is_file() else AXE_NODE
     if not script.is_file():
-        pytest.skip("axe-core is missing: run `make assets` (python -m tryggkarta.maps.build_assets)")
+        pytest.skip(
+            "axe-core is missing: run `make assets` (python -m tryggkarta.maps.build_assets)"
+        )
     visit.open("/")
     visit.page.add_script_tag(path=str(script))
     result = visit.page.evaluate(
         "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
     )
-    violations = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
+    violations = [
+        (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+    ]
     assert violations == []
 
 
@@ -190,7 +208,12 @@ def test_screenshots_police_and_public(visit: Visit, tmp_path) -> None:
     visit.page.screenshot(path=str(out / "start-public.png"))
     visit.login("polis")
     visit.open("/")
-    assert visit.page.locator(".leaflet-control-layers-overlays label", has_text="Enskilda händelser").count() == 1
+    assert (
+        visit.page.locator(
+            ".leaflet-control-layers-overlays label", has_text="Enskilda händelser"
+        ).count()
+        == 1
+    )
     visit.page.screenshot(path=str(out / "start-police.png"))
     assert visit.errors == []
     assert (out / "start-public.png").stat().st_size > 20_000

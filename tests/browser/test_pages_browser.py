@@ -24,8 +24,13 @@ pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
 PASSWORD = "tryggkarta-demo"
 WCAG = "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']"
-require([(Path(CHROMIUM), "install Debian's chromium"), (AXE, "run `python -m tryggkarta.maps.build_assets`")],
-        "page browser tests")
+require(
+    [
+        (Path(CHROMIUM), "install Debian's chromium"),
+        (AXE, "run `python -m tryggkarta.maps.build_assets`"),
+    ],
+    "page browser tests",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +45,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     settings, db = demo_database(tmp_path_factory.mktemp("pages"), "browser-pages")
     with db.session() as s:
         owner = s.scalar(select(User).where(User.username == "kommun"))
-        live = SharedMap(name="Trygghet i centrum", owner_id=owner.id, shared_roles=["police"],
-                         shared_orgs=[], public=False, config={"layers": ["incidents", "survey"]})
-        old = SharedMap(name="Gammal karta", owner_id=owner.id, shared_roles=[], shared_orgs=[],
-                        public=False, config={"layers": ["incidents"]})
+        live = SharedMap(
+            name="Trygghet i centrum",
+            owner_id=owner.id,
+            shared_roles=["police"],
+            shared_orgs=[],
+            public=False,
+            config={"layers": ["incidents", "survey"]},
+        )
+        old = SharedMap(
+            name="Gammal karta",
+            owner_id=owner.id,
+            shared_roles=[],
+            shared_orgs=[],
+            public=False,
+            config={"layers": ["incidents"]},
+        )
         s.add_all([live, old])
         s.flush()
         token = sharing.create_link(live, 7)
@@ -88,8 +105,9 @@ class Visitor:
 
     def _console(self, msg) -> None:
         # The error pages themselves answer 404/410: Chromium logs that as a console error.
-        if msg.type == "error" and not msg.text.startswith("Failed to load resource: the server responded "
-                                                           "with a status of 4"):
+        if msg.type == "error" and not msg.text.startswith(
+            "Failed to load resource: the server responded with a status of 4"
+        ):
             self.errors.append(msg.text)
 
     def open(self, path: str) -> int:
@@ -100,11 +118,14 @@ class Visitor:
         """axe-core WCAG 2.0/2.1 A+AA violations on the current page, one readable line each."""
         self.page.add_script_tag(path=str(AXE))
         result = self.page.evaluate(
-            f"async () => await axe.run(document, {{runOnly: {{type: 'tag', values: {WCAG}}}}})")
+            f"async () => await axe.run(document, {{runOnly: {{type: 'tag', values: {WCAG}}}}})"
+        )
         assert len(result["passes"]) > 5, "axe ran no rules"  # axe really ran
-        return [f"{v['id']} ({v['impact']}): {v['help']} -> "
-                + "; ".join(" ".join(n["target"]) for n in v["nodes"][:4])
-                for v in result["violations"]]
+        return [
+            f"{v['id']} ({v['impact']}): {v['help']} -> "
+            + "; ".join(" ".join(n["target"]) for n in v["nodes"][:4])
+            for v in result["violations"]
+        ]
 
     def close(self) -> None:
         self.context.close()
@@ -125,18 +146,23 @@ def check_page(v: Visitor, path: str, status: int = 200) -> None:
     assert v.blocked == [], f"requests leaving 127.0.0.1 from {path}: {v.blocked}"
 
 
-@pytest.mark.parametrize(("path", "status"), [
-    ("/publik", 200),
-    ("/login", 200),
-    ("/finns-inte", 404),
-    ("/publik?lang=en", 200),
-])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/publik", 200),
+        ("/login", 200),
+        ("/finns-inte", 404),
+        ("/publik?lang=en", 200),
+    ],
+)
 def test_public_page_meets_wcag21aa(anonymous: Visitor, path: str, status: int) -> None:
     check_page(anonymous, path, status)
     anonymous.open("/publik?lang=sv")  # the language sticks in the session; reset it
 
 
-def test_shared_link_anonymous_meets_wcag21aa_and_expired_link_is_410(anonymous: Visitor, server) -> None:
+def test_shared_link_anonymous_meets_wcag21aa_and_expired_link_is_410(
+    anonymous: Visitor, server
+) -> None:
     check_page(anonymous, f"/kartor/l/{server['token']}")
     assert "Allmänheten" in anonymous.page.inner_text("main")  # a link never elevates
     check_page(anonymous, f"/kartor/l/{server['expired']}", 410)
@@ -209,7 +235,9 @@ def test_write_review_screenshots(browser, server, tmp_path) -> None:
     v.close()
     v = Visitor(browser, server["url"], "kommun")
     v.open("/import/")
-    v.page.set_input_files("#file", str(ROOT / "tests" / "data" / "ingest" / "est_skara_utf8bom.csv"))
+    v.page.set_input_files(
+        "#file", str(ROOT / "tests" / "data" / "ingest" / "est_skara_utf8bom.csv")
+    )
     with v.page.expect_navigation():
         v.page.click("main form button[type=submit]")
     shot(v, "import-preview")

@@ -14,6 +14,18 @@ from tryggkarta.ingest.report import ImportReport, Rejection, escape_cell
 from tryggkarta.ingest.service import import_file, list_datasets, prepare, undo_import
 
 __all__ = [
-    "READERS", "ImportReport", "Mapping", "RawTable", "ReadOptions", "Rejection", "escape_cell",
-    "import_file", "list_datasets", "load_mapping", "prepare", "read_table", "save_mapping", "undo_import",
+    "READERS",
+    "ImportReport",
+    "Mapping",
+    "RawTable",
+    "ReadOptions",
+    "Rejection",
+    "escape_cell",
+    "import_file",
+    "list_datasets",
+    "load_mapping",
+    "prepare",
+    "read_table",
+    "save_mapping",
+    "undo_import",
 ]

@@ -36,21 +36,44 @@ def import_group() -> None:
 def _make_command(layer: str) -> click.Command:
     @click.command(layer, help=f"Import FILE into the {layer} layer and print the import report.")
     @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--mapping", "mapping", help="Mapping TOML file or packaged mapping name (e.g. chicago).")
+    @click.option(
+        "--mapping", "mapping", help="Mapping TOML file or packaged mapping name (e.g. chicago)."
+    )
     @click.option("--crs", help="EPSG code of the coordinates when the file does not declare one.")
     @click.option("--dry-run", is_flag=True, help="Read and validate only; write nothing.")
     @click.option("--strict", is_flag=True, help="Refuse the whole file if any row is rejected.")
     @click.option("--source", help="Where the data comes from (stored with the dataset).")
     @click.option("--licence", help="Licence of the data.")
-    @click.option("--sensitivity", type=click.Choice(["public", "internal", "sensitive"]), default="internal",
-                  show_default=True)
-    @click.option("--municipality", "municipality", help="Municipality code: rows outside it (+1 km) are rejected.")
-    @click.option("--rejected-csv", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Write the rejected rows to this CSV file.")
+    @click.option(
+        "--sensitivity",
+        type=click.Choice(["public", "internal", "sensitive"]),
+        default="internal",
+        show_default=True,
+    )
+    @click.option(
+        "--municipality",
+        "municipality",
+        help="Municipality code: rows outside it (+1 km) are rejected.",
+    )
+    @click.option(
+        "--rejected-csv",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the rejected rows to this CSV file.",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-    def command(file: Path, mapping: str | None, crs: str | None, dry_run: bool, strict: bool,
-                source: str | None, licence: str | None, sensitivity: str, municipality: str | None,
-                rejected_csv: Path | None, as_json: bool) -> None:
+    def command(
+        file: Path,
+        mapping: str | None,
+        crs: str | None,
+        dry_run: bool,
+        strict: bool,
+        source: str | None,
+        licence: str | None,
+        sensitivity: str,
+        municipality: str | None,
+        rejected_csv: Path | None,
+        as_json: bool,
+    ) -> None:
         from tryggkarta.ingest.service import import_file
 
         if not file.is_file():
@@ -59,20 +82,37 @@ def _make_command(layer: str) -> click.Command:
         epsg = crs[5:] if crs and crs.upper().startswith("EPSG:") else crs
         try:
             db = _database()
-            report = import_file(db, layer, file, mapping=mapping, crs=epsg, dry_run=dry_run, strict=strict,
-                                 source=source, licence=licence, sensitivity=sensitivity,
-                                 municipality_code=municipality)
+            report = import_file(
+                db,
+                layer,
+                file,
+                mapping=mapping,
+                crs=epsg,
+                dry_run=dry_run,
+                strict=strict,
+                source=source,
+                licence=licence,
+                sensitivity=sensitivity,
+                municipality_code=municipality,
+            )
         except TryggkartaError as exc:
             _fail(exc, 1 if exc.http_status >= 500 else 2)
             return
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str) if as_json
-                   else report.to_text())
+        click.echo(
+            json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str)
+            if as_json
+            else report.to_text()
+        )
         if rejected_csv is not None and report.rejected:
             rejected_csv.write_text(report.rejected_csv(), encoding="utf-8-sig")
             click.echo(f"Rejected rows written to {rejected_csv}", err=True)
         if report.strict_refused:
             sys.exit(1)
-        nothing = report.rows_imported == 0 and report.rows_duplicate == 0 and report.already_imported is None
+        nothing = (
+            report.rows_imported == 0
+            and report.rows_duplicate == 0
+            and report.already_imported is None
+        )
         if nothing and report.rows_rejected:
             sys.exit(1)
 
@@ -113,4 +153,6 @@ def list_command(layer: str | None) -> None:
     click.echo(f"{'id':>5}  {'layer':<10} {'imported':>9} {'rejected':>8}  {'when':<20} name")
     for r in rows:
         when = (r["imported_at"] or "")[:19].replace("T", " ")
-        click.echo(f"{r['id']:>5}  {r['layer']:<10} {r['rows_imported']:>9} {r['rows_rejected']:>8}  {when:<20} {r['name']}")
+        click.echo(
+            f"{r['id']:>5}  {r['layer']:<10} {r['rows_imported']:>9} {r['rows_rejected']:>8}  {when:<20} {r['name']}"
+        )

@@ -66,8 +66,10 @@ def as_crs(value: Any, what: str) -> CRS:
         text = str(value).strip()
         return CRS.from_user_input(int(text) if text.isdigit() else text)
     except (CRSError, ValueError, TypeError):
-        raise bad(f"{what} {value!r} is not a known coordinate system (use an EPSG code such as 3006).",
-                  "bad_crs") from None
+        raise bad(
+            f"{what} {value!r} is not a known coordinate system (use an EPSG code such as 3006).",
+            "bad_crs",
+        ) from None
 
 
 def crs_label(crs: CRS) -> str:
@@ -76,8 +78,15 @@ def crs_label(crs: CRS) -> str:
 
 
 def points_from_columns(
-    frame: pd.DataFrame, cols: dict, rows: np.ndarray, given_crs: Any, working_crs: int, area: Area,
-    report: ImportReport, reject: Any, state: Any = None,
+    frame: pd.DataFrame,
+    cols: dict,
+    rows: np.ndarray,
+    given_crs: Any,
+    working_crs: int,
+    area: Area,
+    report: ImportReport,
+    reject: Any,
+    state: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Working-CRS x/y arrays from lat/lon or x/y columns (NaN where rejected).
 
@@ -153,29 +162,45 @@ def points_from_columns(
                 state.swapped_rows.extend(int(r) for r in rows[idx])
                 state.swapped_names = names
             else:
-                report.warn(f"{len(idx)} rows had {names} swapped — fixed (rows {_few(rows[idx])}).")
+                report.warn(
+                    f"{len(idx)} rows had {names} swapped — fixed (rows {_few(rows[idx])})."
+                )
     outside = ok & ~inside
     if outside.any():  # the "lat,lon" text is built only when a row is rejected
-        reject(outside, f"{b_col},{a_col}", frame[b_col].astype("string") + "," + frame[a_col].astype("string"),
-               f"outside {area.label}")
+        reject(
+            outside,
+            f"{b_col},{a_col}",
+            frame[b_col].astype("string") + "," + frame[a_col].astype("string"),
+            f"outside {area.label}",
+        )
     x = np.where(inside, x, np.nan)
     y = np.where(inside, y, np.nan)
     return x, y
 
 
 def geometries_from_file(
-    raw: RawTable, given_crs: Any, working_crs: int, area: Area, points: bool, report: ImportReport,
+    raw: RawTable,
+    given_crs: Any,
+    working_crs: int,
+    area: Area,
+    points: bool,
+    report: ImportReport,
     reject: Any,
 ) -> np.ndarray:
     """The file's geometries in the working CRS (None where rejected)."""
     geoms = raw.geometry
     declared = raw.crs
     if declared is None and given_crs is None:
-        raise bad("The file does not say which coordinate system it uses; give it with --crs.", "crs_unknown")
+        raise bad(
+            "The file does not say which coordinate system it uses; give it with --crs.",
+            "crs_unknown",
+        )
     if declared is not None and given_crs is not None:
         given = as_crs(given_crs, "The CRS")
         if not CRS.from_user_input(declared).equals(given):
-            report.warn(f"The file declares {crs_label(CRS.from_user_input(declared))}; the given CRS was ignored.")
+            report.warn(
+                f"The file declares {crs_label(CRS.from_user_input(declared))}; the given CRS was ignored."
+            )
     src = CRS.from_user_input(declared) if declared is not None else as_crs(given_crs, "The CRS")
     report.crs = crs_label(src)
     report.crs_note = "declared in the file" if declared is not None else "given"
@@ -192,10 +217,14 @@ def geometries_from_file(
         non_point = ok & (kinds != 0)
         if non_point.any():
             out[non_point] = shapely.point_on_surface(out[non_point])
-            report.warn(f"{int(non_point.sum())} features were not points; their inner point was used.")
+            report.warn(
+                f"{int(non_point.sum())} features were not points; their inner point was used."
+            )
         valid_xy = ok.copy()
         inside = np.zeros(len(out), dtype=bool)
-        inside[valid_xy] = shapely.contains_xy(area.polygon, shapely.get_x(out[valid_xy]), shapely.get_y(out[valid_xy]))
+        inside[valid_xy] = shapely.contains_xy(
+            area.polygon, shapely.get_x(out[valid_xy]), shapely.get_y(out[valid_xy])
+        )
     else:
         invalid = ok & ~shapely.is_valid(np.where(ok, out, None))
         if invalid.any():

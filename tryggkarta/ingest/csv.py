@@ -23,7 +23,17 @@ from tryggkarta.ingest.files import bad, decode_text, read_bytes, split_suffix
 from tryggkarta.ingest.registry import RawTable, ReadOptions
 
 CANDIDATES = (";", ",", "\t", "|")
-POLISEN_HISTORY_COLUMNS = ("id", "datetime", "type", "name", "summary", "url", "location_name", "lat", "lon")
+POLISEN_HISTORY_COLUMNS = (
+    "id",
+    "datetime",
+    "type",
+    "name",
+    "summary",
+    "url",
+    "location_name",
+    "lat",
+    "lon",
+)
 _SKIPPED = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 
 
@@ -92,7 +102,9 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         try:
             frame = pd.read_csv(io.BytesIO(data), **_read_csv_args(encoding, delimiter))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
-            raise bad(f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv") from None
+            raise bad(
+                f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv"
+            ) from None
     for warning in caught:
         for match in _SKIPPED.finditer(str(warning.message)):
             skipped.append((int(match.group(1)), int(match.group(3))))
@@ -106,22 +118,34 @@ def read(path: Path, options: ReadOptions) -> RawTable:
     keep = frame.notna().any(axis=1).to_numpy()  # blank lines
     frame = frame.loc[keep].reset_index(drop=True)
     lines = lines[keep]
-    preset = "polisen" if tuple(c.lower() for c in frame.columns) == POLISEN_HISTORY_COLUMNS else None
+    preset = (
+        "polisen" if tuple(c.lower() for c in frame.columns) == POLISEN_HISTORY_COLUMNS else None
+    )
     table = RawTable(
-        frame=frame, format="polisen-csv" if preset else "csv", encoding=encoding,
-        delimiter=delimiter, row_numbers=lines, preset=preset,
+        frame=frame,
+        format="polisen-csv" if preset else "csv",
+        encoding=encoding,
+        delimiter=delimiter,
+        row_numbers=lines,
+        preset=preset,
     )
     if len(frame) == 0 and not skipped:
         raise bad(f"The file {name} has a header but no data rows.", "header_only")
     table.bad_rows = [
-        (ln, "(row)", f"{seen} fields", f"the row has {seen} fields but the header has {n_header} "
-         f"(mixed delimiters?)")
+        (
+            ln,
+            "(row)",
+            f"{seen} fields",
+            f"the row has {seen} fields but the header has {n_header} (mixed delimiters?)",
+        )
         for ln, seen in skipped
     ]
     return table
 
 
-def _arrow_frames(data: bytes, encoding: str, delimiter: str, chunksize: int) -> Iterator[pd.DataFrame] | None:
+def _arrow_frames(
+    data: bytes, encoding: str, delimiter: str, chunksize: int
+) -> Iterator[pd.DataFrame] | None:
     """The file's rows as frames of ``chunksize`` rows read by Arrow, or None to use pandas.
 
     Five times faster than pandas' parser (1M rows: 0.26 s against 1.3 s) and the same
@@ -152,13 +176,20 @@ def _arrow_frames(data: bytes, encoding: str, delimiter: str, chunksize: int) ->
     def reader(threads: bool, handler: Any) -> Any:
         return pa_csv.open_csv(
             io.BytesIO(data),
-            read_options=pa_csv.ReadOptions(use_threads=threads, block_size=4 << 20, skip_rows=1,
-                                            column_names=names),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                              ignore_empty_lines=False, invalid_row_handler=handler),
+            read_options=pa_csv.ReadOptions(
+                use_threads=threads, block_size=4 << 20, skip_rows=1, column_names=names
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=handler,
+            ),
             convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
-                null_values=[""], quoted_strings_can_be_null=True,
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=True,
             ),
         )
 
@@ -180,11 +211,19 @@ def _arrow_frames(data: bytes, encoding: str, delimiter: str, chunksize: int) ->
             rows += batch.num_rows
             while rows >= chunksize:
                 table = pa.Table.from_batches(pending)
-                yield table.slice(0, chunksize).combine_chunks().to_pandas(types_mapper={pa.string(): text}.get)
+                yield (
+                    table.slice(0, chunksize)
+                    .combine_chunks()
+                    .to_pandas(types_mapper={pa.string(): text}.get)
+                )
                 rest = table.slice(chunksize)
                 pending, rows = rest.to_batches(), rest.num_rows
         if rows:
-            yield pa.Table.from_batches(pending).combine_chunks().to_pandas(types_mapper={pa.string(): text}.get)
+            yield (
+                pa.Table.from_batches(pending)
+                .combine_chunks()
+                .to_pandas(types_mapper={pa.string(): text}.get)
+            )
 
     return frames()
 
@@ -218,12 +257,24 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
                 warnings.simplefilter("always")
                 try:
                     if reader is None:
-                        reader = pd.read_csv(io.BytesIO(data), chunksize=chunksize, **_read_csv_args(encoding, delimiter))
+                        reader = pd.read_csv(
+                            io.BytesIO(data),
+                            chunksize=chunksize,
+                            **_read_csv_args(encoding, delimiter),
+                        )
                     frame = next(reader)
                 except StopIteration:
                     break
-                except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
-                    raise bad(f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv") from None
+                except (
+                    pd.errors.ParserError,
+                    pd.errors.EmptyDataError,
+                    UnicodeError,
+                    ValueError,
+                ) as exc:
+                    raise bad(
+                        f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}",
+                        "bad_csv",
+                    ) from None
         new_bad: list[tuple[int, int]] = []
         for warning in caught:
             for match in _SKIPPED.finditer(str(warning.message)):
@@ -238,19 +289,29 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
             next_line = int(lines[-1]) + 1
         if columns is None:
             columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-            preset = "polisen" if tuple(c.lower() for c in columns) == POLISEN_HISTORY_COLUMNS else None
+            preset = (
+                "polisen" if tuple(c.lower() for c in columns) == POLISEN_HISTORY_COLUMNS else None
+            )
         frame.columns = columns
         keep = frame.notna().any(axis=1).to_numpy()
         frame = frame.loc[keep]
         frame.index = pd.RangeIndex(rows_seen, rows_seen + len(frame))
         rows_seen += len(frame)
         table = RawTable(
-            frame=frame, format="polisen-csv" if preset else "csv", encoding=encoding,
-            delimiter=delimiter, row_numbers=lines[keep], preset=preset,
+            frame=frame,
+            format="polisen-csv" if preset else "csv",
+            encoding=encoding,
+            delimiter=delimiter,
+            row_numbers=lines[keep],
+            preset=preset,
         )
         table.bad_rows = [
-            (ln, "(row)", f"{seen} fields", f"the row has {seen} fields but the header has {n_header} "
-             f"(mixed delimiters?)")
+            (
+                ln,
+                "(row)",
+                f"{seen} fields",
+                f"the row has {seen} fields but the header has {n_header} (mixed delimiters?)",
+            )
             for ln, seen in new_bad
         ]
         yield table

@@ -48,7 +48,9 @@ def _hash_pairs(gdf: Any, layer: str) -> tuple[np.ndarray, np.ndarray]:
             continue
         col = gdf[f]
         if isinstance(col.dtype, pd.DatetimeTZDtype):  # integers hash much faster than text
-            parts.append(col.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64").to_numpy())
+            parts.append(
+                col.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64").to_numpy()
+            )
         else:
             parts.append(_as_text(col))
     geoms = np.asarray(gdf.geometry.values, dtype=object)
@@ -56,7 +58,9 @@ def _hash_pairs(gdf: Any, layer: str) -> tuple[np.ndarray, np.ndarray]:
         parts.append(np.round(shapely.get_x(geoms) * 100).astype(np.int64))
         parts.append(np.round(shapely.get_y(geoms) * 100).astype(np.int64))
     else:
-        parts.append(np.asarray(shapely.to_wkb(shapely.set_precision(geoms, 0.01), hex=True), dtype=object))
+        parts.append(
+            np.asarray(shapely.to_wkb(shapely.set_precision(geoms, 0.01), hex=True), dtype=object)
+        )
     h1 = _combine([_hash_column(values, _HASH_KEYS[0][:16]) for values in parts], len(gdf))
     # Both keys truncate to "tryggkarta-dedup", so the second half has always equalled the
     # first (the key is 64 bits wide, not 128). Stored keys depend on it: kept as is.
@@ -120,7 +124,9 @@ def _content_keys(hashes: np.ndarray, nth: np.ndarray) -> pa.Array:
     )
 
 
-def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportReport, state: Any = None) -> Any:
+def dedup_keys(
+    gdf: Any, layer: str, mapping: Mapping | None, report: ImportReport, state: Any = None
+) -> Any:
     """Add ``dedup_key`` to ``gdf``; drop later copies of an id seen earlier in the file.
 
     With ``state`` (a :class:`~tryggkarta.ingest.normalise.StreamState`), ``gdf`` is one chunk
@@ -135,7 +141,9 @@ def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportRepo
     prefix = mapping.key if mapping and mapping.key else None
     has_id = gdf["source_id"].notna() if prefix else pd.Series(False, index=gdf.index)
     if has_id.any():
-        keys[has_id] = (prefix + ":" + gdf.loc[has_id, "source_id"].astype("string")).str.slice(0, MAX_KEY)
+        keys[has_id] = (prefix + ":" + gdf.loc[has_id, "source_id"].astype("string")).str.slice(
+            0, MAX_KEY
+        )
         repeated = keys.duplicated(keep="first") & has_id
         if state is not None:
             repeated |= has_id & keys.isin(state.seen_ids)
@@ -146,7 +154,9 @@ def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportRepo
             if state is not None:
                 state.count("repeated_id", n)
             else:
-                report.warn(f"{n} rows repeat an id that appears earlier in the file; only the first was kept.")
+                report.warn(
+                    f"{n} rows repeat an id that appears earlier in the file; only the first was kept."
+                )
             gdf, keys, has_id = gdf.loc[~repeated], keys[~repeated], has_id[~repeated]
     rest = ~has_id
     if rest.any():
@@ -157,7 +167,9 @@ def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportRepo
         if state is not None:
             # Identical rows in earlier chunks: their number is added to the occurrence count.
             # h2 equals h1 (see content_hashes), so h1 identifies the hash.
-            seen = state.seen_hashes if state.seen_hashes is not None else np.empty(0, dtype=np.uint64)
+            seen = (
+                state.seen_hashes if state.seen_hashes is not None else np.empty(0, dtype=np.uint64)
+            )
             if len(seen):
                 left = np.searchsorted(seen, h1, side="left")
                 found = seen[np.minimum(left, len(seen) - 1)] == h1
@@ -174,8 +186,10 @@ def dedup_keys(gdf: Any, layer: str, mapping: Mapping | None, report: ImportRepo
         if same and state is not None:
             state.count("identical", same)
         elif same:
-            report.warn(f"{same} rows are identical to an earlier row in the file; they were kept as "
-                        "separate records (re-importing the file still adds nothing).")
+            report.warn(
+                f"{same} rows are identical to an earlier row in the file; they were kept as "
+                "separate records (re-importing the file still adds nothing)."
+            )
     gdf = gdf.copy()
     gdf["dedup_key"] = keys if isinstance(keys.dtype, pd.StringDtype) else keys.astype(object)
     return gdf

@@ -71,7 +71,9 @@ def read_bytes(path: Path, gzipped: bool, limit: int = MAX_UNCOMPRESSED) -> byte
     return bytes(out)
 
 
-def check_zip(zf: zipfile.ZipFile, name: str, limit: int = MAX_UNCOMPRESSED) -> list[zipfile.ZipInfo]:
+def check_zip(
+    zf: zipfile.ZipFile, name: str, limit: int = MAX_UNCOMPRESSED
+) -> list[zipfile.ZipInfo]:
     """Check a zip's directory before extracting anything; return its file members.
 
     Refuses absolute paths and ``..`` components (zip slip), a total uncompressed size above
@@ -130,7 +132,9 @@ def decode_text(data: bytes, name: str, encoding: str | None = None) -> tuple[st
         try:
             return data[3:].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError:
-            raise bad(f"The file {name} starts as UTF-8 but contains invalid bytes.", "bad_encoding") from None
+            raise bad(
+                f"The file {name} starts as UTF-8 but contains invalid bytes.", "bad_encoding"
+            ) from None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16"), "utf-16"

@@ -23,8 +23,10 @@ GEOJSON_TYPES = {"FeatureCollection", "Feature"}
 def is_polisen(records: list) -> bool:
     sample = records[:20]
     return bool(sample) and all(
-        isinstance(r, dict) and {"id", "datetime", "type", "location"} <= r.keys()
-        and isinstance(r["location"], dict) and "gps" in r["location"]
+        isinstance(r, dict)
+        and {"id", "datetime", "type", "location"} <= r.keys()
+        and isinstance(r["location"], dict)
+        and "gps" in r["location"]
         for r in sample
     )
 
@@ -34,7 +36,9 @@ def polisen_frame(records: list[dict]) -> pd.DataFrame:
     loc = [r.get("location") or {} for r in records]
     gps = pd.Series([lc.get("gps") for lc in loc], dtype="string").str.split(",", n=1, expand=True)
     if gps.shape[1] < 2:
-        gps = pd.DataFrame({0: pd.Series([None] * len(records)), 1: pd.Series([None] * len(records))})
+        gps = pd.DataFrame(
+            {0: pd.Series([None] * len(records)), 1: pd.Series([None] * len(records))}
+        )
     return pd.DataFrame(
         {
             "id": [r.get("id") for r in records],
@@ -59,7 +63,9 @@ def read(path: Path, options: ReadOptions) -> RawTable:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise bad(f"The file {name} is not valid JSON (line {exc.lineno}: {exc.msg}).", "bad_json") from None
+        raise bad(
+            f"The file {name} is not valid JSON (line {exc.lineno}: {exc.msg}).", "bad_json"
+        ) from None
     if isinstance(doc, dict) and doc.get("type") in GEOJSON_TYPES:
         from tryggkarta.ingest import vector
 
@@ -69,15 +75,21 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         arrays = [v for v in doc.values() if isinstance(v, list)]
         doc = arrays[0] if len(arrays) == 1 else doc
     if not isinstance(doc, list):
-        raise bad(f"The file {name} is JSON but neither GeoJSON nor an array of records.", "bad_json")
+        raise bad(
+            f"The file {name} is JSON but neither GeoJSON nor an array of records.", "bad_json"
+        )
     if not doc:
         raise bad(f"The file {name} has no data rows.", "no_rows")
     if is_polisen(doc):
-        return RawTable(frame=polisen_frame(doc), format="polisen-json", encoding=encoding, preset="polisen")
+        return RawTable(
+            frame=polisen_frame(doc), format="polisen-json", encoding=encoding, preset="polisen"
+        )
     records = [r for r in doc if isinstance(r, dict)]
     if len(records) != len(doc):
         raise bad(f"The file {name} is a JSON array, but not every item is an object.", "bad_json")
     frame = pd.json_normalize(records, sep="_")
     frame = frame.map(lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
     frame = frame.astype("string").replace("", pd.NA)
-    return RawTable(frame=frame, format="json", encoding=encoding, row_numbers=np.arange(1, len(frame) + 1))
+    return RawTable(
+        frame=frame, format="json", encoding=encoding, row_numbers=np.arange(1, len(frame) + 1)
+    )

@@ -43,28 +43,121 @@ COORD_FIELDS = ("lon", "lat", "x", "y", "time")
 #: Normalised header name -> canonical field, per layer (first match wins; order matters).
 _COMMON_ALIASES: dict[str, tuple[str, ...]] = {
     "lat": ("lat", "latitude", "latitud", "breddgrad", "y_lat", "wgs84_lat", "lat_wgs84"),
-    "lon": ("lon", "lng", "long", "longitude", "longitud", "langdgrad", "x_lon", "wgs84_lon", "lon_wgs84"),
-    "x": ("x", "e", "easting", "ost", "ostlig", "x_koordinat", "x_coordinate", "e_koordinat", "sweref_e",
-          "sweref99_e"),
-    "y": ("y", "n", "northing", "nord", "nordlig", "y_koordinat", "y_coordinate", "n_koordinat", "sweref_n",
-          "sweref99_n"),
+    "lon": (
+        "lon",
+        "lng",
+        "long",
+        "longitude",
+        "longitud",
+        "langdgrad",
+        "x_lon",
+        "wgs84_lon",
+        "lon_wgs84",
+    ),
+    "x": (
+        "x",
+        "e",
+        "easting",
+        "ost",
+        "ostlig",
+        "x_koordinat",
+        "x_coordinate",
+        "e_koordinat",
+        "sweref_e",
+        "sweref99_e",
+    ),
+    "y": (
+        "y",
+        "n",
+        "northing",
+        "nord",
+        "nordlig",
+        "y_koordinat",
+        "y_coordinate",
+        "n_koordinat",
+        "sweref_n",
+        "sweref99_n",
+    ),
 }
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "incidents": {
-        "source_id": ("id", "source_id", "handelse_id", "event_id", "unique_key", "uid", "lopnummer", "incident_id"),
-        "occurred_at": ("occurred_at", "datetime", "datum_tid", "datum_och_tid", "tidpunkt", "handelsedatum",
-                        "datum", "date", "created_date", "starttid", "start", "fran", "time"),
+        "source_id": (
+            "id",
+            "source_id",
+            "handelse_id",
+            "event_id",
+            "unique_key",
+            "uid",
+            "lopnummer",
+            "incident_id",
+        ),
+        "occurred_at": (
+            "occurred_at",
+            "datetime",
+            "datum_tid",
+            "datum_och_tid",
+            "tidpunkt",
+            "handelsedatum",
+            "datum",
+            "date",
+            "created_date",
+            "starttid",
+            "start",
+            "fran",
+            "time",
+        ),
         "time": ("tid", "klockslag", "klockan", "kl", "time", "hour_time"),
         "occurred_to": ("occurred_to", "till", "sluttid", "datum_till", "end", "slut"),
-        "category": ("kategori", "category", "handelsetyp", "brottstyp", "typ", "type", "crime_type",
-                     "primary_type", "complaint_type", "offense_type", "offense", "brott", "arendetyp"),
+        "category": (
+            "kategori",
+            "category",
+            "handelsetyp",
+            "brottstyp",
+            "typ",
+            "type",
+            "crime_type",
+            "primary_type",
+            "complaint_type",
+            "offense_type",
+            "offense",
+            "brott",
+            "arendetyp",
+        ),
         "subcategory": ("underkategori", "subcategory", "descriptor", "subtyp"),
-        "description": ("beskrivning", "description", "summary", "sammanfattning", "text", "notering",
-                        "anteckning", "kommentar", "comment", "handelsebeskrivning"),
-        "address": ("adress", "address", "gatuadress", "plats", "incident_address", "block", "street_name",
-                    "location_name", "platsbeskrivning"),
-        "reporter_org": ("rapportor", "rapporterad_av", "rapporterande_organisation", "organisation",
-                         "reporter", "reported_by", "agency", "forvaltning", "reporter_org"),
+        "description": (
+            "beskrivning",
+            "description",
+            "summary",
+            "sammanfattning",
+            "text",
+            "notering",
+            "anteckning",
+            "kommentar",
+            "comment",
+            "handelsebeskrivning",
+        ),
+        "address": (
+            "adress",
+            "address",
+            "gatuadress",
+            "plats",
+            "incident_address",
+            "block",
+            "street_name",
+            "location_name",
+            "platsbeskrivning",
+        ),
+        "reporter_org": (
+            "rapportor",
+            "rapporterad_av",
+            "rapporterande_organisation",
+            "organisation",
+            "reporter",
+            "reported_by",
+            "agency",
+            "forvaltning",
+            "reporter_org",
+        ),
         "precision": ("precision", "noggrannhet"),
         "municipality_code": ("kommunkod", "kommun_kod", "municipality_code"),
         **_COMMON_ALIASES,
@@ -72,7 +165,15 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "survey": {
         "source_id": ("id", "source_id", "svar_id", "response_id"),
         "survey": ("survey", "enkat", "undersokning", "kampanj"),
-        "answered_at": ("answered_at", "svarsdatum", "datum", "date", "tidpunkt", "datetime", "created_date"),
+        "answered_at": (
+            "answered_at",
+            "svarsdatum",
+            "datum",
+            "date",
+            "tidpunkt",
+            "datetime",
+            "created_date",
+        ),
         "rating": ("betyg", "rating", "trygghet", "score", "trygghetsbetyg", "varde"),
         "reasons": ("orsaker", "orsak", "reasons", "reason", "anledning", "anledningar"),
         "time_of_day": ("tid_pa_dygnet", "time_of_day", "dygnstid", "nar", "tid"),
@@ -92,10 +193,31 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "description": ("beskrivning", "description", "kommentar", "comment"),
     },
     "areas": {
-        "name": ("namn", "name", "kommun", "kom_namn", "kommunnamn", "stadsdel", "omrade", "lan",
-                 "lan_namn", "precinct", "omradesnamn"),
+        "name": (
+            "namn",
+            "name",
+            "kommun",
+            "kom_namn",
+            "kommunnamn",
+            "stadsdel",
+            "omrade",
+            "lan",
+            "lan_namn",
+            "precinct",
+            "omradesnamn",
+        ),
         "kind": ("kind", "typ", "type", "omradestyp"),
-        "code": ("code", "kod", "kommun_kod", "kommunkod", "kom_kod", "lan_kod", "l_id", "omradeskod", "id"),
+        "code": (
+            "code",
+            "kod",
+            "kommun_kod",
+            "kommunkod",
+            "kom_kod",
+            "lan_kod",
+            "l_id",
+            "omradeskod",
+            "id",
+        ),
         "source_id": ("source_id", "fid"),
     },
 }
@@ -137,27 +259,59 @@ class Mapping:
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
-            raise bad(f"The mapping {name or ''} has unknown keys: {', '.join(sorted(unknown))}.", "bad_mapping")
+            raise bad(
+                f"The mapping {name or ''} has unknown keys: {', '.join(sorted(unknown))}.",
+                "bad_mapping",
+            )
         cats = {str(k).strip().lower(): str(v) for k, v in (data.get("categories") or {}).items()}
-        values = {f: {str(k).strip().lower(): str(v) for k, v in m.items()} for f, m in (data.get("values") or {}).items()}
+        values = {
+            f: {str(k).strip().lower(): str(v) for k, v in m.items()}
+            for f, m in (data.get("values") or {}).items()
+        }
         rest = {k: v for k, v in data.items() if k not in ("categories", "values")}
-        return cls(categories=cats, values=values, name=name, **{k: v for k, v in rest.items() if k != "name"})
+        return cls(
+            categories=cats,
+            values=values,
+            name=name,
+            **{k: v for k, v in rest.items() if k != "name"},
+        )
 
     def to_toml(self) -> str:
         """The mapping as TOML text (to save for the next import from the same source)."""
         lines: list[str] = []
-        for key in ("source", "licence", "key", "crs", "date_format", "date_join", "default_date", "timezone", "dayfirst",
-                    "precision", "kind", "sheet", "encoding", "delimiter", "reporter_org"):
+        for key in (
+            "source",
+            "licence",
+            "key",
+            "crs",
+            "date_format",
+            "date_join",
+            "default_date",
+            "timezone",
+            "dayfirst",
+            "precision",
+            "kind",
+            "sheet",
+            "encoding",
+            "delimiter",
+            "reporter_org",
+        ):
             value = getattr(self, key)
             if value is None or (key == "date_join" and value == " "):
                 continue
             lines.append(f"{key} = {_toml_value(value)}")
         if self.columns:
-            lines += ["", "[columns]"] + [f"{k} = {_toml_value(v)}" for k, v in self.columns.items()]
+            lines += ["", "[columns]"] + [
+                f"{k} = {_toml_value(v)}" for k, v in self.columns.items()
+            ]
         if self.categories:
-            lines += ["", "[categories]"] + [f"{_toml_value(k)} = {_toml_value(v)}" for k, v in self.categories.items()]
+            lines += ["", "[categories]"] + [
+                f"{_toml_value(k)} = {_toml_value(v)}" for k, v in self.categories.items()
+            ]
         for fname, vmap in self.values.items():
-            lines += ["", f"[values.{fname}]"] + [f"{_toml_value(k)} = {_toml_value(v)}" for k, v in vmap.items()]
+            lines += ["", f"[values.{fname}]"] + [
+                f"{_toml_value(k)} = {_toml_value(v)}" for k, v in vmap.items()
+            ]
         return "\n".join(lines) + "\n"
 
 
@@ -168,7 +322,13 @@ def _toml_value(value: Any) -> str:
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    text = (
+        str(value)
+        .replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\t", "\\t")
+    )
     return f'"{text}"'
 
 
@@ -188,7 +348,10 @@ def load_mapping(spec: Mapping | str | Path | None) -> Mapping | None:
         text, name = spec, "(text)"
     else:
         available = ", ".join(sorted(p.stem for p in PACKAGED.glob("*.toml")))
-        raise bad(f"The mapping {name!r} is neither a file nor a packaged mapping ({available}).", "bad_mapping")
+        raise bad(
+            f"The mapping {name!r} is neither a file nor a packaged mapping ({available}).",
+            "bad_mapping",
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -203,7 +366,9 @@ def save_mapping(mapping: Mapping, path: str | Path) -> Path:
     return target
 
 
-def resolve_columns(layer: str, headers: list[str], mapping: Mapping | None) -> dict[str, str | list[str]]:
+def resolve_columns(
+    layer: str, headers: list[str], mapping: Mapping | None
+) -> dict[str, str | list[str]]:
     """Canonical field -> source column(s): explicit mapping first, then header aliases."""
     explicit = dict(mapping.columns) if mapping else {}
     allowed = set(LAYER_FIELDS[layer]) | set(COORD_FIELDS)
@@ -214,9 +379,15 @@ def resolve_columns(layer: str, headers: list[str], mapping: Mapping | None) -> 
             if col not in headers and target in COORD_FIELDS[:4]:
                 continue  # e.g. a CSV mapping reused for the same source's GeoJSON
             if col not in headers:
-                raise bad(f"The mapping refers to a column {col!r} that the file does not have.", "bad_mapping")
-    explicit = {t: c for t, c in explicit.items() if not (t in COORD_FIELDS[:4] and isinstance(c, str)
-                                                       and c not in headers)}
+                raise bad(
+                    f"The mapping refers to a column {col!r} that the file does not have.",
+                    "bad_mapping",
+                )
+    explicit = {
+        t: c
+        for t, c in explicit.items()
+        if not (t in COORD_FIELDS[:4] and isinstance(c, str) and c not in headers)
+    }
     used = {c for cols in explicit.values() for c in ([cols] if isinstance(cols, str) else cols)}
     by_norm: dict[str, str] = {}
     for h in headers:

@@ -26,8 +26,15 @@ from tryggkarta.ingest.registry import RawTable
 from tryggkarta.ingest.report import ImportReport
 
 POLISEN = Mapping(
-    columns={"source_id": "id", "occurred_at": "datetime", "category": "type", "description": "summary",
-             "address": "location_name", "lat": "lat", "lon": "lon"},
+    columns={
+        "source_id": "id",
+        "occurred_at": "datetime",
+        "category": "type",
+        "description": "summary",
+        "address": "location_name",
+        "lat": "lat",
+        "lon": "lon",
+    },
     source="Polisen (polisen.se/api/events)",
     licence="Polisen public information (PSI, lag 2010:566)",
     key="polisen",
@@ -69,19 +76,29 @@ class StreamState:
 
         if self.swapped_rows:
             rows = np.asarray(self.swapped_rows)
-            report.warn(f"{len(rows)} rows had {self.swapped_names} swapped — fixed (rows {_few(rows)}).")
+            report.warn(
+                f"{len(rows)} rows had {self.swapped_names} swapped — fixed (rows {_few(rows)})."
+            )
         if self.counts.get("unknown_categories"):
             unknown = report.unknown_categories
-            report.warn(f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
-                        f"({len(unknown)} distinct); they were stored as 'ovrigt'.")
+            report.warn(
+                f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
+                f"({len(unknown)} distinct); they were stored as 'ovrigt'."
+            )
         if self.counts.get("precision"):
-            report.warn(f"{self.counts['precision']} rows had an unknown precision; 'exact' was used.")
+            report.warn(
+                f"{self.counts['precision']} rows had an unknown precision; 'exact' was used."
+            )
         if self.counts.get("repeated_id"):
-            report.warn(f"{self.counts['repeated_id']} rows repeat an id that appears earlier in the file; "
-                        "only the first was kept.")
+            report.warn(
+                f"{self.counts['repeated_id']} rows repeat an id that appears earlier in the file; "
+                "only the first was kept."
+            )
         if self.counts.get("identical"):
-            report.warn(f"{self.counts['identical']} rows are identical to an earlier row in the file; they "
-                        "were kept as separate records (re-importing the file still adds nothing).")
+            report.warn(
+                f"{self.counts['identical']} rows are identical to an earlier row in the file; they "
+                "were kept as separate records (re-importing the file still adds nothing)."
+            )
 
 
 class Rejector:
@@ -96,10 +113,14 @@ class Rejector:
         where = np.asarray(where, dtype=bool) & ~self.mask
         if not where.any():
             return
-        vals = np.asarray(values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values, dtype=object)
+        vals = np.asarray(
+            values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values, dtype=object
+        )
         for i in np.flatnonzero(where):  # a loop over rejected rows only
             value = vals[i]
-            self.report.reject(int(self.rows[i]), str(column), None if _isna(value) else value, reason)
+            self.report.reject(
+                int(self.rows[i]), str(column), None if _isna(value) else value, reason
+            )
         self.mask |= where
 
 
@@ -127,19 +148,38 @@ def _text(frame: pd.DataFrame, cols: dict, field: str, default: Any = None) -> p
     return out
 
 
-def _dates(frame: pd.DataFrame, cols: dict, field: str, mapping: Mapping, reject: Rejector,
-           required: bool, report: ImportReport, state: StreamState | None = None) -> pd.Series:
+def _dates(
+    frame: pd.DataFrame,
+    cols: dict,
+    field: str,
+    mapping: Mapping,
+    reject: Rejector,
+    required: bool,
+    report: ImportReport,
+    state: StreamState | None = None,
+) -> pd.Series:
     col = cols.get(field)
     if col is None and required and mapping is not None and mapping.default_date:
-        frame = pd.DataFrame({"(default_date)": [mapping.default_date] * len(frame)}, index=frame.index)
+        frame = pd.DataFrame(
+            {"(default_date)": [mapping.default_date] * len(frame)}, index=frame.index
+        )
         col = "(default_date)"
-        report.warn(f"The file has no dates; every row was given {mapping.default_date} from the mapping.")
+        report.warn(
+            f"The file has no dates; every row was given {mapping.default_date} from the mapping."
+        )
     if col is None:
         if required:
-            raise bad(f"The file has no date column for {field} (expected datum/date/tidpunkt …).", "no_date_column")
+            raise bad(
+                f"The file has no date column for {field} (expected datum/date/tidpunkt …).",
+                "no_date_column",
+            )
         return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
     joiner = mapping.date_join if mapping else " "
-    values = frame[col].astype("string").agg(joiner.join, axis=1) if isinstance(col, list) else frame[col]
+    values = (
+        frame[col].astype("string").agg(joiner.join, axis=1)
+        if isinstance(col, list)
+        else frame[col]
+    )
     name = "+".join(col) if isinstance(col, list) else col
     if field == "occurred_at" and "time" in cols:
         tcol = cols["time"]
@@ -147,17 +187,25 @@ def _dates(frame: pd.DataFrame, cols: dict, field: str, mapping: Mapping, reject
         clock = times.str.match(_CLOCK).fillna(False)
         mode = state.time_mode.get(field) if state is not None else None
         if mode is None:
-            mode = "clock" if clock.mean() > 0.5 else "full" if times.notna().mean() > 0.5 else "none"
+            mode = (
+                "clock" if clock.mean() > 0.5 else "full" if times.notna().mean() > 0.5 else "none"
+            )
             if state is not None:
                 state.time_mode[field] = mode
         if mode == "clock":
-            values = values.astype("string").str.strip() + (" " + times.str.replace(".", ":", regex=False)).fillna("")
+            values = values.astype("string").str.strip() + (
+                " " + times.str.replace(".", ":", regex=False)
+            ).fillna("")
             name = f"{name}+{tcol}"
         elif mode == "full":
             values, name = frame[tcol], tcol  # the "time" column holds full timestamps (Houston)
-    tz = (mapping.timezone if mapping and mapping.timezone else "Europe/Stockholm")
-    parsed, bad_mask, used = parse_dates(values, fmt=mapping.date_format if mapping else None, tz=tz,
-                                         state=state.dates.setdefault(field, {}) if state is not None else None)
+    tz = mapping.timezone if mapping and mapping.timezone else "Europe/Stockholm"
+    parsed, bad_mask, used = parse_dates(
+        values,
+        fmt=mapping.date_format if mapping else None,
+        tz=tz,
+        state=state.dates.setdefault(field, {}) if state is not None else None,
+    )
     reject(bad_mask, name, values, "not a valid date (or in the future)")
     if required:
         reject(parsed.isna().to_numpy(), name, values, "missing date")
@@ -172,9 +220,17 @@ def _unknown(report: ImportReport, unknown: dict[str, int]) -> None:
 
 
 def normalise(
-    raw: RawTable, layer: str, report: ImportReport, *, mapping: Mapping | None = None, crs: Any = None,
-    working_crs: int = 3006, region: str = "SE", municipality_code: str | None = None,
-    state: StreamState | None = None, area: Any = None,
+    raw: RawTable,
+    layer: str,
+    report: ImportReport,
+    *,
+    mapping: Mapping | None = None,
+    crs: Any = None,
+    working_crs: int = 3006,
+    region: str = "SE",
+    municipality_code: str | None = None,
+    state: StreamState | None = None,
+    area: Any = None,
 ) -> tuple[Any, np.ndarray]:
     """The canonical GeoDataFrame and the file row number of each kept row.
 
@@ -198,7 +254,9 @@ def normalise(
     for row, column, value, reason in raw.bad_rows:
         report.reject(row, column, value, reason)
     cols = resolve_columns(layer, [str(c) for c in frame.columns], mapping)
-    report.column_map.update({k: ("+".join(v) if isinstance(v, list) else str(v)) for k, v in cols.items()})
+    report.column_map.update(
+        {k: ("+".join(v) if isinstance(v, list) else str(v)) for k, v in cols.items()}
+    )
     reject = Rejector(rows, report)
     area = area or target_area(working_crs, region, municipality_code)
     given_crs = crs if crs is not None else (mapping.crs if mapping else None)
@@ -207,15 +265,21 @@ def normalise(
         geoms = geometries_from_file(raw, given_crs, working_crs, area, point_layer, report, reject)
     else:
         if not point_layer:
-            raise bad(f"A {layer} file needs polygon geometries (GeoPackage, GeoJSON, Shapefile, KML).",
-                      "no_geometry")
-        x, y = points_from_columns(frame, cols, rows, given_crs, working_crs, area, report, reject, state=state)
+            raise bad(
+                f"A {layer} file needs polygon geometries (GeoPackage, GeoJSON, Shapefile, KML).",
+                "no_geometry",
+            )
+        x, y = points_from_columns(
+            frame, cols, rows, given_crs, working_crs, area, report, reject, state=state
+        )
         geoms = None
     out = pd.DataFrame(index=frame.index)
     for field in LAYER_FIELDS[layer]:
         out[field] = None
     out["source_id"] = _text(frame, cols, "source_id")
-    build = {"incidents": _incidents, "survey": _survey, "projects": _projects, "areas": _areas}[layer]
+    build = {"incidents": _incidents, "survey": _survey, "projects": _projects, "areas": _areas}[
+        layer
+    ]
     build(frame, cols, out, mapping, reject, report, municipality_code, state)
 
     keep = ~reject.mask
@@ -244,15 +308,19 @@ def _incidents(frame, cols, out, mapping, reject, report, municipality_code, sta
         if unknown and state is not None:
             state.count("unknown_categories", sum(unknown.values()))
         elif unknown:
-            report.warn(f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
-                        f"({len(unknown)} distinct); they were stored as 'ovrigt'.")
+            report.warn(
+                f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
+                f"({len(unknown)} distinct); they were stored as 'ovrigt'."
+            )
         out["source_type"] = source_type
     else:
         out["category"] = "ovrigt"
         report.warn("The file has no category column; every row was stored as 'ovrigt'.")
     for field in ("subcategory", "description", "address"):
         out[field] = _text(frame, cols, field)
-    out["reporter_org"] = _text(frame, cols, "reporter_org", mapping.reporter_org if mapping else None)
+    out["reporter_org"] = _text(
+        frame, cols, "reporter_org", mapping.reporter_org if mapping else None
+    )
     if mapping and mapping.name == "polisen":
         county = cats.is_county(frame[cols["address"]])
         out["precision"] = np.where(county, "county", "municipality")
@@ -283,10 +351,14 @@ def _survey(frame, cols, out, mapping, reject, report, municipality_code, state=
     col = cols["rating"]
     rating, bad_num = parse_numbers(frame[col])
     wrong = ~np.isfinite(rating) | (rating % 1 != 0) | (rating < RATING_MIN) | (rating > RATING_MAX)
-    reject(wrong | bad_num, col, frame[col], f"rating must be a whole number {RATING_MIN}–{RATING_MAX}")
+    reject(
+        wrong | bad_num, col, frame[col], f"rating must be a whole number {RATING_MIN}–{RATING_MAX}"
+    )
     out["rating"] = pd.array(np.where(wrong, 1, rating).astype(int))
     if "reasons" in cols:
-        out["reasons"], unknown = cats.map_reasons(_text(frame, cols, "reasons"), (mapping.values.get("reasons") if mapping else None))
+        out["reasons"], unknown = cats.map_reasons(
+            _text(frame, cols, "reasons"), (mapping.values.get("reasons") if mapping else None)
+        )
         _unknown(report, unknown)
     if "time_of_day" in cols:
         tod, unknown = cats.map_simple("time_of_day", _text(frame, cols, "time_of_day"))
@@ -301,13 +373,24 @@ def _projects(frame, cols, out, mapping, reject, report, municipality_code, stat
     out["case_number"] = _text(frame, cols, "case_number")
     out["name"] = _text(frame, cols, "name")
     out["name"] = out["name"].where(out["name"].notna(), out["case_number"])
-    reject(out["name"].isna().to_numpy(), cols.get("name", "name"), out["name"], "a project needs a name")
+    reject(
+        out["name"].isna().to_numpy(),
+        cols.get("name", "name"),
+        out["name"],
+        "a project needs a name",
+    )
     kind = _text(frame, cols, "kind", mapping.kind if mapping else None)
     out["kind"], _u = cats.map_simple("kind_projects", kind.fillna("ovrigt"))
-    status, _u = cats.map_simple("status", _text(frame, cols, "status", "pagaende").fillna("pagaende"))
+    status, _u = cats.map_simple(
+        "status", _text(frame, cols, "status", "pagaende").fillna("pagaende")
+    )
     out["status"] = status.where(status.notna(), "pagaende")
     for field in ("start_date", "end_date"):
-        out[field] = _dates(frame, cols, field, mapping, reject, False, report).dt.tz_convert("Europe/Stockholm").dt.date
+        out[field] = (
+            _dates(frame, cols, field, mapping, reject, False, report)
+            .dt.tz_convert("Europe/Stockholm")
+            .dt.date
+        )
     out["description"] = _text(frame, cols, "description")
 
 
@@ -315,15 +398,25 @@ def _areas(frame, cols, out, mapping, reject, report, municipality_code, state=N
     out["code"] = _text(frame, cols, "code")
     out["name"] = _text(frame, cols, "name")
     out["name"] = out["name"].where(out["name"].notna(), out["code"])
-    reject(out["name"].isna().to_numpy(), cols.get("name", "name"), out["name"], "an area needs a name")
+    reject(
+        out["name"].isna().to_numpy(), cols.get("name", "name"), out["name"], "an area needs a name"
+    )
     fixed = mapping.kind if mapping and mapping.kind else None
     if "kind" in cols and not fixed:
         kind, _u = cats.map_simple("kind_areas", _text(frame, cols, "kind"))
         out["kind"] = kind.where(kind.notna(), "district")
     else:
         muni_like = {norm_header(str(cols.get(f, ""))) for f in ("name", "code")} & {
-            "kommun", "kom_namn", "kommunnamn", "kommun_kod", "kommunkod", "kom_kod"}
+            "kommun",
+            "kom_namn",
+            "kommunnamn",
+            "kommun_kod",
+            "kommunkod",
+            "kom_kod",
+        }
         out["kind"] = fixed or ("municipality" if muni_like else "district")
     if (out["kind"] == "municipality").all():
         code = out["code"].astype("string")
-        out["code"] = code.where(~code.str.fullmatch(r"\d{3}").fillna(False), "0" + code).astype(object)
+        out["code"] = code.where(~code.str.fullmatch(r"\d{3}").fillna(False), "0" + code).astype(
+            object
+        )

@@ -85,7 +85,9 @@ def _parse_number_text(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     text = text.where(~both.fillna(False), text.str.replace(",", "", regex=False))
     text = text.str.replace(",", ".", regex=False).str.replace("\u2212", "-", regex=False)
     present = text.notna() & (text.str.len() > 0)
-    numbers = pd.to_numeric(text.where(present), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    numbers = pd.to_numeric(text.where(present), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
     present_np = present.fillna(False).to_numpy(bool)
     return numbers, present_np & ~np.isfinite(numbers)
 
@@ -119,9 +121,7 @@ def _try(values: pd.Series, fmt: str, tz: str) -> pd.Series:
 
 # Any character Python's \\s matches other than a plain space, or two spaces: only text with one
 # of these needs the (per-value, slow) regex replacement in :func:`_single_spaced`.
-_NOT_SINGLE_SPACED = (
-    r"[\t\n\r\f\v\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]|  "
-)
+_NOT_SINGLE_SPACED = r"[\t\n\r\f\v\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]|  "
 
 
 def _single_spaced(text: pd.Series) -> pd.Series:
@@ -134,8 +134,14 @@ def _single_spaced(text: pd.Series) -> pd.Series:
     return text
 
 
-def parse_dates(values: pd.Series, *, fmt: str | None = None, tz: str = "Europe/Stockholm",
-                future_days: float = 1.0, state: dict | None = None) -> tuple[pd.Series, np.ndarray, str | None]:
+def parse_dates(
+    values: pd.Series,
+    *,
+    fmt: str | None = None,
+    tz: str = "Europe/Stockholm",
+    future_days: float = 1.0,
+    state: dict | None = None,
+) -> tuple[pd.Series, np.ndarray, str | None]:
     """UTC timestamps from text or datetime cells.
 
     Returns ``(timestamps, bad, formats_used)``; ``bad`` marks cells that were present but not
@@ -147,7 +153,8 @@ def parse_dates(values: pd.Series, *, fmt: str | None = None, tz: str = "Europe/
     """
     index = values.index
     if pd.api.types.is_datetime64_any_dtype(values.dtype) or (
-        values.dtype == object and values.dropna().map(lambda v: isinstance(v, datetime)).all()
+        values.dtype == object
+        and values.dropna().map(lambda v: isinstance(v, datetime)).all()
         and values.notna().any()
     ):
         parsed = pd.to_datetime(values, errors="coerce")
@@ -182,7 +189,10 @@ def parse_dates(values: pd.Series, *, fmt: str | None = None, tz: str = "Europe/
             seen.extend(f for f in used_list if f not in seen)
             used_list = [f for f in formats if f in seen]
         used = ", ".join(used_list) or None
-    present = values.notna().to_numpy() & (values.astype("string").str.strip().str.len() > 0).fillna(False).to_numpy()
+    present = (
+        values.notna().to_numpy()
+        & (values.astype("string").str.strip().str.len() > 0).fillna(False).to_numpy()
+    )
     now = pd.Timestamp(datetime.now(UTC) + timedelta(days=future_days))
     out_of_range = (result > now) | (result < pd.Timestamp("1900-01-01", tz="UTC"))
     bad = present & (result.isna().to_numpy() | out_of_range.fillna(False).to_numpy())

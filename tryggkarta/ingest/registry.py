@@ -115,9 +115,16 @@ READERS: dict[str, Reader] = {
 
 #: Human names of the formats (report and web form).
 FORMAT_NAMES: dict[str, str] = {
-    "csv": "CSV", "xlsx": "Excel (XLSX)", "geojson": "GeoJSON", "gpkg": "GeoPackage",
-    "kml": "KML", "shapefile": "ESRI Shapefile (zip)", "polisen-json": "Polisen events JSON",
-    "polisen-csv": "Polisen events history CSV", "json": "JSON records", "geoparquet": "GeoParquet",
+    "csv": "CSV",
+    "xlsx": "Excel (XLSX)",
+    "geojson": "GeoJSON",
+    "gpkg": "GeoPackage",
+    "kml": "KML",
+    "shapefile": "ESRI Shapefile (zip)",
+    "polisen-json": "Polisen events JSON",
+    "polisen-csv": "Polisen events history CSV",
+    "json": "JSON records",
+    "geoparquet": "GeoParquet",
 }
 
 

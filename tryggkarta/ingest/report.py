@@ -124,8 +124,12 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         """True when the import wrote (or in a dry run would write) what it was asked to."""
-        return not self.strict_refused and (self.rows_imported > 0 or self.already_imported is not None
-                                            or self.rows_duplicate > 0 or self.rows_read == 0)
+        return not self.strict_refused and (
+            self.rows_imported > 0
+            or self.already_imported is not None
+            or self.rows_duplicate > 0
+            or self.rows_read == 0
+        )
 
     # -- output ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -146,13 +150,17 @@ class ImportReport:
         lines = [f"Import of {self.filename or '(file)'} into {self.layer}"]
         if self.dry_run:
             lines.append("DRY RUN: nothing was written.")
-        lines.append(f"  format:      {self.format}" + (f" (sheet {self.sheet})" if self.sheet else ""))
+        lines.append(
+            f"  format:      {self.format}" + (f" (sheet {self.sheet})" if self.sheet else "")
+        )
         if self.encoding:
             lines.append(f"  encoding:    {self.encoding}")
         if self.delimiter:
             lines.append(f"  delimiter:   {_show_delimiter(self.delimiter)}")
         if self.crs:
-            lines.append(f"  CRS:         {self.crs}" + (f" — {self.crs_note}" if self.crs_note else ""))
+            lines.append(
+                f"  CRS:         {self.crs}" + (f" — {self.crs_note}" if self.crs_note else "")
+            )
         if self.date_formats:
             lines.append(f"  dates:       {self.date_formats}")
         if self.column_map:
@@ -164,11 +172,15 @@ class ImportReport:
         lines.append(f"  duplicates:  {self.rows_duplicate} (already stored, skipped)")
         lines.append(f"  rejected:    {self.rows_rejected}")
         if self.already_imported is not None:
-            lines.append(f"  This file was already imported as dataset {self.already_imported}; nothing written.")
+            lines.append(
+                f"  This file was already imported as dataset {self.already_imported}; nothing written."
+            )
         if self.dataset_id is not None:
             lines.append(f"  dataset:     {self.dataset_id}")
         if self.strict_refused:
-            lines.append("  STRICT: the file was refused because rows were rejected; nothing written.")
+            lines.append(
+                "  STRICT: the file was refused because rows were rejected; nothing written."
+            )
         if self.unknown_categories:
             top = ", ".join(f"{k!r} ({n})" for k, n in list(self.unknown_categories.items())[:15])
             lines.append(f"  unknown categories → ovrigt: {top}")
@@ -180,7 +192,9 @@ class ImportReport:
             for r in self.rejected[:max_rejected]:
                 lines.append(f"  row {r.row}: {r.column}={r.value!r}: {r.reason}")
             if self.rows_rejected > max_rejected:
-                lines.append(f"  … and {self.rows_rejected - max_rejected} more (use the rejected-rows CSV)")
+                lines.append(
+                    f"  … and {self.rows_rejected - max_rejected} more (use the rejected-rows CSV)"
+                )
         return "\n".join(lines)
 
     def rejected_csv(self, lang: str = "en") -> str:
@@ -190,9 +204,13 @@ class ImportReport:
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow([lab["row"], lab["column"], lab["value"], lab["reason"]])
         for r in self.rejected:
-            writer.writerow([r.row, escape_cell(r.column), escape_cell(r.value), escape_cell(r.reason)])
+            writer.writerow(
+                [r.row, escape_cell(r.column), escape_cell(r.value), escape_cell(r.reason)]
+            )
         return buf.getvalue()
 
 
 def _show_delimiter(value: str) -> str:
-    return {"\t": "tab", ";": "semicolon (;)", ",": "comma (,)", "|": "pipe (|)"}.get(value, repr(value))
+    return {"\t": "tab", ";": "semicolon (;)", ",": "comma (,)", "|": "pipe (|)"}.get(
+        value, repr(value)
+    )

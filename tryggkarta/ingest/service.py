@@ -35,9 +35,16 @@ STREAM_CHUNK = 100_000
 
 
 def prepare(
-    layer: str, path: str | Path, *, mapping: Mapping | str | Path | None = None, crs: Any = None,
-    working_crs: int = 3006, region: str = "SE", municipality_code: str | None = None,
-    filename: str | None = None, report: ImportReport | None = None,
+    layer: str,
+    path: str | Path,
+    *,
+    mapping: Mapping | str | Path | None = None,
+    crs: Any = None,
+    working_crs: int = 3006,
+    region: str = "SE",
+    municipality_code: str | None = None,
+    filename: str | None = None,
+    report: ImportReport | None = None,
 ) -> tuple[Any, ImportReport, Any]:
     """Read and validate without touching the store: (GeoDataFrame, report, file row numbers)."""
     if layer not in LAYER_FIELDS:
@@ -48,45 +55,89 @@ def prepare(
     report = report or ImportReport(layer=layer, filename=filename or path.name)
     mapping = load_mapping(mapping)
     options = ReadOptions(
-        sheet=mapping.sheet if mapping else None, encoding=mapping.encoding if mapping else None,
-        delimiter=mapping.delimiter if mapping else None, crs=crs or (mapping.crs if mapping else None),
+        sheet=mapping.sheet if mapping else None,
+        encoding=mapping.encoding if mapping else None,
+        delimiter=mapping.delimiter if mapping else None,
+        crs=crs or (mapping.crs if mapping else None),
         filename=filename or path.name,
     )
     raw = read_table(path, options)
     report.format = FORMAT_NAMES.get(raw.format, raw.format)
     report.encoding, report.delimiter, report.sheet = raw.encoding, raw.delimiter, raw.sheet
     mapping = mapping or (PRESETS.get(raw.preset) if raw.preset else None)
-    gdf, rows = normalise(raw, layer, report, mapping=mapping, crs=crs, working_crs=working_crs,
-                          region=region, municipality_code=municipality_code)
+    gdf, rows = normalise(
+        raw,
+        layer,
+        report,
+        mapping=mapping,
+        crs=crs,
+        working_crs=working_crs,
+        region=region,
+        municipality_code=municipality_code,
+    )
     if mapping:
         report.source = report.source or mapping.source or ""
         report.licence = report.licence or mapping.licence or ""
     return gdf, report, rows
 
 
-def _finish(session: Any, dataset: Any, report: ImportReport, inserted: int, skipped: int, *, layer: str,
-            user: Any, sensitivity: str) -> None:
+def _finish(
+    session: Any,
+    dataset: Any,
+    report: ImportReport,
+    inserted: int,
+    skipped: int,
+    *,
+    layer: str,
+    user: Any,
+    sensitivity: str,
+) -> None:
     """Record the outcome on the report and the dataset row, and audit the import."""
     report.rows_imported = inserted
     report.rows_duplicate += skipped
     if skipped:
-        report.warn(f"{skipped} rows were already in the store (same id or same content) and were skipped.")
+        report.warn(
+            f"{skipped} rows were already in the store (same id or same content) and were skipped."
+        )
     dataset.rows_imported = inserted
     dataset.rows_rejected = report.rows_rejected
     dataset.rows_duplicate = report.rows_duplicate
     stored = report.to_dict()
     stored["rejected"] = stored["rejected"][:STORED_REJECTIONS]
     dataset.report = stored
-    audit(session, "import", user=user, layer=layer, detail=sensitivity, feature_count=inserted,
-          extra={"dataset_id": dataset.id, "filename": report.filename, "checksum": report.checksum,
-                 "rejected": report.rows_rejected, "duplicates": report.rows_duplicate})
+    audit(
+        session,
+        "import",
+        user=user,
+        layer=layer,
+        detail=sensitivity,
+        feature_count=inserted,
+        extra={
+            "dataset_id": dataset.id,
+            "filename": report.filename,
+            "checksum": report.checksum,
+            "rejected": report.rows_rejected,
+            "duplicates": report.rows_duplicate,
+        },
+    )
 
 
 def import_file(
-    db: Any, layer: str, path: str | Path, *, mapping: Mapping | str | Path | None = None, crs: Any = None,
-    dry_run: bool = False, strict: bool = False, user: Any = None, organisation_id: int | None = None,
-    source: str | None = None, licence: str | None = None, sensitivity: str = "internal",
-    municipality_code: str | None = None, filename: str | None = None,
+    db: Any,
+    layer: str,
+    path: str | Path,
+    *,
+    mapping: Mapping | str | Path | None = None,
+    crs: Any = None,
+    dry_run: bool = False,
+    strict: bool = False,
+    user: Any = None,
+    organisation_id: int | None = None,
+    source: str | None = None,
+    licence: str | None = None,
+    sensitivity: str = "internal",
+    municipality_code: str | None = None,
+    filename: str | None = None,
 ) -> ImportReport:
     """Import one file into ``layer`` atomically and idempotently.
 
@@ -118,13 +169,24 @@ def import_file(
     path = Path(path)
     if not path.is_file():
         raise bad(f"The file {path} does not exist.", "no_file")
-    report = ImportReport(layer=layer, filename=filename or path.name, dry_run=dry_run,
-                          source=source or "", licence=licence or "")
+    report = ImportReport(
+        layer=layer,
+        filename=filename or path.name,
+        dry_run=dry_run,
+        source=source or "",
+        licence=licence or "",
+    )
     report.checksum = sha256_file(path)
     with db.session() as session:
-        earlier = session.execute(
-            select(Dataset.id).where(Dataset.checksum == report.checksum, Dataset.layer == layer).order_by(Dataset.id)
-        ).scalars().first()
+        earlier = (
+            session.execute(
+                select(Dataset.id)
+                .where(Dataset.checksum == report.checksum, Dataset.layer == layer)
+                .order_by(Dataset.id)
+            )
+            .scalars()
+            .first()
+        )
     if earlier is not None:
         report.already_imported = int(earlier)
         report.warn(f"This file was already imported as dataset {earlier}; nothing was written.")
@@ -132,13 +194,30 @@ def import_file(
     settings = db.settings
     if _streams(layer, path, filename):
         return _import_streaming(
-            db, layer, path, report, mapping=mapping, crs=crs, dry_run=dry_run, strict=strict, user=user,
-            organisation_id=organisation_id, sensitivity=sensitivity, municipality_code=municipality_code,
+            db,
+            layer,
+            path,
+            report,
+            mapping=mapping,
+            crs=crs,
+            dry_run=dry_run,
+            strict=strict,
+            user=user,
+            organisation_id=organisation_id,
+            sensitivity=sensitivity,
+            municipality_code=municipality_code,
             filename=filename,
         )
     gdf, report, _rows = prepare(
-        layer, path, mapping=mapping, crs=crs, working_crs=db.srid, region=settings.region,
-        municipality_code=municipality_code, filename=filename, report=report,
+        layer,
+        path,
+        mapping=mapping,
+        crs=crs,
+        working_crs=db.srid,
+        region=settings.region,
+        municipality_code=municipality_code,
+        filename=filename,
+        report=report,
     )
     if strict and report.rows_rejected:
         report.strict_refused = True
@@ -147,21 +226,42 @@ def import_file(
         report.warn("No row could be imported; nothing was written.")
         return report
     if dry_run:
-        report.rows_imported, report.rows_duplicate = _would_insert(db, layer, gdf, report.rows_duplicate)
+        report.rows_imported, report.rows_duplicate = _would_insert(
+            db, layer, gdf, report.rows_duplicate
+        )
         return report
     with db.session() as session:
         dataset = Dataset(
-            layer=layer, name=report.filename[:300], source=report.source[:300], licence=report.licence[:200],
-            sensitivity=sensitivity, organisation_id=organisation_id, imported_by=getattr(user, "id", None),
-            imported_at=datetime.now(UTC), checksum=report.checksum, filename=report.filename[:300],
-            format=report.format[:40], crs=(report.crs or "")[:40], encoding=(report.encoding or "")[:40],
-            rows_read=report.rows_read, municipality_code=municipality_code,
+            layer=layer,
+            name=report.filename[:300],
+            source=report.source[:300],
+            licence=report.licence[:200],
+            sensitivity=sensitivity,
+            organisation_id=organisation_id,
+            imported_by=getattr(user, "id", None),
+            imported_at=datetime.now(UTC),
+            checksum=report.checksum,
+            filename=report.filename[:300],
+            format=report.format[:40],
+            crs=(report.crs or "")[:40],
+            encoding=(report.encoding or "")[:40],
+            rows_read=report.rows_read,
+            municipality_code=municipality_code,
         )
         session.add(dataset)
         session.flush()
         inserted, skipped = insert_layer(session, layer, gdf, dataset.id)
         report.dataset_id = int(dataset.id)
-        _finish(session, dataset, report, inserted, skipped, layer=layer, user=user, sensitivity=sensitivity)
+        _finish(
+            session,
+            dataset,
+            report,
+            inserted,
+            skipped,
+            layer=layer,
+            user=user,
+            sensitivity=sensitivity,
+        )
     return report
 
 
@@ -182,7 +282,11 @@ def _streams(layer: str, path: Path, filename: str | None) -> bool:
         kind = file_type(filename or path.name)
     except BadInput:
         return False
-    return layer == "incidents" and kind in ("csv", "tsv", "txt") and path.stat().st_size > STREAM_BYTES
+    return (
+        layer == "incidents"
+        and kind in ("csv", "tsv", "txt")
+        and path.stat().st_size > STREAM_BYTES
+    )
 
 
 class _Refused(Exception):
@@ -190,9 +294,21 @@ class _Refused(Exception):
 
 
 def _import_streaming(
-    db: Any, layer: str, path: Path, report: ImportReport, *, mapping: Any, crs: Any, dry_run: bool,
-    strict: bool, user: Any, organisation_id: int | None, sensitivity: str, municipality_code: str | None,
-    filename: str | None, chunksize: int | None = None,
+    db: Any,
+    layer: str,
+    path: Path,
+    report: ImportReport,
+    *,
+    mapping: Any,
+    crs: Any,
+    dry_run: bool,
+    strict: bool,
+    user: Any,
+    organisation_id: int | None,
+    sensitivity: str,
+    municipality_code: str | None,
+    filename: str | None,
+    chunksize: int | None = None,
 ) -> ImportReport:
     """:func:`import_file` for a CSV read, validated and written ``chunksize`` rows at a time.
 
@@ -210,8 +326,10 @@ def _import_streaming(
     settings = db.settings
     mapping = load_mapping(mapping)
     options = ReadOptions(
-        sheet=None, encoding=mapping.encoding if mapping else None,
-        delimiter=mapping.delimiter if mapping else None, crs=crs or (mapping.crs if mapping else None),
+        sheet=None,
+        encoding=mapping.encoding if mapping else None,
+        delimiter=mapping.delimiter if mapping else None,
+        crs=crs or (mapping.crs if mapping else None),
         filename=filename or path.name,
     )
     state = StreamState()
@@ -224,11 +342,24 @@ def _import_streaming(
         for i, raw in enumerate(csv_reader.read_chunks(path, options, chunksize or STREAM_CHUNK)):
             if i == 0:
                 report.format = FORMAT_NAMES.get(raw.format, raw.format)
-                report.encoding, report.delimiter, report.sheet = raw.encoding, raw.delimiter, raw.sheet
+                report.encoding, report.delimiter, report.sheet = (
+                    raw.encoding,
+                    raw.delimiter,
+                    raw.sheet,
+                )
                 mapping = mapping or (PRESETS.get(raw.preset) if raw.preset else None)
-            gdf, _rows = normalise(raw, layer, report, mapping=mapping, crs=crs, working_crs=db.srid,
-                                   region=settings.region, municipality_code=municipality_code,
-                                   state=state, area=area)
+            gdf, _rows = normalise(
+                raw,
+                layer,
+                report,
+                mapping=mapping,
+                crs=crs,
+                working_crs=db.srid,
+                region=settings.region,
+                municipality_code=municipality_code,
+                state=state,
+                area=area,
+            )
             kept += len(gdf)
             yield gdf
         if state.crs is None:
@@ -254,9 +385,14 @@ def _import_streaming(
     try:
         with db.session() as session:
             dataset = Dataset(
-                layer=layer, name=report.filename[:300], sensitivity=sensitivity,
-                organisation_id=organisation_id, imported_by=getattr(user, "id", None),
-                imported_at=datetime.now(UTC), checksum=report.checksum, filename=report.filename[:300],
+                layer=layer,
+                name=report.filename[:300],
+                sensitivity=sensitivity,
+                organisation_id=organisation_id,
+                imported_by=getattr(user, "id", None),
+                imported_at=datetime.now(UTC),
+                checksum=report.checksum,
+                filename=report.filename[:300],
             )
             session.add(dataset)
             session.flush()
@@ -280,7 +416,16 @@ def _import_streaming(
             dataset.format, dataset.crs = report.format[:40], (report.crs or "")[:40]
             dataset.encoding, dataset.rows_read = (report.encoding or "")[:40], report.rows_read
             dataset.municipality_code = municipality_code
-            _finish(session, dataset, report, inserted, skipped, layer=layer, user=user, sensitivity=sensitivity)
+            _finish(
+                session,
+                dataset,
+                report,
+                inserted,
+                skipped,
+                layer=layer,
+                user=user,
+                sensitivity=sensitivity,
+            )
     except _Refused:
         if strict and report.rows_rejected:
             report.strict_refused = True
@@ -299,7 +444,9 @@ def _would_insert(db: Any, layer: str, gdf: Any, duplicates: int) -> tuple[int, 
     with db.engine.connect() as conn:
         for start in range(0, len(keys), 5000):
             chunk = keys[start : start + 5000]
-            found += conn.execute(select(func.count()).select_from(table).where(table.c.dedup_key.in_(chunk))).scalar_one()
+            found += conn.execute(
+                select(func.count()).select_from(table).where(table.c.dedup_key.in_(chunk))
+            ).scalar_one()
     return len(gdf) - int(found), duplicates + int(found)
 
 
@@ -307,8 +454,14 @@ def undo_import(db: Any, dataset_id: int, *, user: Any = None) -> dict[str, int]
     """Delete dataset ``dataset_id`` and all its rows; returns rows deleted per layer."""
     with db.session() as session:
         deleted = delete_dataset(session, int(dataset_id))
-        audit(session, "import_undo", user=user, layer=next(iter(deleted), None),
-              feature_count=sum(deleted.values()), extra={"dataset_id": int(dataset_id)})
+        audit(
+            session,
+            "import_undo",
+            user=user,
+            layer=next(iter(deleted), None),
+            feature_count=sum(deleted.values()),
+            extra={"dataset_id": int(dataset_id)},
+        )
     return deleted
 
 
@@ -319,10 +472,22 @@ def list_datasets(db: Any, layer: str | None = None) -> list[dict[str, Any]]:
         stmt = stmt.where(Dataset.layer == layer)
     with db.session() as session:
         return [
-            {"id": d.id, "layer": d.layer, "name": d.name, "source": d.source, "licence": d.licence,
-             "sensitivity": d.sensitivity, "imported_at": d.imported_at.isoformat() if d.imported_at else None,
-             "rows_read": d.rows_read, "rows_imported": d.rows_imported, "rows_rejected": d.rows_rejected,
-             "rows_duplicate": d.rows_duplicate, "format": d.format, "crs": d.crs, "checksum": d.checksum}
+            {
+                "id": d.id,
+                "layer": d.layer,
+                "name": d.name,
+                "source": d.source,
+                "licence": d.licence,
+                "sensitivity": d.sensitivity,
+                "imported_at": d.imported_at.isoformat() if d.imported_at else None,
+                "rows_read": d.rows_read,
+                "rows_imported": d.rows_imported,
+                "rows_rejected": d.rows_rejected,
+                "rows_duplicate": d.rows_duplicate,
+                "format": d.format,
+                "crs": d.crs,
+                "checksum": d.checksum,
+            }
             for d in session.execute(stmt).scalars()
         ]
 

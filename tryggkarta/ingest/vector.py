@@ -33,9 +33,14 @@ def _read_dataframe(path: Path | str, name: str, **kwargs):  # noqa: ANN202
     try:
         return pyogrio.read_dataframe(path, **kwargs)
     except pyogrio.errors.DataSourceError as exc:
-        raise bad(f"The file {name} could not be opened as GIS data: {str(exc).splitlines()[0]}", "bad_gis_file") from None
+        raise bad(
+            f"The file {name} could not be opened as GIS data: {str(exc).splitlines()[0]}",
+            "bad_gis_file",
+        ) from None
     except (pyogrio.errors.DataLayerError, pyogrio.errors.FieldError, ValueError) as exc:
-        raise bad(f"The file {name} could not be read: {str(exc).splitlines()[0]}", "bad_gis_file") from None
+        raise bad(
+            f"The file {name} could not be read: {str(exc).splitlines()[0]}", "bad_gis_file"
+        ) from None
 
 
 def read(path: Path, options: ReadOptions) -> RawTable:
@@ -82,7 +87,9 @@ def _read_shapefile(shp: Path, name: str, options: ReadOptions) -> RawTable:
         pass
     if not prj.exists():
         gdf = gdf.set_crs(None, allow_override=True)
-    table = _split(gdf, "shapefile", options, encoding=(cpg.read_text().strip() if cpg.exists() else "cp1252"))
+    table = _split(
+        gdf, "shapefile", options, encoding=(cpg.read_text().strip() if cpg.exists() else "cp1252")
+    )
     return table
 
 
@@ -91,13 +98,20 @@ def read_zip(path: Path, options: ReadOptions) -> RawTable:
     name = options.filename or path.name
     with open_zip(path) as zf:
         members = check_zip(zf, name)
-        names = [m.filename for m in members if not PurePosixPath(m.filename).name.startswith((".", "__MACOSX"))]
+        names = [
+            m.filename
+            for m in members
+            if not PurePosixPath(m.filename).name.startswith((".", "__MACOSX"))
+        ]
         names = [n for n in names if "__MACOSX" not in n]
         inner = [n for n in names if PurePosixPath(n).suffix.lower() in INNER]
         shps = [n for n in inner if n.lower().endswith(".shp")]
         chosen = shps if shps else inner
         if not chosen:
-            raise bad(f"The zip file {name} holds no shapefile (.shp), GeoPackage, GeoJSON or KML.", "zip_no_data")
+            raise bad(
+                f"The zip file {name} holds no shapefile (.shp), GeoPackage, GeoJSON or KML.",
+                "zip_no_data",
+            )
         if len(chosen) > 1:
             raise bad(
                 f"The zip file {name} holds several data files ({', '.join(chosen[:5])}); zip one at a time.",
@@ -105,7 +119,11 @@ def read_zip(path: Path, options: ReadOptions) -> RawTable:
             )
         target = chosen[0]
         stem = str(PurePosixPath(target).with_suffix(""))
-        wanted = [n for n in names if str(PurePosixPath(n).with_suffix("")) == stem] if shps else [target]
+        wanted = (
+            [n for n in names if str(PurePosixPath(n).with_suffix("")) == stem]
+            if shps
+            else [target]
+        )
         tmp = Path(tempfile.mkdtemp(prefix="tk-zip-"))
         try:
             for member in wanted:
@@ -113,8 +131,12 @@ def read_zip(path: Path, options: ReadOptions) -> RawTable:
                 with zf.open(member) as src, open(out, "wb") as dst:
                     shutil.copyfileobj(src, dst)
             inner_path = tmp / PurePosixPath(target).name
-            sub = ReadOptions(sheet=options.sheet, encoding=options.encoding, crs=options.crs,
-                              filename=PurePosixPath(target).name)
+            sub = ReadOptions(
+                sheet=options.sheet,
+                encoding=options.encoding,
+                crs=options.crs,
+                filename=PurePosixPath(target).name,
+            )
             if shps:
                 return _read_shapefile(inner_path, PurePosixPath(target).name, sub)
             if target.lower().endswith((".json", ".geojson")):
@@ -134,7 +156,10 @@ def read_parquet(path: Path, options: ReadOptions) -> RawTable:
     try:
         gdf = gpd.read_parquet(path)
     except (ValueError, OSError) as exc:
-        raise bad(f"The file {name} is not a readable GeoParquet file: {str(exc).splitlines()[0]}", "bad_gis_file") from None
+        raise bad(
+            f"The file {name} is not a readable GeoParquet file: {str(exc).splitlines()[0]}",
+            "bad_gis_file",
+        ) from None
     table = _split(gdf, "geoparquet", options)
     table.row_numbers = np.arange(1, len(table.frame) + 1)
     return table

@@ -47,7 +47,10 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         values_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         formula_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many types for broken files
-        raise bad(f"The file {name} is not a readable Excel workbook ({exc.__class__.__name__}).", "bad_xlsx") from None
+        raise bad(
+            f"The file {name} is not a readable Excel workbook ({exc.__class__.__name__}).",
+            "bad_xlsx",
+        ) from None
     try:
         sheet_names = values_wb.sheetnames
         wanted = options.sheet
@@ -61,7 +64,10 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         elif wanted in sheet_names:
             sheet = wanted
         else:
-            raise bad(f"The workbook {name} has no sheet {wanted!r}; it has {', '.join(sheet_names)}.", "no_sheet")
+            raise bad(
+                f"The workbook {name} has no sheet {wanted!r}; it has {', '.join(sheet_names)}.",
+                "no_sheet",
+            )
         rows = list(values_wb[sheet].iter_rows(values_only=True))
         formulas = list(formula_wb[sheet].iter_rows(values_only=True))
     finally:
@@ -69,13 +75,15 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         formula_wb.close()
     # A cell without a cached value shows its formula text (as text, never evaluated).
     merged = [
-        tuple(v if v is not None else f for v, f in zip(r, fr, strict=False)) + tuple(r[len(fr):])
+        tuple(v if v is not None else f for v, f in zip(r, fr, strict=False)) + tuple(r[len(fr) :])
         for r, fr in zip(rows, formulas, strict=False)
     ]
     start = next((i for i, r in enumerate(merged) if any(v not in (None, "") for v in r)), None)
     if start is None:
         raise bad(f"The sheet {sheet!r} of {name} is empty.", "empty_file")
-    header = [str(v).strip() if v is not None else f"column_{j + 1}" for j, v in enumerate(merged[start])]
+    header = [
+        str(v).strip() if v is not None else f"column_{j + 1}" for j, v in enumerate(merged[start])
+    ]
     width = len(header)
     body = [tuple(r[:width]) + (None,) * (width - len(r)) for r in merged[start + 1 :]]
     if not body:

@@ -37,8 +37,10 @@ def build(root: Path = CHECKOUT, dest: Path | None = None) -> int:
     dest = dest or vendor_dir()
     npm = shutil.which("npm")
     if npm is None:
-        print("build_assets: npm not found - skipping optional assets (leaflet.heat, axe-core); "
-              "the map works without them.")
+        print(
+            "build_assets: npm not found - skipping optional assets (leaflet.heat, axe-core); "
+            "the map works without them."
+        )
         return 0
     if not (root / "package-lock.json").is_file():
         print(f"build_assets: no package-lock.json in {root}; nothing to do.")

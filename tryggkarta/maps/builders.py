@@ -44,10 +44,17 @@ def _n(value: float, lang: str) -> str:
 
 def _compact(fc: dict[str, Any], props: Any) -> dict[str, Any]:
     """Features with only the properties ``props(p)`` returns (geometry unchanged)."""
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": f["geometry"], "properties": props(f.get("properties") or {})}
-        for f in fc.get("features", [])
-    ]}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": f["geometry"],
+                "properties": props(f.get("properties") or {}),
+            }
+            for f in fc.get("features", [])
+        ],
+    }
 
 
 def category_lookup(lang: str) -> dict[str, str]:
@@ -81,12 +88,19 @@ def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = 
         "lang": lang,
         "popup": {
             "title": t("Händelser i rutan"),
-            "rows": [[t("Antal händelser"), "count", "int"],
-                     [t("Trend (senaste 4 veckorna mot de 4 före)"), "trend", {"map": "trend"}]],
-            "lists": [[t("Kategorier"), "categories", {"map": "category", "pattern": "{label}: {n}"}]],
+            "rows": [
+                [t("Antal händelser"), "count", "int"],
+                [t("Trend (senaste 4 veckorna mot de 4 före)"), "trend", {"map": "trend"}],
+            ],
+            "lists": [
+                [t("Kategorier"), "categories", {"map": "category", "pattern": "{label}: {n}"}]
+            ],
         },
         "tip": {"text": t("%(n)s händelser", n="{n}"), "key": "count", "fmt": "int"},
-        "lookups": {"trend": {k: t(v) for k, v in TREND_TEXT.items()}, "category": category_lookup(lang)},
+        "lookups": {
+            "trend": {k: t(v) for k, v in TREND_TEXT.items()},
+            "category": category_lookup(lang),
+        },
     }
     legend = LegendEntry(
         t("Händelser per ruta"),
@@ -103,7 +117,11 @@ def survey_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Tr
 
     def props(p: dict[str, Any]) -> dict[str, Any]:
         share = float(p.get("share", 0.0))
-        out: dict[str, Any] = {"count": p["count"], "share": share, "_c": colour_index[classes.colour(share)]}
+        out: dict[str, Any] = {
+            "count": p["count"],
+            "share": share,
+            "_c": colour_index[classes.colour(share)],
+        }
         if p.get("reasons"):
             out["reasons"] = [[k, int(n)] for k, n in p["reasons"]]
         return out
@@ -114,8 +132,13 @@ def survey_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Tr
         "lang": lang,
         "popup": {
             "title": t("Trygghetsundersökning"),
-            "rows": [[t("Antal svar"), "count", "int"], [t("Andel otrygga svar (betyg 1–2)"), "share", "pct"]],
-            "lists": [[t("Vanligaste skälen"), "reasons", {"map": "reason", "pattern": "{label} ({n})"}]],
+            "rows": [
+                [t("Antal svar"), "count", "int"],
+                [t("Andel otrygga svar (betyg 1–2)"), "share", "pct"],
+            ],
+            "lists": [
+                [t("Vanligaste skälen"), "reasons", {"map": "reason", "pattern": "{label} ({n})"}]
+            ],
         },
         "tip": {"text": t("%(share)s otrygga svar", share="{n}"), "key": "share", "fmt": "pct"},
         "lookups": {"reason": {k: v.get(lang) for k, v in SURVEY_REASONS.items()}},
@@ -123,7 +146,9 @@ def survey_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Tr
     items = legend_for_classes(classes, lambda v: format_percent(v, lang), 0.0)
     legend = LegendEntry(t("Andel otrygga svar per ruta"), items)
     n = len(fc["features"])
-    layer = GeoJsonLayer(_compact(fc, props), t("Trygghetsundersökning per ruta"), show=show, options=options)
+    layer = GeoJsonLayer(
+        _compact(fc, props), t("Trygghetsundersökning per ruta"), show=show, options=options
+    )
     return MapLayer("survey", layer, legend, n)
 
 
@@ -131,49 +156,79 @@ def survey_pins(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Fal
     """Individual survey answers (RAW roles only), comment included, escaped."""
 
     def props(p: dict[str, Any]) -> dict[str, Any]:
-        reasons = [_label(SURVEY_REASONS, r, lang) for r in str(p.get("reasons") or "").split(",") if r]
-        table = popups.rows([
-            (t("Betyg (1 = mycket otryggt)"), p.get("rating")),
-            (t("Tid på dygnet"), _label(TIMES_OF_DAY, p.get("time_of_day"), lang) or None),
-            (t("Skäl"), ", ".join(reasons)),
-            (t("Besvarad"), p.get("answered")),
-        ])
+        reasons = [
+            _label(SURVEY_REASONS, r, lang) for r in str(p.get("reasons") or "").split(",") if r
+        ]
+        table = popups.rows(
+            [
+                (t("Betyg (1 = mycket otryggt)"), p.get("rating")),
+                (t("Tid på dygnet"), _label(TIMES_OF_DAY, p.get("time_of_day"), lang) or None),
+                (t("Skäl"), ", ".join(reasons)),
+                (t("Besvarad"), p.get("answered")),
+            ]
+        )
         comment = Markup("<p>{}</p>").format(p["comment"]) if p.get("comment") else Markup("")
         rating = int(p.get("rating") or 3)
         colour = styles.SHARE_COLOURS[::-1][max(0, min(4, rating - 1))]
-        style = {"radius": 5, "color": styles.SURVEY_PIN_COLOUR, "weight": 1, "fillColor": colour, "fillOpacity": 0.9}
-        return {"_style": style, "_popup": popups.popup(t("Enkätsvar"), table, (t("Kommentar"), comment))}
+        style = {
+            "radius": 5,
+            "color": styles.SURVEY_PIN_COLOUR,
+            "weight": 1,
+            "fillColor": colour,
+            "fillOpacity": 0.9,
+        }
+        return {
+            "_style": style,
+            "_popup": popups.popup(t("Enkätsvar"), table, (t("Kommentar"), comment)),
+        }
 
     legend = LegendEntry(
         t("Enkätsvar (enskilda)"),
-        [(styles.SHARE_COLOURS[4], t("Otryggt (1–2)")), (styles.SHARE_COLOURS[0], t("Tryggt (4–5)"))],
+        [
+            (styles.SHARE_COLOURS[4], t("Otryggt (1–2)")),
+            (styles.SHARE_COLOURS[0], t("Tryggt (4–5)")),
+        ],
         kind="point",
     )
     data = _styled(fc, props)
     n = len(fc["features"])
-    return MapLayer("survey_pins", GeoJsonLayer(data, t("Enkätsvar (enskilda)"), show=show), legend, n)
+    return MapLayer(
+        "survey_pins", GeoJsonLayer(data, t("Enkätsvar (enskilda)"), show=show), legend, n
+    )
 
 
 def projects(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
     """Planning and design projects as outlines."""
 
     def props(p: dict[str, Any]) -> dict[str, Any]:
-        table = popups.rows([
-            (t("Diarienummer"), p.get("case_number")),
-            (t("Typ"), _label(PROJECT_KINDS, p.get("kind"), lang)),
-            (t("Status"), _label(PROJECT_STATUSES, p.get("status"), lang)),
-            (t("Period"), " – ".join(str(v) for v in (p.get("start_date"), p.get("end_date")) if v)),
-            (t("Beskrivning"), p.get("description")),
-        ])
+        table = popups.rows(
+            [
+                (t("Diarienummer"), p.get("case_number")),
+                (t("Typ"), _label(PROJECT_KINDS, p.get("kind"), lang)),
+                (t("Status"), _label(PROJECT_STATUSES, p.get("status"), lang)),
+                (
+                    t("Period"),
+                    " – ".join(str(v) for v in (p.get("start_date"), p.get("end_date")) if v),
+                ),
+                (t("Beskrivning"), p.get("description")),
+            ]
+        )
         return {
             "_style": styles.outline_style(styles.PROJECT_COLOUR, dash="6 4", fill=0.12),
             "_popup": popups.popup(p.get("name") or t("Projekt"), table),
             "_tip": popups.text(p.get("name")),
         }
 
-    legend = LegendEntry(t("Plan- och gestaltningsprojekt"), [(styles.PROJECT_COLOUR, t("Projektområde"))], "line")
+    legend = LegendEntry(
+        t("Plan- och gestaltningsprojekt"), [(styles.PROJECT_COLOUR, t("Projektområde"))], "line"
+    )
     n = len(fc["features"])
-    return MapLayer("projects", GeoJsonLayer(_styled(fc, props), t("Plan- och gestaltningsprojekt"), show=show), legend, n)
+    return MapLayer(
+        "projects",
+        GeoJsonLayer(_styled(fc, props), t("Plan- och gestaltningsprojekt"), show=show),
+        legend,
+        n,
+    )
 
 
 def areas(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
@@ -181,31 +236,57 @@ def areas(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> 
 
     def props(p: dict[str, Any]) -> dict[str, Any]:
         muni = p.get("kind") == "municipality"
-        style = styles.outline_style(styles.AREA_COLOUR, weight=3 if muni else 1.5, dash=None if muni else "3 3", fill=0)
+        style = styles.outline_style(
+            styles.AREA_COLOUR, weight=3 if muni else 1.5, dash=None if muni else "3 3", fill=0
+        )
         return {
             "_style": style,
-            "_popup": popups.popup(p.get("name") or "", popups.rows([(t("Typ"), _label(AREA_KINDS, p.get("kind"), lang))])),
+            "_popup": popups.popup(
+                p.get("name") or "",
+                popups.rows([(t("Typ"), _label(AREA_KINDS, p.get("kind"), lang))]),
+            ),
             "_tip": popups.text(p.get("name")),
         }
 
     legend = LegendEntry(t("Kommun och stadsdelar"), [(styles.AREA_COLOUR, t("Gräns"))], "line")
     n = len(fc["features"])
-    return MapLayer("areas", GeoJsonLayer(_styled(fc, props), t("Kommun och stadsdelar"), show=show), legend, n)
+    return MapLayer(
+        "areas", GeoJsonLayer(_styled(fc, props), t("Kommun och stadsdelar"), show=show), legend, n
+    )
 
 
-def incident_points(url: str, t: Translate, lang: str, *, params: dict[str, Any], min_zoom: int = 14, limit: int = 5000) -> MapLayer:
+def incident_points(
+    url: str,
+    t: Translate,
+    lang: str,
+    *,
+    params: dict[str, Any],
+    min_zoom: int = 14,
+    limit: int = 5000,
+) -> MapLayer:
     """Raw incidents loaded from the API for the visible bbox (RAW roles only)."""
     options = {
-        "url": url, "params": params, "minZoom": min_zoom, "limit": limit,
+        "url": url,
+        "params": params,
+        "minZoom": min_zoom,
+        "limit": limit,
         "labels": {
             "zoomIn": t("Zooma in för att se enskilda händelser."),
             "tooMany": t("Fler än %(n)s händelser i vyn: zooma in.", n=limit),
-            "category": t("Kategori"), "when": t("Tid"), "address": t("Adress"),
-            "description": t("Beskrivning"), "reporter": t("Rapportör"), "title": t("Händelse"),
+            "category": t("Kategori"),
+            "when": t("Tid"),
+            "address": t("Adress"),
+            "description": t("Beskrivning"),
+            "reporter": t("Rapportör"),
+            "title": t("Händelse"),
         },
         "categories": {k: v.get(lang) for k, v in INCIDENT_CATEGORIES.items()},
     }
     name = t("Enskilda händelser (zooma in)")
-    legend = LegendEntry(name, [(styles.POINT_COLOUR, t("Händelse (kluster visar antal)"))], "point",
-                         note=t("Visas från zoomnivå %(z)s.", z=min_zoom))
+    legend = LegendEntry(
+        name,
+        [(styles.POINT_COLOUR, t("Händelse (kluster visar antal)"))],
+        "point",
+        note=t("Visas från zoomnivå %(z)s.", z=min_zoom),
+    )
     return MapLayer("incident_points", BboxPointLayer(name, options), legend)

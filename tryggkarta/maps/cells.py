@@ -84,7 +84,13 @@ def cells_geojson(
         props: dict[str, Any] = {"cell": f"{row}:{col}", "count": int(flat_counts[idx])}
         if properties is not None:
             props.update(properties(idx))
-        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": ring}, "properties": props})
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": ring},
+                "properties": props,
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -19,22 +19,43 @@ from tryggkarta.maps.legend import LegendEntry
 
 METHODS = ("forecast", "gistar", "kde", "emerging", "patrol", "design")
 GISTAR_LABELS = {
-    3: "Het punkt, 99 %", 2: "Het punkt, 95 %", 1: "Het punkt, 90 %",
-    -1: "Kall punkt, 90 %", -2: "Kall punkt, 95 %", -3: "Kall punkt, 99 %",
+    3: "Het punkt, 99 %",
+    2: "Het punkt, 95 %",
+    1: "Het punkt, 90 %",
+    -1: "Kall punkt, 90 %",
+    -2: "Kall punkt, 95 %",
+    -3: "Kall punkt, 99 %",
 }
 EMERGING_LABELS = {
-    "new": "Ny", "consecutive": "Återkommande i följd", "intensifying": "Intensifierad",
-    "persistent": "Bestående", "diminishing": "Avtagande", "sporadic": "Sporadisk",
-    "oscillating": "Växlande", "historical": "Historisk",
+    "new": "Ny",
+    "consecutive": "Återkommande i följd",
+    "intensifying": "Intensifierad",
+    "persistent": "Bestående",
+    "diminishing": "Avtagande",
+    "sporadic": "Sporadisk",
+    "oscillating": "Växlande",
+    "historical": "Historisk",
 }
-TREND_WORDS = {"up": "up", "increasing": "up", "rising": "up", "down": "down", "decreasing": "down",
-               "falling": "down", "flat": "flat", "none": "flat", "no trend": "flat"}
+TREND_WORDS = {
+    "up": "up",
+    "increasing": "up",
+    "rising": "up",
+    "down": "down",
+    "decreasing": "down",
+    "falling": "down",
+    "flat": "flat",
+    "none": "flat",
+    "no trend": "flat",
+}
 
 
 def k_filter(fc: dict[str, Any], min_count: int) -> dict[str, Any]:
     """Drop features whose ``count`` is below ``min_count`` (k-anonymity for aggregated roles)."""
-    keep = [f for f in fc.get("features", [])
-            if (f.get("properties") or {}).get("count") is None or f["properties"]["count"] >= min_count]
+    keep = [
+        f
+        for f in fc.get("features", [])
+        if (f.get("properties") or {}).get("count") is None or f["properties"]["count"] >= min_count
+    ]
     return {"type": "FeatureCollection", "features": keep}
 
 
@@ -58,7 +79,11 @@ def _reason_items(value: Any, lang: str) -> list[str]:
     for item in value or []:
         if isinstance(item, list | tuple) and len(item) == 2:
             key, share = item
-            tail = f" ({format_number(100 * share, lang, 0)} %)" if isinstance(share, float) and share <= 1 else f" ({share})"
+            tail = (
+                f" ({format_number(100 * share, lang, 0)} %)"
+                if isinstance(share, float) and share <= 1
+                else f" ({share})"
+            )
             out.append(_label(SURVEY_REASONS, key, lang) + tail)
         else:
             out.append(_label(SURVEY_REASONS, item, lang))
@@ -92,8 +117,15 @@ RICH = ("profile", "measures", "reasons", "name", "label")
 
 
 def hotspot_layer(
-    fc: dict[str, Any], method: str, title: str, t: Translate, lang: str, *, show: bool = False,
-    min_count: int = 1, note: str = "",
+    fc: dict[str, Any],
+    method: str,
+    title: str,
+    t: Translate,
+    lang: str,
+    *,
+    show: bool = False,
+    min_count: int = 1,
+    note: str = "",
 ) -> MapLayer:
     """A hotspot method's cells or areas, coloured by class/category, popups with evidence.
 
@@ -125,7 +157,9 @@ def hotspot_layer(
     def kind_of(p: dict[str, Any]) -> str | None:
         if method != "emerging" or not p.get("category"):
             return None
-        return p.get("label_en" if lang == "en" else "label_sv") or t(EMERGING_LABELS.get(str(p.get("category")), str(p.get("category"))))
+        return p.get("label_en" if lang == "en" else "label_sv") or t(
+            EMERGING_LABELS.get(str(p.get("category")), str(p.get("category")))
+        )
 
     def props(p: dict[str, Any]) -> dict[str, Any]:
         colour = _colour(method, p, kde)
@@ -134,7 +168,11 @@ def hotspot_layer(
         out: dict[str, Any] = {"_c": colour_index(colour)}
         if method == "gistar" and p.get("class") in GISTAR_LABELS:
             out["class"] = int(p["class"])
-        for key, value in (("kind", kind_of(p)), ("trend", trend_of(p)), ("top_category", p.get("top_category"))):
+        for key, value in (
+            ("kind", kind_of(p)),
+            ("trend", trend_of(p)),
+            ("top_category", p.get("top_category")),
+        ):
             if value:
                 out[key] = value
         if p.get("count") is not None:
@@ -146,30 +184,74 @@ def hotspot_layer(
     def rich(p: dict[str, Any], colour: str) -> dict[str, Any]:
         trend = trend_of(p)
         rows = [
-            (t("Klass"), t(GISTAR_LABELS[int(p["class"])]) if method == "gistar" and p.get("class") in GISTAR_LABELS else None),
+            (
+                t("Klass"),
+                t(GISTAR_LABELS[int(p["class"])])
+                if method == "gistar" and p.get("class") in GISTAR_LABELS
+                else None,
+            ),
             (t("Typ"), kind_of(p)),
-            (t("Antal händelser"), format_number(float(p["count"]), lang, 0) if p.get("count") is not None else None),
-            (t("z-värde"), format_number(float(p["z"]), lang, 2) if p.get("z") is not None else None),
+            (
+                t("Antal händelser"),
+                format_number(float(p["count"]), lang, 0) if p.get("count") is not None else None,
+            ),
+            (
+                t("z-värde"),
+                format_number(float(p["z"]), lang, 2) if p.get("z") is not None else None,
+            ),
             (t("Trend"), t(TREND_TEXT[trend]) if trend else None),
-            (t("Kategori"), _label(INCIDENT_CATEGORIES, p["top_category"], lang) if p.get("top_category") else None),
+            (
+                t("Kategori"),
+                _label(INCIDENT_CATEGORIES, p["top_category"], lang)
+                if p.get("top_category")
+                else None,
+            ),
         ]
         sections = [
-            (t("När (timme × veckodag)"), popups.profile_svg(p.get("profile") or [], lang, t("Händelser per timme och veckodag"))),
-            (t("Vanligaste skälen i enkäten"), popups.bullet_list(_reason_items(p.get("reasons"), lang))),
-            (t("Rekommenderade åtgärder"), popups.bullet_list([_label(MEASURES, m, lang) for m in p.get("measures") or []])),
+            (
+                t("När (timme × veckodag)"),
+                popups.profile_svg(
+                    p.get("profile") or [], lang, t("Händelser per timme och veckodag")
+                ),
+            ),
+            (
+                t("Vanligaste skälen i enkäten"),
+                popups.bullet_list(_reason_items(p.get("reasons"), lang)),
+            ),
+            (
+                t("Rekommenderade åtgärder"),
+                popups.bullet_list([_label(MEASURES, m, lang) for m in p.get("measures") or []]),
+            ),
         ]
         heading = p.get("name") or p.get("label") or title
-        style = (styles.outline_style(colour, weight=3, fill=0.25) if outline else styles.cell_style(colour, opacity=0.7))
-        return {"_style": style, "_popup": popups.popup(str(heading), popups.rows(rows), *sections), "_tip": popups.text(heading)}
+        style = (
+            styles.outline_style(colour, weight=3, fill=0.25)
+            if outline
+            else styles.cell_style(colour, opacity=0.7)
+        )
+        return {
+            "_style": style,
+            "_popup": popups.popup(str(heading), popups.rows(rows), *sections),
+            "_tip": popups.text(heading),
+        }
 
-    data = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": f["geometry"], "properties": props(dict(f.get("properties") or {}))}
-        for f in feats
-    ]}
+    data = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": f["geometry"],
+                "properties": props(dict(f.get("properties") or {})),
+            }
+            for f in feats
+        ],
+    }
     options = hotspot_options(method, title, t, lang)
     options["palette"] = palette
     layer = GeoJsonLayer(data, title, show=show, options=options)
-    return MapLayer(f"hotspot_{method}", layer, _legend(method, title, feats, kde, t, note), len(feats))
+    return MapLayer(
+        f"hotspot_{method}", layer, _legend(method, title, feats, kde, t, note), len(feats)
+    )
 
 
 def hotspot_options(method: str, title: str, t: Translate, lang: str) -> dict[str, Any]:
@@ -197,7 +279,9 @@ def hotspot_options(method: str, title: str, t: Translate, lang: str) -> dict[st
     }
 
 
-def lazy_hotspot_layer(method: str, title: str, url: str, t: Translate, *, note: str = "") -> MapLayer:
+def lazy_hotspot_layer(
+    method: str, title: str, url: str, t: Translate, *, note: str = ""
+) -> MapLayer:
     """A hotspot layer whose features the browser fetches from ``url`` when it is switched on."""
     if method not in METHODS:
         raise ValueError(f"unknown hotspot method {method!r}")
@@ -205,23 +289,55 @@ def lazy_hotspot_layer(method: str, title: str, url: str, t: Translate, *, note:
     return MapLayer(f"hotspot_{method}", layer, _legend(method, title, None, None, t, note), 0)
 
 
-def _legend(method: str, title: str, feats: list[dict] | None, kde: styles.Classes | None, t: Translate,
-            note: str = "") -> LegendEntry:
+def _legend(
+    method: str,
+    title: str,
+    feats: list[dict] | None,
+    kde: styles.Classes | None,
+    t: Translate,
+    note: str = "",
+) -> LegendEntry:
     if method == "forecast":
-        return LegendEntry(title, [(styles.FORECAST_COLOUR, t("Högst förväntat antal händelser (5 % av ytan)"))], "line",
-                           note=note or t("Metoden väljs genom att pröva vilken som bäst förutsåg de senaste veckorna."))
+        return LegendEntry(
+            title,
+            [(styles.FORECAST_COLOUR, t("Högst förväntat antal händelser (5 % av ytan)"))],
+            "line",
+            note=note
+            or t("Metoden väljs genom att pröva vilken som bäst förutsåg de senaste veckorna."),
+        )
     if method == "gistar":
-        present = {3, 2, 1, -1, -2, -3} if feats is None else {int((f.get("properties") or {}).get("class") or 0) for f in feats}
-        items = [(styles.GISTAR_COLOURS[c], t(GISTAR_LABELS[c])) for c in (3, 2, 1, -1, -2, -3) if c in present]
+        present = (
+            {3, 2, 1, -1, -2, -3}
+            if feats is None
+            else {int((f.get("properties") or {}).get("class") or 0) for f in feats}
+        )
+        items = [
+            (styles.GISTAR_COLOURS[c], t(GISTAR_LABELS[c]))
+            for c in (3, 2, 1, -1, -2, -3)
+            if c in present
+        ]
         return LegendEntry(title, items or [(styles.GISTAR_COLOURS[3], t(GISTAR_LABELS[3]))])
     if method == "emerging":
-        present = set(EMERGING_LABELS) if feats is None else {str((f.get("properties") or {}).get("category")) for f in feats}
-        items = [(c, t(EMERGING_LABELS[k])) for k, c in styles.EMERGING_COLOURS.items() if k in present]
+        present = (
+            set(EMERGING_LABELS)
+            if feats is None
+            else {str((f.get("properties") or {}).get("category")) for f in feats}
+        )
+        items = [
+            (c, t(EMERGING_LABELS[k])) for k, c in styles.EMERGING_COLOURS.items() if k in present
+        ]
         return LegendEntry(title, items)
     if method == "kde":
         if kde is not None and len(kde.colours) > 1:
-            return LegendEntry(title, [(kde.colours[0], t("Låg täthet")), (kde.colours[-1], t("Hög täthet"))])
-        return LegendEntry(title, [(styles.KDE_COLOURS[0], t("Låg täthet")), (styles.KDE_COLOURS[-1], t("Hög täthet"))])
+            return LegendEntry(
+                title, [(kde.colours[0], t("Låg täthet")), (kde.colours[-1], t("Hög täthet"))]
+            )
+        return LegendEntry(
+            title,
+            [(styles.KDE_COLOURS[0], t("Låg täthet")), (styles.KDE_COLOURS[-1], t("Hög täthet"))],
+        )
     colour = styles.PATROL_COLOUR if method == "patrol" else styles.DESIGN_COLOUR
-    label = t("Prioriterad plats för patrull") if method == "patrol" else t("Plats med åtgärdsbehov")
+    label = (
+        t("Prioriterad plats för patrull") if method == "patrol" else t("Plats med åtgärdsbehov")
+    )
     return LegendEntry(title, [(colour, label)], "line")

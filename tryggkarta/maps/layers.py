@@ -51,8 +51,13 @@ class GeoJsonLayer(Layer):
     )
 
     def __init__(
-        self, data: dict[str, Any] | None, name: str, *, show: bool = True,
-        options: dict[str, Any] | None = None, url: str | None = None,
+        self,
+        data: dict[str, Any] | None,
+        name: str,
+        *,
+        show: bool = True,
+        options: dict[str, Any] | None = None,
+        url: str | None = None,
     ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "GeoJsonLayer"
@@ -109,7 +114,9 @@ class MapLayer:
     notes: list[str] = field(default_factory=list)
 
 
-def _styled(fc: dict[str, Any], props: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+def _styled(
+    fc: dict[str, Any], props: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
     features = []
     for feature in fc.get("features", []):
         p = dict(feature.get("properties") or {})

@@ -27,16 +27,20 @@ def legend_html(entries: list[tuple[str, LegendEntry]], heading: str) -> str:
     parts = [Markup("<h2 class='tk-legend-heading'>{}</h2>").format(heading)]
     for layer_name, entry in entries:
         items = Markup("").join(
-            Markup("<li><span class='tk-swatch tk-swatch-{}' style='--sw:{}' aria-hidden='true'></span>{}</li>").format(
-                entry.kind, colour, label
-            )
+            Markup(
+                "<li><span class='tk-swatch tk-swatch-{}' style='--sw:{}' aria-hidden='true'></span>{}</li>"
+            ).format(entry.kind, colour, label)
             for colour, label in entry.items
         )
-        note = Markup("<p class='tk-legend-note'>{}</p>").format(entry.note) if entry.note else Markup("")
+        note = (
+            Markup("<p class='tk-legend-note'>{}</p>").format(entry.note)
+            if entry.note
+            else Markup("")
+        )
         parts.append(
-            Markup("<details open data-layer='{}'><summary>{}</summary><ul>{}</ul>{}</details>").format(
-                layer_name, entry.title, items, note
-            )
+            Markup(
+                "<details open data-layer='{}'><summary>{}</summary><ul>{}</ul>{}</details>"
+            ).format(layer_name, entry.title, items, note)
         )
     return str(Markup("").join(parts))
 

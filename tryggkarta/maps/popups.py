@@ -28,7 +28,9 @@ def rows(items: Iterable[tuple[str, object]]) -> Markup:
 def bullet_list(items: Sequence[str]) -> Markup:
     if not items:
         return Markup("")
-    return Markup("<ul>{}</ul>").format(Markup("").join(Markup("<li>{}</li>").format(i) for i in items))
+    return Markup("<ul>{}</ul>").format(
+        Markup("").join(Markup("<li>{}</li>").format(i) for i in items)
+    )
 
 
 def profile_svg(profile: Sequence[Sequence[float]], lang: str = "sv", title: str = "") -> Markup:
@@ -39,9 +41,9 @@ def profile_svg(profile: Sequence[Sequence[float]], lang: str = "sv", title: str
     cw, ch, left, top = 9, 9, 26, 4
     days = WEEKDAYS_EN if lang == "en" else WEEKDAYS_SV
     parts = [
-        Markup("<svg class='tk-profile' role='img' width='{}' height='{}' viewBox='0 0 {} {}'>").format(
-            left + 24 * cw + 2, top + 7 * ch + 14, left + 24 * cw + 2, top + 7 * ch + 14
-        ),
+        Markup(
+            "<svg class='tk-profile' role='img' width='{}' height='{}' viewBox='0 0 {} {}'>"
+        ).format(left + 24 * cw + 2, top + 7 * ch + 14, left + 24 * cw + 2, top + 7 * ch + 14),
         Markup("<title>{}</title>").format(title),
     ]
     for d, row in enumerate(profile):
@@ -52,13 +54,15 @@ def profile_svg(profile: Sequence[Sequence[float]], lang: str = "sv", title: str
             if share <= 0:
                 continue
             parts.append(
-                Markup("<rect x='{}' y='{}' width='{}' height='{}' fill='#bd0026' fill-opacity='{:.2f}'/>").format(
-                    left + h * cw, y, cw - 1, ch - 1, 0.12 + 0.88 * share
-                )
+                Markup(
+                    "<rect x='{}' y='{}' width='{}' height='{}' fill='#bd0026' fill-opacity='{:.2f}'/>"
+                ).format(left + h * cw, y, cw - 1, ch - 1, 0.12 + 0.88 * share)
             )
     for h in (0, 6, 12, 18):
         parts.append(
-            Markup("<text x='{}' y='{}' font-size='8'>{}</text>").format(left + h * cw, top + 7 * ch + 10, f"{h:02d}")
+            Markup("<text x='{}' y='{}' font-size='8'>{}</text>").format(
+                left + h * cw, top + 7 * ch + 10, f"{h:02d}"
+            )
         )
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)

@@ -60,18 +60,38 @@ def _getlist(args: Any, key: str) -> list[str]:
 
 def _day(value: str, name: str, t: Translate) -> date:
     if not _DATE.match(value):
-        raise BadInput(t("Ogiltigt datum i '%(name)s': %(value)s. Skriv datum som ÅÅÅÅ-MM-DD.", name=name, value=value[:40]))
+        raise BadInput(
+            t(
+                "Ogiltigt datum i '%(name)s': %(value)s. Skriv datum som ÅÅÅÅ-MM-DD.",
+                name=name,
+                value=value[:40],
+            )
+        )
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise BadInput(t("Ogiltigt datum i '%(name)s': %(value)s. Skriv datum som ÅÅÅÅ-MM-DD.", name=name, value=value)) from None
+        raise BadInput(
+            t(
+                "Ogiltigt datum i '%(name)s': %(value)s. Skriv datum som ÅÅÅÅ-MM-DD.",
+                name=name,
+                value=value,
+            )
+        ) from None
 
 
 def _ints(values: list[str], name: str, lo: int, hi: int, t: Translate) -> tuple[int, ...]:
     out = []
     for value in values:
         if not re.fullmatch(r"\d{1,2}", value) or not lo <= int(value) <= hi:
-            raise BadInput(t("Ogiltigt värde i '%(name)s': %(value)s. Tillåtet: %(lo)s–%(hi)s.", name=name, value=value[:20], lo=lo, hi=hi))
+            raise BadInput(
+                t(
+                    "Ogiltigt värde i '%(name)s': %(value)s. Tillåtet: %(lo)s–%(hi)s.",
+                    name=name,
+                    value=value[:20],
+                    lo=lo,
+                    hi=hi,
+                )
+            )
         out.append(int(value))
     return tuple(sorted(set(out)))
 
@@ -80,7 +100,15 @@ def _int(value: str | None, name: str, lo: int, hi: int, default: int, t: Transl
     if value in (None, ""):
         return default
     if not re.fullmatch(r"\d{1,7}", str(value)) or not lo <= int(value) <= hi:
-        raise BadInput(t("Ogiltigt värde i '%(name)s': %(value)s. Tillåtet: %(lo)s–%(hi)s.", name=name, value=str(value)[:20], lo=lo, hi=hi))
+        raise BadInput(
+            t(
+                "Ogiltigt värde i '%(name)s': %(value)s. Tillåtet: %(lo)s–%(hi)s.",
+                name=name,
+                value=str(value)[:20],
+                lo=lo,
+                hi=hi,
+            )
+        )
     return int(value)
 
 
@@ -94,9 +122,13 @@ def parse_bbox(value: str, region: Region, t: Translate) -> tuple[float, float, 
     try:
         minx, miny, maxx, maxy = (float(p) for p in parts)
     except ValueError:
-        raise BadInput(t("Ogiltig bbox: ange minlon,minlat,maxlon,maxlat i WGS84 (t.ex. 13.3,58.3,13.5,58.4).")) from None
+        raise BadInput(
+            t("Ogiltig bbox: ange minlon,minlat,maxlon,maxlat i WGS84 (t.ex. 13.3,58.3,13.5,58.4).")
+        ) from None
     if not (minx < maxx and miny < maxy):
-        raise BadInput(t("Ogiltig bbox: ange minlon,minlat,maxlon,maxlat i WGS84 (t.ex. 13.3,58.3,13.5,58.4)."))
+        raise BadInput(
+            t("Ogiltig bbox: ange minlon,minlat,maxlon,maxlat i WGS84 (t.ex. 13.3,58.3,13.5,58.4).")
+        )
     rx0, ry0, rx1, ry1 = region.bbox
     if maxx < rx0 or minx > rx1 or maxy < ry0 or miny > ry1:
         raise BadInput(t("Området (bbox) ligger utanför %(region)s.", region=t(region.name)))
@@ -104,17 +136,34 @@ def parse_bbox(value: str, region: Region, t: Translate) -> tuple[float, float, 
 
 
 def parse_query(
-    args: Mapping[str, Any], *, region: Region, srid: int, t: Translate, known_layers: tuple[str, ...]
+    args: Mapping[str, Any],
+    *,
+    region: Region,
+    srid: int,
+    t: Translate,
+    known_layers: tuple[str, ...],
 ) -> MapQuery:
     """Check ``args`` (a request's query string) and build store filters."""
     start = _day(args.get("from"), "from", t) if args.get("from") else None
     end = _day(args.get("to"), "to", t) if args.get("to") else None
     if start and end and end < start:
-        raise BadInput(t("Datumintervallet är baklänges: 'från' (%(start)s) ligger efter 'till' (%(end)s).", start=start, end=end))
+        raise BadInput(
+            t(
+                "Datumintervallet är baklänges: 'från' (%(start)s) ligger efter 'till' (%(end)s).",
+                start=start,
+                end=end,
+            )
+        )
     cats = tuple(dict.fromkeys(_getlist(args, "cat")))
     unknown = [c for c in cats if c not in INCIDENT_CATEGORIES]
     if unknown:
-        raise BadInput(t("Okänd kategori: %(cat)s. Giltiga: %(valid)s.", cat=unknown[0][:40], valid=", ".join(INCIDENT_CATEGORIES)))
+        raise BadInput(
+            t(
+                "Okänd kategori: %(cat)s. Giltiga: %(valid)s.",
+                cat=unknown[0][:40],
+                valid=", ".join(INCIDENT_CATEGORIES),
+            )
+        )
     weekdays = _ints(_getlist(args, "weekday"), "weekday", 0, 6, t)
     hours = _ints(_getlist(args, "hour"), "hour", 0, 23, t)
     layers = None
@@ -122,11 +171,19 @@ def parse_query(
         layers = tuple(dict.fromkeys(_getlist(args, "layers")))
         bad = [name for name in layers if name not in known_layers]
         if bad:
-            raise BadInput(t("Okänt lager: %(layer)s. Giltiga: %(valid)s.", layer=bad[0][:40], valid=", ".join(known_layers)))
+            raise BadInput(
+                t(
+                    "Okänt lager: %(layer)s. Giltiga: %(valid)s.",
+                    layer=bad[0][:40],
+                    valid=", ".join(known_layers),
+                )
+            )
     bbox = parse_bbox(args["bbox"], region, t) if args.get("bbox") else None
     bbox_m = None
     if bbox:
-        xs, ys = from_wgs84([bbox[0], bbox[2], bbox[0], bbox[2]], [bbox[1], bbox[1], bbox[3], bbox[3]], srid)
+        xs, ys = from_wgs84(
+            [bbox[0], bbox[2], bbox[0], bbox[2]], [bbox[1], bbox[1], bbox[3], bbox[3]], srid
+        )
         bbox_m = (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys)))
     filters = Filters(
         bbox=bbox_m,
@@ -138,9 +195,19 @@ def parse_query(
         municipality_code=region.municipality_code,
     )
     return MapQuery(
-        filters=filters, start_day=start, end_day=end, categories=cats, weekdays=weekdays, hours=hours,
-        layers=layers, bbox_wgs84=bbox, district=str(args.get("district") or "")[:200],
+        filters=filters,
+        start_day=start,
+        end_day=end,
+        categories=cats,
+        weekdays=weekdays,
+        hours=hours,
+        layers=layers,
+        bbox_wgs84=bbox,
+        district=str(args.get("district") or "")[:200],
         cell=_int(args.get("cell"), "cell", MIN_CELL, MAX_CELL, DEFAULT_CELL, t),
         limit=_int(args.get("limit"), "limit", 1, MAX_LIMIT, MAX_LIMIT, t),
-        args={k: _getlist(args, k) for k in ("from", "to", "cat", "weekday", "hour", "layers", "district")},
+        args={
+            k: _getlist(args, k)
+            for k in ("from", "to", "cat", "weekday", "hour", "layers", "district")
+        },
     )

@@ -22,7 +22,13 @@ KDE_COLOURS = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
 
 #: Gi* classes -3..+3 (99/95/90 % cold, not significant, 90/95/99 % hot).
 GISTAR_COLOURS: dict[int, str] = {
-    3: "#d62f27", 2: "#ed7551", 1: "#fab984", 0: "#f2f2ee", -1: "#c0ccbe", -2: "#849eba", -3: "#4575b5",
+    3: "#d62f27",
+    2: "#ed7551",
+    1: "#fab984",
+    0: "#f2f2ee",
+    -1: "#c0ccbe",
+    -2: "#849eba",
+    -3: "#4575b5",
 }
 #: Emerging hot spot categories (as the common GIS tools name them).
 EMERGING_COLOURS: dict[str, str] = {
@@ -61,7 +67,9 @@ class Classes:
         return [self.colours[i] for i in idx]
 
 
-def count_classes(values: Sequence[float] | np.ndarray, colours: tuple[str, ...] = COUNT_COLOURS) -> Classes:
+def count_classes(
+    values: Sequence[float] | np.ndarray, colours: tuple[str, ...] = COUNT_COLOURS
+) -> Classes:
     """Quantile class breaks over positive ``values`` (rounded, strictly increasing)."""
     arr = np.asarray(values, dtype=float)
     arr = arr[arr > 0]
@@ -73,7 +81,7 @@ def count_classes(values: Sequence[float] | np.ndarray, colours: tuple[str, ...]
         q = float(np.ceil(q)) if arr.max() >= 10 else float(q)
         if not breaks or q > breaks[-1]:
             breaks.append(q)
-    return Classes(tuple(breaks), tuple(colours[len(colours) - len(breaks):]))
+    return Classes(tuple(breaks), tuple(colours[len(colours) - len(breaks) :]))
 
 
 def share_classes() -> Classes:
@@ -85,8 +93,15 @@ def cell_style(fill: str, *, opacity: float = 0.65) -> dict[str, object]:
     return {"fillColor": fill, "fillOpacity": opacity, "color": "#5b5b5b", "weight": 0.6}
 
 
-def outline_style(colour: str, *, weight: float = 2.5, dash: str | None = None, fill: float = 0.08) -> dict[str, object]:
-    style: dict[str, object] = {"color": colour, "weight": weight, "fillColor": colour, "fillOpacity": fill}
+def outline_style(
+    colour: str, *, weight: float = 2.5, dash: str | None = None, fill: float = 0.08
+) -> dict[str, object]:
+    style: dict[str, object] = {
+        "color": colour,
+        "weight": weight,
+        "fillColor": colour,
+        "fillOpacity": fill,
+    }
     if dash:
         style["dashArray"] = dash
     return style

@@ -84,7 +84,9 @@ def _binary_array(series: pd.Series) -> pa.Array:
 def _hex(series: pd.Series) -> pa.Array:
     """Bytes values as lower-case hex text, hexlified in one call over Arrow's data buffer."""
     raw = _binary_array(series).cast(pa.large_binary())
-    offsets = np.frombuffer(raw.buffers()[1], dtype=np.int64)[raw.offset : raw.offset + len(raw) + 1]
+    offsets = np.frombuffer(raw.buffers()[1], dtype=np.int64)[
+        raw.offset : raw.offset + len(raw) + 1
+    ]
     data = raw.buffers()[2]
     hexed = binascii.hexlify(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
     return pa.LargeStringArray.from_buffers(
@@ -113,7 +115,9 @@ def _copy_field(series: pd.Series, col: str) -> pa.Array:
         arr = _timestamps_as_text(series, "+00:00")
     elif col == "geom_wkb":  # bytea in hex form: \x0101…, the backslash escaped for TEXT COPY
         large = pa.large_string()
-        arr = pc.binary_join_element_wise(pa.scalar("\\\\x", large), _hex(series), pa.scalar("", large))
+        arr = pc.binary_join_element_wise(
+            pa.scalar("\\\\x", large), _hex(series), pa.scalar("", large)
+        )
         arr = arr.cast(pa.string())  # like every other field (a chunk's WKB is far below 2 GiB)
     elif pd.api.types.is_bool_dtype(series.dtype):
         arr = pa.array(series.to_numpy(dtype=object, na_value=None), pa.bool_()).cast(pa.string())
@@ -143,7 +147,8 @@ def copy_text(frame: pd.DataFrame, columns: list[str]) -> bytes:
     sink = io.BytesIO()
     try:
         pa_csv.write_csv(
-            pa.Table.from_arrays(fields, names=columns), sink,
+            pa.Table.from_arrays(fields, names=columns),
+            sink,
             pa_csv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none"),
         )
         return sink.getvalue()
@@ -152,7 +157,9 @@ def copy_text(frame: pd.DataFrame, columns: list[str]) -> bytes:
     lines = pc.binary_join_element_wise(*fields, "\t")
     lines = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")  # each line ends in a newline
     lines = lines.cast(pa.large_string())  # 64-bit offsets: no 2 GiB limit per chunk
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[
+        lines.offset : lines.offset + len(lines) + 1
+    ]
     start, end = int(offsets[0]), int(offsets[-1])
     return lines.buffers()[2].slice(start, end - start).to_pybytes()  # no nulls: lines back to back
 
@@ -169,7 +176,9 @@ def arrow_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
         elif col == "geom_wkb":
             arrays.append(_binary_array(series))
         elif pd.api.types.is_bool_dtype(series.dtype):
-            arrays.append(pa.array(series.to_numpy(dtype=object, na_value=None), pa.bool_()).cast(pa.int64()))
+            arrays.append(
+                pa.array(series.to_numpy(dtype=object, na_value=None), pa.bool_()).cast(pa.int64())
+            )
         elif pd.api.types.is_integer_dtype(series.dtype):
             arrays.append(pa.array(series, pa.int64(), from_pandas=True))
         elif pd.api.types.is_float_dtype(series.dtype):
@@ -232,8 +241,12 @@ class SqliteStage:
             if upsert:  # keys looked up in the live unique index: a 64 MiB page cache for it
                 cur.execute("PRAGMA main.cache_size=-65536")
             cur.execute("ATTACH DATABASE ? AS " + self.alias, (self.path,))
-            conflict = "WHERE true ON CONFLICT (dedup_key) DO NOTHING" if upsert else ""  # WHERE: upsert parsing
-            cur.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM {self.alias}.stage {conflict}")
+            conflict = (
+                "WHERE true ON CONFLICT (dedup_key) DO NOTHING" if upsert else ""
+            )  # WHERE: upsert parsing
+            cur.execute(
+                f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM {self.alias}.stage {conflict}"
+            )
         finally:
             cur.execute(f"PRAGMA main.cache_size={int(cache)}")
             cur.close()
@@ -267,7 +280,11 @@ def drop_sqlite_indexes(dbapi: Any, table: str, *, unique: bool = False) -> list
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
             (table,),
         ).fetchall()
-        kept = [(name, sql) for name, sql in rows if unique or not sql.lstrip().upper().startswith("CREATE UNIQUE")]
+        kept = [
+            (name, sql)
+            for name, sql in rows
+            if unique or not sql.lstrip().upper().startswith("CREATE UNIQUE")
+        ]
         for name, _sql in kept:
             cur.execute(f'DROP INDEX "{name}"')
     finally:
@@ -315,7 +332,10 @@ def _postgres_secondary(cur: Any, table: str) -> tuple[list[str], list[str]]:
     drop = [f'ALTER TABLE {table} DROP CONSTRAINT "{name}"' for name, _ in constraints]
     drop += [f'DROP INDEX "{name}"' for name, _ in indexes]
     rebuild = [definition for _, definition in indexes]
-    rebuild += [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, definition in reversed(constraints)]
+    rebuild += [
+        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+        for name, definition in reversed(constraints)
+    ]
     return drop, rebuild
 
 
@@ -362,7 +382,9 @@ def restore_row_triggers(cur: Any, table: str, dataset_id: int) -> None:
         (dataset_id, dataset_id),
     )
     if not cur.fetchone()[0]:  # pragma: no cover - the writer only writes its own dataset id
-        raise RuntimeError(f"{table}: rows of a first load do not all belong to dataset {dataset_id}.")
+        raise RuntimeError(
+            f"{table}: rows of a first load do not all belong to dataset {dataset_id}."
+        )
 
 
 def rebuild_postgres(cur: Any, rebuild: list[str]) -> None:

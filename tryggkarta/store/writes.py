@@ -66,10 +66,14 @@ def point_wkb(x: np.ndarray, y: np.ndarray) -> pa.Array:
     """Little-endian 2D point WKB per (x, y), as an Arrow binary array: the bytes shapely's
     ``to_wkb`` writes, at a tenth of its time and without a Python object per row."""
     n = len(x)
-    records = np.empty(n, dtype=np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")]))
+    records = np.empty(
+        n, dtype=np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    )
     records["order"], records["type"], records["x"], records["y"] = 1, 1, x, y
     offsets = np.arange(0, records.itemsize * (n + 1), records.itemsize, dtype=np.int32)
-    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(records.tobytes())])
+    return pa.Array.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(records.tobytes())]
+    )
 
 
 def _utc(series: pd.Series) -> pd.Series:
@@ -91,9 +95,15 @@ def prepare_records(layer: str, gdf: Any, dataset_id: int) -> pd.DataFrame:
     if layer in POINT_LAYERS:
         x = shapely.get_x(geoms) if len(geoms) else np.empty(0)
         y = shapely.get_y(geoms) if len(geoms) else np.empty(0)
-        plain = len(geoms) and (shapely.get_type_id(geoms) == 0).all() and not shapely.has_z(geoms).any()
+        plain = (
+            len(geoms)
+            and (shapely.get_type_id(geoms) == 0).all()
+            and not shapely.has_z(geoms).any()
+        )
         if plain:  # 2D points: their WKB written by numpy into one Arrow buffer
-            frame["geom_wkb"] = pd.Series(pd.arrays.ArrowExtensionArray(point_wkb(x, y)), index=frame.index)
+            frame["geom_wkb"] = pd.Series(
+                pd.arrays.ArrowExtensionArray(point_wkb(x, y)), index=frame.index
+            )
         else:
             frame["geom_wkb"] = shapely.to_wkb(geoms) if len(geoms) else np.array([], dtype=object)
         frame["x"], frame["y"] = x, y
@@ -243,7 +253,9 @@ class LayerWriter:
     SQLite readers (WAL) are never blocked. Small imports into a large table go row by row.
     """
 
-    def __init__(self, session: Session, layer: str, dataset_id: int, *, expected_rows: int | None = None) -> None:
+    def __init__(
+        self, session: Session, layer: str, dataset_id: int, *, expected_rows: int | None = None
+    ) -> None:
         self.session, self.layer, self.dataset_id = session, layer, dataset_id
         self.table = model_for(layer).__table__
         self.connection = session.connection()
@@ -256,7 +268,9 @@ class LayerWriter:
         self.inserted = 0
         self.bulk: bool | None = None  # decided on the first piece (SQLite) or in finish
         self.dropped: list[str] = []  # SQL that rebuilds what bulk mode dropped
-        self.direct = False  # bulk into an empty table: every index dropped (PostgreSQL: COPY into it)
+        self.direct = (
+            False  # bulk into an empty table: every index dropped (PostgreSQL: COPY into it)
+        )
         self.decided = False
         self.triggers_off = False  # PostgreSQL first load: the per-row foreign-key check skipped
         self.stage: SqliteStage | None = None
@@ -273,8 +287,12 @@ class LayerWriter:
                 # a first load drops the dedup key's unique index too: no stored key to skip
                 self.direct = self._existing_upto(1) == 0
                 self.dropped = drop_sqlite_indexes(self.dbapi, self.table.name, unique=self.direct)
-        elif (self.dialect == "postgresql" and incoming >= BULK_MIN and self._existing_upto(1) == 0
-              and self._may_rebuild()):
+        elif (
+            self.dialect == "postgresql"
+            and incoming >= BULK_MIN
+            and self._existing_upto(1) == 0
+            and self._may_rebuild()
+        ):
             # A first load: no stored key to skip, so rows go straight into the table (no
             # staging copy) while the next piece is prepared.
             self.bulk = self.direct = True
@@ -288,7 +306,11 @@ class LayerWriter:
         return int(self.session.execute(stmt).scalar_one())
 
     def _wants_bulk(self, incoming: int) -> bool:
-        return incoming >= BULK_MIN and self._may_rebuild() and self._existing_upto(incoming + 1) <= incoming
+        return (
+            incoming >= BULK_MIN
+            and self._may_rebuild()
+            and self._existing_upto(incoming + 1) <= incoming
+        )
 
     def _may_rebuild(self) -> bool:
         """Whether this database role may drop and create the table's indexes (PostgreSQL:
@@ -296,7 +318,9 @@ class LayerWriter:
         only row privileges imports row by row)."""
         if self.dialect != "postgresql":
             return True
-        owner = text("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = CAST(:t AS regclass)")
+        owner = text(
+            "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = CAST(:t AS regclass)"
+        )
         return bool(self.session.execute(owner, {"t": self.table.name}).scalar())
 
     def prepare(self, gdf: Any) -> list[tuple[int, list[str], Any, int]]:
@@ -313,7 +337,9 @@ class LayerWriter:
         # Key order helps only where rows go into a live unique index one by one: SQLite
         # outside bulk mode (in bulk mode the sort cost more than it saved: 2 s per 1M rows).
         key_order = self.dialect == "sqlite" and not self.bulk
-        return _payloads(self.layer, gdf, self.dataset_id, self.table, self.dialect, key_order=key_order)
+        return _payloads(
+            self.layer, gdf, self.dataset_id, self.table, self.dialect, key_order=key_order
+        )
 
     def write(self, prepared: list[tuple[int, list[str], Any, int]]) -> None:
         """Write (SQLite) or stage (PostgreSQL) what :meth:`prepare` made of one piece."""
@@ -332,7 +358,8 @@ class LayerWriter:
                 self._stage(columns, payload)
             else:  # pragma: no cover - only SQLite and PostgreSQL are supported
                 result = self.session.execute(
-                    sqlite_insert(self.table).on_conflict_do_nothing(index_elements=["dedup_key"]), payload
+                    sqlite_insert(self.table).on_conflict_do_nothing(index_elements=["dedup_key"]),
+                    payload,
                 )
                 self.inserted += int(result.rowcount or 0)
 
@@ -348,7 +375,10 @@ class LayerWriter:
     def _sqlite_stage(self) -> SqliteStage:
         """The staging file, made on first use; removed once the caller's transaction ends."""
         if self.stage is None:
-            main = next((row[2] for row in self.dbapi.execute("PRAGMA database_list") if row[1] == "main"), "")
+            main = next(
+                (row[2] for row in self.dbapi.execute("PRAGMA database_list") if row[1] == "main"),
+                "",
+            )
             self.stage = stage = SqliteStage(main or None)
             dbapi = self.dbapi
 
@@ -389,11 +419,15 @@ class LayerWriter:
         elif self.dialect == "postgresql" and self.columns is not None:
             self.bulk = self._wants_bulk(self.total)
             with self.dbapi.cursor() as cur:
-                self.inserted = move_staged_postgres(cur, self.table.name, self.temp, self.columns, bulk=self.bulk)
+                self.inserted = move_staged_postgres(
+                    cur, self.table.name, self.temp, self.columns, bulk=self.bulk
+                )
             self.columns = None
         elif self.dialect == "sqlite":
             if self.stage is not None:
-                self.inserted = self.stage.move_into(self.dbapi, self.table.name, upsert=not self.direct)
+                self.inserted = self.stage.move_into(
+                    self.dbapi, self.table.name, upsert=not self.direct
+                )
             if self.dropped:  # built again even when no row came: the transaction may still commit
                 rebuild_sqlite_indexes(self.dbapi, self.dropped)
                 self.dropped = []

@@ -40,8 +40,13 @@ def index() -> Any:
         users = s.scalars(select(User).order_by(User.username)).all()
         org_names = {o.id: o.name for o in orgs}
         return render_template(
-            "admin/index.html", orgs=orgs, users=users, org_names=org_names,
-            org_kinds=ORG_KINDS, roles={k: v for k, v in ROLE_LABELS.items() if k != "public"})
+            "admin/index.html",
+            orgs=orgs,
+            users=users,
+            org_names=org_names,
+            org_kinds=ORG_KINDS,
+            roles={k: v for k, v in ROLE_LABELS.items() if k != "public"},
+        )
 
 
 @bp.route("/organisationer", methods=["POST"])
@@ -65,8 +70,13 @@ def create_organisation() -> Any:
             org = accounts.get_or_create_organisation(s, name, kind, code)
         except BadInput:
             raise _translated(BadInput("Organisationen behöver ett namn.")) from None
-        audit(s, "admin_create_organisation", user=current_user, ip=request.remote_addr,
-              extra={"organisation": org.name})
+        audit(
+            s,
+            "admin_create_organisation",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={"organisation": org.name},
+        )
     flash(_("Organisationen %(name)s är skapad.", name=name))
     return redirect(url_for("admin.index"))
 
@@ -86,14 +96,23 @@ def create_user() -> Any:
             org = found.name
         try:
             user = accounts.create_user(
-                s, (form.get("username") or "").strip(), form.get("password") or "",
-                form.get("role") or "", organisation=org,
+                s,
+                (form.get("username") or "").strip(),
+                form.get("password") or "",
+                form.get("role") or "",
+                organisation=org,
                 display_name=(form.get("display_name") or "").strip()[:200],
-                email=(form.get("email") or "").strip() or None)
+                email=(form.get("email") or "").strip() or None,
+            )
         except BadInput as exc:
             raise BadInput(exc.message) from None
-        audit(s, "admin_create_user", user=current_user, ip=request.remote_addr,
-              extra={"username": user.username, "role": user.role})
+        audit(
+            s,
+            "admin_create_user",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={"username": user.username, "role": user.role},
+        )
         name = user.username
     flash(_("Användaren %(name)s är skapad.", name=name))
     return redirect(url_for("admin.index"))
@@ -113,11 +132,19 @@ def set_active(user_id: int) -> Any:
         if user.id == current_user.id and not active:
             raise _translated(BadInput("Du kan inte inaktivera dig själv."))
         user.active = active
-        audit(s, "admin_user_active" if active else "admin_user_deactivated",
-              user=current_user, ip=request.remote_addr, extra={"username": user.username})
+        audit(
+            s,
+            "admin_user_active" if active else "admin_user_deactivated",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={"username": user.username},
+        )
         name = user.username
-    flash(_("%(name)s är aktiverad.", name=name) if active
-          else _("%(name)s är inaktiverad.", name=name))
+    flash(
+        _("%(name)s är aktiverad.", name=name)
+        if active
+        else _("%(name)s är inaktiverad.", name=name)
+    )
     return redirect(url_for("admin.index"))
 
 
@@ -166,6 +193,12 @@ def audit_log() -> Any:
         today = datetime.now(TIMEZONE).date()
         last_month_end = today.replace(day=1) - timedelta(days=1)
         return render_template(
-            "admin/audit.html", rows=rows[:AUDIT_LIMIT], more=len(rows) > AUDIT_LIMIT,
-            actions=actions, usernames=usernames, layers=LAYER_LABELS, args=args,
-            last_month=(last_month_end.replace(day=1).isoformat(), last_month_end.isoformat()))
+            "admin/audit.html",
+            rows=rows[:AUDIT_LIMIT],
+            more=len(rows) > AUDIT_LIMIT,
+            actions=actions,
+            usernames=usernames,
+            layers=LAYER_LABELS,
+            args=args,
+            last_month=(last_month_end.replace(day=1).isoformat(), last_month_end.isoformat()),
+        )

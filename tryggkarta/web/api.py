@@ -38,10 +38,27 @@ CSRF_EXEMPT = True
 
 #: Columns a RAW caller gets per layer (sensitive text included: description, comment).
 RAW_COLUMNS: dict[str, list[str]] = {
-    Layer.INCIDENTS: ["id", "occurred_at", "category", "subcategory", "description", "address",
-                      "reporter_org", "precision"],
+    Layer.INCIDENTS: [
+        "id",
+        "occurred_at",
+        "category",
+        "subcategory",
+        "description",
+        "address",
+        "reporter_org",
+        "precision",
+    ],
     Layer.SURVEY: ["id", "answered_at", "rating", "reasons", "time_of_day", "comment"],
-    Layer.PROJECTS: ["id", "name", "case_number", "kind", "status", "start_date", "end_date", "description"],
+    Layer.PROJECTS: [
+        "id",
+        "name",
+        "case_number",
+        "kind",
+        "status",
+        "start_date",
+        "end_date",
+        "description",
+    ],
     Layer.AREAS: ["id", "name", "kind", "code"],
 }
 POINT = (Layer.INCIDENTS, Layer.SURVEY)
@@ -71,7 +88,9 @@ def _cells(layer: str, q: MapQuery, level: Detail) -> dict[str, Any]:
     from tryggkarta.web import get_db, get_settings
 
     if layer not in POINT:
-        raise BadInput(f"Grid cells exist for point layers only ({', '.join(POINT)}), not {layer!r}.")
+        raise BadInput(
+            f"Grid cells exist for point layers only ({', '.join(POINT)}), not {layer!r}."
+        )
     db, k = get_db(), min_count_for(level, get_settings().min_count)
     if layer == Layer.INCIDENTS:
         fc, _grid = incident_grid(db, q, k, per_category=level == Detail.RAW)
@@ -90,8 +109,13 @@ def layers() -> Any:
         level = detail(layer)
         if level == Detail.HIDDEN:
             continue
-        entry = {"id": str(layer), "title": LAYER_LABELS[layer].sv, "title_en": LAYER_LABELS[layer].en,
-                 "detail": str(level), "features": f"/api/layers/{layer}/features"}
+        entry = {
+            "id": str(layer),
+            "title": LAYER_LABELS[layer].sv,
+            "title_en": LAYER_LABELS[layer].en,
+            "detail": str(level),
+            "features": f"/api/layers/{layer}/features",
+        }
         if layer in POINT:
             entry["grid"] = f"/api/layers/{layer}/grid"
         out.append(entry)
@@ -113,20 +137,36 @@ def features(layer: str) -> Any:
         frame = points_frame(db, layer, q.filters, columns=cols, limit=q.limit + 1)
         truncated = len(frame) > q.limit
         n = min(len(frame), q.limit)
-        text, n = points_geojson(frame.iloc[: q.limit], cols, db.srid, detail=str(level), numberReturned=n,
-                                 limit=q.limit, truncated=truncated)
+        text, n = points_geojson(
+            frame.iloc[: q.limit],
+            cols,
+            db.srid,
+            detail=str(level),
+            numberReturned=n,
+            limit=q.limit,
+            truncated=truncated,
+        )
     else:
         frame = layer_frame(db, layer, q.filters, columns=cols, limit=q.limit + 1)
         truncated = len(frame) > q.limit
         fc = frame_geojson(frame.iloc[: q.limit], cols)
         n = len(fc["features"])
-        fc.update({"detail": str(level), "numberReturned": n, "limit": q.limit, "truncated": truncated})
+        fc.update(
+            {"detail": str(level), "numberReturned": n, "limit": q.limit, "truncated": truncated}
+        )
         text = None
     if layer in SENSITIVE:
         with db.session() as s:
-            audit(s, "api_features", user=current_user, layer=layer, feature_count=n,
-                  detail=str(level), ip=request.remote_addr,
-                  extra={"query": request.query_string.decode("utf-8", "replace")[:500]})
+            audit(
+                s,
+                "api_features",
+                user=current_user,
+                layer=layer,
+                feature_count=n,
+                detail=str(level),
+                ip=request.remote_addr,
+                extra={"query": request.query_string.decode("utf-8", "replace")[:500]},
+            )
     if text is None:
         return jsonify(fc)
     return current_app.response_class(text, mimetype="application/json")
@@ -150,14 +190,18 @@ def hotspot(method: str) -> Any:
     from tryggkarta.web import current_language, get_db, get_settings
 
     if method not in HOTSPOT_METHODS:
-        raise NotFound(f"There is no hotspot method {method[:40]!r}; choose one of {', '.join(HOTSPOT_METHODS)}.")
+        raise NotFound(
+            f"There is no hotspot method {method[:40]!r}; choose one of {', '.join(HOTSPOT_METHODS)}."
+        )
     level, allowed = hotspot_level(method)
     if not allowed:
         if not current_user.is_authenticated:
             abort(401)
         raise Forbidden(f"Your role may not see the hotspot layer {method!r}.")
     q = _query()
-    lang = request.args.get("lang") if request.args.get("lang") in ("sv", "en") else current_language()
+    lang = (
+        request.args.get("lang") if request.args.get("lang") in ("sv", "en") else current_language()
+    )
     found = hotspot_geojson(get_db(), method, q)
     if found is None:
         return jsonify({"type": "FeatureCollection", "features": [], "tk": {}})
@@ -166,6 +210,12 @@ def hotspot(method: str) -> Any:
     def t(text: str, **params: object) -> str:
         return translate(text, lang, **params)
 
-    layer = maps.hotspot_layer(fc, method, title_en if lang == "en" else title_sv, t, lang,
-                               min_count=min_count_for(level, get_settings().min_count))
+    layer = maps.hotspot_layer(
+        fc,
+        method,
+        title_en if lang == "en" else title_sv,
+        t,
+        lang,
+        min_count=min_count_for(level, get_settings().min_count),
+    )
     return jsonify({**layer.layer.payload(), "detail": str(level)})

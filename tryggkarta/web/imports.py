@@ -63,8 +63,19 @@ ERRORS_SV: dict[str, str] = {
 }
 #: Codes whose English message names the specific problem (a column, a sheet, the parser's
 #: complaint): the Swedish page shows it after the Swedish sentence.
-ERRORS_WITH_DETAIL = frozenset({"bad_csv", "bad_gis_file", "bad_json", "bad_mapping", "bad_municipality",
-                                "crs_unknown", "no_coordinates", "no_sheet", "zip_several"})
+ERRORS_WITH_DETAIL = frozenset(
+    {
+        "bad_csv",
+        "bad_gis_file",
+        "bad_json",
+        "bad_mapping",
+        "bad_municipality",
+        "crs_unknown",
+        "no_coordinates",
+        "no_sheet",
+        "zip_several",
+    }
+)
 
 
 def _db() -> Any:
@@ -102,13 +113,20 @@ def _suffix(filename: str) -> str:
     return suffixes if re.fullmatch(r"(\.[a-z0-9]{1,8}){1,2}", suffixes) else ""
 
 
-def _save_upload(upload: FileStorage, mapping: FileStorage | None, form: dict[str, str]) -> tuple[str, dict]:
+def _save_upload(
+    upload: FileStorage, mapping: FileStorage | None, form: dict[str, str]
+) -> tuple[str, dict]:
     token = secrets.token_hex(16)
     folder = _uploads()
     name = PurePosixPath(upload.filename or "upload").name[:200]
     path = folder / f"{token}{_suffix(name)}"
     upload.save(path)
-    note = {"path": path.name, "filename": name, "user_id": getattr(current_user, "id", None), **form}
+    note = {
+        "path": path.name,
+        "filename": name,
+        "user_id": getattr(current_user, "id", None),
+        **form,
+    }
     if mapping is not None and mapping.filename:
         mpath = folder / f"{token}.mapping.toml"
         mapping.save(mpath)
@@ -169,7 +187,9 @@ def preview_svg(gdf: Any, width: int = 480, height: int = 320) -> Markup:
     scale = min(width, height) * 0.9 / span
     parts = []
     for geom in sample:
-        g = affinity.affine_transform(geom, [scale, 0, 0, -scale, -minx * scale + 10, maxy * scale + 10])
+        g = affinity.affine_transform(
+            geom, [scale, 0, 0, -scale, -minx * scale + 10, maxy * scale + 10]
+        )
         if g.geom_type == "Point":
             parts.append(f'<circle cx="{g.x:.1f}" cy="{g.y:.1f}" r="3" class="pt"/>')
         else:
@@ -179,7 +199,7 @@ def preview_svg(gdf: Any, width: int = 480, height: int = 320) -> Markup:
     return Markup(  # noqa: S704
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width + 20} {height + 20}" role="img" '
         f'class="import-preview-map" width="{width + 20}" height="{height + 20}">'
-        f'<style>.pt{{fill:#c0392b;fill-opacity:.7}}</style>{body}</svg>'
+        f"<style>.pt{{fill:#c0392b;fill-opacity:.7}}</style>{body}</svg>"
     )
 
 
@@ -196,22 +216,41 @@ def preview() -> Any:
 
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
-        return render_template("imports/upload.html", layers=LAYER_LABELS, lang=_lang(),
-                               error="Välj en fil." if _lang() == "sv" else "Choose a file."), 400
+        return render_template(
+            "imports/upload.html",
+            layers=LAYER_LABELS,
+            lang=_lang(),
+            error="Välj en fil." if _lang() == "sv" else "Choose a file.",
+        ), 400
     options = _form_options()
     token, note = _save_upload(upload_file, request.files.get("mapping"), options)
     db = _db()
     try:
-        gdf, report, _rows = prepare(options["layer"], _uploads() / note["path"], working_crs=db.srid,
-                                    region=db.settings.region, **_kwargs(note))
+        gdf, report, _rows = prepare(
+            options["layer"],
+            _uploads() / note["path"],
+            working_crs=db.srid,
+            region=db.settings.region,
+            **_kwargs(note),
+        )
     except TryggkartaError as exc:
         _cleanup(token)
-        return render_template("imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)), 400
+        return render_template(
+            "imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)
+        ), 400
     head = gdf.head(PREVIEW_ROWS).drop(columns=["geometry", "dedup_key"])
     return render_template(
-        "imports/preview.html", report=report, token=token, layer=options["layer"], lang=_lang(),
-        columns=list(head.columns), rows=[[("" if v is None or v != v else v) for v in r] for r in head.itertuples(index=False)],
-        svg=preview_svg(gdf), kept=len(gdf),
+        "imports/preview.html",
+        report=report,
+        token=token,
+        layer=options["layer"],
+        lang=_lang(),
+        columns=list(head.columns),
+        rows=[
+            [("" if v is None or v != v else v) for v in r] for r in head.itertuples(index=False)
+        ],
+        svg=preview_svg(gdf),
+        kept=len(gdf),
     )
 
 
@@ -224,12 +263,20 @@ def confirm() -> Any:
     note = _load_note(token)
     try:
         report = import_file(
-            _db(), note["layer"], _uploads() / note["path"], user=current_user,
-            organisation_id=getattr(current_user, "organisation_id", None), source=note.get("source") or None,
-            licence=note.get("licence") or None, strict=bool(request.form.get("strict")), **_kwargs(note),
+            _db(),
+            note["layer"],
+            _uploads() / note["path"],
+            user=current_user,
+            organisation_id=getattr(current_user, "organisation_id", None),
+            source=note.get("source") or None,
+            licence=note.get("licence") or None,
+            strict=bool(request.form.get("strict")),
+            **_kwargs(note),
         )
     except TryggkartaError as exc:
-        return render_template("imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)), 400
+        return render_template(
+            "imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)
+        ), 400
     finally:
         _cleanup(token)
     return render_template("imports/result.html", report=report, lang=_lang())
@@ -247,7 +294,8 @@ def rejected_csv(dataset_id: int) -> Response:
             abort(404)
         report = ImportReport.from_dict(dataset.report)
     return Response(
-        "\ufeff" + report.rejected_csv(lang=_lang()), mimetype="text/csv",
+        "\ufeff" + report.rejected_csv(lang=_lang()),
+        mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="rejected_{dataset_id}.csv"'},
     )
 
@@ -261,19 +309,34 @@ def api_import(layer: str) -> Any:
         return jsonify({"error": f"Unknown layer {layer!r}.", "code": "bad_layer"}), 404
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
-        return jsonify({"error": "Send the file as multipart field 'file'.", "code": "no_file"}), 400
-    options = {"layer": layer, "crs": request.args.get("crs", ""), "municipality": request.args.get("municipality", ""),
-               "source": request.args.get("source", ""), "licence": request.args.get("licence", "")}
+        return jsonify(
+            {"error": "Send the file as multipart field 'file'.", "code": "no_file"}
+        ), 400
+    options = {
+        "layer": layer,
+        "crs": request.args.get("crs", ""),
+        "municipality": request.args.get("municipality", ""),
+        "source": request.args.get("source", ""),
+        "licence": request.args.get("licence", ""),
+    }
     token, note = _save_upload(upload_file, request.files.get("mapping"), options)
     try:
         report = import_file(
-            _db(), layer, _uploads() / note["path"], user=current_user,
-            organisation_id=getattr(current_user, "organisation_id", None), source=options["source"] or None,
-            licence=options["licence"] or None, dry_run=request.args.get("dry_run") in ("1", "true"),
-            strict=request.args.get("strict") in ("1", "true"), **_kwargs(note),
+            _db(),
+            layer,
+            _uploads() / note["path"],
+            user=current_user,
+            organisation_id=getattr(current_user, "organisation_id", None),
+            source=options["source"] or None,
+            licence=options["licence"] or None,
+            dry_run=request.args.get("dry_run") in ("1", "true"),
+            strict=request.args.get("strict") in ("1", "true"),
+            **_kwargs(note),
         )
     except BadInput as exc:
-        return jsonify({"error": exc.message, "code": (exc.details or {}).get("code", exc.code)}), 400
+        return jsonify(
+            {"error": exc.message, "code": (exc.details or {}).get("code", exc.code)}
+        ), 400
     finally:
         _cleanup(token)
     return jsonify(report.to_dict())

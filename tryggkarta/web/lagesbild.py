@@ -42,8 +42,16 @@ def index() -> Any:
     hotspots, notes = lb.week_hotspots(db, week, lang)
     with db.session() as s:
         unmatched = lb.attach_decisions(db, s, week, hotspots)
-        audit(s, "view_lagesbild", user=current_user, layer="incidents", detail="raw",
-              feature_count=len(hotspots), ip=request.remote_addr, extra={"week": week.key})
+        audit(
+            s,
+            "view_lagesbild",
+            user=current_user,
+            layer="incidents",
+            detail="raw",
+            feature_count=len(hotspots),
+            ip=request.remote_addr,
+            extra={"week": week.key},
+        )
     return render_template(
         "lagesbild/index.html",
         week=week,
@@ -71,13 +79,25 @@ def decide() -> Any:
     y = _float_or_none(request.form.get("y"))
     with get_db().session() as s:
         try:
-            lb.add_decision(s, week, key, request.form.get("text") or "",
-                            title=(request.form.get("title") or "").strip(), x=x, y=y,
-                            user_id=current_user.id)
+            lb.add_decision(
+                s,
+                week,
+                key,
+                request.form.get("text") or "",
+                title=(request.form.get("title") or "").strip(),
+                x=x,
+                y=y,
+                user_id=current_user.id,
+            )
         except BadInput as exc:
             raise BadInput(_(exc.message)) from None
-        audit(s, "decision", user=current_user, ip=request.remote_addr,
-              extra={"week": week.key, "hotspot_key": key})
+        audit(
+            s,
+            "decision",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={"week": week.key, "hotspot_key": key},
+        )
     flash(_("Åtgärden är sparad."))
     return redirect(url_for("lagesbild.index", week=week.key) + f"#hs-{key}")
 

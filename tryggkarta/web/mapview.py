@@ -34,7 +34,12 @@ log = logging.getLogger(__name__)
 
 HOTSPOT_METHODS = ("forecast", "gistar", "kde", "emerging", "patrol", "design")
 KNOWN_LAYERS = (
-    "incidents", "incident_points", "survey", "survey_pins", "projects", "areas",
+    "incidents",
+    "incident_points",
+    "survey",
+    "survey_pins",
+    "projects",
+    "areas",
     *(f"hotspot_{m}" for m in HOTSPOT_METHODS),
 )
 #: Layers switched on when the page opens; the others are in the layer control.
@@ -51,8 +56,13 @@ def parse_request(t: Any) -> MapQuery:
     from tryggkarta.web import get_db, get_settings
 
     settings = get_settings()
-    return parse_query(request.args, region=parse_region(settings.region), srid=get_db().srid, t=t,
-                       known_layers=KNOWN_LAYERS)
+    return parse_query(
+        request.args,
+        region=parse_region(settings.region),
+        srid=get_db().srid,
+        t=t,
+        known_layers=KNOWN_LAYERS,
+    )
 
 
 #: Computed cell layers, per (database, layer, filters, k, cell size, dataset versions).
@@ -68,16 +78,36 @@ def data_version(db: Any, layers: tuple[str, ...]) -> list[list[Any]]:
     """
     with db.session() as s:
         rows = s.execute(
-            select(Dataset.id, Dataset.layer, Dataset.checksum, Dataset.imported_at, Dataset.rows_imported)
-            .where(Dataset.layer.in_(layers)).order_by(Dataset.id)
+            select(
+                Dataset.id,
+                Dataset.layer,
+                Dataset.checksum,
+                Dataset.imported_at,
+                Dataset.rows_imported,
+            )
+            .where(Dataset.layer.in_(layers))
+            .order_by(Dataset.id)
         ).all()
     return [[str(v) for v in row] for row in rows]
 
 
-def cached(db: Any, kind: str, q: MapQuery, layers: tuple[str, ...], extra: Any, compute: Any) -> Any:
+def cached(
+    db: Any, kind: str, q: MapQuery, layers: tuple[str, ...], extra: Any, compute: Any
+) -> Any:
     """``compute()`` once per (database, kind, filters, cell, ``extra``, data version)."""
-    blob = json.dumps([str(db.engine.url), id(db), kind, q.filters.cache_dict(), q.cell, extra,
-                       data_version(db, layers)], sort_keys=True, default=str)
+    blob = json.dumps(
+        [
+            str(db.engine.url),
+            id(db),
+            kind,
+            q.filters.cache_dict(),
+            q.cell,
+            extra,
+            data_version(db, layers),
+        ],
+        sort_keys=True,
+        default=str,
+    )
     key = hashlib.sha256(blob.encode()).hexdigest()
     with _CACHE_LOCK:
         if key in _CACHE:
@@ -92,10 +122,17 @@ def cached(db: Any, kind: str, q: MapQuery, layers: tuple[str, ...], extra: Any,
 
 
 def incident_grid(
-    db: Any, q: MapQuery, min_count: int, *, per_category: bool = True, top_categories: int | None = None
+    db: Any,
+    q: MapQuery,
+    min_count: int,
+    *,
+    per_category: bool = True,
+    top_categories: int | None = None,
 ) -> tuple[dict, GridSpec | None]:
     """Incident cells for the page's query (see :func:`tryggkarta.services.cells.incident_cells`)."""
-    return incident_cells(db, q.filters, q.cell, min_count, per_category=per_category, top_categories=top_categories)
+    return incident_cells(
+        db, q.filters, q.cell, min_count, per_category=per_category, top_categories=top_categories
+    )
 
 
 def survey_grid(db: Any, q: MapQuery, grid: GridSpec | None, min_count: int) -> dict:
@@ -114,7 +151,9 @@ def frame_geojson(frame: Any, columns: list[str]) -> dict:
     return out.to_geo_dict(drop_id=True)
 
 
-def points_geojson(frame: Any, columns: list[str], srid: int, digits: int = 6, **extra: Any) -> tuple[str, int]:
+def points_geojson(
+    frame: Any, columns: list[str], srid: int, digits: int = 6, **extra: Any
+) -> tuple[str, int]:
     """Point rows with ``x``/``y`` (working CRS) as WGS84 FeatureCollection JSON text, and
     the number of features; ``extra`` members are added to the collection.
 
@@ -134,10 +173,18 @@ def points_geojson(frame: Any, columns: list[str], srid: int, digits: int = 6, *
     for col in columns:
         series = frame[col].astype(object).where(frame[col].notna(), None)
         values.append([_json_value(v, encode) for v in series.tolist()])
-    head, middle = '{"type":"Feature","geometry":{"type":"Point","coordinates":[', ']},"properties":{'
+    head, middle = (
+        '{"type":"Feature","geometry":{"type":"Point","coordinates":[',
+        ']},"properties":{',
+    )
     features = ",".join(
-        head + repr(x) + "," + repr(y) + middle
-        + ",".join(name + ":" + value for name, value in zip(names, row, strict=True)) + "}}"
+        head
+        + repr(x)
+        + ","
+        + repr(y)
+        + middle
+        + ",".join(name + ":" + value for name, value in zip(names, row, strict=True))
+        + "}}"
         for x, y, *row in zip(lon, lat, *values, strict=True)
     )
     return '{"type":"FeatureCollection","features":[' + features + "]" + members + "}", len(lon)
@@ -158,21 +205,51 @@ def _json_value(value: Any, encode: Any) -> str:
 
 
 def polygon_layer(db: Any, layer: str, q: MapQuery) -> dict:
-    cols = {"projects": ["name", "case_number", "kind", "status", "start_date", "end_date", "description"],
-            "areas": ["name", "kind"]}[layer]
-    frame = layer_frame(db, layer, Filters(bbox=q.filters.bbox, municipality_code=q.filters.municipality_code), columns=cols)
+    cols = {
+        "projects": [
+            "name",
+            "case_number",
+            "kind",
+            "status",
+            "start_date",
+            "end_date",
+            "description",
+        ],
+        "areas": ["name", "kind"],
+    }[layer]
+    frame = layer_frame(
+        db,
+        layer,
+        Filters(bbox=q.filters.bbox, municipality_code=q.filters.municipality_code),
+        columns=cols,
+    )
     return frame_geojson(frame, cols)
 
 
 def survey_pins(db: Any, q: MapQuery, user: Any) -> dict:
     """Individual answers with comments (RAW roles); written to the audit log."""
     cols = ["rating", "reasons", "time_of_day", "comment", "answered_at"]
-    frame = layer_frame(db, "survey", Filters(bbox=q.filters.bbox, municipality_code=q.filters.municipality_code), columns=cols)
-    frame["answered"] = frame["answered_at"].map(lambda v: v.date().isoformat() if v is not None and v == v else None)
+    frame = layer_frame(
+        db,
+        "survey",
+        Filters(bbox=q.filters.bbox, municipality_code=q.filters.municipality_code),
+        columns=cols,
+    )
+    frame["answered"] = frame["answered_at"].map(
+        lambda v: v.date().isoformat() if v is not None and v == v else None
+    )
     fc = frame_geojson(frame, ["rating", "reasons", "time_of_day", "comment", "answered"])
     with db.session() as s:
-        audit(s, "view_raw", user=user, layer="survey", detail=str(Detail.RAW),
-              feature_count=len(fc["features"]), ip=request.remote_addr, extra={"page": "start", "view": "survey pins"})
+        audit(
+            s,
+            "view_raw",
+            user=user,
+            layer="survey",
+            detail=str(Detail.RAW),
+            feature_count=len(fc["features"]),
+            ip=request.remote_addr,
+            extra={"page": "start", "view": "survey pins"},
+        )
     return fc
 
 
@@ -197,7 +274,12 @@ def district_options(areas_fc: dict) -> list[dict[str, Any]]:
         if f["properties"].get("kind") == "municipality":
             continue
         ring = np.asarray(_coords(f["geometry"]), float)
-        out.append({"name": f["properties"].get("name") or "", "bounds": [round(float(v), 6) for v in (*ring.min(axis=0), *ring.max(axis=0))]})
+        out.append(
+            {
+                "name": f["properties"].get("name") or "",
+                "bounds": [round(float(v), 6) for v in (*ring.min(axis=0), *ring.max(axis=0))],
+            }
+        )
     return sorted(out, key=lambda d: d["name"])
 
 
@@ -223,11 +305,16 @@ HOTSPOT_TITLES = {
 
 def _filter_args() -> dict[str, list[str]]:
     """The request's filter parameters, to pass on to API calls made by the page."""
-    return {k: request.args.getlist(k) for k in ("from", "to", "cat", "weekday", "hour", "bbox", "cell")
-            if request.args.getlist(k)}
+    return {
+        k: request.args.getlist(k)
+        for k in ("from", "to", "cat", "weekday", "hour", "bbox", "cell")
+        if request.args.getlist(k)
+    }
 
 
-def forecast_on_page(db: Any, q: MapQuery, title: str, lang: str, t: Any, min_count: int) -> maps.MapLayer | None:
+def forecast_on_page(
+    db: Any, q: MapQuery, title: str, lang: str, t: Any, min_count: int
+) -> maps.MapLayer | None:
     """The default hotspot layer, shown from the start with its method and PAI in the legend —
     when it is already computed for this data (``tryggkarta demo`` and the CLI compute it;
     the page never waits for the tuning). Otherwise the layer loads on demand."""
@@ -239,8 +326,16 @@ def forecast_on_page(db: Any, q: MapQuery, title: str, lang: str, t: Any, min_co
         return None
     if layer is None or not layer.features:
         return None
-    return maps.hotspot_layer(layer.geojson, "forecast", title, t, lang, show=True, min_count=min_count,
-                              note=trust_note(layer.summary, lang))
+    return maps.hotspot_layer(
+        layer.geojson,
+        "forecast",
+        title,
+        t,
+        lang,
+        show=True,
+        min_count=min_count,
+        note=trust_note(layer.summary, lang),
+    )
 
 
 def hotspot_level(method: str) -> tuple[Detail, bool]:
@@ -267,17 +362,36 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
     inc, sur = detail(Layer.INCIDENTS), detail(Layer.SURVEY)
     k_inc, k_sur = min_count_for(inc, settings.min_count), min_count_for(sur, settings.min_count)
     layers: list[maps.MapLayer] = []
-    areas_fc = polygon_layer(db, "areas", q) if detail(Layer.AREAS) != Detail.HIDDEN else {"features": []}
+    areas_fc = (
+        polygon_layer(db, "areas", q) if detail(Layer.AREAS) != Detail.HIDDEN else {"features": []}
+    )
     grid = None
     if inc != Detail.HIDDEN and _wanted(q, "incidents"):
-        fc, grid = cached(db, "incidents", q, ("incidents",), [k_inc, 5],
-                          lambda: incident_grid(db, q, k_inc, top_categories=5))
+        fc, grid = cached(
+            db,
+            "incidents",
+            q,
+            ("incidents",),
+            [k_inc, 5],
+            lambda: incident_grid(db, q, k_inc, top_categories=5),
+        )
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     if inc == Detail.RAW and _wanted(q, "incident_points"):
-        params = {k: v for k, v in q.args.items() if v and k in ("from", "to", "cat", "weekday", "hour")}
-        layers.append(maps.incident_points(url_for("api.features", layer="incidents"), t, lang, params=params))
+        params = {
+            k: v for k, v in q.args.items() if v and k in ("from", "to", "cat", "weekday", "hour")
+        }
+        layers.append(
+            maps.incident_points(url_for("api.features", layer="incidents"), t, lang, params=params)
+        )
     if sur != Detail.HIDDEN and _wanted(q, "survey"):
-        survey_fc = cached(db, "survey", q, ("survey",), [k_sur, str(grid)], lambda: survey_grid(db, q, grid, k_sur))
+        survey_fc = cached(
+            db,
+            "survey",
+            q,
+            ("survey",),
+            [k_sur, str(grid)],
+            lambda: survey_grid(db, q, grid, k_sur),
+        )
         layers.append(maps.survey_cells(survey_fc, t, lang, show=False))
     if sur == Detail.RAW and _wanted(q, "survey_pins"):
         layers.append(maps.survey_pins(survey_pins(db, q, current_user), t, lang, show=False))
@@ -287,7 +401,9 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
             continue
         title = HOTSPOT_TITLES[method][1 if lang == "en" else 0]
         if method == "forecast":
-            embedded = forecast_on_page(db, q, title, lang, t, min_count_for(level, settings.min_count))
+            embedded = forecast_on_page(
+                db, q, title, lang, t, min_count_for(level, settings.min_count)
+            )
             if embedded is not None:
                 layers.append(embedded)
                 continue
@@ -301,15 +417,23 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
     return layers, {"bounds": _bounds(db, q, districts, areas_fc), "districts": districts}
 
 
-def _bounds(db: Any, q: MapQuery, districts: list[dict], areas_fc: dict) -> tuple[float, ...] | None:
+def _bounds(
+    db: Any, q: MapQuery, districts: list[dict], areas_fc: dict
+) -> tuple[float, ...] | None:
     """Where the map opens: the chosen district, the bbox, the data, or the municipality."""
     for d in districts:
         if q.district and d["name"] == q.district:
             return tuple(d["bounds"])
     if q.bbox_wgs84:
         return q.bbox_wgs84
-    box = cached(db, "extent", q, ("incidents",), "extent",
-                 lambda: extent(db, "incidents", Filters(municipality_code=q.filters.municipality_code)))
+    box = cached(
+        db,
+        "extent",
+        q,
+        ("incidents",),
+        "extent",
+        lambda: extent(db, "incidents", Filters(municipality_code=q.filters.municipality_code)),
+    )
     if box is not None:
         lon, lat = to_wgs84(np.array([box[0], box[2]]), np.array([box[1], box[3]]), db.srid)
         return float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1])
@@ -329,9 +453,14 @@ def start_page_context() -> dict[str, Any]:
     q = parse_request(_)
     layers, facts = build_layers(q, lang, _)
     settings = get_settings()
-    m = maps.build_map(layers, bounds=facts["bounds"], tile_url=settings.tile_url,
-                       tile_attribution=settings.tile_attribution, t=_,
-                       vendor_prefix=url_for("assets.vendor", package="x", path="x").rsplit("/x/x", 1)[0])
+    m = maps.build_map(
+        layers,
+        bounds=facts["bounds"],
+        tile_url=settings.tile_url,
+        tile_attribution=settings.tile_attribution,
+        t=_,
+        vendor_prefix=url_for("assets.vendor", package="x", path="x").rsplit("/x/x", 1)[0],
+    )
     parts = maps.render_parts(m, layers)
     return {
         "map": parts,

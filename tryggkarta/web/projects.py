@@ -32,14 +32,19 @@ EDIT_ROLES = ("planner", "municipality", "admin")
 
 
 def _labels() -> dict[str, Any]:
-    return {"kind_labels": PROJECT_KINDS, "status_labels": PROJECT_STATUSES,
-            "measure_labels": MEASURES, "reason_labels": SURVEY_REASONS,
-            "category_labels": INCIDENT_CATEGORIES}
+    return {
+        "kind_labels": PROJECT_KINDS,
+        "status_labels": PROJECT_STATUSES,
+        "measure_labels": MEASURES,
+        "reason_labels": SURVEY_REASONS,
+        "category_labels": INCIDENT_CATEGORIES,
+    }
 
 
 def _project(s: Any, project_id: int) -> Project:
-    project = s.scalar(select(Project).options(selectinload(Project.measures))
-                       .where(Project.id == project_id))
+    project = s.scalar(
+        select(Project).options(selectinload(Project.measures)).where(Project.id == project_id)
+    )
     if project is None:
         abort(404)
     return project
@@ -61,8 +66,9 @@ def index() -> Any:
     from tryggkarta.web import get_db
 
     with get_db().session() as s:
-        projects = s.scalars(select(Project).options(selectinload(Project.measures))
-                             .order_by(Project.name)).all()
+        projects = s.scalars(
+            select(Project).options(selectinload(Project.measures)).order_by(Project.name)
+        ).all()
         return render_template("projects/index.html", projects=projects, **_labels())
 
 
@@ -75,8 +81,7 @@ def show(project_id: int) -> Any:
     with get_db().session() as s:
         project = _project(s, project_id)
         names = {u.id: u.display_name for u in s.scalars(select(User)).all()}
-        return render_template("projects/show.html", project=project, user_names=names,
-                               **_labels())
+        return render_template("projects/show.html", project=project, user_names=names, **_labels())
 
 
 @bp.route("/<int:project_id>/kontroll", methods=["GET", "POST"])
@@ -89,28 +94,43 @@ def check(project_id: int) -> Any:
     buffer_m = _buffer()
     with db.session() as s:
         project = _project(s, project_id)
-        result = pc.check_project(db, project, buffer_m, min_count=settings.min_count,
-                                  detail=detail("incidents"))
+        result = pc.check_project(
+            db, project, buffer_m, min_count=settings.min_count, detail=detail("incidents")
+        )
         if request.method == "POST":
             if current_user.role not in EDIT_ROLES:
                 abort(403)
             lang = current_language()
-            evidence = {r.key: "; ".join(r.evidence_en if lang == "en" else r.evidence_sv)
-                        for r in result.recommendations}
+            evidence = {
+                r.key: "; ".join(r.evidence_en if lang == "en" else r.evidence_sv)
+                for r in result.recommendations
+            }
             try:
-                added, removed = pc.save_measures(s, project, request.form.getlist("measures"),
-                                                  evidence, current_user.id)
+                added, removed = pc.save_measures(
+                    s, project, request.form.getlist("measures"), evidence, current_user.id
+                )
             except BadInput as exc:
                 raise BadInput(_(exc.message)) from None
-            audit(s, "project_measures", user=current_user, layer="projects",
-                  ip=request.remote_addr,
-                  extra={"project_id": project_id, "added": added, "removed": removed})
+            audit(
+                s,
+                "project_measures",
+                user=current_user,
+                layer="projects",
+                ip=request.remote_addr,
+                extra={"project_id": project_id, "added": added, "removed": removed},
+            )
             flash(_("Åtgärderna är sparade."))
             return redirect(url_for("projects.check", project_id=project_id, buffer=buffer_m))
         included = {m.measure for m in project.measures}
-        return render_template("projects/check.html", project=project, result=result,
-                               included=included, can_edit=current_user.role in EDIT_ROLES,
-                               min_count=settings.min_count, **_labels())
+        return render_template(
+            "projects/check.html",
+            project=project,
+            result=result,
+            included=included,
+            can_edit=current_user.role in EDIT_ROLES,
+            min_count=settings.min_count,
+            **_labels(),
+        )
 
 
 def _summary(db: Any, s: Any) -> dict[str, Any]:
@@ -137,10 +157,20 @@ def follow_up_csv() -> Any:
     db = get_db()
     with db.session() as s:
         body = pc.follow_up_csv(_summary(db, s))
-        audit(s, "export", user=current_user, layer="projects", detail="csv",
-              ip=request.remote_addr, extra={"what": "medborgarlofte"})
-    return Response(body, mimetype="text/csv; charset=utf-8", headers={
-        "Content-Disposition": "attachment; filename=medborgarlofte-uppfoljning.csv"})
+        audit(
+            s,
+            "export",
+            user=current_user,
+            layer="projects",
+            detail="csv",
+            ip=request.remote_addr,
+            extra={"what": "medborgarlofte"},
+        )
+    return Response(
+        body,
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": "attachment; filename=medborgarlofte-uppfoljning.csv"},
+    )
 
 
 @bp.route("/uppfoljning.geojson")
@@ -151,9 +181,18 @@ def follow_up_geojson() -> Any:
     db = get_db()
     with db.session() as s:
         data = pc.follow_up_geojson(_summary(db, s), db.srid)
-        audit(s, "export", user=current_user, layer="projects", detail="geojson",
-              feature_count=len(data["features"]), ip=request.remote_addr,
-              extra={"what": "medborgarlofte"})
-    return Response(json.dumps(data, ensure_ascii=False), mimetype="application/geo+json",
-                    headers={"Content-Disposition":
-                             "attachment; filename=medborgarlofte-uppfoljning.geojson"})
+        audit(
+            s,
+            "export",
+            user=current_user,
+            layer="projects",
+            detail="geojson",
+            feature_count=len(data["features"]),
+            ip=request.remote_addr,
+            extra={"what": "medborgarlofte"},
+        )
+    return Response(
+        json.dumps(data, ensure_ascii=False),
+        mimetype="application/geo+json",
+        headers={"Content-Disposition": "attachment; filename=medborgarlofte-uppfoljning.geojson"},
+    )

@@ -58,9 +58,14 @@ def index() -> Any:
                     config = sharing.build_config(form.to_dict(flat=False))
                 orgs = [int(v) for v in form.getlist("orgs") if v.isdigit()]
                 roles = [r for r in form.getlist("roles") if r in sharing.ROLES_SHAREABLE]
-                shared = SharedMap(name=name, owner_id=current_user.id, config=config,
-                                   shared_roles=roles, shared_orgs=orgs,
-                                   public=bool(form.get("public")))
+                shared = SharedMap(
+                    name=name,
+                    owner_id=current_user.id,
+                    config=config,
+                    shared_roles=roles,
+                    shared_orgs=orgs,
+                    public=bool(form.get("public")),
+                )
                 s.add(shared)
                 s.flush()
                 token = None
@@ -71,17 +76,31 @@ def index() -> Any:
                     token = sharing.create_link(shared, int(days))
             except BadInput as exc:
                 raise _translated(exc) from None
-            audit(s, "shared_map_create", user=current_user, ip=request.remote_addr,
-                  extra={"map_id": shared.id})
+            audit(
+                s,
+                "shared_map_create",
+                user=current_user,
+                ip=request.remote_addr,
+                extra={"map_id": shared.id},
+            )
             flash(_("Kartan är sparad."))
             if token:
-                flash(_("Delningslänk (visas bara nu): %(url)s",
-                        url=url_for("shared.link", token=token, _external=True)))
+                flash(
+                    _(
+                        "Delningslänk (visas bara nu): %(url)s",
+                        url=url_for("shared.link", token=token, _external=True),
+                    )
+                )
             return redirect(url_for("shared.view", map_id=shared.id))
         maps = sharing.visible_maps(s, current_user)
         names = {o.id: o.name for o in s.scalars(select(Organisation)).all()}
-        return render_template("shared/index.html", maps=maps, org_names=names,
-                               query=request.args.get("query", ""), **_form_context(s))
+        return render_template(
+            "shared/index.html",
+            maps=maps,
+            org_names=names,
+            query=request.args.get("query", ""),
+            **_form_context(s),
+        )
 
 
 def _render_map(shared: SharedMap, via: str) -> Any:
@@ -93,14 +112,31 @@ def _render_map(shared: SharedMap, via: str) -> Any:
     with db.session() as s:
         for view in views:
             if view["detail"] == "raw" and view["layer"] in ("incidents", "survey"):
-                audit(s, "shared_map_view", user=current_user, layer=view["layer"], detail="raw",
-                      feature_count=len(view["rows"]), ip=request.remote_addr,
-                      extra={"map_id": shared.id, "via": via})
-    start_query = urlencode({k: ",".join(map(str, v)) if isinstance(v, list) else v
-                             for k, v in (shared.config or {}).items()})
-    return render_template("shared/view.html", shared=shared, views=views, via=via,
-                           start_query=start_query, layer_labels=LAYER_LABELS,
-                           category_labels=INCIDENT_CATEGORIES)
+                audit(
+                    s,
+                    "shared_map_view",
+                    user=current_user,
+                    layer=view["layer"],
+                    detail="raw",
+                    feature_count=len(view["rows"]),
+                    ip=request.remote_addr,
+                    extra={"map_id": shared.id, "via": via},
+                )
+    start_query = urlencode(
+        {
+            k: ",".join(map(str, v)) if isinstance(v, list) else v
+            for k, v in (shared.config or {}).items()
+        }
+    )
+    return render_template(
+        "shared/view.html",
+        shared=shared,
+        views=views,
+        via=via,
+        start_query=start_query,
+        layer_labels=LAYER_LABELS,
+        category_labels=INCIDENT_CATEGORIES,
+    )
 
 
 @bp.route(f"{PREFIX}/<int:map_id>")
@@ -138,10 +174,19 @@ def new_link(map_id: int) -> Any:
             token = sharing.create_link(shared, int(days))
         except BadInput as exc:
             raise _translated(exc) from None
-        audit(s, "shared_map_link", user=current_user, ip=request.remote_addr,
-              extra={"map_id": map_id, "days": int(days)})
-    flash(_("Delningslänk (visas bara nu): %(url)s",
-            url=url_for("shared.link", token=token, _external=True)))
+        audit(
+            s,
+            "shared_map_link",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={"map_id": map_id, "days": int(days)},
+        )
+    flash(
+        _(
+            "Delningslänk (visas bara nu): %(url)s",
+            url=url_for("shared.link", token=token, _external=True),
+        )
+    )
     return redirect(url_for("shared.view", map_id=map_id))
 
 
@@ -169,9 +214,15 @@ def public() -> Any:
     year = datetime.now(UTC).year
     with db.session() as s:
         measures = sharing.measures_this_year(s, year)
-    return render_template("shared/public.html", cells=cells, measures=measures, year=year,
-                           min_count=settings.min_count, measure_labels=MEASURES,
-                           svg=_cells_svg(cells))
+    return render_template(
+        "shared/public.html",
+        cells=cells,
+        measures=measures,
+        year=year,
+        min_count=settings.min_count,
+        measure_labels=MEASURES,
+        svg=_cells_svg(cells),
+    )
 
 
 @bp.route("/publik.geojson")
@@ -194,6 +245,14 @@ def _cells_svg(cells: list[dict[str, Any]]) -> dict[str, Any] | None:
     width = max(c["x"] for c in cells) + size - minx
     height = maxy - min(c["y"] for c in cells)
     scale = 480.0 / max(width, height)
-    rects = [{"x": (c["x"] - minx) * scale, "y": (maxy - c["y"] - size) * scale,
-              "s": size * scale, "share": c["unsafe_share"], "n": c["n"]} for c in cells]
+    rects = [
+        {
+            "x": (c["x"] - minx) * scale,
+            "y": (maxy - c["y"] - size) * scale,
+            "s": size * scale,
+            "share": c["unsafe_share"],
+            "n": c["n"],
+        }
+        for c in cells
+    ]
     return {"w": width * scale, "h": height * scale, "rects": rects}

@@ -43,7 +43,9 @@ def downgrade() -> None:
     for table in TABLES:
         if postgis:
             op.drop_index(f"ix_{table}_dedup_key", table_name=table)
-            op.execute(f"ALTER TABLE {table} ALTER COLUMN dedup_key TYPE varchar(128) COLLATE \"default\"")
+            op.execute(
+                f'ALTER TABLE {table} ALTER COLUMN dedup_key TYPE varchar(128) COLLATE "default"'
+            )
             op.create_unique_constraint(f"{table}_dedup_key_key", table, ["dedup_key"])
         else:
             with op.batch_alter_table(table, recreate="always") as batch:
