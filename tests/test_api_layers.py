@@ -58,8 +58,11 @@ def test_public_features_are_k_suppressed_cells_without_descriptions(client, db)
     assert body["detail"] == "aggregated" and body["min_count"] == 5
     assert [f["properties"]["count"] for f in body["features"]] == [5]
     assert "namn och personnummer" not in str(body) and "description" not in str(body)
-    grid = client.get("/api/layers/incidents/grid?cell=500").get_json()
-    assert [f["properties"]["count"] for f in grid["features"]] == [5] and grid["cell_size"] == 500
+    assert body["release"]["cell_size"] == 250 and body["release"]["period"] == "52v"
+    grid = client.get("/api/layers/incidents/grid?grupp=skadegorelse").get_json()
+    assert [f["properties"]["count"] for f in grid["features"]] == [5]
+    refused = client.get("/api/layers/incidents/grid?cell=500")
+    assert refused.status_code == 400 and "raw-detail roles" in refused.get_json()["description"]
 
 
 def test_police_get_raw_points_and_the_view_is_audited(client, auth, db) -> None:
@@ -185,9 +188,9 @@ def test_start_page_layer_cache_follows_the_data(client, db) -> None:
     page = lambda: client.get("/?layers=incidents").get_data(as_text=True)  # noqa: E731
     assert page().count('"count":5') == 1
     assert page().count('"count":5') == 1  # cached
-    incidents(db, 6, X0 + 1000, Y0)  # a new dataset changes the cache key
+    incidents(db, 10, X0 + 1000, Y0)  # a new dataset changes the cache key
     html = page()
-    assert html.count('"count":5') == 1 and html.count('"count":6') == 1
+    assert html.count('"count":5') == 1 and html.count('"count":10') == 1
 
 
 def test_points_geojson_text_is_the_json_of_the_features() -> None:

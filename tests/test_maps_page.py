@@ -98,9 +98,11 @@ def test_k_suppression_on_the_page(client, auth, db) -> None:
     assert sorted(re.findall(r'"count":\s?(\d+)', html)) == ["4", "5"]
 
 
-def test_filters_change_the_cells(client, db) -> None:
+def test_filters_change_the_cells(client, auth, db) -> None:
+    """Ad-hoc filters are for raw-detail roles (police here)."""
     incidents(db, 6, X0, Y0, "klotter")
     incidents(db, 7, X0 + 1000, Y0, "brand")
+    auth.login("police")
 
     def counts(url):
         return sorted(re.findall(r'"count":\s?(\d+)', client.get(url).get_data(as_text=True)))  # noqa: E731
@@ -206,3 +208,23 @@ def test_start_page_shows_the_forecast_layer_with_its_pai(sqlite_app):
     assert f"PAI {pai}" in page
     english = text("/?lang=en")
     assert f"PAI {layer.summary['pai']:.1f}" in english
+
+
+def test_public_filters_are_fixed_releases(client, db) -> None:
+    """Below raw detail the page shows the fixed release: ad-hoc filters change nothing and
+    say so; counts are rounded; the category group and period choices do work."""
+    incidents(db, 6, X0, Y0, "klotter")
+    incidents(db, 7, X0 + 1000, Y0, "brand")
+    incidents(db, 12, X0 + 2000, Y0, "narkotika")
+
+    def counts(url):
+        return sorted(re.findall(r'"count":\s?(\d+)', client.get(url).get_data(as_text=True)))  # noqa: E731
+
+    assert counts("/?layers=incidents") == ["10", "5", "5"]  # 6 → 5, 7 → 5, 12 → 10
+    html = client.get("/?layers=incidents&cat=brand&from=2026-03-01").get_data(as_text=True)
+    assert sorted(re.findall(r'"count":\s?(\d+)', html)) == ["10", "5", "5"]
+    assert "finns bara för polis och kommun" in html
+    assert counts("/?layers=incidents&grupp=ordning") == ["10"]
+    assert counts("/?layers=incidents&grupp=skadegorelse") == ["5", "5"]
+    assert counts("/?layers=incidents&period=2024") == []
+    assert client.get("/?period=2099").status_code == 400

@@ -132,7 +132,7 @@ def test_scenario_2_planner_checks_a_project(client, demo) -> None:
     html = text_of(client.get(f"/projekt/{pid}/kontroll").get_data(as_text=True))
     assert re.search(
         r"Projektet ligger (i|intill) en brännpunkt \([^)]+\) där enkätsvaren "
-        r"anger \d+ % dålig belysning",
+        r"anger \d+(–\d+)? % dålig belysning",
         html,
     )
     assert "Bättre belysning" in html and "Röj vegetation, öppna siktlinjer" in html

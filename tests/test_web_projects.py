@@ -44,6 +44,7 @@ def design_fc() -> dict:
         "name": "Gröna gången",
         "unsafe_share": 0.62,
         "n_answers": 45,
+        "n_unsafe": 28,
         "reasons": [["belysning", 0.4], ["vegetation", 0.35], ["folktomt", 0.1]],
         "measures": [
             {
@@ -155,7 +156,7 @@ def test_recommend_uses_local_survey_and_incident_evidence() -> None:
 
 def test_check_page_names_hotspot_measures_and_evidence(client, auth, db, fake_hotspots):
     pid = add_project(db, "Belysning Gröna gången", *GRONA)
-    auth.login("planner")
+    auth.login("police")
     html = client.get(f"/projekt/{pid}/kontroll").get_data(as_text=True)
     assert (
         "Projektet ligger i en brännpunkt (Gröna gången) där enkätsvaren anger 40 % dålig "
@@ -164,6 +165,22 @@ def test_check_page_names_hotspot_measures_and_evidence(client, auth, db, fake_h
     assert "Bättre belysning" in html and "Röj vegetation, öppna siktlinjer" in html
     assert "Gröna gången: 40 % anger dålig belysning" in html
     assert "Skriv ut" in html
+
+
+def test_planner_check_page_has_only_published_values(client, auth, db, fake_hotspots):
+    """A planner (aggregated detail) gets shares in bands, no patrol hot spots, no counts."""
+    pid = add_project(db, "Belysning Gröna gången", *GRONA)
+    auth.login("planner")
+    html = client.get(f"/projekt/{pid}/kontroll?buffer=1000").get_data(as_text=True)
+    # 0.4 × 28 = 11 of 28 unsafe answers → the 30–40 % band; never the exact 40 %
+    assert (
+        "Projektet ligger i en brännpunkt (Gröna gången) där enkätsvaren anger 30–40 % dålig "
+        "belysning och 30–40 % igenvuxet, dålig sikt." in html
+    )
+    assert "Gröna gången: 30–40 % av de otrygga svaren anger dålig belysning" in html
+    assert "40 % anger" not in html, html[html.index("40 % anger") - 300 :][:400]
+    # patrol hot spots are police detail: name, count and times never reach a planner
+    assert "Resecentrum" not in html and "fre–lör 20–02" not in html
 
 
 def test_buffer_decides_whether_a_hotspot_is_next_to_the_project(client, auth, db, fake_hotspots):
@@ -183,7 +200,7 @@ def test_ticking_measures_stores_them_with_evidence(client, auth, db, fake_hotsp
     with db.session() as s:
         rows = s.scalars(select(ProjectMeasure).order_by(ProjectMeasure.measure)).all()
         assert [m.measure for m in rows] == ["belysning", "siktlinjer"]
-        assert "40 % anger dålig belysning" in rows[0].evidence
+        assert "30–40 % av de otrygga svaren anger dålig belysning" in rows[0].evidence
         assert rows[0].decided_by is not None
     client.post(f"/projekt/{pid}/kontroll", data={"measures": ["belysning"]})
     with db.session() as s:

@@ -104,7 +104,7 @@ def test_share_with_organisation(client, auth, demo) -> None:
     auth.logout()
     auth.login("partner")
     html = client.get(f"/kartor/{map_id}").get_data(as_text=True)
-    assert "Sammanställt per område" in html and "Beskrivning" not in html
+    assert "Fast sammanställning per område" in html and "Beskrivning" not in html
     assert "För grannsamverkan" in client.get("/kartor/").get_data(as_text=True)
 
 
@@ -121,7 +121,7 @@ def test_link_never_elevates_and_expiry_answers_410(client, auth, demo) -> None:
     anon = client.get(path)
     html = anon.get_data(as_text=True)
     assert anon.status_code == 200
-    assert "Sammanställt per område" in html and "Beskrivning" not in html
+    assert "Fast sammanställning per område" in html and "Beskrivning" not in html
     assert "Kommentar" not in html
     assert client.get(path[:-2] + "xy").status_code == 404
     with demo.session() as s:
@@ -168,4 +168,5 @@ def test_public_map_is_aggregated_and_k_anonymous(client, demo) -> None:
     assert sum(c["n"] for c in cells) < 900  # sparse cells were suppressed
     geo = client.get("/publik.geojson").get_json()
     assert len(geo["features"]) == len(cells)
-    assert set(geo["features"][0]["properties"]) == {"n", "unsafe_share"}
+    assert set(geo["features"][0]["properties"]) == {"n", "unsafe_share", "share_band"}
+    assert all(c["n"] % 5 == 0 for c in cells)  # published counts are rounded

@@ -172,54 +172,10 @@ class Detail(StrEnum):
     HIDDEN = "hidden"
 
 
-#: The one permission table: role x layer -> detail level. Every page and endpoint asks
-#: :func:`detail_for`.
-PERMISSIONS: dict[str, dict[str, Detail]] = {
-    Role.ADMIN: {
-        Layer.INCIDENTS: Detail.RAW,
-        Layer.SURVEY: Detail.RAW,
-        Layer.PROJECTS: Detail.RAW,
-        Layer.AREAS: Detail.RAW,
-    },
-    Role.POLICE: {
-        Layer.INCIDENTS: Detail.RAW,
-        Layer.SURVEY: Detail.RAW,
-        Layer.PROJECTS: Detail.RAW,
-        Layer.AREAS: Detail.RAW,
-    },
-    Role.MUNICIPALITY: {
-        Layer.INCIDENTS: Detail.RAW,
-        Layer.SURVEY: Detail.RAW,
-        Layer.PROJECTS: Detail.RAW,
-        Layer.AREAS: Detail.RAW,
-    },
-    Role.PLANNER: {
-        Layer.INCIDENTS: Detail.AGGREGATED,
-        Layer.SURVEY: Detail.AGGREGATED,
-        Layer.PROJECTS: Detail.RAW,
-        Layer.AREAS: Detail.RAW,
-    },
-    Role.PARTNER: {
-        Layer.INCIDENTS: Detail.AGGREGATED,
-        Layer.SURVEY: Detail.AGGREGATED,
-        Layer.PROJECTS: Detail.RAW,
-        Layer.AREAS: Detail.RAW,
-    },
-    Role.PUBLIC: {
-        Layer.INCIDENTS: Detail.AGGREGATED,
-        Layer.SURVEY: Detail.AGGREGATED,
-        Layer.PROJECTS: Detail.RAW,
-        Layer.AREAS: Detail.RAW,
-    },
-}
+#: Who sees how much of each layer lives in :mod:`tryggkarta.policy` (the one access policy).
 
 #: Minimum number of records in a public/partner cell, area or time bucket (k-anonymity).
 DEFAULT_MIN_COUNT = 5
-
-
-def detail_for(role: str | None, layer: str) -> Detail:
-    """Detail level of ``layer`` for ``role`` (``None`` = anonymous public)."""
-    return PERMISSIONS.get(role or Role.PUBLIC, PERMISSIONS[Role.PUBLIC]).get(layer, Detail.HIDDEN)
 
 
 def category_label(key: str, lang: str = "sv") -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from tryggkarta.errors import BadInput
 
 
@@ -44,3 +46,19 @@ class GridSpec:
             self.x0 + self.nx * self.cell_size,
             self.y0 + self.ny * self.cell_size,
         )
+
+
+def cell_polygons(grid: GridSpec, flat: np.ndarray, srid: int, digits: int = 6) -> list[list]:
+    """GeoJSON polygon rings (WGS84 lon/lat) of the cells with flat indices ``flat``."""
+    row, col = np.divmod(np.asarray(flat, dtype=np.int64), grid.nx)
+    x0 = grid.x0 + col * grid.cell_size
+    y0 = grid.y0 + row * grid.cell_size
+    x1, y1 = x0 + grid.cell_size, y0 + grid.cell_size
+    xs = np.stack([x0, x1, x1, x0, x0], axis=1)
+    ys = np.stack([y0, y0, y1, y1, y0], axis=1)
+    from tryggkarta.geo import to_wgs84
+
+    lon, lat = to_wgs84(xs.ravel(), ys.ravel(), srid)
+    lon = np.round(lon, digits).reshape(xs.shape)
+    lat = np.round(lat, digits).reshape(ys.shape)
+    return [[list(map(list, zip(lo, la, strict=True)))] for lo, la in zip(lon, lat, strict=True)]

@@ -21,6 +21,7 @@ from shapely.geometry import mapping, shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tryggkarta import disclosure, policy
 from tryggkarta.domain import (
     INCIDENT_CATEGORIES,
     MEASURE_TRIGGERS,
@@ -234,12 +235,36 @@ def recommend(
     return sorted(recs.values(), key=lambda r: (-r.strength, order.index(r.key)))
 
 
-def sentence(hits: list[HotspotHit], survey: dict[str, Any]) -> tuple[str, str]:
-    """The summary line for the planning document (Swedish, English)."""
+def sentence(
+    hits: list[HotspotHit], survey: dict[str, Any], *, with_numbers: bool = True
+) -> tuple[str, str]:
+    """The summary line for the planning document (Swedish, English); without numbers for
+    roles below raw detail (their hot spots carry no shares)."""
     design = [h for h in hits if h.method == "design"]
     if design:
         top = design[0]
-        reasons = [(k, s) for k, s in (top.props.get("reasons") or []) if k in SURVEY_REASONS]
+        reasons = [
+            tuple(r)
+            for r in (top.props.get("reasons") or [])
+            if isinstance(r, list | tuple) and r and r[0] in SURVEY_REASONS
+        ]
+        if not with_numbers:
+            # published bands only: "40–50 % dålig belysning"
+            banded = [
+                r for r in reasons if len(r) > 2 and r[2] and (r[1] or 0) >= REASON_SHARE_TRIGGER
+            ]
+            where_sv = "i" if top.inside else "intill"
+            where_en = "in" if top.inside else "next to"
+            if banded:
+                sv = " och ".join(f"{r[2]} {SURVEY_REASONS[r[0]].sv.lower()}" for r in banded[:2])
+                en = " and ".join(f"{r[2]} {SURVEY_REASONS[r[0]].en.lower()}" for r in banded[:2])
+                return (
+                    f"Projektet ligger {where_sv} en brännpunkt ({top.name}) där enkätsvaren "
+                    f"anger {sv}.",
+                    f"The project lies {where_en} a hotspot ({top.name}) where survey answers "
+                    f"name {en}.",
+                )
+            reasons = []
         reasons = [(k, s) for k, s in reasons if s >= REASON_SHARE_TRIGGER][:2] or reasons[:1]
         where_sv = "i" if top.inside else "intill"
         where_en = "in" if top.inside else "next to"
@@ -266,7 +291,7 @@ def sentence(hits: list[HotspotHit], survey: dict[str, Any]) -> tuple[str, str]:
             f"Projektet ligger intill en brännpunkt för händelser ({patrol[0].name}).",
             f"The project lies next to an incident hotspot ({patrol[0].name}).",
         )
-    if survey.get("reasons"):
+    if survey.get("reasons") and with_numbers:
         k, s = survey["reasons"][0]
         return (
             f"Ingen brännpunkt i närheten; {round(s * 100)} % av de otrygga svaren i området "
@@ -286,16 +311,135 @@ def check_project(
     detail: Detail,
     shapes: list | None = None,
 ) -> CheckResult:
-    """Everything the check page shows for ``project``."""
+    """Everything the check page shows for ``project``.
+
+    Raw-detail roles get counts from the store for the exact area. Everyone else (planners)
+    gets only published values: patrol hot spots are left out (they are police detail), design
+    hot spots keep their measures and banded shares, and survey and incident figures are sums
+    of the fixed releases' published 250 m cells that touch the area — never a count of an
+    arbitrary polygon, which two overlapping buffers could difference.
+    """
     polygon = project_geometry(project)
     area = polygon.buffer(buffer_m) if buffer_m else polygon
     hits = touching(polygon, buffer_m, shapes if shapes is not None else hotspot_shapes(db))
     hits.sort(key=lambda h: (h.method != "design", not h.inside, h.name))
-    survey = survey_summary(db, area, min_count)
-    incidents = incident_summary(db, area, min_count, detail)
-    recs = recommend(hits, survey, incidents["raw_counts"])
-    sv, en = sentence(hits, survey)
+    if detail is Detail.RAW:
+        survey = survey_summary(db, area, min_count)
+        incidents = incident_summary(db, area, min_count, detail)
+        recs = recommend(hits, survey, incidents["raw_counts"])
+        sv, en = sentence(hits, survey)
+        return CheckResult(project.id, buffer_m, hits, survey, incidents, recs, sv, en)
+    rule = disclosure.rule_for(detail, min_count)
+    hits = [
+        HotspotHit(h.method, h.key, h.name, h.inside, disclosure.disclose_properties(h.props, rule))
+        for h in hits
+        if policy.hotspot_detail(detail_role(detail), h.method) is not Detail.HIDDEN
+    ]
+    survey = released_survey_summary(db, area, rule)
+    incidents = released_incident_summary(db, area, rule)
+    recs = recommend_released(hits, survey)
+    sv, en = sentence(hits, {"reasons": survey["reasons"]}, with_numbers=False)
     return CheckResult(project.id, buffer_m, hits, survey, incidents, recs, sv, en)
+
+
+def detail_role(detail: Detail) -> str:
+    """A role that has ``detail`` of incidents (for hotspot visibility questions)."""
+    return "police" if detail is Detail.RAW else "planner"
+
+
+def _region(db: Database) -> str | None:
+    from tryggkarta.geo import parse_region
+
+    return parse_region(db.settings.region).municipality_code
+
+
+def released_survey_summary(db: Database, area: shapely.Geometry, rule: disclosure.Rule) -> dict:
+    """Answers near ``area`` from the survey release: sums of published cell values."""
+    rel = disclosure.survey_release(db, _region(db), rule)
+    cells = disclosure.cells_touching(rel, area)
+    n = disclosure.area_sum(rel, cells, "count")
+    unsafe = disclosure.area_sum(rel, cells, "unsafe")
+    reasons: dict[str, int] = {}
+    if rel is not None:
+        for idx in cells.tolist():
+            for key, count in rel.values["reasons"].get(idx, []):
+                reasons[key] = reasons.get(key, 0) + int(count)
+    shares = (
+        sorted(((k, c / unsafe) for k, c in reasons.items()), key=lambda kv: (-kv[1], kv[0]))
+        if unsafe
+        else []
+    )
+    return {
+        "n": n,
+        "unsafe": unsafe,
+        "reasons": [(k, min(1.0, s)) for k, s in shares if k in SURVEY_REASONS],
+        "suppressed": n is None,
+        "released": True,
+        "cells": len(cells),
+    }
+
+
+def released_incident_summary(db: Database, area: shapely.Geometry, rule: disclosure.Rule) -> dict:
+    """Incidents near ``area`` in the 52-week release, per category group (published sums)."""
+    tz = getattr(db.settings, "timezone", None) or "Europe/Stockholm"
+    period = disclosure.parse_period(None, tz=tz)
+    rel = disclosure.incident_release(db, _region(db), period, rule, with_trend=False)
+    cells = disclosure.cells_touching(rel, area)
+    rows = []
+    for group in disclosure.CATEGORY_GROUPS:
+        if group == "alla":
+            continue
+        rows.append((group, disclosure.area_sum(rel, cells, f"g:{group}")))
+    rows.sort(key=lambda kv: (-(kv[1] or 0), kv[0]))
+    return {
+        "total": disclosure.area_sum(rel, cells, "count"),
+        "by_category": rows,
+        "grouped": True,
+        "raw_counts": {},
+        "period": period.label_sv,
+        "period_en": period.label_en,
+    }
+
+
+def recommend_released(hits: list[HotspotHit], survey: dict[str, Any]) -> list[Recommendation]:
+    """Measures from design hot spots and released survey reasons, evidence without counts."""
+    recs: dict[str, Recommendation] = {}
+    for hit in hits:
+        bands = {
+            r[0]: r for r in hit.props.get("reasons") or [] if isinstance(r, list) and len(r) > 2
+        }
+        for key in hit.props.get("measures") or []:
+            if key not in MEASURES:
+                continue
+            r = recs.setdefault(key, Recommendation(key))
+            why = [bands[x] for x in MEASURE_TRIGGERS.get(key, {}).get("reasons", ()) if x in bands]
+            why = [b for b in why if b[2]]
+            sv = "; ".join(
+                f"{b[2]} av de otrygga svaren anger {SURVEY_REASONS[b[0]].sv.lower()}" for b in why
+            )
+            en = "; ".join(
+                f"{b[2]} of the unsafe answers name {SURVEY_REASONS[b[0]].en.lower()}" for b in why
+            )
+            r.evidence_sv.append(f"Gestaltningsbrännpunkt {hit.name}" + (f": {sv}" if sv else ""))
+            r.evidence_en.append(f"Design hot spot {hit.name}" + (f": {en}" if en else ""))
+            r.strength = max(r.strength, 0.8 if hit.inside else 0.6)
+    shares = dict(survey.get("reasons") or [])
+    for key, trig in MEASURE_TRIGGERS.items():
+        for reason in trig["reasons"]:
+            share = shares.get(reason, 0.0)
+            if share >= REASON_SHARE_TRIGGER:
+                r = recs.setdefault(key, Recommendation(key))
+                label = SURVEY_REASONS[reason]
+                pct = round(share * 100)
+                r.evidence_sv.append(
+                    f"omkring {pct} % av de otrygga svaren i området anger {label.sv.lower()}"
+                )
+                r.evidence_en.append(
+                    f"about {pct} % of the unsafe answers in the area name {label.en.lower()}"
+                )
+                r.strength = max(r.strength, share)
+    order = list(MEASURES)
+    return sorted(recs.values(), key=lambda r: (-r.strength, order.index(r.key)))
 
 
 def save_measures(

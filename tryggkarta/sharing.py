@@ -1,7 +1,7 @@
 """Saved and shared maps, share links and the public map's aggregates — no Flask here.
 
 A saved map is a *configuration* (layers, filters, extent) — never data. Whoever opens it
-sees the data their own role allows (:func:`tryggkarta.domain.detail_for`); a link only
+sees the data their own role allows (:func:`tryggkarta.policy.detail`); a link only
 grants access to the configuration, so an anonymous link viewer is ``public``.
 
 Share links carry a random 32-byte token; only its SHA-256 digest is stored
@@ -21,13 +21,12 @@ import numpy as np
 from sqlalchemy import extract, or_, select
 from sqlalchemy.orm import Session
 
+from tryggkarta import disclosure, policy
 from tryggkarta.domain import (
     INCIDENT_CATEGORIES,
     LAYER_LABELS,
-    UNSAFE_MAX_RATING,
     Detail,
     Role,
-    detail_for,
 )
 from tryggkarta.errors import BadInput, Gone, NotFound
 from tryggkarta.geo import from_wgs84, to_wgs84
@@ -142,7 +141,7 @@ def validate_name(name: str | None) -> str:
 def can_view(shared: SharedMap, user: Any) -> bool:
     """Whether ``user`` (anonymous: role public, id None) may open ``shared`` without a link."""
     role = getattr(user, "role", Role.PUBLIC.value)
-    if shared.public or role == Role.ADMIN.value:
+    if shared.public or policy.can(user, policy.Action.ADMIN):
         return True
     if getattr(user, "id", None) is not None and shared.owner_id == user.id:
         return True
@@ -192,25 +191,38 @@ def layer_views(
 ) -> list[dict[str, Any]]:
     """Per configured layer: the viewer's detail level and the data at that level.
 
-    RAW point layers list individual features (newest first, at most ``raw_limit``);
-    AGGREGATED ones give counts per district with cells under ``min_count`` suppressed.
+    RAW point layers list individual features (newest first, at most ``raw_limit``) under the
+    map's own filters. Below raw detail the map's filters do not apply: the viewer gets the
+    fixed release (the last 52 weeks, all categories) per district, published through
+    :mod:`tryggkarta.disclosure` — a saved date window or category set would otherwise let two
+    shared maps be differenced.
     """
+    from tryggkarta.geo import parse_region
+
     filters = config_filters(config, db.srid)
+    municipality = parse_region(db.settings.region).municipality_code
     out = []
     for layer in config.get("layers", []):
-        level = detail_for(role, layer)
+        level = policy.detail(role, layer)
         view: dict[str, Any] = {"layer": layer, "detail": level.value, "rows": [], "total": 0}
         if level is Detail.HIDDEN:
             out.append(view)
             continue
-        if layer in ("incidents", "survey"):
+        if layer in ("incidents", "survey") and level is Detail.RAW:
             view["total"] = count(db, layer, filters)
-            if level is Detail.RAW:
-                view["rows"] = _raw_rows(db, layer, filters, raw_limit)
-            else:
-                view["areas"] = district_counts(db, layer, filters, min_count)
-                if view["total"] < min_count:
-                    view["total"] = None
+            view["rows"] = _raw_rows(db, layer, filters, raw_limit)
+        elif layer in ("incidents", "survey"):
+            rule = disclosure.rule_for(level, min_count)
+            tz = getattr(db.settings, "timezone", None) or "Europe/Stockholm"
+            period = disclosure.parse_period(None, tz=tz) if layer == "incidents" else None
+            base = Filters(municipality_code=municipality)
+            if period is not None:
+                base = base.replace(start=period.start, end=period.end)
+            view["total"] = rule.value(count(db, layer, base))
+            view["areas"] = disclosure.district_values(db, layer, period, rule, municipality)
+            view["period"] = period.label_sv if period else None
+            view["period_en"] = period.label_en if period else None
+            view["fixed_release"] = True
         else:
             frame = layer_frame(db, layer, filters, columns=["name"], geometry=False)
             view["total"] = len(frame)
@@ -246,36 +258,40 @@ def district_counts(
 def public_cells(
     db: Database, min_count: int, cell_size: float = PUBLIC_CELL_SIZE
 ) -> list[dict[str, Any]]:
-    """Unsafe share of survey answers per grid cell, only cells with ≥ ``min_count`` answers.
+    """The survey release as rows: one per published 250 m cell (answers ≥ ``min_count``).
 
-    Returns one dict per kept cell: ``x``/``y`` (south-west corner, working CRS), ``lon``/
-    ``lat`` of its centre, ``n`` and ``unsafe_share``. No answer is ever returned alone.
+    ``x``/``y`` (south-west corner, working CRS), ``lon``/``lat`` of its centre, ``n`` (answers,
+    rounded), ``unsafe_share`` (the middle of the published band, or ``None``) and
+    ``share_band`` — all from :func:`tryggkarta.disclosure.survey_release`.
     """
-    frame = layer_frame(db, "survey", columns=["x", "y", "rating"], geometry=False)
-    if frame.empty:
+    from tryggkarta.geo import parse_region
+
+    rule = disclosure.rule_for(Detail.AGGREGATED, min_count)
+    rel = disclosure.survey_release(db, parse_region(db.settings.region).municipality_code, rule)
+    if rel is None:
         return []
-    col = np.floor(frame["x"].to_numpy(float) / cell_size).astype(np.int64)
-    row = np.floor(frame["y"].to_numpy(float) / cell_size).astype(np.int64)
-    unsafe = (frame["rating"].to_numpy(int) <= UNSAFE_MAX_RATING).astype(np.int64)
-    keys, inverse = np.unique(np.stack([col, row], axis=1), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    n = np.bincount(inverse)
-    k = np.bincount(inverse, weights=unsafe)
-    keep = n >= max(min_count, 1)
-    cx = (keys[keep, 0] + 0.5) * cell_size
-    cy = (keys[keep, 1] + 0.5) * cell_size
-    lon, lat = to_wgs84(cx, cy, db.srid)
-    return [
-        {
-            "x": float(keys[i, 0] * cell_size),
-            "y": float(keys[i, 1] * cell_size),
-            "lon": float(lo),
-            "lat": float(la),
-            "n": int(n[i]),
-            "unsafe_share": float(k[i] / n[i]),
-        }
-        for i, lo, la in zip(np.flatnonzero(keep), lon, lat, strict=True)
-    ]
+    g = rel.grid
+    flat = rel.shown
+    row, col = np.divmod(flat, g.nx)
+    x = g.x0 + col * g.cell_size
+    y = g.y0 + row * g.cell_size
+    lon, lat = to_wgs84(x + g.cell_size / 2, y + g.cell_size / 2, db.srid)
+    lo, hi = rel.values["band_lo"][flat], rel.values["band_hi"][flat]
+    out = []
+    for i, idx in enumerate(flat.tolist()):
+        has_band = bool(np.isfinite(lo[i]))
+        out.append(
+            {
+                "x": float(x[i]),
+                "y": float(y[i]),
+                "lon": float(lon[i]),
+                "lat": float(lat[i]),
+                "n": int(rel.values["count"][idx]),
+                "unsafe_share": round(float(lo[i] + hi[i]) / 2, 3) if has_band else None,
+                "share_band": [float(lo[i]), float(hi[i])] if has_band else None,
+            }
+        )
+    return out
 
 
 def public_cells_geojson(
@@ -292,7 +308,11 @@ def public_cells_geojson(
             {
                 "type": "Feature",
                 "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": {"n": c["n"], "unsafe_share": round(c["unsafe_share"], 3)},
+                "properties": {
+                    "n": c["n"],
+                    "unsafe_share": c["unsafe_share"],
+                    "share_band": c["share_band"],
+                },
             }
         )
     return {"type": "FeatureCollection", "features": feats}

@@ -61,6 +61,12 @@ def category_lookup(lang: str) -> dict[str, str]:
     return {k: v.get(lang) for k, v in INCIDENT_CATEGORIES.items()}
 
 
+def group_lookup(lang: str) -> dict[str, str]:
+    from tryggkarta.disclosure import CATEGORY_GROUPS
+
+    return {k: label.get(lang) for k, (label, _cats) in CATEGORY_GROUPS.items()}
+
+
 def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
     """Incidents per grid cell; popup (built in the browser) with count, trend, categories.
 
@@ -80,7 +86,22 @@ def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = 
             out["trend"] = p["trend"]
         if cats:
             out["categories"] = [[k, int(v)] for k, v in cats[:5]]
+        groups = p.get("groups") or {}
+        if groups:
+            out["groups"] = [[k, int(v)] for k, v in sorted(groups.items(), key=lambda kv: -kv[1])]
         return out
+
+    release = fc.get("release")
+    trend_text = (
+        t("Trend (mot föregående period)")
+        if release
+        else t("Trend (senaste 4 veckorna mot de 4 före)")
+    )
+    count_text = (
+        t("Antal händelser (avrundat)")
+        if release and release.get("rounded_to", 1) > 1
+        else t("Antal händelser")
+    )
 
     options = {
         "style": styles.cell_style(classes.colours[0]),
@@ -89,17 +110,19 @@ def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = 
         "popup": {
             "title": t("Händelser i rutan"),
             "rows": [
-                [t("Antal händelser"), "count", "int"],
-                [t("Trend (senaste 4 veckorna mot de 4 före)"), "trend", {"map": "trend"}],
+                [count_text, "count", "int"],
+                [trend_text, "trend", {"map": "trend"}],
             ],
             "lists": [
-                [t("Kategorier"), "categories", {"map": "category", "pattern": "{label}: {n}"}]
+                [t("Kategorier"), "categories", {"map": "category", "pattern": "{label}: {n}"}],
+                [t("Kategorigrupper"), "groups", {"map": "group", "pattern": "{label}: {n}"}],
             ],
         },
         "tip": {"text": t("%(n)s händelser", n="{n}"), "key": "count", "fmt": "int"},
         "lookups": {
             "trend": {k: t(v) for k, v in TREND_TEXT.items()},
             "category": category_lookup(lang),
+            "group": group_lookup(lang),
         },
     }
     legend = LegendEntry(
@@ -124,7 +147,18 @@ def survey_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Tr
         }
         if p.get("reasons"):
             out["reasons"] = [[k, int(n)] for k, n in p["reasons"]]
+        if p.get("share_text"):
+            out["share_text"] = p["share_text"]
+        if p.get("unsafe") is not None and p.get("share_text"):
+            out["unsafe"] = p["unsafe"]
         return out
+
+    banded = any((f.get("properties") or {}).get("share_text") for f in fc.get("features", []))
+    share_row = (
+        [t("Andel otrygga svar (betyg 1–2), intervall"), "share_text", "text"]
+        if banded
+        else [t("Andel otrygga svar (betyg 1–2)"), "share", "pct"]
+    )
 
     options = {
         "style": styles.cell_style(classes.colours[0], opacity=0.6),
@@ -134,13 +168,17 @@ def survey_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Tr
             "title": t("Trygghetsundersökning"),
             "rows": [
                 [t("Antal svar"), "count", "int"],
-                [t("Andel otrygga svar (betyg 1–2)"), "share", "pct"],
+                share_row,
             ],
             "lists": [
                 [t("Vanligaste skälen"), "reasons", {"map": "reason", "pattern": "{label} ({n})"}]
             ],
         },
-        "tip": {"text": t("%(share)s otrygga svar", share="{n}"), "key": "share", "fmt": "pct"},
+        "tip": {
+            "text": t("%(share)s otrygga svar", share="{n}"),
+            "key": "share_text" if banded else "share",
+            "fmt": "text" if banded else "pct",
+        },
         "lookups": {"reason": {k: v.get(lang) for k, v in SURVEY_REASONS.items()}},
     }
     items = legend_for_classes(classes, lambda v: format_percent(v, lang), 0.0)

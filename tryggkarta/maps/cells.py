@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tryggkarta.geo import to_wgs84
-from tryggkarta.store.grid import GridSpec
+from tryggkarta.gridspec import GridSpec, cell_polygons
 
 #: Most cells a map layer may hold; a bigger grid gets coarser cells.
 MAX_CELLS = 60_000
@@ -47,20 +46,6 @@ def keep_cells(counts: np.ndarray, min_count: int) -> np.ndarray:
     """Flat indices of cells shown: at least ``min_count`` records (and at least one)."""
     flat = np.asarray(counts).ravel()
     return np.flatnonzero(flat >= max(1, int(min_count)))
-
-
-def cell_polygons(grid: GridSpec, flat: np.ndarray, srid: int, digits: int = 6) -> list[list]:
-    """GeoJSON polygon rings (WGS84 lon/lat) of the cells with flat indices ``flat``."""
-    row, col = np.divmod(np.asarray(flat, dtype=np.int64), grid.nx)
-    x0 = grid.x0 + col * grid.cell_size
-    y0 = grid.y0 + row * grid.cell_size
-    x1, y1 = x0 + grid.cell_size, y0 + grid.cell_size
-    xs = np.stack([x0, x1, x1, x0, x0], axis=1)
-    ys = np.stack([y0, y0, y1, y1, y0], axis=1)
-    lon, lat = to_wgs84(xs.ravel(), ys.ravel(), srid)
-    lon = np.round(lon, digits).reshape(xs.shape)
-    lat = np.round(lat, digits).reshape(ys.shape)
-    return [[list(map(list, zip(lo, la, strict=True)))] for lo, la in zip(lon, lat, strict=True)]
 
 
 def cells_geojson(

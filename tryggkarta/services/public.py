@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
-from tryggkarta.domain import STREET_LEVEL_PRECISIONS, Detail, Layer
+from tryggkarta import disclosure, policy
+from tryggkarta.disclosure import Rule
+from tryggkarta.domain import Detail, Layer
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
-from tryggkarta.services import cells
 from tryggkarta.store import (
     Database,
     Filters,
@@ -49,21 +49,51 @@ def _base(db: Database, bbox: tuple[float, float, float, float] | None) -> Filte
     return Filters(bbox=bbox, municipality_code=parse_region(db.settings.region).municipality_code)
 
 
-def incident_cells(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
-    """Incidents of the last ``months`` (default 12) per cell, by category, k-suppressed."""
+def incident_cells(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+    """Incidents per 250 m release cell for a fixed period (``period``, default the last 52
+    weeks) and category group (``grupp``), published through ``rule``."""
     params = params or {}
-    since = datetime.now(UTC) - timedelta(days=round(30.44 * int(params.get("months", 12))))
-    filters = _base(db, bbox).replace(start=since, precisions=STREET_LEVEL_PRECISIONS)
-    fc, _grid = cells.incident_cells(db, filters, float(params.get("cell", 250)), k)
-    return fc
+    period = disclosure.parse_period(params.get("period"), tz=_tz(db))
+    group = disclosure.parse_group(params.get("grupp"))
+    rel = disclosure.incident_release(db, _municipality(db), period, rule)
+    return disclosure.release_geojson(rel, db.srid, bbox=bbox, group=group)
 
 
-def survey_cells(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
-    """Survey answers per cell with the unsafe share and top reasons; cells with < k answers left out."""
-    return cells.survey_cells(db, _base(db, bbox), float((params or {}).get("cell", 250)), None, k)
+def survey_cells(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+    """Survey answers per 250 m release cell: answers, unsafe answers and the unsafe share as
+    a band, and the most named reasons — published through ``rule``."""
+    rel = disclosure.survey_release(db, _municipality(db), rule)
+    return disclosure.release_geojson(rel, db.srid, bbox=bbox)
 
 
-def projects(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+def _municipality(db: Database) -> str | None:
+    return parse_region(db.settings.region).municipality_code
+
+
+def _tz(db: Database) -> str:
+    return getattr(db.settings, "timezone", None) or "Europe/Stockholm"
+
+
+def _in_bbox(fc: FeatureCollection, bbox: tuple[float, float, float, float] | None, srid: int):
+    """Features of ``fc`` (WGS84) whose bounds meet ``bbox`` (working CRS)."""
+    if bbox is None:
+        return fc
+    import shapely
+
+    from tryggkarta.geo import from_wgs84
+
+    keep = []
+    box = shapely.box(*bbox)
+    for f in fc.get("features", []):
+        geom = shapely.geometry.shape(f["geometry"])
+        lon0, lat0, lon1, lat1 = geom.bounds
+        x, y = from_wgs84([lon0, lon1], [lat0, lat1], srid)
+        if shapely.box(min(x), min(y), max(x), max(y)).intersects(box):
+            keep.append(f)
+    return {**fc, "features": keep}
+
+
+def projects(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     """Planning projects with the safety measures they include (public facts)."""
     frame = layer_frame(
         db,
@@ -86,76 +116,54 @@ def projects(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:
     return frame.to_crs(4326).to_geo_dict(drop_id=True)
 
 
-def areas(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+def areas(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     frame = layer_frame(db, "areas", _base(db, bbox), columns=["name", "kind", "code"])
     return frame.to_crs(4326).to_geo_dict(drop_id=True) if len(frame) else _empty()
 
 
-def design_hotspots(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
-    """Design hotspots with their measures; hotspots with fewer than k answers left out."""
+def design_hotspots(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+    """Design hotspots with their measures, computed on all answers of the installation
+    (never on a bbox) and published through ``rule``: counts rounded, shares in bands, no
+    sentences; hotspots with a suppressed number of answers are left out."""
     from tryggkarta.services.hotspots import design_layer
 
-    fc = design_layer(db, _base(db, bbox)).geojson
-    keep = [f for f in fc["features"] if f["properties"].get("n_answers", 0) >= k]
-    public_keys = (
-        "key",
-        "rank",
-        "name",
-        "n_answers",
-        "unsafe_share",
-        "smoothed_share",
-        "reasons",
-        "measures",
-    )
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {**f, "properties": {key: f["properties"].get(key) for key in public_keys}}
-            for f in keep
-        ],
-    }
+    fc = design_layer(db, _base(db, None)).geojson
+    return _in_bbox(disclosure.disclose_features(fc, rule), bbox, db.srid)
 
 
-def gistar_hotspots(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
-    """Gi* hot and cold cells (classes −3…+3); counts below k are not given."""
+def gistar_hotspots(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+    """Gi* hot and cold 250 m cells (classes −3…+3) on the fixed release (all data up to the
+    latest release cut); counts published through ``rule``."""
     from tryggkarta.services.hotspots import gistar_layer
 
-    filters = _base(db, bbox)
-    fc = gistar_layer(db, filters, cell_size=float((params or {}).get("cell", 250))).geojson
-    out = []
-    for f in fc["features"]:
-        props = dict(f["properties"])
-        if props.get("count", 0) < k:
-            props["count"] = None
-        out.append({**f, "properties": props})
-    return {"type": "FeatureCollection", "features": out}
+    filters = _base(db, None)
+    if not rule.raw:
+        filters = filters.replace(end=disclosure.release_cut(tz=_tz(db)))
+    fc = gistar_layer(db, filters, cell_size=disclosure.RELEASE_CELL).geojson
+    return _in_bbox(disclosure.disclose_features(fc, rule), bbox, db.srid)
 
 
-def forecast_hotspots(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
-    """The default hotspot layer (backtest winner); cells with fewer than k incidents keep no count."""
+def forecast_hotspots(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+    """The default hotspot layer (backtest winner) with its PAI; counts published via ``rule``."""
     from tryggkarta.services.hotspots import forecast_layer
 
-    layer = forecast_layer(db, _base(db, bbox))
+    layer = forecast_layer(db, _base(db, None))
     meta = {
         key: layer.summary.get(key)
         for key in ("method", "method_sv", "method_en", "pai", "naive_pai", "area_share")
     }
-    out = []
-    for f in layer.geojson["features"]:
-        props = {**f["properties"], **meta}
-        if props.get("count", 0) < k:
-            props["count"] = None
-        out.append({**f, "properties": props})
-    return {"type": "FeatureCollection", "features": out}
+    fc = disclosure.disclose_features(layer.geojson, rule)
+    out = [{**f, "properties": {**f["properties"], **meta}} for f in fc["features"]]
+    return _in_bbox({"type": "FeatureCollection", "features": out}, bbox, db.srid)
 
 
-def patrol_hotspots(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+def patrol_hotspots(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     from tryggkarta.services.hotspots import patrol_layer
 
     return patrol_layer(db, _base(db, bbox)).geojson
 
 
-def raw_incidents(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+def raw_incidents(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     cols = [
         "id",
         "occurred_at",
@@ -176,7 +184,7 @@ def raw_incidents(db: Database, k: int, bbox=None, params=None) -> FeatureCollec
     return _frame_fc(frame, cols)
 
 
-def raw_survey(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
+def raw_survey(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     cols = ["id", "answered_at", "rating", "reasons", "time_of_day", "comment"]
     frame = layer_frame(db, "survey", _base(db, bbox), columns=cols)
     return _frame_fc(frame, cols)
@@ -280,11 +288,12 @@ AUDIENCE_ROLE = {"public": "public", "partner": "partner", "internal": "police"}
 
 
 def allowed(name: str, role: str) -> bool:
-    """May ``role`` read collection ``name``? Raw collections need RAW detail on their layer."""
-    from tryggkarta.domain import detail_for
-
+    """May ``role`` read collection ``name``? Raw collections need RAW detail on their layer
+    (and patrol hot spots the patrol action) — asked of :mod:`tryggkarta.policy`."""
     info = COLLECTIONS[name]
-    level = detail_for(role, info.layer)
+    if name == "patrol_hotspots":
+        return policy.hotspot_detail(role, "patrol") is Detail.RAW
+    level = policy.detail(role, info.layer)
     if level == Detail.HIDDEN:
         return False
     return info.public or level == Detail.RAW
@@ -308,10 +317,14 @@ def collection(
         raise BadInput(
             f"The collection {name!r} holds raw records and cannot be given to the audience {audience!r}."
         )
-    k = 1 if role == "police" else max(1, int(db.settings.min_count))
-    fc = COLLECTIONS[name].build(db, k, bbox, params)
-    return {
+    info = COLLECTIONS[name]
+    rule = disclosure.rule_for(policy.detail(role, info.layer), int(db.settings.min_count))
+    fc = info.build(db, rule, bbox, params)
+    out = {
         "type": "FeatureCollection",
         "features": fc.get("features", []),
         "numberReturned": len(fc.get("features", [])),
     }
+    if "release" in fc:
+        out["release"] = fc["release"]
+    return out

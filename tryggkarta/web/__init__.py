@@ -75,9 +75,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["tryggkarta.db"] = Database(settings)
 
     csrf.init_app(app)
-    from tryggkarta.web import auth, errors
+    from tryggkarta.web import access, auth, errors
 
     auth.init_app(app)
+    access.init_app(app)
     errors.init_app(app)
     for name in BLUEPRINTS:
         module = importlib.import_module(name)

@@ -9,20 +9,24 @@ Bearer tokens work through Flask-Login's request loader.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 
+from tryggkarta import disclosure, policy
 from tryggkarta.domain import LAYER_LABELS, Detail, Layer
 from tryggkarta.errors import BadInput, Forbidden, NotFound
 from tryggkarta.i18n import translate
 from tryggkarta.maps.query import MapQuery
 from tryggkarta.store import audit, layer_frame
-from tryggkarta.store.queries import points_frame
+from tryggkarta.store.queries import Filters, points_frame
 from tryggkarta.web.auth import current_role, detail
 from tryggkarta.web.mapview import (
     HOTSPOT_METHODS,
+    ad_hoc_args,
+    current_rule,
     frame_geojson,
     hotspot_geojson,
     hotspot_level,
@@ -30,6 +34,9 @@ from tryggkarta.web.mapview import (
     min_count_for,
     parse_request,
     points_geojson,
+    release_filters,
+    released_incidents,
+    released_survey,
     survey_grid,
 )
 
@@ -85,20 +92,73 @@ def _query() -> MapQuery:
 
 
 def _cells(layer: str, q: MapQuery, level: Detail) -> dict[str, Any]:
+    """Grid cells: ad hoc for raw-detail roles, the fixed release for everyone else."""
     from tryggkarta.web import get_db, get_settings
 
     if layer not in POINT:
         raise BadInput(
             f"Grid cells exist for point layers only ({', '.join(POINT)}), not {layer!r}."
         )
-    db, k = get_db(), min_count_for(level, get_settings().min_count)
+    db = get_db()
+    if level != Detail.RAW:
+        _no_ad_hoc()
+        fc = (
+            released_incidents(db, q, "en")
+            if layer == Layer.INCIDENTS
+            else released_survey(db, q, "en")
+        )
+        fc["min_count"] = fc.get("release", {}).get("min_count", get_settings().min_count)
+        return fc
+    k = min_count_for(level, get_settings().min_count)
     if layer == Layer.INCIDENTS:
-        fc, _grid = incident_grid(db, q, k, per_category=level == Detail.RAW)
+        fc, _grid = incident_grid(db, q, k, per_category=True)
     else:
         fc = survey_grid(db, q, None, k)
     fc["min_count"] = k
     fc["cell_size"] = q.cell
     return fc
+
+
+def _no_ad_hoc() -> None:
+    """Roles below raw detail get fixed releases only: ad-hoc filters are refused (400)."""
+    used = ad_hoc_args()
+    if used:
+        raise BadInput(
+            f"The parameters {', '.join(used)} are for raw-detail roles. Aggregated data come "
+            "as fixed releases: choose 'period' (52v, a year, a quarter such as 2025-K3) and "
+            "'grupp' (a category group); see /api/releases."
+        )
+
+
+@bp.route("/releases")
+def releases() -> Any:
+    """The fixed releases an aggregated caller may ask for: periods, category groups, rules."""
+    from tryggkarta.web import get_settings
+
+    settings = get_settings()
+    tz = getattr(settings, "timezone", None) or "Europe/Stockholm"
+    rule = disclosure.rule_for(detail(Layer.INCIDENTS), settings.min_count)
+    return jsonify(
+        {
+            "cell_size": disclosure.RELEASE_CELL,
+            "min_count": rule.k,
+            "rounded_to": rule.base,
+            "periods": [
+                {
+                    "id": p.key,
+                    "title": p.label_sv,
+                    "title_en": p.label_en,
+                    "start": p.start.isoformat(),
+                    "end": p.end.isoformat(),
+                }
+                for p in disclosure.period_choices(tz=tz)
+            ],
+            "groups": [
+                {"id": k, "title": label.sv, "title_en": label.en, "categories": list(cats)}
+                for k, (label, cats) in disclosure.CATEGORY_GROUPS.items()
+            ],
+        }
+    )
 
 
 @bp.route("/layers")
@@ -187,7 +247,7 @@ def hotspot(method: str) -> Any:
     under ``min_count`` are dropped for aggregated roles. ``?lang=`` sets the popup language.
     """
     from tryggkarta import maps
-    from tryggkarta.web import current_language, get_db, get_settings
+    from tryggkarta.web import current_language, get_db
 
     if method not in HOTSPOT_METHODS:
         raise NotFound(
@@ -202,10 +262,21 @@ def hotspot(method: str) -> Any:
     lang = (
         request.args.get("lang") if request.args.get("lang") in ("sv", "en") else current_language()
     )
+    rule = current_rule(policy.HOTSPOT_LAYERS[method])
+    if level != Detail.RAW:
+        # a fixed release: every hotspot below raw detail is computed on the same data
+        _no_ad_hoc()
+        fixed = (
+            Filters(municipality_code=q.filters.municipality_code)
+            if method == "forecast"
+            else release_filters(q)
+        )
+        q = replace(q, filters=fixed)
     found = hotspot_geojson(get_db(), method, q)
     if found is None:
         return jsonify({"type": "FeatureCollection", "features": [], "tk": {}})
     fc, title_sv, title_en = found
+    fc = disclosure.disclose_features(fc, rule, lang)
 
     def t(text: str, **params: object) -> str:
         return translate(text, lang, **params)
@@ -216,6 +287,6 @@ def hotspot(method: str) -> Any:
         title_en if lang == "en" else title_sv,
         t,
         lang,
-        min_count=min_count_for(level, get_settings().min_count),
+        min_count=rule.k,
     )
     return jsonify({**layer.layer.payload(), "detail": str(level)})

@@ -22,8 +22,8 @@ from flask_login import (
     logout_user,
 )
 
-from tryggkarta import accounts
-from tryggkarta.domain import Detail, Role, detail_for
+from tryggkarta import accounts, policy
+from tryggkarta.domain import Detail, Role
 from tryggkarta.store import User
 from tryggkarta.store.writes import audit
 
@@ -96,7 +96,7 @@ def current_role() -> str:
 
 def detail(layer: str) -> Detail:
     """How much of ``layer`` the current user may see."""
-    return detail_for(current_role(), layer)
+    return policy.detail(current_user, layer)
 
 
 def roles_required(*roles: str) -> Callable[[F], F]:

@@ -19,7 +19,7 @@ import numpy as np
 from flask import request, url_for
 from sqlalchemy import select
 
-from tryggkarta import maps
+from tryggkarta import disclosure, maps, policy
 from tryggkarta.domain import INCIDENT_CATEGORIES, Detail, Layer
 from tryggkarta.errors import TryggkartaError
 from tryggkarta.geo import parse_region, to_wgs84
@@ -313,38 +313,95 @@ def _filter_args() -> dict[str, list[str]]:
 
 
 def forecast_on_page(
-    db: Any, q: MapQuery, title: str, lang: str, t: Any, min_count: int
+    db: Any, q: MapQuery, title: str, lang: str, t: Any, level: Detail
 ) -> maps.MapLayer | None:
     """The default hotspot layer, shown from the start with its method and PAI in the legend —
     when it is already computed for this data (``tryggkarta demo`` and the CLI compute it;
-    the page never waits for the tuning). Otherwise the layer loads on demand."""
+    the page never waits for the tuning). Otherwise the layer loads on demand.
+
+    Below raw detail the layer is the one fitted on all data (no ad-hoc filters) and its
+    features go through :func:`tryggkarta.disclosure.disclose_features`."""
     from tryggkarta.services.forecast import forecast_layer, trust_note
 
+    filters = (
+        q.filters if level is Detail.RAW else Filters(municipality_code=q.filters.municipality_code)
+    )
     try:
-        layer = forecast_layer(db, q.filters, cached_only=True)
+        layer = forecast_layer(db, filters, cached_only=True)
     except TryggkartaError:
         return None
     if layer is None or not layer.features:
         return None
+    rule = current_rule(Layer.INCIDENTS)
     return maps.hotspot_layer(
-        layer.geojson,
+        disclosure.disclose_features(layer.geojson, rule, lang),
         "forecast",
         title,
         t,
         lang,
         show=True,
-        min_count=min_count,
+        min_count=rule.k,
         note=trust_note(layer.summary, lang),
     )
 
 
 def hotspot_level(method: str) -> tuple[Detail, bool]:
-    """(detail level of the data behind ``method``, whether the caller may see the layer)."""
-    from tryggkarta.web.auth import detail
+    """(detail level the current user gets of ``method``, whether they may see it at all)."""
+    from flask_login import current_user
 
-    level = detail(Layer.SURVEY if method == "design" else Layer.INCIDENTS)
-    allowed = level != Detail.HIDDEN and (method != "patrol" or level == Detail.RAW)
-    return level, allowed
+    level = policy.hotspot_detail(current_user, method)
+    return level, level is not Detail.HIDDEN
+
+
+def current_rule(layer: str) -> disclosure.Rule:
+    """The disclosure rule for the current user on ``layer``."""
+    from flask_login import current_user
+
+    from tryggkarta.web import get_settings
+
+    return disclosure.rule_for(policy.detail(current_user, layer), get_settings().min_count)
+
+
+#: Parameters only raw-detail roles may use (ad-hoc filters); others get fixed releases.
+AD_HOC = ("from", "to", "cat", "weekday", "hour", "cell")
+
+
+def ad_hoc_args() -> list[str]:
+    return [k for k in AD_HOC if any(v.strip() for v in request.args.getlist(k))]
+
+
+def release_choice() -> tuple[disclosure.Period, str]:
+    """The release period and category group asked for (``period``, ``grupp``)."""
+    from tryggkarta.web import get_settings
+
+    tz = getattr(get_settings(), "timezone", None) or "Europe/Stockholm"
+    return (
+        disclosure.parse_period(request.args.get("period"), tz=tz),
+        disclosure.parse_group(request.args.get("grupp")),
+    )
+
+
+def released_incidents(db: Any, q: MapQuery, lang: str) -> dict:
+    """Published incident cells (fixed release) for a role below raw detail."""
+    period, group = release_choice()
+    rule = current_rule(Layer.INCIDENTS)
+    rel = disclosure.incident_release(db, q.filters.municipality_code, period, rule)
+    return disclosure.release_geojson(rel, db.srid, bbox=q.filters.bbox, group=group, lang=lang)
+
+
+def released_survey(db: Any, q: MapQuery, lang: str) -> dict:
+    """Published survey cells (fixed release) for a role below raw detail."""
+    rule = current_rule(Layer.SURVEY)
+    rel = disclosure.survey_release(db, q.filters.municipality_code, rule)
+    return disclosure.release_geojson(rel, db.srid, bbox=q.filters.bbox, lang=lang)
+
+
+def release_filters(q: MapQuery) -> Filters:
+    """Store filters of the fixed hotspot release: all data up to the latest release cut."""
+    from tryggkarta.web import get_settings
+
+    tz = getattr(get_settings(), "timezone", None) or "Europe/Stockholm"
+    return Filters(municipality_code=q.filters.municipality_code, end=disclosure.release_cut(tz=tz))
 
 
 def _wanted(q: MapQuery, key: str) -> bool:
@@ -366,7 +423,7 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
         polygon_layer(db, "areas", q) if detail(Layer.AREAS) != Detail.HIDDEN else {"features": []}
     )
     grid = None
-    if inc != Detail.HIDDEN and _wanted(q, "incidents"):
+    if inc == Detail.RAW and _wanted(q, "incidents"):
         fc, grid = cached(
             db,
             "incidents",
@@ -376,6 +433,9 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
             lambda: incident_grid(db, q, k_inc, top_categories=5),
         )
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
+    elif inc != Detail.HIDDEN and _wanted(q, "incidents"):
+        fc = released_incidents(db, q, lang)
+        layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     if inc == Detail.RAW and _wanted(q, "incident_points"):
         params = {
             k: v for k, v in q.args.items() if v and k in ("from", "to", "cat", "weekday", "hour")
@@ -383,7 +443,7 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
         layers.append(
             maps.incident_points(url_for("api.features", layer="incidents"), t, lang, params=params)
         )
-    if sur != Detail.HIDDEN and _wanted(q, "survey"):
+    if sur == Detail.RAW and _wanted(q, "survey"):
         survey_fc = cached(
             db,
             "survey",
@@ -393,6 +453,8 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
             lambda: survey_grid(db, q, grid, k_sur),
         )
         layers.append(maps.survey_cells(survey_fc, t, lang, show=False))
+    elif sur != Detail.HIDDEN and _wanted(q, "survey"):
+        layers.append(maps.survey_cells(released_survey(db, q, lang), t, lang, show=False))
     if sur == Detail.RAW and _wanted(q, "survey_pins"):
         layers.append(maps.survey_pins(survey_pins(db, q, current_user), t, lang, show=False))
     for method in HOTSPOT_METHODS:
@@ -401,13 +463,12 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
             continue
         title = HOTSPOT_TITLES[method][1 if lang == "en" else 0]
         if method == "forecast":
-            embedded = forecast_on_page(
-                db, q, title, lang, t, min_count_for(level, settings.min_count)
-            )
+            embedded = forecast_on_page(db, q, title, lang, t, level)
             if embedded is not None:
                 layers.append(embedded)
                 continue
-        url = url_for("api.hotspot", method=method, lang=lang, **_filter_args())
+        args = _filter_args() if level is Detail.RAW else {}
+        url = url_for("api.hotspot", method=method, lang=lang, **args)
         layers.append(maps.lazy_hotspot_layer(method, title, url, t))
     if detail(Layer.PROJECTS) != Detail.HIDDEN and _wanted(q, "projects"):
         layers.append(maps.projects(polygon_layer(db, "projects", q), t, lang))
@@ -426,6 +487,15 @@ def _bounds(
             return tuple(d["bounds"])
     if q.bbox_wgs84:
         return q.bbox_wgs84
+    from flask_login import current_user
+
+    munis = [f for f in areas_fc["features"] if f["properties"].get("kind") == "municipality"]
+    if policy.detail(current_user, Layer.INCIDENTS) is not Detail.RAW:
+        # the extent of raw points would give the outermost incidents' coordinates away
+        if munis:
+            ring = np.asarray(_coords(munis[0]["geometry"]), float)
+            return (*ring.min(axis=0), *ring.max(axis=0))
+        return None
     box = cached(
         db,
         "extent",
@@ -462,12 +532,25 @@ def start_page_context() -> dict[str, Any]:
         vendor_prefix=url_for("assets.vendor", package="x", path="x").rsplit("/x/x", 1)[0],
     )
     parts = maps.render_parts(m, layers)
-    return {
+    aggregated = detail(Layer.INCIDENTS) != Detail.RAW
+    context: dict[str, Any] = {
         "map": parts,
         "query": q,
         "categories": [(k, v.get(lang)) for k, v in INCIDENT_CATEGORIES.items()],
         "districts": facts["districts"],
-        "aggregated": detail(Layer.INCIDENTS) != Detail.RAW,
+        "aggregated": aggregated,
         "min_count": settings.min_count,
         "layer_count": len(layers),
     }
+    if aggregated:
+        period, group = release_choice()
+        tz = getattr(settings, "timezone", None) or "Europe/Stockholm"
+        context.update(
+            periods=[(p.key, p.label(lang)) for p in disclosure.period_choices(tz=tz)],
+            groups=[(k, label.get(lang)) for k, (label, _c) in disclosure.CATEGORY_GROUPS.items()],
+            period=period,
+            group=group,
+            rounded_to=current_rule(Layer.INCIDENTS).base,
+            ignored=ad_hoc_args(),
+        )
+    return context

@@ -13,6 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_login import current_user
 
+from tryggkarta import policy
+from tryggkarta.domain import Detail
 from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.geo import from_wgs84, parse_region
 from tryggkarta.services.public import COLLECTIONS, allowed, collection
@@ -210,7 +212,11 @@ def items(name: str) -> Any:
     bbox = _bbox(request.args.get("bbox"))
     db = get_db()
     fc = collection(
-        db, name, audience="internal" if not COLLECTIONS[name].public else _audience(), bbox=bbox
+        db,
+        name,
+        audience=_audience(name),
+        bbox=bbox,
+        params={k: request.args[k] for k in ("period", "grupp") if request.args.get(k)},
     )
     features = fc["features"]
     page = features[offset : offset + limit]
@@ -258,9 +264,7 @@ def item(name: str, fid: str) -> Any:
     from tryggkarta.web import get_db
 
     _check(name)
-    fc = collection(
-        get_db(), name, audience="internal" if not COLLECTIONS[name].public else _audience()
-    )
+    fc = collection(get_db(), name, audience=_audience(name))
     for i, feat in enumerate(fc["features"]):
         if str(feat.get("properties", {}).get("id", i)) == fid:
             feat.setdefault("id", fid)
@@ -279,13 +283,10 @@ def item(name: str, fid: str) -> Any:
     raise NotFound(f"There is no feature {fid[:40]!r} in {name!r}.")
 
 
-def _audience() -> str:
-    role = current_role()
-    return (
-        "public"
-        if role == "public"
-        else ("partner" if role in ("partner", "planner") else "internal")
-    )
+def _audience(name: str) -> str:
+    """The export audience whose rule applies to the current user for collection ``name``."""
+    level = policy.detail(current_user, COLLECTIONS[name].layer)
+    return "internal" if level is Detail.RAW else "public"
 
 
 def _dumps(body: Any) -> str:

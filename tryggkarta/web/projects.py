@@ -13,7 +13,9 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from tryggkarta import policy
 from tryggkarta import projectcheck as pc
+from tryggkarta.disclosure import CATEGORY_GROUPS
 from tryggkarta.domain import (
     INCIDENT_CATEGORIES,
     MEASURES,
@@ -28,7 +30,6 @@ from tryggkarta.web.auth import detail, roles_required
 
 bp = Blueprint("projects", __name__, url_prefix="/projekt")
 ROLES = ("planner", "municipality", "police", "admin")
-EDIT_ROLES = ("planner", "municipality", "admin")
 
 
 def _labels() -> dict[str, Any]:
@@ -98,7 +99,7 @@ def check(project_id: int) -> Any:
             db, project, buffer_m, min_count=settings.min_count, detail=detail("incidents")
         )
         if request.method == "POST":
-            if current_user.role not in EDIT_ROLES:
+            if not policy.can(current_user, policy.Action.PROJECTS_EDIT):
                 abort(403)
             lang = current_language()
             evidence = {
@@ -127,8 +128,11 @@ def check(project_id: int) -> Any:
             project=project,
             result=result,
             included=included,
-            can_edit=current_user.role in EDIT_ROLES,
+            can_edit=policy.can(current_user, policy.Action.PROJECTS_EDIT),
             min_count=settings.min_count,
+            group_labels={
+                k: label.get(current_language()) for k, (label, _c) in CATEGORY_GROUPS.items()
+            },
             **_labels(),
         )
 

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from tryggkarta import sharing
+from tryggkarta import disclosure, policy, sharing
 from tryggkarta.domain import INCIDENT_CATEGORIES, LAYER_LABELS, MEASURES, ROLE_LABELS, Role
 from tryggkarta.errors import BadInput, Gone, NotFound
 from tryggkarta.store import Organisation, SharedMap
@@ -165,7 +165,7 @@ def new_link(map_id: int) -> Any:
         shared = s.get(SharedMap, map_id)
         if shared is None:
             abort(404)
-        if shared.owner_id != current_user.id and current_role() != Role.ADMIN.value:
+        if shared.owner_id != current_user.id and not policy.can(current_user, policy.Action.ADMIN):
             abort(403)
         days = request.form.get("days", "")
         try:
@@ -222,6 +222,7 @@ def public() -> Any:
         min_count=settings.min_count,
         measure_labels=MEASURES,
         svg=_cells_svg(cells),
+        band=_band_text,
     )
 
 
@@ -233,6 +234,14 @@ def public_geojson() -> Any:
     db = get_db()
     cells = sharing.public_cells(db, get_settings().min_count)
     return jsonify(sharing.public_cells_geojson(cells, db.srid))
+
+
+def _band_text(band: list[float] | None) -> str:
+    from tryggkarta.web import _, current_language
+
+    if band is None:
+        return _("för få svar för en andel")
+    return disclosure.band_text((band[0], band[1]), current_language()) or ""
 
 
 def _cells_svg(cells: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -251,6 +260,7 @@ def _cells_svg(cells: list[dict[str, Any]]) -> dict[str, Any] | None:
             "y": (maxy - c["y"] - size) * scale,
             "s": size * scale,
             "share": c["unsafe_share"],
+            "band": c["share_band"],
             "n": c["n"],
         }
         for c in cells

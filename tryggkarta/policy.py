@@ -1,0 +1,279 @@
+"""Who may see what: the one access policy. Flask-free; pages, nav, API, OGC, exports, shared
+maps, the project check, the weekly picture, popups and downloads all ask it.
+
+Two questions, two tables:
+
+* **layers** — how much of a data layer a role sees: ``RAW`` (every record, sensitive text
+  included), ``AGGREGATED`` (only fixed releases through :mod:`tryggkarta.disclosure`) or
+  ``HIDDEN``. :func:`detail` and :func:`allowed` answer it.
+* **actions** — which roles may use a part of the application (the weekly picture, imports,
+  projects, administration …). :func:`can` answers it, and :data:`ROUTES` maps every web
+  endpoint to the action it needs, so a route without a policy entry is refused (and fails the
+  route × role test).
+
+A *scope* narrows an answer to records of an organisation or a municipality: a user sees raw
+records of other organisations only where their role's detail allows it, and only inside their
+own municipality (or EST group) when their organisation names one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from tryggkarta.domain import Detail, Layer, Role
+
+__all__ = [
+    "ACTIONS",
+    "PERMISSIONS",
+    "ROUTES",
+    "Action",
+    "Scope",
+    "allowed",
+    "can",
+    "detail",
+    "detail_for",
+    "hotspot_detail",
+    "route_action",
+    "route_allowed",
+]
+
+
+class Principal(Protocol):
+    """What the policy needs to know of a user (a web session user, a CLI user, an export)."""
+
+    role: str
+
+
+#: Order of detail levels, lowest first.
+_RANK = {Detail.HIDDEN: 0, Detail.AGGREGATED: 1, Detail.RAW: 2}
+
+_RAW_ALL = {
+    Layer.INCIDENTS: Detail.RAW,
+    Layer.SURVEY: Detail.RAW,
+    Layer.PROJECTS: Detail.RAW,
+    Layer.AREAS: Detail.RAW,
+}
+_AGGREGATED = {
+    Layer.INCIDENTS: Detail.AGGREGATED,
+    Layer.SURVEY: Detail.AGGREGATED,
+    Layer.PROJECTS: Detail.RAW,
+    Layer.AREAS: Detail.RAW,
+}
+
+#: Role -> layer -> detail. Raw incident descriptions, survey pins and comments: police,
+#: municipality and admin only. Everyone else sees fixed, suppressed releases.
+PERMISSIONS: dict[str, dict[str, Detail]] = {
+    Role.ADMIN: dict(_RAW_ALL),
+    Role.POLICE: dict(_RAW_ALL),
+    Role.MUNICIPALITY: dict(_RAW_ALL),
+    Role.PLANNER: dict(_AGGREGATED),
+    Role.PARTNER: dict(_AGGREGATED),
+    Role.PUBLIC: dict(_AGGREGATED),
+}
+
+
+class Action(StrEnum):
+    """Parts of the application, each open to a set of roles (:data:`ACTIONS`)."""
+
+    OPEN = "open"  # everyone, anonymous included (data inside is still role-filtered)
+    SIGNED_IN = "signed_in"  # any logged-in user
+    LAGESBILD = "lagesbild"  # the weekly EST picture and its decisions
+    PATROL = "patrol"  # where and when to patrol (street-level, from raw incidents)
+    IMPORT = "import"  # upload files, see import reports
+    PROJECTS = "projects"  # project list, project check, follow-up
+    PROJECTS_EDIT = "projects_edit"  # record measures on a project
+    SHARED_MAPS = "shared_maps"  # save, list and link shared maps
+    ADMIN = "admin"  # organisations, users, tokens, audit log
+
+
+_STAFF = frozenset({Role.ADMIN, Role.POLICE, Role.MUNICIPALITY})
+_LOGGED_IN = frozenset(r for r in Role if r is not Role.PUBLIC)
+
+ACTIONS: dict[Action, frozenset[str]] = {
+    Action.OPEN: frozenset(Role),
+    Action.SIGNED_IN: _LOGGED_IN,
+    Action.LAGESBILD: _STAFF,
+    Action.PATROL: _STAFF,
+    Action.IMPORT: _STAFF | {Role.PLANNER},
+    Action.PROJECTS: _STAFF | {Role.PLANNER},
+    Action.PROJECTS_EDIT: frozenset({Role.ADMIN, Role.MUNICIPALITY, Role.PLANNER}),
+    Action.SHARED_MAPS: _LOGGED_IN,
+    Action.ADMIN: frozenset({Role.ADMIN}),
+}
+
+#: Every web endpoint and the action it needs. Data inside OPEN routes is filtered by
+#: :func:`detail`; a route missing here is refused (see ``tryggkarta.web.access``).
+ROUTES: dict[str, Action] = {
+    "static": Action.OPEN,
+    "assets.vendor": Action.OPEN,
+    "views.healthz": Action.OPEN,
+    "views.index": Action.OPEN,
+    "auth.login": Action.OPEN,
+    "auth.logout": Action.OPEN,
+    "api.layers": Action.OPEN,
+    "api.features": Action.OPEN,
+    "api.grid": Action.OPEN,
+    "api.hotspot": Action.OPEN,
+    "api.releases": Action.OPEN,
+    "ogc.landing": Action.OPEN,
+    "ogc.conformance": Action.OPEN,
+    "ogc.api_document": Action.OPEN,
+    "ogc.collections": Action.OPEN,
+    "ogc.one_collection": Action.OPEN,
+    "ogc.items": Action.OPEN,
+    "ogc.item": Action.OPEN,
+    "shared.link": Action.OPEN,  # a share link: the viewer keeps their own (public) rights
+    "shared.public": Action.OPEN,
+    "shared.public_geojson": Action.OPEN,
+    "shared.index": Action.SHARED_MAPS,
+    "shared.view": Action.SHARED_MAPS,
+    "shared.new_link": Action.SHARED_MAPS,
+    "lagesbild.index": Action.LAGESBILD,
+    "lagesbild.decide": Action.LAGESBILD,
+    "imports.upload": Action.IMPORT,
+    "imports.preview": Action.IMPORT,
+    "imports.confirm": Action.IMPORT,
+    "imports.rejected_csv": Action.IMPORT,
+    "imports.api_import": Action.IMPORT,
+    "projects.index": Action.PROJECTS,
+    "projects.show": Action.PROJECTS,
+    "projects.check": Action.PROJECTS,
+    "projects.follow_up": Action.PROJECTS,
+    "projects.follow_up_csv": Action.PROJECTS,
+    "projects.follow_up_geojson": Action.PROJECTS,
+    "admin.index": Action.ADMIN,
+    "admin.create_organisation": Action.ADMIN,
+    "admin.create_user": Action.ADMIN,
+    "admin.set_active": Action.ADMIN,
+    "admin.audit_log": Action.ADMIN,
+}
+
+#: The data layer behind each hotspot method (its detail decides who sees it).
+HOTSPOT_LAYERS: dict[str, str] = {
+    "forecast": Layer.INCIDENTS,
+    "gistar": Layer.INCIDENTS,
+    "kde": Layer.INCIDENTS,
+    "emerging": Layer.INCIDENTS,
+    "patrol": Layer.INCIDENTS,
+    "design": Layer.SURVEY,
+}
+#: Hotspot methods that need raw detail (they show street-level times and counts).
+RAW_ONLY_METHODS = frozenset({"patrol"})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose records: an organisation and/or a municipality (or EST group of them)."""
+
+    organisation_id: int | None = None
+    municipality_codes: tuple[str, ...] | None = None
+
+
+def _role(user: Principal | str | None) -> str:
+    if user is None:
+        return Role.PUBLIC.value
+    if isinstance(user, str):
+        role = user
+    else:
+        role = getattr(user, "role", None) or Role.PUBLIC.value
+    return role if role in PERMISSIONS else Role.PUBLIC.value
+
+
+def detail(user: Principal | str | None, layer: str) -> Detail:
+    """How much of ``layer`` ``user`` (or a role name; ``None`` = anonymous) may see."""
+    return PERMISSIONS[_role(user)].get(layer, Detail.HIDDEN)
+
+
+def detail_for(role: str | None, layer: str) -> Detail:
+    """:func:`detail` for a role name (kept for callers that only know the role)."""
+    return detail(role, layer)
+
+
+def allowed(
+    user: Principal | str | None,
+    layer: str,
+    level: Detail = Detail.AGGREGATED,
+    scope: Scope | None = None,
+) -> bool:
+    """May ``user`` see ``layer`` at ``level`` (or more), for records in ``scope``?
+
+    Aggregated releases are not scoped (they are public). Raw records of another
+    organisation need a raw-detail role; raw records of another municipality are refused when
+    the user's organisation is bound to municipalities (``user.municipality_codes``).
+    """
+    have = detail(user, layer)
+    if _RANK[have] < _RANK[Detail(level)] or have is Detail.HIDDEN:
+        return False
+    if scope is None or Detail(level) is not Detail.RAW or _role(user) == Role.ADMIN:
+        return True
+    mine = getattr(user, "municipality_codes", None)
+    if scope.municipality_codes and mine:
+        if not set(scope.municipality_codes) & set(mine):
+            return False
+    return True
+
+
+def owns(user: Principal | None, scope: Scope) -> bool:
+    """Is ``user`` in the organisation of ``scope`` (admin always is)?"""
+    if _role(user) == Role.ADMIN:
+        return True
+    org = getattr(user, "organisation_id", None)
+    return org is not None and scope.organisation_id is not None and org == scope.organisation_id
+
+
+def can(user: Principal | str | None, action: Action | str) -> bool:
+    """May ``user`` use ``action`` (a part of the application)?"""
+    roles = ACTIONS.get(Action(action))
+    return roles is not None and _role(user) in roles
+
+
+def hotspot_detail(user: Principal | str | None, method: str) -> Detail:
+    """The detail ``user`` gets of hotspot ``method``: HIDDEN where they may not see it."""
+    layer = HOTSPOT_LAYERS.get(method)
+    if layer is None:
+        return Detail.HIDDEN
+    level = detail(user, layer)
+    if method in RAW_ONLY_METHODS and level is not Detail.RAW:
+        return Detail.HIDDEN
+    if method == "patrol" and not can(user, Action.PATROL):
+        return Detail.HIDDEN
+    return level
+
+
+def visible_hotspot_methods(user: Principal | str | None, methods: Iterable[str]) -> list[str]:
+    return [m for m in methods if hotspot_detail(user, m) is not Detail.HIDDEN]
+
+
+def route_action(endpoint: str | None) -> Action | None:
+    """The action an endpoint needs; ``None`` for an endpoint the policy does not know."""
+    if endpoint is None:
+        return None
+    return ROUTES.get(endpoint)
+
+
+def route_allowed(user: Principal | str | None, endpoint: str | None) -> bool:
+    """May ``user`` call ``endpoint`` at all? Unknown endpoints are refused."""
+    action = route_action(endpoint)
+    return action is not None and can(user, action)
+
+
+def nav(user: Principal | str | None) -> dict[str, bool]:
+    """Which menu items ``user`` gets (the nav in ``base.html`` shows exactly these)."""
+    return {action.value: can(user, action) for action in Action}
+
+
+def describe() -> list[dict[str, Any]]:
+    """The policy as rows (for the README and the admin page)."""
+    rows = []
+    for role in Role:
+        rows.append(
+            {
+                "role": role.value,
+                "layers": {str(k): v.value for k, v in PERMISSIONS[role].items()},
+                "actions": sorted(a.value for a, roles in ACTIONS.items() if role in roles),
+            }
+        )
+    return rows
