@@ -1,0 +1,362 @@
+"""Attacks on every public and partner output, replayed as tests (issue #10's measured leaks
+and their siblings). Each attack is written as an attacker would run it — from what the
+server publishes — and then checked against the truth in the store: no attack may recover a
+hidden count of 1…k−1.
+
+The attacker of :func:`propagate` knows every linear relation between published values (a
+year is its quarters, a quarter its months, a cell's total its category groups) and narrows
+each value to an interval until nothing changes; a value it pins to one number in 1…k−1 is a
+leak.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from tryggkarta import disclosure
+from tryggkarta.demo import COMMENTS, DEMO_PASSWORD, load_demo
+from tryggkarta.disclosure import CATEGORY_GROUPS, GROUP_OF, Rule
+from tryggkarta.domain import STREET_LEVEL_PRECISIONS, Detail
+from tryggkarta.store import Filters
+from tryggkarta.store.grid import grid_counts_by
+
+K = 5
+RULE = Rule(K, K)
+
+
+# --------------------------------------------------------------------------- the rule itself
+
+
+def test_boundaries_k_minus_one_k_k_plus_one() -> None:
+    assert [RULE.value(n) for n in (0, 1, 4, 5, 6, 7, 8, 12, 13)] == [
+        None,
+        None,
+        None,
+        5,
+        5,
+        5,
+        10,
+        10,
+        15,
+    ]
+    assert RULE.values(np.array([0, 4, 5, 6, 8])).tolist() == [-1, -1, 5, 5, 10]
+    raw = disclosure.rule_for(Detail.RAW, 5)
+    assert raw.value(3) == 3 and raw.value(0) == 0 and raw.band(3, 10) == (0.3, 0.3)
+    # Shares: a band only where both sides hold k; otherwise the half it lies in, or nothing.
+    assert RULE.band(7, 20) == (0.3, 0.4)
+    assert RULE.band(4, 20) == (0.0, 0.5) and RULE.band(17, 20) == (0.5, 1.0)
+    assert RULE.band(3, 6) is None and RULE.band(20, 20) == (0.5, 1.0)
+
+
+def test_sums_and_differences_of_published_values_are_never_1_to_k_minus_1() -> None:
+    rng = np.random.default_rng(7)
+    published = RULE.values(rng.integers(0, 60, 5000))
+    shown = published[published > 0]
+    diffs = np.abs(shown[:, None] - shown[None, :200])
+    assert not ((diffs >= 1) & (diffs <= K - 1)).any()
+
+
+def interval(value: int | None, rule: Rule = RULE) -> tuple[int, int]:
+    """What a published value tells the attacker about the truth."""
+    if value is None or value < 0:
+        return (0, rule.k - 1)
+    half = rule.base / 2
+    return (max(rule.k, math.ceil(value - half)), math.ceil(value + half) - 1)
+
+
+def propagate(lo: dict, hi: dict, relations: list[tuple[str, list[str]]], rounds: int = 30):
+    """Narrow [lo, hi] per variable (numpy arrays over cells) with total = sum(parts)."""
+    for _ in range(rounds):
+        changed = False
+        for total, parts in relations:
+            s_lo = sum(lo[p] for p in parts)
+            s_hi = sum(hi[p] for p in parts)
+            new_lo, new_hi = np.maximum(lo[total], s_lo), np.minimum(hi[total], s_hi)
+            changed |= bool((new_lo != lo[total]).any() or (new_hi != hi[total]).any())
+            lo[total], hi[total] = new_lo, new_hi
+            for p in parts:
+                others_lo, others_hi = s_lo - lo[p], s_hi - hi[p]
+                p_lo = np.maximum(lo[p], lo[total] - others_hi)
+                p_hi = np.minimum(hi[p], hi[total] - others_lo)
+                changed |= bool((p_lo != lo[p]).any() or (p_hi != hi[p]).any())
+                lo[p], hi[p] = p_lo, p_hi
+        if not changed:
+            break
+    return lo, hi
+
+
+def test_the_attacker_pins_exact_counts_without_rounding() -> None:
+    """The attacker works: on plain suppression (no rounding) a year minus its published
+    quarters gives the hidden quarter exactly — the leak the issue measured."""
+    plain = Rule(5, 1)
+    truth = {"y": np.array([12]), "q1": np.array([9]), "q2": np.array([3])}
+    lo, hi = {}, {}
+    for name, v in truth.items():
+        pub = plain.values(v)
+        iv = [interval(int(x), plain) for x in pub]
+        lo[name], hi[name] = np.array([a for a, _ in iv]), np.array([b for _, b in iv])
+    lo, hi = propagate(lo, hi, [("y", ["q1", "q2"])])
+    assert lo["q2"][0] == hi["q2"][0] == 3
+
+
+# --------------------------------------------------------------------------- on the demo
+
+
+@pytest.fixture
+def demo(db):
+    load_demo(db)
+    return db
+
+
+def _periods(db) -> tuple[disclosure.Period, list]:
+    """The newest whole year in the demo data with its quarters (the released hierarchy)."""
+    year = disclosure.period_choices(years=2)[1]
+    quarters = [disclosure.parse_period(f"{year.key}-K{q}") for q in range(1, 5)]
+    return year, quarters
+
+
+def test_period_and_category_differencing_finds_nothing(demo) -> None:
+    """Year − quarters, cell total − category groups, on every published cell of the demo:
+    no hidden count is pinned; the truth always lies in the attacker's interval. (With a third
+    level — quarters of months — the same attacker pins counts on the demo: months are not
+    released.)"""
+    db = demo
+    year, quarters = _periods(db)
+    periods = [year, *quarters]
+    releases = {
+        p.key: disclosure.incident_release(db, None, p, RULE, with_trend=False) for p in periods
+    }
+    grid = releases[year.key].grid
+    groups = [g for g in CATEGORY_GROUPS if g != "alla"]
+    base = Filters(precisions=STREET_LEVEL_PRECISIONS)
+    occupied = None
+    truth, lo, hi = {}, {}, {}
+    for p in periods:
+        by_cat = grid_counts_by(db, "incidents", grid, base.replace(start=p.start, end=p.end))
+        per_group = {g: np.zeros(grid.n_cells, dtype=np.int64) for g in groups}
+        for cat, arr in by_cat.items():
+            per_group[GROUP_OF[cat]] += np.asarray(arr).ravel()
+        per_group["alla"] = sum(per_group.values())
+        if p is year:
+            occupied = np.flatnonzero(per_group["alla"] > 0)
+        for g, arr in per_group.items():
+            truth[(p.key, g)] = arr
+    assert occupied is not None and len(occupied) > 20, "the demo year needs data"
+    for (pk, g), arr in truth.items():
+        key = "count" if g == "alla" else f"g:{g}"
+        pub = releases[pk].values[key][occupied]
+        lo[(pk, g)] = np.where(pub < 0, 0, np.maximum(K, np.ceil(pub - K / 2))).astype(np.int64)
+        hi[(pk, g)] = np.where(pub < 0, K - 1, np.ceil(pub + K / 2) - 1).astype(np.int64)
+        truth[(pk, g)] = arr[occupied]
+    relations = []
+    for g in ["alla", *groups]:
+        relations.append(((year.key, g), [(q.key, g) for q in quarters]))
+    for p in periods:
+        relations.append(((p.key, "alla"), [(p.key, g) for g in groups]))
+    lo, hi = propagate(lo, hi, relations)
+    hidden = 0
+    for var, t in truth.items():
+        assert ((lo[var] <= t) & (t <= hi[var])).all(), f"attacker model wrong at {var}"
+        small = (t >= 1) & (t <= K - 1)
+        hidden += int(small.sum())
+        pinned = small & (lo[var] == hi[var])
+        assert not pinned.any(), f"{var}: hidden counts pinned at cells {np.flatnonzero(pinned)}"
+    assert hidden > 100  # the demo has plenty of small counts to protect
+
+
+def test_ad_hoc_windows_and_category_sets_are_refused_to_the_public(client, demo) -> None:
+    """The measured attack: 6,154 pairs of public queries differing by one day or category."""
+    urls = [
+        "/api/layers/incidents/grid?from=2026-01-01&to=2026-01-02",
+        "/api/layers/incidents/grid?cat=klotter,skadegorelse",
+        "/api/layers/incidents/grid?cat=klotter",
+        "/api/layers/incidents/features?weekday=4&hour=21",
+        "/api/layers/incidents/grid?cell=251",
+        "/api/hotspots/gistar?from=2026-01-01",
+        "/api/layers/survey/grid?cell=100",
+    ]
+    for url in urls:
+        r = client.get(url)
+        assert r.status_code == 400, url
+        assert "raw-detail roles" in r.get_json()["description"]
+
+
+def _features(client, url: str) -> dict[str, dict]:
+    body = client.get(url).get_json()
+    return {f["properties"]["cell"]: f["properties"] for f in body["features"]}
+
+
+def test_moving_bbox_edges_changes_no_number(client, demo) -> None:
+    """A bbox selects released cells; it never recounts (the 0.6 mm attack by bbox edges)."""
+    full = _features(client, "/api/layers/incidents/grid")
+    assert full and all(p["count"] % K == 0 and p["count"] >= K for p in full.values())
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        lon0, lat0 = 13.40 + rng.random() * 0.05, 58.37 + rng.random() * 0.03
+        bbox = f"{lon0:.6f},{lat0:.6f},{lon0 + rng.random() * 0.02 + 1e-6:.6f},{lat0 + rng.random() * 0.01 + 1e-6:.6f}"
+        part = _features(client, f"/api/layers/incidents/grid?bbox={bbox}")
+        for cell, props in part.items():
+            assert props == full[cell], (bbox, cell)
+
+
+def test_count_times_share_gives_no_hidden_count(client, demo) -> None:
+    """/publik.geojson, the survey grid and OGC survey_cells: answers × share band never pins
+    a suppressed unsafe count (18 of 43 cells matched the truth before)."""
+    sources = [
+        [f["properties"] for f in client.get("/publik.geojson").get_json()["features"]],
+        [f["properties"] for f in client.get("/api/layers/survey/grid").get_json()["features"]],
+        [
+            f["properties"]
+            for f in client.get("/ogc/collections/survey_cells/items").get_json()["features"]
+        ],
+    ]
+    checked = 0
+    for cells in sources:
+        assert cells
+        for p in cells:
+            n = p.get("n", p.get("count"))
+            a_lo, a_hi = interval(n)
+            band = p.get("share_band")
+            assert "share" not in p or p["share"] is None or band is not None
+            u_lo, u_hi = interval(p.get("unsafe")) if "unsafe" in p else (0, a_hi)
+            if band is not None:
+                u_lo = max(u_lo, math.ceil(band[0] * a_lo - 1e-9))
+                u_hi = min(u_hi, math.floor(band[1] * a_hi + 1e-9))
+            if p.get("unsafe") is None:
+                assert not (u_lo == u_hi and 1 <= u_lo <= K - 1), p
+                checked += 1
+    assert checked > 0
+
+
+def test_public_hotspots_carry_no_small_numbers_or_sentences(client, demo) -> None:
+    """Design hot spots said "1 rapport om våld och hot", "(1 av 33)" to anonymous users."""
+    sentence = re.compile(r"\d+ (rapport|händelse|av \d+)|\(\d+ av \d+\)")
+    for url in (
+        "/api/hotspots/design",
+        "/api/hotspots/gistar",
+        "/ogc/collections/design_hotspots/items",
+        "/ogc/collections/gistar_hotspots/items",
+    ):
+        body = client.get(url).get_json()
+        text = json.dumps(body, ensure_ascii=False)
+        assert not sentence.search(text), (url, sentence.search(text).group(0))
+        for f in body["features"]:
+            for key, value in f["properties"].items():
+                if key in disclosure.COUNT_KEYS and value is not None:
+                    assert value >= K and value % K == 0, (url, key, value)
+            assert "evidence_sv" not in text and "profile" not in f["properties"]
+
+
+def test_partner_shared_maps_differenced_by_one_day_are_identical(client, demo) -> None:
+    client.post("/login", data={"username": "kommun", "password": DEMO_PASSWORD})
+    for name, start in (("A", "2026-03-01"), ("B", "2026-03-02")):
+        r = client.post(
+            "/kartor/",
+            data={"name": name, "layers": ["incidents"], "start": start, "roles": ["partner"]},
+        )
+        assert r.status_code == 302
+    client.post("/logout")
+    client.post("/login", data={"username": "grannsamverkan", "password": DEMO_PASSWORD})
+    listing = client.get("/kartor/").get_data(as_text=True)
+    ids = sorted(set(re.findall(r'href="/kartor/(\d+)"', listing)))
+    assert len(ids) >= 2
+    tables = []
+    for map_id in ids[-2:]:
+        html = client.get(f"/kartor/{map_id}").get_data(as_text=True)
+        tables.append(re.findall(r'<td class="num">([^<]*)</td>', html))
+    assert tables[0] and tables[0] == tables[1]
+    assert all(
+        v.strip() == "" or "färre" in v or int(v.replace("\xa0", "")) % K == 0 for v in tables[0]
+    )
+
+
+def test_public_export_and_ogc_publish_the_same_release(demo) -> None:
+    from tryggkarta.services.public import collection
+
+    a = collection(demo, "incident_cells", audience="public")
+    b = collection(demo, "incident_cells", audience="partner")
+    assert a["features"] == b["features"] and a["features"]
+    for f in a["features"]:
+        assert f["properties"]["count"] % K == 0
+        assert all(v % K == 0 and v >= K for v in (f["properties"].get("groups") or {}).values())
+    inside = collection(demo, "incident_cells", audience="internal")
+    assert sum(f["properties"]["count"] for f in inside["features"]) != sum(
+        f["properties"]["count"] for f in a["features"]
+    )
+
+
+def test_public_outputs_never_hold_comments_or_descriptions(client, demo) -> None:
+    urls = [
+        "/",
+        "/publik",
+        "/publik.geojson",
+        "/api/layers/survey/features",
+        "/api/layers/incidents/features",
+        "/api/hotspots/design",
+        "/api/hotspots/forecast",
+        "/ogc/collections/design_hotspots/items",
+        "/ogc/collections/incident_cells/items",
+    ]
+    comments = [c for texts in COMMENTS.values() for c in texts]
+    for url in urls:
+        body = client.get(url).get_data(as_text=True)
+        assert "(syntetisk demohändelse)" not in body, url
+        assert not [c for c in comments if c in body], url
+
+
+def test_the_public_map_opens_on_the_municipality_not_on_the_outermost_incidents(
+    client, demo
+) -> None:
+    """Bounds from the raw extent gave the west-, south-, east- and northmost incidents'
+    coordinates away to anonymous users."""
+    from tryggkarta.geo import to_wgs84
+    from tryggkarta.store import extent
+
+    minx, miny, maxx, maxy = extent(demo, "incidents", Filters())
+    lon, lat = to_wgs84(np.array([minx, maxx]), np.array([miny, maxy]), demo.srid)
+    html = client.get("/").get_data(as_text=True)
+    for value in (*lon, *lat):
+        assert f"{value:.6f}"[:-1] not in html
+
+
+def test_release_periods_exist_only_when_ended() -> None:
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    with pytest.raises(Exception, match="not ended"):
+        disclosure.parse_period("2026-K4", now)
+    with pytest.raises(Exception, match="Unknown period"):
+        disclosure.parse_period("2026-01-01..2026-01-02", now)
+    assert disclosure.parse_period("2026-K3", now).end <= disclosure.release_cut(now)
+
+
+def test_random_hierarchies_give_no_pins() -> None:
+    """Year → 4 quarters × 4 category groups, 20,000 cells of skewed small Poisson counts:
+    the interval attacker pins none of the ~180,000 hidden values 1…4."""
+    rng = np.random.default_rng(11)
+    n, quarters, groups = 20_000, 4, 4
+    lam = rng.gamma(0.6, 2.0, size=(n, 1, 1)) * rng.random((1, quarters, groups)) * 2
+    truth = {(q, g): rng.poisson(lam[:, q, g]) for q in range(quarters) for g in range(groups)}
+    for q in range(quarters):
+        truth[(q, "a")] = sum(truth[(q, g)] for g in range(groups))
+    for g in [*range(groups), "a"]:
+        truth[("y", g)] = sum(truth[(q, g)] for q in range(quarters))
+    lo, hi = {}, {}
+    for key, t in truth.items():
+        p = RULE.values(t)
+        lo[key] = np.where(p < 0, 0, np.maximum(K, np.ceil(p - K / 2))).astype(np.int64)
+        hi[key] = np.where(p < 0, K - 1, np.ceil(p + K / 2) - 1).astype(np.int64)
+    relations = [(("y", g), [(q, g) for q in range(quarters)]) for g in [*range(groups), "a"]]
+    relations += [((q, "a"), [(q, g) for g in range(groups)]) for q in [*range(quarters), "y"]]
+    lo, hi = propagate(lo, hi, relations)
+    small = pinned = 0
+    for key, t in truth.items():
+        assert ((lo[key] <= t) & (t <= hi[key])).all()
+        hidden = (t >= 1) & (t <= K - 1)
+        small += int(hidden.sum())
+        pinned += int((hidden & (lo[key] == hi[key])).sum())
+    assert small > 100_000 and pinned == 0
