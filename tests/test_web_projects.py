@@ -263,3 +263,17 @@ def test_follow_up_counts_and_exports(client, auth, db, fake_hotspots):
     }
     lon, lat = geo["features"][0]["geometry"]["coordinates"][0][0]
     assert 13 < lon < 14 and 58 < lat < 59
+
+
+def test_planner_follow_up_leaves_patrol_hot_spots_out(client, auth, db, fake_hotspots):
+    """Where patrol hot spots are says where police patrol: not for planners (issue #10)."""
+    add_project(db, "Belysning Gröna gången", *GRONA)
+    add_project(db, "Vid resecentrum", *RESE, kind="gestaltning")
+    auth.login("planner")
+    html = client.get("/projekt/uppfoljning").get_data(as_text=True)
+    assert "berörde 1 brännpunkter" in html and "Resecentrum" not in html
+    body = client.get("/projekt/uppfoljning.csv").get_data(as_text=True)
+    assert "Resecentrum" not in body
+    auth.logout()
+    auth.login("police")
+    assert "Resecentrum" in client.get("/projekt/uppfoljning.csv").get_data(as_text=True)

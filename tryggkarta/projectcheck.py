@@ -475,10 +475,18 @@ def save_measures(
 
 
 def follow_up(
-    db: Database, session: Session, buffer_m: float = DEFAULT_BUFFER, shapes: list | None = None
+    db: Database,
+    session: Session,
+    buffer_m: float = DEFAULT_BUFFER,
+    shapes: list | None = None,
+    detail: Detail = Detail.RAW,
 ) -> dict[str, Any]:
-    """Of the active projects: which touched hotspots, which of those recorded measures."""
+    """Of the active projects: which touched hotspots, which of those recorded measures.
+
+    Below raw detail only design hot spots count (patrol hot spots are police detail)."""
     shapes = shapes if shapes is not None else hotspot_shapes(db)
+    role = detail_role(detail)
+    shapes = [sh for sh in shapes if policy.hotspot_detail(role, sh[0]) is not Detail.HIDDEN]
     projects = session.scalars(
         select(Project).where(Project.status.in_(ACTIVE_STATUSES)).order_by(Project.name)
     ).all()

@@ -138,7 +138,7 @@ def check(project_id: int) -> Any:
 
 
 def _summary(db: Any, s: Any) -> dict[str, Any]:
-    return pc.follow_up(db, s, _buffer())
+    return pc.follow_up(db, s, _buffer(), detail=detail("incidents"))
 
 
 @bp.route("/uppfoljning")
