@@ -127,7 +127,9 @@ def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = 
     }
     legend = LegendEntry(
         t("Händelser per ruta"),
-        legend_for_classes(classes, lambda v: _n(v, lang), 1, integer=True),
+        legend_for_classes(
+            classes, lambda v: _n(v, lang), (release or {}).get("min_count", 1), integer=True
+        ),
     )
     layer = GeoJsonLayer(_compact(fc, props), t("Händelser per ruta"), show=show, options=options)
     return MapLayer("incidents", layer, legend, len(counts))
