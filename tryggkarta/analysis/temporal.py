@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-TIMEZONE = "Europe/Stockholm"
+from tryggkarta.config import local_timezone
+
 WEEKDAYS_SV = ("mån", "tis", "ons", "tor", "fre", "lör", "sön")
 WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -32,10 +33,11 @@ def as_utc(timestamps: ArrayLike) -> NDArray[np.datetime64]:
 
 
 def to_local(timestamps: ArrayLike) -> pd.DatetimeIndex:
-    """Timestamps (see :func:`as_utc`) as a Europe/Stockholm DatetimeIndex, NaT dropped."""
+    """Timestamps (see :func:`as_utc`) in the local time zone (``TRYGGKARTA_TIMEZONE``,
+    :func:`tryggkarta.config.local_timezone`) as a DatetimeIndex, NaT dropped."""
     t = as_utc(timestamps)
     t = t[~np.isnat(t)]
-    return pd.DatetimeIndex(t).tz_localize("UTC").tz_convert(TIMEZONE)
+    return pd.DatetimeIndex(t).tz_localize("UTC").tz_convert(local_timezone())
 
 
 def hour_weekday_profile(timestamps: ArrayLike) -> NDArray[np.int64]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import (
     AREA_KINDS,
     INCIDENT_CATEGORIES,
@@ -281,6 +282,8 @@ def incident_points(
             "title": t("Händelse"),
         },
         "categories": {k: v.get(lang) for k, v in INCIDENT_CATEGORIES.items()},
+        "lang": lang,
+        "timeZone": local_timezone().key,  # popups show this zone's time, not the browser's
     }
     name = t("Enskilda händelser (zooma in)")
     legend = LegendEntry(

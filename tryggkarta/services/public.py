@@ -19,6 +19,7 @@ from sqlalchemy import select
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS, Detail, Layer
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
+from tryggkarta.i18n import iso_local, iso_local_series
 from tryggkarta.services import cells
 from tryggkarta.store import (
     Database,
@@ -187,8 +188,8 @@ def _frame_fc(frame: Any, cols: list[str]) -> FeatureCollection:
         return _empty()
     out = frame.to_crs(4326)
     for col in cols:
-        out[col] = out[col].map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
-        out[col] = out[col].astype(object).where(out[col].notna(), None)
+        out[col] = iso_local_series(out[col])  # times: local, with their offset
+        out[col] = out[col].astype(object).where(out[col].notna(), None).map(iso_local)
     return out.to_geo_dict(drop_id=True)
 
 
