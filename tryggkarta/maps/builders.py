@@ -18,6 +18,7 @@ from tryggkarta.domain import (
     PROJECT_STATUSES,
     SURVEY_REASONS,
     TIMES_OF_DAY,
+    TREND_LABELS,
 )
 from tryggkarta.i18n import format_number, format_percent
 from tryggkarta.maps import popups, styles
@@ -31,7 +32,8 @@ from tryggkarta.maps.layers import (
 )
 from tryggkarta.maps.legend import LegendEntry
 
-TREND_TEXT = {"up": "Ökande", "down": "Minskande", "flat": "Oförändrat"}
+#: Trend labels (Swedish source text, translated with ``t``): the domain's one vocabulary.
+TREND_TEXT = {str(k): v.sv for k, v in TREND_LABELS.items()}
 
 
 def _label(table: dict[str, Any], key: Any, lang: str) -> str:
