@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
+# where `make demo` / `make serve` listen: `make demo PORT=5001` (HOST=0.0.0.0 for all interfaces)
+PORT ?= 5000
+HOST ?= 127.0.0.1
 export TRYGGKARTA_INSTANCE_PATH ?= $(CURDIR)/instance
 
 .PHONY: demo test bench install assets lint clean serve
@@ -24,17 +27,19 @@ install: $(STAMP) assets
 assets: $(STAMP)
 	@if [ -f package.json ]; then $(BIN)/python -m tryggkarta.maps.build_assets; fi
 
+# The address is checked first, so a busy port ends in one sentence before anything else.
 demo: install
+	@$(BIN)/tryggkarta serve --host $(HOST) --port $(PORT) --check-only
 	@$(BIN)/tryggkarta demo
 	@echo
-	@echo "  tryggkarta demo: http://127.0.0.1:5000/"
+	@echo "  tryggkarta demo: http://$(HOST):$(PORT)/"
 	@echo "  Logins (password 'tryggkarta-demo'): polis (police), kommun (municipality),"
 	@echo "  planerare (planner), grannsamverkan (partner), admin (admin). All data is synthetic."
 	@echo
-	@$(BIN)/tryggkarta serve --host 127.0.0.1 --port 5000
+	@$(BIN)/tryggkarta serve --host $(HOST) --port $(PORT)
 
 serve: install
-	@$(BIN)/tryggkarta serve
+	@$(BIN)/tryggkarta serve --host $(HOST) --port $(PORT)
 
 test: install
 	@$(BIN)/ruff check tryggkarta tests bench

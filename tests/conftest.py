@@ -3,6 +3,10 @@
 ``db`` is parametrised over SQLite and PostGIS: every store test runs on both. PostGIS comes
 from TRYGGKARTA_TEST_POSTGRES_URL (default: postgres@127.0.0.1:5432/test); each pytest-xdist
 worker gets its own database, migrated once, and tables are emptied between tests.
+Every database a test creates is dropped again, also when the test fails (finalizers), and
+each session first drops the ``tk_test_*``/``tk_cli_*``/``tk_mig_*`` databases that earlier
+sessions left behind (killed runs), when the process named in them is gone and nobody is
+connected. Use :func:`scratch_database` for a test's own database.
 When PostgreSQL/PostGIS cannot be reached the PostGIS half is skipped with the reason — except
 under CI=true, where it fails, because CI installs and starts it.
 """
@@ -10,7 +14,8 @@ under CI=true, where it fails, because CI installs and starts it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +45,46 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+#: Databases the tests create: prefix, xdist worker (or "main"), pid of the test process.
+TEST_DATABASE = re.compile(r"^tk_(?:test|cli|mig)_(?:gw\d+|main)_(\d+)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def drop_stale_test_databases(admin) -> list[str]:  # noqa: ANN001 - an AUTOCOMMIT engine
+    """Drop test databases of test processes that no longer run; returns their names.
+
+    A database is left alone while its process lives or anyone is connected to it (another
+    developer's run in a container with its own process ids), and dropped without FORCE.
+    """
+    dropped = []
+    with admin.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT datname, (SELECT count(*) FROM pg_stat_activity a "
+                "WHERE a.datname = d.datname) FROM pg_database d WHERE datname LIKE 'tk\\_%'"
+            )
+        ).all()
+        for name, connections in rows:
+            match = TEST_DATABASE.match(name)
+            if not match or connections or _pid_alive(int(match.group(1))):
+                continue
+            try:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+                dropped.append(name)
+            except Exception:  # noqa: BLE001, S112 - someone connected meanwhile: keep it
+                continue
+    return dropped
+
+
 @pytest.fixture(scope="session")
 def postgis_url() -> Iterator[str]:
     base = os.environ.get("TRYGGKARTA_TEST_POSTGRES_URL", DEFAULT_PG)
@@ -49,6 +94,7 @@ def postgis_url() -> Iterator[str]:
         admin = create_engine(
             base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
         )
+        drop_stale_test_databases(admin)
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             conn.execute(text(f"CREATE DATABASE {name}"))
@@ -74,6 +120,29 @@ def postgis_url() -> Iterator[str]:
         admin.dispose()
     except Exception:  # noqa: BLE001, S110 - cleanup is best effort
         pass
+
+
+@pytest.fixture
+def scratch_database(postgis_url: str) -> Iterator[Callable[[str], str]]:
+    """``make(prefix) -> url``: a fresh empty PostgreSQL database for this test, named
+    ``tk_<prefix>_<worker>_<pid>`` and dropped when the test ends, passed or failed."""
+    admin = create_engine(postgis_url, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = f"tk_{prefix}_{_worker()}_{os.getpid()}"
+        assert TEST_DATABASE.match(name), f"{name} would not be cleaned up after a killed run"
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        made.append(name)
+        return postgis_url.rsplit("/", 1)[0] + "/" + name
+
+    yield make
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 def _make_db(url: str, tmp_path_factory: pytest.TempPathFactory, **settings: object) -> Database:

@@ -229,7 +229,7 @@ def test_points_geojson_text_is_the_json_of_the_features() -> None:
     props = [f["properties"] for f in parsed["features"]]
     assert props[0] == {
         "description": 'citat "här"\nrad två',
-        "occurred_at": "2025-03-01T10:00:00+00:00",
+        "occurred_at": "2025-03-01T11:00:00+01:00",  # local time with its offset
         "rating": 1,
         "share": 0.5,
     }

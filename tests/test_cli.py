@@ -120,16 +120,10 @@ def test_users_create_without_terminal_needs_password_stdin(runner, tmp_path):
 
 
 @pytest.mark.postgis
-def test_upgrade_on_postgis(runner, tmp_path, postgis_url):
+def test_upgrade_on_postgis(runner, tmp_path, scratch_database):
     from sqlalchemy import create_engine
 
-    name = f"tk_cli_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
-    admin = create_engine(postgis_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    url = postgis_url.rsplit("/", 1)[0] + "/" + name
+    url = scratch_database("cli")  # dropped after the test, also when it fails
     result = run(runner, ["db", "upgrade"], url, tmp_path)
     assert result.exit_code == 0, result.output
     engine = create_engine(url)

@@ -41,7 +41,7 @@ ALTERNATIVES = {
     "filename": ["css/app.css"],
 }
 #: POST routes not replayed for every role (they end the session the loop relies on).
-SKIP_POST = {"auth.logout", "auth.login"}
+SKIP_POST = {"auth.logout", "auth.login", "shared.delete"}  # delete: tests/test_params.py
 DEMO_MARKER = "(syntetisk demohändelse)"  # in every demo incident description
 
 
@@ -139,7 +139,7 @@ def _expected(role: str, endpoint: str, method: str, kwargs: dict[str, str]) -> 
         return False
     if endpoint == "projects.check" and method == "POST":
         return policy.can(role, policy.Action.PROJECTS_EDIT)
-    if endpoint in ("shared.view", "shared.new_link"):
+    if endpoint in ("shared.view", "shared.new_link", "shared.delete"):
         # the matrix's map belongs to the municipality user and is shared with nobody
         return role in ("municipality", "admin")
     if endpoint == "api.hotspot":

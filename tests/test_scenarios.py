@@ -16,6 +16,7 @@ import shapely
 from sqlalchemy import select
 
 from tryggkarta import lagesbild as lb
+from tryggkarta.config import local_timezone
 from tryggkarta.demo import COMMENTS, DEMO_PASSWORD
 from tryggkarta.store import AuditLog, Decision, Filters, Project, ProjectMeasure, count
 
@@ -50,7 +51,7 @@ def test_scenario_1_monday_est_meeting(client, demo) -> None:
     decided = lb.last_complete_week() - 1
     friday = decided.start + timedelta(days=4, hours=20)  # Fri 21:00 local
     csv_text = "datum;tid;kategori;beskrivning;latitud;longitud\n" + "".join(
-        f"{(friday + timedelta(minutes=10 * i)).astimezone(lb.TIMEZONE):%Y-%m-%d;%H:%M};"
+        f"{(friday + timedelta(minutes=10 * i)).astimezone(local_timezone()):%Y-%m-%d;%H:%M};"
         f"narkotika;Langning vid busshållplatsen {i};58,3824;13,4444\n"
         for i in range(6)
     )
@@ -222,7 +223,7 @@ def test_scenario_6_administrator(client, demo) -> None:
     admin_page = text_of(client.get("/admin/").get_data(as_text=True))
     assert "gs-norr" in admin_page and "Grannsamverkan Skara Norr" in admin_page
 
-    today = datetime.now(lb.TIMEZONE).date()
+    today = datetime.now(local_timezone()).date()
     log = client.get(
         f"/admin/logg?layer=incidents&detail=raw&user=polis"
         f"&from={(today - timedelta(days=31)).isoformat()}&to={today.isoformat()}"

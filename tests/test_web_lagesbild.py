@@ -31,7 +31,7 @@ def fake_layer(
     count: int = 9,
     x: float = X0,
     y: float = Y0,
-    trend: str = "okar",
+    trend: str = "up",
 ) -> service.HotspotLayer:
     lon, lat = to_wgs84([x - 50, x + 50], [y - 50, y + 50], 3006)
     ring = [

@@ -73,7 +73,7 @@ def patrol_fc() -> dict:
         "name": "Resecentrum",
         "count": 14,
         "baseline": 2.0,
-        "trend": "okar",
+        "trend": "up",
         "trend_label_sv": "ökar",
         "trend_label_en": "increasing",
         "peak_sv": "fre–lör 20–02",

@@ -6,7 +6,9 @@ Every error a user can cause ends as one sentence on stderr and a non-zero exit 
 
 from __future__ import annotations
 
+import errno
 import importlib
+import socket
 import sys
 from typing import Any
 
@@ -126,30 +128,81 @@ def demo(municipality: str, reset: bool) -> None:
     )
 
 
+def _address_problem(host: str, port: int, error: OSError) -> BadInput:
+    """One sentence for an address the server cannot listen on, with what to do."""
+    if error.errno == errno.EADDRINUSE:
+        return BadInput(
+            f"Port {port} on {host} is already in use (another tryggkarta or program): stop it, "
+            f"or choose another port with `make demo PORT={port + 1}` or "
+            f"`tryggkarta serve --port {port + 1}`."
+        )
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return BadInput(
+            f"Not allowed to listen on port {port} (ports below 1024 need root): "
+            "choose a port above 1024, e.g. PORT=5000."
+        )
+    if error.errno == errno.EADDRNOTAVAIL or isinstance(error, socket.gaierror):
+        return BadInput(
+            f"Cannot listen on host {host!r}: it is not an address of this machine; "
+            "use 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)."
+        )
+    return BadInput(f"Cannot listen on {host}:{port}: {error.strerror or error}.")
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise :class:`BadInput` unless a server could listen on ``host:port`` now (as waitress
+    binds: with SO_REUSEADDR, so a port in TIME_WAIT counts as free)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _name, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise _address_problem(host, port, exc) from None
+
+
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="TRYGGKARTA_HOST")
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    envvar="TRYGGKARTA_PORT",
+)
 @click.option("--debug/--no-debug", default=False)
-@click.option("--threads", default=8, show_default=True, type=int)
-def serve(host: str, port: int, debug: bool, threads: int) -> None:
-    """Serve the web application (waitress; --debug uses Flask's reloader)."""
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--check-only", is_flag=True, help="Only check that the address is free, then exit.")
+def serve(host: str, port: int, debug: bool, threads: int, check_only: bool) -> None:
+    """Serve the web application (waitress; --debug uses Flask's reloader).
+
+    The address is checked before anything is printed: a port in use ends in one sentence
+    saying what to do, not a traceback after the URL.
+    """
+    check_address(host, port)
+    if check_only:
+        return
     from tryggkarta.web import create_app
 
     get_database()  # fail early and clearly when the schema is missing
     app = create_app()
     click.echo(f"tryggkarta {__version__} at http://{host}:{port}/")
-    if debug:
-        app.run(host=host, port=port, debug=True)
-        return
-    import gc
+    try:
+        if debug:
+            app.run(host=host, port=port, debug=True)
+            return
+        import gc
 
-    from waitress import serve as waitress_serve
+        from waitress import serve as waitress_serve
 
-    # Everything loaded so far lives as long as the server: out of the collector's sight, a
-    # full collection no longer walks it (a 5,000-feature GeoJSON answer took 170 ms instead
-    # of 80 ms whenever one fell inside it).
-    gc.freeze()
-    waitress_serve(app, host=host, port=port, threads=threads, ident="tryggkarta")
+        # Everything loaded so far lives as long as the server: out of the collector's sight,
+        # a full collection no longer walks it (a 5,000-feature GeoJSON answer took 170 ms
+        # instead of 80 ms whenever one fell inside it).
+        gc.freeze()
+        waitress_serve(app, host=host, port=port, threads=threads, ident="tryggkarta")
+    except OSError as exc:  # taken between the check and the bind
+        raise _address_problem(host, port, exc) from None
 
 
 @main.group(cls=TryggkartaGroup)

@@ -15,6 +15,8 @@ TRYGGKARTA_TILE_ATTRIBUTION    attribution shown for the tiles                  
 TRYGGKARTA_INSTANCE_PATH       folder for the SQLite file, exports, uploads          ``./instance``
 TRYGGKARTA_MAX_UPLOAD_MB       largest accepted upload                               200
 TRYGGKARTA_MIN_COUNT           k-anonymity threshold for public/partner outputs      5
+TRYGGKARTA_TIMEZONE            IANA time zone of the installation: times shown to    ``Europe/Stockholm``
+                               people, local days in filters, weekday/hour profiles
 TRYGGKARTA_CONFIG              path of a TOML file with the same keys (lower case)   none
 =============================  ====================================================  =========================
 """
@@ -27,6 +29,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tryggkarta.errors import ConfigError
 
@@ -34,6 +37,7 @@ ENV_PREFIX = "TRYGGKARTA_"
 
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILE_ATTRIBUTION = "© OpenStreetMap contributors"
+DEFAULT_TIMEZONE = "Europe/Stockholm"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Settings:
     max_upload_mb: int = 200
     min_count: int = 5
     language: str = "sv"
+    timezone: str = DEFAULT_TIMEZONE
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,7 +128,36 @@ def load_settings(
             values["extra"] = {"secret_key_generated": True}
     settings = Settings(**values)
     validate(settings)
+    global _loaded_timezone
+    _loaded_timezone = settings.timezone
     return settings
+
+
+#: The time zone of the settings loaded last (the app's or the CLI's); None before any load.
+_loaded_timezone: str | None = None
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(
+            f"{ENV_PREFIX}TIMEZONE {name!r} is not a time zone; use an IANA name such as "
+            f"{DEFAULT_TIMEZONE!r}."
+        ) from None
+
+
+def local_timezone(settings: Settings | None = None) -> ZoneInfo:
+    """The installation's time zone (``TRYGGKARTA_TIMEZONE``, default Europe/Stockholm).
+
+    The one place that decides which local time people see and which local days and hours
+    filters and profiles use. With ``settings``, theirs; otherwise the settings loaded last
+    in this process, else the environment variable, else the default.
+    """
+    if settings is not None:
+        return _zone(settings.timezone)
+    name = _loaded_timezone or os.environ.get(f"{ENV_PREFIX}TIMEZONE") or DEFAULT_TIMEZONE
+    return _zone(name)
 
 
 def ensure_secret_key_file(settings: Settings) -> Path:
@@ -161,5 +195,6 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             f"{ENV_PREFIX}TILE_URL must contain {{z}}, {{x}} and {{y}}: {settings.tile_url!r}"
         )
+    _zone(settings.timezone)
     if settings.language not in ("sv", "en"):
         raise ConfigError(f"language must be 'sv' or 'en', got {settings.language!r}.")

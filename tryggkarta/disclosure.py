@@ -155,9 +155,11 @@ class Period:
 
 
 def _tz(tz: ZoneInfo | str | None) -> ZoneInfo:
+    from tryggkarta.config import local_timezone
+
     if isinstance(tz, ZoneInfo):
         return tz
-    return ZoneInfo(tz or "Europe/Stockholm")
+    return ZoneInfo(tz) if tz else local_timezone()
 
 
 def release_cut(now: datetime | None = None, tz: ZoneInfo | str | None = None) -> datetime:

@@ -178,6 +178,43 @@ class Detail(StrEnum):
 DEFAULT_MIN_COUNT = 5
 
 
+class Trend(StrEnum):
+    """Whether a count goes up: the one trend vocabulary (cells, patrol and emerging hot
+    spots, the weekly picture, popups)."""
+
+    UP = "up"
+    DOWN = "down"
+    FLAT = "flat"
+
+
+TREND_LABELS: dict[str, Label] = {
+    Trend.UP: Label("ökar", "increasing"),
+    Trend.DOWN: Label("minskar", "decreasing"),
+    Trend.FLAT: Label("oförändrad", "unchanged"),
+}
+#: Words older outputs and other tools use for the same three trends.
+_TREND_WORDS: dict[str, Trend] = {
+    **{w: Trend.UP for w in ("up", "ökar", "okar", "ökande", "increasing", "rising")},
+    **{w: Trend.DOWN for w in ("down", "minskar", "minskande", "decreasing", "falling")},
+    **{
+        w: Trend.FLAT
+        for w in ("flat", "oförändrad", "oforandrad", "oförändrat", "unchanged", "none", "no trend")
+    },
+}
+
+
+def trend_key(value: object) -> Trend | None:
+    """``value`` (a key, or a Swedish/English trend word) as a :class:`Trend`; None if it is
+    not one."""
+    return _TREND_WORDS.get(str(value).strip().lower()) if value is not None else None
+
+
+def trend_label(value: object, lang: str = "sv") -> str:
+    """The trend's label in ``lang``; empty for something that is not a trend."""
+    key = trend_key(value)
+    return TREND_LABELS[key].get(lang) if key is not None else ""
+
+
 def category_label(key: str, lang: str = "sv") -> str:
     label = INCIDENT_CATEGORIES.get(key)
     return label.get(lang) if label else key

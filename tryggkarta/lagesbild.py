@@ -13,19 +13,18 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import shapely
 from shapely.geometry import shape
 from sqlalchemy import select
 
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import INCIDENT_CATEGORIES, category_label
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import transform
 from tryggkarta.store import Decision, Filters, User, category_counts, count, layer_frame
 from tryggkarta.store.engine import Database
 
-TIMEZONE = ZoneInfo("Europe/Stockholm")
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{1,2})$")
 #: Weeks in the "recent" window of the patrol hotspots (the week itself).
 RECENT_WEEKS = 1
@@ -66,7 +65,7 @@ class Week:
 
     @property
     def start(self) -> datetime:
-        return datetime.combine(self.monday, datetime.min.time(), TIMEZONE).astimezone(UTC)
+        return datetime.combine(self.monday, datetime.min.time(), local_timezone()).astimezone(UTC)
 
     @property
     def end(self) -> datetime:
@@ -81,7 +80,7 @@ class Week:
 
 def week_of(moment: datetime) -> Week:
     """The ISO week of ``moment`` (naive = local Stockholm time)."""
-    local = moment.astimezone(TIMEZONE) if moment.tzinfo else moment
+    local = moment.astimezone(local_timezone()) if moment.tzinfo else moment
     year, number, _ = local.isocalendar()
     return Week(year, number)
 

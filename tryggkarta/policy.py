@@ -131,6 +131,7 @@ ROUTES: dict[str, Action] = {
     "shared.index": Action.SHARED_MAPS,
     "shared.view": Action.SHARED_MAPS,
     "shared.new_link": Action.SHARED_MAPS,
+    "shared.delete": Action.SHARED_MAPS,
     "lagesbild.index": Action.LAGESBILD,
     "lagesbild.decide": Action.LAGESBILD,
     "imports.upload": Action.IMPORT,

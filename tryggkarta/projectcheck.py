@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tryggkarta import disclosure, policy
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import (
     INCIDENT_CATEGORIES,
     MEASURE_TRIGGERS,
@@ -381,7 +382,7 @@ def released_survey_summary(db: Database, area: shapely.Geometry, rule: disclosu
 
 def released_incident_summary(db: Database, area: shapely.Geometry, rule: disclosure.Rule) -> dict:
     """Incidents near ``area`` in the 52-week release, per category group (published sums)."""
-    tz = getattr(db.settings, "timezone", None) or "Europe/Stockholm"
+    tz = local_timezone(db.settings)
     period = disclosure.parse_period(None, tz=tz)
     rel = disclosure.incident_release(db, _region(db), period, rule, with_trend=False)
     cells = disclosure.cells_touching(rel, area)

@@ -21,7 +21,8 @@ import numpy as np
 from sqlalchemy import extract, or_, select
 from sqlalchemy.orm import Session
 
-from tryggkarta import disclosure, policy
+from tryggkarta import disclosure, params, policy
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import (
     INCIDENT_CATEGORIES,
     LAYER_LABELS,
@@ -51,12 +52,17 @@ PUBLIC_CELL_SIZE = 250.0
 
 
 def _date(value: str | None, what: str) -> str | None:
-    if not value:
-        return None
+    day = params.parse_day(value, what)
+    return day.isoformat() if day else None
+
+
+def _stored_day(value: Any) -> date | None:
+    """A saved configuration's date, or None if it is not one a map can use (a map saved
+    before dates were checked must stay viewable and deletable)."""
     try:
-        return date.fromisoformat(value.strip()).isoformat()
-    except ValueError:
-        raise BadInput(f"Ogiltigt datum i {what}: skriv ÅÅÅÅ-MM-DD.") from None
+        return params.parse_day(value if isinstance(value, str) else None, "config")
+    except BadInput:
+        return None
 
 
 def _extent(value: str | None) -> list[float] | None:
@@ -71,6 +77,14 @@ def _extent(value: str | None) -> list[float] | None:
     ):
         raise BadInput("Utsnittet ska vara fyra tal: västra,södra,östra,norra (grader).")
     return parts
+
+
+def _stored_extent(value: Any) -> list[float] | None:
+    """A saved configuration's extent, or None if it is not four degrees in order."""
+    try:
+        return _extent(",".join(map(str, value))) if isinstance(value, list) else None
+    except BadInput:
+        return None
 
 
 def build_config(args: dict[str, list[str]]) -> dict[str, Any]:
@@ -111,17 +125,17 @@ def config_from_query(query: str) -> dict[str, Any]:
 
 def config_filters(config: dict[str, Any], srid: int) -> Filters:
     """Store filters for a configuration (dates are whole local days, end inclusive)."""
-    start = config.get("start")
-    end = config.get("end")
+    start, end = params.day_bounds(_stored_day(config.get("start")), _stored_day(config.get("end")))
     bbox = None
-    if config.get("extent"):
-        w, s, e, n = config["extent"]
+    extent = _stored_extent(config.get("extent"))
+    if extent:
+        w, s, e, n = extent
         xs, ys = from_wgs84(np.array([w, e]), np.array([s, n]), srid)
         bbox = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
     return Filters(
         bbox=bbox,
-        start=datetime.fromisoformat(start).replace(tzinfo=UTC) if start else None,
-        end=(datetime.fromisoformat(end) + timedelta(days=1)).replace(tzinfo=UTC) if end else None,
+        start=start,
+        end=end,
         categories=tuple(config["categories"]) if config.get("categories") else None,
     )
 
@@ -213,7 +227,7 @@ def layer_views(
             view["rows"] = _raw_rows(db, layer, filters, raw_limit)
         elif layer in ("incidents", "survey"):
             rule = disclosure.rule_for(level, min_count)
-            tz = getattr(db.settings, "timezone", None) or "Europe/Stockholm"
+            tz = local_timezone(db.settings)
             period = disclosure.parse_period(None, tz=tz) if layer == "incidents" else None
             base = Filters(municipality_code=municipality)
             if period is not None:

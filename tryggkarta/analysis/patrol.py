@@ -9,15 +9,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage, stats
 
+from tryggkarta.domain import TREND_LABELS
+
 from .gistar import gistar
 from .grid import Grid
 from .temporal import as_utc, hour_weekday_profile, peak_windows
 
-TREND_LABELS = {
-    "up": ("ökar", "increasing"),
-    "down": ("minskar", "decreasing"),
-    "flat": ("oförändrad", "unchanged"),
-}
 _WEEK = np.timedelta64(7 * 24 * 3600, "s")
 
 
@@ -194,8 +191,8 @@ def patrol_hotspots(
                 recent_count=rec,
                 baseline_weekly_mean=float(base_rate),
                 ratio=float(ratio),
-                trend=TREND_LABELS[key][0],
-                trend_en=TREND_LABELS[key][1],
+                trend=TREND_LABELS[key].sv,
+                trend_en=TREND_LABELS[key].en,
                 trend_p=p,
                 max_z=float(zmax[k - 1]),
                 profile=prof,

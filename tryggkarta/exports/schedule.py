@@ -1,6 +1,6 @@
 """When an export is due: schedules like ``MON 06:00``, ``DAILY 06:00`` or ``HOURLY``.
 
-Times are Europe/Stockholm wall-clock times. The scheduler is the operating system's: a cron
+Times are wall-clock times in the installation's time zone (``TRYGGKARTA_TIMEZONE``). The scheduler is the operating system's: a cron
 line or systemd timer runs ``tryggkarta exports run --due`` every few minutes, and this
 module decides which schedules are due — so a missed run (server down on Monday 06:00) is
 caught up on the next call instead of waiting a week.
@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tryggkarta.config import local_timezone
 from tryggkarta.errors import BadInput
-from tryggkarta.i18n import TIMEZONE
 
 DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 _PATTERN = re.compile(
@@ -33,7 +33,8 @@ class Schedule:
 
     def last_slot(self, now: datetime) -> datetime:
         """The most recent moment (UTC) at or before ``now`` when this schedule fires."""
-        local = now.astimezone(TIMEZONE)
+        zone = local_timezone()
+        local = now.astimezone(zone)
         if self.hourly:
             slot = local.replace(minute=0, second=0, microsecond=0)
             return slot.astimezone(UTC)
@@ -47,7 +48,7 @@ class Schedule:
                 slot -= timedelta(days=7)
         # re-attach the zone after date arithmetic so DST changes keep the wall-clock time
         naive = slot.replace(tzinfo=None)
-        return naive.replace(tzinfo=TIMEZONE).astimezone(UTC)
+        return naive.replace(tzinfo=zone).astimezone(UTC)
 
     def is_due(self, last_run: datetime | None, now: datetime) -> bool:
         """Due when the latest slot is after the last run (or there was none)."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import LAYER_FIELDS, PRECISIONS, RATING_MAX, RATING_MIN
 from tryggkarta.ingest import categories as cats
 from tryggkarta.ingest.coords import geometries_from_file, points_from_columns, target_area
@@ -199,7 +200,7 @@ def _dates(
             name = f"{name}+{tcol}"
         elif mode == "full":
             values, name = frame[tcol], tcol  # the "time" column holds full timestamps (Houston)
-    tz = mapping.timezone if mapping and mapping.timezone else "Europe/Stockholm"
+    tz = mapping.timezone if mapping and mapping.timezone else local_timezone().key
     parsed, bad_mask, used = parse_dates(
         values,
         fmt=mapping.date_format if mapping else None,
@@ -388,7 +389,7 @@ def _projects(frame, cols, out, mapping, reject, report, municipality_code, stat
     for field in ("start_date", "end_date"):
         out[field] = (
             _dates(frame, cols, field, mapping, reject, False, report)
-            .dt.tz_convert("Europe/Stockholm")
+            .dt.tz_convert(local_timezone())
             .dt.date
         )
     out["description"] = _text(frame, cols, "description")

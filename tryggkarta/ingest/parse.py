@@ -13,6 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tryggkarta.config import local_timezone
+
 #: Date formats tried, best-fitting first (decided on a sample). Day-first before US month-first,
 #: so an ambiguous Swedish "3/2 2021" is 3 February.
 DATE_FORMATS: tuple[str, ...] = (
@@ -138,19 +140,21 @@ def parse_dates(
     values: pd.Series,
     *,
     fmt: str | None = None,
-    tz: str = "Europe/Stockholm",
+    tz: str | None = None,
     future_days: float = 1.0,
     state: dict | None = None,
 ) -> tuple[pd.Series, np.ndarray, str | None]:
     """UTC timestamps from text or datetime cells.
 
     Returns ``(timestamps, bad, formats_used)``; ``bad`` marks cells that were present but not
-    a date, or lie in the future / before 1900. Times without an offset are local to ``tz``.
+    a date, or lie in the future / before 1900. Times without an offset are local to ``tz`` (default: the
+    installation's ``TRYGGKARTA_TIMEZONE``).
 
     ``state`` (a dict, for a file parsed in chunks): the formats to try are decided on the
     first chunk's sample and kept there for the later chunks; ``formats_used`` is then the
     union over the chunks so far.
     """
+    tz = tz or local_timezone().key
     index = values.index
     if pd.api.types.is_datetime64_any_dtype(values.dtype) or (
         values.dtype == object

@@ -10,6 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import (
     AREA_KINDS,
     INCIDENT_CATEGORIES,
@@ -17,6 +18,7 @@ from tryggkarta.domain import (
     PROJECT_STATUSES,
     SURVEY_REASONS,
     TIMES_OF_DAY,
+    TREND_LABELS,
 )
 from tryggkarta.i18n import format_number, format_percent
 from tryggkarta.maps import popups, styles
@@ -30,7 +32,8 @@ from tryggkarta.maps.layers import (
 )
 from tryggkarta.maps.legend import LegendEntry
 
-TREND_TEXT = {"up": "Ökande", "down": "Minskande", "flat": "Oförändrat"}
+#: Trend labels (Swedish source text, translated with ``t``): the domain's one vocabulary.
+TREND_TEXT = {str(k): v.sv for k, v in TREND_LABELS.items()}
 
 
 def _label(table: dict[str, Any], key: Any, lang: str) -> str:
@@ -321,6 +324,8 @@ def incident_points(
             "title": t("Händelse"),
         },
         "categories": {k: v.get(lang) for k, v in INCIDENT_CATEGORIES.items()},
+        "lang": lang,
+        "timeZone": local_timezone().key,  # popups show this zone's time, not the browser's
     }
     name = t("Enskilda händelser (zooma in)")
     legend = LegendEntry(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tryggkarta.domain import INCIDENT_CATEGORIES, MEASURES, SURVEY_REASONS
-from tryggkarta.i18n import format_number
+from tryggkarta.domain import INCIDENT_CATEGORIES, MEASURES, SURVEY_REASONS, trend_key
+from tryggkarta.i18n import format_number, format_percent
 from tryggkarta.maps import popups, styles
 from tryggkarta.maps.builders import TREND_TEXT, _label
 from tryggkarta.maps.layers import GeoJsonLayer, MapLayer, Translate
@@ -35,17 +35,6 @@ EMERGING_LABELS = {
     "sporadic": "Sporadisk",
     "oscillating": "Växlande",
     "historical": "Historisk",
-}
-TREND_WORDS = {
-    "up": "up",
-    "increasing": "up",
-    "rising": "up",
-    "down": "down",
-    "decreasing": "down",
-    "falling": "down",
-    "flat": "flat",
-    "none": "flat",
-    "no trend": "flat",
 }
 
 
@@ -74,13 +63,14 @@ def _significant(fc: dict[str, Any], method: str) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _reason_items(value: Any, lang: str) -> list[str]:
+def _reason_items(value: Any, lang: str, top: int = 5) -> list[str]:
+    """The ``top`` survey reasons, with their share of the answers when given."""
     out = []
-    for item in value or []:
+    for item in list(value or [])[:top]:
         if isinstance(item, list | tuple) and len(item) == 2:
             key, share = item
             tail = (
-                f" ({format_number(100 * share, lang, 0)} %)"
+                f" ({format_percent(share, lang)})"
                 if isinstance(share, float) and share <= 1
                 else f" ({share})"
             )
@@ -88,6 +78,31 @@ def _reason_items(value: Any, lang: str) -> list[str]:
         else:
             out.append(_label(SURVEY_REASONS, item, lang))
     return out
+
+
+def _measure_items(value: Any, lang: str) -> list[str]:
+    """Measures as "Label — evidence": keys, or dicts with ``key`` and ``evidence_sv/_en``."""
+    out = []
+    for item in value or []:
+        if isinstance(item, dict):
+            label = _label(MEASURES, item.get("key"), lang)
+            evidence = item.get("evidence_en" if lang == "en" else "evidence_sv")
+            out.append(f"{label} — {evidence}" if evidence else label)
+        else:
+            out.append(_label(MEASURES, item, lang))
+    return out
+
+
+def _incident_items(value: Any, lang: str, top: int = 5) -> list[str]:
+    """Incidents nearby by category (``{category: n}``), largest first."""
+    if not isinstance(value, dict):
+        return []
+    ranked = sorted(value.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))[:top]
+    return [
+        f"{_label(INCIDENT_CATEGORIES, k, lang)}: {format_number(float(n), lang, 0)}"
+        for k, n in ranked
+        if n
+    ]
 
 
 def _colour(method: str, p: dict[str, Any], kde: styles.Classes | None) -> str:
@@ -149,10 +164,10 @@ def hotspot_layer(
         return palette.index(colour)
 
     def trend_of(p: dict[str, Any]) -> str | None:
-        trend = TREND_WORDS.get(str(p.get("trend", "")).lower())
+        trend = trend_key(p.get("trend"))
         if trend is None and p.get("trend_z") is not None and (p.get("trend_p") or 1.0) < 0.05:
-            trend = "up" if p["trend_z"] > 0 else "down"
-        return trend
+            trend = trend_key("up" if p["trend_z"] > 0 else "down")
+        return str(trend) if trend is not None else None
 
     def kind_of(p: dict[str, Any]) -> str | None:
         if method != "emerging" or not p.get("category"):
@@ -181,8 +196,24 @@ def hotspot_layer(
             out["z"] = round(float(p["z"]), 2)
         return out
 
+    def count_row(p: dict[str, Any]) -> list[tuple[str, str | None]]:
+        """Design hot spots count survey answers, the other methods incidents."""
+        if method == "design":
+            n = p.get("n_answers", p.get("count"))
+            share = p.get("unsafe_share")
+            return [
+                (t("Antal enkätsvar"), format_number(float(n), lang, 0) if n is not None else None),
+                (
+                    t("Andel otrygga svar"),
+                    format_percent(float(share), lang) if share is not None else None,
+                ),
+            ]
+        n = p.get("count")
+        return [(t("Antal händelser"), format_number(float(n), lang, 0) if n is not None else None)]
+
     def rich(p: dict[str, Any], colour: str) -> dict[str, Any]:
         trend = trend_of(p)
+        peak = p.get("peak_en" if lang == "en" else "peak_sv")
         rows = [
             (
                 t("Klass"),
@@ -191,15 +222,13 @@ def hotspot_layer(
                 else None,
             ),
             (t("Typ"), kind_of(p)),
-            (
-                t("Antal händelser"),
-                format_number(float(p["count"]), lang, 0) if p.get("count") is not None else None,
-            ),
+            *count_row(p),
             (
                 t("z-värde"),
                 format_number(float(p["z"]), lang, 2) if p.get("z") is not None else None,
             ),
             (t("Trend"), t(TREND_TEXT[trend]) if trend else None),
+            (t("När"), str(peak) if peak else None),
             (
                 t("Kategori"),
                 _label(INCIDENT_CATEGORIES, p["top_category"], lang)
@@ -219,8 +248,12 @@ def hotspot_layer(
                 popups.bullet_list(_reason_items(p.get("reasons"), lang)),
             ),
             (
+                t("Händelser i närheten"),
+                popups.bullet_list(_incident_items(p.get("incidents"), lang)),
+            ),
+            (
                 t("Rekommenderade åtgärder"),
-                popups.bullet_list([_label(MEASURES, m, lang) for m in p.get("measures") or []]),
+                popups.bullet_list(_measure_items(p.get("measures"), lang)),
             ),
         ]
         heading = p.get("name") or p.get("label") or title

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import click
 
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import INCIDENT_CATEGORIES
 from tryggkarta.errors import BadInput
 
 
 def parse_day(value: str | None, name: str) -> datetime | None:
-    """``YYYY-MM-DD`` (Stockholm calendar day start) as an aware UTC datetime."""
+    """``YYYY-MM-DD`` (local calendar day start, ``TRYGGKARTA_TIMEZONE``) as an aware UTC datetime."""
     if not value:
         return None
     import pandas as pd
@@ -23,7 +24,7 @@ def parse_day(value: str | None, name: str) -> datetime | None:
     except (ValueError, TypeError):
         raise BadInput(f"{name} must be a date like 2026-01-31, got {value!r}.") from None
     if day.tzinfo is None:
-        day = day.tz_localize("Europe/Stockholm")
+        day = day.tz_localize(local_timezone())
     return day.tz_convert("UTC").to_pydatetime()
 
 

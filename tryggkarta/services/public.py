@@ -16,10 +16,12 @@ from typing import Any
 from sqlalchemy import select
 
 from tryggkarta import disclosure, policy
+from tryggkarta.config import local_timezone
 from tryggkarta.disclosure import Rule
 from tryggkarta.domain import Detail, Layer
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
+from tryggkarta.i18n import iso_local, iso_local_series
 from tryggkarta.store import (
     Database,
     Filters,
@@ -71,7 +73,7 @@ def _municipality(db: Database) -> str | None:
 
 
 def _tz(db: Database) -> str:
-    return getattr(db.settings, "timezone", None) or "Europe/Stockholm"
+    return local_timezone(db.settings)
 
 
 def _in_bbox(fc: FeatureCollection, bbox: tuple[float, float, float, float] | None, srid: int):
@@ -195,8 +197,8 @@ def _frame_fc(frame: Any, cols: list[str]) -> FeatureCollection:
         return _empty()
     out = frame.to_crs(4326)
     for col in cols:
-        out[col] = out[col].map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
-        out[col] = out[col].astype(object).where(out[col].notna(), None)
+        out[col] = iso_local_series(out[col])  # times: local, with their offset
+        out[col] = out[col].astype(object).where(out[col].notna(), None).map(iso_local)
     return out.to_geo_dict(drop_id=True)
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import shapely
 
 from tryggkarta.analysis import Grid, design_hotspots, patrol_hotspots
-from tryggkarta.domain import ENVIRONMENT_CATEGORIES, MEASURE_TRIGGERS
+from tryggkarta.domain import ENVIRONMENT_CATEGORIES, MEASURE_TRIGGERS, Trend, trend_key
 from tryggkarta.errors import BadInput
 from tryggkarta.services.layers import (
     HotspotLayer,
@@ -30,7 +30,6 @@ from tryggkarta.store import Database, Filters, layer_frame
 #: Hotspot keys are the 500 m national-grid cell of the cluster centre: stable from one
 #: week to the next as long as the hotspot stays put, so decisions can be followed up.
 KEY_CELL = 500.0
-TREND_KEYS = {"ökar": "okar", "minskar": "minskar", "oförändrad": "oforandrad"}
 
 
 def hotspot_key(prefix: str, point: shapely.Point) -> str:
@@ -128,7 +127,7 @@ def _patrol_features(db: Database, grid: Grid, spots: list[Any]) -> list[dict[st
             "count": spot.recent_count,
             "baseline": round(float(spot.baseline_weekly_mean), 2),
             "ratio": None if not np.isfinite(spot.ratio) else round(float(spot.ratio), 2),
-            "trend": TREND_KEYS.get(spot.trend, "oforandrad"),
+            "trend": str(trend_key(spot.trend) or Trend.FLAT),
             "trend_label_sv": spot.trend,
             "trend_label_en": spot.trend_en,
             "trend_p": round(float(spot.trend_p), 4),

@@ -22,6 +22,7 @@ from sqlalchemy import delete, event, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.store.bulk import (
@@ -41,7 +42,6 @@ from tryggkarta.store.bulk import (
 from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
 from tryggkarta.store.queries import model_for
 
-LOCAL_TZ = "Europe/Stockholm"
 CHUNK = 5000
 #: Rows per bulk round trip (executemany / COPY) in :func:`insert_layer`.
 BULK_CHUNK = 100_000
@@ -134,7 +134,7 @@ def prepare_records(layer: str, gdf: Any, dataset_id: int) -> pd.DataFrame:
             _utc(frame["occurred_to"]) if frame["occurred_to"].notna().any() else None
         )
         frame["t_epoch"] = epoch_seconds(when) if len(when) else []
-        local = when.dt.tz_convert(LOCAL_TZ)
+        local = when.dt.tz_convert(local_timezone())
         frame["hour_local"] = local.dt.hour.astype("int16")
         frame["weekday_local"] = local.dt.day_of_week.astype("int16")
         frame["precision"] = frame["precision"].fillna("exact")

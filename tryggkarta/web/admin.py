@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import and_, select
 
-from tryggkarta import accounts
+from tryggkarta import accounts, params
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import LAYER_LABELS, ROLE_LABELS, Role
 from tryggkarta.errors import BadInput
 from tryggkarta.store import AuditLog, Organisation, User
@@ -18,7 +18,6 @@ from tryggkarta.store.writes import audit
 from tryggkarta.web.auth import roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-TIMEZONE = ZoneInfo("Europe/Stockholm")
 AUDIT_LIMIT = 500
 ORG_KINDS = ("municipality", "police", "partner", "other")
 
@@ -148,16 +147,16 @@ def set_active(user_id: int) -> Any:
     return redirect(url_for("admin.index"))
 
 
-def _day(value: str | None, end: bool = False) -> datetime | None:
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise _translated(BadInput("Ogiltigt datum: skriv ÅÅÅÅ-MM-DD.")) from None
-    if end:
-        day += timedelta(days=1)
-    return datetime.combine(day, time.min, TIMEZONE).astimezone(UTC)
+def _days(args: Any) -> tuple[datetime | None, datetime | None]:
+    """The ``from``/``to`` local days (``to`` inclusive) as UTC bounds; end exclusive."""
+    from tryggkarta.web import _
+
+    first, last = params.parse_day_range(args.get("from"), args.get("to"), _)
+    start, end = params.day_bounds(first, last)
+    return (
+        start.astimezone(UTC) if start else None,
+        end.astimezone(UTC) if end else None,
+    )
 
 
 @bp.route("/logg")
@@ -167,9 +166,7 @@ def audit_log() -> Any:
     from tryggkarta.web import get_db
 
     args = request.args
-    start, end = _day(args.get("from")), _day(args.get("to"), end=True)
-    if start and end and start >= end:
-        raise _translated(BadInput("Startdatumet ligger efter slutdatumet."))
+    start, end = _days(args)
     clauses = []
     if args.get("user"):
         clauses.append(AuditLog.username == args["user"])
@@ -190,7 +187,7 @@ def audit_log() -> Any:
         rows = s.scalars(stmt.limit(AUDIT_LIMIT + 1)).all()
         actions = s.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)).all()
         usernames = s.scalars(select(User.username).order_by(User.username)).all()
-        today = datetime.now(TIMEZONE).date()
+        today = datetime.now(local_timezone()).date()
         last_month_end = today.replace(day=1) - timedelta(days=1)
         return render_template(
             "admin/audit.html",

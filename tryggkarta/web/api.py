@@ -16,6 +16,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 
 from tryggkarta import disclosure, policy
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import LAYER_LABELS, Detail, Layer
 from tryggkarta.errors import BadInput, Forbidden, NotFound
 from tryggkarta.i18n import translate
@@ -136,7 +137,7 @@ def releases() -> Any:
     from tryggkarta.web import get_settings
 
     settings = get_settings()
-    tz = getattr(settings, "timezone", None) or "Europe/Stockholm"
+    tz = local_timezone(settings)
     rule = disclosure.rule_for(detail(Layer.INCIDENTS), settings.min_count)
     return jsonify(
         {

@@ -12,6 +12,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from tryggkarta import lagesbild as lb
+from tryggkarta import params
 from tryggkarta.domain import category_label
 from tryggkarta.errors import BadInput
 from tryggkarta.store.writes import audit
@@ -74,9 +75,9 @@ def decide() -> Any:
     from tryggkarta.web import _, get_db
 
     week = _week_arg(request.form.get("week") or "")
-    key = (request.form.get("hotspot_key") or "").strip()
-    x = _float_or_none(request.form.get("x"))
-    y = _float_or_none(request.form.get("y"))
+    key = params.parse_key(request.form.get("hotspot_key"), "hotspot_key", _)
+    x = _float_or_none(request.form.get("x"), "x")
+    y = _float_or_none(request.form.get("y"), "y")
     with get_db().session() as s:
         try:
             lb.add_decision(
@@ -99,11 +100,11 @@ def decide() -> Any:
             extra={"week": week.key, "hotspot_key": key},
         )
     flash(_("Åtgärden är sparad."))
-    return redirect(url_for("lagesbild.index", week=week.key) + f"#hs-{key}")
+    return redirect(url_for("lagesbild.index", week=week.key, _anchor=f"hs-{key}"))
 
 
-def _float_or_none(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        raise BadInput("Felaktig position.") from None
+def _float_or_none(value: str | None, name: str) -> float | None:
+    """A coordinate in the working CRS (metres); a value no projection has is a BadInput."""
+    from tryggkarta.web import _
+
+    return params.parse_float(value, name, -1e8, 1e8, None, _)

@@ -20,9 +20,11 @@ from flask import request, url_for
 from sqlalchemy import select
 
 from tryggkarta import disclosure, maps, policy
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import INCIDENT_CATEGORIES, Detail, Layer
 from tryggkarta.errors import TryggkartaError
 from tryggkarta.geo import parse_region, to_wgs84
+from tryggkarta.i18n import iso_local, iso_local_series, local_day
 from tryggkarta.maps.query import MapQuery, parse_query
 from tryggkarta.services.cells import incident_cells, survey_cells
 from tryggkarta.store import audit, extent, layer_frame
@@ -146,8 +148,8 @@ def frame_geojson(frame: Any, columns: list[str]) -> dict:
         return {"type": "FeatureCollection", "features": []}
     out = frame[[*columns, "geometry"]].to_crs(4326).copy()
     for col in columns:
-        out[col] = out[col].astype(object).where(out[col].notna(), None)
-        out[col] = out[col].map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
+        out[col] = iso_local_series(out[col])
+        out[col] = out[col].astype(object).where(out[col].notna(), None).map(iso_local)
     return out.to_geo_dict(drop_id=True)
 
 
@@ -171,7 +173,8 @@ def points_geojson(
     names = [encode(col) for col in columns]
     values = []
     for col in columns:
-        series = frame[col].astype(object).where(frame[col].notna(), None)
+        column = iso_local_series(frame[col])  # times: local, with their offset
+        series = column.astype(object).where(column.notna(), None)
         values.append([_json_value(v, encode) for v in series.tolist()])
     head, middle = (
         '{"type":"Feature","geometry":{"type":"Point","coordinates":[',
@@ -196,7 +199,7 @@ def _json_value(value: Any, encode: Any) -> str:
     if isinstance(value, str):
         return encode(value)
     if hasattr(value, "isoformat"):
-        return encode(value.isoformat())
+        return encode(iso_local(value))
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and value != value:
@@ -236,7 +239,7 @@ def survey_pins(db: Any, q: MapQuery, user: Any) -> dict:
         columns=cols,
     )
     frame["answered"] = frame["answered_at"].map(
-        lambda v: v.date().isoformat() if v is not None and v == v else None
+        lambda v: local_day(v).isoformat() if v is not None and v == v else None
     )
     fc = frame_geojson(frame, ["rating", "reasons", "time_of_day", "comment", "answered"])
     with db.session() as s:
@@ -374,7 +377,7 @@ def release_choice() -> tuple[disclosure.Period, str]:
     """The release period and category group asked for (``period``, ``grupp``)."""
     from tryggkarta.web import get_settings
 
-    tz = getattr(get_settings(), "timezone", None) or "Europe/Stockholm"
+    tz = local_timezone(get_settings())
     return (
         disclosure.parse_period(request.args.get("period"), tz=tz),
         disclosure.parse_group(request.args.get("grupp")),
@@ -400,7 +403,7 @@ def release_filters(q: MapQuery) -> Filters:
     """Store filters of the fixed hotspot release: all data up to the latest release cut."""
     from tryggkarta.web import get_settings
 
-    tz = getattr(get_settings(), "timezone", None) or "Europe/Stockholm"
+    tz = local_timezone(get_settings())
     return Filters(municipality_code=q.filters.municipality_code, end=disclosure.release_cut(tz=tz))
 
 
@@ -544,7 +547,7 @@ def start_page_context() -> dict[str, Any]:
     }
     if aggregated:
         period, group = release_choice()
-        tz = getattr(settings, "timezone", None) or "Europe/Stockholm"
+        tz = local_timezone(settings)
         context.update(
             periods=[(p.key, p.label(lang)) for p in disclosure.period_choices(tz=tz)],
             groups=[(k, label.get(lang)) for k, (label, _c) in disclosure.CATEGORY_GROUPS.items()],

@@ -190,6 +190,32 @@ def new_link(map_id: int) -> Any:
     return redirect(url_for("shared.view", map_id=map_id))
 
 
+@bp.route(f"{PREFIX}/<int:map_id>/ta-bort", methods=["POST"])
+@login_required
+def delete(map_id: int) -> Any:
+    """Delete a saved map (owner or admin). Never reads the map's data, so a map whose saved
+    configuration cannot be shown can still be removed."""
+    from tryggkarta.web import _, get_db
+
+    with get_db().session() as s:
+        shared = s.get(SharedMap, map_id)
+        if shared is None:
+            abort(404)
+        if shared.owner_id != current_user.id and current_role() != Role.ADMIN.value:
+            abort(403)
+        name = shared.name
+        s.delete(shared)
+        audit(
+            s,
+            "shared_map_delete",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={"map_id": map_id},
+        )
+    flash(_("Kartan %(name)s är borttagen.", name=name))
+    return redirect(url_for("shared.index"))
+
+
 @bp.route(f"{PREFIX}/l/<token>")
 def link(token: str) -> Any:
     """Open a map by link; the viewer keeps their own rights (anonymous = public)."""

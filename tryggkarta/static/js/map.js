@@ -11,13 +11,37 @@
     return node;
   }
 
+  /* A time for people: the API sends ISO 8601 with the offset of the installation's time
+   * zone; shown as "2024-06-15 05:27" in opts.timeZone (TRYGGKARTA_TIMEZONE), whatever zone
+   * the browser is in. Without Intl time-zone support, the wall time the server wrote. */
+  var timeFormats = {};
+  function formatTime(value, opts) {
+    if (value === undefined || value === null || value === "") { return ""; }
+    var text = String(value);
+    var when = new Date(text);
+    var zone = opts.timeZone;
+    if (!zone || isNaN(when.getTime())) { return text.replace("T", " ").slice(0, 16); }
+    var key = zone;
+    try {
+      if (!timeFormats[key]) {
+        timeFormats[key] = new Intl.DateTimeFormat("sv-SE", {
+          timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+          hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+        });
+      }
+      return timeFormats[key].format(when);
+    } catch (e) {
+      return text.replace("T", " ").slice(0, 16);
+    }
+  }
+
   function popupFor(props, opts) {
     var box = el("div", null, "tk-popup");
     box.appendChild(el("h3", opts.labels.title));
     var table = el("table", null, "tk-popup-table");
     var rows = [
       [opts.labels.category, opts.categories[props.category] || props.category],
-      [opts.labels.when, props.occurred_at ? String(props.occurred_at).replace("T", " ").slice(0, 16) : ""],
+      [opts.labels.when, formatTime(props.occurred_at, opts)],
       [opts.labels.address, props.address],
       [opts.labels.reporter, props.reporter_org],
       [opts.labels.description, props.description]
@@ -209,5 +233,8 @@
     });
   }
 
-  global.tryggkarta = {bboxLayer: bboxLayer, districtSearch: districtSearch, geoLayer: geoLayer, templatePopup: templatePopup};
+  global.tryggkarta = {
+    bboxLayer: bboxLayer, districtSearch: districtSearch, geoLayer: geoLayer,
+    templatePopup: templatePopup, popupFor: popupFor, formatTime: formatTime
+  };
 })(window);
