@@ -19,7 +19,9 @@ from sqlalchemy import select
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS, Detail, Layer
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
+from tryggkarta.geojson import geo_dict
 from tryggkarta.services import cells
+from tryggkarta.services.ogc_core import RAW_COLLECTIONS
 from tryggkarta.store import (
     Database,
     Filters,
@@ -83,12 +85,12 @@ def projects(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:
     frame["measures"] = [sorted(measures.get(int(i), [])) for i in frame["id"]]
     for col in ("start_date", "end_date"):
         frame[col] = frame[col].map(lambda v: v.isoformat() if v is not None and v == v else None)
-    return frame.to_crs(4326).to_geo_dict(drop_id=True)
+    return geo_dict(frame)
 
 
 def areas(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     frame = layer_frame(db, "areas", _base(db, bbox), columns=["name", "kind", "code"])
-    return frame.to_crs(4326).to_geo_dict(drop_id=True) if len(frame) else _empty()
+    return geo_dict(frame) if len(frame) else _empty()
 
 
 def design_hotspots(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
@@ -156,40 +158,20 @@ def patrol_hotspots(db: Database, k: int, bbox=None, params=None) -> FeatureColl
 
 
 def raw_incidents(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
-    cols = [
-        "id",
-        "occurred_at",
-        "category",
-        "subcategory",
-        "description",
-        "address",
-        "reporter_org",
-        "precision",
-    ]
-    frame = layer_frame(
-        db,
-        "incidents",
-        _base(db, bbox),
-        columns=cols,
-        limit=int((params or {}).get("limit", 100_000)),
-    )
-    return _frame_fc(frame, cols)
+    """Every incident (no limit: large outputs page or stream via :mod:`.ogc_core`)."""
+    cols = list(RAW_COLLECTIONS["incidents"].columns)
+    return _frame_fc(layer_frame(db, "incidents", _base(db, bbox), columns=cols), cols)
 
 
 def raw_survey(db: Database, k: int, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
-    cols = ["id", "answered_at", "rating", "reasons", "time_of_day", "comment"]
-    frame = layer_frame(db, "survey", _base(db, bbox), columns=cols)
-    return _frame_fc(frame, cols)
+    cols = list(RAW_COLLECTIONS["survey_responses"].columns)
+    return _frame_fc(layer_frame(db, "survey", _base(db, bbox), columns=cols), cols)
 
 
 def _frame_fc(frame: Any, cols: list[str]) -> FeatureCollection:
     if frame is None or len(frame) == 0:
         return _empty()
-    out = frame.to_crs(4326)
-    for col in cols:
-        out[col] = out[col].map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
-        out[col] = out[col].astype(object).where(out[col].notna(), None)
-    return out.to_geo_dict(drop_id=True)
+    return geo_dict(frame, cols)
 
 
 COLLECTIONS: dict[str, CollectionInfo] = {
