@@ -124,14 +124,18 @@ def _quoted(text: pa.Array) -> pa.Array:
 
 
 def _timestamps(arr: pa.Array) -> pa.Array:
-    """ISO 8601 as ``datetime.isoformat`` writes it (``+00:00`` when the zone is UTC)."""
+    """ISO 8601 as ``datetime.isoformat`` writes it: fractions only where there are some,
+    ``+00:00`` when the zone is UTC."""
     suffix = "+00:00" if arr.type.tz is not None else ""
-    naive = arr.cast(pa.timestamp("us"))
-    micros = pc.cast(naive, pa.int64())
-    whole = not pc.any(pc.not_equal(pc.remainder_checked(micros, 1_000_000), 0)).as_py()
-    if whole:
-        naive = naive.cast(pa.timestamp("s"), safe=False)
-    return pc.binary_join_element_wise(pc.strftime(naive, "%Y-%m-%dT%H:%M:%S"), suffix, "")
+    micro = arr.cast(pa.timestamp("us"))
+    whole = pc.equal(pc.remainder_checked(pc.cast(micro, pa.int64()), 1_000_000), 0)
+    seconds = micro.cast(pa.timestamp("s"), safe=False)
+    text = pc.if_else(
+        whole,
+        pc.strftime(seconds, "%Y-%m-%dT%H:%M:%S"),
+        pc.strftime(micro, "%Y-%m-%dT%H:%M:%S"),  # %S carries the microseconds here
+    )
+    return pc.binary_join_element_wise(text, suffix, "")
 
 
 def _arrow_texts(arr: pa.Array) -> pa.Array | None:
