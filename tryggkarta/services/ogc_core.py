@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import pandas as pd
 import pyarrow as pa
 
 from tryggkarta.errors import BadInput
@@ -98,16 +99,20 @@ def item(db: Database, collection: str, ident: str | int) -> str | None:
 @contextmanager
 def stream(
     db: Database, collection: str, filters: Filters, *, chunk_rows: int = 50_000
-) -> Iterator[tuple[int, Iterator[pa.Array]]]:
-    """A whole raw collection: ``(number matched, iterator of Arrow arrays of feature texts)``,
-    from one database snapshot, in id order, ``chunk_rows`` features at a time."""
+) -> Iterator[tuple[int, Iterator[tuple[pd.DataFrame, pa.Array]]]]:
+    """A whole raw collection: ``(number matched, iterator of (rows, feature texts))``, from
+    one database snapshot, in id order, ``chunk_rows`` features at a time.
+
+    The rows are a DataFrame with the collection's columns and ``x``/``y`` (working CRS); the
+    texts an Arrow array with one GeoJSON Feature per row.
+    """
     spec = _spec(collection)
     cols = list(spec.columns)
     with paging.chunks(db, spec.layer, filters, cols, chunk_rows=chunk_rows) as (matched, frames):
 
-        def texts() -> Iterator[pa.Array]:
+        def pairs() -> Iterator[tuple[pd.DataFrame, pa.Array]]:
             for frame in frames:
                 if len(frame):
-                    yield feature_texts(frame, cols, db.srid, id_column="id")
+                    yield frame, feature_texts(frame, cols, db.srid, id_column="id")
 
-        yield matched, texts()
+        yield matched, pairs()
