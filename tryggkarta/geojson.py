@@ -125,17 +125,14 @@ def _quoted(text: pa.Array) -> pa.Array:
 
 def _timestamps(arr: pa.Array) -> pa.Array:
     """ISO 8601 as ``datetime.isoformat`` writes it: fractions only where there are some,
-    ``+00:00`` when the zone is UTC."""
+    ``+00:00`` when the zone is UTC. (Arrow's cast to text; ``strftime`` is 5x slower.)"""
     suffix = "+00:00" if arr.type.tz is not None else ""
     micro = arr.cast(pa.timestamp("us"))
+    text = micro.cast(pa.timestamp("s"), safe=False).cast(pa.string())  # YYYY-MM-DD HH:MM:SS
     whole = pc.equal(pc.remainder_checked(pc.cast(micro, pa.int64()), 1_000_000), 0)
-    seconds = micro.cast(pa.timestamp("s"), safe=False)
-    text = pc.if_else(
-        whole,
-        pc.strftime(seconds, "%Y-%m-%dT%H:%M:%S"),
-        pc.strftime(micro, "%Y-%m-%dT%H:%M:%S"),  # %S carries the microseconds here
-    )
-    return pc.binary_join_element_wise(text, suffix, "")
+    if not pc.all(pc.fill_null(whole, True)).as_py():
+        text = pc.if_else(whole, text, micro.cast(pa.string()))  # … HH:MM:SS.ffffff
+    return pc.binary_join_element_wise(pc.utf8_replace_slice(text, 10, 11, "T"), suffix, "")
 
 
 def _arrow_texts(arr: pa.Array) -> pa.Array | None:

@@ -7,7 +7,7 @@ only when they are for the same audience. A folder that an export for another au
 to (the same folder, or one inside the other) is refused when the schedule is added and again
 at every run.
 
-Raw layers are streamed: features are written as they come from the database, 50,000 at a
+Raw layers are streamed: features are written as they come from the database, 20,000 at a
 time, so memory stays flat however large the layer. Every row the schedule selects is
 written — the count from the same database snapshot is checked — or the run fails, leaves
 the published files as they were, and says so. Every run, failed or not, is audit-logged.
@@ -39,7 +39,7 @@ from tryggkarta.services.public import AUDIENCE_ROLE, COLLECTIONS, allowed, coll
 from tryggkarta.store import Database, ExportRun, ExportSchedule, audit
 
 FORMATS = ("geojson", "gpkg")
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 20_000
 
 
 class ExportFailed(TryggkartaError):

@@ -98,7 +98,7 @@ def item(db: Database, collection: str, ident: str | int) -> str | None:
 
 @contextmanager
 def stream(
-    db: Database, collection: str, filters: Filters, *, chunk_rows: int = 50_000
+    db: Database, collection: str, filters: Filters, *, chunk_rows: int = 20_000
 ) -> Iterator[tuple[int, Iterator[tuple[pd.DataFrame, pa.Array]]]]:
     """A whole raw collection: ``(number matched, iterator of (rows, feature texts))``, from
     one database snapshot, in id order, ``chunk_rows`` features at a time.
