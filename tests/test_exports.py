@@ -395,3 +395,33 @@ def test_raw_geopackage_export_is_streamed_and_complete(db, tmp_path, monkeypatc
     assert frame["id"].is_unique and str(frame["occurred_at"].dtype).startswith("datetime64")
     again = run_export(db, sched)
     assert again.changed is False
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"), [("0644", 0o644), ("640", 0o640), ("0o600", 0o600), ("rw-r--r--", None)]
+)
+def test_export_file_mode_setting(text, mode, tmp_path):
+    from tryggkarta.config import load_settings
+    from tryggkarta.errors import ConfigError
+
+    env = {"TRYGGKARTA_EXPORT_FILE_MODE": text}
+    if mode is None:
+        with pytest.raises(ConfigError, match="EXPORT_FILE_MODE must be octal"):
+            load_settings({"instance_path": str(tmp_path)}, environ=env)
+    else:
+        assert load_settings({"instance_path": str(tmp_path)}, environ=env).export_file_mode == mode
+
+
+def test_cli_run_goes_on_after_a_failed_export_and_says_so(demo_db, tmp_path, monkeypatch):
+    from tryggkarta import cli
+
+    monkeypatch.setattr(cli, "get_database", lambda **_: demo_db)
+    _add(demo_db, tmp_path, "open-cells", "survey_cells", "public", tmp_path / "open")
+    _add(demo_db, tmp_path, "raw", "incidents", "internal", tmp_path / "open" / "police")
+    _add(demo_db, tmp_path, "areas", "areas", "partner", tmp_path / "partner")
+    result = CliRunner().invoke(cli.main, ["exports", "run"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "open-cells: FAILED" in result.output and "raw: FAILED" in result.output
+    assert "areas: 8 features, wrote" in result.output
+    assert "2 of 3 exports failed: open-cells, raw." in result.output
+    assert (tmp_path / "partner" / "areas-latest.geojson").exists()
