@@ -74,6 +74,16 @@ def make_store(url: str, instance: str, n: int) -> float:
     return took
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ``getrusage``'s ``ru_maxrss``: Linux
+    carries that over ``exec`` from the forking parent, which here holds the generated store."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(kind: str, url: str, instance: str, out: str) -> None:
     """Run one contender in this process; print seconds, features and max RSS as JSON."""
     db = _db(url, instance)
@@ -108,7 +118,7 @@ def child(kind: str, url: str, instance: str, out: str) -> None:
         pyogrio.write_dataframe(frame, path, driver="GeoJSON")
         features = len(frame)
     took = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+    rss = peak_rss_mb()
     size = os.path.getsize(path) / 2**20
     print(json.dumps({"s": took, "features": features, "rss_mb": rss, "file_mb": size}))
 
