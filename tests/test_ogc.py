@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tryggkarta.store import AuditLog
 
 
@@ -76,3 +78,83 @@ def test_bbox_filters_items(client, demo_db):
         "numberMatched"
     ]
     assert 0 < small < everything
+
+
+def _police_token(db) -> dict[str, str]:
+    from tryggkarta.accounts import create_token, create_user
+
+    with db.session() as s:
+        analyst = create_user(s, "analytiker", "ett-langt-losenord", "police")
+        return {"Authorization": f"Bearer {create_token(s, analyst, 'qgis')}"}
+
+
+@pytest.mark.slow
+def test_raw_items_are_counted_and_paged_beyond_100000(client, db):
+    """The measured bug: numberMatched stopped at 100,000 and paging ended there."""
+    from bulk_rows import insert_incidents
+    from sqlalchemy import select
+
+    from tryggkarta.store import Incident
+
+    insert_incidents(db, 100_050)
+    headers = _police_token(db)
+    with db.session() as s:
+        last_ids = list(s.scalars(select(Incident.id).order_by(Incident.id.desc()).limit(150)))
+    last_ids.reverse()
+
+    page = client.get("/ogc/collections/incidents/items?limit=100&offset=99900", headers=headers)
+    body = page.json
+    assert body["numberMatched"] == 100_050 and body["numberReturned"] == 100
+    assert [f["id"] for f in body["features"]] == last_ids[:100]
+    (nxt,) = [link["href"] for link in body["links"] if link["rel"] == "next"]
+    assert "offset=100000" in nxt and "limit=100" in nxt
+
+    tail = client.get(nxt.split("localhost", 1)[1], headers=headers).json
+    assert tail["numberMatched"] == 100_050 and tail["numberReturned"] == 50
+    assert [f["id"] for f in tail["features"]] == last_ids[100:]
+    assert not [link for link in tail["links"] if link["rel"] == "next"]
+    assert tail["features"][-1]["properties"]["id"] == last_ids[-1]
+
+    beyond = client.get("/ogc/collections/incidents/items?offset=200000", headers=headers).json
+    assert beyond["numberMatched"] == 100_050 and beyond["features"] == []
+
+    one = client.get(f"/ogc/collections/incidents/items/{last_ids[-1]}", headers=headers)
+    assert one.status_code == 200 and one.mimetype == "application/geo+json"
+    assert one.json["id"] == last_ids[-1] and one.json["properties"]["category"]
+    with db.session() as s:
+        counts = [
+            row.feature_count
+            for row in s.query(AuditLog).filter_by(detail="ogc:incidents").order_by(AuditLog.id)
+        ]
+    assert counts == [100, 50, 0, 1]
+
+
+@pytest.mark.parametrize("fid", ["999999999", "abc", "1e3", "-1", "99999999999999999999999"])
+def test_missing_raw_items_are_404(client, demo_db, fid):
+    headers = _police_token(demo_db)
+    response = client.get(f"/ogc/collections/incidents/items/{fid}", headers=headers)
+    assert response.status_code == 404 and response.json["description"]
+
+
+def test_raw_item_is_the_same_feature_as_in_its_page(client, demo_db):
+    headers = _police_token(demo_db)
+    page = client.get("/ogc/collections/survey_responses/items?limit=3", headers=headers).json
+    assert page["numberMatched"] == 900
+    for feature in page["features"]:
+        one = client.get(
+            f"/ogc/collections/survey_responses/items/{feature['id']}", headers=headers
+        )
+        assert one.json == feature
+
+
+def test_raw_items_keep_the_bbox_and_region(client, demo_db):
+    headers = _police_token(demo_db)
+    url = "/ogc/collections/incidents/items?limit=5"
+    everything = client.get(url, headers=headers).json["numberMatched"]
+    box = client.get(url + "&bbox=13.42,58.37,13.44,58.39", headers=headers).json
+    assert 0 < box["numberMatched"] < everything
+    for f in box["features"]:
+        lon, lat = f["geometry"]["coordinates"]
+        assert 13.42 - 1e-3 <= lon <= 13.44 + 1e-3 and 58.37 - 1e-3 <= lat <= 58.39 + 1e-3
+    nxt = [link["href"] for link in box["links"] if link["rel"] == "next"]
+    assert not nxt or "bbox=" in nxt[0]

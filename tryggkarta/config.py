@@ -17,6 +17,8 @@ TRYGGKARTA_MAX_UPLOAD_MB       largest accepted upload                          
 TRYGGKARTA_MIN_COUNT           k-anonymity threshold for public/partner outputs      5
 TRYGGKARTA_TIMEZONE            IANA time zone of the installation: times shown to    ``Europe/Stockholm``
                                people, local days in filters, weekday/hour profiles
+TRYGGKARTA_EXPORT_FILE_MODE    permissions of written export files (octal)           ``0644`` (readable by the
+                                                                                     web server / file share)
 TRYGGKARTA_CONFIG              path of a TOML file with the same keys (lower case)   none
 =============================  ====================================================  =========================
 """
@@ -53,6 +55,7 @@ class Settings:
     min_count: int = 5
     language: str = "sv"
     timezone: str = DEFAULT_TIMEZONE
+    export_file_mode: int = 0o644
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,7 +74,26 @@ class Settings:
 _INT_FIELDS = {"crs", "max_upload_mb", "min_count"}
 
 
+def _octal_mode(value: Any) -> int:
+    """File permissions from ``0644``, ``644``, ``0o644`` or an int; ConfigError otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        text = str(value).strip().lower().removeprefix("0o")
+        try:
+            mode = int(text, 8)
+        except ValueError:
+            mode = -1
+    if not 0 <= mode <= 0o777:
+        raise ConfigError(
+            f"{ENV_PREFIX}EXPORT_FILE_MODE must be octal permissions such as 0644, got {value!r}."
+        )
+    return mode
+
+
 def _coerce(name: str, value: Any) -> Any:
+    if name == "export_file_mode":
+        return _octal_mode(value)
     if name in _INT_FIELDS:
         text = str(value).strip()
         if name == "crs" and text.upper().startswith("EPSG:"):
@@ -117,7 +139,9 @@ def load_settings(
 
     for key, value in (overrides or {}).items():
         if key in names:
-            values[key] = _coerce(key, value) if key in _INT_FIELDS else value
+            values[key] = (
+                _coerce(key, value) if key in _INT_FIELDS or key == "export_file_mode" else value
+            )
 
     if not values.get("secret_key"):
         key_file = Path(values.get("instance_path", "instance")) / "secret_key"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tryggkarta.errors import BadInput
+from tryggkarta.errors import BadInput, TryggkartaError
 
 
 @click.group("exports")
@@ -46,10 +46,13 @@ def add(name: str, layer: str, target_dir: Path, fmt: str, schedule: str, audien
     from sqlalchemy import select
 
     from tryggkarta.cli import get_database
+    from tryggkarta.exports.files import check_name
     from tryggkarta.exports.schedule import parse_schedule
+    from tryggkarta.exports.writer import check_folder
     from tryggkarta.services.public import COLLECTIONS
     from tryggkarta.store import ExportSchedule
 
+    check_name(name)
     if layer not in COLLECTIONS:
         raise BadInput(f"Unknown layer {layer!r}; choose one of {', '.join(COLLECTIONS)}.")
     if audience == "public" and not COLLECTIONS[layer].public:
@@ -60,6 +63,7 @@ def add(name: str, layer: str, target_dir: Path, fmt: str, schedule: str, audien
     with get_database().session() as s:
         if s.scalar(select(ExportSchedule).where(ExportSchedule.name == name)) is not None:
             raise BadInput(f"There is already an export called {name!r}.")
+        check_folder(s, name, audience, target_dir)
         s.add(
             ExportSchedule(
                 name=name,
@@ -71,7 +75,8 @@ def add(name: str, layer: str, target_dir: Path, fmt: str, schedule: str, audien
             )
         )
     click.echo(
-        f"Added export {name}: {layer} as {fmt} to {target_dir} ({parsed.text}, {audience})."
+        f"Added export {name}: {layer} as {fmt} to {target_dir} ({parsed.text}, {audience}); "
+        f"the latest file is {name}-latest.{fmt}, described in {name}-manifest.json."
     )
 
 
@@ -108,7 +113,7 @@ def run(names: tuple[str, ...], due: bool) -> None:
     from sqlalchemy import select
 
     from tryggkarta.cli import get_database
-    from tryggkarta.exports.writer import due_schedules, run_export
+    from tryggkarta.exports.writer import ExportFailed, due_schedules, run_export
     from tryggkarta.store import ExportSchedule
 
     db = get_database()
@@ -127,7 +132,15 @@ def run(names: tuple[str, ...], due: bool) -> None:
             raise BadInput(f"No export called {sorted(missing)[0]!r}.")
     if not rows:
         click.echo("Nothing to export.")
+    failed = []
     for row in rows:
-        result = run_export(db, row)
+        try:
+            result = run_export(db, row)
+        except TryggkartaError as exc:  # recorded and audit-logged; the others still run
+            click.echo(f"{row.name}: FAILED: {exc.message}", err=True)
+            failed.append(row.name)
+            continue
         state = f"wrote {result.path}" if result.changed else "unchanged, nothing written"
         click.echo(f"{row.name}: {result.feature_count} features, {state}")
+    if failed:
+        raise ExportFailed(f"{len(failed)} of {len(rows)} exports failed: {', '.join(failed)}.")

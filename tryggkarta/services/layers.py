@@ -22,11 +22,12 @@ from tryggkarta.analysis import Grid
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import WGS84, transformer
+from tryggkarta.geojson import normalise
 from tryggkarta.store import AnalysisRun, Database, Filters, layer_frame
 from tryggkarta.store.queries import dataset_versions, extent
 
 #: Bump when a method's output changes meaning, so cached runs are not reused.
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"  # 3: hot-spot polygons in RFC 7946 ring order
 WEEK = timedelta(weeks=1)
 
 
@@ -126,7 +127,8 @@ def _jsonable(value: Any) -> Any:
 def geometry_wgs84(geom: shapely.Geometry, srid: int) -> dict[str, Any]:
     tr = transformer(srid, WGS84)
     out = shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-    return mapping(shapely.set_precision(out, 1e-6))
+    # rounded, not set_precision (which snaps to a grid and may turn rings), and RFC 7946 order
+    return mapping(normalise([out], 6)[0])
 
 
 def cluster_geometry(grid: Grid, cells: tuple[int, ...] | list[int]) -> shapely.Geometry:

@@ -21,7 +21,9 @@ from tryggkarta.disclosure import Rule
 from tryggkarta.domain import Detail, Layer
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
-from tryggkarta.i18n import iso_local, iso_local_series
+from tryggkarta.geojson import geo_dict
+from tryggkarta.i18n import iso_local_series
+from tryggkarta.services.ogc_core import RAW_COLLECTIONS
 from tryggkarta.store import (
     Database,
     Filters,
@@ -115,12 +117,12 @@ def projects(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollect
     frame["measures"] = [sorted(measures.get(int(i), [])) for i in frame["id"]]
     for col in ("start_date", "end_date"):
         frame[col] = frame[col].map(lambda v: v.isoformat() if v is not None and v == v else None)
-    return frame.to_crs(4326).to_geo_dict(drop_id=True)
+    return geo_dict(frame)
 
 
 def areas(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     frame = layer_frame(db, "areas", _base(db, bbox), columns=["name", "kind", "code"])
-    return frame.to_crs(4326).to_geo_dict(drop_id=True) if len(frame) else _empty()
+    return geo_dict(frame) if len(frame) else _empty()
 
 
 def design_hotspots(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
@@ -166,40 +168,23 @@ def patrol_hotspots(db: Database, rule: Rule, bbox=None, params=None) -> Feature
 
 
 def raw_incidents(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
-    cols = [
-        "id",
-        "occurred_at",
-        "category",
-        "subcategory",
-        "description",
-        "address",
-        "reporter_org",
-        "precision",
-    ]
-    frame = layer_frame(
-        db,
-        "incidents",
-        _base(db, bbox),
-        columns=cols,
-        limit=int((params or {}).get("limit", 100_000)),
-    )
-    return _frame_fc(frame, cols)
+    """Every incident (no limit: large outputs page or stream via :mod:`.ogc_core`)."""
+    cols = list(RAW_COLLECTIONS["incidents"].columns)
+    return _frame_fc(layer_frame(db, "incidents", _base(db, bbox), columns=cols), cols)
 
 
 def raw_survey(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
-    cols = ["id", "answered_at", "rating", "reasons", "time_of_day", "comment"]
-    frame = layer_frame(db, "survey", _base(db, bbox), columns=cols)
-    return _frame_fc(frame, cols)
+    cols = list(RAW_COLLECTIONS["survey_responses"].columns)
+    return _frame_fc(layer_frame(db, "survey", _base(db, bbox), columns=cols), cols)
 
 
 def _frame_fc(frame: Any, cols: list[str]) -> FeatureCollection:
     if frame is None or len(frame) == 0:
         return _empty()
-    out = frame.to_crs(4326)
+    frame = frame.copy()
     for col in cols:
-        out[col] = iso_local_series(out[col])  # times: local, with their offset
-        out[col] = out[col].astype(object).where(out[col].notna(), None).map(iso_local)
-    return out.to_geo_dict(drop_id=True)
+        frame[col] = iso_local_series(frame[col])  # times: local, with their offset
+    return geo_dict(frame, cols)
 
 
 COLLECTIONS: dict[str, CollectionInfo] = {

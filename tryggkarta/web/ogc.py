@@ -17,6 +17,8 @@ from tryggkarta import policy
 from tryggkarta.domain import Detail
 from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.geo import from_wgs84, parse_region
+from tryggkarta.services import ogc_core
+from tryggkarta.services.ogc_core import RAW_COLLECTIONS
 from tryggkarta.services.public import COLLECTIONS, allowed, collection
 from tryggkarta.store import audit
 from tryggkarta.web.auth import current_role
@@ -211,30 +213,26 @@ def items(name: str) -> Any:
     offset = _int(request.args.get("offset"), "offset", 0, 10**9, 0)
     bbox = _bbox(request.args.get("bbox"))
     db = get_db()
-    fc = collection(
-        db,
-        name,
-        audience=_audience(name),
-        bbox=bbox,
-        params={k: request.args[k] for k in ("period", "grupp") if request.args.get(k)},
-    )
-    features = fc["features"]
-    page = features[offset : offset + limit]
-    for i, feat in enumerate(page, start=offset):
-        feat.setdefault("id", feat.get("properties", {}).get("id", i))
+    if name in RAW_COLLECTIONS:  # counted and paged in SQL
+        features, matched, returned = ogc_core.items(
+            db, name, ogc_core.region_filters(db, bbox), limit, offset
+        )
+    else:
+        fc = collection(
+            db,
+            name,
+            audience=_audience(name),
+            bbox=bbox,
+            params={k: request.args[k] for k in ("period", "grupp") if request.args.get(k)},
+        )
+        page = fc["features"][offset : offset + limit]
+        for i, feat in enumerate(page, start=offset):
+            feat.setdefault("id", feat.get("properties", {}).get("id", i))
+        features, matched, returned = _dumps(page), len(fc["features"]), len(page)
     if not COLLECTIONS[name].public:
-        with db.session() as s:
-            audit(
-                s,
-                "view_raw",
-                user=current_user,
-                layer=COLLECTIONS[name].layer,
-                detail=f"ogc:{name}",
-                feature_count=len(page),
-                ip=request.remote_addr,
-            )
+        _audit_raw(name, returned)
     links = [_link(request.url, "self", "application/geo+json")]
-    if offset + limit < len(features):
+    if offset + limit < matched:
         links.append(
             _link(
                 url_for(
@@ -249,14 +247,9 @@ def items(name: str) -> Any:
                 "application/geo+json",
             )
         )
-    body = {
-        "type": "FeatureCollection",
-        "features": page,
-        "numberMatched": len(features),
-        "numberReturned": len(page),
-        "links": links,
-    }
-    return Response(_dumps(body), mimetype="application/geo+json")
+    members = _dumps({"numberMatched": matched, "numberReturned": returned, "links": links})
+    body = '{"type":"FeatureCollection","features":' + features + "," + members[1:]
+    return Response(body, mimetype="application/geo+json")
 
 
 @bp.route("/collections/<name>/items/<fid>")
@@ -264,23 +257,35 @@ def item(name: str, fid: str) -> Any:
     from tryggkarta.web import get_db
 
     _check(name)
+    if name in RAW_COLLECTIONS:  # by primary key in SQL
+        text = ogc_core.item(get_db(), name, fid)
+        if text is not None:
+            _audit_raw(name, 1)
+            return Response(text, mimetype="application/geo+json")
+        raise NotFound(f"There is no feature {fid[:40]!r} in {name!r}.")
     fc = collection(get_db(), name, audience=_audience(name))
     for i, feat in enumerate(fc["features"]):
         if str(feat.get("properties", {}).get("id", i)) == fid:
             feat.setdefault("id", fid)
             if not COLLECTIONS[name].public:
-                with get_db().session() as s:
-                    audit(
-                        s,
-                        "view_raw",
-                        user=current_user,
-                        layer=COLLECTIONS[name].layer,
-                        detail=f"ogc:{name}",
-                        feature_count=1,
-                        ip=request.remote_addr,
-                    )
+                _audit_raw(name, 1)
             return Response(_dumps(feat), mimetype="application/geo+json")
     raise NotFound(f"There is no feature {fid[:40]!r} in {name!r}.")
+
+
+def _audit_raw(name: str, count: int) -> None:
+    from tryggkarta.web import get_db
+
+    with get_db().session() as s:
+        audit(
+            s,
+            "view_raw",
+            user=current_user,
+            layer=COLLECTIONS[name].layer,
+            detail=f"ogc:{name}",
+            feature_count=count,
+            ip=request.remote_addr,
+        )
 
 
 def _audience(name: str) -> str:

@@ -1,0 +1,154 @@
+"""Reading a layer page by page and chunk by chunk, counted and ordered in SQL.
+
+For outputs of raw records whose size is the size of the store (OGC API items, exports):
+a page is ``ORDER BY id LIMIT … OFFSET …`` in the database, a single record is a primary-key
+lookup, and a whole layer is streamed in chunks inside one read transaction (a snapshot), so
+that its count and its rows agree even while an import commits. Same meaning on SQLite and
+PostGIS; callers never branch on the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, DateTime, func, select, type_coerce
+
+from tryggkarta.errors import BadInput
+from tryggkarta.store.models import POINT_LAYERS
+from tryggkarta.store.queries import Filters, _filtered, _needs_exact_polygon_check, model_for
+from tryggkarta.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from tryggkarta.store.engine import Database
+
+
+def _columns(layer: str, columns: list[str]) -> list[str]:
+    extra = ["x", "y"] if layer in POINT_LAYERS else ["geom_wkb"]
+    return list(dict.fromkeys(["id", *columns, *extra]))
+
+
+def _check(db: Database, filters: Filters) -> None:
+    if _needs_exact_polygon_check(db, filters):
+        raise BadInput("Paged reads take a bounding box, not a polygon, on SQLite.")
+
+
+def _frame(db: Database, layer: str, rows: list[Any], keys: list[str]) -> pd.DataFrame:
+    """Rows as a DataFrame, times as ``datetime64[UTC]`` columns: point layers keep ``x``/``y``;
+    polygon layers become a GeoDataFrame in the working CRS."""
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=keys)
+    table = model_for(layer).__table__
+    for name in keys:
+        if isinstance(table.c[name].type, UTCDateTime):
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+    if layer in POINT_LAYERS:
+        return frame
+    import geopandas as gpd
+
+    geoms = shapely.from_wkb(frame.pop("geom_wkb").to_numpy()) if len(frame) else []
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=f"EPSG:{db.srid}")
+
+
+def _column(table: Any, name: str) -> Any:
+    """A column to select. UTC times skip the per-value ``UTCDateTime`` conversion (1M Python
+    calls, 4 s for a million rows); :func:`_frame` makes the whole column UTC at once."""
+    col = table.c[name]
+    if isinstance(col.type, UTCDateTime):
+        return type_coerce(col, DateTime(timezone=True)).label(name)
+    return col
+
+
+def _select(db: Database, layer: str, filters: Filters, columns: list[str]) -> Any:
+    table = model_for(layer).__table__
+    names = _columns(layer, columns)
+    stmt = select(*[_column(table, name) for name in names])
+    return _filtered(stmt, db, layer, filters).order_by(table.c.id), names
+
+
+def count_rows(conn: Connection, db: Database, layer: str, filters: Filters) -> int:
+    """``SELECT count(*)`` of ``layer`` under ``filters`` on an open connection."""
+    _check(db, filters)
+    table = model_for(layer).__table__
+    stmt = _filtered(select(func.count()).select_from(table), db, layer, filters)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def page(
+    db: Database,
+    layer: str,
+    filters: Filters,
+    columns: list[str],
+    *,
+    limit: int,
+    offset: int = 0,
+) -> tuple[pd.DataFrame, int]:
+    """Rows ``offset … offset+limit`` of ``layer`` ordered by id, and the number matched.
+
+    Both come from the same read transaction. ``id`` (and ``x``/``y`` for point layers) are
+    always included.
+    """
+    if limit < 0 or offset < 0:
+        raise BadInput("A page needs a limit and an offset of at least 0.")
+    stmt, names = _select(db, layer, filters, columns)
+    with snapshot(db) as conn:
+        matched = count_rows(conn, db, layer, filters)
+        rows = conn.execute(stmt.limit(limit).offset(offset)).all() if offset < matched else []
+    return _frame(db, layer, rows, names), matched
+
+
+def by_id(db: Database, layer: str, ident: int, columns: list[str]) -> pd.DataFrame:
+    """The row with primary key ``ident`` (0 or 1 rows), by the primary key in SQL."""
+    table = model_for(layer).__table__
+    names = _columns(layer, columns)
+    stmt = select(*[_column(table, name) for name in names]).where(table.c.id == ident)
+    with db.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return _frame(db, layer, rows, names)
+
+
+@contextmanager
+def snapshot(db: Database) -> Iterator[Connection]:
+    """A connection whose reads all see one snapshot of the database.
+
+    PostgreSQL: a REPEATABLE READ transaction. SQLite (WAL mode): an explicit ``BEGIN``; the
+    snapshot is taken at the first read and held until the end.
+    """
+    with db.engine.connect() as conn:
+        if db.is_postgis:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+        else:
+            # pysqlite starts no transaction before a SELECT by itself
+            conn.exec_driver_sql("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
+
+@contextmanager
+def chunks(
+    db: Database, layer: str, filters: Filters, columns: list[str], *, chunk_rows: int = 20_000
+) -> Iterator[tuple[int, Iterator[pd.DataFrame]]]:
+    """``(number matched, iterator of DataFrames of at most chunk_rows rows)`` for a whole
+    layer, streamed from the database (a server-side cursor on PostgreSQL) in id order.
+
+    Count and rows come from one snapshot, so a caller can check it wrote every row.
+    """
+    stmt, names = _select(db, layer, filters, columns)
+    with snapshot(db) as conn:
+        matched = count_rows(conn, db, layer, filters)
+        result = conn.execution_options(yield_per=chunk_rows).execute(stmt)
+
+        def frames() -> Iterator[pd.DataFrame]:
+            for rows in result.partitions(chunk_rows):
+                yield _frame(db, layer, rows, names)
+
+        try:
+            yield matched, frames()
+        finally:
+            result.close()
