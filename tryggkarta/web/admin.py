@@ -132,12 +132,13 @@ def set_active(user_id: int) -> Any:
         if user.id == current_user.id and not active:
             raise _translated(BadInput("Du kan inte inaktivera dig själv."))
         user.active = active
+        ended = 0 if active else accounts.end_all_sessions(s, user.id)
         audit(
             s,
             "admin_user_active" if active else "admin_user_deactivated",
             user=current_user,
             ip=request.remote_addr,
-            extra={"username": user.username},
+            extra={"username": user.username, **({} if active else {"sessions_ended": ended})},
         )
         name = user.username
     flash(
@@ -146,6 +147,59 @@ def set_active(user_id: int) -> Any:
         else _("%(name)s är inaktiverad.", name=name)
     )
     return redirect(url_for("admin.index"))
+
+
+@bp.route("/nycklar")
+@roles_required(Role.ADMIN)
+def tokens() -> Any:
+    """Every user's API tokens: name, created, expires, last used, status; revoke buttons."""
+    from tryggkarta.web import get_db
+
+    now = datetime.now(UTC)
+    with get_db().session() as s:
+        rows = [
+            {
+                "id": t.id,
+                "username": u.username,
+                "name": t.name,
+                "created_at": t.created_at,
+                "expires_at": t.expires_at,
+                "last_used_at": t.last_used_at,
+                "revoked": t.revoked,
+                "expired": t.expires_at is not None and t.expires_at < now,
+            }
+            for t, u in accounts.list_tokens(s)
+        ]
+    return render_template("admin/tokens.html", rows=rows)
+
+
+@bp.route("/nycklar/<int:token_id>/aterkalla", methods=["POST"])
+@roles_required(Role.ADMIN)
+def revoke_token(token_id: int) -> Any:
+    """Revoke one API token; it stops working on its next request. Audit-logged."""
+    from tryggkarta.errors import NotFound
+    from tryggkarta.web import _, get_db
+
+    with get_db().session() as s:
+        try:
+            token = accounts.revoke_token(s, token_id)
+        except NotFound:
+            abort(404)
+        owner = s.get(User, token.user_id)
+        audit(
+            s,
+            "admin_revoke_token",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={
+                "token_id": token.id,
+                "token_name": token.name,
+                "username": owner.username if owner else None,
+            },
+        )
+        name, username = token.name, owner.username if owner else ""
+    flash(_("Nyckeln %(name)s för %(user)s är återkallad.", name=name, user=username))
+    return redirect(url_for("admin.tokens"))
 
 
 def _day(value: str | None, end: bool = False) -> datetime | None:

@@ -20,7 +20,7 @@ from werkzeug.datastructures import FileStorage
 
 from tryggkarta.domain import LAYER_FIELDS, LAYER_LABELS
 from tryggkarta.errors import BadInput, TryggkartaError
-from tryggkarta.web.auth import roles_required
+from tryggkarta.web.auth import accepts_upload, roles_required
 
 bp = Blueprint("imports", __name__)
 ROLES = ("police", "municipality", "planner", "admin")
@@ -199,7 +199,7 @@ def preview_svg(gdf: Any, width: int = 480, height: int = 320) -> Markup:
     return Markup(  # noqa: S704
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width + 20} {height + 20}" role="img" '
         f'class="import-preview-map" width="{width + 20}" height="{height + 20}">'
-        f"<style>.pt{{fill:#c0392b;fill-opacity:.7}}</style>{body}</svg>"
+        f"{body}</svg>"
     )
 
 
@@ -211,6 +211,7 @@ def upload() -> str:
 
 @bp.route("/import/preview", methods=["POST"])
 @roles_required(*ROLES)
+@accepts_upload
 def preview() -> Any:
     from tryggkarta.ingest import prepare
 
@@ -282,26 +283,80 @@ def confirm() -> Any:
     return render_template("imports/result.html", report=report, lang=_lang())
 
 
+#: Roles that may download the rejected rows of an import made in their own organisation.
+REJECTED_ORG_ROLES = ("police", "municipality")
+
+
+def may_download_rejected(user: Any, dataset: Any, importer_org: int | None) -> bool:
+    """The importer, police/municipality users of the importing organisation, and admins.
+
+    The rejected rows are raw rows of the file (descriptions, addresses, names): nobody else
+    with an import role — not a planner of another municipality — may read them.
+    """
+    role = getattr(user, "role", None)
+    if role == "admin":
+        return True
+    if dataset.imported_by is not None and dataset.imported_by == getattr(user, "id", None):
+        return True
+    org = dataset.organisation_id if dataset.organisation_id is not None else importer_org
+    return (
+        role in REJECTED_ORG_ROLES
+        and org is not None
+        and getattr(user, "organisation_id", None) == org
+    )
+
+
 @bp.route("/import/rejected/<int:dataset_id>.csv")
 @roles_required(*ROLES)
 def rejected_csv(dataset_id: int) -> Response:
+    """The rejected rows of an import as CSV: raw data, so owner-checked and audit-logged."""
     from tryggkarta.ingest import ImportReport
-    from tryggkarta.store import Dataset
+    from tryggkarta.store import Dataset, User
+    from tryggkarta.store.writes import audit
 
     with _db().session() as s:
         dataset = s.get(Dataset, dataset_id)
         if dataset is None or not dataset.report:
             abort(404)
+        importer = s.get(User, dataset.imported_by) if dataset.imported_by else None
+        if not may_download_rejected(
+            current_user, dataset, importer.organisation_id if importer else None
+        ):
+            audit(
+                s,
+                "download_refused",
+                user=current_user,
+                layer=dataset.layer,
+                detail="raw",
+                ip=request.remote_addr,
+                extra={"what": "rejected_rows", "dataset_id": dataset_id},
+            )
+            s.commit()
+            abort(403)
         report = ImportReport.from_dict(dataset.report)
+        audit(
+            s,
+            "download_rejected_rows",
+            user=current_user,
+            layer=dataset.layer,
+            detail="raw",
+            feature_count=len(report.rejected),
+            ip=request.remote_addr,
+            extra={"dataset_id": dataset_id, "filename": dataset.filename},
+        )
     return Response(
         "\ufeff" + report.rejected_csv(lang=_lang()),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="rejected_{dataset_id}.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="rejected_{dataset_id}.csv"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
 @bp.route("/api/import/<layer>", methods=["POST"])
 @roles_required(*ROLES)
+@accepts_upload
 def api_import(layer: str) -> Any:
     from tryggkarta.ingest import import_file
 
