@@ -102,23 +102,43 @@ def _csrf_exempt(app: Flask, view: Any) -> bool:
 
 
 def _token_only() -> Any:
-    """Authenticate a CSRF-exempt write by its bearer token alone (cookies are ignored)."""
+    """A CSRF-exempt write needs a bearer token: a browser's session cookie is not enough."""
+    from tryggkarta.web.auth import bearer_token
+
+    if bearer_token() is not None:
+        return None  # checked and loaded by _bearer_user
+    response = jsonify(
+        {
+            "code": "token_required",
+            "description": "This endpoint needs an API token (Authorization: Bearer …); "
+            "a browser session is not accepted here.",
+        }
+    )
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="tryggkarta"'
+    return response
+
+
+def _bearer_user() -> Any:
+    """A request that sends a bearer token is that token's user, or refused with 401.
+
+    A wrong, expired or revoked token is an error the client must see (not a silent
+    downgrade to an anonymous visitor), and with a token the session cookie is not consulted.
+    """
     from tryggkarta.web.auth import bearer_token, user_from_token
 
     token = bearer_token()
-    user = user_from_token(token) if token else None
+    if token is None:
+        return None
+    user = user_from_token(token)
     if user is None:
-        message = (
-            "This endpoint needs an API token (Authorization: Bearer …); "
-            "a browser session is not accepted here."
-            if not token
-            else "The API token is unknown, expired or revoked."
+        response = jsonify(
+            {"code": "bad_token", "description": "The API token is unknown, expired or revoked."}
         )
-        response = jsonify({"code": "token_required", "description": message})
         response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer realm="tryggkarta"'
+        response.headers["WWW-Authenticate"] = 'Bearer realm="tryggkarta", error="invalid_token"'
         return response
-    g._login_user = user  # Flask-Login's per-request user: the session cookie is not consulted
+    g._login_user = user  # Flask-Login's per-request user
     return None
 
 
@@ -128,6 +148,9 @@ def guard_request() -> Any:
 
     from tryggkarta.web.auth import current_role, login_manager
 
+    refused = _bearer_user()
+    if refused is not None:
+        return refused
     if request.method in SAFE_METHODS or request.endpoint is None:
         return None
     app = current_app
@@ -186,25 +209,30 @@ def install_limiter(app: Flask, settings: Settings) -> Limiter:
         headers_enabled=True,
         strategy="moving-window",
     )
-    login = app.view_functions["auth.login"]
-    limiter.limit(
-        settings.login_rate_limit,
-        key_func=auth.login_key,
-        methods=["POST"],
-        deduct_when=_failed_login,
-    )(login)
-    limiter.limit(settings.login_ip_rate_limit, key_func=auth.login_ip_key, methods=["POST"])(login)
-    limiter.limit(
-        settings.login_rate_limit,
-        key_func=client_key,
-        methods=["POST"],
-        deduct_when=_failed_login,
-    )(app.view_functions["auth.change_password"])
+
+    def limit(endpoint: str, *limits: tuple[str, Any, bool]) -> None:
+        view = app.view_functions[endpoint]
+        for value, key, failures_only in limits:
+            view = limiter.limit(
+                value,
+                key_func=key,
+                methods=["POST"],
+                deduct_when=_failed_login if failures_only else None,
+            )(view)
+        app.view_functions[endpoint] = view
+
+    limit(
+        "auth.login",
+        (settings.login_ip_rate_limit, auth.login_ip_key, False),
+        (settings.login_rate_limit, auth.login_key, True),
+    )
+    limit("auth.change_password", (settings.login_rate_limit, client_key, True))
     for blueprint in (api.bp, ogc.bp):
         limiter.limit(settings.api_rate_limit, key_func=client_key)(blueprint)
-    limiter.limit(settings.api_rate_limit, key_func=client_key)(
-        app.view_functions["imports.api_import"]
-    )
+    view = app.view_functions["imports.api_import"]
+    app.view_functions["imports.api_import"] = limiter.limit(
+        settings.api_rate_limit, key_func=client_key
+    )(view)
     app.extensions["tryggkarta.limiter"] = limiter
 
     @app.errorhandler(RateLimitExceeded)
