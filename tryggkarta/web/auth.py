@@ -13,6 +13,7 @@ from CSRF accept only a token (see :func:`tryggkarta.web.security.guard_request`
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -81,11 +82,11 @@ class Anonymous(AnonymousUserMixin):
     via_token = False
 
 
-#: Password checks (argon2: ~50 ms of a core and 64 MiB each) running at once in this process.
-#: More wait briefly and are then turned away, so a flood of logins cannot take every server
-#: thread and the other pages keep answering.
-PASSWORD_CHECKS = 2
-PASSWORD_WAIT_S = 0.5
+#: Password checks (argon2: 64 MiB and ~0.1–0.3 s of a core each) running at once in this
+#: process: half the cores. More wait briefly and are then turned away, so a flood of logins
+#: cannot take every server thread and core, and the other pages keep answering.
+PASSWORD_CHECKS = max(1, (os.cpu_count() or 2) // 2)
+PASSWORD_WAIT_S = 0.05
 _password_checks = threading.BoundedSemaphore(PASSWORD_CHECKS)
 
 
