@@ -177,6 +177,8 @@ def test_tokens_list_and_revoke(runner, tmp_path):
     with db.session() as s:
         assert user_for_token(s, first) is None
         assert user_for_token(s, second) is not None
+        created = s.query(AuditLog).filter_by(action="token_created").all()
+        assert [r.extra["token_name"] for r in created] == ["gis", "etl"]
         row = s.query(AuditLog).filter_by(action="admin_revoke_token").one()
         assert row.extra["token_name"] == "gis" and row.extra["username"] == "bo"
     assert "revoked" in run(runner, ["users", "tokens", "bo"], url, tmp_path).output

@@ -374,39 +374,6 @@ def test_password_checks_are_capped_so_other_pages_keep_answering(db, monkeypatc
     assert sorted(results) == [401] * auth.PASSWORD_CHECKS + [429] * 3
 
 
-# --- tokens: admin page -----------------------------------------------------------------------
-
-
-def test_admin_tokens_page_revokes_and_logs(app, db) -> None:
-    """Measured: API tokens could not be revoked."""
-    user(db, "admin")
-    user(db, "police")
-    token = token_for(db, "test_police", "qgis")
-    api = app.test_client()
-    bearer = {"Authorization": f"Bearer {token}"}
-    assert api.get("/api/layers/incidents/features", headers=bearer).get_json()["detail"] == "raw"
-    admin = app.test_client()
-    login(admin, "test_admin")
-    page = admin.get("/admin/nycklar")
-    html = page.get_data(as_text=True)
-    assert page.status_code == 200 and "qgis" in html and "test_police" in html
-    assert token not in html
-    assert "giltig" in html and "Senast använd" in html
-    with db.session() as s:
-        tid = accounts.find_tokens(s, accounts.get_user(s, "test_police"))[0].id
-    r = admin.post(f"/admin/nycklar/{tid}/aterkalla")
-    assert r.status_code == 302
-    assert "återkallad" in admin.get("/admin/nycklar").get_data(as_text=True)
-    assert api.get("/api/layers/incidents/features", headers=bearer).status_code == 401
-    [row] = audit_rows(db, "admin_revoke_token")
-    assert row.username == "test_admin" and row.extra["token_name"] == "qgis"
-    assert admin.post("/admin/nycklar/99999/aterkalla").status_code == 404
-    police = app.test_client()
-    login(police, "test_police")
-    assert police.get("/admin/nycklar").status_code == 403
-    assert police.post(f"/admin/nycklar/{tid}/aterkalla").status_code == 403
-
-
 # --- headers: Cache-Control and CSP -----------------------------------------------------------
 
 
@@ -425,6 +392,20 @@ def test_no_store_for_logged_in_users_and_tokens(app, db) -> None:
     assert r.headers["Cache-Control"] == "no-store"
     assert "Authorization" in r.headers["Vary"]
     assert app.test_client().get("/login").headers["Cache-Control"] == "no-store"
+    # a share link's page (the secret is in the URL) is not cached either, even anonymously
+    from tryggkarta import sharing
+    from tryggkarta.store import SharedMap
+
+    with db.session() as s:
+        owner = s.scalar(select(User).where(User.username == "test_police"))
+        shared = SharedMap(
+            name="x", owner_id=owner.id, config={"layers": ["incidents"]}, shared_roles=[]
+        )
+        s.add(shared)
+        s.flush()
+        link = sharing.create_link(shared, 7)
+    anonymous = app.test_client().get(f"/kartor/l/{link}")
+    assert anonymous.headers["Cache-Control"] == "no-store", anonymous.status_code
     static = client.get("/static/css/app.css")
     assert static.headers.get("Cache-Control") != "no-store"
 
@@ -605,61 +586,3 @@ def test_chunked_body_without_length_is_cut_at_the_limit(db) -> None:
         },
     )
     assert r.status_code in (400, 413) and body.read_bytes <= SMALL_BODY + 65536
-
-
-# --- raw downloads: rejected rows -------------------------------------------------------------
-
-
-def _import_with_rejects(app, db, username: str) -> int:
-    token = token_for(db, username, "import")
-    body = (
-        HEADER + "2021-02-22;Brand;ok;58,3862;13,438\n2021-02-22;Brand;Åsgatan 3;abc;13,4\n"
-    ).encode()
-    r = app.test_client().post(
-        "/api/import/incidents",
-        data={"file": (io.BytesIO(body), "est.csv")},
-        content_type="multipart/form-data",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert r.status_code == 200, r.get_json()
-    return r.get_json()["dataset_id"]
-
-
-def test_rejected_rows_only_for_importer_org_and_admin_and_audited(tmp_path, db) -> None:
-    """Measured: any import role could download any dataset's rejected rows, unlogged."""
-    app = make_app(db, tmp_path)
-    user(db, "planner", "importer", org="Mariestads kommun")
-    user(db, "police", "same_org_police", org="Mariestads kommun")
-    user(db, "planner", "same_org_planner", org="Mariestads kommun")
-    user(db, "police", "other_police", org="Polisen Skövde")
-    user(db, "municipality", "other_muni", org="Töreboda kommun")
-    user(db, "admin", "boss", org="IT")
-    dataset_id = _import_with_rejects(app, db, "importer")
-    url = f"/import/rejected/{dataset_id}.csv"
-
-    def fetch(username: str):
-        client = app.test_client()
-        assert login(client, username).status_code == 302
-        return client.get(url, environ_base={"REMOTE_ADDR": "192.0.2.44"})
-
-    for name in ("importer", "same_org_police", "boss"):
-        r = fetch(name)
-        assert r.status_code == 200, name
-        assert "3,Latitud,abc" in r.get_data(as_text=True)
-        assert r.headers["Cache-Control"] == "no-store"
-    for name in ("other_police", "other_muni", "same_org_planner"):
-        assert fetch(name).status_code == 403, name
-
-    rows = audit_rows(db, "download_rejected_rows")
-    assert [r.username for r in rows] == ["importer", "same_org_police", "boss"]
-    assert all(
-        r.extra["dataset_id"] == dataset_id
-        and r.feature_count == 1
-        and r.ip == "192.0.2.44"
-        and r.detail == "raw"
-        for r in rows
-    )
-    refused = audit_rows(db, "download_refused")
-    assert sorted(r.username for r in refused) == sorted(
-        ["other_police", "other_muni", "same_org_planner"]
-    )

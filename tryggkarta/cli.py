@@ -235,9 +235,16 @@ def users_list() -> None:
 def users_token(username: str, name: str, days: int) -> None:
     """Create an API token for a user (printed once)."""
     from tryggkarta.accounts import create_token, get_user
+    from tryggkarta.store.writes import audit
 
     with get_database().session() as s:
-        token = create_token(s, get_user(s, username), name, days)
+        user = get_user(s, username)
+        token = create_token(s, user, name, days)
+        audit(
+            s,
+            "token_created",
+            extra={"username": user.username, "token_name": name, "days": days, "via": "cli"},
+        )
     click.echo(token)
 
 

@@ -295,11 +295,16 @@ def content_security_policy(settings: Settings, nonce: str) -> str:
     )
 
 
+#: Anonymous pages that must not be cached all the same: a share link's map (the secret is in
+#: the URL, and the link may be revoked or expire).
+NO_STORE_ENDPOINTS = frozenset({"shared.link"})
+
+
 def _sensitive(response: Response) -> bool:
     """Must not be kept by a browser or proxy cache: a user's page, token data, auth pages."""
-    if request.endpoint == "static" or (request.blueprint == "assets"):
+    if request.endpoint == "static" or request.blueprint == "assets":
         return False
-    if getattr(g, "_login_user", None) is not None and current_user.is_authenticated:
+    if request.endpoint in NO_STORE_ENDPOINTS or current_user.is_authenticated:
         return True
     if request.headers.get("Authorization"):
         return True
