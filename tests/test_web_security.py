@@ -152,13 +152,19 @@ def test_session_expires_after_session_hours(db) -> None:
 
     app = make_app(db, session_hours=1)
     user(db, "police")
-    client = app.test_client()
+    client, forgotten = app.test_client(), app.test_client()
     login(client, "test_police")
+    login(forgotten, "test_police")  # a browser that never comes back
     assert client.get("/import/").status_code == 200
     with db.session() as s:
         for row in s.scalars(select(UserSession)):
             row.created_at = datetime.now(UTC) - timedelta(hours=2)
     assert client.get("/import/").status_code == 302
+    with db.session() as s:
+        assert len(s.scalars(select(UserSession)).all()) == 1  # the forgotten one is left
+    login(client, "test_police")  # the next login clears the user's stale rows away
+    with db.session() as s:
+        assert len(s.scalars(select(UserSession)).all()) == 1
 
 
 def test_login_starts_a_new_session_without_old_state(app, db) -> None:

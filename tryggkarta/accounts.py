@@ -109,10 +109,21 @@ def set_password(session: Session, user: User, password: str) -> int:
     return end_all_sessions(session, user.id)
 
 
-def start_session(session: Session, user: User, ip: str | None = None) -> str:
-    """Record a new login of ``user``; returns the random id for the cookie (stored hashed)."""
+def start_session(
+    session: Session, user: User, ip: str | None = None, max_age: timedelta | None = None
+) -> str:
+    """Record a new login of ``user``; returns the random id for the cookie (stored hashed).
+
+    With ``max_age`` the user's sessions older than that (never to be used again) go.
+    """
     sid = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
+    if max_age is not None:
+        stale = select(UserSession).where(
+            UserSession.user_id == user.id, UserSession.created_at < now - max_age
+        )
+        for row in session.scalars(stale).all():
+            session.delete(row)
     session.add(
         UserSession(
             user_id=user.id,

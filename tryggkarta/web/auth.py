@@ -203,7 +203,8 @@ def _start_session(s: Any, user: User) -> None:
     session.clear()
     if lang:
         session["lang"] = lang
-    sid = accounts.start_session(s, user, request.remote_addr)
+    max_age = timedelta(hours=_settings().session_hours)
+    sid = accounts.start_session(s, user, request.remote_addr, max_age)
     login_user(SessionUser(user, sid=sid))
 
 

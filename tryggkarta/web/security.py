@@ -261,7 +261,7 @@ def install_limiter(app: Flask, settings: Settings) -> Limiter:
                     "error.html",
                     status=429,
                     message=_("För många förfrågningar. Vänta en stund och försök igen."),
-                    fallback="",
+                    fallback="För många förfrågningar.",
                 ),
                 status=429,
             )
