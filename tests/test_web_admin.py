@@ -176,3 +176,21 @@ def test_admin_tokens_page_revokes_and_logs(app, db) -> None:
     login(police, "test_police")
     assert police.get("/admin/nycklar").status_code == 403
     assert police.post(f"/admin/nycklar/{tid}/aterkalla").status_code == 403
+
+
+def test_admin_logs_a_user_out_everywhere(app, db) -> None:
+    user(db, "admin")
+    uid = user(db, "police")
+    phone, laptop, admin = app.test_client(), app.test_client(), app.test_client()
+    login(phone, "test_police")
+    login(laptop, "test_police")
+    login(admin, "test_admin")
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "Logga ut överallt" in page and "Inloggningar" in page
+    assert admin.post(f"/admin/anvandare/{uid}/utloggning").status_code == 302
+    assert phone.get("/import/").status_code == 302 and laptop.get("/import/").status_code == 302
+    assert admin.get("/admin/").status_code == 200  # the admin's own session is untouched
+    [row] = audit_rows(db, "admin_end_sessions")
+    assert row.extra == {"username": "test_police", "sessions_ended": 2}
+    assert admin.post("/admin/anvandare/99999/utloggning").status_code == 404
+    assert phone.post(f"/admin/anvandare/{uid}/utloggning").status_code == 302  # to login

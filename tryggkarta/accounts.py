@@ -171,6 +171,16 @@ def end_session(session: Session, sid: str) -> bool:
     return True
 
 
+def session_counts(session: Session) -> dict[int, int]:
+    """Open login sessions per user id (users without any are absent)."""
+    from sqlalchemy import func
+
+    rows = session.execute(
+        select(UserSession.user_id, func.count()).group_by(UserSession.user_id)
+    ).all()
+    return {user_id: n for user_id, n in rows}
+
+
 def end_all_sessions(session: Session, user_id: int) -> int:
     """End every login session of a user (password change, deactivation)."""
     rows = session.scalars(select(UserSession).where(UserSession.user_id == user_id)).all()

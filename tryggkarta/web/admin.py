@@ -44,6 +44,7 @@ def index() -> Any:
             orgs=orgs,
             users=users,
             org_names=org_names,
+            sessions=accounts.session_counts(s),
             org_kinds=ORG_KINDS,
             roles={k: v for k, v in ROLE_LABELS.items() if k != "public"},
         )
@@ -200,6 +201,29 @@ def revoke_token(token_id: int) -> Any:
         name, username = token.name, owner.username if owner else ""
     flash(_("Nyckeln %(name)s för %(user)s är återkallad.", name=name, user=username))
     return redirect(url_for("admin.tokens"))
+
+
+@bp.route("/anvandare/<int:user_id>/utloggning", methods=["POST"])
+@roles_required(Role.ADMIN)
+def end_sessions(user_id: int) -> Any:
+    """Log a user out on every device (a lost phone, a shared computer). Audit-logged."""
+    from tryggkarta.web import _, get_db
+
+    with get_db().session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            abort(404)
+        ended = accounts.end_all_sessions(s, user.id)
+        audit(
+            s,
+            "admin_end_sessions",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={"username": user.username, "sessions_ended": ended},
+        )
+        name = user.username
+    flash(_("%(name)s är utloggad på alla enheter (%(n)s inloggningar).", name=name, n=ended))
+    return redirect(url_for("admin.index"))
 
 
 def _day(value: str | None, end: bool = False) -> datetime | None:
