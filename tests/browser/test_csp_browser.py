@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, demo_database, require, serving
+from tests.browser.conftest import AXE, CHROMIUM, demo_database, inject_script, require, serving
 
 pytestmark = pytest.mark.browser
 PASSWORD = "tryggkarta-demo"
@@ -112,5 +112,23 @@ def test_map_legend_swatches_keep_their_colours(browser, server) -> None:
             "els => els.map(e => getComputedStyle(e).backgroundColor)",
         )
         assert colours and all(c not in ("", "rgba(0, 0, 0, 0)") for c in colours)
+    finally:
+        context.close()
+
+
+@pytest.mark.skipif(not AXE.is_file(), reason="axe-core is missing (make assets)")
+def test_security_pages_meet_wcag21aa(browser, server) -> None:
+    """The token list, the password form and the admin's user table pass axe (WCAG 2.1 AA)."""
+    context, page = visitor(browser, server["url"], "admin")
+    try:
+        for path in ("/admin/", "/admin/nycklar", "/konto/losenord"):
+            assert violations(page, server["url"], path) == []
+            inject_script(page, AXE)
+            result = page.evaluate(
+                "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+                "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+            )
+            assert len(result["passes"]) > 5
+            assert [v["id"] for v in result["violations"]] == [], path
     finally:
         context.close()
