@@ -133,6 +133,22 @@ def test_password_change_ends_other_sessions(app, db) -> None:
     assert row.extra["sessions_ended"] == 2
 
 
+def test_password_change_guesses_are_limited(db) -> None:
+    """A stolen session cannot be used to guess the current password without limit."""
+    app = make_app(db, login_rate_limit="2 per minute")
+    user(db, "police")
+    client = app.test_client()
+    login(client, "test_police")
+    guess = {"password": "guess", "new_password": "nytt-losenord", "new_password2": "nytt-losenord"}
+    assert [client.post("/konto/losenord", data=guess).status_code for _ in range(3)] == [
+        400,
+        400,
+        429,
+    ]
+    page = client.post("/konto/losenord", data=guess).get_data(as_text=True)
+    assert "För många försök" in page
+
+
 def test_deactivation_ends_sessions(app, db) -> None:
     user(db, "admin")
     uid = user(db, "police")

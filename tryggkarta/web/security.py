@@ -208,6 +208,7 @@ def install_limiter(app: Flask, settings: Settings) -> Limiter:
         storage_uri=settings.ratelimit_storage,
         headers_enabled=True,
         strategy="moving-window",
+        in_memory_fallback_enabled=True,  # a dead Redis falls back to per-process counters
     )
 
     def limit(endpoint: str, *limits: tuple[str, Any, bool]) -> None:
