@@ -13,6 +13,7 @@ from CSRF accept only a token (see :func:`tryggkarta.web.security.guard_request`
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from tryggkarta.domain import Detail, Role, detail_for
 from tryggkarta.store import User
 from tryggkarta.store.writes import audit
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -228,6 +230,12 @@ def login() -> Any:
     status = 200
     if request.method == "POST":
         if cookies_need_tls():
+            log.warning(
+                "Login refused over plain http to %s: session cookies are Secure. Serve over "
+                "https (TRYGGKARTA_TRUSTED_PROXIES behind a TLS proxy) or, on a trusted "
+                "network only, set TRYGGKARTA_SECURE_COOKIES=false.",
+                request.host,
+            )
             error = _(
                 "Inloggning kräver en krypterad anslutning (https). Öppna sidan med https://."
             )
