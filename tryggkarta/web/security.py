@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tryggkarta.config import Settings
+
+log = logging.getLogger(__name__)
 
 #: Largest body of a request that is not a file upload.
 SMALL_BODY = 1024 * 1024
@@ -71,10 +74,23 @@ def cookie_secure(settings: Settings) -> bool:
 
 
 def cookies_need_tls() -> bool:
-    """True when the browser would drop our cookie: Secure cookies over plain http."""
+    """True when the browser would drop our cookie: Secure cookies over plain http.
+
+    A request that a proxy marks ``X-Forwarded-Proto: https`` came over TLS to the browser,
+    so its Secure cookie works even when the proxy is not (yet) trusted; trusting it
+    (``TRYGGKARTA_TRUSTED_PROXIES``) is still needed for client IPs and HSTS.
+    """
     from tryggkarta.web import get_settings
 
-    return not request.is_secure and cookie_secure(get_settings())
+    if request.is_secure or not cookie_secure(get_settings()):
+        return False
+    if request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+        log.warning(
+            "X-Forwarded-Proto from an untrusted proxy: set TRYGGKARTA_TRUSTED_PROXIES so "
+            "client addresses (audit log, rate limits) are the clients', not the proxy's."
+        )
+        return False
+    return True
 
 
 class SessionInterface(SecureCookieSessionInterface):
