@@ -551,6 +551,38 @@ def test_anonymous_big_post_is_refused_unread(db, url) -> None:
     assert r.status_code == 302 and "/login" in r.headers["Location"]
 
 
+def test_every_write_route_refuses_anonymous_bodies_unread(db) -> None:
+    """Generated from the URL map: a new POST/PUT/PATCH/DELETE route is covered at once."""
+    app = make_app(db)
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    checked = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if getattr(view, "_tk_anonymous_post", False):
+            continue
+        from werkzeug.routing import IntegerConverter
+
+        values = {
+            arg: 1 if isinstance(rule._converters[arg], IntegerConverter) else "x"
+            for arg in rule.arguments
+        }
+        with app.test_request_context():
+            from flask import url_for
+
+            url = url_for(rule.endpoint, **values)
+        for method in sorted(rule.methods & {"POST", "PUT", "PATCH", "DELETE"}):
+            r = client.open(
+                url,
+                method=method,
+                input_stream=Tripwire(50 * 1024 * 1024),
+                headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+            )
+            assert r.status_code in (302, 401), (method, url, r.status_code)
+            checked.append(url)
+    assert len(checked) >= 8, checked
+
+
 def test_anonymous_big_post_to_api_import_is_401_unread(db) -> None:
     r = big_post(make_app(db).test_client(), "/api/import/incidents")
     assert r.status_code == 401
