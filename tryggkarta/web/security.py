@@ -1,6 +1,7 @@
 """HTTP-level protection: request guard, body limits, rate limits, cookies, headers.
 
-``install(app, settings)`` wires everything in :func:`tryggkarta.web.create_app`:
+:func:`tryggkarta.web.create_app` calls :func:`install` (guard, cookies, proxies) before
+CSRFProtect, then :func:`install_limiter` and :func:`install_headers`:
 
 * :func:`guard_request` runs before any other ``before_request`` hook (CSRF included) and so
   before any body is read: a POST/PUT/PATCH/DELETE from an anonymous visitor to anything but a
@@ -282,7 +283,7 @@ def install_limiter(app: Flask, settings: Settings) -> Limiter:
                 ),
                 status=429,
             )
-        response.headers["Retry-After"] = retry
+        response.headers.setdefault("Retry-After", retry)
         return response
 
     return limiter
