@@ -153,12 +153,10 @@ def test_bearer_token_gives_raw_access(client, db) -> None:
         "/api/layers/incidents/features", headers={"Authorization": f"Bearer {token}"}
     ).get_json()
     assert body["detail"] == "raw" and body["numberReturned"] == 2
-    assert (
-        client.get(
-            "/api/layers/incidents/features", headers={"Authorization": "Bearer wrong"}
-        ).get_json()["detail"]
-        == "aggregated"
-    )
+    # a wrong token is an error the client sees, not a silent fall-back to anonymous
+    wrong = client.get("/api/layers/incidents/features", headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401 and wrong.get_json()["code"] == "bad_token"
+    assert client.get("/api/layers/incidents/features").get_json()["detail"] == "aggregated"
 
 
 def test_hotspot_layers_load_on_demand_with_role_rules(client, auth, demo_db) -> None:

@@ -32,7 +32,9 @@ def test_upgrade_then_demo_then_users(runner, tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     result = run(runner, ["db", "upgrade"], url, tmp_path)
     assert result.exit_code == 0
-    assert "upgraded from empty to schema 0003" in result.output
+    from tryggkarta.store.engine import head_revision
+
+    assert f"upgraded from empty to schema {head_revision()}" in result.output
     result = run(runner, ["db", "upgrade"], url, tmp_path)
     assert "up to date" in result.output
     result = run(runner, ["demo"], url, tmp_path)
@@ -135,3 +137,89 @@ def test_upgrade_on_postgis(runner, tmp_path, scratch_database):
     engine.dispose()
     assert srid == 3006
     assert "gist" in index.lower()
+
+
+def test_tokens_list_and_revoke(runner, tmp_path):
+    """A token works until ``users revoke-token``; the revocation is in the audit log."""
+    from tryggkarta.accounts import user_for_token
+    from tryggkarta.config import load_settings
+    from tryggkarta.store import Database
+    from tryggkarta.store.models import AuditLog
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert run(runner, ["db", "upgrade"], url, tmp_path).exit_code == 0
+    result = runner.invoke(
+        main,
+        ["users", "create", "bo", "--role", "police", "--password-stdin"],
+        input="ett-langt-losenord\n",
+        env={"TRYGGKARTA_DATABASE_URL": url, "TRYGGKARTA_INSTANCE_PATH": str(tmp_path)},
+    )
+    assert result.exit_code == 0, result.output
+    first = run(runner, ["users", "token", "bo", "--name", "gis"], url, tmp_path).output.strip()
+    second = run(runner, ["users", "token", "bo", "--name", "etl"], url, tmp_path).output.strip()
+    listing = run(runner, ["users", "tokens", "bo"], url, tmp_path)
+    assert "gis" in listing.output and "etl" in listing.output and "valid" in listing.output
+    assert first not in listing.output  # the secret is never shown again
+
+    db = Database(load_settings({"database_url": url, "instance_path": str(tmp_path)}))
+    with db.session() as s:
+        assert user_for_token(s, first) is not None
+
+    result = run(runner, ["users", "revoke-token", "bo", "--name", "gis"], url, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "Revoked 1 token(s) of bo: gis" in result.output
+    with db.session() as s:
+        assert user_for_token(s, first) is None
+        assert user_for_token(s, second) is not None
+        created = s.query(AuditLog).filter_by(action="token_created").all()
+        assert [r.extra["token_name"] for r in created] == ["gis", "etl"]
+        row = s.query(AuditLog).filter_by(action="admin_revoke_token").one()
+        assert row.extra["token_name"] == "gis" and row.extra["username"] == "bo"
+    assert "revoked" in run(runner, ["users", "tokens", "bo"], url, tmp_path).output
+
+    again = run(runner, ["users", "revoke-token", "bo", "--name", "gis"], url, tmp_path)
+    assert again.exit_code == 2 and "no valid token called 'gis'" in again.output
+    vague = run(runner, ["users", "revoke-token", "bo"], url, tmp_path)
+    assert vague.exit_code == 2 and "exactly one of --id, --name or --all" in vague.output
+    nobody = run(runner, ["users", "revoke-token", "nobody", "--all"], url, tmp_path)
+    assert nobody.exit_code == 2 and "There is no user 'nobody'" in nobody.output
+    assert "Traceback" not in again.output + vague.output + nobody.output
+    assert run(runner, ["users", "revoke-token", "bo", "--all"], url, tmp_path).exit_code == 0
+    with db.session() as s:
+        assert user_for_token(s, second) is None
+
+
+def test_set_password_ends_sessions(runner, tmp_path):
+    from tryggkarta.accounts import authenticate, get_user, start_session, user_for_session
+    from tryggkarta.config import load_settings
+    from tryggkarta.store import Database
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = {"TRYGGKARTA_DATABASE_URL": url, "TRYGGKARTA_INSTANCE_PATH": str(tmp_path)}
+    assert run(runner, ["db", "upgrade"], url, tmp_path).exit_code == 0
+    runner.invoke(
+        main,
+        ["users", "create", "cy", "--role", "admin", "--password-stdin"],
+        input="ett-langt-losenord\n",
+        env=env,
+    )
+    db = Database(load_settings({"database_url": url, "instance_path": str(tmp_path)}))
+    with db.session() as s:
+        user = get_user(s, "cy")
+        sid, uid = start_session(s, user), user.id
+    result = runner.invoke(
+        main,
+        ["users", "set-password", "cy", "--password-stdin"],
+        input="ett-nytt-losenord\n",
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 login session(s) ended" in result.output
+    with db.session() as s:
+        assert user_for_session(s, uid, sid) is None
+        assert authenticate(s, "cy", "ett-nytt-losenord") is not None
+        assert authenticate(s, "cy", "ett-langt-losenord") is None
+    short = runner.invoke(
+        main, ["users", "set-password", "cy", "--password-stdin"], input="kort\n", env=env
+    )
+    assert short.exit_code == 2 and "at least 8 characters" in short.output

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_web_security import audit_rows, login, make_app, token_for, user
 from tryggkarta.store import count
 
 DATA = Path(__file__).parent / "data" / "ingest"
@@ -26,7 +27,23 @@ def web(sqlite_app, sqlite_db, tmp_path):
 
 def upload(client, content: bytes, name: str = "est.csv", url: str = "/import/preview", **form):
     data = {"layer": "incidents", "file": (io.BytesIO(content), name), **form}
-    return client.post(url, data=data, content_type="multipart/form-data")
+    headers = {"Authorization": f"Bearer {API_TOKENS[-1]}"} if url.startswith("/api/") else {}
+    return client.post(url, data=data, content_type="multipart/form-data", headers=headers)
+
+
+#: The newest token made by :func:`api_login` (the JSON import takes a token, not a cookie).
+API_TOKENS: list[str] = []
+
+
+def api_login(auth, db, role: str) -> str:
+    """Log in as ``role`` (for the pages) and make an API token of the same user."""
+    from tryggkarta.accounts import create_token, get_user
+
+    auth.login(role)
+    with db.session() as s:
+        token = create_token(s, get_user(s, f"test_{role}"), "test")
+    API_TOKENS.append(token)
+    return token
 
 
 def test_roles(web) -> None:
@@ -66,8 +83,8 @@ def test_preview_then_confirm(web, tmp_path: Path) -> None:
 
 
 def test_rejected_rows_download_escapes_formulas(web) -> None:
-    _app, client, auth, _db = web
-    auth.login("municipality")
+    _app, client, auth, db = web
+    api_login(auth, db, "municipality")
     body = (
         HEADER + "2021-02-22;Brand;ok;58,3862;13,438\n2021-02-22;Brand;x;=1+2;13,438\n"
     ).encode()
@@ -79,11 +96,12 @@ def test_rejected_rows_download_escapes_formulas(web) -> None:
 
 def test_api_dry_run_and_bad_input(web) -> None:
     _app, client, auth, db = web
-    auth.login("police")
+    token = api_login(auth, db, "police")
     dry = client.post(
         "/api/import/incidents?dry_run=1",
         data={"file": (open(DATA / "polisen_dump_a.json", "rb"), "p.json")},
         content_type="multipart/form-data",
+        headers={"Authorization": f"Bearer {token}"},
     )
     assert dry.status_code == 200, dry.get_json()
     assert dry.get_json()["dry_run"] and dry.get_json()["rows_imported"] == 3
@@ -129,3 +147,59 @@ def test_every_ingest_error_code_has_a_swedish_sentence() -> None:
                 codes.add(node.args[1].value)
     assert len(codes) > 20
     assert not codes - set(ERRORS_SV), sorted(codes - set(ERRORS_SV))
+
+
+def _import_with_rejects(app, db, username: str) -> int:
+    token = token_for(db, username, "import")
+    body = (
+        HEADER + "2021-02-22;Brand;ok;58,3862;13,438\n2021-02-22;Brand;Åsgatan 3;abc;13,4\n"
+    ).encode()
+    r = app.test_client().post(
+        "/api/import/incidents",
+        data={"file": (io.BytesIO(body), "est.csv")},
+        content_type="multipart/form-data",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()["dataset_id"]
+
+
+def test_rejected_rows_only_for_importer_org_and_admin_and_audited(tmp_path, sqlite_db) -> None:
+    """Measured: any import role could download any dataset's rejected rows, unlogged."""
+    db = sqlite_db
+    app = make_app(db, tmp_path)
+    user(db, "planner", "importer", org="Mariestads kommun")
+    user(db, "police", "same_org_police", org="Mariestads kommun")
+    user(db, "planner", "same_org_planner", org="Mariestads kommun")
+    user(db, "police", "other_police", org="Polisen Skövde")
+    user(db, "municipality", "other_muni", org="Töreboda kommun")
+    user(db, "admin", "boss", org="IT")
+    dataset_id = _import_with_rejects(app, db, "importer")
+    url = f"/import/rejected/{dataset_id}.csv"
+
+    def fetch(username: str):
+        client = app.test_client()
+        assert login(client, username).status_code == 302
+        return client.get(url, environ_base={"REMOTE_ADDR": "192.0.2.44"})
+
+    for name in ("importer", "same_org_police", "boss"):
+        r = fetch(name)
+        assert r.status_code == 200, name
+        assert "3,Latitud,abc" in r.get_data(as_text=True)
+        assert r.headers["Cache-Control"] == "no-store"
+    for name in ("other_police", "other_muni", "same_org_planner"):
+        assert fetch(name).status_code == 403, name
+
+    rows = audit_rows(db, "download_rejected_rows")
+    assert [r.username for r in rows] == ["importer", "same_org_police", "boss"]
+    assert all(
+        r.extra["dataset_id"] == dataset_id
+        and r.feature_count == 1
+        and r.ip == "192.0.2.44"
+        and r.detail == "raw"
+        for r in rows
+    )
+    refused = audit_rows(db, "download_refused")
+    assert sorted(r.username for r in refused) == sorted(
+        ["other_police", "other_muni", "same_org_planner"]
+    )

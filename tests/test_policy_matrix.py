@@ -42,6 +42,8 @@ ALTERNATIVES = {
 }
 #: POST routes not replayed for every role (they end the session the loop relies on).
 SKIP_POST = {"auth.logout", "auth.login", "shared.delete"}  # delete: tests/test_params.py
+TOKEN_ONLY = {"imports.api_import"}
+SESSION_ONLY = {"auth.change_password"}
 DEMO_MARKER = "(syntetisk demohändelse)"  # in every demo incident description
 
 
@@ -97,12 +99,15 @@ def world(app, db):
         throwaway = User(username="slask", password_hash="x", role="partner", active=False)
         s.add(throwaway)
         s.flush()
+        create_token(s, throwaway, "slask")  # the one the admin routes may revoke
+        throwaway_token = s.scalars(select(ApiToken).where(ApiToken.name == "slask")).one().id
         values = {
             "project_id": str(s.scalar(select(Project.id).limit(1))),
             "map_id": str(shared.id),
             "token": link,
             "dataset_id": str(s.scalar(select(Dataset.id).where(Dataset.layer == "incidents"))),
             "user_id": str(throwaway.id),
+            "token_id": str(throwaway_token),
         }
     inc = layer_frame(db, "incidents", columns=["x", "y"], geometry=False).head(25)
     from tryggkarta.geo import to_wgs84
@@ -175,7 +180,7 @@ def test_route_role_matrix(app, db, world) -> None:
     for role, username in USERS.items():
         modes.append((role, "session", username))
         modes.append((role, "token", world["tokens"][role]))
-    modes.append(("public", "token", world["revoked"]))  # a revoked token is nobody
+    modes.append(("revoked", "token", world["revoked"]))  # refused with 401 everywhere
     for role, mode, cred in modes:
         client = app.test_client()
         headers = {}
@@ -189,6 +194,18 @@ def test_route_role_matrix(app, db, world) -> None:
             what = f"{role}/{mode or 'anonymous'} {method} {url}"
             if response.status_code >= 500:
                 failures.append(f"{what}: {response.status_code}")
+                continue
+            if role == "revoked":
+                if response.status_code != 401 and endpoint != "static":
+                    failures.append(f"{what}: {response.status_code}, a revoked token is 401")
+                continue
+            if mode == "token" and endpoint in SESSION_ONLY:
+                if not _denied(response):  # a password is changed in a browser session
+                    failures.append(f"{what}: {response.status_code}, session-only page")
+                continue
+            if mode == "session" and endpoint in TOKEN_ONLY and method == "POST":
+                if not _denied(response):  # CSRF-exempt writes take a token, never a cookie
+                    failures.append(f"{what}: {response.status_code}, token-only endpoint")
                 continue
             if _expected(role, endpoint, method, kwargs):
                 if _denied(response):

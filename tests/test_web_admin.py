@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from tests.test_web_security import audit_rows, login, token_for, user
+from tryggkarta import accounts
 from tryggkarta.store import AuditLog, Organisation, User
 
 
@@ -144,3 +146,51 @@ def test_audit_log_filters(client, auth, db) -> None:
     assert "shared_map_view" in html and "api_features" not in html
     assert client.get("/admin/logg?from=igår").status_code == 400
     assert client.get(f"/admin/logg?from={to}&to={day}").status_code == 400
+
+
+def test_admin_tokens_page_revokes_and_logs(app, db) -> None:
+    """Measured: API tokens could not be revoked."""
+    user(db, "admin")
+    user(db, "police")
+    token = token_for(db, "test_police", "qgis")
+    api = app.test_client()
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert api.get("/api/layers/incidents/features", headers=bearer).get_json()["detail"] == "raw"
+    admin = app.test_client()
+    login(admin, "test_admin")
+    page = admin.get("/admin/nycklar")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "qgis" in html and "test_police" in html
+    assert token not in html
+    assert "giltig" in html and "Senast använd" in html
+    with db.session() as s:
+        tid = accounts.find_tokens(s, accounts.get_user(s, "test_police"))[0].id
+    r = admin.post(f"/admin/nycklar/{tid}/aterkalla")
+    assert r.status_code == 302
+    assert "återkallad" in admin.get("/admin/nycklar").get_data(as_text=True)
+    assert api.get("/api/layers/incidents/features", headers=bearer).status_code == 401
+    [row] = audit_rows(db, "admin_revoke_token")
+    assert row.username == "test_admin" and row.extra["token_name"] == "qgis"
+    assert admin.post("/admin/nycklar/99999/aterkalla").status_code == 404
+    police = app.test_client()
+    login(police, "test_police")
+    assert police.get("/admin/nycklar").status_code == 403
+    assert police.post(f"/admin/nycklar/{tid}/aterkalla").status_code == 403
+
+
+def test_admin_logs_a_user_out_everywhere(app, db) -> None:
+    user(db, "admin")
+    uid = user(db, "police")
+    phone, laptop, admin = app.test_client(), app.test_client(), app.test_client()
+    login(phone, "test_police")
+    login(laptop, "test_police")
+    login(admin, "test_admin")
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "Logga ut överallt" in page and "Inloggningar" in page
+    assert admin.post(f"/admin/anvandare/{uid}/utloggning").status_code == 302
+    assert phone.get("/import/").status_code == 302 and laptop.get("/import/").status_code == 302
+    assert admin.get("/admin/").status_code == 200  # the admin's own session is untouched
+    [row] = audit_rows(db, "admin_end_sessions")
+    assert row.extra == {"username": "test_police", "sessions_ended": 2}
+    assert admin.post("/admin/anvandare/99999/utloggning").status_code == 404
+    assert phone.post(f"/admin/anvandare/{uid}/utloggning").status_code == 302  # to login

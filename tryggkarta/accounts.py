@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tryggkarta.domain import Role
 from tryggkarta.errors import BadInput, NotFound
-from tryggkarta.store.models import ApiToken, Organisation, User
+from tryggkarta.store.models import ApiToken, Organisation, User, UserSession
 
 _hasher = PasswordHasher()
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,80}$")
@@ -98,6 +98,98 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def set_password(session: Session, user: User, password: str) -> int:
+    """Set a new password and end every login session of ``user``; returns how many ended.
+
+    API tokens stay valid (they are revoked one by one); a stolen session cookie does not.
+    """
+    if len(password or "") < MIN_PASSWORD:
+        raise BadInput(f"A password needs at least {MIN_PASSWORD} characters.")
+    user.password_hash = hash_password(password)
+    return end_all_sessions(session, user.id)
+
+
+def start_session(
+    session: Session, user: User, ip: str | None = None, max_age: timedelta | None = None
+) -> str:
+    """Record a new login of ``user``; returns the random id for the cookie (stored hashed).
+
+    With ``max_age`` the user's sessions older than that (never to be used again) go.
+    """
+    sid = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    if max_age is not None:
+        stale = select(UserSession).where(
+            UserSession.user_id == user.id, UserSession.created_at < now - max_age
+        )
+        for row in session.scalars(stale).all():
+            session.delete(row)
+    session.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=_token_digest(sid),
+            created_at=now,
+            last_seen_at=now,
+            ip=(ip or "")[:64] or None,
+        )
+    )
+    session.flush()
+    return sid
+
+
+#: A session's ``last_seen_at`` is written at most this often (not on every request).
+SEEN_EVERY = timedelta(minutes=5)
+
+
+def user_for_session(
+    session: Session, user_id: int, sid: str, max_age: timedelta | None = None
+) -> User | None:
+    """The active user of a live login session, else ``None`` (ended, expired or unknown)."""
+    row = session.scalar(
+        select(UserSession).where(
+            UserSession.token_hash == _token_digest(sid), UserSession.user_id == user_id
+        )
+    )
+    if row is None:
+        return None
+    now = datetime.now(UTC)
+    if max_age is not None and row.created_at < now - max_age:
+        session.delete(row)
+        return None
+    if row.last_seen_at is None or row.last_seen_at < now - SEEN_EVERY:
+        row.last_seen_at = now
+    user = session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def end_session(session: Session, sid: str) -> bool:
+    """End one login session (logout); True if it existed."""
+    row = session.scalar(select(UserSession).where(UserSession.token_hash == _token_digest(sid)))
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+def session_counts(session: Session) -> dict[int, int]:
+    """Open login sessions per user id (users without any are absent)."""
+    from sqlalchemy import func
+
+    rows = session.execute(
+        select(UserSession.user_id, func.count()).group_by(UserSession.user_id)
+    ).all()
+    return {user_id: n for user_id, n in rows}
+
+
+def end_all_sessions(session: Session, user_id: int) -> int:
+    """End every login session of a user (password change, deactivation)."""
+    rows = session.scalars(select(UserSession).where(UserSession.user_id == user_id)).all()
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    return len(rows)
+
+
 def create_token(session: Session, user: User, name: str, days: int | None = 365) -> str:
     """Create an API token; the clear text is returned once and only its hash is stored."""
     token = "tk_" + secrets.token_urlsafe(32)
@@ -107,6 +199,33 @@ def create_token(session: Session, user: User, name: str, days: int | None = 365
     )
     session.flush()
     return token
+
+
+def list_tokens(session: Session, user: User | None = None) -> list[tuple[ApiToken, User]]:
+    """API tokens (never their secrets) with their users, newest first; one user's if given."""
+    stmt = select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+    if user is not None:
+        stmt = stmt.where(ApiToken.user_id == user.id)
+    stmt = stmt.order_by(User.username, ApiToken.created_at.desc(), ApiToken.id.desc())
+    return [(t, u) for t, u in session.execute(stmt).all()]
+
+
+def revoke_token(session: Session, token_id: int) -> ApiToken:
+    """Revoke an API token by its id; it stops working on the next request."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"There is no API token with id {token_id}.")
+    row.revoked = True
+    session.flush()
+    return row
+
+
+def find_tokens(session: Session, user: User, name: str | None = None) -> list[ApiToken]:
+    """A user's tokens that are not revoked, optionally only those called ``name``."""
+    stmt = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))
+    if name is not None:
+        stmt = stmt.where(ApiToken.name == name)
+    return list(session.scalars(stmt.order_by(ApiToken.id)).all())
 
 
 def user_for_token(session: Session, token: str) -> User | None:

@@ -196,11 +196,21 @@ def serve(host: str, port: int, debug: bool, threads: int, check_only: bool) -> 
 
         from waitress import serve as waitress_serve
 
-        # Everything loaded so far lives as long as the server: out of the collector's sight,
-        # a full collection no longer walks it (a 5,000-feature GeoJSON answer took 170 ms
-        # instead of 80 ms whenever one fell inside it).
+        # Everything loaded so far lives as long as the server: out of the collector's sight, a
+        # full collection no longer walks it (a 5,000-feature GeoJSON answer took 170 ms instead
+        # of 80 ms whenever one fell inside it).
         gc.freeze()
-        waitress_serve(app, host=host, port=port, threads=threads, ident="tryggkarta")
+        # waitress reads a whole request body before the app sees the request: cap it at the
+        # upload limit (+1 MiB for the multipart envelope) instead of waitress's default 1 GiB.
+        max_body = (app.extensions["tryggkarta.settings"].max_upload_mb + 1) * 1024 * 1024
+        waitress_serve(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="tryggkarta",
+            max_request_body_size=max_body,
+        )
     except OSError as exc:  # taken between the check and the bind
         raise _address_problem(host, port, exc) from None
 
@@ -278,10 +288,116 @@ def users_list() -> None:
 def users_token(username: str, name: str, days: int) -> None:
     """Create an API token for a user (printed once)."""
     from tryggkarta.accounts import create_token, get_user
+    from tryggkarta.store.writes import audit
 
     with get_database().session() as s:
-        token = create_token(s, get_user(s, username), name, days)
+        user = get_user(s, username)
+        token = create_token(s, user, name, days)
+        audit(
+            s,
+            "token_created",
+            extra={"username": user.username, "token_name": name, "days": days, "via": "cli"},
+        )
     click.echo(token)
+
+
+@users.command("tokens")
+@click.argument("username", required=False)
+def users_tokens(username: str | None) -> None:
+    """List API tokens (id, user, name, created, expires, last used, status)."""
+    from datetime import UTC, datetime
+
+    from tryggkarta.accounts import get_user, list_tokens
+
+    def day(value: datetime | None) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    now = datetime.now(UTC)
+    with get_database().session() as s:
+        rows = list_tokens(s, get_user(s, username) if username else None)
+        if not rows:
+            click.echo("No API tokens.")
+        for token, user in rows:
+            status = (
+                "revoked"
+                if token.revoked
+                else "expired"
+                if token.expires_at is not None and token.expires_at < now
+                else "valid"
+            )
+            click.echo(
+                f"{token.id:6} {user.username:20} {token.name:20} created {day(token.created_at)}"
+                f"  expires {day(token.expires_at)}  last used {day(token.last_used_at)}  {status}"
+            )
+
+
+@users.command("revoke-token")
+@click.argument("username")
+@click.option("--id", "token_id", type=int, default=None, help="The token's id (see 'tokens').")
+@click.option("--name", default=None, help="Revoke the user's tokens with this name.")
+@click.option("--all", "revoke_all", is_flag=True, help="Revoke all of the user's tokens.")
+def users_revoke_token(
+    username: str, token_id: int | None, name: str | None, revoke_all: bool
+) -> None:
+    """Revoke API tokens of a user (by --id, --name or --all); audit-logged."""
+    from tryggkarta.accounts import find_tokens, get_user, revoke_token
+    from tryggkarta.store.writes import audit
+
+    if sum(x is not None and x is not False for x in (token_id, name, revoke_all)) != 1:
+        raise BadInput("Say which token to revoke: exactly one of --id, --name or --all.")
+    with get_database().session() as s:
+        user = get_user(s, username)
+        if token_id is not None:
+            tokens = [t for t in find_tokens(s, user) if t.id == token_id]
+            if not tokens:
+                raise BadInput(f"{username} has no valid token with id {token_id}.")
+        else:
+            tokens = find_tokens(s, user, name)
+            if not tokens:
+                which = f"called {name!r} " if name else ""
+                raise BadInput(f"{username} has no valid token {which}to revoke.")
+        for token in tokens:
+            revoke_token(s, token.id)
+            audit(
+                s,
+                "admin_revoke_token",
+                extra={
+                    "token_id": token.id,
+                    "token_name": token.name,
+                    "username": user.username,
+                    "via": "cli",
+                },
+            )
+    click.echo(
+        f"Revoked {len(tokens)} token(s) of {username}: "
+        + ", ".join(f"{t.name} (id {t.id})" for t in tokens)
+    )
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_set_password(username: str, password_stdin: bool) -> None:
+    """Set a user's password; every login session of the user ends."""
+    from tryggkarta.accounts import get_user, set_password
+    from tryggkarta.store.writes import audit
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        if not sys.stdin.isatty():
+            raise BadInput("Give the password with --password-stdin (no terminal to prompt on).")
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with get_database().session() as s:
+        user = get_user(s, username)
+        ended = set_password(s, user, password)
+        audit(
+            s,
+            "password_changed",
+            user=user,
+            extra={"via": "cli", "sessions_ended": ended},
+        )
+    click.echo(f"Password of {username} changed; {ended} login session(s) ended.")
 
 
 def _register_groups() -> None:

@@ -19,6 +19,17 @@ TRYGGKARTA_TIMEZONE            IANA time zone of the installation: times shown t
                                people, local days in filters, weekday/hour profiles
 TRYGGKARTA_EXPORT_FILE_MODE    permissions of written export files (octal)           ``0644`` (readable by the
                                                                                      web server / file share)
+TRYGGKARTA_SECURE_COOKIES      ``auto``: session cookie ``Secure`` except on plain    ``auto``
+                               http to localhost/127.0.0.1; ``true`` always;
+                               ``false`` never (only for a trusted plain-http LAN)
+TRYGGKARTA_TRUSTED_PROXIES     reverse proxies in front whose ``X-Forwarded-For/      0 (headers ignored)
+                               -Proto/-Host/-Prefix`` are believed (ProxyFix)
+TRYGGKARTA_SESSION_HOURS       a login lasts at most this long                       12
+TRYGGKARTA_LOGIN_RATE_LIMIT    failed logins per username and IP address             ``5 per minute;20 per hour``
+TRYGGKARTA_LOGIN_IP_RATE_LIMIT login attempts per IP address (any username)          ``30 per minute``
+TRYGGKARTA_API_RATE_LIMIT      /api and /ogc requests per token, user or IP address  ``600 per minute``
+TRYGGKARTA_RATELIMIT_STORAGE   where the counters live (``memory://``, or e.g.        ``memory://``
+                               ``redis://host:6379`` for several server processes)
 TRYGGKARTA_CONFIG              path of a TOML file with the same keys (lower case)   none
 =============================  ====================================================  =========================
 """
@@ -56,6 +67,13 @@ class Settings:
     language: str = "sv"
     timezone: str = DEFAULT_TIMEZONE
     export_file_mode: int = 0o644
+    secure_cookies: str = "auto"
+    trusted_proxies: int = 0
+    session_hours: int = 12
+    login_rate_limit: str = "5 per minute;20 per hour"
+    login_ip_rate_limit: str = "30 per minute"
+    api_rate_limit: str = "600 per minute"
+    ratelimit_storage: str = "memory://"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,7 +89,20 @@ class Settings:
         return replace(self, **kwargs)
 
 
-_INT_FIELDS = {"crs", "max_upload_mb", "min_count"}
+_INT_FIELDS = {"crs", "max_upload_mb", "min_count", "trusted_proxies", "session_hours"}
+#: Whole numbers that may be 0.
+_ZERO_OK = {"trusted_proxies"}
+SECURE_COOKIE_CHOICES = {
+    "auto": "auto",
+    "true": "true",
+    "1": "true",
+    "yes": "true",
+    "on": "true",
+    "false": "false",
+    "0": "false",
+    "no": "false",
+    "off": "false",
+}
 
 
 def _octal_mode(value: Any) -> int:
@@ -104,9 +135,16 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(
                 f"{ENV_PREFIX}{name.upper()} must be a whole number, got {value!r}."
             ) from None
-        if number <= 0:
+        if number < 0 or (number == 0 and name not in _ZERO_OK):
             raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be positive, got {value!r}.")
         return number
+    if name == "secure_cookies":
+        text = str(value).strip().lower() if not isinstance(value, bool) else str(value).lower()
+        if text not in SECURE_COOKIE_CHOICES:
+            raise ConfigError(
+                f"{ENV_PREFIX}SECURE_COOKIES must be auto, true or false, got {value!r}."
+            )
+        return SECURE_COOKIE_CHOICES[text]
     return str(value)
 
 
@@ -140,7 +178,9 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if key in names:
             values[key] = (
-                _coerce(key, value) if key in _INT_FIELDS or key == "export_file_mode" else value
+                _coerce(key, value)
+                if key in _INT_FIELDS or key in ("export_file_mode", "secure_cookies")
+                else value
             )
 
     if not values.get("secret_key"):
@@ -220,5 +260,20 @@ def validate(settings: Settings) -> None:
             f"{ENV_PREFIX}TILE_URL must contain {{z}}, {{x}} and {{y}}: {settings.tile_url!r}"
         )
     _zone(settings.timezone)
+    from limits import parse_many
+
+    for name in ("login_rate_limit", "login_ip_rate_limit", "api_rate_limit"):
+        try:
+            parse_many(getattr(settings, name))
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()} {getattr(settings, name)!r} is not a rate limit; "
+                "write e.g. '5 per minute;20 per hour'."
+            ) from None
+    if "://" not in settings.ratelimit_storage:
+        raise ConfigError(
+            f"{ENV_PREFIX}RATELIMIT_STORAGE {settings.ratelimit_storage!r} is not a storage URI; "
+            "use 'memory://' or e.g. 'redis://localhost:6379'."
+        )
     if settings.language not in ("sv", "en"):
         raise ConfigError(f"language must be 'sv' or 'en', got {settings.language!r}.")

@@ -113,6 +113,7 @@ ROUTES: dict[str, Action] = {
     "views.index": Action.OPEN,
     "auth.login": Action.OPEN,
     "auth.logout": Action.OPEN,
+    "auth.change_password": Action.SIGNED_IN,
     "api.layers": Action.OPEN,
     "api.features": Action.OPEN,
     "api.grid": Action.OPEN,
@@ -150,6 +151,9 @@ ROUTES: dict[str, Action] = {
     "admin.create_user": Action.ADMIN,
     "admin.set_active": Action.ADMIN,
     "admin.audit_log": Action.ADMIN,
+    "admin.tokens": Action.ADMIN,
+    "admin.revoke_token": Action.ADMIN,
+    "admin.end_sessions": Action.ADMIN,
 }
 
 #: The data layer behind each hotspot method (its detail decides who sees it).
@@ -223,6 +227,18 @@ def owns(user: Principal | None, scope: Scope) -> bool:
         return True
     org = getattr(user, "organisation_id", None)
     return org is not None and scope.organisation_id is not None and org == scope.organisation_id
+
+
+def may_read_import_rows(
+    user: Principal | None, *, layer: str, importer_id: int | None, organisation_id: int | None
+) -> bool:
+    """May ``user`` read the raw rows of an import (its rejected rows)? The importer, users
+    with raw detail of the layer in the importing organisation, and admins."""
+    if _role(user) == Role.ADMIN:
+        return True
+    if importer_id is not None and importer_id == getattr(user, "id", None):
+        return True
+    return allowed(user, layer, Detail.RAW) and owns(user, Scope(organisation_id=organisation_id))
 
 
 def can(user: Principal | str | None, action: Action | str) -> bool:

@@ -33,6 +33,16 @@ def require(paths: list[tuple[Path, str]], what: str) -> None:
             pytest.skip(f"{path} is missing: {how} to run the {what}", allow_module_level=True)
 
 
+def inject_script(page: Any, path: Path) -> None:
+    """Run a local script file in the page (as ``add_script_tag`` did).
+
+    ``add_script_tag`` inserts an inline ``<script>``, which the app's Content-Security-Policy
+    (nonces, no 'unsafe-inline') rightly refuses; the DevTools protocol's evaluate is not
+    subject to the page's CSP (``void 0``: the file is run, not called).
+    """
+    page.evaluate(path.read_text(encoding="utf-8") + "\n;void 0")
+
+
 def demo_database(folder: Path, secret: str) -> tuple[Any, Any]:
     """(settings, database) of a new SQLite database in ``folder`` with the demo data."""
     from tryggkarta.config import load_settings

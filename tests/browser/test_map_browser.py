@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import AXE, ROOT, demo_database, require, serving
+from tests.browser.conftest import AXE, ROOT, demo_database, inject_script, require, serving
 
 pytestmark = pytest.mark.browser
 AXE_NODE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -189,7 +189,7 @@ def test_public_start_page_passes_axe_wcag21aa(visit: Visit) -> None:
             "axe-core is missing: run `make assets` (python -m tryggkarta.maps.build_assets)"
         )
     visit.open("/")
-    visit.page.add_script_tag(path=str(script))
+    inject_script(visit.page, script)
     result = visit.page.evaluate(
         "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
     )

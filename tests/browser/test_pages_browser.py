@@ -18,7 +18,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import AXE, CHROMIUM, ROOT, demo_database, require, serving
+from tests.browser.conftest import (
+    AXE,
+    CHROMIUM,
+    ROOT,
+    demo_database,
+    inject_script,
+    require,
+    serving,
+)
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
@@ -116,7 +124,7 @@ class Visitor:
 
     def axe(self) -> list[str]:
         """axe-core WCAG 2.0/2.1 A+AA violations on the current page, one readable line each."""
-        self.page.add_script_tag(path=str(AXE))
+        inject_script(self.page, AXE)
         result = self.page.evaluate(
             f"async () => await axe.run(document, {{runOnly: {{type: 'tag', values: {WCAG}}}}})"
         )

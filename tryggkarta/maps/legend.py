@@ -28,7 +28,7 @@ def legend_html(entries: list[tuple[str, LegendEntry]], heading: str) -> str:
     for layer_name, entry in entries:
         items = Markup("").join(
             Markup(
-                "<li><span class='tk-swatch tk-swatch-{}' style='--sw:{}' aria-hidden='true'></span>{}</li>"
+                "<li><span class='tk-swatch tk-swatch-{}' data-sw='{}' aria-hidden='true'></span>{}</li>"
             ).format(entry.kind, colour, label)
             for colour, label in entry.items
         )
@@ -58,6 +58,10 @@ class Legend(MacroElement):
                 var div = L.DomUtil.create('section', 'tk-legend leaflet-control');
                 div.setAttribute('aria-label', {{ this.label|tojson }});
                 div.innerHTML = {{ this.html|tojson }};
+                // colours set through the CSSOM: the CSP refuses style="" attributes
+                div.querySelectorAll('[data-sw]').forEach(function (s) {
+                    s.style.setProperty('--sw', s.getAttribute('data-sw'));
+                });
                 L.DomEvent.disableClickPropagation(div);
                 L.DomEvent.disableScrollPropagation(div);
                 return div;

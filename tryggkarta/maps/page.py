@@ -69,8 +69,29 @@ def build_map(
     return m
 
 
-def render_parts(m: folium.Map, layers: list[MapLayer] | None = None) -> MapParts:
-    """Render ``m`` and split it; raises ``ValueError`` if any remote asset is left."""
+_OPEN_TAG = re.compile(r"<(script|style)\b(?![^>]*\snonce=)", re.I)
+
+
+def with_nonce(html: str, nonce: str | None) -> Markup:
+    """``html`` with ``nonce="…"`` on every ``<script>`` and ``<style>`` tag that has none.
+
+    The page's Content-Security-Policy runs only scripts and styles carrying the request's
+    nonce; folium's header puts inline ``<style>`` and ``<script>`` blocks in the page.
+    """
+    if not nonce:
+        return Markup(html)  # noqa: S704 - trusted markup passed through unchanged
+    safe = re.sub(r"[^A-Za-z0-9+/=_-]", "", nonce)
+    return Markup(_OPEN_TAG.sub(lambda m: f'<{m.group(1)} nonce="{safe}"', str(html)))  # noqa: S704
+
+
+def render_parts(
+    m: folium.Map, layers: list[MapLayer] | None = None, nonce: str | None = None
+) -> MapParts:
+    """Render ``m`` and split it; raises ``ValueError`` if any remote asset is left.
+
+    With ``nonce`` the header's ``<script>``/``<style>`` tags carry it (see :func:`with_nonce`);
+    the page template puts ``script`` in a ``<script nonce=…>`` of its own.
+    """
     root = m.get_root()
     localize(root)
     root.render()
@@ -79,7 +100,7 @@ def render_parts(m: folium.Map, layers: list[MapLayer] | None = None) -> MapPart
     # folium's page-wide rules (html, body {height:100%} …) would restyle the app's page.
     header = _PAGE_WIDE.sub("", header)
     return MapParts(
-        header=Markup(header),  # noqa: S704 - folium output, data escaped by tojson
+        header=with_nonce(header, nonce),
         html=Markup(root.html.render()),  # noqa: S704
         script=Markup(root.script.render()),  # noqa: S704
         name=m.get_name(),

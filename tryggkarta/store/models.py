@@ -91,6 +91,22 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class UserSession(Base):
+    """One login (a browser session): the cookie holds its random id, the table its hash.
+
+    Logging out deletes the row, a password change deletes all of the user's rows: a copied
+    cookie stops working at once (the cookie alone proves nothing without its row).
+    """
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
 class Dataset(Base):
     """One import: where it came from, who brought it, what it held."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, g, request, session
 from flask_wtf.csrf import CSRFProtect
@@ -74,8 +73,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["tryggkarta.settings"] = settings
     app.extensions["tryggkarta.db"] = Database(settings)
 
+    from tryggkarta.web import auth, errors, security
+
+    security.install(app, settings)  # its request guard must run before CSRF reads a body
     csrf.init_app(app)
-    from tryggkarta.web import access, auth, errors
+    from tryggkarta.web import access
 
     auth.init_app(app)
     access.init_app(app)
@@ -87,7 +89,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             csrf.exempt(module.bp)
 
     _install_i18n(app)
-    _install_security_headers(app, settings)
+    security.install_limiter(app, settings)
+    security.install_headers(app, settings)
     return app
 
 
@@ -150,23 +153,3 @@ def _install_i18n(app: Flask) -> None:
             "role_label": lambda role: ROLE_LABELS[role].get(lang) if role in ROLE_LABELS else role,
             "demo_mode": is_demo(),
         }
-
-
-def _install_security_headers(app: Flask, settings: Settings) -> None:
-    tile_host = urlsplit(settings.tile_url.replace("{s}", "a")).netloc
-    tile_src = f" {urlsplit(settings.tile_url).scheme}://{tile_host}" if tile_host else ""
-    policy = (
-        "default-src 'self'; "
-        f"img-src 'self' data: blob:{tile_src.replace('{s}', '*')}; "
-        "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-        "font-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; "
-        "form-action 'self'; base-uri 'self'"
-    )
-
-    @app.after_request
-    def headers(response):
-        response.headers.setdefault("Content-Security-Policy", policy)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        return response
