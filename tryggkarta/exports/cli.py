@@ -47,8 +47,8 @@ def add(name: str, layer: str, target_dir: Path, fmt: str, schedule: str, audien
 
     from tryggkarta.cli import get_database
     from tryggkarta.exports.files import check_name
+    from tryggkarta.exports.folders import check_folder
     from tryggkarta.exports.schedule import parse_schedule
-    from tryggkarta.exports.writer import check_folder
     from tryggkarta.services.public import COLLECTIONS
     from tryggkarta.store import ExportSchedule
 

@@ -25,14 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import pandas as pd
 import pyarrow as pa
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from tryggkarta import __version__
 from tryggkarta.errors import BadInput, TryggkartaError
-from tryggkarta.exports import files
+from tryggkarta.exports import files, gpkg
+from tryggkarta.exports.folders import check_folder
 from tryggkarta.geojson import join_texts, normalise_features
 from tryggkarta.services import ogc_core
 from tryggkarta.services.public import AUDIENCE_ROLE, COLLECTIONS, allowed, collection
@@ -53,54 +52,6 @@ def latest_name(schedule: ExportSchedule) -> str:
 
 def manifest_name(schedule: ExportSchedule) -> str:
     return f"{schedule.name}-manifest.json"
-
-
-# --- folders ---------------------------------------------------------------------------------
-
-
-def _overlap(a: Path, b: Path) -> bool:
-    return a == b or a in b.parents or b in a.parents
-
-
-def folder_conflicts(
-    session: Session, name: str, audience: str, target: Path
-) -> list[ExportSchedule]:
-    """Schedules for another audience whose folder is ``target``, inside it, or around it."""
-    target = Path(target).resolve()
-    rows = session.scalars(
-        select(ExportSchedule).where(
-            ExportSchedule.name != name, ExportSchedule.audience != audience
-        )
-    ).all()
-    return [r for r in rows if _overlap(Path(r.target_dir).resolve(), target)]
-
-
-def check_folder(session: Session, name: str, audience: str, target: Path) -> None:
-    """:class:`BadInput` when an export for another audience writes to ``target`` (or a folder
-    inside or around it), according to the schedules and to the manifests in the folder."""
-    target = Path(target).resolve()
-    for other in folder_conflicts(session, name, audience, target):
-        raise BadInput(
-            f"The {other.audience} export {other.name!r} writes to {other.target_dir}; a "
-            f"{audience} export cannot write to {target}, the same folder or one inside or "
-            "around it. Choose a folder of its own."
-        )
-    if not target.is_dir():
-        return
-    for path in sorted(target.glob("*manifest.json")):
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(manifest, dict):
-            continue
-        other_audience, other_name = manifest.get("audience"), manifest.get("name")
-        if other_audience and other_audience != audience and other_name != name:
-            raise BadInput(
-                f"The folder {target} holds files of the {other_audience} export "
-                f"{other_name!r} ({path.name}); a {audience} export cannot write there. "
-                "Choose a folder of its own."
-            )
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -153,32 +104,6 @@ def _chunks(
     yield len(features), iter([(features, texts)] if features else [])
 
 
-def _gpkg_frame(rows: Any, schedule: ExportSchedule, srid: int) -> Any:
-    """A chunk as a WGS84 GeoDataFrame for the GeoPackage (lists and dicts as JSON text)."""
-    import geopandas as gpd
-
-    if isinstance(rows, list):  # aggregated collection: feature dicts
-        frame = gpd.GeoDataFrame.from_features(rows, crs=4326)
-        for col in frame.columns:
-            if col != "geometry" and frame[col].map(lambda v: isinstance(v, (list, dict))).any():
-                frame[col] = frame[col].map(
-                    lambda v: (
-                        json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
-                    )
-                )
-        return frame
-    cols = list(ogc_core.RAW_COLLECTIONS[schedule.layer].columns)
-    frame = gpd.GeoDataFrame(
-        rows[cols],
-        geometry=gpd.points_from_xy(rows["x"], rows["y"]),
-        crs=f"EPSG:{srid}",
-    ).to_crs(4326)
-    for col in cols:
-        if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, datetime)).any():
-            frame[col] = pd.to_datetime(frame[col], utc=True)
-    return frame
-
-
 def _write_content(
     db: Database, schedule: ExportSchedule, target: Path, mode: int
 ) -> tuple[Path, str, int]:
@@ -200,7 +125,8 @@ def _write_content(
             for rows, texts in chunks:
                 sink.features_chunk(texts)
                 if not geojson:
-                    _append_gpkg(tmp, _gpkg_frame(rows, schedule, db.srid), schedule, wrote_layer)
+                    frame = gpkg.chunk_frame(rows, schedule, db.srid)
+                    gpkg.write_chunk(tmp, frame, schedule, append=wrote_layer)
                     wrote_layer = True
         sink.write(f'],"numberReturned":{sink.features}}}'.encode())
         if sink.features != expected:
@@ -212,7 +138,7 @@ def _write_content(
             files.finish(handle)
         else:
             if not wrote_layer:
-                _append_gpkg(tmp, _empty_gpkg_frame(schedule), schedule, False)
+                gpkg.write_chunk(tmp, gpkg.empty_frame(schedule), schedule, append=False)
             os.chmod(tmp, mode)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -224,20 +150,6 @@ def _write_content(
             if path.name.startswith(tmp.name):
                 path.unlink(missing_ok=True)
         raise
-
-
-def _append_gpkg(path: Path, frame: Any, schedule: ExportSchedule, append: bool) -> None:
-    import pyogrio
-
-    pyogrio.write_dataframe(frame, path, layer=schedule.layer, driver="GPKG", append=append)
-
-
-def _empty_gpkg_frame(schedule: ExportSchedule) -> Any:
-    import geopandas as gpd
-
-    spec = ogc_core.RAW_COLLECTIONS.get(schedule.layer)
-    cols = list(spec.columns) if spec else ["count"]
-    return gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in cols}, geometry=[], crs=4326)
 
 
 # --- a run -----------------------------------------------------------------------------------
