@@ -177,3 +177,18 @@ def test_a_line_break_in_a_hotspot_key_is_a_400(sqlite_app, sqlite_db) -> None:
             data={"week": week.key, "hotspot_key": "E1_2", "text": "Patrull", "x": coordinate},
         )
         assert r.status_code == 400
+
+
+def test_is_digits_is_ascii_and_bounded() -> None:
+    assert params.is_digits("365") and params.is_digits("123456789")
+    for value in ("²", "٣٤", "1234567890", "", None, "-1", "1.0", " 7"):
+        assert not params.is_digits(value), value
+
+
+def test_link_days_with_a_superscript_digit_is_a_400(sqlite_app, sqlite_db) -> None:
+    from tests.conftest import AuthActions
+
+    client = sqlite_app.test_client()
+    AuthActions(client, sqlite_db).login("police")
+    r = client.post("/kartor/", data={"name": "Karta", "link_days": "²", "orgs": "²"})
+    assert r.status_code == 400 and "Antal dagar ska vara ett heltal." in r.get_data(as_text=True)

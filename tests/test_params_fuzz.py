@@ -71,6 +71,8 @@ HOSTILE = (
     "-inf",
     "1e309",
     "abc",
+    "²",
+    "٣٤",
     "a\nb",
     "\x00",
     "ö" * 300,
@@ -186,4 +188,49 @@ def test_no_hostile_parameter_gives_a_server_error(fuzz_app, sqlite_db, role) ->
                 elif response.status_code == 400:
                     body = response.get_data(as_text=True)
                     assert "Traceback" not in body and "/work/" not in body, (path, name)
+    assert not failures, failures[:40]
+
+
+#: Valid values for form fields, so that a POST route reads as far as it can.
+VALID_FORM = {
+    "name": "Fuzz",
+    "username": "fuzz_user",
+    "password": "fuzz-password-123",
+    "role": "planner",
+    "text": "Patrull",
+    "week": "2026-W10",
+    "hotspot_key": "E1_2",
+    "days": "7",
+    "layers": "incidents",
+    "kind": "municipality",
+    "code": "1495",
+    "buffer": "100",
+}
+
+
+def _post_paths(app, shared_id: int) -> list[str]:
+    fill = {"map_id": str(shared_id), "project_id": "1", "user_id": "1", "layer": "incidents"}
+    out = []
+    for rule in app.url_map.iter_rules():
+        if "POST" not in rule.methods or rule.endpoint in ("auth.login", "auth.logout"):
+            continue
+        out.append(re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: fill[m.group(1)], rule.rule))
+    return sorted(set(out))
+
+
+def test_no_hostile_form_value_gives_a_server_error(fuzz_app, sqlite_db) -> None:
+    from tests.conftest import AuthActions
+
+    client = fuzz_app.test_client()
+    AuthActions(client, sqlite_db).login("admin")
+    failures = []
+    for path in _post_paths(fuzz_app, fuzz_app.config["FUZZ_SHARED_ID"]):
+        _Recording.seen = set()
+        client.post(path, data={})
+        client.post(path, data=VALID_FORM)
+        for name in sorted(_Recording.seen):
+            for value in HOSTILE:
+                response = client.post(path, data={**VALID_FORM, name: value})
+                if response.status_code >= 500:
+                    failures.append((path, name, value[:20], response.status_code))
     assert not failures, failures[:40]
