@@ -177,3 +177,34 @@ def test_a_line_break_in_a_hotspot_key_is_a_400(sqlite_app, sqlite_db) -> None:
             data={"week": week.key, "hotspot_key": "E1_2", "text": "Patrull", "x": coordinate},
         )
         assert r.status_code == 400
+
+
+def test_is_digits_is_ascii_and_bounded() -> None:
+    assert params.is_digits("365") and params.is_digits("123456789")
+    for value in ("²", "٣٤", "1234567890", "", None, "-1", "1.0", " 7"):
+        assert not params.is_digits(value), value
+
+
+def test_link_days_with_a_superscript_digit_is_a_400(sqlite_app, sqlite_db) -> None:
+    from tests.conftest import AuthActions
+
+    client = sqlite_app.test_client()
+    AuthActions(client, sqlite_db).login("police")
+    r = client.post("/kartor/", data={"name": "Karta", "link_days": "²", "orgs": "²"})
+    assert r.status_code == 400 and "Antal dagar ska vara ett heltal." in r.get_data(as_text=True)
+
+
+def test_weeks_of_year_one_and_bad_ogc_numbers_are_400s(sqlite_app, sqlite_db) -> None:
+    from tests.conftest import AuthActions
+
+    client = sqlite_app.test_client()
+    AuthActions(client, sqlite_db).login("police")
+    r = client.get("/lagesbild/?week=0001-W01")  # its previous week is year 0: was a 500
+    assert r.status_code == 400 and "året ska vara 1901 eller senare" in r.get_data(as_text=True)
+    for query, message in (
+        ("limit=٣", "Invalid value in 'limit'"),
+        ("offset=²", "Invalid value in 'offset'"),
+        ("bbox=nan,58,14,59", "Invalid bbox"),
+    ):
+        r = client.get(f"/ogc/collections/incident_cells/items?{query}")
+        assert r.status_code == 400 and message in r.get_json()["description"], query

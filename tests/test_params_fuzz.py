@@ -65,12 +65,16 @@ HOSTILE = (
     "10000-01-01",
     "2025-02-30",
     "2026-W99",
+    "0001-W01",
+    "1900-W01",
     "99999999999999999999999",
     "-5",
     "nan",
     "-inf",
     "1e309",
     "abc",
+    "²",
+    "٣٤",
     "a\nb",
     "\x00",
     "ö" * 300,
@@ -162,8 +166,24 @@ def fuzz_app(sqlite_db):
     return app
 
 
-@pytest.mark.parametrize("role", [None, "admin"])
-def test_no_hostile_parameter_gives_a_server_error(fuzz_app, sqlite_db, role) -> None:
+#: Names that are free text by design (a filter value or a search): only text that could
+#: break something, not every number (each accepted value renders a whole page).
+TEXT_NAMES = {"district", "lang", "user", "action", "layer", "detail", "next", "query"}
+TEXT = ("a\nb", "\x00", "ö" * 300, "<script>", "9999-12-31")
+
+#: A smaller set for the roles whose pages differ only in detail level (time on 2 cores).
+CORE = ("9999-12-31", "2025-02-30", "99999999999999999999999", "-5", "nan", "²", "a\nb", "\x00")
+
+
+@pytest.mark.parametrize(
+    ("role", "values"),
+    [
+        (None, HOSTILE),
+        ("admin", HOSTILE),
+        *[(role, CORE) for role in ("partner", "planner", "municipality", "police")],
+    ],
+)
+def test_no_hostile_parameter_gives_a_server_error(fuzz_app, sqlite_db, role, values) -> None:
     from tests.conftest import AuthActions
 
     client = fuzz_app.test_client()
@@ -177,13 +197,58 @@ def test_no_hostile_parameter_gives_a_server_error(fuzz_app, sqlite_db, role) ->
             failures.append((path, "", "", first.status_code))
         if first.status_code < 400:
             client.get(path, query_string=VALID)
-        names = sorted(_Recording.seen | {"from", "to", "bbox"})
+        names = sorted(_Recording.seen)
         for name in names:
-            for value in HOSTILE:
+            for value in TEXT if name in TEXT_NAMES else values:
                 response = client.get(path, query_string={name: value})
                 if response.status_code >= 500:
                     failures.append((path, name, value[:20], response.status_code))
                 elif response.status_code == 400:
                     body = response.get_data(as_text=True)
                     assert "Traceback" not in body and "/work/" not in body, (path, name)
+    assert not failures, failures[:40]
+
+
+#: Valid values for form fields, so that a POST route reads as far as it can.
+VALID_FORM = {
+    "name": "Fuzz",
+    "username": "fuzz_user",
+    "password": "fuzz-password-123",
+    "role": "planner",
+    "text": "Patrull",
+    "week": "2026-W10",
+    "hotspot_key": "E1_2",
+    "days": "7",
+    "layers": "incidents",
+    "kind": "municipality",
+    "code": "1495",
+    "buffer": "100",
+}
+
+
+def _post_paths(app, shared_id: int) -> list[str]:
+    fill = {"map_id": str(shared_id), "project_id": "1", "user_id": "1", "layer": "incidents"}
+    out = []
+    for rule in app.url_map.iter_rules():
+        if "POST" not in rule.methods or rule.endpoint in ("auth.login", "auth.logout"):
+            continue
+        out.append(re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: fill[m.group(1)], rule.rule))
+    return sorted(set(out))
+
+
+def test_no_hostile_form_value_gives_a_server_error(fuzz_app, sqlite_db) -> None:
+    from tests.conftest import AuthActions
+
+    client = fuzz_app.test_client()
+    AuthActions(client, sqlite_db).login("admin")
+    failures = []
+    for path in _post_paths(fuzz_app, fuzz_app.config["FUZZ_SHARED_ID"]):
+        _Recording.seen = set()
+        client.post(path, data={})
+        client.post(path, data=VALID_FORM)
+        for name in sorted(_Recording.seen):
+            for value in HOSTILE:
+                response = client.post(path, data={**VALID_FORM, name: value})
+                if response.status_code >= 500:
+                    failures.append((path, name, value[:20], response.status_code))
     assert not failures, failures[:40]

@@ -70,8 +70,7 @@ def test_a_failing_test_still_drops_its_database(postgis_url: str, tmp_path: Pat
         capture_output=True,
         text=True,
         env={
-            # the inner run is not an xdist worker, whatever this one is
-            **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
+            **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
             "PYTHONPATH": str(ROOT),
             "TK_URL_FILE": str(url_file),
             "TRYGGKARTA_TEST_POSTGRES_URL": postgis_url.rsplit("/", 1)[0] + "/test",

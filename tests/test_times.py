@@ -162,3 +162,30 @@ def test_incident_point_layer_tells_the_browser_the_zone() -> None:
 
     layer = incident_points("/api/x", lambda s, **k: s, "sv", params={})
     assert layer.layer.options["timeZone"] == "Europe/Stockholm"
+
+
+def test_command_line_lists_show_local_time(imported, tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from tryggkarta import cli
+    from tryggkarta.ingest.service import list_datasets
+    from tryggkarta.store import ExportSchedule
+
+    row = list_datasets(imported, "incidents")[0]
+    when = datetime.fromisoformat(row["imported_at"])
+    assert when.utcoffset() == when.astimezone(local_timezone()).utcoffset()  # not +00:00
+    with imported.session() as s:
+        s.add(
+            ExportSchedule(
+                name="veckan",
+                layer="survey_cells",
+                format="geojson",
+                audience="public",
+                schedule="MON 06:00",
+                target_dir=str(tmp_path),
+                last_run_at=datetime(2024, 6, 17, 4, 0, tzinfo=UTC),
+            )
+        )
+    monkeypatch.setattr(cli, "get_database", lambda **_: imported)
+    result = CliRunner().invoke(cli.main, ["exports", "list"])
+    assert "last run 2024-06-17 06:00" in result.output, result.output

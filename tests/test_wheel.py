@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -16,6 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_wheel_installs_and_renders_a_template(tmp_path):
+    # Build from a copy: setuptools writes build/ and tryggkarta.egg-info/ next to the sources,
+    # which would stay in the checkout (and the egg-info on PYTHONPATH makes pip believe the
+    # package is installed already, so it skips the wheel).
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "bench", "docs", "node_modules",
+            "instance", "__pycache__", ".pytest_cache", ".ruff_cache", "tests",
+        ),
+    )  # fmt: skip
     dist = tmp_path / "dist"
     subprocess.run(
         [
@@ -26,7 +39,7 @@ def test_wheel_installs_and_renders_a_template(tmp_path):
             "--no-isolation",
             "--outdir",
             str(dist),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,
@@ -40,6 +53,7 @@ def test_wheel_installs_and_renders_a_template(tmp_path):
         [py, "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
         check=True,
         capture_output=True,
+        env={**os.environ, "PYTHONPATH": ""},
     )
     # Dependencies come from the test environment, appended after the clean venv's own
     # site-packages, so tryggkarta itself is the installed wheel, not this checkout.

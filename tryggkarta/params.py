@@ -30,6 +30,7 @@ MIN_DAY = date(1900, 1, 1)
 MAX_DAY = date(2199, 12, 31)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INT = re.compile(r"[+-]?[0-9]{1,12}")
+_DIGITS = re.compile(r"[0-9]+")
 _KEY = re.compile(r"[A-Za-z0-9_.:-]+")
 BBOX_EXAMPLE = "13.3,58.3,13.5,58.4"
 
@@ -44,6 +45,12 @@ def shown(value: object, limit: int = 40) -> str:
     text = str(value)
     short = text[:limit] + ("…" if len(text) > limit else "")
     return "".join(c if c.isprintable() else "?" for c in short)
+
+
+def is_digits(value: str | None, max_digits: int = 9) -> bool:
+    """Whether ``value`` is 1..``max_digits`` ASCII digits — unlike ``str.isdigit``, which is
+    true for ``²`` and ``٣`` (``int("²")`` raises) and for numbers no database column holds."""
+    return bool(value) and len(value) <= max_digits and _DIGITS.fullmatch(value) is not None
 
 
 def parse_day(value: str | None, name: str, t: Translate = swedish) -> date | None:

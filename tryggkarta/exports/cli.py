@@ -95,11 +95,14 @@ def list_() -> None:
     from sqlalchemy import select
 
     from tryggkarta.cli import get_database
+    from tryggkarta.i18n import iso_local
     from tryggkarta.store import ExportSchedule
 
     with get_database().session() as s:
         for row in s.scalars(select(ExportSchedule).order_by(ExportSchedule.name)):
-            last = row.last_run_at.isoformat(timespec="minutes") if row.last_run_at else "never"
+            last = (
+                iso_local(row.last_run_at)[:16].replace("T", " ") if row.last_run_at else "never"
+            )  # local time, as a person reads it
             click.echo(
                 f"{row.name:20} {row.layer:20} {row.format:7} {row.schedule:12} last run {last}  -> {row.target_dir}"
             )

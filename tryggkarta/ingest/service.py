@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.errors import BadInput
+from tryggkarta.i18n import iso_local
 from tryggkarta.ingest.files import bad, sha256_file
 from tryggkarta.ingest.mapping import Mapping, load_mapping
 from tryggkarta.ingest.normalise import PRESETS, normalise
@@ -479,7 +480,7 @@ def list_datasets(db: Any, layer: str | None = None) -> list[dict[str, Any]]:
                 "source": d.source,
                 "licence": d.licence,
                 "sensitivity": d.sensitivity,
-                "imported_at": d.imported_at.isoformat() if d.imported_at else None,
+                "imported_at": iso_local(d.imported_at) if d.imported_at else None,
                 "rows_read": d.rows_read,
                 "rows_imported": d.rows_imported,
                 "rows_rejected": d.rows_rejected,

@@ -59,7 +59,7 @@ def create_organisation() -> Any:
             raise _translated(BadInput("Okänd typ av organisation."))
         if len(name) > 200:
             raise _translated(BadInput("Namnet får vara högst 200 tecken."))
-        if code and not (code.isdigit() and len(code) == 4):
+        if code and not (params.is_digits(code) and len(code) == 4):
             raise _translated(BadInput("Kommunkoden är fyra siffror."))
         if s.scalar(select(Organisation).where(Organisation.name == name)) is not None:
             raise _translated(BadInput("Organisationen finns redan."))
@@ -85,7 +85,7 @@ def create_user() -> Any:
     form = request.form
     with get_db().session() as s:
         org = None
-        if (form.get("organisation_id") or "").isdigit():
+        if params.is_digits(form.get("organisation_id")):
             found = s.get(Organisation, int(form["organisation_id"]))
             if found is None:
                 raise _translated(BadInput("Okänd organisation."))

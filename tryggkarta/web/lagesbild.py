@@ -23,7 +23,10 @@ bp = Blueprint("lagesbild", __name__, url_prefix="/lagesbild")
 def _week_arg(value: str | None) -> lb.Week:
     from tryggkarta.web import _
 
+    year = (value or "").strip()[:4]
     try:
+        if params.is_digits(year) and int(year) <= params.MIN_DAY.year:  # later: "not begun"
+            raise BadInput(_("året ska vara %(lo)s eller senare", lo=params.MIN_DAY.year + 1))
         return lb.parse_week(value)
     except BadInput as exc:
         raise BadInput(_("Ogiltig vecka: %(reason)s", reason=exc.message)) from None

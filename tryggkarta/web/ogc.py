@@ -13,10 +13,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_login import current_user
 
-from tryggkarta import policy
+from tryggkarta import params, policy
 from tryggkarta.domain import Detail
 from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.geo import from_wgs84, parse_region
+from tryggkarta.i18n import translate
 from tryggkarta.services import ogc_core
 from tryggkarta.services.ogc_core import RAW_COLLECTIONS
 from tryggkarta.services.public import COLLECTIONS, allowed, collection
@@ -170,16 +171,12 @@ def _check(name: str) -> None:
         abort(403)
 
 
+def _en(text: str, **values: object) -> str:
+    return translate(text, "en", **values)
+
+
 def _int(value: str | None, name: str, lo: int, hi: int, default: int) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadInput(f"'{name}' must be a whole number.") from None
-    if not lo <= number <= hi:
-        raise BadInput(f"'{name}' must be between {lo} and {hi}.")
-    return number
+    return params.parse_int(value, name, lo, hi, default, _en)
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -187,14 +184,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
         return None
     from tryggkarta.web import get_settings
 
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in value.split(","))
-    except ValueError:
-        raise BadInput("'bbox' must be minlon,minlat,maxlon,maxlat.") from None
-    if not (
-        minx < maxx and miny < maxy and -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90
-    ):
-        raise BadInput("'bbox' must be minlon,minlat,maxlon,maxlat with min < max, in degrees.")
+    minx, miny, maxx, maxy = params.parse_bbox(value, _en)  # type: ignore[misc]
     region = parse_region(get_settings().region)
     rx0, ry0, rx1, ry1 = region.bbox
     if maxx < rx0 or minx > rx1 or maxy < ry0 or miny > ry1:

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from tryggkarta import disclosure, policy, sharing
+from tryggkarta import disclosure, params, policy, sharing
 from tryggkarta.domain import INCIDENT_CATEGORIES, LAYER_LABELS, MEASURES, ROLE_LABELS, Role
 from tryggkarta.errors import BadInput, Gone, NotFound
 from tryggkarta.store import Organisation, SharedMap
@@ -56,7 +56,7 @@ def index() -> Any:
                     config = sharing.config_from_query(query.split("?", 1)[-1])
                 else:
                     config = sharing.build_config(form.to_dict(flat=False))
-                orgs = [int(v) for v in form.getlist("orgs") if v.isdigit()]
+                orgs = [int(v) for v in form.getlist("orgs") if params.is_digits(v)]
                 roles = [r for r in form.getlist("roles") if r in sharing.ROLES_SHAREABLE]
                 shared = SharedMap(
                     name=name,
@@ -71,7 +71,7 @@ def index() -> Any:
                 token = None
                 days = (form.get("link_days") or "").strip()
                 if days:
-                    if not days.isdigit():
+                    if not params.is_digits(days):
                         raise BadInput("Antal dagar ska vara ett heltal.")
                     token = sharing.create_link(shared, int(days))
             except BadInput as exc:
@@ -169,7 +169,7 @@ def new_link(map_id: int) -> Any:
             abort(403)
         days = request.form.get("days", "")
         try:
-            if not days.isdigit():
+            if not params.is_digits(days):
                 raise BadInput("Antal dagar ska vara ett heltal.")
             token = sharing.create_link(shared, int(days))
         except BadInput as exc:
