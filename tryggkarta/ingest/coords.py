@@ -23,6 +23,7 @@ from tryggkarta import geo
 from tryggkarta.errors import ConfigError
 from tryggkarta.ingest.files import bad
 from tryggkarta.ingest.parse import parse_numbers
+from tryggkarta.ingest.report import Reason
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +41,8 @@ class Area:
 
     polygon: Any
     label: str
+    #: the label as a Swedish message key and its parameters (translated at render time)
+    key: tuple[str, dict] = ("%(label)s", {})
 
 
 def target_area(working_crs: int, region: str, municipality_code: str | None) -> Area:
@@ -47,17 +50,20 @@ def target_area(working_crs: int, region: str, municipality_code: str | None) ->
     try:
         if municipality_code:
             poly = geo.municipality(municipality_code, working_crs).buffer(MUNICIPALITY_MARGIN_M)
-            label = f"municipality {municipality_code} {geo.muni_name(municipality_code)} (+1 km)"
+            name = geo.muni_name(municipality_code)
+            label = f"municipality {municipality_code} {name} (+1 km)"
+            key = ("kommunen %(code)s %(name)s (+1 km)", {"code": municipality_code, "name": name})
         else:
             reg = geo.parse_region(region)
             poly = geo.region_polygon(reg, working_crs)
             if reg.municipality_code:
                 poly = poly.buffer(MUNICIPALITY_MARGIN_M)
             label = f"the region {reg.name}"
+            key = ("regionen %(name)s", {"name": reg.name})
     except ConfigError as exc:
         raise bad(exc.message, "bad_municipality") from None
     shapely.prepare(poly)
-    return Area(poly, label)
+    return Area(poly, label, key)
 
 
 def as_crs(value: Any, what: str) -> CRS:
@@ -105,13 +111,18 @@ def points_from_columns(
             f"easting/northing among {', '.join(map(str, frame.columns[:30]))}.",
             "no_coordinates",
         )
-    a, bad_a = parse_numbers(frame[a_col])
-    b, bad_b = parse_numbers(frame[b_col])
-    reject(bad_a, a_col, frame[a_col], "not a finite number")
-    reject(bad_b & ~bad_a, b_col, frame[b_col], "not a finite number")
+    info_a: dict = {}
+    info_b: dict = {}
+    a, bad_a = parse_numbers(frame[a_col], info_a)
+    b, bad_b = parse_numbers(frame[b_col], info_b)
+    for info, col in ((info_a, a_col), (info_b, b_col)):
+        if "ambiguous" in info:
+            reject(info["ambiguous"], col, frame[col], Reason.AMBIGUOUS_NUMBER)
+    reject(bad_a, a_col, frame[a_col], Reason.NOT_A_NUMBER)
+    reject(bad_b & ~bad_a, b_col, frame[b_col], Reason.NOT_A_NUMBER)
     missing = ~(np.isfinite(a) & np.isfinite(b)) & ~bad_a & ~bad_b
-    reject(missing & np.isnan(a), a_col, frame[a_col], "missing coordinate")
-    reject(missing & ~np.isnan(a), b_col, frame[b_col], "missing coordinate")
+    reject(missing & np.isnan(a), a_col, frame[a_col], Reason.MISSING_COORDINATE)
+    reject(missing & ~np.isnan(a), b_col, frame[b_col], Reason.MISSING_COORDINATE)
     ok = np.isfinite(a) & np.isfinite(b)
     if not ok.any():
         if state is not None:
@@ -171,7 +182,8 @@ def points_from_columns(
             outside,
             f"{b_col},{a_col}",
             frame[b_col].astype("string") + "," + frame[a_col].astype("string"),
-            f"outside {area.label}",
+            Reason.OUTSIDE,
+            {"area": list(area.key)},
         )
     x = np.where(inside, x, np.nan)
     y = np.where(inside, y, np.nan)
@@ -206,7 +218,7 @@ def geometries_from_file(
     report.crs_note = "declared in the file" if declared is not None else "given"
     values = np.asarray(geoms.values, dtype=object)
     empty = shapely.is_missing(values) | shapely.is_empty(values)
-    reject(empty, "geometry", np.full(len(values), ""), "no geometry")
+    reject(empty, "geometry", np.full(len(values), ""), Reason.NO_GEOMETRY)
     import geopandas as gpd
 
     series = gpd.GeoSeries(np.where(empty, None, values), crs=src).to_crs(working_crs)
@@ -232,7 +244,13 @@ def geometries_from_file(
             report.warn(f"{int(invalid.sum())} invalid polygons were repaired (make_valid).")
         inside = np.zeros(len(out), dtype=bool)
         inside[ok] = shapely.intersects(area.polygon, out[ok])
-    reject(ok & ~inside, "geometry", np.full(len(out), "(feature)"), f"outside {area.label}")
+    reject(
+        ok & ~inside,
+        "geometry",
+        np.full(len(out), "(feature)"),
+        Reason.OUTSIDE,
+        {"area": list(area.key)},
+    )
     return np.where(ok & inside, out, None)
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from tryggkarta.ingest.files import bad, decode_text, read_bytes, split_suffix
 from tryggkarta.ingest.registry import RawTable, ReadOptions
+from tryggkarta.ingest.report import Reason
 
 CANDIDATES = (";", ",", "\t", "|")
 POLISEN_HISTORY_COLUMNS = (
@@ -90,7 +91,35 @@ def _read_csv_args(encoding: str, delimiter: str) -> dict:
         "skip_blank_lines": False,
         "on_bad_lines": "warn",
         "engine": "c",
+        # The header is read as a row: with ``header=0`` pandas takes a first data row with one
+        # field more than the header as "index + columns" and shifts every column silently.
+        # Without a header, the first line fixes the width and any longer row is a bad line.
+        "header": None,
     }
+
+
+def header_names(values: list[Any]) -> list[str]:
+    """Column names from the header row as pandas would make them (blank and repeated names)."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        text = "" if value is None or value != value else str(value).strip().lstrip("\ufeff")
+        name = text or f"Unnamed: {i}"
+        base = name
+        while name in seen:
+            seen[base] += 1
+            name = f"{base}.{seen[base]}"
+        seen[name] = 0
+        names.append(name)
+    return names
+
+
+def _too_long(n_header: int, skipped: list[tuple[int, int]]) -> list[tuple]:
+    """Rejections for the lines with more fields than the header (text with the delimiter)."""
+    return [
+        (ln, "(row)", f"{seen} fields", Reason.TOO_MANY_FIELDS, {"seen": seen, "header": n_header})
+        for ln, seen in skipped
+    ]
 
 
 def read(path: Path, options: ReadOptions) -> RawTable:
@@ -109,7 +138,10 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         for match in _SKIPPED.finditer(str(warning.message)):
             skipped.append((int(match.group(1)), int(match.group(3))))
     del data
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    if len(frame) == 0:
+        raise bad(f"The file {name} has a header but no data rows.", "header_only")
+    frame.columns = header_names(frame.iloc[0].tolist())
+    frame = frame.iloc[1:].reset_index(drop=True)
     # Line numbers: header is line 1; skipped (bad) lines are not in the frame.
     total = len(frame) + len(skipped)
     lines = np.arange(2, total + 2)
@@ -131,15 +163,7 @@ def read(path: Path, options: ReadOptions) -> RawTable:
     )
     if len(frame) == 0 and not skipped:
         raise bad(f"The file {name} has a header but no data rows.", "header_only")
-    table.bad_rows = [
-        (
-            ln,
-            "(row)",
-            f"{seen} fields",
-            f"the row has {seen} fields but the header has {n_header} (mixed delimiters?)",
-        )
-        for ln, seen in skipped
-    ]
+    table.bad_rows = _too_long(n_header, skipped)
     return table
 
 
@@ -245,6 +269,8 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
     preset: str | None = None
     reader = None
     fast = _arrow_frames(data, encoding, delimiter, chunksize)
+    if fast is None:
+        next_line = 1  # pandas reads the header line as a row too
     while True:
         caught: list[Any] = []
         if fast is not None:
@@ -287,6 +313,12 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
         lines = lines[:n]
         if n:
             next_line = int(lines[-1]) + 1
+        if columns is None and fast is None:
+            if len(frame) == 0:
+                break
+            # pandas' path reads the header as the first row (line 1): take it out.
+            columns = header_names(frame.iloc[0].tolist())
+            frame, lines, n = frame.iloc[1:], lines[1:], n - 1
         if columns is None:
             columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
             preset = (
@@ -305,15 +337,7 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
             row_numbers=lines[keep],
             preset=preset,
         )
-        table.bad_rows = [
-            (
-                ln,
-                "(row)",
-                f"{seen} fields",
-                f"the row has {seen} fields but the header has {n_header} (mixed delimiters?)",
-            )
-            for ln, seen in new_bad
-        ]
+        table.bad_rows = _too_long(n_header, new_bad)
         yield table
     if rows_seen == 0 and not skipped:
         raise bad(f"The file {name} has a header but no data rows.", "header_only")

@@ -23,7 +23,7 @@ from tryggkarta.ingest.files import bad
 from tryggkarta.ingest.mapping import Mapping, norm_header, resolve_columns
 from tryggkarta.ingest.parse import parse_dates, parse_numbers
 from tryggkarta.ingest.registry import RawTable
-from tryggkarta.ingest.report import ImportReport
+from tryggkarta.ingest.report import ImportReport, Reason
 
 POLISEN = Mapping(
     columns={
@@ -43,6 +43,8 @@ POLISEN = Mapping(
     name="polisen",
 )
 PRESETS = {"polisen": POLISEN}
+#: Date fields that may lie in the future (a project's planned start and end).
+PLANNED_DATES = frozenset({"start_date", "end_date"})
 _CLOCK = r"^\d{1,2}[:.]\d{2}([:.]\d{2})?$"
 
 
@@ -109,7 +111,9 @@ class Rejector:
         self.report = report
         self.mask = np.zeros(len(rows), dtype=bool)
 
-    def __call__(self, where: np.ndarray, column: str, values: Any, reason: str) -> None:
+    def __call__(
+        self, where: np.ndarray, column: str, values: Any, reason: str, params: dict | None = None
+    ) -> None:
         where = np.asarray(where, dtype=bool) & ~self.mask
         if not where.any():
             return
@@ -119,7 +123,7 @@ class Rejector:
         for i in np.flatnonzero(where):  # a loop over rejected rows only
             value = vals[i]
             self.report.reject(
-                int(self.rows[i]), str(column), None if _isna(value) else value, reason
+                int(self.rows[i]), str(column), None if _isna(value) else value, reason, params
             )
         self.mask |= where
 
@@ -200,15 +204,21 @@ def _dates(
         elif mode == "full":
             values, name = frame[tcol], tcol  # the "time" column holds full timestamps (Houston)
     tz = mapping.timezone if mapping and mapping.timezone else "Europe/Stockholm"
+    why: dict = {}
     parsed, bad_mask, used = parse_dates(
         values,
         fmt=mapping.date_format if mapping else None,
         tz=tz,
+        # Projects are planned: their dates may lie in the future; events and answers not.
+        future_days=None if field in PLANNED_DATES else 1.0,
         state=state.dates.setdefault(field, {}) if state is not None else None,
+        why=why,
     )
-    reject(bad_mask, name, values, "not a valid date (or in the future)")
+    reject(why["future"], name, values, Reason.FUTURE_DATE)
+    reject(why["early"], name, values, Reason.EARLY_DATE)
+    reject(bad_mask, name, values, Reason.NOT_A_DATE)
     if required:
-        reject(parsed.isna().to_numpy(), name, values, "missing date")
+        reject(parsed.isna().to_numpy(), name, values, Reason.MISSING_DATE)
     if used and field in ("occurred_at", "answered_at"):
         report.date_formats = used
     return parsed
@@ -251,8 +261,8 @@ def normalise(
         report.rows_read = len(frame) + len(raw.bad_rows)
     else:
         report.rows_read += len(frame) + len(raw.bad_rows)
-    for row, column, value, reason in raw.bad_rows:
-        report.reject(row, column, value, reason)
+    for row, column, value, reason, *params in raw.bad_rows:
+        report.reject(row, column, value, reason, params[0] if params else None)
     cols = resolve_columns(layer, [str(c) for c in frame.columns], mapping)
     report.column_map.update(
         {k: ("+".join(v) if isinstance(v, list) else str(v)) for k, v in cols.items()}
@@ -351,9 +361,7 @@ def _survey(frame, cols, out, mapping, reject, report, municipality_code, state=
     col = cols["rating"]
     rating, bad_num = parse_numbers(frame[col])
     wrong = ~np.isfinite(rating) | (rating % 1 != 0) | (rating < RATING_MIN) | (rating > RATING_MAX)
-    reject(
-        wrong | bad_num, col, frame[col], f"rating must be a whole number {RATING_MIN}–{RATING_MAX}"
-    )
+    reject(wrong | bad_num, col, frame[col], Reason.RATING, {"low": RATING_MIN, "high": RATING_MAX})
     out["rating"] = pd.array(np.where(wrong, 1, rating).astype(int))
     if "reasons" in cols:
         out["reasons"], unknown = cats.map_reasons(
@@ -377,7 +385,7 @@ def _projects(frame, cols, out, mapping, reject, report, municipality_code, stat
         out["name"].isna().to_numpy(),
         cols.get("name", "name"),
         out["name"],
-        "a project needs a name",
+        Reason.PROJECT_NAME,
     )
     kind = _text(frame, cols, "kind", mapping.kind if mapping else None)
     out["kind"], _u = cats.map_simple("kind_projects", kind.fillna("ovrigt"))
@@ -398,9 +406,7 @@ def _areas(frame, cols, out, mapping, reject, report, municipality_code, state=N
     out["code"] = _text(frame, cols, "code")
     out["name"] = _text(frame, cols, "name")
     out["name"] = out["name"].where(out["name"].notna(), out["code"])
-    reject(
-        out["name"].isna().to_numpy(), cols.get("name", "name"), out["name"], "an area needs a name"
-    )
+    reject(out["name"].isna().to_numpy(), cols.get("name", "name"), out["name"], Reason.AREA_NAME)
     fixed = mapping.kind if mapping and mapping.kind else None
     if "kind" in cols and not fixed:
         kind, _u = cats.map_simple("kind_areas", _text(frame, cols, "kind"))

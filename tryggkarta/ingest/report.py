@@ -70,14 +70,62 @@ def escape_cell(value: Any) -> str:
     return text
 
 
+class Reason:
+    """Why a row was refused: Swedish source texts (message keys), English in imports.toml.
+
+    A :class:`Rejection` keeps the key and its parameters, so the web pages show the reason
+    in the reader's language; ``Rejection.reason`` is the English text (CLI, API, CSV).
+    """
+
+    TOO_MANY_FIELDS = (
+        "raden har fler fält än rubrikraden (%(seen)s i stället för %(header)s): text med "
+        "avgränsaren i som inte står inom citattecken?"
+    )
+    NOT_A_DATE = "inte ett giltigt datum"
+    FUTURE_DATE = "datumet ligger i framtiden"
+    EARLY_DATE = "datumet ligger före år 1900"
+    MISSING_DATE = "datum saknas"
+    NOT_A_NUMBER = "inte ett ändligt tal"
+    AMBIGUOUS_NUMBER = (
+        "tvetydigt tal: punkten kan vara tusentalsavgränsare eller decimaltecken; skriv "
+        "1 234,5 eller 1234.5"
+    )
+    MISSING_COORDINATE = "koordinat saknas"
+    OUTSIDE = "utanför %(area)s"
+    NO_GEOMETRY = "ingen geometri"
+    RATING = "betyget måste vara ett heltal %(low)s–%(high)s"
+    PROJECT_NAME = "ett projekt måste ha ett namn"
+    AREA_NAME = "ett område måste ha ett namn"
+
+
+def reason_text(key: str, lang: str, params: dict[str, Any] | None = None) -> str:
+    """A rejection reason (a :class:`Reason` key) in ``lang``; area names are translated too."""
+    from tryggkarta.i18n import translate
+
+    params = dict(params or {})
+    if "area" in params and isinstance(params["area"], list | tuple):
+        params["area"] = translate(params["area"][0], lang, **(params["area"][1] or {}))
+    return translate(key, lang, **params)
+
+
 @dataclass
 class Rejection:
-    """One refused row: ``row`` is the row number in the file (header = row 1 for CSV)."""
+    """One refused row: ``row`` is the row number in the file (header = row 1 for CSV).
+
+    ``reason`` is English; ``key`` and ``params`` (when set) give it in any language at
+    render time (:meth:`reason_in`).
+    """
 
     row: int
     column: str
     value: str
     reason: str
+    key: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def reason_in(self, lang: str) -> str:
+        """The reason in ``lang`` (``sv`` or ``en``)."""
+        return reason_text(self.key, lang, self.params) if self.key else self.reason
 
 
 @dataclass
@@ -110,12 +158,23 @@ class ImportReport:
     licence: str = ""
 
     # -- filling ---------------------------------------------------------------------
-    def reject(self, row: int, column: str, value: Any, reason: str) -> None:
-        """Record one refused row (the count always grows; the list is capped)."""
+    def reject(
+        self, row: int, column: str, value: Any, reason: str, params: dict | None = None
+    ) -> None:
+        """Record one refused row (the count always grows; the list is capped).
+
+        ``reason`` is a :class:`Reason` key (Swedish, with ``params``) or plain English text.
+        """
         self.rows_rejected += 1
         if len(self.rejected) < MAX_REJECTIONS:
             text = "" if value is None else str(value)
-            self.rejected.append(Rejection(int(row), column, text[:200], reason))
+            if reason in _REASON_KEYS:
+                english = reason_text(reason, "en", params)
+                self.rejected.append(
+                    Rejection(int(row), column, text[:200], english, reason, dict(params or {}))
+                )
+            else:
+                self.rejected.append(Rejection(int(row), column, text[:200], reason))
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -205,9 +264,17 @@ class ImportReport:
         writer.writerow([lab["row"], lab["column"], lab["value"], lab["reason"]])
         for r in self.rejected:
             writer.writerow(
-                [r.row, escape_cell(r.column), escape_cell(r.value), escape_cell(r.reason)]
+                [
+                    r.row,
+                    escape_cell(r.column),
+                    escape_cell(r.value),
+                    escape_cell(r.reason_in(lang)),
+                ]
             )
         return buf.getvalue()
+
+
+_REASON_KEYS = frozenset(v for k, v in vars(Reason).items() if k.isupper())
 
 
 def _show_delimiter(value: str) -> str:
