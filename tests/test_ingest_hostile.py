@@ -171,3 +171,190 @@ def test_future_incident_still_rejected_with_a_clear_reason(tmp_path: Path) -> N
     gdf, report, _rows = prepare("incidents", path)
     assert len(gdf) == 1 and report.rejected[0].reason == "the date is in the future"
     assert report.rejected[0].reason_in("sv") == "datumet ligger i framtiden"
+
+
+# -- #11.10: JSON depth, size and shape -------------------------------------------------------
+
+
+NESTED_GEOJSON = (
+    b'{"type": "FeatureCollection", "features": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code"),
+    [
+        ("nested.geojson", NESTED_GEOJSON, "json_too_deep"),  # the 200 KB file of the issue
+        ("nested.json", b"[" * 100_000 + b"]" * 100_000, "json_too_deep"),
+        (
+            "deep_props.json",
+            b'[{"a": ' + b'{"b": ' * 200 + b"1" + b"}" * 201 + b"]",
+            "json_too_deep",
+        ),
+        ("features.geojson", b'{"type": "FeatureCollection", "features": 5}', "bad_json"),
+        ("scalar.json", b"42", "bad_json"),
+        ("mixed.json", b'[{"a": 1}, 2]', "bad_json"),
+    ],
+)
+def test_hostile_json_fails_cleanly_on_every_path(
+    paths, tmp_path: Path, name: str, content: bytes, code: str
+) -> None:
+    for outcome in paths(name, content):
+        assert_clean(outcome, tmp_path)
+        assert outcome.stored == 0
+        if outcome.path == "api":
+            assert outcome.status == 400 and json.loads(outcome.text)["code"] == code
+        elif outcome.path == "form":
+            assert outcome.status == 400
+        else:
+            assert outcome.status == 2 and outcome.text.startswith("Error: ")
+
+
+def test_json_depth_ignores_brackets_in_strings() -> None:
+    from tryggkarta.ingest.files import json_depth
+
+    text = b'{"a": [1, [2]], "b": "[[[[\\"[[{{", "c": "\\\\"}'
+    assert json_depth(text) == 3
+    assert json_depth(text, block=4) == 3  # the same across block boundaries
+    assert json_depth(b"[" * 5000 + b"]" * 5000, block=1000) == 5000
+
+
+def test_polisen_feed_with_a_later_event_of_another_shape(tmp_path: Path) -> None:
+    """Only the first 20 events decide it is the feed; a 25th odd one is a row, not a crash."""
+    from tryggkarta.ingest import prepare
+
+    event = {
+        "id": 1,
+        "datetime": "2024-06-15 05:27:00 +02:00",
+        "name": "15 juni 05.27, Brand, Skara",
+        "summary": "Brand i förråd.",
+        "url": "/aktuellt/1",
+        "type": "Brand",
+        "location": {"name": "Skara", "gps": "58.386,13.438"},
+    }
+    events = [dict(event, id=i) for i in range(24)]
+    events.append(dict(event, id=99, location=["Skara"]))
+    events.append(dict(event, id=100, location={"name": "Skara", "gps": 58.3}))
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(events), encoding="utf-8")
+    gdf, report, _rows = prepare("incidents", path)
+    assert len(gdf) == 24 and report.rows_rejected == 2
+
+
+def test_deeply_nested_mapping_is_refused_cleanly(tmp_path: Path) -> None:
+    from tryggkarta.errors import BadInput
+    from tryggkarta.ingest.mapping import load_mapping
+
+    path = tmp_path / ("0" * 32 + ".mapping.toml")
+    path.write_text("a = " + "[" * 50_000 + "]" * 50_000, encoding="utf-8")
+    with pytest.raises(BadInput) as err:
+        load_mapping(path)
+    assert "nested" in err.value.message and "0" * 32 not in err.value.message
+    path.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(BadInput):
+        load_mapping(path)
+
+
+# -- #11.12: limits before reading a file whole --------------------------------------------
+
+
+def _geoparquet_of(rows: int, path: Path) -> None:
+    """A tiny GeoParquet file that unpacks to ``rows`` identical points (dictionary-encoded)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import shapely
+
+    wkb = shapely.to_wkb(shapely.Point(13.438, 58.386))
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}},
+    }
+    table = pa.table(
+        {
+            "Datum": pa.array(["2024-01-01"], pa.string()).take(pa.array([0] * rows)),
+            "geometry": pa.array([wkb], pa.binary()).take(pa.array([0] * rows)),
+        }
+    ).replace_schema_metadata({"geo": json.dumps(geo)})
+    pq.write_table(table, path, compression="zstd", row_group_size=rows)
+
+
+def test_geoparquet_bomb_refused_from_its_metadata(paths, tmp_path: Path) -> None:
+    """The issue's 39 KB file of 3,000,000 rows: refused before a row is read."""
+    import tracemalloc
+
+    from tryggkarta.errors import BadInput
+    from tryggkarta.ingest.registry import ReadOptions
+    from tryggkarta.ingest.vector import read_parquet
+
+    bomb = tmp_path / "bomb.parquet"
+    _geoparquet_of(3_000_000, bomb)
+    assert bomb.stat().st_size < 200_000
+    tracemalloc.start()
+    with pytest.raises(BadInput) as err:
+        read_parquet(bomb, ReadOptions())
+    _now, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert err.value.details["code"] == "too_many_rows" and "3,000,000 rows" in err.value.message
+    assert peak < 50 * 1024**2
+    for outcome in paths("bomb.parquet", bomb.read_bytes(), "projects"):
+        assert_clean(outcome, tmp_path)
+        assert outcome.stored == 0 and outcome.status in (2, 400)
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx", "gpkg", "json", "geojson", "kml", "zip"])
+def test_row_limit_checked_before_reading_every_format(
+    tmp_path: Path, monkeypatch, kind: str
+) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from tryggkarta.errors import BadInput
+    from tryggkarta.ingest import files, prepare
+
+    monkeypatch.setattr(files, "MAX_ROWS", 5)
+    n = 8
+    gdf = gpd.GeoDataFrame(
+        {"Datum": ["2024-01-01"] * n, "Kategori": ["Brand"] * n},
+        geometry=[shapely.Point(13.438, 58.386)] * n,
+        crs=4326,
+    )
+    path = tmp_path / f"many.{kind}"
+    if kind == "csv":
+        path.write_text(HEADER + ROW * n, encoding="utf-8")
+    elif kind == "xlsx":
+        import openpyxl
+
+        wb = openpyxl.Workbook()
+        wb.active.append(["Datum", "Kategori", "Lat", "Lon"])
+        for _ in range(n):
+            wb.active.append(["2024-01-01", "Brand", 58.386, 13.438])
+        wb.save(path)
+    elif kind == "json":
+        path.write_text(json.dumps([{"datum": "2024-01-01", "lat": 58.3, "lon": 13.4}] * n))
+    elif kind == "zip":
+        import zipfile
+
+        inner = tmp_path / "inner.gpkg"
+        gdf.to_file(inner, driver="GPKG")
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.write(inner, "data.gpkg")
+    else:
+        driver = {"gpkg": "GPKG", "geojson": "GeoJSON", "kml": "KML"}[kind]
+        gdf.to_file(path, driver=driver)
+    with pytest.raises(BadInput) as err:
+        prepare("incidents", path)
+    assert err.value.details["code"] == "too_many_rows", err.value.message
+
+
+def test_a_million_columns_is_too_many_columns_not_no_data_rows(paths, tmp_path: Path) -> None:
+    header = ";".join(f"c{i}" for i in range(1_000_000)) + "\n"
+    content = (header + ";".join("1" for _ in range(1_000_000)) + "\n").encode()
+    for outcome in paths("wide.csv", content):
+        assert_clean(outcome, tmp_path)
+        if outcome.path == "api":
+            assert json.loads(outcome.text)["code"] == "too_many_columns"
+        elif outcome.path == "form":
+            assert "för många kolumner" in outcome.text
+        else:
+            assert "1,000,000 columns" in outcome.text

