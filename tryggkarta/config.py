@@ -15,6 +15,8 @@ TRYGGKARTA_TILE_ATTRIBUTION    attribution shown for the tiles                  
 TRYGGKARTA_INSTANCE_PATH       folder for the SQLite file, exports, uploads          ``./instance``
 TRYGGKARTA_MAX_UPLOAD_MB       largest accepted upload                               200
 TRYGGKARTA_MIN_COUNT           k-anonymity threshold for public/partner outputs      5
+TRYGGKARTA_IMPORT_PREVIEW_HOURS  an unconfirmed import preview (and its upload) is      24
+                               deleted after this many hours
 TRYGGKARTA_CONFIG              path of a TOML file with the same keys (lower case)   none
 =============================  ====================================================  =========================
 """
@@ -47,6 +49,7 @@ class Settings:
     instance_path: str = "instance"
     max_upload_mb: int = 200
     min_count: int = 5
+    import_preview_hours: int = 24
     language: str = "sv"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -63,7 +66,7 @@ class Settings:
         return replace(self, **kwargs)
 
 
-_INT_FIELDS = {"crs", "max_upload_mb", "min_count"}
+_INT_FIELDS = {"crs", "max_upload_mb", "min_count", "import_preview_hours"}
 
 
 def _coerce(name: str, value: Any) -> Any:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.errors import BadInput
+from tryggkarta.ingest.cleanup import sweep
 from tryggkarta.ingest.files import bad, sha256_file
 from tryggkarta.ingest.mapping import Mapping, load_mapping
 from tryggkarta.ingest.normalise import PRESETS, normalise
@@ -177,6 +178,7 @@ def import_file(
         licence=licence or "",
     )
     report.checksum = sha256_file(path)
+    sweep(db)  # staging files of killed imports, expired previews
     with db.session() as session:
         earlier = (
             session.execute(

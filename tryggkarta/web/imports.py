@@ -207,6 +207,15 @@ def preview_svg(gdf: Any, width: int = 480, height: int = 320) -> Markup:
     )
 
 
+@bp.before_app_request
+def _sweep_imports() -> None:
+    """The timer of :mod:`tryggkarta.ingest.cleanup`: stale staging files, expired previews."""
+    from tryggkarta.ingest.cleanup import maybe_sweep
+    from tryggkarta.web import get_settings
+
+    maybe_sweep(_db, get_settings())
+
+
 @bp.route("/import/", methods=["GET"])
 @roles_required(*ROLES)
 def upload() -> str:
@@ -227,8 +236,12 @@ def preview() -> Any:
             error="Välj en fil." if _lang() == "sv" else "Choose a file.",
         ), 400
     options = _form_options()
-    token, note = _save_upload(upload_file, request.files.get("mapping"), options)
+    from tryggkarta.ingest.cleanup import sweep
+    from tryggkarta.web import get_settings
+
     db = _db()
+    sweep(db, get_settings())  # stale staging files, expired previews
+    token, note = _save_upload(upload_file, request.files.get("mapping"), options)
     try:
         gdf, report, _rows = prepare(
             options["layer"],
