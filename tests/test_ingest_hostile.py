@@ -358,3 +358,101 @@ def test_a_million_columns_is_too_many_columns_not_no_data_rows(paths, tmp_path:
             assert "för många kolumner" in outcome.text
         else:
             assert "1,000,000 columns" in outcome.text
+
+
+# -- #11.15: no server paths, right reasons, mixed encodings ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("broken.gpkg", b"SQLite format 3\x00" + b"\x00" * 200),  # GDAL names the file it opened
+        ("broken.parquet", b"PAR1" + b"\x00" * 100 + b"PAR1"),
+        ("broken.zip", b"PK\x03\x04 not a zip"),
+        ("empty.csv.gz", b""),
+        ("broken.kml", b"<kml><Document><Placemark>"),
+    ],
+)
+def test_error_messages_never_show_server_paths(paths, tmp_path: Path, name, content) -> None:
+    for outcome in paths(name, content, "projects"):
+        assert_clean(outcome, tmp_path)
+        assert "uploads" not in outcome.text and "/tmp/" not in outcome.text, outcome
+        if outcome.path == "api":
+            message = json.loads(outcome.text)["error"]
+            assert name in message or "file" in message.lower(), message
+
+
+def test_a_valid_date_after_the_sample_is_not_rejected(tmp_path: Path) -> None:
+    """500 ISO dates decide the formats tried first; "22/2 2021" later is still a date."""
+    from tryggkarta.ingest import prepare
+
+    body = "".join(f"2021-02-{i % 27 + 1:02d};Brand;rad {i};58,3862;13,4380\n" for i in range(600))
+    path = tmp_path / "est.csv"
+    path.write_text(HEADER + body + "22/2 2021;Klotter;sen;58,3862;13,4380\n", encoding="utf-8")
+    gdf, report, _rows = prepare("incidents", path)
+    assert report.rows_rejected == 0 and len(gdf) == 601
+    assert str(gdf["occurred_at"].iloc[-1]) == "2021-02-21 23:00:00+00:00"
+
+
+def test_rt90_coordinates_are_recognised(tmp_path: Path) -> None:
+    from tryggkarta.ingest import prepare
+
+    path = tmp_path / "rt90.csv"
+    path.write_text(
+        "Datum;Kategori;X;Y\n2021-02-22;Brand;1361861;6476651\n2021-02-22;Brand;1362400;6477700\n",
+        encoding="utf-8",
+    )
+    gdf, report, _rows = prepare("incidents", path)
+    assert len(gdf) == 2 and report.crs.startswith("EPSG:3021")
+    given, _report, _ = prepare("incidents", path, crs=3021)
+    assert gdf.geometry.equals(given.geometry)
+    assert 408_000 < gdf.geometry.x[0] < 410_000  # Skara in SWEREF 99 TM
+
+
+def test_mixed_encodings_are_read_per_row_with_a_warning(paths, tmp_path: Path) -> None:
+    utf8 = (HEADER + "2021-02-22 10:00;Klotter;Åsgatan;58,3862;13,4380\n").encode("utf-8")
+    cp = "2021-02-22 11:00;Klotter;Östra källan;58,3862;13,4380\n".encode("cp1252")
+    content = utf8 + cp + "2021-02-22 12:00;Brand;Ängen;58,3862;13,4380\n".encode()
+    from tryggkarta.ingest import prepare
+
+    file = tmp_path / "mixed.csv"
+    file.write_bytes(content)
+    gdf, report, _rows = prepare("incidents", file)
+    assert list(gdf["description"]) == ["Åsgatan", "Östra källan", "Ängen"]
+    assert any("Windows-1252" in w and "rows 3" in w for w in report.warnings), report.warnings
+    for outcome in paths("mixed.csv", content):
+        assert_clean(outcome, tmp_path)
+        assert outcome.stored == 3
+        if outcome.path == "form":
+            assert "Windows-1252-text" in outcome.text and "raderna 3" in outcome.text
+
+
+def test_every_reason_and_note_has_an_english_translation() -> None:
+    from tryggkarta.i18n import catalogue
+    from tryggkarta.ingest.coords import WHY
+    from tryggkarta.ingest.report import Note, Reason
+
+    keys = [v for c in (Reason, Note) for k, v in vars(c).items() if k.isupper()]
+    keys += list(WHY.values())
+    missing = [k for k in keys if k not in catalogue("en")]
+    assert not missing, missing
+    assert all(catalogue("en")[w] == en for en, w in WHY.items())
+
+
+def test_import_screens_are_swedish(paths, tmp_path: Path) -> None:
+    body = (
+        HEADER
+        + ROW
+        + "2021-02-22 11:00;Okänd sak;x;58,3862;13,4380\n"
+        + ROW.replace("58,3862", "48,85")
+    )
+    for outcome in paths("est.csv", body.encode("utf-8")):
+        if outcome.path == "form":
+            html = outcome.text
+            assert "Koordinatsystemet gissades" in html and "härlett från värdena" in html
+            assert "utanför regionen Sverige" in html and "sparades som övrigt" in html
+            assert "CRS guessed" not in html and "outside the region" not in html
+        elif outcome.path == "api":
+            data = json.loads(outcome.text)
+            assert data["rejected"][0]["reason"] == "outside the region Sverige"
+            assert any(w.startswith("CRS guessed") for w in data["warnings"])

@@ -28,6 +28,8 @@ SWEREF_LOCAL_ZONES = tuple(range(3007, 3019))
 SWEDEN_LONLAT = (10.9, 55.0, 24.2, 69.1)
 #: Sweden in SWEREF 99 TM (E/N).
 SWEDEN_SWEREF = (260_000.0, 6_130_000.0, 920_000.0, 7_680_000.0)
+#: Sweden in RT90 2.5 gon V (the national grid before SWEREF 99; eastings disjoint from it).
+SWEDEN_RT90 = (1_200_000.0, 6_130_000.0, 1_900_000.0, 7_680_000.0)
 
 
 def check_working_crs(epsg: int) -> CRS:
@@ -190,6 +192,11 @@ def infer_point_crs(
         return SWEREF99TM, False, "SWEREF 99 TM easting/northing (metre values within Sweden)"
     if within(mb, emin, emax) and within(ma, nmin, nmax):
         return SWEREF99TM, True, "SWEREF 99 TM with E and N columns swapped"
+    emin, nmin, emax, nmax = SWEDEN_RT90
+    if within(ma, emin, emax) and within(mb, nmin, nmax):
+        return RT90, False, "RT90 2.5 gon V easting/northing (metre values within Sweden)"
+    if within(mb, emin, emax) and within(ma, nmin, nmax):
+        return RT90, True, "RT90 2.5 gon V with X and Y columns swapped"
     if -180 <= ma <= 180 and -90 <= mb <= 90:
         return WGS84, False, "WGS84 lon/lat (degree values)"
     if -180 <= mb <= 180 and -90 <= ma <= 90:

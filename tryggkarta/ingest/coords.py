@@ -23,7 +23,18 @@ from tryggkarta import geo
 from tryggkarta.errors import ConfigError
 from tryggkarta.ingest.files import bad
 from tryggkarta.ingest.parse import parse_numbers
-from tryggkarta.ingest.report import Reason
+from tryggkarta.ingest.report import Note, Reason
+
+#: The explanations of :func:`tryggkarta.geo.infer_point_crs` as Swedish message keys.
+WHY = {
+    "WGS84 lon/lat (values within Sweden's degrees)": "WGS84 lon/lat (värden inom Sveriges grader)",
+    "WGS84 with latitude and longitude columns swapped": "WGS84 med latitud- och longitudkolumnerna omkastade",
+    "SWEREF 99 TM easting/northing (metre values within Sweden)": "SWEREF 99 TM öst/nord (metervärden inom Sverige)",
+    "SWEREF 99 TM with E and N columns swapped": "SWEREF 99 TM med E- och N-kolumnerna omkastade",
+    "RT90 2.5 gon V easting/northing (metre values within Sweden)": "RT90 2.5 gon V öst/nord (metervärden inom Sverige)",
+    "RT90 2.5 gon V with X and Y columns swapped": "RT90 2.5 gon V med X- och Y-kolumnerna omkastade",
+    "WGS84 lon/lat (degree values)": "WGS84 lon/lat (gradvärden)",
+}
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,6 +146,7 @@ def points_from_columns(
     elif given_crs is not None:
         src = as_crs(given_crs, "The CRS")
         report.crs_note = "given"
+        report.crs_note_key = [Note.CRS_GIVEN, {}]
     else:
         epsg, swapped, why = geo.infer_point_crs(a[ok], b[ok], working_crs)
         if epsg is None:
@@ -145,13 +157,12 @@ def points_from_columns(
             )
         src = CRS.from_epsg(epsg)
         report.crs_note = f"inferred from the values: {why}"
-        report.warn(f"CRS guessed from the coordinate values: {crs_label(src)} ({why}).")
+        why_key = [WHY.get(why, "%(why)s"), {"why": why}]
+        report.crs_note_key = [Note.CRS_INFERRED, {"why": why_key}]
+        report.warn(Note.CRS_GUESSED, {"crs": crs_label(src), "why": why_key})
         if swapped:
             a, b = b, a
-            report.warn(
-                f"The {a_col} and {b_col} columns hold each other's values in the whole file "
-                f"({why}) — fixed by swapping them."
-            )
+            report.warn(Note.COLUMNS_SWAPPED, {"a": a_col, "b": b_col, "why": why_key})
         if state is not None:
             state.swapped = bool(swapped)
     if state is not None:
@@ -174,7 +185,8 @@ def points_from_columns(
                 state.swapped_names = names
             else:
                 report.warn(
-                    f"{len(idx)} rows had {names} swapped — fixed (rows {_few(rows[idx])})."
+                    Note.ROWS_SWAPPED,
+                    {"count": len(idx), "names": names, "rows": _few(rows[idx])},
                 )
     outside = ok & ~inside
     if outside.any():  # the "lat,lon" text is built only when a row is rejected
@@ -216,6 +228,7 @@ def geometries_from_file(
     src = CRS.from_user_input(declared) if declared is not None else as_crs(given_crs, "The CRS")
     report.crs = crs_label(src)
     report.crs_note = "declared in the file" if declared is not None else "given"
+    report.crs_note_key = [Note.CRS_DECLARED if declared is not None else Note.CRS_GIVEN, {}]
     values = np.asarray(geoms.values, dtype=object)
     empty = shapely.is_missing(values) | shapely.is_empty(values)
     reject(empty, "geometry", np.full(len(values), ""), Reason.NO_GEOMETRY)

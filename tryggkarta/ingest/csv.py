@@ -20,14 +20,17 @@ import numpy as np
 import pandas as pd
 
 from tryggkarta.ingest.files import (
+    MIXED_ENCODING,
     bad,
     check_table_size,
+    decode_mixed,
     decode_text,
+    detail,
     read_bytes,
     split_suffix,
 )
 from tryggkarta.ingest.registry import RawTable, ReadOptions
-from tryggkarta.ingest.report import Reason
+from tryggkarta.ingest.report import Note, Reason
 
 CANDIDATES = (";", ",", "\t", "|")
 POLISEN_HISTORY_COLUMNS = (
@@ -59,12 +62,17 @@ def sniff_delimiter(lines: list[str]) -> str:
     return best
 
 
-def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str]:
-    """(bytes, encoding, delimiter, header width, name) of a (possibly gzipped) delimited file."""
+def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str, list[int]]:
+    """(bytes, encoding, delimiter, header width, name, Windows-1252 lines of a mixed file) of
+    a (possibly gzipped) delimited file."""
     name = options.filename or path.name
     _suffix, gz = split_suffix(name)
-    data = read_bytes(path, gz)
+    data = read_bytes(path, gz, name=name)
     text, encoding = decode_text(data, name, options.encoding)
+    mixed_lines: list[int] = []
+    if encoding == MIXED_ENCODING:  # each line in its own encoding, then read as UTF-8
+        text, mixed_lines = decode_mixed(data) or (text, [])
+        data = text.encode("utf-8")
     if not text.strip():
         raise bad(f"The file {name} is empty.", "empty_file")
     # The header line in full (it may be longer than the sample: 10^6 columns are 2 MB).
@@ -91,12 +99,19 @@ def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str]
             "coordinate columns (expected ';', ',' or tab between columns).",
             "single_column",
         )
-    return data, encoding, delimiter, n_header, name
+    return data, encoding, delimiter, n_header, name, mixed_lines
+
+
+def _mixed_warning(table: RawTable, lines: list[int]) -> None:
+    """Tell which rows were Windows-1252 in a file of UTF-8 rows."""
+    if lines:
+        shown = ", ".join(str(n) for n in lines[:10]) + (", …" if len(lines) > 10 else "")
+        table.warnings.append((Note.MIXED_ENCODING, {"count": len(lines), "rows": shown}))
 
 
 def _read_csv_args(encoding: str, delimiter: str) -> dict:
     return {
-        "encoding": "utf-8" if encoding == "utf-8-sig" else encoding,
+        "encoding": "utf-8" if encoding in ("utf-8-sig", MIXED_ENCODING) else encoding,
         "encoding_errors": "replace" if encoding == "cp1252" else "strict",
         "sep": delimiter,
         "dtype": str,
@@ -138,7 +153,7 @@ def _too_long(n_header: int, skipped: list[tuple[int, int]]) -> list[tuple]:
 
 def read(path: Path, options: ReadOptions) -> RawTable:
     """Read a (possibly gzipped) delimited text file into a table of strings."""
-    data, encoding, delimiter, n_header, name = _sniff(path, options)
+    data, encoding, delimiter, n_header, name, mixed = _sniff(path, options)
     # Read whole: at most MAX_ROWS lines (a streamed import reads in chunks and has no limit).
     check_table_size(name, max(data.count(b"\n") - 1, 0), n_header)
     skipped: list[tuple[int, int]] = []
@@ -148,7 +163,7 @@ def read(path: Path, options: ReadOptions) -> RawTable:
             frame = pd.read_csv(io.BytesIO(data), **_read_csv_args(encoding, delimiter))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
             raise bad(
-                f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv"
+                f"The file {name} could not be read as CSV: {detail(exc, name, path)}", "bad_csv"
             ) from None
     for warning in caught:
         for match in _SKIPPED.finditer(str(warning.message)):
@@ -180,6 +195,7 @@ def read(path: Path, options: ReadOptions) -> RawTable:
     if len(frame) == 0 and not skipped:
         raise bad(f"The file {name} has a header but no data rows.", "header_only")
     table.bad_rows = _too_long(n_header, skipped)
+    _mixed_warning(table, mixed)
     return table
 
 
@@ -197,7 +213,7 @@ def _arrow_frames(
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    if encoding not in ("utf-8", "utf-8-sig"):
+    if encoding not in ("utf-8", "utf-8-sig", MIXED_ENCODING):
         return None
     try:
         sample = data[:65536].decode("utf-8-sig", errors="replace")
@@ -277,7 +293,7 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
     file (unreadable, header only) are raised here too, before or while iterating. A clean
     UTF-8 file is read by Arrow (:func:`_arrow_frames`), any other by pandas.
     """
-    data, encoding, delimiter, n_header, name = _sniff(path, options)
+    data, encoding, delimiter, n_header, name, mixed = _sniff(path, options)
     skipped: set[int] = set()
     next_line = 2  # the line of the next data row
     rows_seen = 0
@@ -314,7 +330,7 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
                     ValueError,
                 ) as exc:
                     raise bad(
-                        f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}",
+                        f"The file {name} could not be read as CSV: {detail(exc, name, path)}",
                         "bad_csv",
                     ) from None
         new_bad: list[tuple[int, int]] = []
@@ -354,6 +370,8 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
             preset=preset,
         )
         table.bad_rows = _too_long(n_header, new_bad)
+        if rows_seen == len(frame):  # the first piece carries the whole file's warning
+            _mixed_warning(table, mixed)
         yield table
     if rows_seen == 0 and not skipped:
         raise bad(f"The file {name} has a header but no data rows.", "header_only")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import hashlib
+import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -152,11 +153,27 @@ def split_suffix(name: str) -> tuple[str, bool]:
     return suffixes[-1], False
 
 
-def read_bytes(path: Path, gzipped: bool, limit: int = MAX_UNCOMPRESSED) -> bytes:
-    """The file's bytes, gunzipped if needed, refusing empty files and gzip bombs."""
+def detail(exc: BaseException, name: str, *paths: Path | str) -> str:
+    """The first line of a library's error, with server paths replaced by the user's file name."""
+    text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    for path in paths:
+        text = text.replace(str(path), name).replace(Path(path).name, name)
+    # Any other absolute path (a temp copy, a sidecar file): never shown to the user.
+    part = r"[/\\][^\s'\"/\\:]*[A-Za-z_.~-][^\s'\"/\\:]*"
+    return re.sub(rf"(?:[A-Za-z]:)?(?:{part}){{2,}}[/\\]?", name, text)
+
+
+def read_bytes(
+    path: Path, gzipped: bool, limit: int = MAX_UNCOMPRESSED, name: str | None = None
+) -> bytes:
+    """The file's bytes, gunzipped if needed, refusing empty files and gzip bombs.
+
+    ``name`` is the file's name as the user knows it (messages never show the server's).
+    """
+    name = name or path.name
     size = path.stat().st_size
     if size == 0:
-        raise bad(f"The file {path.name} is empty.", "empty_file")
+        raise bad(f"The file {name} is empty.", "empty_file")
     if not gzipped:
         return path.read_bytes()
     out = bytearray()
@@ -166,14 +183,14 @@ def read_bytes(path: Path, gzipped: bool, limit: int = MAX_UNCOMPRESSED) -> byte
                 out += chunk
                 if len(out) > limit or (len(out) > RATIO_FLOOR and len(out) > MAX_RATIO * size):
                     raise bad(
-                        f"The file {path.name} unpacks to far more data than it holds "
+                        f"The file {name} unpacks to far more data than it holds "
                         "(a compression bomb?); it was refused.",
                         "compression_bomb",
                     )
     except (OSError, EOFError, gzip.BadGzipFile):
-        raise bad(f"The file {path.name} is not a valid gzip file.", "bad_gzip") from None
+        raise bad(f"The file {name} is not a valid gzip file.", "bad_gzip") from None
     if not out:
-        raise bad(f"The file {path.name} is empty.", "empty_file")
+        raise bad(f"The file {name} is empty.", "empty_file")
     return bytes(out)
 
 
@@ -210,11 +227,11 @@ def check_zip(
     return members
 
 
-def open_zip(path: Path) -> zipfile.ZipFile:
+def open_zip(path: Path, name: str | None = None) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
-        raise bad(f"The file {path.name} is not a valid zip file.", "bad_zip") from None
+        raise bad(f"The file {name or path.name} is not a valid zip file.", "bad_zip") from None
 
 
 def looks_binary(sample: bytes) -> bool:
@@ -258,4 +275,36 @@ def decode_text(data: bytes, name: str, encoding: str | None = None) -> tuple[st
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), "cp1252"
+        pass
+    mixed = decode_mixed(data)
+    if mixed is not None:
+        return mixed[0], MIXED_ENCODING
+    return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+#: The encoding reported for a file with UTF-8 lines and Windows-1252 lines.
+MIXED_ENCODING = "utf-8+cp1252"
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+
+
+def decode_mixed(data: bytes) -> tuple[str, list[int]] | None:
+    """Text of a file whose lines are UTF-8 and Windows-1252 mixed (two exports pasted
+    together), each line decoded in its own encoding; with the (1-based) Windows-1252 lines.
+
+    None when the file has no UTF-8 character at all (plain Windows-1252). Only files that
+    are not valid UTF-8 come here, so the clean path never loops over lines.
+    """
+    if _UTF8_MULTIBYTE.search(data) is None:
+        return None
+    lines = data.split(b"\n")
+    cp1252: list[int] = []
+    out = []
+    for number, line in enumerate(lines, start=1):  # a mixed file only: line by line
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(line.decode("cp1252", errors="replace"))
+            cp1252.append(number)
+    if len(cp1252) == len(lines):
+        return None
+    return "\n".join(out), cp1252

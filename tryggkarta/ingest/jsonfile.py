@@ -76,7 +76,7 @@ def read(path: Path, options: ReadOptions) -> RawTable:
     """Read GeoJSON (via pyogrio), a Polisen events array or an array of flat records."""
     name = options.filename or path.name
     _suffix, gz = split_suffix(name)
-    data = read_bytes(path, gz)
+    data = read_bytes(path, gz, name=name)
     if len(data) > files.MAX_JSON_BYTES:
         load_json(data, name)  # refuses with the size in the message
     text, encoding = decode_text(data, name, options.encoding or None)

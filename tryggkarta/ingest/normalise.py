@@ -23,7 +23,7 @@ from tryggkarta.ingest.files import bad
 from tryggkarta.ingest.mapping import Mapping, norm_header, resolve_columns
 from tryggkarta.ingest.parse import parse_dates, parse_numbers
 from tryggkarta.ingest.registry import RawTable
-from tryggkarta.ingest.report import ImportReport, Reason
+from tryggkarta.ingest.report import ImportReport, Note, Reason
 
 POLISEN = Mapping(
     columns={
@@ -79,28 +79,21 @@ class StreamState:
         if self.swapped_rows:
             rows = np.asarray(self.swapped_rows)
             report.warn(
-                f"{len(rows)} rows had {self.swapped_names} swapped — fixed (rows {_few(rows)})."
+                Note.ROWS_SWAPPED,
+                {"count": len(rows), "names": self.swapped_names, "rows": _few(rows)},
             )
         if self.counts.get("unknown_categories"):
             unknown = report.unknown_categories
             report.warn(
-                f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
-                f"({len(unknown)} distinct); they were stored as 'ovrigt'."
+                Note.UNKNOWN_CATEGORIES,
+                {"count": sum(unknown.values()), "distinct": len(unknown)},
             )
         if self.counts.get("precision"):
-            report.warn(
-                f"{self.counts['precision']} rows had an unknown precision; 'exact' was used."
-            )
+            report.warn(Note.UNKNOWN_PRECISION, {"count": self.counts["precision"]})
         if self.counts.get("repeated_id"):
-            report.warn(
-                f"{self.counts['repeated_id']} rows repeat an id that appears earlier in the file; "
-                "only the first was kept."
-            )
+            report.warn(Note.REPEATED_ID, {"count": self.counts["repeated_id"]})
         if self.counts.get("identical"):
-            report.warn(
-                f"{self.counts['identical']} rows are identical to an earlier row in the file; they "
-                "were kept as separate records (re-importing the file still adds nothing)."
-            )
+            report.warn(Note.IDENTICAL, {"count": self.counts["identical"]})
 
 
 class Rejector:
@@ -261,6 +254,8 @@ def normalise(
         report.rows_read = len(frame) + len(raw.bad_rows)
     else:
         report.rows_read += len(frame) + len(raw.bad_rows)
+    for message, params in raw.warnings:
+        report.warn(message, params)
     for row, column, value, reason, *params in raw.bad_rows:
         report.reject(row, column, value, reason, params[0] if params else None)
     cols = resolve_columns(layer, [str(c) for c in frame.columns], mapping)
@@ -319,13 +314,13 @@ def _incidents(frame, cols, out, mapping, reject, report, municipality_code, sta
             state.count("unknown_categories", sum(unknown.values()))
         elif unknown:
             report.warn(
-                f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
-                f"({len(unknown)} distinct); they were stored as 'ovrigt'."
+                Note.UNKNOWN_CATEGORIES,
+                {"count": sum(unknown.values()), "distinct": len(unknown)},
             )
         out["source_type"] = source_type
     else:
         out["category"] = "ovrigt"
-        report.warn("The file has no category column; every row was stored as 'ovrigt'.")
+        report.warn(Note.NO_CATEGORY)
     for field in ("subcategory", "description", "address"):
         out[field] = _text(frame, cols, field)
     out["reporter_org"] = _text(
@@ -341,7 +336,7 @@ def _incidents(frame, cols, out, mapping, reject, report, municipality_code, sta
         if (~valid).any() and state is not None:
             state.count("precision", int((~valid).sum()))
         elif (~valid).any():
-            report.warn(f"{int((~valid).sum())} rows had an unknown precision; 'exact' was used.")
+            report.warn(Note.UNKNOWN_PRECISION, {"count": int((~valid).sum())})
         out["precision"] = prec.where(valid, "exact")
         out["municipality_code"] = _text(frame, cols, "municipality_code", municipality_code)
 

@@ -248,7 +248,9 @@ def parse_dates(
         elif not fmt:
             sample = text[remaining].head(SAMPLE)
             scores = {f: int(_try(sample, f, tz).notna().sum()) for f in formats}
-            formats = [f for f in sorted(formats, key=lambda f: -scores[f]) if scores[f] > 0]
+            # Best fit first; formats the sample did not use stay (last): a valid "22/2 2021"
+            # after 500 ISO dates is still a date, not "not a valid date".
+            formats = sorted(formats, key=lambda f: -scores[f])
         if state is not None and "formats" not in state and (fmt or remaining.any()):
             state["formats"] = formats
         used_list: list[str] = []

@@ -52,6 +52,8 @@ class RawTable:
     #: rows refused while reading: (row number, column, value, reason[, reason parameters]),
     #: the reason a :class:`~tryggkarta.ingest.report.Reason` key or English text
     bad_rows: list[tuple] = field(default_factory=list)
+    #: warnings found while reading: (Note key or English text, parameters)
+    warnings: list[tuple[str, dict]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.row_numbers is None:

@@ -98,13 +98,49 @@ class Reason:
     AREA_NAME = "ett område måste ha ett namn"
 
 
+class Note:
+    """Warnings and notes of an import: Swedish source texts, English in imports.toml."""
+
+    MIXED_ENCODING = (
+        "%(count)s rader är Windows-1252-text och resten UTF-8 (två exporter sammanfogade?); "
+        "varje rad lästes i sin egen kodning – kontrollera å, ä och ö i raderna %(rows)s."
+    )
+    CRS_GUESSED = "Koordinatsystemet gissades utifrån koordinatvärdena: %(crs)s (%(why)s)."
+    COLUMNS_SWAPPED = (
+        "Kolumnerna %(a)s och %(b)s innehåller varandras värden i hela filen (%(why)s) – "
+        "rättat genom att byta plats på dem."
+    )
+    ROWS_SWAPPED = "%(count)s rader hade %(names)s omkastade – rättat (rader %(rows)s)."
+    UNKNOWN_CATEGORIES = (
+        "%(count)s rader har kategorier som inte finns i kategorilistan (%(distinct)s olika); "
+        "de sparades som övrigt."
+    )
+    NO_CATEGORY = "Filen saknar kategorikolumn; alla rader sparades som övrigt."
+    UNKNOWN_PRECISION = "%(count)s rader hade okänd precision; 'exakt' användes."
+    REPEATED_ID = (
+        "%(count)s rader upprepar ett id som redan finns tidigare i filen; bara den första behölls."
+    )
+    IDENTICAL = (
+        "%(count)s rader är identiska med en tidigare rad i filen; de behölls som separata "
+        "poster (att importera filen igen lägger ändå inte till något)."
+    )
+    ALREADY_STORED = (
+        "%(count)s rader fanns redan i databasen (samma id eller samma innehåll) och hoppades över."
+    )
+    NOTHING_IMPORTED = "Ingen rad kunde importeras; inget sparades."
+    CRS_GIVEN = "angivet"
+    CRS_DECLARED = "angivet i filen"
+    CRS_INFERRED = "härlett från värdena: %(why)s"
+
+
 def reason_text(key: str, lang: str, params: dict[str, Any] | None = None) -> str:
     """A rejection reason (a :class:`Reason` key) in ``lang``; area names are translated too."""
     from tryggkarta.i18n import translate
 
     params = dict(params or {})
-    if "area" in params and isinstance(params["area"], list | tuple):
-        params["area"] = translate(params["area"][0], lang, **(params["area"][1] or {}))
+    for name, value in params.items():  # a parameter that is itself a key: [key, params]
+        if isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[1], dict):
+            params[name] = translate(value[0], lang, **value[1])
     return translate(key, lang, **params)
 
 
@@ -147,6 +183,9 @@ class ImportReport:
     rows_rejected: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: English warning text -> [Swedish message key, parameters] (translated at render)
+    warning_keys: dict[str, list] = field(default_factory=dict)
+    crs_note_key: list | None = None
     unknown_categories: dict[str, int] = field(default_factory=dict)
     column_map: dict[str, str] = field(default_factory=dict)
     checksum: str = ""
@@ -176,9 +215,31 @@ class ImportReport:
             else:
                 self.rejected.append(Rejection(int(row), column, text[:200], reason))
 
-    def warn(self, message: str) -> None:
+    def warn(self, message: str, params: dict | None = None) -> None:
+        """Add a warning: English text, or a Swedish message key (see :class:`Note`) with
+        ``params``; the English text goes to ``warnings``, the key to ``warning_keys``."""
+        key = None
+        if message in _NOTE_KEYS:
+            key, message = message, reason_text(message, "en", params)
         if message not in self.warnings:
             self.warnings.append(message)
+            if key is not None:
+                self.warning_keys[message] = [key, dict(params or {})]
+
+    def warnings_in(self, lang: str) -> list[str]:
+        """The warnings in ``lang`` (those added as message keys are translated)."""
+        return [
+            reason_text(self.warning_keys[w][0], lang, self.warning_keys[w][1])
+            if w in self.warning_keys
+            else w
+            for w in self.warnings
+        ]
+
+    def crs_note_in(self, lang: str) -> str | None:
+        """How the coordinate system was decided, in ``lang``."""
+        if self.crs_note_key:
+            return reason_text(self.crs_note_key[0], lang, self.crs_note_key[1])
+        return self.crs_note
 
     @property
     def ok(self) -> bool:
@@ -275,6 +336,7 @@ class ImportReport:
 
 
 _REASON_KEYS = frozenset(v for k, v in vars(Reason).items() if k.isupper())
+_NOTE_KEYS = frozenset(v for k, v in vars(Note).items() if k.isupper())
 
 
 def _show_delimiter(value: str) -> str:

@@ -20,7 +20,7 @@ from tryggkarta.ingest.files import bad, sha256_file
 from tryggkarta.ingest.mapping import Mapping, load_mapping
 from tryggkarta.ingest.normalise import PRESETS, normalise
 from tryggkarta.ingest.registry import FORMAT_NAMES, ReadOptions, read_table
-from tryggkarta.ingest.report import ImportReport
+from tryggkarta.ingest.report import ImportReport, Note
 from tryggkarta.store.bulk import prefetch
 from tryggkarta.store.models import LAYER_MODELS, Dataset
 from tryggkarta.store.writes import LayerWriter, audit, delete_dataset, insert_layer
@@ -52,7 +52,7 @@ def prepare(
         raise bad(f"Unknown layer {layer!r}; choose one of {', '.join(LAYER_FIELDS)}.", "bad_layer")
     path = Path(path)
     if not path.is_file():
-        raise bad(f"The file {path} does not exist.", "no_file")
+        raise bad(f"The file {filename or path.name} does not exist.", "no_file")
     report = report or ImportReport(layer=layer, filename=filename or path.name)
     mapping = load_mapping(mapping)
     options = ReadOptions(
@@ -97,9 +97,7 @@ def _finish(
     report.rows_imported = inserted
     report.rows_duplicate += skipped
     if skipped:
-        report.warn(
-            f"{skipped} rows were already in the store (same id or same content) and were skipped."
-        )
+        report.warn(Note.ALREADY_STORED, {"count": skipped})
     dataset.rows_imported = inserted
     dataset.rows_rejected = report.rows_rejected
     dataset.rows_duplicate = report.rows_duplicate
@@ -169,7 +167,7 @@ def import_file(
         raise bad(f"Sensitivity must be one of {', '.join(SENSITIVITIES)}.", "bad_sensitivity")
     path = Path(path)
     if not path.is_file():
-        raise bad(f"The file {path} does not exist.", "no_file")
+        raise bad(f"The file {filename or path.name} does not exist.", "no_file")
     report = ImportReport(
         layer=layer,
         filename=filename or path.name,
@@ -225,7 +223,7 @@ def import_file(
         report.strict_refused = True
         return report
     if len(gdf) == 0:
-        report.warn("No row could be imported; nothing was written.")
+        report.warn(Note.NOTHING_IMPORTED)
         return report
     if dry_run:
         report.rows_imported, report.rows_duplicate = _would_insert(
@@ -380,7 +378,7 @@ def _import_streaming(
         if strict and report.rows_rejected:
             report.strict_refused = True
         elif kept == 0:
-            report.warn("No row could be imported; nothing was written.")
+            report.warn(Note.NOTHING_IMPORTED)
         else:
             report.rows_imported = would_new
         return report
@@ -432,7 +430,7 @@ def _import_streaming(
         if strict and report.rows_rejected:
             report.strict_refused = True
         else:
-            report.warn("No row could be imported; nothing was written.")
+            report.warn(Note.NOTHING_IMPORTED)
     return report
 
 

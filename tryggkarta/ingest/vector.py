@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from tryggkarta.ingest.files import bad, check_table_size, check_zip, open_zip
+from tryggkarta.ingest.files import bad, check_table_size, check_zip, detail, open_zip
 from tryggkarta.ingest.registry import RawTable, ReadOptions
 
 INNER = (".shp", ".gpkg", ".geojson", ".json", ".kml")
@@ -47,12 +47,12 @@ def _read_dataframe(path: Path | str, name: str, **kwargs):  # noqa: ANN202
         return pyogrio.read_dataframe(path, **kwargs)
     except pyogrio.errors.DataSourceError as exc:
         raise bad(
-            f"The file {name} could not be opened as GIS data: {str(exc).splitlines()[0]}",
+            f"The file {name} could not be opened as GIS data: {detail(exc, name, path)}",
             "bad_gis_file",
         ) from None
     except (pyogrio.errors.DataLayerError, pyogrio.errors.FieldError, ValueError) as exc:
         raise bad(
-            f"The file {name} could not be read: {str(exc).splitlines()[0]}", "bad_gis_file"
+            f"The file {name} could not be read: {detail(exc, name, path)}", "bad_gis_file"
         ) from None
 
 
@@ -109,7 +109,7 @@ def _read_shapefile(shp: Path, name: str, options: ReadOptions) -> RawTable:
 def read_zip(path: Path, options: ReadOptions) -> RawTable:
     """A zip holding one shapefile (with sidecars) or one GeoPackage/GeoJSON/KML file."""
     name = options.filename or path.name
-    with open_zip(path) as zf:
+    with open_zip(path, name) as zf:
         members = check_zip(zf, name)
         names = [
             m.filename
@@ -180,7 +180,7 @@ def read_parquet(path: Path, options: ReadOptions) -> RawTable:
         gdf = gpd.read_parquet(path)
     except (ValueError, OSError) as exc:
         raise bad(
-            f"The file {name} is not a readable GeoParquet file: {str(exc).splitlines()[0]}",
+            f"The file {name} is not a readable GeoParquet file: {detail(exc, name, path)}",
             "bad_gis_file",
         ) from None
     table = _split(gdf, "geoparquet", options)

@@ -26,7 +26,7 @@ _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 def check_xml_parts(path: Path, name: str) -> None:
     """Refuse a workbook whose XML parts declare a DTD or entities."""
-    with open_zip(path) as zf:
+    with open_zip(path, name) as zf:
         members = check_zip(zf, name)
         sheets = [i for i in members if i.filename.lower().startswith("xl/worksheets/")]
         check_table_size(name, None, None, max((i.file_size for i in sheets), default=0))
