@@ -204,3 +204,59 @@ def infer_point_crs(
     if working_crs != SWEREF99TM:
         return working_crs, False, f"the working CRS EPSG:{working_crs} (metre values)"
     return None, False, f"values around ({ma:.0f}, {mb:.0f}) fit no known CRS"
+
+
+@lru_cache(maxsize=4)
+def _municipality_index(crs: int) -> tuple[np.ndarray, np.ndarray, object]:
+    """(codes, prepared polygons, STRtree) of the municipalities in ``crs``."""
+    import shapely
+
+    gdf = _municipalities()
+    series = gdf.geometry if crs == WGS84 else gdf.geometry.to_crs(crs)
+    polys = np.asarray(series.values, dtype=object)
+    shapely.prepare(polys)
+    return np.asarray(gdf.index, dtype=object), polys, shapely.STRtree(polys)
+
+
+def municipality_codes_at(
+    x: np.ndarray, y: np.ndarray, crs: int = SWEREF99TM, margin: float = 1000.0
+) -> np.ndarray:
+    """The municipality code (SCB) at each point, None outside every one (+``margin`` metres).
+
+    Vectorised: the municipalities most points of a sample fall in are tested first with
+    prepared polygons (a local file: one test for nearly all points, 1M points in ~0.1 s);
+    the rest go through an R-tree, and points just outside (on the coast, a border) take
+    the nearest municipality within ``margin``.
+    """
+    import shapely
+
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    codes, polys, tree = _municipality_index(crs)
+    out = np.full(len(x), None, dtype=object)
+    todo = np.isfinite(x) & np.isfinite(y)
+    if not todo.any():
+        return out
+    sample = np.flatnonzero(todo)[:: max(1, int(todo.sum()) // 500)][:500]
+    _i, hit = tree.query(shapely.points(x[sample], y[sample]), predicate="within")
+    common = np.bincount(hit, minlength=len(polys)).argsort()[::-1][:3]
+    for j in common:
+        idx = np.flatnonzero(todo)
+        if not len(idx):
+            break
+        inside = shapely.contains_xy(polys[j], x[idx], y[idx])
+        out[idx[inside]] = codes[j]
+        todo[idx[inside]] = False
+    idx = np.flatnonzero(todo)
+    if len(idx):
+        pts = shapely.points(x[idx], y[idx])
+        i, j = tree.query(pts, predicate="within")
+        out[idx[i]] = codes[j]
+        todo[idx[i]] = False
+        rest = np.flatnonzero(todo)
+        if len(rest) and margin > 0:
+            i, j = tree.query_nearest(
+                shapely.points(x[rest], y[rest]), max_distance=margin, all_matches=False
+            )
+            out[rest[i]] = codes[j]
+    return out

@@ -299,7 +299,50 @@ def normalise(
     from tryggkarta.ingest.dedup import dedup_keys
 
     gdf = dedup_keys(gdf, layer, mapping, report, state=state)
+    # After the keys (they hash the file's own values): every layer gets its municipality.
+    gdf["municipality_code"] = municipality_codes(
+        gdf, working_crs, municipality_code or default_municipality(region)
+    )
     return gdf, rows[keep][gdf.index.to_numpy()] if len(gdf) else rows[:0]
+
+
+def default_municipality(region: str) -> str | None:
+    """The installation's municipality (``TRYGGKARTA_REGION`` = a municipality code) or None."""
+    from tryggkarta import geo
+    from tryggkarta.errors import ConfigError
+
+    try:
+        return geo.parse_region(region).municipality_code
+    except ConfigError:
+        return None
+
+
+def municipality_codes(gdf: Any, working_crs: int, default: str | None) -> pd.Series:
+    """Each row's municipality code: the file's (incidents), else ``default`` (a chosen or the
+    installation's municipality: every kept row lies in it, +1 km), else the municipality at
+    the row's location (a polygon's inner point). County-precision incidents keep none."""
+    import shapely
+
+    from tryggkarta import geo
+
+    if "municipality_code" in gdf.columns:
+        codes = gdf["municipality_code"].astype(object).where(gdf["municipality_code"].notna())
+    else:
+        codes = pd.Series(None, index=gdf.index, dtype=object)
+    todo = codes.isna().to_numpy(bool).copy()
+    if "precision" in gdf.columns:
+        todo &= (gdf["precision"] != "county").to_numpy(bool)
+    if not todo.any():
+        return codes
+    if default:
+        codes[todo] = default
+        return codes
+    geoms = np.asarray(gdf.geometry.values, dtype=object)[todo]
+    points = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
+    codes[todo] = geo.municipality_codes_at(
+        shapely.get_x(points), shapely.get_y(points), working_crs
+    )
+    return codes
 
 
 def _incidents(frame, cols, out, mapping, reject, report, municipality_code, state=None) -> None:  # noqa: ANN001

@@ -18,7 +18,7 @@ from tryggkarta.errors import BadInput
 from tryggkarta.ingest.cleanup import sweep
 from tryggkarta.ingest.files import bad, sha256_file
 from tryggkarta.ingest.mapping import Mapping, load_mapping
-from tryggkarta.ingest.normalise import PRESETS, normalise
+from tryggkarta.ingest.normalise import PRESETS, default_municipality, normalise
 from tryggkarta.ingest.registry import FORMAT_NAMES, ReadOptions, read_table
 from tryggkarta.ingest.report import ImportReport, Note
 from tryggkarta.store.bulk import prefetch
@@ -246,7 +246,7 @@ def import_file(
             crs=(report.crs or "")[:40],
             encoding=(report.encoding or "")[:40],
             rows_read=report.rows_read,
-            municipality_code=municipality_code,
+            municipality_code=municipality_code or default_municipality(settings.region),
         )
         session.add(dataset)
         session.flush()
@@ -415,7 +415,7 @@ def _import_streaming(
             dataset.source, dataset.licence = report.source[:300], report.licence[:200]
             dataset.format, dataset.crs = report.format[:40], (report.crs or "")[:40]
             dataset.encoding, dataset.rows_read = (report.encoding or "")[:40], report.rows_read
-            dataset.municipality_code = municipality_code
+            dataset.municipality_code = municipality_code or default_municipality(settings.region)
             _finish(
                 session,
                 dataset,
