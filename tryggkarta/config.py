@@ -5,7 +5,8 @@ variable                       meaning                                          
 =============================  ====================================================  =========================
 TRYGGKARTA_DATABASE_URL        SQLAlchemy URL (``sqlite:///…`` or                    ``sqlite:///<instance>/tryggkarta.db``
                                ``postgresql+psycopg://user@host/db``)
-TRYGGKARTA_CRS                 working CRS as an EPSG code (projected, metres)       3006 (SWEREF 99 TM)
+TRYGGKARTA_CRS                 working CRS as an EPSG code (projected, metres)       3006 (SWEREF 99 TM); the
+                                                                                     UTM zone of a region abroad
 TRYGGKARTA_REGION              region: a municipality code (``1495``), ``SE`` or     ``SE`` (Sweden)
                                a WGS84 bbox ``minlon,minlat,maxlon,maxlat``
 TRYGGKARTA_SECRET_KEY          Flask secret key (sessions, CSRF, share links)        ``<instance>/secret_key``,
@@ -23,6 +24,8 @@ TRYGGKARTA_CONFIG              path of a TOML file with the same keys (lower cas
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import secrets
 import tomllib
@@ -117,6 +120,12 @@ def load_settings(
         if key in names:
             values[key] = _coerce(key, value) if key in _INT_FIELDS else value
 
+    if "crs" not in values:  # a metric CRS that suits the region (its UTM zone abroad)
+        from tryggkarta.geo import crs_for_region
+
+        with contextlib.suppress(ConfigError):
+            values["crs"] = crs_for_region(values.get("region", "SE"))
+
     if not values.get("secret_key"):
         key_file = Path(values.get("instance_path", "instance")) / "secret_key"
         if key_file.is_file():
@@ -156,6 +165,11 @@ def validate(settings: Settings) -> None:
 
     check_working_crs(settings.crs)
     parse_region(settings.region)
+    from tryggkarta.geo import crs_mismatch
+
+    mismatch = crs_mismatch(settings.crs, settings.region)
+    if mismatch:
+        logging.getLogger("tryggkarta").warning(mismatch)
     if (
         "{z}" not in settings.tile_url
         or "{x}" not in settings.tile_url

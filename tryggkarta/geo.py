@@ -260,3 +260,75 @@ def municipality_codes_at(
             )
             out[rest[i]] = codes[j]
     return out
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """The WGS 84 / UTM zone EPSG code (326xx north, 327xx south) at ``lon``/``lat``."""
+    zone = int((lon + 180) // 6) % 60 + 1
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def crs_for_region(value: str) -> int:
+    """A metric working CRS for a region: SWEREF 99 TM in Sweden, else the UTM zone of the
+    region's centre (the default of ``TRYGGKARTA_CRS`` when it is not set)."""
+    region = parse_region(value)
+    minx, miny, maxx, maxy = region.bbox
+    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
+    smin_x, smin_y, smax_x, smax_y = SWEDEN_LONLAT
+    if (
+        region.key == "SE"
+        or region.municipality_code
+        or (smin_x <= lon <= smax_x and smin_y <= lat <= smax_y)
+    ):
+        return SWEREF99TM
+    return utm_epsg(lon, lat)
+
+
+#: Largest scale error of the working CRS at the region's centre before it is called a mismatch.
+MAX_SCALE_ERROR = 0.01
+
+
+def crs_mismatch_params(epsg: int, value: str) -> dict | None:
+    """Why the working CRS does not suit the region (see :func:`crs_mismatch`), or None."""
+    from pyproj import Proj
+
+    region = parse_region(value)
+    minx, miny, maxx, maxy = region.bbox
+    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
+    crs = CRS.from_epsg(int(epsg))
+    factors = Proj(crs).get_factors(lon, lat)
+    scale = max(
+        (float(factors.meridional_scale), float(factors.parallel_scale)), key=lambda f: abs(f - 1)
+    )
+    area = crs.area_of_use
+    outside = area is not None and not (
+        area.west <= lon <= area.east and area.south <= lat <= area.north
+    )
+    if not outside and abs(scale - 1) <= MAX_SCALE_ERROR:
+        return None
+    return {
+        "epsg": int(epsg),
+        "name": crs.name,
+        "region": region.name,
+        "centre": f"{lon:.2f}, {lat:.2f}",
+        "scale": f"{scale:.2f}",
+        "better": crs_for_region(value),
+    }
+
+
+def crs_mismatch(epsg: int, value: str) -> str | None:
+    """An English sentence when the working CRS does not suit the region, else None.
+
+    It does not suit when the region's centre lies outside the CRS's area of use or its
+    scale there is off by more than 1 % (SWEREF 99 TM in Chicago: 1.6×, so every distance,
+    cell and search radius is wrong by that much).
+    """
+    p = crs_mismatch_params(epsg, value)
+    if p is None:
+        return None
+    return (
+        f"The working CRS EPSG:{p['epsg']} ({p['name']}) does not suit the region {p['region']} "
+        f"(centre {p['centre']}): distances there are off by {p['scale']}×. Set "
+        f"TRYGGKARTA_CRS={p['better']} (or leave it unset to derive it from the region) and "
+        "use a new database."
+    )

@@ -182,17 +182,32 @@ def _dates(
         tcol = cols["time"]
         times = frame[tcol].astype("string").str.strip()
         clock = times.str.match(_CLOCK).fillna(False)
+        # An hour of the day (0–23, "14" or "14.0"): a date + hour pair (Boston, Dallas …)
+        hour = pd.to_numeric(times.where(times.str.fullmatch(r"\d{1,2}(\.0+)?").fillna(False)))
+        is_hour = ((hour >= 0) & (hour <= 23)).fillna(False).astype(bool)
         mode = state.time_mode.get(field) if state is not None else None
         if mode is None:
             mode = (
-                "clock" if clock.mean() > 0.5 else "full" if times.notna().mean() > 0.5 else "none"
+                "clock"
+                if clock.mean() > 0.5
+                else "hour"
+                if is_hour.mean() > 0.5
+                else "full"
+                if times.notna().mean() > 0.5
+                else "none"
             )
             if state is not None:
                 state.time_mode[field] = mode
-        if mode == "clock":
-            values = values.astype("string").str.strip() + (
-                " " + times.str.replace(".", ":", regex=False)
-            ).fillna("")
+        # Only dates without a time of their own take the time column's.
+        dated = values.astype("string").str.strip()
+        bare = ~dated.str.contains(r"[ T]\d{1,2}[:.]\d{2}", regex=True).fillna(False)
+        if mode == "hour":
+            hh = hour.where(is_hour).astype("Int64").astype("string").str.zfill(2)
+            values = dated.where(~bare, dated + (" " + hh + ":00").fillna(""))
+            name = f"{name}+{tcol}"
+        elif mode == "clock":
+            hhmm = (" " + times.str.replace(".", ":", regex=False)).fillna("")
+            values = dated.where(~bare, dated + hhmm)
             name = f"{name}+{tcol}"
         elif mode == "full":
             values, name = frame[tcol], tcol  # the "time" column holds full timestamps (Houston)

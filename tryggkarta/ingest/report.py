@@ -128,6 +128,16 @@ class Note:
         "%(count)s rader fanns redan i databasen (samma id eller samma innehåll) och hoppades över."
     )
     NOTHING_IMPORTED = "Ingen rad kunde importeras; inget sparades."
+    CRS_MISMATCH = (
+        "Arbetskoordinatsystemet EPSG:%(epsg)s (%(name)s) passar inte regionen %(region)s "
+        "(mitt %(centre)s): avstånd blir fel med en faktor %(scale)s. Sätt "
+        "TRYGGKARTA_CRS=%(better)s (eller lämna den tom så härleds den från regionen) och "
+        "använd en ny databas."
+    )
+    ALL_OUTSIDE = (
+        "Alla rader ligger utanför %(area)s (TRYGGKARTA_REGION). Data från en annan plats "
+        "kräver att TRYGGKARTA_REGION sätts till dess område (minlon,minlat,maxlon,maxlat)."
+    )
     CRS_GIVEN = "angivet"
     CRS_DECLARED = "angivet i filen"
     CRS_INFERRED = "härlett från värdena: %(why)s"

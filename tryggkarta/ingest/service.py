@@ -79,7 +79,25 @@ def prepare(
     if mapping:
         report.source = report.source or mapping.source or ""
         report.licence = report.licence or mapping.licence or ""
+    region_notes(report, working_crs, region)
     return gdf, report, rows
+
+
+def region_notes(report: ImportReport, working_crs: int, region: str) -> None:
+    """Warn loudly when the working CRS does not suit the region, or no row lies in it."""
+    from tryggkarta import geo
+    from tryggkarta.errors import ConfigError
+    from tryggkarta.ingest.report import Reason
+
+    try:
+        mismatch = geo.crs_mismatch_params(working_crs, region)
+    except (ConfigError, ValueError):
+        mismatch = None
+    if mismatch:
+        report.warn(Note.CRS_MISMATCH, mismatch)
+    outside = [r for r in report.rejected if r.key == Reason.OUTSIDE]
+    if report.rows_read and len(outside) == report.rows_read:
+        report.warn(Note.ALL_OUTSIDE, {"area": outside[0].params.get("area")})
 
 
 def _finish(
@@ -365,6 +383,7 @@ def _import_streaming(
         if state.crs is None:
             raise bad("No row of the file has usable coordinates.", "no_coordinates")
         state.finish(report)
+        region_notes(report, db.srid, settings.region)
         if mapping:
             report.source = report.source or mapping.source or ""
             report.licence = report.licence or mapping.licence or ""
