@@ -456,3 +456,66 @@ def test_import_screens_are_swedish(paths, tmp_path: Path) -> None:
             data = json.loads(outcome.text)
             assert data["rejected"][0]["reason"] == "outside the region Sverige"
             assert any(w.startswith("CRS guessed") for w in data["warnings"])
+
+
+# -- #11.17: duplicates in the preview, the result's map link ---------------------------------
+
+
+def test_preview_shows_stored_rows_and_a_reupload_before_confirming(db, tmp_path: Path) -> None:
+    from tests.conftest import AuthActions
+    from tryggkarta.web import create_app
+
+    settings = db.settings.with_overrides(instance_path=str(tmp_path / "instance"))
+    app = create_app({"settings": settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    app.extensions["tryggkarta.db"] = db
+    client = app.test_client()
+    AuthActions(client, db).login("police")
+    first = (HEADER + ROW + ROW.replace("vägg", "dörr")).encode()
+
+    def preview(content: bytes, name: str = "est.csv") -> str:
+        data = {"layer": "incidents", "file": (io.BytesIO(content), name)}
+        page = client.post("/import/preview", data=data, content_type="multipart/form-data")
+        assert page.status_code == 200
+        return page.get_data(as_text=True)
+
+    html = preview(first)
+    token = html.split('name="token" value="', 1)[1].split('"', 1)[0]
+    done = client.post("/import/confirm", data={"token": token}).get_data(as_text=True)
+    assert "Visa på kartan" in done and "dataset=1" in done
+    for dataset, n in (("1", 2), ("99", 0)):
+        api = client.get("/api/layers/incidents/features", query_string={"dataset": dataset})
+        assert len(api.get_json()["features"]) == n
+    again = preview(first)
+    assert "redan importerad som datamängd 1" in again and "varav redan i databasen" in again
+    token = again.split('name="token" value="', 1)[1].split('"', 1)[0]
+    result = client.post("/import/confirm", data={"token": token}).get_data(as_text=True)
+    assert "redan importerad som datamängd 1" in result and "Lästa rader" not in result
+    overlap = (HEADER + ROW + ROW.replace("vägg", "staket")).encode()
+    page = preview(overlap, "est2.csv")
+    assert "redan importerad" not in page
+    assert "varav redan i databasen (hoppas över)</p>" not in page  # the sentence has numbers
+    assert "varav redan i databasen (hoppas över): 1 · nya: 1" in page
+
+
+def test_map_filtered_to_one_import(db) -> None:
+    """``dataset=`` in the map's query string: only that import's rows (the result's link)."""
+    from tryggkarta.errors import BadInput
+    from tryggkarta.geo import parse_region
+    from tryggkarta.maps.query import parse_query
+
+    q = parse_query(
+        {"dataset": "12,7"},
+        region=parse_region("SE"),
+        srid=3006,
+        t=lambda s, **k: s % k,
+        known_layers=("incidents",),
+    )
+    assert q.filters.dataset_ids == (7, 12) and q.args["dataset"] == ["12", "7"]
+    with pytest.raises(BadInput):
+        parse_query(
+            {"dataset": "x"},
+            region=parse_region("SE"),
+            srid=3006,
+            t=lambda s, **k: s % k,
+            known_layers=("incidents",),
+        )

@@ -453,6 +453,23 @@ def _import_streaming(
     return report
 
 
+def preview_against_store(db: Any, layer: str, path: str | Path, gdf: Any, report: Any) -> None:
+    """What confirming would do, for the preview: ``already_imported`` when the same file is
+    a dataset already, and how many valid rows are stored already (``rows_duplicate``) or new
+    (``rows_imported``, as in a dry run)."""
+    report.checksum = report.checksum or sha256_file(Path(path))
+    with db.session() as session:
+        earlier = session.execute(
+            select(func.min(Dataset.id)).where(
+                Dataset.checksum == report.checksum, Dataset.layer == layer
+            )
+        ).scalar()
+    report.already_imported = int(earlier) if earlier is not None else None
+    report.rows_imported, report.rows_duplicate = _would_insert(
+        db, layer, gdf, report.rows_duplicate
+    )
+
+
 def _would_insert(db: Any, layer: str, gdf: Any, duplicates: int) -> tuple[int, int]:
     """For a dry run: how many rows would be new, how many are already stored."""
     if len(gdf) == 0:

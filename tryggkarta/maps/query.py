@@ -96,6 +96,16 @@ def _ints(values: list[str], name: str, lo: int, hi: int, t: Translate) -> tuple
     return tuple(sorted(set(out)))
 
 
+def _dataset_ids(values: list[str], t: Translate) -> tuple[int, ...]:
+    """``dataset=12`` (repeatable): only rows of these imports (the import result's map link)."""
+    bad = [v for v in values if not re.fullmatch(r"[1-9]\d{0,9}", v)]
+    if bad:
+        raise BadInput(
+            t("Ogiltig datamängd i 'dataset': %(value)s (ett import-id).", value=bad[0][:20])
+        )
+    return tuple(sorted({int(v) for v in values}))[:50]
+
+
 def _int(value: str | None, name: str, lo: int, hi: int, default: int, t: Translate) -> int:
     if value in (None, ""):
         return default
@@ -164,6 +174,7 @@ def parse_query(
                 valid=", ".join(INCIDENT_CATEGORIES),
             )
         )
+    datasets = _dataset_ids(_getlist(args, "dataset"), t)
     weekdays = _ints(_getlist(args, "weekday"), "weekday", 0, 6, t)
     hours = _ints(_getlist(args, "hour"), "hour", 0, 23, t)
     layers = None
@@ -193,6 +204,7 @@ def parse_query(
         weekdays=weekdays or None,
         hours=hours or None,
         municipality_code=region.municipality_code,
+        dataset_ids=datasets or None,
     )
     return MapQuery(
         filters=filters,
@@ -208,6 +220,6 @@ def parse_query(
         limit=_int(args.get("limit"), "limit", 1, MAX_LIMIT, MAX_LIMIT, t),
         args={
             k: _getlist(args, k)
-            for k in ("from", "to", "cat", "weekday", "hour", "layers", "district")
+            for k in ("from", "to", "cat", "weekday", "hour", "layers", "district", "dataset")
         },
     )

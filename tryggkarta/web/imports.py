@@ -255,6 +255,9 @@ def preview() -> Any:
         return render_template(
             "imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)
         ), 400
+    from tryggkarta.ingest.service import preview_against_store
+
+    preview_against_store(db, options["layer"], _uploads() / note["path"], gdf, report)
     head = gdf.head(PREVIEW_ROWS).drop(columns=["geometry", "dedup_key"])
     return render_template(
         "imports/preview.html",
