@@ -519,3 +519,27 @@ def test_map_filtered_to_one_import(db) -> None:
             t=lambda s, **k: s % k,
             known_layers=("incidents",),
         )
+
+
+def test_preview_shows_labels_not_internal_keys(paths, tmp_path: Path) -> None:
+    body = "Datum;Betyg;Orsaker;Lat;Lon\n2024-05-02;2;belysning;58,3862;13,4380\n"
+    for outcome in paths("enkat.csv", body.encode(), "survey"):
+        if outcome.path == "form":
+            html = outcome.text.split("</thead>", 1)[0]
+            assert "Besvarad" in html and "Betyg" in html
+            assert "answered_at" not in html and "<code" not in html
+    for outcome in paths("est.csv", (HEADER + ROW).encode()):
+        if outcome.path == "form":
+            table = outcome.text.split('class="preview"', 1)[1]
+            assert "<td>Klotter</td>" in table and "<td>Exakt</td>" in table
+            assert "<td>exact</td>" not in table
+
+
+def test_every_field_label_has_an_english_translation() -> None:
+    from tryggkarta.domain import LAYER_FIELDS
+    from tryggkarta.i18n import catalogue
+    from tryggkarta.ingest.display import FIELD_LABELS
+
+    fields = {f for fs in LAYER_FIELDS.values() for f in fs} | {"municipality_code"}
+    assert fields <= set(FIELD_LABELS)
+    assert all(label in catalogue("en") for label in FIELD_LABELS.values())

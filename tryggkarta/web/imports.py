@@ -255,6 +255,7 @@ def preview() -> Any:
         return render_template(
             "imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)
         ), 400
+    from tryggkarta.ingest.display import field_label, value_labels
     from tryggkarta.ingest.service import preview_against_store
 
     preview_against_store(db, options["layer"], _uploads() / note["path"], gdf, report)
@@ -266,9 +267,13 @@ def preview() -> Any:
         layer=options["layer"],
         lang=_lang(),
         columns=list(head.columns),
-        rows=[
-            [("" if v is None or v != v else v) for v in r] for r in head.itertuples(index=False)
-        ],
+        column_label=lambda c: field_label(c, _lang()),
+        rows=value_labels(
+            options["layer"],
+            list(head.columns),
+            [[("" if v is None or v != v else v) for v in r] for r in head.itertuples(index=False)],
+            _lang(),
+        ),
         svg=preview_svg(gdf),
         kept=len(gdf),
     )
