@@ -353,10 +353,11 @@ def municipality_codes(gdf: Any, working_crs: int, default: str | None) -> pd.Se
         codes[todo] = default
         return codes
     geoms = np.asarray(gdf.geometry.values, dtype=object)[todo]
-    points = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
-    codes[todo] = geo.municipality_codes_at(
-        shapely.get_x(points), shapely.get_y(points), working_crs
-    )
+    shapes = shapely.get_type_id(geoms) != 0
+    if shapes.any():  # a polygon: its inner point (points are their own)
+        geoms = geoms.copy()
+        geoms[shapes] = shapely.point_on_surface(geoms[shapes])
+    codes[todo] = geo.municipality_codes_at(shapely.get_x(geoms), shapely.get_y(geoms), working_crs)
     return codes
 
 
