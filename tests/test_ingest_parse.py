@@ -88,3 +88,11 @@ def test_planned_dates_may_lie_in_the_future_events_not() -> None:
     assert why["early"].tolist() == [False, True]
     got, bad, _ = parse_dates(cells, future_days=None)
     assert bad.tolist() == [False, True] and got.iloc[0].year == 2027
+
+
+def test_24_00_is_the_end_of_the_day() -> None:
+    """A valid "24:00" (end of day, common in Swedish reports) is midnight of the next day."""
+    cells = pd.Series(["2021-02-22 24:00", "2021-02-22 23:59", "2021-02-22 24:01"], dtype="string")
+    got, bad, _ = parse_dates(cells)
+    assert bad.tolist() == [False, False, True]
+    assert got.iloc[0] == pd.Timestamp("2021-02-22 23:00", tz="UTC")  # 00:00 CET on the 23rd

@@ -36,6 +36,7 @@ DATE_FORMATS: tuple[str, ...] = (
     "%Y",
 )
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+_END_OF_DAY = r"([ T])24[:.]00(?:[:.]00)?$"
 SAMPLE = 500
 
 
@@ -240,6 +241,12 @@ def parse_dates(
     else:
         text = _single_spaced(values.astype("string").str.strip())
         text = text.where(text.str.len() > 0)
+        # "2021-02-22 24:00" is the end of that day: midnight of the next (read as 00:00 + 1 day)
+        midnight = text.str.contains(r"[ T]24[:.]00(?:[:.]00)?$", regex=True)
+        midnight = midnight.fillna(False).to_numpy(bool)
+        if midnight.any():
+            text = text.copy()
+            text[midnight] = text[midnight].str.replace(_END_OF_DAY, r"\g<1>00:00", regex=True)
         result = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
         remaining = text.notna()
         formats = [fmt] if fmt else list(DATE_FORMATS)
@@ -268,6 +275,8 @@ def parse_dates(
             seen.extend(f for f in used_list if f not in seen)
             used_list = [f for f in formats if f in seen]
         used = ", ".join(used_list) or None
+        if midnight.any():
+            result[midnight] = result[midnight] + pd.Timedelta(days=1)
     present = (
         values.notna().to_numpy()
         & (values.astype("string").str.strip().str.len() > 0).fillna(False).to_numpy()
