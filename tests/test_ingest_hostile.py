@@ -543,3 +543,26 @@ def test_every_field_label_has_an_english_translation() -> None:
     fields = {f for fs in LAYER_FIELDS.values() for f in fs} | {"municipality_code"}
     assert fields <= set(FIELD_LABELS)
     assert all(label in catalogue("en") for label in FIELD_LABELS.values())
+
+
+@pytest.mark.parametrize(
+    ("content", "swedish", "english"),
+    [
+        (b"Datum;Kategori\n2021-01-01;Brand\n", "dess kolumner är: Datum, Kategori", "The file"),
+        (b"Datum;X;Y\n2021-01-01;5000000;900000000\n", "runt (5000000, 900000000)", "cannot"),
+        (
+            b"a;" + b";".join(b"c%d" % i for i in range(2000)) + b"\n1;2\n",
+            "fler kolumner",
+            "columns",
+        ),
+    ],
+)
+def test_file_errors_on_the_swedish_page_are_swedish_with_specifics(
+    paths, tmp_path: Path, content: bytes, swedish: str, english: str
+) -> None:
+    for outcome in paths("fil.csv", content):
+        assert_clean(outcome, tmp_path)
+        if outcome.path == "form":
+            assert swedish in outcome.text and english not in outcome.text
+        elif outcome.path == "api":
+            assert english in json.loads(outcome.text)["error"]

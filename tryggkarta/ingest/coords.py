@@ -121,6 +121,7 @@ def points_from_columns(
             "The file has no coordinate columns: expected lat/lon, latitud/longitud, x/y, E/N or "
             f"easting/northing among {', '.join(map(str, frame.columns[:30]))}.",
             "no_coordinates",
+            columns=", ".join(map(str, frame.columns[:30])),
         )
     info_a: dict = {}
     info_b: dict = {}
@@ -154,6 +155,7 @@ def points_from_columns(
                 f"The coordinate system of the {names} columns cannot be inferred ({why}); "
                 "give it with --crs (e.g. 3006 for SWEREF 99 TM, 3010 for SWEREF 99 16 30).",
                 "crs_unknown",
+                values=why.split("around ", 1)[-1].split(" fit", 1)[0] if "around" in why else "",
             )
         src = CRS.from_epsg(epsg)
         report.crs_note = f"inferred from the values: {why}"

@@ -129,6 +129,7 @@ def read_zip(path: Path, options: ReadOptions) -> RawTable:
             raise bad(
                 f"The zip file {name} holds several data files ({', '.join(chosen[:5])}); zip one at a time.",
                 "zip_several",
+                files=", ".join(chosen[:5]),
             )
         target = chosen[0]
         stem = str(PurePosixPath(target).with_suffix(""))

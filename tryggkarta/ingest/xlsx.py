@@ -72,7 +72,11 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         elif isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit()):
             index = int(wanted) - 1
             if not 0 <= index < len(sheet_names):
-                raise bad(f"The workbook {name} has no sheet number {wanted}.", "no_sheet")
+                raise bad(
+                    f"The workbook {name} has no sheet number {wanted}.",
+                    "no_sheet",
+                    sheets=", ".join(sheet_names),
+                )
             sheet = sheet_names[index]
         elif wanted in sheet_names:
             sheet = wanted
@@ -80,6 +84,7 @@ def read(path: Path, options: ReadOptions) -> RawTable:
             raise bad(
                 f"The workbook {name} has no sheet {wanted!r}; it has {', '.join(sheet_names)}.",
                 "no_sheet",
+                sheets=", ".join(sheet_names),
             )
         ws = values_wb[sheet]
         # The sheet's <dimension> first (it may be missing or lie: the reads below stop anyway).

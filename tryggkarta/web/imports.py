@@ -94,8 +94,29 @@ def _lang() -> str:
     return current_language()
 
 
+#: Swedish sentences with the specifics of the error (its details), used instead of the
+#: English message in parentheses when the details hold them.
+ERRORS_SV_DETAIL: dict[str, str] = {
+    "no_coordinates": "Filen saknar koordinatkolumner (lat/lon, x/y, E/N); dess kolumner är: "
+    "%(columns)s.",
+    "crs_unknown": "Koordinatsystemet går inte att avgöra från värdena (runt %(values)s); "
+    "ange det som EPSG-kod, till exempel 3006 för SWEREF 99 TM eller 3021 för RT90.",
+    "no_sheet": "Arbetsboken saknar det angivna bladet; den har: %(sheets)s.",
+    "zip_several": "Zip-filen innehåller flera datafiler (%(files)s); zippa en i taget.",
+    "too_many_columns": "Filen har fler kolumner än de %(limit)s som tillåts; den ser inte ut "
+    "som en tabell med poster.",
+    "too_many_rows": "Filen har fler rader än de %(limit)s som får importeras på en gång; "
+    "dela upp den.",
+}
+
+
 def _error_text(exc: TryggkartaError) -> str:
     code = (exc.details or {}).get("code") if isinstance(exc.details, dict) else None
+    if _lang() == "sv" and code in ERRORS_SV_DETAIL:
+        try:
+            return ERRORS_SV_DETAIL[code] % exc.details
+        except (KeyError, TypeError, ValueError):
+            pass  # details without the specifics: the general sentence below
     if _lang() == "sv" and code in ERRORS_SV:
         if code in ERRORS_WITH_DETAIL:
             return f"{ERRORS_SV[code]} ({exc.message})"
