@@ -355,7 +355,7 @@ def test_a_million_columns_is_too_many_columns_not_no_data_rows(paths, tmp_path:
         if outcome.path == "api":
             assert json.loads(outcome.text)["code"] == "too_many_columns"
         elif outcome.path == "form":
-            assert "för många kolumner" in outcome.text
+            assert "fler kolumner än de 1000 som tillåts" in outcome.text
         else:
             assert "1,000,000 columns" in outcome.text
 

@@ -39,11 +39,13 @@ def _check_info(path: Path | str, name: str, **kwargs: object) -> None:
     )
 
 
-def _read_dataframe(path: Path | str, name: str, **kwargs):  # noqa: ANN202
+def _read_dataframe(path: Path | str, name: str, checked: bool = False, **kwargs):  # noqa: ANN202
+    """The file via pyogrio; its size is checked on GDAL's metadata first unless ``checked``."""
     import pyogrio
 
     try:
-        _check_info(path, name, **kwargs)
+        if not checked:
+            _check_info(path, name, **kwargs)
         return pyogrio.read_dataframe(path, **kwargs)
     except pyogrio.errors.DataSourceError as exc:
         raise bad(
@@ -77,7 +79,7 @@ def read_geojson_text(text: str, name: str, options: ReadOptions) -> RawTable:
     with tempfile.TemporaryDirectory(prefix="tk-geojson-") as tmp:
         target = Path(tmp) / "data.geojson"
         target.write_text(text, encoding="utf-8")
-        gdf = _read_dataframe(target, name)
+        gdf = _read_dataframe(target, name, checked=True)  # counted in the JSON already
     if gdf.crs is None:
         gdf = gdf.set_crs(4326)
     return _split(gdf, "geojson", options, encoding="utf-8")
