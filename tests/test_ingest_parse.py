@@ -49,3 +49,50 @@ def test_dates_with_odd_whitespace_parse_like_single_spaced() -> None:
     got, bad, _used = parse_dates(cells)
     assert not bad.any()
     assert got.nunique() == 1 and got.iloc[0] == pd.Timestamp("2024-01-01 09:00", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected", "bad"),
+    [
+        (["1.234,5", "2,5"], [1234.5, 2.5], [False, False]),  # Swedish: "." groups, "," decimal
+        (["1,234.5", "2.5"], [1234.5, 2.5], [False, False]),  # English
+        (["1 234,5", "1\u00a0234,5"], [1234.5, 1234.5], [False, False]),
+        (["1.234.567", "1,234,567"], [1234567.0, 1234567.0], [False, False]),
+        (["1.234.567,89", "-1 234,5"], [1234567.89, -1234.5], [False, False]),
+        (["1,234", "58.3862"], [1234.0, 58.3862], [False, False]),  # the column's "." is decimal
+        (["1.234", "58,3862"], [1234.0, 58.3862], [False, False]),  # the column's "," is decimal
+        (["1,234", "58,3862"], [1.234, 58.3862], [False, False]),
+        (["1.234", "13.438"], [1.234, 13.438], [False, False]),  # nothing says otherwise
+        (["1.234", "58,38", "2.75"], [np.nan, 58.38, 2.75], [True, False, False]),  # both used
+        (["1.23,4", "12.34.5", "1,2.3"], [np.nan] * 3, [True] * 3),  # not thousands groups
+    ],
+)
+def test_swedish_and_english_number_forms(cells, expected, bad) -> None:
+    got, flags = parse_numbers(pd.Series(cells, dtype="string"))
+    np.testing.assert_allclose(got, expected, equal_nan=True)
+    assert flags.tolist() == bad
+
+
+def test_spreadsheet_numbers_are_never_ambiguous() -> None:
+    """A number cell (13.438 from XLSX) beside text with a decimal comma stays 13.438."""
+    got, flags = parse_numbers(pd.Series([13.438, "13,4412"], dtype=object))
+    np.testing.assert_allclose(got, [13.438, 13.4412])
+    assert not flags.any()
+
+
+def test_planned_dates_may_lie_in_the_future_events_not() -> None:
+    cells = pd.Series(["2027-03-01", "1850-01-01"], dtype="string")
+    why: dict = {}
+    _got, bad, _ = parse_dates(cells, why=why)
+    assert bad.tolist() == [True, True] and why["future"].tolist() == [True, False]
+    assert why["early"].tolist() == [False, True]
+    got, bad, _ = parse_dates(cells, future_days=None)
+    assert bad.tolist() == [False, True] and got.iloc[0].year == 2027
+
+
+def test_24_00_is_the_end_of_the_day() -> None:
+    """A valid "24:00" (end of day, common in Swedish reports) is midnight of the next day."""
+    cells = pd.Series(["2021-02-22 24:00", "2021-02-22 23:59", "2021-02-22 24:01"], dtype="string")
+    got, bad, _ = parse_dates(cells)
+    assert bad.tolist() == [False, False, True]
+    assert got.iloc[0] == pd.Timestamp("2021-02-22 23:00", tz="UTC")  # 00:00 CET on the 23rd

@@ -56,6 +56,9 @@ def get_database(*, migrate_check: bool = True):
     db = Database(get_settings())
     if migrate_check:
         db.check()
+        from tryggkarta.ingest.cleanup import sweep
+
+        sweep(db)  # staging files of killed imports, expired import previews
     return db
 
 

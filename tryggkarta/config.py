@@ -5,7 +5,8 @@ variable                       meaning                                          
 =============================  ====================================================  =========================
 TRYGGKARTA_DATABASE_URL        SQLAlchemy URL (``sqlite:///…`` or                    ``sqlite:///<instance>/tryggkarta.db``
                                ``postgresql+psycopg://user@host/db``)
-TRYGGKARTA_CRS                 working CRS as an EPSG code (projected, metres)       3006 (SWEREF 99 TM)
+TRYGGKARTA_CRS                 working CRS as an EPSG code (projected, metres)       3006 (SWEREF 99 TM); the
+                                                                                     UTM zone of a region abroad
 TRYGGKARTA_REGION              region: a municipality code (``1495``), ``SE`` or     ``SE`` (Sweden)
                                a WGS84 bbox ``minlon,minlat,maxlon,maxlat``
 TRYGGKARTA_SECRET_KEY          Flask secret key (sessions, CSRF, share links)        ``<instance>/secret_key``,
@@ -30,12 +31,16 @@ TRYGGKARTA_LOGIN_IP_RATE_LIMIT login attempts per IP address (any username)     
 TRYGGKARTA_API_RATE_LIMIT      /api and /ogc requests per token, user or IP address  ``600 per minute``
 TRYGGKARTA_RATELIMIT_STORAGE   where the counters live (``memory://``, or e.g.        ``memory://``
                                ``redis://host:6379`` for several server processes)
+TRYGGKARTA_IMPORT_PREVIEW_HOURS  an unconfirmed import preview (and its upload) is      24
+                               deleted after this many hours
 TRYGGKARTA_CONFIG              path of a TOML file with the same keys (lower case)   none
 =============================  ====================================================  =========================
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import secrets
 import tomllib
@@ -64,6 +69,7 @@ class Settings:
     instance_path: str = "instance"
     max_upload_mb: int = 200
     min_count: int = 5
+    import_preview_hours: int = 24
     language: str = "sv"
     timezone: str = DEFAULT_TIMEZONE
     export_file_mode: int = 0o644
@@ -89,7 +95,14 @@ class Settings:
         return replace(self, **kwargs)
 
 
-_INT_FIELDS = {"crs", "max_upload_mb", "min_count", "trusted_proxies", "session_hours"}
+_INT_FIELDS = {
+    "crs",
+    "max_upload_mb",
+    "min_count",
+    "trusted_proxies",
+    "session_hours",
+    "import_preview_hours",
+}
 #: Whole numbers that may be 0.
 _ZERO_OK = {"trusted_proxies"}
 SECURE_COOKIE_CHOICES = {
@@ -183,6 +196,12 @@ def load_settings(
                 else value
             )
 
+    if "crs" not in values:  # a metric CRS that suits the region (its UTM zone abroad)
+        from tryggkarta.geo import crs_for_region
+
+        with contextlib.suppress(ConfigError):
+            values["crs"] = crs_for_region(values.get("region", "SE"))
+
     if not values.get("secret_key"):
         key_file = Path(values.get("instance_path", "instance")) / "secret_key"
         if key_file.is_file():
@@ -251,6 +270,11 @@ def validate(settings: Settings) -> None:
 
     check_working_crs(settings.crs)
     parse_region(settings.region)
+    from tryggkarta.geo import crs_mismatch
+
+    mismatch = crs_mismatch(settings.crs, settings.region)
+    if mismatch:
+        logging.getLogger("tryggkarta").warning(mismatch)
     if (
         "{z}" not in settings.tile_url
         or "{x}" not in settings.tile_url

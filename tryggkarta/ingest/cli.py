@@ -137,6 +137,25 @@ def undo(dataset: int) -> None:
         click.echo(f"Dataset {dataset} removed: {n} {layer} rows deleted.")
 
 
+@import_group.command(
+    "cleanup",
+    help="Remove staging files of killed imports and previews older than "
+    "TRYGGKARTA_IMPORT_PREVIEW_HOURS (run it from cron).",
+)
+def cleanup_command() -> None:
+    from tryggkarta.ingest.cleanup import sweep
+
+    try:
+        done = sweep(_database())
+    except TryggkartaError as exc:
+        _fail(exc)
+        return
+    click.echo(
+        f"Removed {done['staging_files']} stale staging files and "
+        f"{done['previews']} expired import previews."
+    )
+
+
 @import_group.command("list", help="List imported datasets, newest first.")
 @click.option("--layer", type=click.Choice(list(LAYER_FIELDS)))
 def list_command(layer: str | None) -> None:

@@ -23,6 +23,18 @@ from tryggkarta import geo
 from tryggkarta.errors import ConfigError
 from tryggkarta.ingest.files import bad
 from tryggkarta.ingest.parse import parse_numbers
+from tryggkarta.ingest.report import Note, Reason
+
+#: The explanations of :func:`tryggkarta.geo.infer_point_crs` as Swedish message keys.
+WHY = {
+    "WGS84 lon/lat (values within Sweden's degrees)": "WGS84 lon/lat (värden inom Sveriges grader)",
+    "WGS84 with latitude and longitude columns swapped": "WGS84 med latitud- och longitudkolumnerna omkastade",
+    "SWEREF 99 TM easting/northing (metre values within Sweden)": "SWEREF 99 TM öst/nord (metervärden inom Sverige)",
+    "SWEREF 99 TM with E and N columns swapped": "SWEREF 99 TM med E- och N-kolumnerna omkastade",
+    "RT90 2.5 gon V easting/northing (metre values within Sweden)": "RT90 2.5 gon V öst/nord (metervärden inom Sverige)",
+    "RT90 2.5 gon V with X and Y columns swapped": "RT90 2.5 gon V med X- och Y-kolumnerna omkastade",
+    "WGS84 lon/lat (degree values)": "WGS84 lon/lat (gradvärden)",
+}
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +52,8 @@ class Area:
 
     polygon: Any
     label: str
+    #: the label as a Swedish message key and its parameters (translated at render time)
+    key: tuple[str, dict] = ("%(label)s", {})
 
 
 def target_area(working_crs: int, region: str, municipality_code: str | None) -> Area:
@@ -47,17 +61,20 @@ def target_area(working_crs: int, region: str, municipality_code: str | None) ->
     try:
         if municipality_code:
             poly = geo.municipality(municipality_code, working_crs).buffer(MUNICIPALITY_MARGIN_M)
-            label = f"municipality {municipality_code} {geo.muni_name(municipality_code)} (+1 km)"
+            name = geo.muni_name(municipality_code)
+            label = f"municipality {municipality_code} {name} (+1 km)"
+            key = ("kommunen %(code)s %(name)s (+1 km)", {"code": municipality_code, "name": name})
         else:
             reg = geo.parse_region(region)
             poly = geo.region_polygon(reg, working_crs)
             if reg.municipality_code:
                 poly = poly.buffer(MUNICIPALITY_MARGIN_M)
             label = f"the region {reg.name}"
+            key = ("regionen %(name)s", {"name": reg.name})
     except ConfigError as exc:
         raise bad(exc.message, "bad_municipality") from None
     shapely.prepare(poly)
-    return Area(poly, label)
+    return Area(poly, label, key)
 
 
 def as_crs(value: Any, what: str) -> CRS:
@@ -104,14 +121,20 @@ def points_from_columns(
             "The file has no coordinate columns: expected lat/lon, latitud/longitud, x/y, E/N or "
             f"easting/northing among {', '.join(map(str, frame.columns[:30]))}.",
             "no_coordinates",
+            columns=", ".join(map(str, frame.columns[:30])),
         )
-    a, bad_a = parse_numbers(frame[a_col])
-    b, bad_b = parse_numbers(frame[b_col])
-    reject(bad_a, a_col, frame[a_col], "not a finite number")
-    reject(bad_b & ~bad_a, b_col, frame[b_col], "not a finite number")
+    info_a: dict = {}
+    info_b: dict = {}
+    a, bad_a = parse_numbers(frame[a_col], info_a)
+    b, bad_b = parse_numbers(frame[b_col], info_b)
+    for info, col in ((info_a, a_col), (info_b, b_col)):
+        if "ambiguous" in info:
+            reject(info["ambiguous"], col, frame[col], Reason.AMBIGUOUS_NUMBER)
+    reject(bad_a, a_col, frame[a_col], Reason.NOT_A_NUMBER)
+    reject(bad_b & ~bad_a, b_col, frame[b_col], Reason.NOT_A_NUMBER)
     missing = ~(np.isfinite(a) & np.isfinite(b)) & ~bad_a & ~bad_b
-    reject(missing & np.isnan(a), a_col, frame[a_col], "missing coordinate")
-    reject(missing & ~np.isnan(a), b_col, frame[b_col], "missing coordinate")
+    reject(missing & np.isnan(a), a_col, frame[a_col], Reason.MISSING_COORDINATE)
+    reject(missing & ~np.isnan(a), b_col, frame[b_col], Reason.MISSING_COORDINATE)
     ok = np.isfinite(a) & np.isfinite(b)
     if not ok.any():
         if state is not None:
@@ -124,6 +147,7 @@ def points_from_columns(
     elif given_crs is not None:
         src = as_crs(given_crs, "The CRS")
         report.crs_note = "given"
+        report.crs_note_key = [Note.CRS_GIVEN, {}]
     else:
         epsg, swapped, why = geo.infer_point_crs(a[ok], b[ok], working_crs)
         if epsg is None:
@@ -131,16 +155,16 @@ def points_from_columns(
                 f"The coordinate system of the {names} columns cannot be inferred ({why}); "
                 "give it with --crs (e.g. 3006 for SWEREF 99 TM, 3010 for SWEREF 99 16 30).",
                 "crs_unknown",
+                values=why.split("around ", 1)[-1].split(" fit", 1)[0] if "around" in why else "",
             )
         src = CRS.from_epsg(epsg)
         report.crs_note = f"inferred from the values: {why}"
-        report.warn(f"CRS guessed from the coordinate values: {crs_label(src)} ({why}).")
+        why_key = [WHY.get(why, "%(why)s"), {"why": why}]
+        report.crs_note_key = [Note.CRS_INFERRED, {"why": why_key}]
+        report.warn(Note.CRS_GUESSED, {"crs": crs_label(src), "why": why_key})
         if swapped:
             a, b = b, a
-            report.warn(
-                f"The {a_col} and {b_col} columns hold each other's values in the whole file "
-                f"({why}) — fixed by swapping them."
-            )
+            report.warn(Note.COLUMNS_SWAPPED, {"a": a_col, "b": b_col, "why": why_key})
         if state is not None:
             state.swapped = bool(swapped)
     if state is not None:
@@ -163,7 +187,8 @@ def points_from_columns(
                 state.swapped_names = names
             else:
                 report.warn(
-                    f"{len(idx)} rows had {names} swapped — fixed (rows {_few(rows[idx])})."
+                    Note.ROWS_SWAPPED,
+                    {"count": len(idx), "names": names, "rows": _few(rows[idx])},
                 )
     outside = ok & ~inside
     if outside.any():  # the "lat,lon" text is built only when a row is rejected
@@ -171,7 +196,8 @@ def points_from_columns(
             outside,
             f"{b_col},{a_col}",
             frame[b_col].astype("string") + "," + frame[a_col].astype("string"),
-            f"outside {area.label}",
+            Reason.OUTSIDE,
+            {"area": list(area.key)},
         )
     x = np.where(inside, x, np.nan)
     y = np.where(inside, y, np.nan)
@@ -204,9 +230,10 @@ def geometries_from_file(
     src = CRS.from_user_input(declared) if declared is not None else as_crs(given_crs, "The CRS")
     report.crs = crs_label(src)
     report.crs_note = "declared in the file" if declared is not None else "given"
+    report.crs_note_key = [Note.CRS_DECLARED if declared is not None else Note.CRS_GIVEN, {}]
     values = np.asarray(geoms.values, dtype=object)
     empty = shapely.is_missing(values) | shapely.is_empty(values)
-    reject(empty, "geometry", np.full(len(values), ""), "no geometry")
+    reject(empty, "geometry", np.full(len(values), ""), Reason.NO_GEOMETRY)
     import geopandas as gpd
 
     series = gpd.GeoSeries(np.where(empty, None, values), crs=src).to_crs(working_crs)
@@ -232,7 +259,13 @@ def geometries_from_file(
             report.warn(f"{int(invalid.sum())} invalid polygons were repaired (make_valid).")
         inside = np.zeros(len(out), dtype=bool)
         inside[ok] = shapely.intersects(area.polygon, out[ok])
-    reject(ok & ~inside, "geometry", np.full(len(out), "(feature)"), f"outside {area.label}")
+    reject(
+        ok & ~inside,
+        "geometry",
+        np.full(len(out), "(feature)"),
+        Reason.OUTSIDE,
+        {"area": list(area.key)},
+    )
     return np.where(ok & inside, out, None)
 
 

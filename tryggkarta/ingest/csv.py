@@ -19,8 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tryggkarta.ingest.files import bad, decode_text, read_bytes, split_suffix
+from tryggkarta.ingest.files import (
+    MIXED_ENCODING,
+    bad,
+    check_table_size,
+    decode_mixed,
+    decode_text,
+    detail,
+    read_bytes,
+    split_suffix,
+)
 from tryggkarta.ingest.registry import RawTable, ReadOptions
+from tryggkarta.ingest.report import Note, Reason
 
 CANDIDATES = (";", ",", "\t", "|")
 POLISEN_HISTORY_COLUMNS = (
@@ -52,15 +62,27 @@ def sniff_delimiter(lines: list[str]) -> str:
     return best
 
 
-def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str]:
-    """(bytes, encoding, delimiter, header width, name) of a (possibly gzipped) delimited file."""
+def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str, list[int]]:
+    """(bytes, encoding, delimiter, header width, name, Windows-1252 lines of a mixed file) of
+    a (possibly gzipped) delimited file."""
     name = options.filename or path.name
     _suffix, gz = split_suffix(name)
-    data = read_bytes(path, gz)
+    data = read_bytes(path, gz, name=name)
     text, encoding = decode_text(data, name, options.encoding)
+    mixed_lines: list[int] = []
+    if encoding == MIXED_ENCODING:  # each line in its own encoding, then read as UTF-8
+        text, mixed_lines = decode_mixed(data) or (text, [])
+        data = text.encode("utf-8")
     if not text.strip():
         raise bad(f"The file {name} is empty.", "empty_file")
+    # The header line in full (it may be longer than the sample: 10^6 columns are 2 MB).
+    newline = text.find("\n")
+    header_line = text if newline < 0 else text[:newline]
+    guess = options.delimiter or max(CANDIDATES, key=header_line.count)
+    check_table_size(name, None, header_line.count(guess) + 1)
     sample = text[:65536]
+    if newline >= len(sample):
+        sample = text[: newline + 65536]
     # pandas reads the bytes itself (with the encoding just found): holding the decoded text
     # plus a StringIO copy of it (4 bytes per character) cost ~5x the file size in memory.
     del text
@@ -70,18 +92,26 @@ def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str]
         raise bad(f"The file {name} has a header but no data rows.", "header_only")
     delimiter = options.delimiter or sniff_delimiter(head)
     n_header = len(next(stdcsv.reader([head[0]], delimiter=delimiter)))
+    check_table_size(name, None, n_header)
     if n_header < 2:
         raise bad(
             f"The file {name} has only one column; it does not look like a CSV with "
             "coordinate columns (expected ';', ',' or tab between columns).",
             "single_column",
         )
-    return data, encoding, delimiter, n_header, name
+    return data, encoding, delimiter, n_header, name, mixed_lines
+
+
+def _mixed_warning(table: RawTable, lines: list[int]) -> None:
+    """Tell which rows were Windows-1252 in a file of UTF-8 rows."""
+    if lines:
+        shown = ", ".join(str(n) for n in lines[:10]) + (", …" if len(lines) > 10 else "")
+        table.warnings.append((Note.MIXED_ENCODING, {"count": len(lines), "rows": shown}))
 
 
 def _read_csv_args(encoding: str, delimiter: str) -> dict:
     return {
-        "encoding": "utf-8" if encoding == "utf-8-sig" else encoding,
+        "encoding": "utf-8" if encoding in ("utf-8-sig", MIXED_ENCODING) else encoding,
         "encoding_errors": "replace" if encoding == "cp1252" else "strict",
         "sep": delimiter,
         "dtype": str,
@@ -90,12 +120,42 @@ def _read_csv_args(encoding: str, delimiter: str) -> dict:
         "skip_blank_lines": False,
         "on_bad_lines": "warn",
         "engine": "c",
+        # The header is read as a row: with ``header=0`` pandas takes a first data row with one
+        # field more than the header as "index + columns" and shifts every column silently.
+        # Without a header, the first line fixes the width and any longer row is a bad line.
+        "header": None,
     }
+
+
+def header_names(values: list[Any]) -> list[str]:
+    """Column names from the header row as pandas would make them (blank and repeated names)."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        text = "" if value is None or value != value else str(value).strip().lstrip("\ufeff")
+        name = text or f"Unnamed: {i}"
+        base = name
+        while name in seen:
+            seen[base] += 1
+            name = f"{base}.{seen[base]}"
+        seen[name] = 0
+        names.append(name)
+    return names
+
+
+def _too_long(n_header: int, skipped: list[tuple[int, int]]) -> list[tuple]:
+    """Rejections for the lines with more fields than the header (text with the delimiter)."""
+    return [
+        (ln, "(row)", f"{seen} fields", Reason.TOO_MANY_FIELDS, {"seen": seen, "header": n_header})
+        for ln, seen in skipped
+    ]
 
 
 def read(path: Path, options: ReadOptions) -> RawTable:
     """Read a (possibly gzipped) delimited text file into a table of strings."""
-    data, encoding, delimiter, n_header, name = _sniff(path, options)
+    data, encoding, delimiter, n_header, name, mixed = _sniff(path, options)
+    # Read whole: at most MAX_ROWS lines (a streamed import reads in chunks and has no limit).
+    check_table_size(name, max(data.count(b"\n") - 1, 0), n_header)
     skipped: list[tuple[int, int]] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -103,13 +163,16 @@ def read(path: Path, options: ReadOptions) -> RawTable:
             frame = pd.read_csv(io.BytesIO(data), **_read_csv_args(encoding, delimiter))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
             raise bad(
-                f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}", "bad_csv"
+                f"The file {name} could not be read as CSV: {detail(exc, name, path)}", "bad_csv"
             ) from None
     for warning in caught:
         for match in _SKIPPED.finditer(str(warning.message)):
             skipped.append((int(match.group(1)), int(match.group(3))))
     del data
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    if len(frame) == 0:
+        raise bad(f"The file {name} has a header but no data rows.", "header_only")
+    frame.columns = header_names(frame.iloc[0].tolist())
+    frame = frame.iloc[1:].reset_index(drop=True)
     # Line numbers: header is line 1; skipped (bad) lines are not in the frame.
     total = len(frame) + len(skipped)
     lines = np.arange(2, total + 2)
@@ -131,15 +194,8 @@ def read(path: Path, options: ReadOptions) -> RawTable:
     )
     if len(frame) == 0 and not skipped:
         raise bad(f"The file {name} has a header but no data rows.", "header_only")
-    table.bad_rows = [
-        (
-            ln,
-            "(row)",
-            f"{seen} fields",
-            f"the row has {seen} fields but the header has {n_header} (mixed delimiters?)",
-        )
-        for ln, seen in skipped
-    ]
+    table.bad_rows = _too_long(n_header, skipped)
+    _mixed_warning(table, mixed)
     return table
 
 
@@ -157,7 +213,7 @@ def _arrow_frames(
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    if encoding not in ("utf-8", "utf-8-sig"):
+    if encoding not in ("utf-8", "utf-8-sig", MIXED_ENCODING):
         return None
     try:
         sample = data[:65536].decode("utf-8-sig", errors="replace")
@@ -237,7 +293,7 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
     file (unreadable, header only) are raised here too, before or while iterating. A clean
     UTF-8 file is read by Arrow (:func:`_arrow_frames`), any other by pandas.
     """
-    data, encoding, delimiter, n_header, name = _sniff(path, options)
+    data, encoding, delimiter, n_header, name, mixed = _sniff(path, options)
     skipped: set[int] = set()
     next_line = 2  # the line of the next data row
     rows_seen = 0
@@ -245,6 +301,8 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
     preset: str | None = None
     reader = None
     fast = _arrow_frames(data, encoding, delimiter, chunksize)
+    if fast is None:
+        next_line = 1  # pandas reads the header line as a row too
     while True:
         caught: list[Any] = []
         if fast is not None:
@@ -272,7 +330,7 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
                     ValueError,
                 ) as exc:
                     raise bad(
-                        f"The file {name} could not be read as CSV: {str(exc).splitlines()[0]}",
+                        f"The file {name} could not be read as CSV: {detail(exc, name, path)}",
                         "bad_csv",
                     ) from None
         new_bad: list[tuple[int, int]] = []
@@ -287,6 +345,12 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
         lines = lines[:n]
         if n:
             next_line = int(lines[-1]) + 1
+        if columns is None and fast is None:
+            if len(frame) == 0:
+                break
+            # pandas' path reads the header as the first row (line 1): take it out.
+            columns = header_names(frame.iloc[0].tolist())
+            frame, lines, n = frame.iloc[1:], lines[1:], n - 1
         if columns is None:
             columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
             preset = (
@@ -305,15 +369,9 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
             row_numbers=lines[keep],
             preset=preset,
         )
-        table.bad_rows = [
-            (
-                ln,
-                "(row)",
-                f"{seen} fields",
-                f"the row has {seen} fields but the header has {n_header} (mixed delimiters?)",
-            )
-            for ln, seen in new_bad
-        ]
+        table.bad_rows = _too_long(n_header, new_bad)
+        if rows_seen == len(frame):  # the first piece carries the whole file's warning
+            _mixed_warning(table, mixed)
         yield table
     if rows_seen == 0 and not skipped:
         raise bad(f"The file {name} has a header but no data rows.", "header_only")

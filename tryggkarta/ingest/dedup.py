@@ -22,7 +22,7 @@ import shapely
 
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.ingest.mapping import Mapping
-from tryggkarta.ingest.report import ImportReport
+from tryggkarta.ingest.report import ImportReport, Note
 
 MAX_KEY = 128
 _HASH_KEYS = ("tryggkarta-dedup1", "tryggkarta-dedup2")
@@ -154,9 +154,7 @@ def dedup_keys(
             if state is not None:
                 state.count("repeated_id", n)
             else:
-                report.warn(
-                    f"{n} rows repeat an id that appears earlier in the file; only the first was kept."
-                )
+                report.warn(Note.REPEATED_ID, {"count": n})
             gdf, keys, has_id = gdf.loc[~repeated], keys[~repeated], has_id[~repeated]
     rest = ~has_id
     if rest.any():
@@ -186,10 +184,7 @@ def dedup_keys(
         if same and state is not None:
             state.count("identical", same)
         elif same:
-            report.warn(
-                f"{same} rows are identical to an earlier row in the file; they were kept as "
-                "separate records (re-importing the file still adds nothing)."
-            )
+            report.warn(Note.IDENTICAL, {"count": same})
     gdf = gdf.copy()
     gdf["dedup_key"] = keys if isinstance(keys.dtype, pd.StringDtype) else keys.astype(object)
     return gdf

@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tryggkarta.ingest.files import bad, decode_text, read_bytes, split_suffix
+from tryggkarta.ingest import files
+from tryggkarta.ingest.files import (
+    bad,
+    check_table_size,
+    decode_text,
+    load_json,
+    read_bytes,
+    split_suffix,
+)
 from tryggkarta.ingest.registry import RawTable, ReadOptions
 
 GEOJSON_TYPES = {"FeatureCollection", "Feature"}
@@ -31,23 +39,33 @@ def is_polisen(records: list) -> bool:
     )
 
 
+def _scalar(value: object) -> object:
+    """A JSON value as a cell: scalars as they are, lists and objects as JSON text."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+
+
 def polisen_frame(records: list[dict]) -> pd.DataFrame:
-    """Polisen API events as the history CSV's columns (all text)."""
-    loc = [r.get("location") or {} for r in records]
-    gps = pd.Series([lc.get("gps") for lc in loc], dtype="string").str.split(",", n=1, expand=True)
+    """Polisen API events as the history CSV's columns (all text).
+
+    Only the first events decide that a file is the Polisen feed: a later event of another
+    shape (no location object, gps not text) gives empty cells, which the row checks reject.
+    """
+    loc = [r.get("location") if isinstance(r.get("location"), dict) else {} for r in records]
+    gps_text = [lc.get("gps") if isinstance(lc.get("gps"), str) else None for lc in loc]
+    gps = pd.Series(gps_text, dtype="string").str.split(",", n=1, expand=True)
     if gps.shape[1] < 2:
         gps = pd.DataFrame(
             {0: pd.Series([None] * len(records)), 1: pd.Series([None] * len(records))}
         )
     return pd.DataFrame(
         {
-            "id": [r.get("id") for r in records],
-            "datetime": [r.get("datetime") for r in records],
-            "type": [r.get("type") for r in records],
-            "name": [r.get("name") for r in records],
-            "summary": [r.get("summary") for r in records],
-            "url": [r.get("url") for r in records],
-            "location_name": [lc.get("name") for lc in loc],
+            "id": [_scalar(r.get("id")) for r in records],
+            "datetime": [_scalar(r.get("datetime")) for r in records],
+            "type": [_scalar(r.get("type")) for r in records],
+            "name": [_scalar(r.get("name")) for r in records],
+            "summary": [_scalar(r.get("summary")) for r in records],
+            "url": [_scalar(r.get("url")) for r in records],
+            "location_name": [_scalar(lc.get("name")) for lc in loc],
             "lat": gps[0].to_numpy(dtype=object),
             "lon": gps[1].to_numpy(dtype=object),
         }
@@ -58,17 +76,22 @@ def read(path: Path, options: ReadOptions) -> RawTable:
     """Read GeoJSON (via pyogrio), a Polisen events array or an array of flat records."""
     name = options.filename or path.name
     _suffix, gz = split_suffix(name)
-    data = read_bytes(path, gz)
+    data = read_bytes(path, gz, name=name)
+    if len(data) > files.MAX_JSON_BYTES:
+        load_json(data, name)  # refuses with the size in the message
     text, encoding = decode_text(data, name, options.encoding or None)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise bad(
-            f"The file {name} is not valid JSON (line {exc.lineno}: {exc.msg}).", "bad_json"
-        ) from None
+    del data
+    doc = load_json(text, name)
     if isinstance(doc, dict) and doc.get("type") in GEOJSON_TYPES:
         from tryggkarta.ingest import vector
 
+        features = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
+        if not isinstance(features, list):
+            raise bad(f"The GeoJSON file {name} has no list of features.", "bad_json")
+        first = features[0] if features and isinstance(features[0], dict) else {}
+        props = first.get("properties")
+        check_table_size(name, len(features), len(props) if isinstance(props, dict) else None)
+        del doc
         return vector.read_geojson_text(text, name, options)
     if isinstance(doc, dict):
         # Some APIs wrap the array: {"events": [...]} / {"data": [...]}.
@@ -80,15 +103,16 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         )
     if not doc:
         raise bad(f"The file {name} has no data rows.", "no_rows")
+    check_table_size(name, len(doc), len(doc[0]) if isinstance(doc[0], dict) else None)
+    if not all(isinstance(r, dict) for r in doc):
+        raise bad(f"The file {name} is a JSON array, but not every item is an object.", "bad_json")
     if is_polisen(doc):
         return RawTable(
             frame=polisen_frame(doc), format="polisen-json", encoding=encoding, preset="polisen"
         )
-    records = [r for r in doc if isinstance(r, dict)]
-    if len(records) != len(doc):
-        raise bad(f"The file {name} is a JSON array, but not every item is an object.", "bad_json")
-    frame = pd.json_normalize(records, sep="_")
-    frame = frame.map(lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
+    frame = pd.json_normalize(doc, sep="_", max_level=8)
+    check_table_size(name, len(frame), frame.shape[1])
+    frame = frame.map(_scalar)
     frame = frame.astype("string").replace("", pd.NA)
     return RawTable(
         frame=frame, format="json", encoding=encoding, row_numbers=np.arange(1, len(frame) + 1)

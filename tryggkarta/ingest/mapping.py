@@ -101,12 +101,36 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
             "datum",
             "date",
             "created_date",
+            "datereported",
+            "date_reported",
+            "reported_date",
+            "occurred_on_date",
+            "occurred_on",
+            "occurred_date",
+            "date_occurred",
+            "incident_date",
+            "offense_date",
+            "dispatch_ts",
+            "dispatch_time",
+            "dispatch_date",
             "starttid",
             "start",
             "fran",
             "time",
         ),
-        "time": ("tid", "klockslag", "klockan", "kl", "time", "hour_time"),
+        "time": (
+            "tid",
+            "klockslag",
+            "klockan",
+            "kl",
+            "time",
+            "hour_time",
+            "timme",
+            "hour",
+            "occurred_hour",
+            "hour_of_day",
+            "occ_hour",
+        ),
         "occurred_to": ("occurred_to", "till", "sluttid", "datum_till", "end", "slut"),
         "category": (
             "kategori",
@@ -332,6 +356,10 @@ def _toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
+#: Largest mapping file accepted (the packaged ones are about 2 KB).
+MAX_MAPPING_BYTES = 256 * 1024
+
+
 def load_mapping(spec: Mapping | str | Path | None) -> Mapping | None:
     """A :class:`Mapping` from an object, a TOML path, TOML text or a packaged mapping name."""
     if spec is None or isinstance(spec, Mapping):
@@ -340,8 +368,18 @@ def load_mapping(spec: Mapping | str | Path | None) -> Mapping | None:
     name = str(spec)
     path = Path(spec) if not isinstance(spec, str) or "\n" not in spec else None
     if path is not None and path.is_file():
-        text = path.read_text(encoding="utf-8-sig")
-        name = path.name
+        # An uploaded mapping is stored as "<token>.mapping.toml": show the user's view of it.
+        name = re.sub(r"^[0-9a-f]{32}\.", "", path.name)
+        if path.stat().st_size > MAX_MAPPING_BYTES:
+            raise bad(
+                f"The mapping {name} is larger than {MAX_MAPPING_BYTES // 1024} KB; a mapping is "
+                "a short TOML file.",
+                "bad_mapping",
+            )
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise bad(f"The mapping {name} is not UTF-8 text.", "bad_mapping") from None
     elif path is not None and (PACKAGED / f"{name}.toml").is_file():
         text = (PACKAGED / f"{name}.toml").read_text(encoding="utf-8")
     elif isinstance(spec, str) and ("=" in spec or "[" in spec):
@@ -352,10 +390,16 @@ def load_mapping(spec: Mapping | str | Path | None) -> Mapping | None:
             f"The mapping {name!r} is neither a file nor a packaged mapping ({available}).",
             "bad_mapping",
         )
+    if len(text) > MAX_MAPPING_BYTES:
+        raise bad(f"The mapping {name} is too long for a mapping.", "bad_mapping")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise bad(f"The mapping {name} is not valid TOML: {exc}.", "bad_mapping") from None
+    except RecursionError:
+        raise bad(
+            f"The mapping {name} is nested too deeply to be a mapping.", "bad_mapping"
+        ) from None
     return Mapping.from_dict(data, name=name)
 
 

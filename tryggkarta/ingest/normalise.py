@@ -24,7 +24,7 @@ from tryggkarta.ingest.files import bad
 from tryggkarta.ingest.mapping import Mapping, norm_header, resolve_columns
 from tryggkarta.ingest.parse import parse_dates, parse_numbers
 from tryggkarta.ingest.registry import RawTable
-from tryggkarta.ingest.report import ImportReport
+from tryggkarta.ingest.report import ImportReport, Note, Reason
 
 POLISEN = Mapping(
     columns={
@@ -44,6 +44,8 @@ POLISEN = Mapping(
     name="polisen",
 )
 PRESETS = {"polisen": POLISEN}
+#: Date fields that may lie in the future (a project's planned start and end).
+PLANNED_DATES = frozenset({"start_date", "end_date"})
 _CLOCK = r"^\d{1,2}[:.]\d{2}([:.]\d{2})?$"
 
 
@@ -78,28 +80,21 @@ class StreamState:
         if self.swapped_rows:
             rows = np.asarray(self.swapped_rows)
             report.warn(
-                f"{len(rows)} rows had {self.swapped_names} swapped — fixed (rows {_few(rows)})."
+                Note.ROWS_SWAPPED,
+                {"count": len(rows), "names": self.swapped_names, "rows": _few(rows)},
             )
         if self.counts.get("unknown_categories"):
             unknown = report.unknown_categories
             report.warn(
-                f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
-                f"({len(unknown)} distinct); they were stored as 'ovrigt'."
+                Note.UNKNOWN_CATEGORIES,
+                {"count": sum(unknown.values()), "distinct": len(unknown)},
             )
         if self.counts.get("precision"):
-            report.warn(
-                f"{self.counts['precision']} rows had an unknown precision; 'exact' was used."
-            )
+            report.warn(Note.UNKNOWN_PRECISION, {"count": self.counts["precision"]})
         if self.counts.get("repeated_id"):
-            report.warn(
-                f"{self.counts['repeated_id']} rows repeat an id that appears earlier in the file; "
-                "only the first was kept."
-            )
+            report.warn(Note.REPEATED_ID, {"count": self.counts["repeated_id"]})
         if self.counts.get("identical"):
-            report.warn(
-                f"{self.counts['identical']} rows are identical to an earlier row in the file; they "
-                "were kept as separate records (re-importing the file still adds nothing)."
-            )
+            report.warn(Note.IDENTICAL, {"count": self.counts["identical"]})
 
 
 class Rejector:
@@ -110,7 +105,9 @@ class Rejector:
         self.report = report
         self.mask = np.zeros(len(rows), dtype=bool)
 
-    def __call__(self, where: np.ndarray, column: str, values: Any, reason: str) -> None:
+    def __call__(
+        self, where: np.ndarray, column: str, values: Any, reason: str, params: dict | None = None
+    ) -> None:
         where = np.asarray(where, dtype=bool) & ~self.mask
         if not where.any():
             return
@@ -120,7 +117,7 @@ class Rejector:
         for i in np.flatnonzero(where):  # a loop over rejected rows only
             value = vals[i]
             self.report.reject(
-                int(self.rows[i]), str(column), None if _isna(value) else value, reason
+                int(self.rows[i]), str(column), None if _isna(value) else value, reason, params
             )
         self.mask |= where
 
@@ -186,30 +183,51 @@ def _dates(
         tcol = cols["time"]
         times = frame[tcol].astype("string").str.strip()
         clock = times.str.match(_CLOCK).fillna(False)
+        # An hour of the day (0–23, "14" or "14.0"): a date + hour pair (Boston, Dallas …)
+        hour = pd.to_numeric(times.where(times.str.fullmatch(r"\d{1,2}(\.0+)?").fillna(False)))
+        is_hour = ((hour >= 0) & (hour <= 23)).fillna(False).astype(bool)
         mode = state.time_mode.get(field) if state is not None else None
         if mode is None:
             mode = (
-                "clock" if clock.mean() > 0.5 else "full" if times.notna().mean() > 0.5 else "none"
+                "clock"
+                if clock.mean() > 0.5
+                else "hour"
+                if is_hour.mean() > 0.5
+                else "full"
+                if times.notna().mean() > 0.5
+                else "none"
             )
             if state is not None:
                 state.time_mode[field] = mode
-        if mode == "clock":
-            values = values.astype("string").str.strip() + (
-                " " + times.str.replace(".", ":", regex=False)
-            ).fillna("")
+        # Only dates without a time of their own take the time column's.
+        dated = values.astype("string").str.strip()
+        bare = ~dated.str.contains(r"[ T]\d{1,2}[:.]\d{2}", regex=True).fillna(False)
+        if mode == "hour":
+            hh = hour.where(is_hour).astype("Int64").astype("string").str.zfill(2)
+            values = dated.where(~bare, dated + (" " + hh + ":00").fillna(""))
+            name = f"{name}+{tcol}"
+        elif mode == "clock":
+            hhmm = (" " + times.str.replace(".", ":", regex=False)).fillna("")
+            values = dated.where(~bare, dated + hhmm)
             name = f"{name}+{tcol}"
         elif mode == "full":
             values, name = frame[tcol], tcol  # the "time" column holds full timestamps (Houston)
     tz = mapping.timezone if mapping and mapping.timezone else local_timezone().key
+    why: dict = {}
     parsed, bad_mask, used = parse_dates(
         values,
         fmt=mapping.date_format if mapping else None,
         tz=tz,
+        # Projects are planned: their dates may lie in the future; events and answers not.
+        future_days=None if field in PLANNED_DATES else 1.0,
         state=state.dates.setdefault(field, {}) if state is not None else None,
+        why=why,
     )
-    reject(bad_mask, name, values, "not a valid date (or in the future)")
+    reject(why["future"], name, values, Reason.FUTURE_DATE)
+    reject(why["early"], name, values, Reason.EARLY_DATE)
+    reject(bad_mask, name, values, Reason.NOT_A_DATE)
     if required:
-        reject(parsed.isna().to_numpy(), name, values, "missing date")
+        reject(parsed.isna().to_numpy(), name, values, Reason.MISSING_DATE)
     if used and field in ("occurred_at", "answered_at"):
         report.date_formats = used
     return parsed
@@ -252,8 +270,10 @@ def normalise(
         report.rows_read = len(frame) + len(raw.bad_rows)
     else:
         report.rows_read += len(frame) + len(raw.bad_rows)
-    for row, column, value, reason in raw.bad_rows:
-        report.reject(row, column, value, reason)
+    for message, params in raw.warnings:
+        report.warn(message, params)
+    for row, column, value, reason, *params in raw.bad_rows:
+        report.reject(row, column, value, reason, params[0] if params else None)
     cols = resolve_columns(layer, [str(c) for c in frame.columns], mapping)
     report.column_map.update(
         {k: ("+".join(v) if isinstance(v, list) else str(v)) for k, v in cols.items()}
@@ -295,7 +315,51 @@ def normalise(
     from tryggkarta.ingest.dedup import dedup_keys
 
     gdf = dedup_keys(gdf, layer, mapping, report, state=state)
+    # After the keys (they hash the file's own values): every layer gets its municipality.
+    gdf["municipality_code"] = municipality_codes(
+        gdf, working_crs, municipality_code or default_municipality(region)
+    )
     return gdf, rows[keep][gdf.index.to_numpy()] if len(gdf) else rows[:0]
+
+
+def default_municipality(region: str) -> str | None:
+    """The installation's municipality (``TRYGGKARTA_REGION`` = a municipality code) or None."""
+    from tryggkarta import geo
+    from tryggkarta.errors import ConfigError
+
+    try:
+        return geo.parse_region(region).municipality_code
+    except ConfigError:
+        return None
+
+
+def municipality_codes(gdf: Any, working_crs: int, default: str | None) -> pd.Series:
+    """Each row's municipality code: the file's (incidents), else ``default`` (a chosen or the
+    installation's municipality: every kept row lies in it, +1 km), else the municipality at
+    the row's location (a polygon's inner point). County-precision incidents keep none."""
+    import shapely
+
+    from tryggkarta import geo
+
+    if "municipality_code" in gdf.columns:
+        codes = gdf["municipality_code"].astype(object).where(gdf["municipality_code"].notna())
+    else:
+        codes = pd.Series(None, index=gdf.index, dtype=object)
+    todo = codes.isna().to_numpy(bool).copy()
+    if "precision" in gdf.columns:
+        todo &= (gdf["precision"] != "county").to_numpy(bool)
+    if not todo.any():
+        return codes
+    if default:
+        codes[todo] = default
+        return codes
+    geoms = np.asarray(gdf.geometry.values, dtype=object)[todo]
+    shapes = shapely.get_type_id(geoms) != 0
+    if shapes.any():  # a polygon: its inner point (points are their own)
+        geoms = geoms.copy()
+        geoms[shapes] = shapely.point_on_surface(geoms[shapes])
+    codes[todo] = geo.municipality_codes_at(shapely.get_x(geoms), shapely.get_y(geoms), working_crs)
+    return codes
 
 
 def _incidents(frame, cols, out, mapping, reject, report, municipality_code, state=None) -> None:  # noqa: ANN001
@@ -310,13 +374,13 @@ def _incidents(frame, cols, out, mapping, reject, report, municipality_code, sta
             state.count("unknown_categories", sum(unknown.values()))
         elif unknown:
             report.warn(
-                f"{sum(unknown.values())} rows have categories that are not in the taxonomy "
-                f"({len(unknown)} distinct); they were stored as 'ovrigt'."
+                Note.UNKNOWN_CATEGORIES,
+                {"count": sum(unknown.values()), "distinct": len(unknown)},
             )
         out["source_type"] = source_type
     else:
         out["category"] = "ovrigt"
-        report.warn("The file has no category column; every row was stored as 'ovrigt'.")
+        report.warn(Note.NO_CATEGORY)
     for field in ("subcategory", "description", "address"):
         out[field] = _text(frame, cols, field)
     out["reporter_org"] = _text(
@@ -332,7 +396,7 @@ def _incidents(frame, cols, out, mapping, reject, report, municipality_code, sta
         if (~valid).any() and state is not None:
             state.count("precision", int((~valid).sum()))
         elif (~valid).any():
-            report.warn(f"{int((~valid).sum())} rows had an unknown precision; 'exact' was used.")
+            report.warn(Note.UNKNOWN_PRECISION, {"count": int((~valid).sum())})
         out["precision"] = prec.where(valid, "exact")
         out["municipality_code"] = _text(frame, cols, "municipality_code", municipality_code)
 
@@ -352,9 +416,7 @@ def _survey(frame, cols, out, mapping, reject, report, municipality_code, state=
     col = cols["rating"]
     rating, bad_num = parse_numbers(frame[col])
     wrong = ~np.isfinite(rating) | (rating % 1 != 0) | (rating < RATING_MIN) | (rating > RATING_MAX)
-    reject(
-        wrong | bad_num, col, frame[col], f"rating must be a whole number {RATING_MIN}–{RATING_MAX}"
-    )
+    reject(wrong | bad_num, col, frame[col], Reason.RATING, {"low": RATING_MIN, "high": RATING_MAX})
     out["rating"] = pd.array(np.where(wrong, 1, rating).astype(int))
     if "reasons" in cols:
         out["reasons"], unknown = cats.map_reasons(
@@ -378,7 +440,7 @@ def _projects(frame, cols, out, mapping, reject, report, municipality_code, stat
         out["name"].isna().to_numpy(),
         cols.get("name", "name"),
         out["name"],
-        "a project needs a name",
+        Reason.PROJECT_NAME,
     )
     kind = _text(frame, cols, "kind", mapping.kind if mapping else None)
     out["kind"], _u = cats.map_simple("kind_projects", kind.fillna("ovrigt"))
@@ -399,9 +461,7 @@ def _areas(frame, cols, out, mapping, reject, report, municipality_code, state=N
     out["code"] = _text(frame, cols, "code")
     out["name"] = _text(frame, cols, "name")
     out["name"] = out["name"].where(out["name"].notna(), out["code"])
-    reject(
-        out["name"].isna().to_numpy(), cols.get("name", "name"), out["name"], "an area needs a name"
-    )
+    reject(out["name"].isna().to_numpy(), cols.get("name", "name"), out["name"], Reason.AREA_NAME)
     fixed = mapping.kind if mapping and mapping.kind else None
     if "kind" in cols and not fixed:
         kind, _u = cats.map_simple("kind_areas", _text(frame, cols, "kind"))

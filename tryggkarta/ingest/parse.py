@@ -38,12 +38,33 @@ DATE_FORMATS: tuple[str, ...] = (
     "%Y",
 )
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+_END_OF_DAY = r"([ T])24[:.]00(?:[:.]00)?$"
 SAMPLE = 500
 
 
-def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Floats from text with decimal comma or point; returns (values, bad) where bad marks
-    present-but-unparseable or non-finite cells."""
+#: "1,234" / "-12.345": one separator followed by exactly three digits. Swedish "1,234" is
+#: 1.234 and English "1,234" is 1234; the column's other cells decide, or the cell is reported.
+_AMBIGUOUS = r"^[+-]?\d{1,3}[.,]\d{3}$"
+#: Cells that use "," (or ".") as the decimal sign without any doubt.
+_COMMA_DECIMAL = (
+    r"^[+-]?\d*,(\d{1,2}|\d{4,})([eE][+-]?\d+)?$|^[+-]?\d{1,3}([ .\x{a0}\x{202f}]\d{3})+,\d+$"
+)
+_POINT_DECIMAL = (
+    r"^[+-]?\d*\.(\d{1,2}|\d{4,})([eE][+-]?\d+)?$|^[+-]?\d{1,3}([ ,\x{a0}\x{202f}]\d{3})+\.\d+$"
+)
+
+
+def parse_numbers(values: pd.Series, info: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Floats from Swedish or English number text; returns (values, bad) where bad marks
+    present-but-unparseable, non-finite or ambiguous cells.
+
+    Swedish: decimal comma, thousands as space, non-breaking space or "." ("1 234,5",
+    "1.234,5"); English: decimal point, thousands as "," ("1,234.5"). A cell with a single
+    separator and three digits after it ("1,234") is read the way the column's other cells
+    use that sign; when the column says nothing it is read as a decimal (and counted in
+    ``info["guessed"]``), when the column uses both signs as decimals it is bad and its mask
+    is in ``info["ambiguous"]``.
+    """
     if pd.api.types.is_numeric_dtype(values.dtype):
         out = values.to_numpy(dtype=float, na_value=np.nan)
         present = values.notna().to_numpy()
@@ -57,13 +78,51 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         quick = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
         quick = quick.to_numpy(dtype=float, na_value=np.nan)
     done = np.isfinite(quick)
-    if done.all():
-        return quick, np.zeros(len(quick), dtype=bool)
-    slow, bad_slow = _parse_number_text(text[~done])
-    quick[~done] = slow
     bad = np.zeros(len(quick), dtype=bool)
-    bad[~done] = bad_slow
+    if not done.all():
+        slow, bad_slow = _parse_number_text(text[~done])
+        quick[~done] = slow
+        bad[~done] = bad_slow
+    # Only cells that were text can be ambiguous (a spreadsheet's 13.438 is a number already).
+    typed = (
+        values.map(lambda v: not isinstance(v, str), na_action="ignore").fillna(False).astype(bool)
+        if values.dtype == object
+        else None
+    )
+    _resolve_ambiguous(text.where(~typed) if typed is not None else text, quick, bad, info)
     return quick, bad
+
+
+def _matches(arr: pa.Array, pattern: str) -> np.ndarray:
+    """Vectorised regex test (Arrow's RE2), missing cells False."""
+    hit = pc.match_substring_regex(arr, pattern)
+    return hit.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _resolve_ambiguous(
+    text: pd.Series, values: np.ndarray, bad: np.ndarray, info: dict | None
+) -> None:
+    """Re-read "1,234"/"1.234" cells by the column's convention (in place); see parse_numbers."""
+    arr = pc.utf8_trim_whitespace(pa.array(text, pa.string(), from_pandas=True))
+    amb = _matches(arr, _AMBIGUOUS)
+    if not amb.any():
+        return
+    comma = _matches(arr, _COMMA_DECIMAL).any()
+    point = _matches(arr, _POINT_DECIMAL).any()
+    sign = _matches(arr, ",")
+    # With the column's decimal sign the cell already parsed as a decimal; with the other
+    # sign it is a thousands separator.
+    thousands = amb & ((sign & point & ~comma) | (~sign & comma & ~point))
+    if thousands.any():
+        digits = pc.replace_substring_regex(arr.filter(pa.array(thousands)), r"[.,]", "")
+        values[thousands] = pc.cast(digits, pa.float64()).to_numpy(zero_copy_only=False)
+    unclear = amb & comma & point
+    if unclear.any():
+        values[unclear] = np.nan
+        bad |= unclear
+    if info is not None:
+        info["ambiguous"] = unclear
+        info["guessed"] = int((amb & ~comma & ~point).sum())
 
 
 def _arrow_floats(text: pd.Series) -> np.ndarray | None:
@@ -79,15 +138,31 @@ def _arrow_floats(text: pd.Series) -> np.ndarray | None:
     return floats.to_numpy(zero_copy_only=False).astype(float)
 
 
+#: A number with thousands separators: groups of three after the first, one kind of separator.
+_GROUPED = r"^[+-]?\d{1,3}(?:(?P<sep>[.,])\d{3})(?:(?P=sep)\d{3})*(?:(?!(?P=sep))[.,]\d+)?$"
+
+
 def _parse_number_text(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The full clean-up: spaces as thousands separators, "1.234,5", Unicode minus."""
-    text = text.str.strip()
-    text = text.str.replace(r"[\s\u00a0\u2009\u202f]", "", regex=True)
-    both = text.str.contains(".", regex=False) & text.str.contains(",", regex=False)
-    text = text.where(~both.fillna(False), text.str.replace(",", "", regex=False))
-    text = text.str.replace(",", ".", regex=False).str.replace("\u2212", "-", regex=False)
+    """The full clean-up: spaces as thousands separators, "1.234,5", "1,234.5", Unicode minus."""
+    text = text.str.strip().str.replace("\u2212", "-", regex=False)
+    text = text.str.replace(r"(?<=\d)[\s\u00a0\u2009\u202f](?=\d{3}\b)", "", regex=True)
+    both = (
+        text.str.contains(".", regex=False).fillna(False)
+        & text.str.contains(",", regex=False).fillna(False)
+    ).astype(bool)
+    repeated = (text.str.count(r"[.,]").fillna(0) > 1).astype(bool)
+    grouped = text.str.match(_GROUPED).fillna(False).astype(bool)
+    # Several separators: valid only as thousands groups with (at most) a different decimal sign
+    # after them; the decimal sign is the last separator.
+    multi = both | repeated
+    # the first sign is the thousands separator
+    group_point = (text.str.extract(r"([.,])", expand=False) == ".").fillna(False).astype(bool)
+    fixed = text.where(~(multi & grouped & group_point), text.str.replace(".", "", regex=False))
+    fixed = fixed.where(~(multi & grouped & ~group_point), text.str.replace(",", "", regex=False))
+    fixed = fixed.where(~(multi & ~grouped), None)
+    fixed = fixed.str.replace(",", ".", regex=False)
     present = text.notna() & (text.str.len() > 0)
-    numbers = pd.to_numeric(text.where(present), errors="coerce").to_numpy(
+    numbers = pd.to_numeric(fixed.where(present), errors="coerce").to_numpy(
         dtype=float, na_value=np.nan
     )
     present_np = present.fillna(False).to_numpy(bool)
@@ -141,14 +216,17 @@ def parse_dates(
     *,
     fmt: str | None = None,
     tz: str | None = None,
-    future_days: float = 1.0,
+    future_days: float | None = 1.0,
     state: dict | None = None,
+    why: dict | None = None,
 ) -> tuple[pd.Series, np.ndarray, str | None]:
     """UTC timestamps from text or datetime cells.
 
     Returns ``(timestamps, bad, formats_used)``; ``bad`` marks cells that were present but not
-    a date, or lie in the future / before 1900. Times without an offset are local to ``tz`` (default: the
-    installation's ``TRYGGKARTA_TIMEZONE``).
+    a date, or lie in the future (more than ``future_days`` ahead; ``None``: no limit, for
+    planned dates) / before 1900. Times without an offset are local to ``tz`` (default: the
+    installation's ``TRYGGKARTA_TIMEZONE``). ``why`` (a dict) receives the masks ``future``
+    and ``early`` of the bad cells that were dates.
 
     ``state`` (a dict, for a file parsed in chunks): the formats to try are decided on the
     first chunk's sample and kept there for the later chunks; ``formats_used`` is then the
@@ -167,6 +245,12 @@ def parse_dates(
     else:
         text = _single_spaced(values.astype("string").str.strip())
         text = text.where(text.str.len() > 0)
+        # "2021-02-22 24:00" is the end of that day: midnight of the next (read as 00:00 + 1 day)
+        midnight = text.str.contains(r"[ T]24[:.]00(?:[:.]00)?$", regex=True)
+        midnight = midnight.fillna(False).to_numpy(bool)
+        if midnight.any():
+            text = text.copy()
+            text[midnight] = text[midnight].str.replace(_END_OF_DAY, r"\g<1>00:00", regex=True)
         result = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
         remaining = text.notna()
         formats = [fmt] if fmt else list(DATE_FORMATS)
@@ -175,7 +259,9 @@ def parse_dates(
         elif not fmt:
             sample = text[remaining].head(SAMPLE)
             scores = {f: int(_try(sample, f, tz).notna().sum()) for f in formats}
-            formats = [f for f in sorted(formats, key=lambda f: -scores[f]) if scores[f] > 0]
+            # Best fit first; formats the sample did not use stay (last): a valid "22/2 2021"
+            # after 500 ISO dates is still a date, not "not a valid date".
+            formats = sorted(formats, key=lambda f: -scores[f])
         if state is not None and "formats" not in state and (fmt or remaining.any()):
             state["formats"] = formats
         used_list: list[str] = []
@@ -193,12 +279,20 @@ def parse_dates(
             seen.extend(f for f in used_list if f not in seen)
             used_list = [f for f in formats if f in seen]
         used = ", ".join(used_list) or None
+        if midnight.any():
+            result[midnight] = result[midnight] + pd.Timedelta(days=1)
     present = (
         values.notna().to_numpy()
         & (values.astype("string").str.strip().str.len() > 0).fillna(False).to_numpy()
     )
-    now = pd.Timestamp(datetime.now(UTC) + timedelta(days=future_days))
-    out_of_range = (result > now) | (result < pd.Timestamp("1900-01-01", tz="UTC"))
-    bad = present & (result.isna().to_numpy() | out_of_range.fillna(False).to_numpy())
+    early = (result < pd.Timestamp("1900-01-01", tz="UTC")).fillna(False).to_numpy(bool)
+    if future_days is None:
+        future = np.zeros(len(result), dtype=bool)
+    else:
+        now = pd.Timestamp(datetime.now(UTC) + timedelta(days=future_days))
+        future = (result > now).fillna(False).to_numpy(bool)
+    bad = present & (result.isna().to_numpy() | early | future)
+    if why is not None:
+        why["future"], why["early"] = present & future, present & early
     result = result.where(~pd.Series(bad, index=index))
     return result, bad, used

@@ -49,8 +49,11 @@ class RawTable:
     sheet: str | None = None
     row_numbers: np.ndarray | None = None  # row number in the file for each frame row
     preset: str | None = None  # a built-in mapping the content asks for (e.g. "polisen")
-    #: rows refused while reading: (row number, column, value, reason)
-    bad_rows: list[tuple[int, str, str, str]] = field(default_factory=list)
+    #: rows refused while reading: (row number, column, value, reason[, reason parameters]),
+    #: the reason a :class:`~tryggkarta.ingest.report.Reason` key or English text
+    bad_rows: list[tuple] = field(default_factory=list)
+    #: warnings found while reading: (Note key or English text, parameters)
+    warnings: list[tuple[str, dict]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.row_numbers is None:

@@ -70,14 +70,108 @@ def escape_cell(value: Any) -> str:
     return text
 
 
+class Reason:
+    """Why a row was refused: Swedish source texts (message keys), English in imports.toml.
+
+    A :class:`Rejection` keeps the key and its parameters, so the web pages show the reason
+    in the reader's language; ``Rejection.reason`` is the English text (CLI, API, CSV).
+    """
+
+    TOO_MANY_FIELDS = (
+        "raden har fler fält än rubrikraden (%(seen)s i stället för %(header)s): text med "
+        "avgränsaren i som inte står inom citattecken?"
+    )
+    NOT_A_DATE = "inte ett giltigt datum"
+    FUTURE_DATE = "datumet ligger i framtiden"
+    EARLY_DATE = "datumet ligger före år 1900"
+    MISSING_DATE = "datum saknas"
+    NOT_A_NUMBER = "inte ett ändligt tal"
+    AMBIGUOUS_NUMBER = (
+        "tvetydigt tal: punkten kan vara tusentalsavgränsare eller decimaltecken; skriv "
+        "1 234,5 eller 1234.5"
+    )
+    MISSING_COORDINATE = "koordinat saknas"
+    OUTSIDE = "utanför %(area)s"
+    NO_GEOMETRY = "ingen geometri"
+    RATING = "betyget måste vara ett heltal %(low)s–%(high)s"
+    PROJECT_NAME = "ett projekt måste ha ett namn"
+    AREA_NAME = "ett område måste ha ett namn"
+
+
+class Note:
+    """Warnings and notes of an import: Swedish source texts, English in imports.toml."""
+
+    MIXED_ENCODING = (
+        "%(count)s rader är Windows-1252-text och resten UTF-8 (två exporter sammanfogade?); "
+        "varje rad lästes i sin egen kodning – kontrollera å, ä och ö i raderna %(rows)s."
+    )
+    CRS_GUESSED = "Koordinatsystemet gissades utifrån koordinatvärdena: %(crs)s (%(why)s)."
+    COLUMNS_SWAPPED = (
+        "Kolumnerna %(a)s och %(b)s innehåller varandras värden i hela filen (%(why)s) – "
+        "rättat genom att byta plats på dem."
+    )
+    ROWS_SWAPPED = "%(count)s rader hade %(names)s omkastade – rättat (rader %(rows)s)."
+    UNKNOWN_CATEGORIES = (
+        "%(count)s rader har kategorier som inte finns i kategorilistan (%(distinct)s olika); "
+        "de sparades som övrigt."
+    )
+    NO_CATEGORY = "Filen saknar kategorikolumn; alla rader sparades som övrigt."
+    UNKNOWN_PRECISION = "%(count)s rader hade okänd precision; 'exakt' användes."
+    REPEATED_ID = (
+        "%(count)s rader upprepar ett id som redan finns tidigare i filen; bara den första behölls."
+    )
+    IDENTICAL = (
+        "%(count)s rader är identiska med en tidigare rad i filen; de behölls som separata "
+        "poster (att importera filen igen lägger ändå inte till något)."
+    )
+    ALREADY_STORED = (
+        "%(count)s rader fanns redan i databasen (samma id eller samma innehåll) och hoppades över."
+    )
+    NOTHING_IMPORTED = "Ingen rad kunde importeras; inget sparades."
+    CRS_MISMATCH = (
+        "Arbetskoordinatsystemet EPSG:%(epsg)s (%(name)s) passar inte regionen %(region)s "
+        "(mitt %(centre)s): avstånd blir fel med en faktor %(scale)s. Sätt "
+        "TRYGGKARTA_CRS=%(better)s (eller lämna den tom så härleds den från regionen) och "
+        "använd en ny databas."
+    )
+    ALL_OUTSIDE = (
+        "Alla rader ligger utanför %(area)s (TRYGGKARTA_REGION). Data från en annan plats "
+        "kräver att TRYGGKARTA_REGION sätts till dess område (minlon,minlat,maxlon,maxlat)."
+    )
+    CRS_GIVEN = "angivet"
+    CRS_DECLARED = "angivet i filen"
+    CRS_INFERRED = "härlett från värdena: %(why)s"
+
+
+def reason_text(key: str, lang: str, params: dict[str, Any] | None = None) -> str:
+    """A rejection reason (a :class:`Reason` key) in ``lang``; area names are translated too."""
+    from tryggkarta.i18n import translate
+
+    params = dict(params or {})
+    for name, value in params.items():  # a parameter that is itself a key: [key, params]
+        if isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[1], dict):
+            params[name] = translate(value[0], lang, **value[1])
+    return translate(key, lang, **params)
+
+
 @dataclass
 class Rejection:
-    """One refused row: ``row`` is the row number in the file (header = row 1 for CSV)."""
+    """One refused row: ``row`` is the row number in the file (header = row 1 for CSV).
+
+    ``reason`` is English; ``key`` and ``params`` (when set) give it in any language at
+    render time (:meth:`reason_in`).
+    """
 
     row: int
     column: str
     value: str
     reason: str
+    key: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def reason_in(self, lang: str) -> str:
+        """The reason in ``lang`` (``sv`` or ``en``)."""
+        return reason_text(self.key, lang, self.params) if self.key else self.reason
 
 
 @dataclass
@@ -99,6 +193,9 @@ class ImportReport:
     rows_rejected: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: English warning text -> [Swedish message key, parameters] (translated at render)
+    warning_keys: dict[str, list] = field(default_factory=dict)
+    crs_note_key: list | None = None
     unknown_categories: dict[str, int] = field(default_factory=dict)
     column_map: dict[str, str] = field(default_factory=dict)
     checksum: str = ""
@@ -110,16 +207,49 @@ class ImportReport:
     licence: str = ""
 
     # -- filling ---------------------------------------------------------------------
-    def reject(self, row: int, column: str, value: Any, reason: str) -> None:
-        """Record one refused row (the count always grows; the list is capped)."""
+    def reject(
+        self, row: int, column: str, value: Any, reason: str, params: dict | None = None
+    ) -> None:
+        """Record one refused row (the count always grows; the list is capped).
+
+        ``reason`` is a :class:`Reason` key (Swedish, with ``params``) or plain English text.
+        """
         self.rows_rejected += 1
         if len(self.rejected) < MAX_REJECTIONS:
             text = "" if value is None else str(value)
-            self.rejected.append(Rejection(int(row), column, text[:200], reason))
+            if reason in _REASON_KEYS:
+                english = reason_text(reason, "en", params)
+                self.rejected.append(
+                    Rejection(int(row), column, text[:200], english, reason, dict(params or {}))
+                )
+            else:
+                self.rejected.append(Rejection(int(row), column, text[:200], reason))
 
-    def warn(self, message: str) -> None:
+    def warn(self, message: str, params: dict | None = None) -> None:
+        """Add a warning: English text, or a Swedish message key (see :class:`Note`) with
+        ``params``; the English text goes to ``warnings``, the key to ``warning_keys``."""
+        key = None
+        if message in _NOTE_KEYS:
+            key, message = message, reason_text(message, "en", params)
         if message not in self.warnings:
             self.warnings.append(message)
+            if key is not None:
+                self.warning_keys[message] = [key, dict(params or {})]
+
+    def warnings_in(self, lang: str) -> list[str]:
+        """The warnings in ``lang`` (those added as message keys are translated)."""
+        return [
+            reason_text(self.warning_keys[w][0], lang, self.warning_keys[w][1])
+            if w in self.warning_keys
+            else w
+            for w in self.warnings
+        ]
+
+    def crs_note_in(self, lang: str) -> str | None:
+        """How the coordinate system was decided, in ``lang``."""
+        if self.crs_note_key:
+            return reason_text(self.crs_note_key[0], lang, self.crs_note_key[1])
+        return self.crs_note
 
     @property
     def ok(self) -> bool:
@@ -205,9 +335,18 @@ class ImportReport:
         writer.writerow([lab["row"], lab["column"], lab["value"], lab["reason"]])
         for r in self.rejected:
             writer.writerow(
-                [r.row, escape_cell(r.column), escape_cell(r.value), escape_cell(r.reason)]
+                [
+                    r.row,
+                    escape_cell(r.column),
+                    escape_cell(r.value),
+                    escape_cell(r.reason_in(lang)),
+                ]
             )
         return buf.getvalue()
+
+
+_REASON_KEYS = frozenset(v for k, v in vars(Reason).items() if k.isupper())
+_NOTE_KEYS = frozenset(v for k, v in vars(Note).items() if k.isupper())
 
 
 def _show_delimiter(value: str) -> str:

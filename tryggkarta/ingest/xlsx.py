@@ -9,13 +9,16 @@ then kept as plain text.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tryggkarta.ingest.files import bad, check_zip, open_zip
+from tryggkarta.ingest import files
+from tryggkarta.ingest.files import bad, check_table_size, check_zip, open_zip
 from tryggkarta.ingest.registry import RawTable, ReadOptions
 
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -23,8 +26,11 @@ _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 def check_xml_parts(path: Path, name: str) -> None:
     """Refuse a workbook whose XML parts declare a DTD or entities."""
-    with open_zip(path) as zf:
-        for info in check_zip(zf, name):
+    with open_zip(path, name) as zf:
+        members = check_zip(zf, name)
+        sheets = [i for i in members if i.filename.lower().startswith("xl/worksheets/")]
+        check_table_size(name, None, None, max((i.file_size for i in sheets), default=0))
+        for info in members:
             if not info.filename.lower().endswith((".xml", ".rels", ".vml")):
                 continue
             with zf.open(info) as fh:
@@ -35,6 +41,13 @@ def check_xml_parts(path: Path, name: str) -> None:
                     "which Excel never writes; it was refused as unsafe.",
                     "xml_entities",
                 )
+
+
+def _bounded_rows(ws: Any, name: str) -> list[tuple]:
+    """The sheet's rows, refusing more than MAX_ROWS rows or MAX_COLUMNS columns as it reads."""
+    rows = list(itertools.islice(ws.iter_rows(values_only=True), files.MAX_ROWS + 2))
+    check_table_size(name, len(rows) - 1, max((len(r) for r in rows[:1000]), default=0))
+    return rows
 
 
 def read(path: Path, options: ReadOptions) -> RawTable:
@@ -59,7 +72,11 @@ def read(path: Path, options: ReadOptions) -> RawTable:
         elif isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit()):
             index = int(wanted) - 1
             if not 0 <= index < len(sheet_names):
-                raise bad(f"The workbook {name} has no sheet number {wanted}.", "no_sheet")
+                raise bad(
+                    f"The workbook {name} has no sheet number {wanted}.",
+                    "no_sheet",
+                    sheets=", ".join(sheet_names),
+                )
             sheet = sheet_names[index]
         elif wanted in sheet_names:
             sheet = wanted
@@ -67,9 +84,13 @@ def read(path: Path, options: ReadOptions) -> RawTable:
             raise bad(
                 f"The workbook {name} has no sheet {wanted!r}; it has {', '.join(sheet_names)}.",
                 "no_sheet",
+                sheets=", ".join(sheet_names),
             )
-        rows = list(values_wb[sheet].iter_rows(values_only=True))
-        formulas = list(formula_wb[sheet].iter_rows(values_only=True))
+        ws = values_wb[sheet]
+        # The sheet's <dimension> first (it may be missing or lie: the reads below stop anyway).
+        check_table_size(name, ws.max_row, ws.max_column)
+        rows = _bounded_rows(ws, name)
+        formulas = _bounded_rows(formula_wb[sheet], name)
     finally:
         values_wb.close()
         formula_wb.close()

@@ -56,6 +56,16 @@ def _getlist(args: Any, key: str) -> list[str]:
     return out
 
 
+def _dataset_ids(values: list[str], t: Translate) -> tuple[int, ...]:
+    """``dataset=12`` (repeatable): only rows of these imports (the import result's map link)."""
+    bad = [v for v in values if not (v.isascii() and v.isdigit() and 0 < len(v) <= 10 and v[0] != "0")]
+    if bad:
+        raise BadInput(
+            t("Ogiltig datamängd i 'dataset': %(value)s (ett import-id).", value=bad[0][:20])
+        )
+    return tuple(sorted({int(v) for v in values}))[:50]
+
+
 def parse_bbox(value: str, region: Region, t: Translate) -> tuple[float, float, float, float]:
     """``minlon,minlat,maxlon,maxlat`` overlapping ``region`` (clipped to it)."""
     minx, miny, maxx, maxy = params.parse_bbox(value, t)  # type: ignore[misc]
@@ -85,6 +95,7 @@ def parse_query(
                 valid=", ".join(INCIDENT_CATEGORIES),
             )
         )
+    datasets = _dataset_ids(_getlist(args, "dataset"), t)
     weekdays = params.parse_ints(_getlist(args, "weekday"), "weekday", 0, 6, t)
     hours = params.parse_ints(_getlist(args, "hour"), "hour", 0, 23, t)
     layers = None
@@ -115,6 +126,7 @@ def parse_query(
         weekdays=weekdays or None,
         hours=hours or None,
         municipality_code=region.municipality_code,
+        dataset_ids=datasets or None,
     )
     return MapQuery(
         filters=filters,
@@ -130,6 +142,6 @@ def parse_query(
         limit=params.parse_int(args.get("limit"), "limit", 1, MAX_LIMIT, MAX_LIMIT, t),
         args={
             k: _getlist(args, k)
-            for k in ("from", "to", "cat", "weekday", "hour", "layers", "district")
+            for k in ("from", "to", "cat", "weekday", "hour", "layers", "district", "dataset")
         },
     )

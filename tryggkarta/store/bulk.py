@@ -205,8 +205,13 @@ class SqliteStage:
 
         import adbc_driver_sqlite.dbapi as adbc_sqlite
 
+        from tryggkarta.ingest.cleanup import clean_stale_stages, stage_prefix
+
         folder = os.path.dirname(main_path) if main_path else None
-        fd, self.path = tempfile.mkstemp(prefix=".tk-stage-", suffix=".db", dir=folder or None)
+        # Files of imports killed before they could remove theirs (kill -9) go first; the
+        # name carries this host and process id, so the next sweep can tell ours are stale.
+        clean_stale_stages(folder)
+        fd, self.path = tempfile.mkstemp(prefix=stage_prefix(), suffix=".db", dir=folder or None)
         os.close(fd)
         self.alias = "tk_stage_" + os.path.basename(self.path).split("-")[-1].split(".")[0].lower()
         self.columns: list[str] | None = None

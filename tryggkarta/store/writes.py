@@ -89,6 +89,9 @@ def prepare_records(layer: str, gdf: Any, dataset_id: int) -> pd.DataFrame:
     """Columns ready for the layer table: geometry as WKB plus x/y or bbox, times, keys."""
     fields = LAYER_FIELDS[layer]
     frame = pd.DataFrame({f: gdf[f] if f in gdf.columns else None for f in fields}, index=gdf.index)
+    if "municipality_code" not in frame.columns and "municipality_code" in gdf.columns:
+        # Every layer's table has the column; the content key (``fields``) leaves it out.
+        frame["municipality_code"] = gdf["municipality_code"].astype(object)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     if len(geoms) and (shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any()):
         raise BadInput("Every row needs a geometry before it is stored.")

@@ -55,6 +55,10 @@ ERRORS_SV: dict[str, str] = {
     "no_sheet": "Arbetsboken saknar det angivna bladet.",
     "shapefile_no_prj": "Shapefilen saknar .prj-fil; ange koordinatsystemet.",
     "single_column": "Filen har bara en kolumn; avgränsaren ska vara ;, komma eller tabb.",
+    "too_many_columns": "Filen har för många kolumner för att vara en tabell med poster.",
+    "too_many_rows": "Filen har fler rader än vad som får importeras på en gång; dela upp den.",
+    "json_too_large": "JSON-filen är större än vad som får importeras.",
+    "json_too_deep": "JSON-filen är för djupt nästlad för att vara en datafil.",
     "unsupported_format": "Filtypen kan inte importeras.",
     "xml_entities": "Arbetsboken innehåller XML-entiteter och avvisades som osäker.",
     "zip_no_data": "Zip-filen innehåller ingen shapefil, GeoPackage, GeoJSON eller KML.",
@@ -90,8 +94,29 @@ def _lang() -> str:
     return current_language()
 
 
+#: Swedish sentences with the specifics of the error (its details), used instead of the
+#: English message in parentheses when the details hold them.
+ERRORS_SV_DETAIL: dict[str, str] = {
+    "no_coordinates": "Filen saknar koordinatkolumner (lat/lon, x/y, E/N); dess kolumner är: "
+    "%(columns)s.",
+    "crs_unknown": "Koordinatsystemet går inte att avgöra från värdena (runt %(values)s); "
+    "ange det som EPSG-kod, till exempel 3006 för SWEREF 99 TM eller 3021 för RT90.",
+    "no_sheet": "Arbetsboken saknar det angivna bladet; den har: %(sheets)s.",
+    "zip_several": "Zip-filen innehåller flera datafiler (%(files)s); zippa en i taget.",
+    "too_many_columns": "Filen har fler kolumner än de %(limit)s som tillåts; den ser inte ut "
+    "som en tabell med poster.",
+    "too_many_rows": "Filen har fler rader än de %(limit)s som får importeras på en gång; "
+    "dela upp den.",
+}
+
+
 def _error_text(exc: TryggkartaError) -> str:
     code = (exc.details or {}).get("code") if isinstance(exc.details, dict) else None
+    if _lang() == "sv" and code in ERRORS_SV_DETAIL:
+        try:
+            return ERRORS_SV_DETAIL[code] % exc.details
+        except (KeyError, TypeError, ValueError):
+            pass  # details without the specifics: the general sentence below
     if _lang() == "sv" and code in ERRORS_SV:
         if code in ERRORS_WITH_DETAIL:
             return f"{ERRORS_SV[code]} ({exc.message})"
@@ -203,6 +228,15 @@ def preview_svg(gdf: Any, width: int = 480, height: int = 320) -> Markup:
     )
 
 
+@bp.before_app_request
+def _sweep_imports() -> None:
+    """The timer of :mod:`tryggkarta.ingest.cleanup`: stale staging files, expired previews."""
+    from tryggkarta.ingest.cleanup import maybe_sweep
+    from tryggkarta.web import get_settings
+
+    maybe_sweep(_db, get_settings())
+
+
 @bp.route("/import/", methods=["GET"])
 def upload() -> str:
     return render_template("imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=None)
@@ -222,8 +256,12 @@ def preview() -> Any:
             error="Välj en fil." if _lang() == "sv" else "Choose a file.",
         ), 400
     options = _form_options()
-    token, note = _save_upload(upload_file, request.files.get("mapping"), options)
+    from tryggkarta.ingest.cleanup import sweep
+    from tryggkarta.web import get_settings
+
     db = _db()
+    sweep(db, get_settings())  # stale staging files, expired previews
+    token, note = _save_upload(upload_file, request.files.get("mapping"), options)
     try:
         gdf, report, _rows = prepare(
             options["layer"],
@@ -237,6 +275,10 @@ def preview() -> Any:
         return render_template(
             "imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)
         ), 400
+    from tryggkarta.ingest.display import field_label, value_labels
+    from tryggkarta.ingest.service import preview_against_store
+
+    preview_against_store(db, options["layer"], _uploads() / note["path"], gdf, report)
     head = gdf.head(PREVIEW_ROWS).drop(columns=["geometry", "dedup_key"])
     return render_template(
         "imports/preview.html",
@@ -245,9 +287,13 @@ def preview() -> Any:
         layer=options["layer"],
         lang=_lang(),
         columns=list(head.columns),
-        rows=[
-            [("" if v is None or v != v else v) for v in r] for r in head.itertuples(index=False)
-        ],
+        column_label=lambda c: field_label(c, _lang()),
+        rows=value_labels(
+            options["layer"],
+            list(head.columns),
+            [[("" if v is None or v != v else v) for v in r] for r in head.itertuples(index=False)],
+            _lang(),
+        ),
         svg=preview_svg(gdf),
         kept=len(gdf),
     )

@@ -308,7 +308,7 @@ def current_rule(layer: str) -> disclosure.Rule:
 
 
 #: Parameters only raw-detail roles may use (ad-hoc filters); others get fixed releases.
-AD_HOC = ("from", "to", "cat", "weekday", "hour", "cell")
+AD_HOC = ("from", "to", "cat", "weekday", "hour", "cell", "dataset")
 
 
 def ad_hoc_args() -> list[str]:
