@@ -45,6 +45,16 @@ def paths(db, runner, monkeypatch, tmp_path) -> Callable[..., list[Outcome]]:
     app.extensions["tryggkarta.db"] = db
     client = app.test_client()
     AuthActions(client, db).login("police")
+    from sqlalchemy import select as _select
+
+    from tryggkarta.accounts import create_token
+    from tryggkarta.store import User
+
+    with db.session() as s:  # the API takes a token, never the browser session
+        api_token = create_token(
+            s, s.scalar(_select(User).where(User.username == "test_police")), "t"
+        )
+    api_client = app.test_client()
 
     def reset(layer: str) -> int:
         stored = count(db, layer)
@@ -74,8 +84,9 @@ def paths(db, runner, monkeypatch, tmp_path) -> Callable[..., list[Outcome]]:
             html += done.get_data(as_text=True)
         stored = reset(layer)
         out.append(Outcome("form", page.status_code, html, stored))
-        api = client.post(
+        api = api_client.post(
             f"/api/import/{layer}",
+            headers={"Authorization": f"Bearer {api_token}"},
             query_string=opts,
             data={"file": (io.BytesIO(content), name)},
             content_type="multipart/form-data",

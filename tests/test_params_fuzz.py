@@ -130,6 +130,7 @@ def _paths(app, shared_id: int) -> list[str]:
         "path": "leaflet.js",
         "filename": "js/map.js",
         "user_id": "1",
+        "token_id": "1",
     }
     out = []
     for rule in app.url_map.iter_rules():
@@ -227,7 +228,13 @@ VALID_FORM = {
 
 
 def _post_paths(app, shared_id: int) -> list[str]:
-    fill = {"map_id": str(shared_id), "project_id": "1", "user_id": "1", "layer": "incidents"}
+    fill = {
+        "map_id": str(shared_id),
+        "project_id": "1",
+        "user_id": "1",
+        "token_id": "1",
+        "layer": "incidents",
+    }
     out = []
     for rule in app.url_map.iter_rules():
         if "POST" not in rule.methods or rule.endpoint in ("auth.login", "auth.logout"):
