@@ -15,7 +15,7 @@ from flask import Flask, g, request, session
 from flask_wtf.csrf import CSRFProtect
 
 from tryggkarta import __version__
-from tryggkarta.config import Settings, load_settings
+from tryggkarta.config import load_settings
 from tryggkarta.domain import ROLE_LABELS
 from tryggkarta.i18n import (
     DEFAULT_LANGUAGE,
@@ -23,10 +23,18 @@ from tryggkarta.i18n import (
     format_date,
     format_datetime,
     format_number,
-    translate,
 )
 from tryggkarta.paths import static_dir, templates_dir
 from tryggkarta.store import Database
+from tryggkarta.web.context import (  # re-exported: the request context lives there
+    _,
+    current_language,
+    get_db,
+    get_settings,
+    is_demo,
+)
+
+__all__ = ["_", "create_app", "csrf", "current_language", "get_db", "get_settings", "is_demo"]
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -92,41 +100,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.install_limiter(app, settings)
     security.install_headers(app, settings)
     return app
-
-
-def get_db() -> Database:
-    from flask import current_app
-
-    return current_app.extensions["tryggkarta.db"]
-
-
-def get_settings() -> Settings:
-    from flask import current_app
-
-    return current_app.extensions["tryggkarta.settings"]
-
-
-def is_demo() -> bool:
-    """True when the database holds the synthetic demo data (set by ``tryggkarta demo``)."""
-    from sqlalchemy import select
-
-    from tryggkarta.store.models import Setting
-
-    try:
-        with get_db().session() as s:
-            return s.scalar(select(Setting.value).where(Setting.key == "demo")) == "1"
-    except Exception:
-        return False
-
-
-def current_language() -> str:
-    lang = getattr(g, "lang", None)
-    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-
-
-def _(text: str, **params: object) -> str:
-    """Translate a Swedish UI string into the request's language."""
-    return translate(text, current_language(), **params)
 
 
 def _install_i18n(app: Flask) -> None:

@@ -15,6 +15,7 @@ from tryggkarta.domain import LAYER_LABELS, ROLE_LABELS
 from tryggkarta.errors import BadInput
 from tryggkarta.store import AuditLog, Organisation, User
 from tryggkarta.store.writes import audit
+from tryggkarta.web.context import _, get_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_LIMIT = 500
@@ -22,7 +23,6 @@ ORG_KINDS = ("municipality", "police", "partner", "other")
 
 
 def _translated(exc: BadInput) -> BadInput:
-    from tryggkarta.web import _
 
     return BadInput(_(exc.message))
 
@@ -30,7 +30,6 @@ def _translated(exc: BadInput) -> BadInput:
 @bp.route("/")
 def index() -> Any:
     """Organisations and users, with forms to add them."""
-    from tryggkarta.web import get_db
 
     with get_db().session() as s:
         orgs = s.scalars(select(Organisation).order_by(Organisation.name)).all()
@@ -49,7 +48,6 @@ def index() -> Any:
 
 @bp.route("/organisationer", methods=["POST"])
 def create_organisation() -> Any:
-    from tryggkarta.web import _, get_db
 
     name = (request.form.get("name") or "").strip()
     kind = request.form.get("kind") or "municipality"
@@ -80,7 +78,6 @@ def create_organisation() -> Any:
 
 @bp.route("/anvandare", methods=["POST"])
 def create_user() -> Any:
-    from tryggkarta.web import _, get_db
 
     form = request.form
     with get_db().session() as s:
@@ -117,7 +114,6 @@ def create_user() -> Any:
 @bp.route("/anvandare/<int:user_id>/aktiv", methods=["POST"])
 def set_active(user_id: int) -> Any:
     """Deactivate (``active=0``) or reactivate a user; admins cannot deactivate themselves."""
-    from tryggkarta.web import _, get_db
 
     active = request.form.get("active") == "1"
     with get_db().session() as s:
@@ -146,7 +142,6 @@ def set_active(user_id: int) -> Any:
 
 def _days(args: Any) -> tuple[datetime | None, datetime | None]:
     """The ``from``/``to`` local days (``to`` inclusive) as UTC bounds; end exclusive."""
-    from tryggkarta.web import _
 
     first, last = params.parse_day_range(args.get("from"), args.get("to"), _)
     start, end = params.day_bounds(first, last)
@@ -159,7 +154,6 @@ def _days(args: Any) -> tuple[datetime | None, datetime | None]:
 @bp.route("/nycklar")
 def tokens() -> Any:
     """Every user's API tokens: name, created, expires, last used, status; revoke buttons."""
-    from tryggkarta.web import get_db
 
     now = datetime.now(UTC)
     with get_db().session() as s:
@@ -183,7 +177,6 @@ def tokens() -> Any:
 def revoke_token(token_id: int) -> Any:
     """Revoke one API token; it stops working on its next request. Audit-logged."""
     from tryggkarta.errors import NotFound
-    from tryggkarta.web import _, get_db
 
     with get_db().session() as s:
         try:
@@ -210,7 +203,6 @@ def revoke_token(token_id: int) -> Any:
 @bp.route("/anvandare/<int:user_id>/utloggning", methods=["POST"])
 def end_sessions(user_id: int) -> Any:
     """Log a user out on every device (a lost phone, a shared computer). Audit-logged."""
-    from tryggkarta.web import _, get_db
 
     with get_db().session() as s:
         user = s.get(User, user_id)
@@ -232,7 +224,6 @@ def end_sessions(user_id: int) -> Any:
 @bp.route("/logg")
 def audit_log() -> Any:
     """The audit log, filtered by user, action, layer, detail and date range (local days)."""
-    from tryggkarta.web import get_db
 
     args = request.args
     start, end = _days(args)

@@ -24,6 +24,7 @@ from tryggkarta.maps.query import MapQuery
 from tryggkarta.store import audit, layer_frame
 from tryggkarta.store.queries import Filters, points_frame
 from tryggkarta.web.auth import current_role, detail
+from tryggkarta.web.context import current_language, get_db, get_settings
 from tryggkarta.web.mapview import (
     HOTSPOT_METHODS,
     ad_hoc_args,
@@ -94,7 +95,6 @@ def _query() -> MapQuery:
 
 def _cells(layer: str, q: MapQuery, level: Detail) -> dict[str, Any]:
     """Grid cells: ad hoc for raw-detail roles, the fixed release for everyone else."""
-    from tryggkarta.web import get_db, get_settings
 
     if layer not in POINT:
         raise BadInput(
@@ -134,7 +134,6 @@ def _no_ad_hoc() -> None:
 @bp.route("/releases")
 def releases() -> Any:
     """The fixed releases an aggregated caller may ask for: periods, category groups, rules."""
-    from tryggkarta.web import get_settings
 
     settings = get_settings()
     tz = local_timezone(settings)
@@ -186,7 +185,6 @@ def layers() -> Any:
 @bp.route("/layers/<layer>/features", endpoint="features")
 def features(layer: str) -> Any:
     """GeoJSON (WGS84): raw features for RAW roles, aggregated cells for the others."""
-    from tryggkarta.web import get_db
 
     level = _layer(layer)
     q = _query()
@@ -248,7 +246,6 @@ def hotspot(method: str) -> Any:
     under ``min_count`` are dropped for aggregated roles. ``?lang=`` sets the popup language.
     """
     from tryggkarta import maps
-    from tryggkarta.web import current_language, get_db
 
     if method not in HOTSPOT_METHODS:
         raise NotFound(

@@ -45,6 +45,7 @@ from tryggkarta import accounts, policy
 from tryggkarta.domain import Detail, Role
 from tryggkarta.store import User
 from tryggkarta.store.writes import audit
+from tryggkarta.web.context import _, get_db, get_settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -92,7 +93,6 @@ _password_checks = threading.BoundedSemaphore(PASSWORD_CHECKS)
 
 
 def _settings() -> Any:
-    from tryggkarta.web import get_settings
 
     return get_settings()
 
@@ -106,7 +106,6 @@ def bearer_token(req: Any = None) -> str | None:
 
 
 def user_from_token(token: str) -> SessionUser | None:
-    from tryggkarta.web import get_db
 
     with get_db().session() as s:
         user = accounts.user_for_token(s, token)
@@ -120,7 +119,6 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> SessionUser | None:
-        from tryggkarta.web import get_db
 
         ident, _sep, sid = user_id.partition(":")
         if not ident.isdigit() or not sid:
@@ -199,7 +197,6 @@ def login_ip_key() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @anonymous_post
 def login() -> Any:
-    from tryggkarta.web import _, get_db
     from tryggkarta.web.security import cookies_need_tls
 
     error = None
@@ -239,7 +236,6 @@ def login() -> Any:
 @bp.route("/logout", methods=["POST"])
 @anonymous_post
 def logout() -> Any:
-    from tryggkarta.web import _, get_db
 
     sid = getattr(current_user, "sid", None)
     if sid:
@@ -258,7 +254,6 @@ def logout() -> Any:
 @bp.route("/konto/losenord", methods=["GET", "POST"])
 def change_password() -> Any:
     """Change one's own password; every other session of the user ends."""
-    from tryggkarta.web import _, get_db
 
     if not current_user.is_authenticated or getattr(current_user, "via_token", False):
         return login_manager.unauthorized()

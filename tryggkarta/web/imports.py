@@ -22,6 +22,7 @@ from tryggkarta import policy
 from tryggkarta.domain import LAYER_FIELDS, LAYER_LABELS
 from tryggkarta.errors import BadInput, TryggkartaError
 from tryggkarta.web.auth import accepts_upload
+from tryggkarta.web.context import current_language, get_db, get_settings
 
 bp = Blueprint("imports", __name__)
 PREVIEW_ROWS = 20
@@ -83,13 +84,11 @@ ERRORS_WITH_DETAIL = frozenset(
 
 
 def _db() -> Any:
-    from tryggkarta.web import get_db
 
     return get_db()
 
 
 def _lang() -> str:
-    from tryggkarta.web import current_language
 
     return current_language()
 
@@ -125,7 +124,6 @@ def _error_text(exc: TryggkartaError) -> str:
 
 
 def _uploads() -> Path:
-    from tryggkarta.web import get_settings
 
     folder = Path(get_settings().instance_path).resolve() / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
@@ -232,7 +230,6 @@ def preview_svg(gdf: Any, width: int = 480, height: int = 320) -> Markup:
 def _sweep_imports() -> None:
     """The timer of :mod:`tryggkarta.ingest.cleanup`: stale staging files, expired previews."""
     from tryggkarta.ingest.cleanup import maybe_sweep
-    from tryggkarta.web import get_settings
 
     maybe_sweep(_db, get_settings())
 
@@ -257,7 +254,6 @@ def preview() -> Any:
         ), 400
     options = _form_options()
     from tryggkarta.ingest.cleanup import sweep
-    from tryggkarta.web import get_settings
 
     db = _db()
     sweep(db, get_settings())  # stale staging files, expired previews

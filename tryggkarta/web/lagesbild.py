@@ -16,12 +16,12 @@ from tryggkarta import params
 from tryggkarta.domain import category_label
 from tryggkarta.errors import BadInput
 from tryggkarta.store.writes import audit
+from tryggkarta.web.context import _, current_language, get_db
 
 bp = Blueprint("lagesbild", __name__, url_prefix="/lagesbild")
 
 
 def _week_arg(value: str | None) -> lb.Week:
-    from tryggkarta.web import _
 
     year = (value or "").strip()[:4]
     try:
@@ -35,7 +35,6 @@ def _week_arg(value: str | None) -> lb.Week:
 @bp.route("/")
 def index() -> Any:
     """The weekly picture for ``?week=`` (default: the last complete week)."""
-    from tryggkarta.web import current_language, get_db
 
     week = _week_arg(request.args.get("week"))
     db = get_db()
@@ -71,7 +70,6 @@ def index() -> Any:
 @bp.route("/beslut", methods=["POST"])
 def decide() -> Any:
     """Note a decided action on a hotspot of a week."""
-    from tryggkarta.web import _, get_db
 
     week = _week_arg(request.form.get("week") or "")
     key = params.parse_key(request.form.get("hotspot_key"), "hotspot_key", _)
@@ -104,6 +102,5 @@ def decide() -> Any:
 
 def _float_or_none(value: str | None, name: str) -> float | None:
     """A coordinate in the working CRS (metres); a value no projection has is a BadInput."""
-    from tryggkarta.web import _
 
     return params.parse_float(value, name, -1e8, 1e8, None, _)

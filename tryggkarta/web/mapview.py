@@ -32,6 +32,7 @@ from tryggkarta.store import audit, extent, layer_frame
 from tryggkarta.store.grid import GridSpec
 from tryggkarta.store.models import Dataset
 from tryggkarta.store.queries import Filters
+from tryggkarta.web.context import _, current_language, get_db, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ def min_count_for(level: Detail, k: int) -> int:
 
 
 def parse_request(t: Any) -> MapQuery:
-    from tryggkarta.web import get_db, get_settings
 
     settings = get_settings()
     return parse_query(
@@ -302,8 +302,6 @@ def current_rule(layer: str) -> disclosure.Rule:
     """The disclosure rule for the current user on ``layer``."""
     from flask_login import current_user
 
-    from tryggkarta.web import get_settings
-
     return disclosure.rule_for(policy.detail(current_user, layer), get_settings().min_count)
 
 
@@ -317,7 +315,6 @@ def ad_hoc_args() -> list[str]:
 
 def release_choice() -> tuple[disclosure.Period, str]:
     """The release period and category group asked for (``period``, ``grupp``)."""
-    from tryggkarta.web import get_settings
 
     tz = local_timezone(get_settings())
     return (
@@ -343,7 +340,6 @@ def released_survey(db: Any, q: MapQuery, lang: str) -> dict:
 
 def release_filters(q: MapQuery) -> Filters:
     """Store filters of the fixed hotspot release: all data up to the latest release cut."""
-    from tryggkarta.web import get_settings
 
     tz = local_timezone(get_settings())
     return Filters(municipality_code=q.filters.municipality_code, end=disclosure.release_cut(tz=tz))
@@ -357,7 +353,6 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
     """The start page's layers for the current user, and page facts (bounds, districts)."""
     from flask_login import current_user
 
-    from tryggkarta.web import get_db, get_settings
     from tryggkarta.web.auth import detail
 
     db, settings = get_db(), get_settings()
@@ -461,7 +456,6 @@ def _bounds(
 
 def start_page_context() -> dict[str, Any]:
     """Everything ``index.html`` needs: the map parts, the filter form, notes."""
-    from tryggkarta.web import _, current_language, get_settings
     from tryggkarta.web.auth import detail
 
     lang = current_language()

@@ -23,6 +23,7 @@ from tryggkarta.services.ogc_core import RAW_COLLECTIONS
 from tryggkarta.services.public import COLLECTIONS, allowed, collection
 from tryggkarta.store import audit
 from tryggkarta.web.auth import current_role
+from tryggkarta.web.context import current_language, get_db, get_settings
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 CSRF_EXEMPT = True
@@ -48,7 +49,6 @@ def _visible(name: str) -> bool:
 
 
 def _collection_doc(name: str) -> dict[str, Any]:
-    from tryggkarta.web import current_language, get_settings
 
     info = COLLECTIONS[name]
     region = parse_region(get_settings().region)
@@ -182,7 +182,6 @@ def _int(value: str | None, name: str, lo: int, hi: int, default: int) -> int:
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     if not value:
         return None
-    from tryggkarta.web import get_settings
 
     minx, miny, maxx, maxy = params.parse_bbox(value, _en)  # type: ignore[misc]
     region = parse_region(get_settings().region)
@@ -196,7 +195,6 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 @bp.route("/collections/<name>/items")
 def items(name: str) -> Any:
-    from tryggkarta.web import get_db
 
     _check(name)
     limit = _int(request.args.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
@@ -244,7 +242,6 @@ def items(name: str) -> Any:
 
 @bp.route("/collections/<name>/items/<fid>")
 def item(name: str, fid: str) -> Any:
-    from tryggkarta.web import get_db
 
     _check(name)
     if name in RAW_COLLECTIONS:  # by primary key in SQL
@@ -264,7 +261,6 @@ def item(name: str, fid: str) -> Any:
 
 
 def _audit_raw(name: str, count: int) -> None:
-    from tryggkarta.web import get_db
 
     with get_db().session() as s:
         audit(

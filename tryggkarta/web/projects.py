@@ -27,6 +27,7 @@ from tryggkarta.errors import BadInput
 from tryggkarta.store import Project, User
 from tryggkarta.store.writes import audit
 from tryggkarta.web.auth import detail
+from tryggkarta.web.context import _, current_language, get_db, get_settings
 
 bp = Blueprint("projects", __name__, url_prefix="/projekt")
 
@@ -51,7 +52,6 @@ def _project(s: Any, project_id: int) -> Project:
 
 
 def _buffer() -> float:
-    from tryggkarta.web import _
 
     try:
         return pc.parse_buffer(request.values.get("buffer"))
@@ -62,7 +62,6 @@ def _buffer() -> float:
 @bp.route("/")
 def index() -> Any:
     """All projects with their included measures."""
-    from tryggkarta.web import get_db
 
     with get_db().session() as s:
         projects = s.scalars(
@@ -74,7 +73,6 @@ def index() -> Any:
 @bp.route("/<int:project_id>")
 def show(project_id: int) -> Any:
     """One project: facts and the measures it includes."""
-    from tryggkarta.web import get_db
 
     with get_db().session() as s:
         project = _project(s, project_id)
@@ -85,7 +83,6 @@ def show(project_id: int) -> Any:
 @bp.route("/<int:project_id>/kontroll", methods=["GET", "POST"])
 def check(project_id: int) -> Any:
     """Kontrollera projekt: hotspots, answers and incidents near the project; measures."""
-    from tryggkarta.web import _, current_language, get_db, get_settings
 
     db, settings = get_db(), get_settings()
     buffer_m = _buffer()
@@ -140,7 +137,6 @@ def _summary(db: Any, s: Any) -> dict[str, Any]:
 @bp.route("/uppfoljning")
 def follow_up() -> Any:
     """Medborgarlöftet: of the active projects, how many touched hotspots and got measures."""
-    from tryggkarta.web import get_db
 
     db = get_db()
     with db.session() as s:
@@ -150,7 +146,6 @@ def follow_up() -> Any:
 
 @bp.route("/uppfoljning.csv")
 def follow_up_csv() -> Any:
-    from tryggkarta.web import get_db
 
     db = get_db()
     with db.session() as s:
@@ -173,7 +168,6 @@ def follow_up_csv() -> Any:
 
 @bp.route("/uppfoljning.geojson")
 def follow_up_geojson() -> Any:
-    from tryggkarta.web import get_db
 
     db = get_db()
     with db.session() as s:

@@ -37,6 +37,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tryggkarta import policy
 from tryggkarta.config import Settings
+from tryggkarta.web.context import _, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,6 @@ def cookies_need_tls() -> bool:
     so its Secure cookie works even when the proxy is not (yet) trusted; trusting it
     (``TRYGGKARTA_TRUSTED_PROXIES``) is still needed for client IPs and HSTS.
     """
-    from tryggkarta.web import get_settings
 
     if request.is_secure or not cookie_secure(get_settings()):
         return False
@@ -255,7 +255,6 @@ def install_limiter(app: Flask, settings: Settings) -> Limiter:
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(exc: RateLimitExceeded) -> Any:
-        from tryggkarta.web import _
         from tryggkarta.web.errors import wants_json
 
         retry = "60"

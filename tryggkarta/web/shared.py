@@ -20,13 +20,13 @@ from tryggkarta.errors import BadInput, Gone, NotFound
 from tryggkarta.store import Organisation, SharedMap
 from tryggkarta.store.writes import audit
 from tryggkarta.web.auth import current_role
+from tryggkarta.web.context import _, current_language, get_db, get_settings
 
 bp = Blueprint("shared", __name__)
 PREFIX = "/kartor"
 
 
 def _translated(exc: BadInput | NotFound | Gone) -> BadInput | NotFound | Gone:
-    from tryggkarta.web import _
 
     return type(exc)(_(exc.message))
 
@@ -44,7 +44,6 @@ def _form_context(s: Any) -> dict[str, Any]:
 @login_required
 def index() -> Any:
     """List the maps the user may open; save a new map (POST)."""
-    from tryggkarta.web import _, get_db
 
     with get_db().session() as s:
         if request.method == "POST":
@@ -104,7 +103,6 @@ def index() -> Any:
 
 
 def _render_map(shared: SharedMap, via: str) -> Any:
-    from tryggkarta.web import get_db, get_settings
 
     db = get_db()
     role = current_role()  # a link never elevates: anonymous viewers are public
@@ -143,7 +141,6 @@ def _render_map(shared: SharedMap, via: str) -> Any:
 @login_required
 def view(map_id: int) -> Any:
     """Open a saved map (shared with the user's role or organisation, or the user's own)."""
-    from tryggkarta.web import get_db
 
     with get_db().session() as s:
         shared = s.get(SharedMap, map_id)
@@ -159,7 +156,6 @@ def view(map_id: int) -> Any:
 @login_required
 def new_link(map_id: int) -> Any:
     """Create (or replace) the map's expiring share link; owner or admin only."""
-    from tryggkarta.web import _, get_db
 
     with get_db().session() as s:
         shared = s.get(SharedMap, map_id)
@@ -195,7 +191,6 @@ def new_link(map_id: int) -> Any:
 def delete(map_id: int) -> Any:
     """Delete a saved map (owner or admin). Never reads the map's data, so a map whose saved
     configuration cannot be shown can still be removed."""
-    from tryggkarta.web import _, get_db
 
     with get_db().session() as s:
         shared = s.get(SharedMap, map_id)
@@ -219,7 +214,6 @@ def delete(map_id: int) -> Any:
 @bp.route(f"{PREFIX}/l/<token>")
 def link(token: str) -> Any:
     """Open a map by link; the viewer keeps their own rights (anonymous = public)."""
-    from tryggkarta.web import get_db
 
     with get_db().session() as s:
         try:
@@ -233,7 +227,6 @@ def link(token: str) -> Any:
 @bp.route("/publik")
 def public() -> Any:
     """The public map: aggregated survey cells (k-anonymous) and this year's measures."""
-    from tryggkarta.web import get_db, get_settings
 
     db, settings = get_db(), get_settings()
     cells = sharing.public_cells(db, settings.min_count)
@@ -255,7 +248,6 @@ def public() -> Any:
 @bp.route("/publik.geojson")
 def public_geojson() -> Any:
     """The public survey cells as GeoJSON (WGS84)."""
-    from tryggkarta.web import get_db, get_settings
 
     db = get_db()
     cells = sharing.public_cells(db, get_settings().min_count)
@@ -263,7 +255,6 @@ def public_geojson() -> Any:
 
 
 def _band_text(band: list[float] | None) -> str:
-    from tryggkarta.web import _, current_language
 
     if band is None:
         return _("för få svar för en andel")

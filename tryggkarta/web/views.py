@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from tryggkarta import __version__
 from tryggkarta.errors import StoreError
+from tryggkarta.web.context import get_db
 
 bp = Blueprint("views", __name__)
 
@@ -16,7 +17,6 @@ bp = Blueprint("views", __name__)
 @bp.route("/healthz")
 def healthz() -> Any:
     """Liveness and database check for load balancers and monitoring."""
-    from tryggkarta.web import get_db
 
     db = get_db()
     try:

@@ -1,0 +1,45 @@
+"""The request's context for views and helpers: the database, the settings, the language.
+
+A leaf module (as flaskr's ``db.py``): it imports nothing from the rest of ``tryggkarta.web``,
+so blueprints and helpers import these at module level instead of inside functions.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from sqlalchemy import select
+
+from tryggkarta.config import Settings
+from tryggkarta.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
+from tryggkarta.store import Database
+from tryggkarta.store.models import Setting
+
+__all__ = ["_", "current_language", "get_db", "get_settings", "is_demo"]
+
+
+def get_db() -> Database:
+    """The app's database (one per app, opened by ``create_app``)."""
+    return current_app.extensions["tryggkarta.db"]
+
+
+def get_settings() -> Settings:
+    return current_app.extensions["tryggkarta.settings"]
+
+
+def is_demo() -> bool:
+    """True when the database holds the synthetic demo data (set by ``tryggkarta demo``)."""
+    try:
+        with get_db().session() as s:
+            return s.scalar(select(Setting.value).where(Setting.key == "demo")) == "1"
+    except Exception:
+        return False
+
+
+def current_language() -> str:
+    lang = getattr(g, "lang", None)
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _(text: str, **params: object) -> str:
+    """Translate a Swedish UI string into the request's language."""
+    return translate(text, current_language(), **params)
