@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     from werkzeug.serving import make_server
 
-    from tryggkarta import accounts
+    from tryggkarta.services import accounts
     from tryggkarta.web import create_app
 
     db_path = make_store(args.n)

@@ -249,7 +249,7 @@ class AuthActions:
     def login(self, role: str = "police", username: str | None = None) -> None:
         from sqlalchemy import select
 
-        from tryggkarta.accounts import create_user
+        from tryggkarta.services.accounts import create_user
         from tryggkarta.store import User
 
         username = username or f"test_{role}"

@@ -140,7 +140,7 @@ def test_errors_are_json_with_status(client, db, url: str, status: int, descript
 
 
 def test_bearer_token_gives_raw_access(client, db) -> None:
-    from tryggkarta import accounts
+    from tryggkarta.services import accounts
 
     with db.session() as s:
         user = accounts.create_user(
@@ -241,3 +241,12 @@ def test_points_geojson_text_is_the_json_of_the_features() -> None:
         "features": [],
         "limit": 10,
     }
+
+
+def test_patrol_hotspots_are_audited(client, auth, demo_db) -> None:
+    """Where and when police patrol is raw detail: every view is in the audit log."""
+    auth.login("police")
+    assert client.get("/api/hotspots/patrol").status_code == 200
+    with demo_db.session() as s:
+        rows = s.scalars(select(AuditLog).where(AuditLog.detail == "hotspots:patrol")).all()
+        assert len(rows) == 1 and rows[0].role == "police"

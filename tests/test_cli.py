@@ -141,8 +141,8 @@ def test_upgrade_on_postgis(runner, tmp_path, scratch_database):
 
 def test_tokens_list_and_revoke(runner, tmp_path):
     """A token works until ``users revoke-token``; the revocation is in the audit log."""
-    from tryggkarta.accounts import user_for_token
     from tryggkarta.config import load_settings
+    from tryggkarta.services.accounts import user_for_token
     from tryggkarta.store import Database
     from tryggkarta.store.models import AuditLog
 
@@ -190,8 +190,8 @@ def test_tokens_list_and_revoke(runner, tmp_path):
 
 
 def test_set_password_ends_sessions(runner, tmp_path):
-    from tryggkarta.accounts import authenticate, get_user, start_session, user_for_session
     from tryggkarta.config import load_settings
+    from tryggkarta.services.accounts import authenticate, get_user, start_session, user_for_session
     from tryggkarta.store import Database
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"

@@ -47,7 +47,7 @@ def paths(db, runner, monkeypatch, tmp_path) -> Callable[..., list[Outcome]]:
     AuthActions(client, db).login("police")
     from sqlalchemy import select as _select
 
-    from tryggkarta.accounts import create_token
+    from tryggkarta.services.accounts import create_token
     from tryggkarta.store import User
 
     with db.session() as s:  # the API takes a token, never the browser session
@@ -512,7 +512,7 @@ def test_map_filtered_to_one_import(db) -> None:
     """``dataset=`` in the map's query string: only that import's rows (the result's link)."""
     from tryggkarta.errors import BadInput
     from tryggkarta.geo import parse_region
-    from tryggkarta.maps.query import parse_query
+    from tryggkarta.web.query import parse_query
 
     q = parse_query(
         {"dataset": "12,7"},

@@ -37,7 +37,7 @@ API_TOKENS: list[str] = []
 
 def api_login(auth, db, role: str) -> str:
     """Log in as ``role`` (for the pages) and make an API token of the same user."""
-    from tryggkarta.accounts import create_token, get_user
+    from tryggkarta.services.accounts import create_token, get_user
 
     auth.login(role)
     with db.session() as s:

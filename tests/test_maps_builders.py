@@ -13,10 +13,15 @@ from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
 from tryggkarta.maps import areas, build_map, hotspot_layer, incident_cells, projects, render_parts
 from tryggkarta.maps.assets import localize, resolve
-from tryggkarta.maps.cells import cells_geojson, grid_for_extent, top_reasons_per_cell, trend_label
 from tryggkarta.maps.popups import profile_svg
-from tryggkarta.maps.query import parse_query
+from tryggkarta.services.grids import (
+    cells_geojson,
+    grid_for_extent,
+    top_reasons_per_cell,
+    trend_label,
+)
 from tryggkarta.store.grid import GridSpec
+from tryggkarta.web.query import parse_query
 
 TILE = "https://tile.example.org/{z}/{x}/{y}.png"
 EVIL = "<script>alert('x')</script>"

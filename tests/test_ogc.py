@@ -32,7 +32,7 @@ def test_public_items_are_aggregated_and_k_anonymous(client, demo_db):
 
 def test_raw_collection_needs_a_token_and_is_audited(client, demo_db):
     assert client.get("/ogc/collections/incidents/items").status_code == 401
-    from tryggkarta.accounts import create_token, create_user
+    from tryggkarta.services.accounts import create_token, create_user
 
     with demo_db.session() as s:
         analyst = create_user(s, "analytiker", "ett-langt-losenord", "police")
@@ -81,7 +81,7 @@ def test_bbox_filters_items(client, demo_db):
 
 
 def _police_token(db) -> dict[str, str]:
-    from tryggkarta.accounts import create_token, create_user
+    from tryggkarta.services.accounts import create_token, create_user
 
     with db.session() as s:
         analyst = create_user(s, "analytiker", "ett-langt-losenord", "police")

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from tryggkarta import params, sharing
+from tryggkarta import params
 from tryggkarta.errors import BadInput
+from tryggkarta.services import sharing
 from tryggkarta.store import AuditLog, SharedMap
 
 
@@ -160,7 +161,7 @@ def test_shared_map_days_are_local_days() -> None:
 
 def test_a_line_break_in_a_hotspot_key_is_a_400(sqlite_app, sqlite_db) -> None:
     from tests.conftest import AuthActions
-    from tryggkarta import lagesbild as lb
+    from tryggkarta.services import lagesbild as lb
 
     client = sqlite_app.test_client()
     AuthActions(client, sqlite_db).login("police")

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from tryggkarta import policy
-from tryggkarta.accounts import create_token
 from tryggkarta.demo import COMMENTS, DEMO_PASSWORD, load_demo
 from tryggkarta.domain import Detail, Role
+from tryggkarta.services.accounts import create_token
 from tryggkarta.services.public import allowed as collection_allowed
 from tryggkarta.store import ApiToken, Dataset, Project, SharedMap, User, layer_frame
 
@@ -93,7 +93,7 @@ def world(app, db):
         )
         s.add(shared)
         s.flush()
-        from tryggkarta.sharing import create_link
+        from tryggkarta.services.sharing import create_link
 
         link = create_link(shared, 7)
         throwaway = User(username="slask", password_hash="x", role="partner", active=False)

@@ -106,7 +106,7 @@ def test_every_trend_word_in_use_maps_to_one_key(old: str) -> None:
 def test_patrol_analysis_and_cells_share_the_vocabulary() -> None:
     from tryggkarta.analysis import patrol
     from tryggkarta.maps.builders import TREND_TEXT
-    from tryggkarta.maps.cells import trend_label as cell_trend
+    from tryggkarta.services.grids import trend_label as cell_trend
 
     assert set(TREND_TEXT) == {str(t) for t in Trend}
     assert {cell_trend(20, 10), cell_trend(5, 12), cell_trend(10, 11)} <= set(TREND_TEXT)
@@ -131,3 +131,11 @@ def test_real_patrol_and_design_layers_read_well(sqlite_db) -> None:
         text = visible_text(feature["properties"]["_popup"])
         assert "{" not in text and "Antal händelser" not in text
         assert re.search(r"^Antal enkätsvar: \d", text, re.M), text
+
+
+def test_published_reason_bands_read_as_text() -> None:
+    """Roles below raw detail get reasons as (key, band middle, band text): shown as the band."""
+    from tryggkarta.maps.hotspots import _reason_items
+
+    items = _reason_items([["belysning", 0.35, "30–40 %"], ["folktomt", None, None]], "sv")
+    assert items == ["Dålig belysning (30–40 %)", "Folktomt"]

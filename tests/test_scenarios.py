@@ -15,9 +15,9 @@ import pytest
 import shapely
 from sqlalchemy import select
 
-from tryggkarta import lagesbild as lb
 from tryggkarta.config import local_timezone
 from tryggkarta.demo import COMMENTS, DEMO_PASSWORD
+from tryggkarta.services import lagesbild as lb
 from tryggkarta.store import AuditLog, Decision, Filters, Project, ProjectMeasure, count
 
 TOWN = (408_672.0, 6_472_746.0)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.test_web_security import audit_rows, login, token_for, user
-from tryggkarta import accounts
+from tryggkarta.services import accounts
 from tryggkarta.store import AuditLog, Organisation, User
 
 

@@ -9,10 +9,10 @@ import pytest
 import shapely
 from sqlalchemy import select
 
-from tryggkarta import lagesbild as lb
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import to_wgs84
 from tryggkarta.services import hotspots as service
+from tryggkarta.services import lagesbild as lb
 from tryggkarta.store import Dataset, Decision, insert_layer
 
 
@@ -235,7 +235,7 @@ def test_missing_csrf_is_400(db, fake_service) -> None:
     app.extensions["tryggkarta.db"] = db
     client = app.test_client()
     with db.session() as s:
-        from tryggkarta.accounts import create_user
+        from tryggkarta.services.accounts import create_user
 
         create_user(s, "csrfpolis", "correct-horse-battery", "police")
     page = client.get("/login").get_data(as_text=True)

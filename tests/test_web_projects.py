@@ -10,10 +10,10 @@ import pytest
 import shapely
 from sqlalchemy import select
 
-from tryggkarta import projectcheck as pc
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import to_wgs84
 from tryggkarta.services import hotspots as service
+from tryggkarta.services import projectcheck as pc
 from tryggkarta.store import Dataset, Project, ProjectMeasure, insert_layer
 
 TOWN = (408_672.0, 6_472_746.0)

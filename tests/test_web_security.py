@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD
-from tryggkarta import accounts
+from tryggkarta.services import accounts
 from tryggkarta.store import AuditLog, User
 
 HEADER = "Datum;Kategori;Beskrivning;Latitud;Longitud\n"
@@ -419,7 +419,7 @@ def test_no_store_for_logged_in_users_and_tokens(app, db) -> None:
     assert "Authorization" in r.headers["Vary"]
     assert app.test_client().get("/login").headers["Cache-Control"] == "no-store"
     # a share link's page (the secret is in the URL) is not cached either, even anonymously
-    from tryggkarta import sharing
+    from tryggkarta.services import sharing
     from tryggkarta.store import SharedMap
 
     with db.session() as s:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tryggkarta import sharing
 from tryggkarta.errors import BadInput, Gone, NotFound
+from tryggkarta.services import sharing
 from tryggkarta.store import AuditLog, Organisation, SharedMap
 
 

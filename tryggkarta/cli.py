@@ -245,7 +245,7 @@ def users_create(
     password_stdin: bool,
 ) -> None:
     """Create a user with a role."""
-    from tryggkarta.accounts import create_user
+    from tryggkarta.services.accounts import create_user
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -290,7 +290,7 @@ def users_list() -> None:
 @click.option("--days", default=365, show_default=True, type=int)
 def users_token(username: str, name: str, days: int) -> None:
     """Create an API token for a user (printed once)."""
-    from tryggkarta.accounts import create_token, get_user
+    from tryggkarta.services.accounts import create_token, get_user
     from tryggkarta.store.writes import audit
 
     with get_database().session() as s:
@@ -310,7 +310,7 @@ def users_tokens(username: str | None) -> None:
     """List API tokens (id, user, name, created, expires, last used, status)."""
     from datetime import UTC, datetime
 
-    from tryggkarta.accounts import get_user, list_tokens
+    from tryggkarta.services.accounts import get_user, list_tokens
 
     def day(value: datetime | None) -> str:
         return value.strftime("%Y-%m-%d %H:%M") if value else "-"
@@ -343,7 +343,7 @@ def users_revoke_token(
     username: str, token_id: int | None, name: str | None, revoke_all: bool
 ) -> None:
     """Revoke API tokens of a user (by --id, --name or --all); audit-logged."""
-    from tryggkarta.accounts import find_tokens, get_user, revoke_token
+    from tryggkarta.services.accounts import find_tokens, get_user, revoke_token
     from tryggkarta.store.writes import audit
 
     if sum(x is not None and x is not False for x in (token_id, name, revoke_all)) != 1:
@@ -382,7 +382,7 @@ def users_revoke_token(
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_set_password(username: str, password_stdin: bool) -> None:
     """Set a user's password; every login session of the user ends."""
-    from tryggkarta.accounts import get_user, set_password
+    from tryggkarta.services.accounts import get_user, set_password
     from tryggkarta.store.writes import audit
 
     if password_stdin:

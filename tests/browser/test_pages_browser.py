@@ -46,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The demo app on 127.0.0.1, with one valid and one expired share link."""
     from sqlalchemy import select
 
-    from tryggkarta import sharing
+    from tryggkarta.services import sharing
     from tryggkarta.store import SharedMap
     from tryggkarta.store.models import Project, User
 

@@ -30,8 +30,8 @@ def load_demo(
     """Load data/demo into ``db`` with demo organisations and users. Idempotent."""
     import geopandas as gpd
 
-    from tryggkarta.accounts import create_user, get_or_create_organisation
     from tryggkarta.geo import municipality
+    from tryggkarta.services.accounts import create_user, get_or_create_organisation
     from tryggkarta.store import Dataset, User
     from tryggkarta.store.models import Setting
     from tryggkarta.store.writes import delete_dataset, insert_layer

@@ -1,7 +1,7 @@
 """Map layer builders, one per tryggkarta layer (pure: data + translator in, MapLayer out).
 
 Input FeatureCollections are WGS84 (RFC 7946). Cell collections come from
-:func:`tryggkarta.maps.cells.cells_geojson` and are already k-suppressed for the caller.
+:func:`tryggkarta.services.grids.cells_geojson` and are already k-suppressed for the caller.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Feature properties understood (all optional): ``class`` (Gi* -3..3, or a KDE class 1..5),
 ``category`` (emerging), ``count``, ``z``, ``trend``, ``profile`` (7 x 24 hour x weekday),
-``measures`` (measure keys), ``reasons`` (survey reason keys or (key, share) pairs),
+``measures`` (measure keys), ``reasons`` (survey reason keys, (key, share) pairs, or the
+published (key, band middle, band text) triples of :mod:`tryggkarta.disclosure`),
 ``density``/``value`` (KDE), ``name``/``label``.
 """
 
@@ -67,7 +68,10 @@ def _reason_items(value: Any, lang: str, top: int = 5) -> list[str]:
     """The ``top`` survey reasons, with their share of the answers when given."""
     out = []
     for item in list(value or [])[:top]:
-        if isinstance(item, list | tuple) and len(item) == 2:
+        if isinstance(item, list | tuple) and len(item) == 3:  # published: key, middle, band
+            key, _middle, band = item
+            out.append(_label(SURVEY_REASONS, key, lang) + (f" ({band})" if band else ""))
+        elif isinstance(item, list | tuple) and len(item) == 2:
             key, share = item
             tail = (
                 f" ({format_percent(share, lang)})"

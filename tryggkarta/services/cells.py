@@ -12,7 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from tryggkarta.maps.cells import cells_geojson, grid_for_extent, top_reasons_per_cell, trend_label
+from tryggkarta.services.grids import (
+    cells_geojson,
+    grid_for_extent,
+    top_reasons_per_cell,
+    trend_label,
+)
 from tryggkarta.store import extent, layer_frame, time_range
 from tryggkarta.store.grid import GridSpec, grid_counts_by
 from tryggkarta.store.queries import Filters

@@ -9,10 +9,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import and_, select
 
-from tryggkarta import accounts, params
+from tryggkarta import params
 from tryggkarta.config import local_timezone
 from tryggkarta.domain import LAYER_LABELS, ROLE_LABELS
 from tryggkarta.errors import BadInput
+from tryggkarta.services import accounts
 from tryggkarta.store import AuditLog, Organisation, User
 from tryggkarta.store.writes import audit
 from tryggkarta.web.context import _, get_db

@@ -20,7 +20,6 @@ from tryggkarta.config import local_timezone
 from tryggkarta.domain import LAYER_LABELS, Detail, Layer
 from tryggkarta.errors import BadInput, Forbidden, NotFound
 from tryggkarta.i18n import translate
-from tryggkarta.maps.query import MapQuery
 from tryggkarta.store import audit, layer_frame
 from tryggkarta.store.queries import Filters, points_frame
 from tryggkarta.web.auth import current_role, detail
@@ -41,6 +40,7 @@ from tryggkarta.web.mapview import (
     released_survey,
     survey_grid,
 )
+from tryggkarta.web.query import MapQuery
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 CSRF_EXEMPT = True
@@ -275,6 +275,17 @@ def hotspot(method: str) -> Any:
         return jsonify({"type": "FeatureCollection", "features": [], "tk": {}})
     fc, title_sv, title_en = found
     fc = disclosure.disclose_features(fc, rule, lang)
+    if method in policy.RAW_ONLY_METHODS:  # where and when police patrol: audit-logged
+        with get_db().session() as s:
+            audit(
+                s,
+                "view_raw",
+                user=current_user,
+                layer="incidents",
+                detail=f"hotspots:{method}",
+                feature_count=len(fc["features"]),
+                ip=request.remote_addr,
+            )
 
     def t(text: str, **params: object) -> str:
         return translate(text, lang, **params)

@@ -5,7 +5,7 @@ layer it sees are answered by :mod:`tryggkarta.policy` (checked for every reques
 :mod:`tryggkarta.web.access`; :func:`detail` is the current user's shortcut).
 
 Sessions live on the server: the cookie holds ``<user id>:<random session id>`` and the
-session id's hash is a row in ``user_sessions`` (:mod:`tryggkarta.accounts`). Logout deletes
+session id's hash is a row in ``user_sessions`` (:mod:`tryggkarta.services.accounts`). Logout deletes
 the row, a password change all of the user's rows, so a copied cookie is dead afterwards.
 A bearer token (``Authorization: Bearer tk_…``) authenticates API clients; endpoints exempt
 from CSRF accept only a token (see :func:`tryggkarta.web.security.guard_request`).
@@ -41,8 +41,9 @@ from flask_login import (
     logout_user,
 )
 
-from tryggkarta import accounts, policy
+from tryggkarta import policy
 from tryggkarta.domain import Detail, Role
+from tryggkarta.services import accounts
 from tryggkarta.store import User
 from tryggkarta.store.writes import audit
 from tryggkarta.web.context import _, get_db, get_settings

@@ -1,6 +1,6 @@
 """EST weekly situational picture (lägesbild): ``/lagesbild?week=2026-W47``.
 
-The page logic lives in :mod:`tryggkarta.lagesbild`; this blueprint parses, calls, renders
+The page logic lives in :mod:`tryggkarta.services.lagesbild`; this blueprint parses, calls, renders
 and stores the decided actions (POST, CSRF-protected by the app's CSRFProtect).
 """
 
@@ -11,10 +11,10 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from tryggkarta import lagesbild as lb
 from tryggkarta import params
 from tryggkarta.domain import category_label
 from tryggkarta.errors import BadInput
+from tryggkarta.services import lagesbild as lb
 from tryggkarta.store.writes import audit
 from tryggkarta.web.context import _, current_language, get_db
 

@@ -1,7 +1,7 @@
 """The start page's map: store queries per layer, filtered by the caller's role.
 
 Aggregation is SQL ``GROUP BY`` (``store.grid_counts``); k-anonymity is applied before any
-cell leaves the server (``maps.cells.cells_geojson(min_count=...)``). Raw points never go into
+cell leaves the server (``services.grids.cells_geojson(min_count=...)``). Raw points never go into
 the page: police see them through the bbox-limited API. The JSON API reuses these helpers.
 """
 
@@ -26,13 +26,13 @@ from tryggkarta.errors import TryggkartaError
 from tryggkarta.geo import parse_region, to_wgs84
 from tryggkarta.geojson import geo_dict, points_geojson  # noqa: F401 - points_geojson re-exported
 from tryggkarta.i18n import local_day
-from tryggkarta.maps.query import MapQuery, parse_query
 from tryggkarta.services.cells import incident_cells, survey_cells
 from tryggkarta.store import audit, extent, layer_frame
 from tryggkarta.store.grid import GridSpec
 from tryggkarta.store.models import Dataset
 from tryggkarta.store.queries import Filters
 from tryggkarta.web.context import _, current_language, get_db, get_settings
+from tryggkarta.web.query import MapQuery, parse_query
 
 log = logging.getLogger(__name__)
 

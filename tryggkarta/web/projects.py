@@ -1,6 +1,6 @@
 """Planning projects: list, Kontrollera projekt, measures, medborgarlöfte follow-up.
 
-Logic in :mod:`tryggkarta.projectcheck`; this blueprint parses, calls and renders.
+Logic in :mod:`tryggkarta.services.projectcheck`; this blueprint parses, calls and renders.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from tryggkarta import policy
-from tryggkarta import projectcheck as pc
 from tryggkarta.disclosure import CATEGORY_GROUPS
 from tryggkarta.domain import (
     INCIDENT_CATEGORIES,
@@ -24,6 +23,7 @@ from tryggkarta.domain import (
     SURVEY_REASONS,
 )
 from tryggkarta.errors import BadInput
+from tryggkarta.services import projectcheck as pc
 from tryggkarta.store import Project, User
 from tryggkarta.store.writes import audit
 from tryggkarta.web.auth import detail

@@ -1,6 +1,6 @@
 """Saved and shared maps (``/kartor``), share links (``/kartor/l/<token>``), public map (``/publik``).
 
-Logic in :mod:`tryggkarta.sharing`. The blueprint's routes carry their own prefixes because
+Logic in :mod:`tryggkarta.services.sharing`. The blueprint's routes carry their own prefixes because
 the public map lives outside ``/kartor``.
 """
 
@@ -14,9 +14,10 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from tryggkarta import disclosure, params, policy, sharing
+from tryggkarta import disclosure, params, policy
 from tryggkarta.domain import INCIDENT_CATEGORIES, LAYER_LABELS, MEASURES, ROLE_LABELS, Role
 from tryggkarta.errors import BadInput, Gone, NotFound
+from tryggkarta.services import sharing
 from tryggkarta.store import Organisation, SharedMap
 from tryggkarta.store.writes import audit
 from tryggkarta.web.auth import current_role

@@ -1,7 +1,9 @@
-"""Grid cells as GeoJSON: counts per cell (from ``store.grid_counts``) to WGS84 polygons.
+"""Grid cells as GeoJSON for raw-detail views: counts per cell (from ``store.grid_counts``) to WGS84
+polygons (roles below raw detail get releases from :mod:`tryggkarta.disclosure` instead).
 
-Pure numpy/pyproj: arrays in, dicts out. k-anonymity lives here once: :func:`keep_cells`
-drops every cell with fewer than ``min_count`` records before anything is drawn or sent.
+Pure numpy/pyproj: arrays in, dicts out. :func:`keep_cells` drops empty cells (and cells under
+``min_count`` where a caller asks); suppression for roles below raw detail is
+:mod:`tryggkarta.disclosure`'s alone.
 """
 
 from __future__ import annotations
