@@ -130,14 +130,16 @@ def test_layer_toggle_hides_and_shows_paths(visit: Visit) -> None:
 
 
 def test_filter_form_shows_fewer_cells(visit: Visit) -> None:
+    """The public form offers the fixed releases: a category group gives fewer cells."""
     visit.open("/?layers=incidents")
     before = visit.paths()
-    visit.page.check("input[name=cat][value=klotter]")
+    assert visit.page.locator("input[name=cat]").count() == 0  # ad-hoc filters: raw roles only
+    visit.page.select_option("#f-group", "ordning")
     visit.page.click("#map-filters button[type=submit]")
-    visit.page.wait_for_url("**cat=klotter**")
+    visit.page.wait_for_url("**grupp=ordning**")
     visit.page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
     assert 0 < visit.paths() < before
-    assert visit.page.is_checked("input[name=cat][value=klotter]")
+    assert visit.page.input_value("#f-group") == "ordning"
 
 
 def test_popup_opens_on_a_cell(visit: Visit) -> None:
