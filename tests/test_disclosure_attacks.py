@@ -360,3 +360,18 @@ def test_random_hierarchies_give_no_pins() -> None:
         small += int(hidden.sum())
         pinned += int((hidden & (lo[key] == hi[key])).sum())
     assert small > 100_000 and pinned == 0
+
+
+def test_public_kde_is_a_relative_surface_without_counts(client, demo) -> None:
+    """KDE below raw detail: the smoothed density in fifths of its peak, no counts."""
+    from tryggkarta.disclosure import disclose_features
+    from tryggkarta.services.hotspots import kde_layer
+
+    raw = kde_layer(demo, Filters()).geojson
+    published = disclose_features(raw, RULE)
+    assert len(published["features"]) == len(raw["features"]) > 0
+    for f in published["features"]:
+        p = f["properties"]
+        assert "count" not in p and p["density"] in (0.2, 0.4, 0.6, 0.8, 1.0)
+    body = client.get("/api/hotspots/kde").get_json()
+    assert body["features"] and all("count" not in f["properties"] for f in body["features"])

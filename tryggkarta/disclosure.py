@@ -748,12 +748,26 @@ def disclose_features(fc: Mapping[str, Any], rule: Rule, lang: str = "sv") -> di
     suppressed are left out."""
     if rule.raw:
         return dict(fc)
+    features = fc.get("features", [])
+    densities = [
+        float(f["properties"]["density"])
+        for f in features
+        if isinstance((f.get("properties") or {}).get("density"), int | float)
+    ]
+    peak = max(densities) if densities else 0.0
     feats = []
-    for f in fc.get("features", []):
-        props = disclose_properties(f.get("properties") or {}, rule, lang)
-        counts = [props[k] for k in COUNT_KEYS if k in props]
-        if counts and all(c is None for c in counts):
-            continue
+    for f in features:
+        raw = f.get("properties") or {}
+        props = disclose_properties(raw, rule, lang)
+        if peak > 0 and isinstance(raw.get("density"), int | float):
+            # a kernel-smoothed surface, published as its level relative to the peak in fifths
+            props["density"] = math.ceil(5 * float(raw["density"]) / peak) / 5
+            props["hotspot"] = bool(raw.get("hotspot"))
+            props.pop("count", None)
+        else:
+            counts = [props[k] for k in COUNT_KEYS if k in props]
+            if counts and all(c is None for c in counts):
+                continue
         feats.append({"type": "Feature", "geometry": f["geometry"], "properties": props})
     return {"type": "FeatureCollection", "features": feats}
 
