@@ -55,7 +55,16 @@ def test_serve_checks_the_address(runner) -> None:
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_demo_takes_port_and_host_and_checks_first(busy_port: int, tmp_path) -> None:
     plan = subprocess.run(
-        ["make", "-n", "-o", "install", "demo", "PORT=5123", "HOST=0.0.0.0"],
+        [
+            "make",
+            "--no-print-directory",
+            "-n",
+            "-o",
+            "install",
+            "demo",
+            "PORT=5123",
+            "HOST=0.0.0.0",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -75,7 +84,15 @@ def test_make_demo_takes_port_and_host_and_checks_first(busy_port: int, tmp_path
     )
     shim.chmod(0o755)
     run = subprocess.run(
-        ["make", "-o", "install", "demo", f"PORT={busy_port}", f"BIN={bin_dir}"],
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            "install",
+            "demo",
+            f"PORT={busy_port}",
+            f"BIN={bin_dir}",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
