@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import ConvexHull, QhullError
 
@@ -95,24 +96,11 @@ def study_area(
     ``cell`` metre cells by cell centre."""
     import shapely
 
-    xa = np.asarray(x, dtype=np.float64).ravel()
-    ya = np.asarray(y, dtype=np.float64).ravel()
     if polygon is not None:
         geom = polygon
         source = "region polygon"
     else:
-        ok = np.isfinite(xa) & np.isfinite(ya)
-        xa, ya = xa[ok], ya[ok]
-        if xa.size < 3:
-            raise ValueError("A study area needs at least three located incidents.")
-        qx, qy = np.quantile(xa, [0.001, 0.999]), np.quantile(ya, [0.001, 0.999])
-        keep = (xa >= qx[0]) & (xa <= qx[1]) & (ya >= qy[0]) & (ya <= qy[1])
-        pts = np.unique(np.c_[xa[keep], ya[keep]], axis=0)
-        try:
-            hull = ConvexHull(pts)
-            geom = shapely.Polygon(pts[hull.vertices])
-        except (QhullError, ValueError):  # collinear or too few points: a buffered line
-            geom = shapely.MultiPoint(pts).convex_hull.buffer(cell)
+        geom = data_hull(x, y, cell)
         source = f"convex hull of the incidents (0.1–99.9 % range), {cell:g} m cells"
     minx, miny, maxx, maxy = geom.bounds
     grid = Grid.for_points([], [], cell_size=cell, bounds=(minx, miny, maxx, maxy))
@@ -125,6 +113,27 @@ def study_area(
         raise ValueError("The study area holds no whole evaluation cell.")
     cells = np.flatnonzero(inside)
     return StudyArea(grid, cells, cx[cells], cy[cells], source)
+
+
+def data_hull(x: ArrayLike, y: ArrayLike, buffer: float = EVAL_CELL) -> object:
+    """Convex hull (a shapely polygon) of the points inside their 0.1–99.9 % coordinate
+    range — far-off geocoding errors do not stretch it; degenerate hulls are buffered."""
+    import shapely
+
+    xa = np.asarray(x, dtype=np.float64).ravel()
+    ya = np.asarray(y, dtype=np.float64).ravel()
+    ok = np.isfinite(xa) & np.isfinite(ya)
+    xa, ya = xa[ok], ya[ok]
+    if xa.size < 3:
+        raise ValueError("A study area needs at least three located incidents.")
+    qx, qy = np.quantile(xa, [0.001, 0.999]), np.quantile(ya, [0.001, 0.999])
+    keep = (xa >= qx[0]) & (xa <= qx[1]) & (ya >= qy[0]) & (ya <= qy[1])
+    pts = np.unique(np.c_[xa[keep], ya[keep]], axis=0)
+    try:
+        hull = ConvexHull(pts)
+        return shapely.Polygon(pts[hull.vertices])
+    except (QhullError, ValueError):  # collinear or too few distinct points
+        return shapely.MultiPoint(pts).convex_hull.buffer(buffer)
 
 
 def on_area(
@@ -333,28 +342,44 @@ def rolling_origins(
     n_report: int = 3,
     horizon_days: float = 28.0,
     min_per_window: int = 30,
+    report_start: np.datetime64 | pd.Timestamp | None = None,
 ) -> tuple[NDArray, np.timedelta64]:
     """Forecast origins (oldest first) and the window length.
 
     Windows of ``horizon`` days step back from just after the newest record; the horizon is
     lengthened until a window holds ``min_per_window`` incidents on average (sparse data),
-    but kept short enough that two windows of history precede the first origin."""
+    but kept short enough that two windows of history precede the first origin. With
+    ``report_start`` the last windows start there (as many as fit before the newest record,
+    at least one) and the ``n_tune`` windows before it are the tuning windows."""
     ta = as_utc(t)
     ta = ta[~np.isnat(ta)]
     if ta.size == 0:
         raise ValueError("No timestamps to place forecast origins on.")
-    w = n_tune + n_report
-    span = float((ta.max() - ta.min()) / _DAY)
-    rate = ta.size / max(span, 1.0)
+    t0 = ta.min()
+    end = ta.max() + np.timedelta64(1, "s")
+    rs = None if report_start is None else as_utc([report_start])[0]
+    if rs is not None and not t0 < rs < end:
+        raise ValueError("The report period must start inside the data's time span.")
+    head = n_tune + (n_report if rs is None else 0)
+    before = float(((end if rs is None else rs) - t0) / _DAY)
+    rate = ta.size / max(float((end - t0) / _DAY), 1.0)
     horizon = max(float(horizon_days), math.ceil(min_per_window / rate))
-    horizon = min(horizon, math.floor(span / (w + 2)))
+    horizon = min(horizon, math.floor(before / (head + 2)))
     if horizon < 7:
         raise ValueError(
-            f"{span:.0f} days of data are too short for {w} forecast windows of at least a week."
+            f"{before:.0f} days of data are too short for {head} forecast windows of at least "
+            "a week."
         )
     h = np.timedelta64(int(horizon * 86400), "s")
-    end = ta.max() + np.timedelta64(1, "s")
-    origins = np.array([end - h * (w - i) for i in range(w)], dtype="datetime64[ns]")
+    if rs is None:
+        w = n_tune + n_report
+        origins = np.array([end - h * (w - i) for i in range(w)], dtype="datetime64[ns]")
+    else:
+        n_rep = max(1, int((end - rs) // h))
+        origins = np.array(
+            [rs - h * (n_tune - i) for i in range(n_tune)] + [rs + h * j for j in range(n_rep)],
+            dtype="datetime64[ns]",
+        )
     return origins, h
 
 
@@ -469,6 +494,7 @@ def rolling_backtest(
     metric_share: float = METRIC_SHARE,
     exclude_stacked: bool = True,
     level: float = 0.9,
+    report_start: np.datetime64 | pd.Timestamp | None = None,
 ) -> ProtocolResult:
     """Run every candidate on every rolling origin, choose on the tuning windows and report
     on the later windows (see the module docstring). The first candidate is the baseline."""
@@ -495,7 +521,9 @@ def rolling_backtest(
         n_report=n_report,
         horizon_days=horizon_days,
         min_per_window=min_per_window,
+        report_start=report_start,
     )
+    n_report = len(origins) - n_tune
     grids = {c.cell_size: area.method_grid(c.cell_size) for c in cands}
     lookups = {cs: area.lookup(g) for cs, g in grids.items()}
     order = np.argsort(ta, kind="stable")
@@ -506,7 +534,7 @@ def rolling_backtest(
         hi = np.searchsorted(ts, o + h, side="left")
         test_counts = area.counts(xs[lo:hi], ys[lo:hi])
         if lo == 0 or test_counts.sum() == 0:
-            raise ValueError("A forecast window has no training or no test incidents.")
+            continue  # nothing to score in this window (every candidate skips it)
         phase = "tune" if i < n_tune else "report"
         for c in cands:  # a dozen candidates
             sc = candidate_score(c, grids[c.cell_size], xs[:lo], ys[:lo], ts[:lo], o)
@@ -524,6 +552,11 @@ def rolling_backtest(
             ]
         )
 
+    used = {(w["origin"], w["phase"]) for w in windows}
+    if sum(p == "tune" for _, p in used) < 2 or not any(p == "report" for _, p in used):
+        raise ValueError(
+            "Too few forecast windows hold incidents: need two tuning and one report window."
+        )
     choice, selection = choose(
         {c.name: series(c.name, "tune") for c in cands}, baseline, level=level
     )
@@ -550,10 +583,10 @@ def rolling_backtest(
         windows=windows,
         selection=selection,
         report=report,
-        origins=[str(o)[:10] for o in origins],
+        origins=sorted({o for o, _ in used}),
         horizon_days=float(h / _DAY),
-        n_tune=n_tune,
-        n_report=n_report,
+        n_tune=sum(p == "tune" for _, p in used),
+        n_report=sum(p == "report" for _, p in used),
         metric_share=metric_share,
         area_cells=area.size,
         area_km2=area.area_km2,
