@@ -187,3 +187,59 @@ def test_the_pile_is_left_out_of_the_backtest_and_the_hot_cells():
     idx, _ = hot_cells(area, g, g.counts(x[keep], y[keep]), 0.05)
     pile = g.cell_index([3900.0], [100.0])[0][0]
     assert pile not in idx
+
+
+def test_report_windows_start_at_the_split_and_tuning_windows_precede_it():
+    t = np.datetime64("2024-01-01") + np.arange(0, 500).astype("timedelta64[D]")
+    split = np.datetime64("2025-02-01")
+    origins, h = rolling_origins(t, horizon_days=28, min_per_window=1, report_start=split)
+    assert h == np.timedelta64(28, "D")
+    assert np.datetime64(split, "ns") in origins
+    tune = origins[origins < np.datetime64(split, "ns")]
+    report = origins[origins >= np.datetime64(split, "ns")]
+    assert len(tune) == 8 and tune[-1] + h == np.datetime64(split, "ns")
+    # 2025-02-01 … 2025-05-15 (the newest record): three whole windows fit
+    assert len(report) == 3
+    with pytest.raises(ValueError, match="inside the data"):
+        rolling_origins(t, report_start=np.datetime64("2030-01-01"))
+
+
+def test_lag_features_hand_checked():
+    from tryggkarta.analysis.forecasting import lag_features
+
+    g = Grid(x0=0.0, y0=0.0, cell_size=100.0, nx=3, ny=1)
+    origin = np.datetime64("2024-03-01")
+    h = np.timedelta64(10, "D")
+    # cell 0: one incident 5 days before (lag 0) and one 15 days before (lag 1);
+    # cell 2: one 25 days before (lag 2) and one 35 days before (history only)
+    x = np.r_[50, 50, 250, 250, 250]
+    y = np.r_[50, 50, 50, 50, 50]
+    t = origin - np.array([5, 15, 25, 35, -1], "timedelta64[D]")  # the last is after origin
+    f = lag_features(g, x, y, t.astype("datetime64[ns]"), origin, h)
+    assert f.shape == (3, 8)
+    assert f[:, 0].tolist() == [1, 0, 0] and f[:, 1].tolist() == [1, 0, 0]
+    assert f[:, 2].tolist() == [0, 0, 1]
+    # history: 35 days = 3.5 windows -> rate = count / 3.5
+    assert f[:, 3] == pytest.approx([2 / 3.5, 0, 2 / 3.5])
+    assert f[:, 4].tolist() == [1, 1, 0]  # 3 x 3 neighbour sums of the last window
+    assert f[:, 5] == pytest.approx([2 / 3.5, 4 / 3.5, 2 / 3.5])
+    day = 31 + 29  # 2024-03-01 is day 60 (0-based) of a leap year
+    assert f[0, 6] == pytest.approx(np.sin(2 * np.pi * day / 365.25))
+
+
+def test_gbm_ranks_the_cell_that_is_hot_every_window_first():
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(5)
+    g = Grid(x0=0.0, y0=0.0, cell_size=100.0, nx=20, ny=20)
+    days = 200
+    # background: 2 incidents a day anywhere; cell (10, 10): 3 a day
+    n_bg, n_hot = 2 * days, 3 * days
+    x = np.r_[rng.uniform(0, 2000, n_bg), np.full(n_hot, 1050.0)]
+    y = np.r_[rng.uniform(0, 2000, n_bg), np.full(n_hot, 1050.0)]
+    t = np.datetime64("2024-01-01", "ns") + np.r_[
+        rng.integers(0, days * 24, n_bg), rng.integers(0, days * 24, n_hot)
+    ].astype("timedelta64[h]")
+    origin = np.datetime64("2024-01-01", "ns") + np.timedelta64(days, "D")
+    score = candidate_score(Candidate("gbm", 100.0), g, x, y, t, origin, np.timedelta64(14, "D"))
+    assert np.unravel_index(np.argmax(score), score.shape) == (10, 10)
+    assert Candidate("gbm", 100.0).name == "gbm 100 m" and (score >= 0).all()

@@ -205,7 +205,8 @@ class Candidate:
 
     ``method``: ``naive`` (all earlier incidents per cell), ``recency`` (counts weighted by
     ``0.5 ** (age / half_life_days)`` at the origin), ``kde`` (quartic KDE of the counts with
-    bandwidth ``bandwidth_cells`` × cell size) or ``gistar`` (queen Gi* z of the counts)."""
+    bandwidth ``bandwidth_cells`` × cell size), ``gistar`` (queen Gi* z of the counts) or
+    ``gbm`` (gradient-boosted Poisson regression on lagged counts, see :func:`gbm_score`)."""
 
     method: str
     cell_size: float
@@ -253,8 +254,13 @@ def candidate_score(
     y: NDArray,
     t: NDArray | None = None,
     origin: np.datetime64 | None = None,
+    horizon: np.timedelta64 | None = None,
 ) -> NDArray[np.float64]:
     """Score per method-grid cell from the training incidents (higher = hotter)."""
+    if cand.method == "gbm":
+        if t is None or origin is None or horizon is None:
+            raise ValueError("gbm needs timestamps, an origin and the window length.")
+        return gbm_score(grid, x, y, t, origin, horizon)
     if cand.method == "recency":
         if t is None or origin is None:
             raise ValueError("recency needs timestamps and an origin.")
@@ -269,7 +275,104 @@ def candidate_score(
         ).density
     if cand.method == "gistar":
         return np.nan_to_num(gistar(counts, "queen").z, nan=-np.inf)
-    raise ValueError(f"Unknown method {cand.method!r}; use naive, recency, kde or gistar.")
+    raise ValueError(f"Unknown method {cand.method!r}; use naive, recency, kde, gistar or gbm.")
+
+
+N_LAGS = 3
+
+
+def lag_features(
+    grid: Grid,
+    x: NDArray,
+    y: NDArray,
+    t: NDArray,
+    origin: np.datetime64,
+    horizon: np.timedelta64,
+) -> NDArray[np.float64]:
+    """Features per cell (rows in flat cell order) for a forecast at ``origin``.
+
+    Columns: counts in the ``N_LAGS`` windows of ``horizon`` before the origin (most recent
+    first); the mean count per window over all earlier history; the 3 × 3 neighbourhood sums
+    of the last window and of the history mean; and the season of the origin (sine and cosine
+    of the day of year). Only incidents before ``origin`` are used."""
+    from scipy import ndimage
+
+    ta = as_utc(t)
+    o = np.datetime64(origin, "ns")
+    before = ta < o
+    xa, ya, ta = np.asarray(x)[before], np.asarray(y)[before], ta[before]
+    cols = []
+    for k in range(N_LAGS):  # three windows
+        w = (ta >= o - horizon * (k + 1)) & (ta < o - horizon * k)
+        cols.append(grid.counts(xa[w], ya[w]).astype(np.float64))
+    n_windows = max(float((o - ta.min()) / horizon), 1.0) if ta.size else 1.0
+    rate = grid.counts(xa, ya).astype(np.float64) / n_windows
+    box = np.ones((3, 3))
+    nb_last = ndimage.convolve(cols[0], box, mode="constant")
+    nb_rate = ndimage.convolve(rate, box, mode="constant")
+    doy = (o - o.astype("datetime64[Y]")) / _DAY
+    angle = 2 * np.pi * float(doy) / 365.25
+    n = grid.n_cells
+    feats = [c.ravel() for c in cols] + [rate.ravel(), nb_last.ravel(), nb_rate.ravel()]
+    feats += [np.full(n, np.sin(angle)), np.full(n, np.cos(angle))]
+    return np.column_stack(feats)
+
+
+def gbm_score(
+    grid: Grid,
+    x: NDArray,
+    y: NDArray,
+    t: NDArray,
+    origin: np.datetime64,
+    horizon: np.timedelta64,
+    *,
+    n_train_windows: int = 6,
+    seed: int = 0,
+) -> NDArray[np.float64]:
+    """Gradient-boosted forecast of the next window's count per cell.
+
+    Trained on the ``n_train_windows`` windows before ``origin``: features at each earlier
+    pseudo-origin (:func:`lag_features`) → the count in the window that followed it, on the
+    cells with any incident in their 3 × 3 neighbourhood so far. scikit-learn's
+    ``HistGradientBoostingRegressor`` with a Poisson loss (install the ``forecast`` extra).
+    Cells never near an incident score 0; the model's predictions are positive."""
+    try:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ValueError(
+            "The gbm method needs scikit-learn (pip install tryggkarta[forecast])."
+        ) from exc
+
+    ta = as_utc(t)
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    o = np.datetime64(origin, "ns")
+    rows, targets = [], []
+    for k in range(1, n_train_windows + 1):  # a handful of pseudo-origins
+        ok = o - horizon * k
+        if not (ta < ok).any():
+            break
+        f = lag_features(grid, xa, ya, ta, ok, horizon)
+        active = (f[:, 5] > 0) | (f[:, 4] > 0)
+        w = (ta >= ok) & (ta < ok + horizon)
+        target = grid.counts(xa[w], ya[w]).ravel().astype(np.float64)
+        rows.append(f[active])
+        targets.append(target[active])
+    now = lag_features(grid, xa, ya, ta, o, horizon)
+    active = (now[:, 5] > 0) | (now[:, 4] > 0)
+    score = np.zeros(grid.n_cells)
+    if not rows or sum(r.shape[0] for r in rows) < 20 or not active.any():
+        score[:] = now[:, 3]  # too little history to learn from: the history rate
+        return score.reshape(grid.shape)
+    xt, yt = np.vstack(rows), np.concatenate(targets)
+    if yt.sum() == 0:
+        score[:] = now[:, 3]
+        return score.reshape(grid.shape)
+    model = HistGradientBoostingRegressor(
+        loss="poisson", max_iter=100, learning_rate=0.1, max_leaf_nodes=15, random_state=seed
+    )
+    model.fit(xt, yt)
+    score[active] = model.predict(now[active])
+    return score.reshape(grid.shape)
 
 
 # --------------------------------------------------------------------------- data quality
@@ -537,7 +640,7 @@ def rolling_backtest(
             continue  # nothing to score in this window (every candidate skips it)
         phase = "tune" if i < n_tune else "report"
         for c in cands:  # a dozen candidates
-            sc = candidate_score(c, grids[c.cell_size], xs[:lo], ys[:lo], ts[:lo], o)
+            sc = candidate_score(c, grids[c.cell_size], xs[:lo], ys[:lo], ts[:lo], o, h)
             for row in score_metrics(on_area(sc, lookups[c.cell_size]), test_counts, shares):
                 windows.append(
                     dict(row, candidate=c.name, origin=str(o)[:10], phase=phase, n_train=int(lo))
