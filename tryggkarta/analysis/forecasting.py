@@ -223,12 +223,24 @@ class Candidate:
         return base
 
 
+def gbm_available() -> bool:
+    """Whether scikit-learn (the ``forecast`` extra) is installed for the ``gbm`` method."""
+    import importlib.util
+
+    return importlib.util.find_spec("sklearn") is not None
+
+
 def default_candidates(
     cell_sizes: Sequence[float] = (100.0, 250.0),
     half_lives: Sequence[float] = (30.0, 90.0, 365.0),
+    *,
+    gbm: bool | None = None,
 ) -> list[Candidate]:
-    """naive, recency (each half-life), KDE (h = 2 cells) and Gi* at each cell size; the
-    first entry (naive at the first cell size) is the baseline."""
+    """naive, recency (each half-life), KDE (h = 2 cells) and Gi* at each cell size, and —
+    when scikit-learn is installed (``gbm=None``) or asked for — gbm at the first (finest)
+    cell size (it is the slow one); the first entry (naive at the first cell size) is the
+    baseline."""
+    with_gbm = gbm_available() if gbm is None else gbm
     out: list[Candidate] = []
     for c in cell_sizes:
         out.append(Candidate("naive", c))
@@ -236,6 +248,8 @@ def default_candidates(
         out.extend(Candidate("recency", c, half_life_days=h) for h in half_lives)
         out.append(Candidate("kde", c, bandwidth_cells=2.0))
         out.append(Candidate("gistar", c))
+        if with_gbm and c == cell_sizes[0]:
+            out.append(Candidate("gbm", c))
     return out
 
 
@@ -327,13 +341,15 @@ def gbm_score(
     horizon: np.timedelta64,
     *,
     n_train_windows: int = 6,
+    max_rows: int = 30_000,
     seed: int = 0,
 ) -> NDArray[np.float64]:
     """Gradient-boosted forecast of the next window's count per cell.
 
     Trained on the ``n_train_windows`` windows before ``origin``: features at each earlier
     pseudo-origin (:func:`lag_features`) → the count in the window that followed it, on the
-    cells with any incident in their 3 × 3 neighbourhood so far. scikit-learn's
+    cells with any incident in their 3 × 3 neighbourhood so far (a seeded random sample of
+    ``max_rows`` rows when there are more). scikit-learn's
     ``HistGradientBoostingRegressor`` with a Poisson loss (install the ``forecast`` extra).
     Cells never near an incident score 0; the model's predictions are positive."""
     try:
@@ -364,11 +380,14 @@ def gbm_score(
         score[:] = now[:, 3]  # too little history to learn from: the history rate
         return score.reshape(grid.shape)
     xt, yt = np.vstack(rows), np.concatenate(targets)
+    if yt.size > max_rows:
+        pick = np.random.default_rng(seed).choice(yt.size, max_rows, replace=False)
+        xt, yt = xt[pick], yt[pick]
     if yt.sum() == 0:
         score[:] = now[:, 3]
         return score.reshape(grid.shape)
     model = HistGradientBoostingRegressor(
-        loss="poisson", max_iter=100, learning_rate=0.1, max_leaf_nodes=15, random_state=seed
+        loss="poisson", max_iter=40, learning_rate=0.15, max_leaf_nodes=15, random_state=seed
     )
     model.fit(xt, yt)
     score[active] = model.predict(now[active])
