@@ -8,6 +8,8 @@ from tryggkarta.analysis.forecasting import (
     Candidate,
     candidate_score,
     choose,
+    default_candidates,
+    gbm_available,
     hot_cells,
     on_area,
     recency_weights,
@@ -243,3 +245,10 @@ def test_gbm_ranks_the_cell_that_is_hot_every_window_first():
     score = candidate_score(Candidate("gbm", 100.0), g, x, y, t, origin, np.timedelta64(14, "D"))
     assert np.unravel_index(np.argmax(score), score.shape) == (10, 10)
     assert Candidate("gbm", 100.0).name == "gbm 100 m" and (score >= 0).all()
+
+
+def test_gbm_is_opt_in_and_the_baseline_comes_first():
+    plain = default_candidates()
+    assert plain[0].name == "naive 100 m" and all(c.method != "gbm" for c in plain)
+    if gbm_available():
+        assert [c.name for c in default_candidates(gbm=True) if c.method == "gbm"] == ["gbm 100 m"]

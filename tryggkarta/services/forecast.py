@@ -97,7 +97,8 @@ def forecast_layer(
         cand = res.candidate(res.choice)
         grid = area.method_grid(cand.cell_size)
         origin = t.max() + np.timedelta64(1, "s")
-        score = candidate_score(cand, grid, x, y, t, origin)
+        horizon = np.timedelta64(int(res.horizon_days * 86400), "s")
+        score = candidate_score(cand, grid, x, y, t, origin, horizon)
         flat, _ = hot_cells(area, grid, score, area_share)
         counts = grid.counts(x, y).ravel()
         feats = cell_features(
