@@ -124,11 +124,9 @@ def demo(municipality: str, reset: bool) -> None:
     except BadInput as exc:  # e.g. a region with too few incidents: the map computes it later
         click.echo(f"Default hotspot layer not computed yet: {exc.message}")
         return
-    s = layer.summary
-    click.echo(
-        f"Default hotspot layer: {s['method_en']} (PAI {s['pai']} at {s['area_share']:.0%} of the area; "
-        f"last period's counts {s['naive_pai']})"
-    )
+    from tryggkarta.services.forecast import trust_note
+
+    click.echo(f"Default hotspot layer. {trust_note(layer.summary, 'en')}")
 
 
 def _address_problem(host: str, port: int, error: OSError) -> BadInput:

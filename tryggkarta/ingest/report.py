@@ -124,6 +124,11 @@ class Note:
         "%(count)s rader är identiska med en tidigare rad i filen; de behölls som separata "
         "poster (att importera filen igen lägger ändå inte till något)."
     )
+    STACKED = (
+        "%(count)s händelser ligger staplade på %(places)s enskild(a) koordinat(er) (flest "
+        "%(top)s på en punkt, t.ex. en polisstation eller en standardposition); de sparades "
+        "men räknas inte med i prognosen av brännpunkter."
+    )
     ALREADY_STORED = (
         "%(count)s rader fanns redan i databasen (samma id eller samma innehåll) och hoppades över."
     )

@@ -81,7 +81,33 @@ def prepare(
         report.source = report.source or mapping.source or ""
         report.licence = report.licence or mapping.licence or ""
     region_notes(report, working_crs, region)
+    if layer == "incidents":
+        stacked_note(report, gdf)
     return gdf, report, rows
+
+
+def stacked_note(report: ImportReport, gdf: Any) -> None:
+    """Note records stacked on one street-level coordinate (police station, geocoder
+    default); they are kept, and the hotspot forecast leaves them out."""
+    from tryggkarta.analysis.forecasting import stacked_coordinates
+    from tryggkarta.domain import STREET_LEVEL_PRECISIONS
+
+    if len(gdf) == 0 or "geometry" not in gdf:
+        return
+    street = gdf["precision"].isin(STREET_LEVEL_PRECISIONS) if "precision" in gdf else None
+    pts = gdf.geometry if street is None else gdf.geometry[street.to_numpy(bool)]
+    if len(pts) == 0:
+        return
+    stack = stacked_coordinates(pts.x.to_numpy(float), pts.y.to_numpy(float))
+    if stack.places:
+        report.warn(
+            Note.STACKED,
+            {
+                "count": stack.n_flagged,
+                "places": len(stack.places),
+                "top": stack.places[0]["records"],
+            },
+        )
 
 
 def region_notes(report: ImportReport, working_crs: int, region: str) -> None:

@@ -1,15 +1,27 @@
 """Backtests on the store's incidents: how much to trust a hotspot map.
 
-Training = incidents before ``split``; test = from ``split`` on. The cell size and blend
-parameters are tuned on a validation split carved out of the training period only (no peeking
-at the test period); the table of hit rate and PAI per method and area share is stored as an
-analysis run, so the map can say which method it shows and its PAI.
+The protocol of :mod:`tryggkarta.analysis.forecasting` (issue #12), the same one the map
+legend, ``tryggkarta evaluate``, ``tryggkarta hotspots forecast`` and the bench use:
+
+* one fixed study area per data set — the filtered municipality or the configured
+  municipality region, clipped to the convex hull of the incidents (plus 250 m), otherwise
+  that hull alone — rasterised to 50 m cells, whatever cell size a method uses;
+* rolling origins: ``n_tune`` (≥ 8) windows before ``split`` choose the method, the windows
+  from ``split`` on (never seen by the choice) give the reported PAI with a bootstrap
+  interval, beside the naive baseline (all earlier incidents) on the same windows;
+* a non-naive method becomes the default only when its PAI at the legend's area share beats
+  naive on the tuning windows with the lower end of a 90 % bootstrap interval above zero;
+* records stacked on one coordinate (police station, geocoder default) are left out and
+  counted.
+
+The table is stored as an analysis run, so the map can say which method it shows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,14 +29,24 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from tryggkarta.analysis import Grid, backtest
-from tryggkarta.analysis.evaluate import footprint_mask
+from tryggkarta.analysis.forecasting import (
+    AREA_SHARES,
+    ProtocolResult,
+    StackReport,
+    StudyArea,
+    data_hull,
+    default_candidates,
+    rolling_backtest,
+    stacked_coordinates,
+    study_area,
+)
 from tryggkarta.errors import BadInput
 from tryggkarta.services.layers import street_level
 from tryggkarta.store import AnalysisRun, Database, Filters, layer_frame
 from tryggkarta.store.queries import dataset_versions
 
-CELL_SIZES = (100.0, 150.0, 250.0)
+CELL_SIZES = (100.0, 250.0)
+N_TUNE = 8
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,51 @@ class Evaluation:
     markdown: str
     params: dict[str, Any]
     run_id: int | None
+    protocol: ProtocolResult | None = None
+    area: StudyArea | None = None
+    stack: StackReport | None = None
+    points: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+
+def store_points(db: Database, filters: Filters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y (working CRS) and UTC timestamps of the street-level incidents matching
+    ``filters``."""
+    frame = layer_frame(
+        db, "incidents", street_level(filters), columns=["x", "y", "occurred_at"], geometry=False
+    )
+    if frame.empty:
+        raise BadInput("There are no incidents matching the filters to evaluate.")
+    when = pd.to_datetime(frame["occurred_at"], utc=True)
+    t = when.dt.tz_convert(None).to_numpy("datetime64[ns]")
+    return frame["x"].to_numpy(float), frame["y"].to_numpy(float), t
+
+
+def store_area(db: Database, filters: Filters, x: np.ndarray, y: np.ndarray) -> StudyArea:
+    """The fixed study area: the municipality (filter or configured region) clipped to the
+    incidents' convex hull plus 250 m, or that hull when no municipality applies."""
+    from tryggkarta.geo import municipality
+
+    code = filters.municipality_code
+    if code is None:
+        region = str(getattr(db.settings, "region", "") or "")
+        code = region if region.isdigit() and len(region) == 4 else None
+    hull = data_hull(x, y)
+    if code is not None:
+        poly = municipality(code, db.srid).intersection(hull.buffer(250.0))
+        if not poly.is_empty and poly.area > 0:
+            try:
+                area = study_area(x, y, polygon=poly)
+            except ValueError:
+                pass
+            else:
+                return StudyArea(
+                    area.grid,
+                    area.cells,
+                    area.cx,
+                    area.cy,
+                    f"municipality {code} ∩ convex hull of the incidents + 250 m, 50 m cells",
+                )
+    return study_area(x, y)
 
 
 def evaluate_store(
@@ -42,73 +109,74 @@ def evaluate_store(
     split: datetime | None,
     *,
     cell_size: float | None = None,
-    area_shares: tuple[float, ...] = (0.01, 0.05, 0.10),
+    area_shares: tuple[float, ...] = AREA_SHARES,
+    metric_share: float = 0.05,
 ) -> Evaluation:
-    """Backtest every method on incidents before/after ``split`` and store the table."""
+    """Rolling-origin backtest of every method; the windows from ``split`` on are reported.
+
+    ``cell_size`` limits the candidates to one cell size (default: 100 m and 250 m)."""
     if split is None:
         raise BadInput("A backtest needs a split date.")
+    if cell_size is not None and not 50 <= cell_size <= 5000:
+        raise BadInput("The cell size must be between 50 and 5000 metres.")
     filters = street_level(filters)
-    frame = layer_frame(db, "incidents", filters, columns=["x", "y", "occurred_at"], geometry=False)
-    if frame.empty:
-        raise BadInput("There are no incidents matching the filters to evaluate.")
-    when = pd.to_datetime(frame["occurred_at"], utc=True)
-    train = (when < split).to_numpy()
-    test = ~train
-    if train.sum() < 10 or test.sum() < 10:
+    x, y, t = store_points(db, filters)
+    stack = stacked_coordinates(x, y)
+    keep = ~stack.flagged
+    x, y, t = x[keep], y[keep], t[keep]
+    if x.size < 50:
         raise BadInput(
-            f"The split leaves {int(train.sum())} training and {int(test.sum())} test incidents; "
-            "both need at least 10."
+            f"A backtest needs at least 50 incidents with a street-level position; "
+            f"{x.size} match the filters."
         )
-    x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
-    t = when.dt.tz_convert(None).to_numpy("datetime64[ns]")
-    params: dict[str, Any] = {"split": split.isoformat(), "area_shares": list(area_shares)}
-    tuned = None
-    if cell_size is None:
-        from tryggkarta.analysis import tune
-
-        tuned = tune(x[train], y[train], t[train], cell_sizes=CELL_SIZES)
-        cell_size = tuned.cell_size
-        params.update(
-            {
-                "tuned": True,
-                "blend_bandwidth": tuned.blend_bandwidth,
-                "blend_weight": tuned.blend_weight,
-                "half_life_days": tuned.half_life_days,
-                "validation_pai": tuned.pai,
-            }
+    try:
+        area = store_area(db, filters, x, y)
+        sizes = CELL_SIZES if cell_size is None else (float(cell_size),)
+        result = rolling_backtest(
+            x,
+            y,
+            t,
+            area=area,
+            candidates=default_candidates(sizes),
+            n_tune=N_TUNE,
+            shares=area_shares,
+            metric_share=metric_share,
+            exclude_stacked=False,
+            report_start=pd.Timestamp(split),
         )
-    params["cell_size"] = cell_size
-    bounds = (
-        float(x.min()) - cell_size,
-        float(y.min()) - cell_size,
-        float(x.max()) + cell_size,
-        float(y.max()) + cell_size,
-    )
-    grid = Grid.for_points([], [], cell_size=cell_size, bounds=bounds)
-    extra = {}
-    if tuned is not None:
-        extra = {
-            "blend_bandwidth": tuned.blend_bandwidth,
-            "blend_weight": tuned.blend_weight,
-            "half_life_days": tuned.half_life_days,
+    except ValueError as exc:
+        raise BadInput(f"The backtest cannot run on these incidents: {exc}") from None
+    params: dict[str, Any] = {
+        "split": split.isoformat(),
+        "area_shares": list(area_shares),
+        "metric_share": metric_share,
+        "cell_sizes": list(sizes),
+        "protocol": "rolling-origin",
+        "horizon_days": result.horizon_days,
+        "n_tune": result.n_tune,
+        "n_report": result.n_report,
+        "area_cells": result.area_cells,
+        "area_km2": round(result.area_km2, 2),
+        "area_source": result.area_source,
+        "excluded_stacked": stack.n_flagged,
+    }
+    chosen = result.candidate(result.choice)
+    params.update(cell_size=chosen.cell_size, half_life_days=chosen.half_life_days)
+    table = [
+        {
+            "method": r["candidate"],
+            "area_share": float(k),
+            "hit_rate": hr,
+            "pai": _mean_at(result, r["candidate"], float(k), "pai"),
+            "pei": _mean_at(result, r["candidate"], float(k), "pei"),
+            "pai_low": r["pai_low"] if float(k) == metric_share else None,
+            "pai_high": r["pai_high"] if float(k) == metric_share else None,
         }
-    # Study area: cells with a training incident and their neighbours (the built-up area),
-    # from the training period only; a bounding box would inflate PAI with empty fields.
-    mask = footprint_mask(grid, x[train], y[train])
-    params["area_cells"] = int(mask.sum())
-    result = backtest(
-        x[train],
-        y[train],
-        x[test],
-        y[test],
-        grid,
-        area_shares=area_shares,
-        train_t=t[train],
-        mask=mask,
-        **extra,
-    )
+        for r in result.report
+        for k, hr in r["hit_rate"].items()
+    ]
     markdown = result.to_markdown()
-    table = [{k: _plain(v) for k, v in row.items()} for row in result.table]
+    selection = [{k: _plain(v) for k, v in row.items()} for row in result.selection]
     with db.session() as s:
         versions = dataset_versions(s, ("incidents",))
         key = json.dumps(
@@ -116,8 +184,6 @@ def evaluate_store(
             sort_keys=True,
             default=str,
         )
-        import hashlib
-
         cache_key = hashlib.sha256(key.encode()).hexdigest()
         run = s.scalar(select(AnalysisRun).where(AnalysisRun.cache_key == cache_key))
         if run is None:
@@ -127,12 +193,29 @@ def evaluate_store(
                 params=params,
                 filters=filters.cache_dict(),
                 dataset_versions=versions,
-                summary={"best": result.best, "table": table, "markdown": markdown},
+                summary={
+                    "best": result.choice,
+                    "baseline": result.baseline,
+                    "table": table,
+                    "selection": selection,
+                    "markdown": markdown,
+                },
             )
             s.add(run)
             s.flush()
         run_id = run.id
-    return Evaluation(table, result.best, markdown, params, run_id)
+    return Evaluation(
+        table, result.choice, markdown, params, run_id, result, area, stack, (x, y, t)
+    )
+
+
+def _mean_at(result: ProtocolResult, name: str, share: float, key: str) -> float:
+    vals = [
+        w[key]
+        for w in result.windows
+        if w["candidate"] == name and w["phase"] == "report" and w["area_share"] == share
+    ]
+    return float(np.mean(vals))
 
 
 def latest_evaluation(db: Database) -> dict[str, Any] | None:

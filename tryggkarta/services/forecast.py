@@ -1,11 +1,12 @@
-"""The default hotspot layer: the method that predicted best on *this* data, with its PAI.
+"""The default hotspot layer: the method that forecast best on *this* data, said honestly.
 
-Smoothing does not always win (on some cities last period's counts beat KDE), so the layer is
-chosen by a backtest: the last ``test_weeks`` are held out, cell size and blend parameters are
-tuned on a validation split of the earlier data, and every method (naive counts, KDE, Gi*,
-blend) is scored by hit rate and PAI. The winner is then fitted on all the data and its top
-``area_share`` of the study area is the hotspot layer — and the layer says which method it is,
-its PAI and the naive baseline's PAI, so users see how much to trust it.
+The method is chosen by the rolling-origin protocol of :mod:`tryggkarta.services.evaluation`
+(fixed 50 m study area, ≥ 8 tuning windows before the last ``test_weeks``, a bootstrap rule
+that keeps the naive baseline — all earlier incidents per cell — unless another method beats
+it beyond noise). The layer is then fitted on all the data, and its top ``area_share`` of the
+study area is the hotspot layer. The legend gives the method, its PAI on the last
+``test_weeks`` (windows the choice never saw) with an interval, the naive PAI on the same
+windows, and a data-quality note when records stacked on one coordinate were left out.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tryggkarta.analysis import Grid
-from tryggkarta.analysis.evaluate import _weights, footprint_mask, method_scores
-from tryggkarta.analysis.kde import top_cells
+from tryggkarta.analysis.forecasting import candidate_score, hot_cells
 from tryggkarta.errors import BadInput
-from tryggkarta.services.evaluation import evaluate_store
+from tryggkarta.services.evaluation import evaluate_store, store_points
 from tryggkarta.services.layers import (
     HotspotLayer,
     _collection,
@@ -27,10 +26,11 @@ from tryggkarta.services.layers import (
     cell_features,
     street_level,
 )
-from tryggkarta.store import Database, Filters, layer_frame
+from tryggkarta.store import Database, Filters
 
 METHOD_LABELS = {
-    "naive": ("Förra periodens antal", "Last period's counts"),
+    "naive": ("Alla tidigare händelser", "All earlier incidents"),
+    "recency": ("Viktade antal där nyare händelser väger mer", "Recency-weighted counts"),
     "kde": ("Täthet (KDE)", "Density (KDE)"),
     "gistar": ("Gi*", "Gi*"),
     "blend": ("Blandning av aktuellt och långsiktigt", "Blend of recent and long-run"),
@@ -38,10 +38,15 @@ METHOD_LABELS = {
 
 
 def method_label(name: str, lang: str = "sv") -> str:
-    base = name.split(" ", 1)[0]
+    """Human title of a candidate name such as ``recency 100 m half-life 90 d``."""
+    base, _, rest = name.partition(" ")
     sv, en = METHOD_LABELS.get(base, (name, name))
-    suffix = name[len(base) :]
-    return (en if lang == "en" else sv) + suffix
+    if base not in METHOD_LABELS:
+        return name
+    rest = rest.strip()
+    if lang != "en":
+        rest = rest.replace("half-life", "halveringstid").replace(" d", " dagar")
+    return (en if lang == "en" else sv) + (f" ({rest})" if rest else "")
 
 
 def _row(table: list[dict[str, Any]], method: str, share: float) -> dict[str, Any] | None:
@@ -49,6 +54,10 @@ def _row(table: list[dict[str, Any]], method: str, share: float) -> dict[str, An
     if not rows:
         return None
     return min(rows, key=lambda r: abs(r["area_share"] - share))
+
+
+def _r(value: float | None, nd: int = 2) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), nd)
 
 
 def forecast_layer(
@@ -60,89 +69,83 @@ def forecast_layer(
     user_id: int | None = None,
     cached_only: bool = False,
 ) -> HotspotLayer | None:
-    """Hotspots by the backtest winner, fitted on all data (see the module docstring).
+    """Hotspots by the protocol's default method, fitted on all data (see the module
+    docstring).
 
     With ``cached_only`` the stored result is returned, or ``None`` if it was never computed
-    for the current data (pages use this so a request never waits for the tuning).
+    for the current data (pages use this so a request never waits for the backtest).
     """
     if not 0 < area_share <= 0.5:
         raise BadInput("The hotspot share of the area must be between 0 and 0.5.")
+    if not 1 <= test_weeks <= 104:
+        raise BadInput("The report period must be between 1 and 104 weeks.")
     filters = street_level(filters or Filters())
-    params = {"area_share": area_share, "test_weeks": test_weeks}
+    params = {"area_share": area_share, "test_weeks": test_weeks, "protocol": "rolling-origin"}
 
     def compute() -> HotspotLayer:
-        frame = layer_frame(
-            db, "incidents", filters, columns=["x", "y", "occurred_at"], geometry=False
-        )
-        if len(frame) < 50:
+        _, _, t_all = store_points(db, filters)
+        if t_all.size < 50:
             raise BadInput("A forecast needs at least 50 incidents with a street-level position.")
-        when = pd.to_datetime(frame["occurred_at"], utc=True)
-        split = (when.max() - pd.Timedelta(weeks=test_weeks)).to_pydatetime()
-        evaluation = evaluate_store(db, filters, split, area_shares=(0.01, area_share, 0.10))
-        best, p = evaluation.best, evaluation.params
-        x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
-        t = when.dt.tz_convert(None).to_numpy("datetime64[ns]")
-        cell = float(p["cell_size"])
-        grid = Grid.for_points(
-            [],
-            [],
-            cell_size=cell,
-            bounds=(x.min() - cell, y.min() - cell, x.max() + cell, y.max() + cell),
+        split = (pd.Timestamp(t_all.max()) - pd.Timedelta(weeks=test_weeks)).tz_localize("UTC")
+        shares = tuple(sorted({0.01, area_share, 0.10}))
+        ev = evaluate_store(
+            db, filters, split.to_pydatetime(), area_shares=shares, metric_share=area_share
         )
-        mask = footprint_mask(grid, x, y)
-        counts = np.where(mask, grid.counts(x, y), 0.0)
-        w = _weights(t, x.size, p.get("half_life_days"))
-        weighted = counts if w is None else np.where(mask, grid.counts(x, y, weights=w), 0.0)
-        base = best.split(" ", 1)[0]
-        bandwidths = (
-            (float(best.split("h=", 1)[1].split(" ")[0]),) if base == "kde" else (2 * cell,)
-        )
-        score = method_scores(
-            counts,
-            weighted,
-            grid,
-            [base],
-            bandwidths,
-            float(p.get("blend_bandwidth") or 2 * cell),
-            float(p.get("blend_weight") or 0.5),
-            mask,
-        )[best if base != "kde" else f"kde h={bandwidths[0]:g} m"]
-        hot = top_cells(score, area_share, mask)
-        flat = np.flatnonzero(hot.ravel())
-        order = np.argsort(-score.ravel()[flat], kind="stable")
-        flat = flat[order]
-        ours, naive = (
-            _row(evaluation.table, best, area_share),
-            _row(evaluation.table, "naive", area_share),
-        )
+        res, area, stack = ev.protocol, ev.area, ev.stack
+        assert res is not None and area is not None and stack is not None and ev.points
+        x, y, t = ev.points
+        cand = res.candidate(res.choice)
+        grid = area.method_grid(cand.cell_size)
+        origin = t.max() + np.timedelta64(1, "s")
+        horizon = np.timedelta64(int(res.horizon_days * 86400), "s")
+        score = candidate_score(cand, grid, x, y, t, origin, horizon)
+        flat, _ = hot_cells(area, grid, score, area_share)
+        counts = grid.counts(x, y).ravel()
         feats = cell_features(
             grid,
             flat,
             db.srid,
             {
-                "count": counts.ravel()[flat].astype(int),
+                "count": counts[flat].astype(int),
                 "score": score.ravel()[flat],
                 "rank": np.arange(1, flat.size + 1),
             },
         )
+        ours, naive = res.reported(res.choice), res.reported(res.baseline)
+        at = _row(ev.table, res.choice, area_share)
         summary = {
-            "method": best,
-            "method_sv": method_label(best, "sv"),
-            "method_en": method_label(best, "en"),
-            "pai": round(float(ours["pai"]), 2) if ours else None,
-            "hit_rate": round(float(ours["hit_rate"]), 3) if ours else None,
-            "naive_pai": round(float(naive["pai"]), 2) if naive else None,
+            "method": res.choice,
+            "method_sv": method_label(res.choice, "sv"),
+            "method_en": method_label(res.choice, "en"),
+            "baseline": res.baseline,
+            "beats_naive": res.choice != res.baseline,
+            "pai": _r(ours["pai"]),
+            "pai_low": _r(ours["pai_low"]),
+            "pai_high": _r(ours["pai_high"]),
+            "pei": _r(ours["pei"]),
+            "hit_rate": _r(at["hit_rate"], 3) if at else None,
+            "naive_pai": _r(naive["pai"]),
+            "naive_low": _r(naive["pai_low"]),
+            "naive_high": _r(naive["pai_high"]),
             "area_share": area_share,
-            "cell_size": cell,
+            "cell_size": cand.cell_size,
             "split": split.isoformat(),
             "test_weeks": test_weeks,
-            "evaluation_run": evaluation.run_id,
-            "table": evaluation.table,
+            "horizon_days": res.horizon_days,
+            "n_tune": res.n_tune,
+            "n_report": res.n_report,
+            "area_km2": round(res.area_km2, 2),
+            "area_source": res.area_source,
+            "excluded_stacked": stack.n_flagged,
+            "data_quality_sv": stack.note("sv"),
+            "data_quality_en": stack.note("en"),
+            "evaluation_run": ev.run_id,
+            "table": ev.table,
         }
         return HotspotLayer(
             "forecast",
-            "Brännpunkter (bästa metoden för dessa data)",
-            "Hot spots (best method for this data)",
+            "Brännpunkter (prognos, metod vald på tidigare data)",
+            "Hot spots (forecast, method chosen on earlier data)",
             _collection(feats),
             summary,
         )
@@ -159,18 +162,59 @@ def forecast_layer(
     )
 
 
+def _num(value: float | None, lang: str) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:.1f}"
+    return text if lang == "en" else text.replace(".", ",")
+
+
 def trust_note(summary: dict[str, Any], lang: str = "sv") -> str:
-    """One sentence saying which method the layer uses and how well it predicted."""
+    """The legend text: which method, its PAI (with interval) on windows the choice did not
+    see, the naive figure on the same windows, and a data-quality note."""
     if summary.get("pai") is None:
         return ""
+    if "pai_low" not in summary:  # a layer stored before the rolling-origin protocol
+        return ""
     share = f"{summary['area_share']:.0%}".replace("%", " %")
+    pai, lo, hi = (_num(summary.get(k), lang) for k in ("pai", "pai_low", "pai_high"))
+    nv, nlo, nhi = (_num(summary.get(k), lang) for k in ("naive_pai", "naive_low", "naive_high"))
+    weeks = summary["test_weeks"]
+    n_tune = summary.get("n_tune", 0)
     if lang == "en":
-        return (
-            f"Method: {summary['method_en']}. It predicted the last {summary['test_weeks']} weeks with "
-            f"PAI {summary['pai']:.1f} at {share} of the area (last period's counts: {summary['naive_pai']:.1f})."
+        head = (
+            f"Method: {summary['method_en']}, {summary['cell_size']:g} m cells."
+            if summary.get("beats_naive")
+            else "Method: all earlier incidents per cell (no other method beat it beyond "
+            f"noise on {n_tune} earlier forecast windows)."
         )
-    pai, naive = (f"{summary[k]:.1f}".replace(".", ",") for k in ("pai", "naive_pai"))
-    return (
-        f"Metod: {summary['method_sv']}. Den förutsade de senaste {summary['test_weeks']} veckorna med "
-        f"PAI {pai} på {share} av ytan (förra periodens antal: {naive})."
-    )
+        text = (
+            f"{head} Over the last {weeks} weeks, which the choice did not see, it had "
+            f"PAI {pai} (90 % interval {lo}–{hi}) at {share} of the study area "
+            f"({summary.get('area_km2', 0):g} km²)"
+            + (
+                f"; all earlier incidents: {nv} ({nlo}–{nhi})."
+                if summary.get("beats_naive")
+                else "."
+            )
+        )
+        note = summary.get("data_quality_en") or ""
+    else:
+        head = (
+            f"Metod: {summary['method_sv']}, {summary['cell_size']:g} m-rutor."
+            if summary.get("beats_naive")
+            else "Metod: alla tidigare händelser per ruta (ingen annan metod var tydligt "
+            f"bättre i {n_tune} tidigare prognosfönster)."
+        )
+        km2 = f"{summary.get('area_km2', 0):g}".replace(".", ",")
+        text = (
+            f"{head} De senaste {weeks} veckorna, som inte användes för valet, gav den "
+            f"PAI {pai} (90 %-intervall {lo}–{hi}) på {share} av studieområdet ({km2} km²)"
+            + (
+                f"; alla tidigare händelser: {nv} ({nlo}–{nhi})."
+                if summary.get("beats_naive")
+                else "."
+            )
+        )
+        note = summary.get("data_quality_sv") or ""
+    return f"{text} {note}".strip()
