@@ -205,6 +205,7 @@ class SurveyResponse(Base):
     rating: Mapped[int] = mapped_column(SmallInteger, index=True)
     reasons: Mapped[str] = mapped_column(String(300), default="")  # comma-separated keys
     time_of_day: Mapped[str | None] = mapped_column(String(10))
+    weekday: Mapped[str | None] = mapped_column(String(10))  # form answers: vardag / helg
     comment: Mapped[str | None] = mapped_column(Text)
     age_band: Mapped[str | None] = mapped_column(String(20))
     gender: Mapped[str | None] = mapped_column(String(20))

@@ -45,6 +45,7 @@ def upgrade() -> None:
     with op.batch_alter_table("survey_campaigns", schema=None) as batch_op:
         batch_op.alter_column("status", server_default=None)
     with op.batch_alter_table("survey_responses", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("weekday", sa.String(length=10), nullable=True))
         batch_op.add_column(sa.Column("review_status", sa.String(length=10), nullable=True))
         batch_op.add_column(sa.Column("held_comment", sa.Text(), nullable=True))
         batch_op.create_index(
@@ -57,6 +58,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_survey_responses_review_status"))
         batch_op.drop_column("held_comment")
         batch_op.drop_column("review_status")
+        batch_op.drop_column("weekday")
     with op.batch_alter_table("survey_campaigns", schema=None) as batch_op:
         batch_op.drop_constraint("fk_survey_campaigns_created_by", type_="foreignkey")
         batch_op.drop_constraint("fk_survey_campaigns_dataset_id", type_="foreignkey")
