@@ -247,3 +247,38 @@ def test_english_form(client, auth, db) -> None:
     page = client.get(f"/enkat/{c.slug}?lang=en").get_data(as_text=True)
     assert "How safe do you feel at this place?" in page
     assert "Send your answer" in page
+
+
+def test_campaign_results_follow_the_minimum_count_rule_and_export_csv(client, auth, db) -> None:
+    c = opened(client, auth, db)
+    here = lonlat((TOWN[0] + 10, TOWN[1] + 10))
+    far = lonlat((TOWN[0] + 2000, TOWN[1] + 2000))
+    for i in range(7):
+        rating = "1" if i < 5 else "5"
+        comment = "Ring 070-123 45 67" if i == 0 else "=HYPERLINK(1)" if i == 1 else ""
+        data = answer(
+            here[1],
+            here[0],
+            submission_id=f"results-answer-{i:04d}",
+            **{"pin-0-rating": rating, "pin-0-comment": comment},
+        )
+        assert client.post(f"/enkat/{c.slug}", data=data).status_code == 303
+    data = answer(far[1], far[0], submission_id="results-answer-far1")
+    assert client.post(f"/enkat/{c.slug}", data=data).status_code == 303
+    auth.login("municipality")
+    page = client.get(f"/enkater/{c.id}").get_data(as_text=True)
+    assert "8 platser markerade, varav 6 otrygga" in page
+    assert "1 rutor har för få svar." in page
+    # one published cell: 7 answers rounded to 5; 5 unsafe but only 2 others → the upper half
+    assert '<td class="num">5</td><td class="num">50–100 %</td>' in page
+    assert "Dålig belysning" in page
+    response = client.get(f"/enkater/{c.id}/svar.csv")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    lines = text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("id;svarat;betyg") and len(lines) == 9
+    assert "070-123" not in text  # a held comment is not exported
+    assert "'=HYPERLINK(1)" in text  # no formula injection in Excel
+    auth.logout()
+    auth.login("planner")
+    assert client.get(f"/enkater/{c.id}/svar.csv").status_code == 403

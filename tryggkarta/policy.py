@@ -154,6 +154,7 @@ ROUTES: dict[str, Action] = {
     "survey.campaign": Action.CAMPAIGNS,
     "survey.set_status": Action.CAMPAIGNS,
     "survey.qr": Action.CAMPAIGNS,
+    "survey.answers_csv": Action.CAMPAIGNS,
     "survey.review_queue": Action.CAMPAIGNS,
     "admin.index": Action.ADMIN,
     "admin.create_organisation": Action.ADMIN,

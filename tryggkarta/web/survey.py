@@ -31,9 +31,11 @@ from sqlalchemy import func, select
 
 from tryggkarta import geo
 from tryggkarta.config import local_timezone
-from tryggkarta.domain import SURVEY_REASONS
+from tryggkarta.disclosure import band_text, rule_for
+from tryggkarta.domain import SURVEY_REASONS, Detail
 from tryggkarta.errors import NotFound
 from tryggkarta.services import survey as sv
+from tryggkarta.services import survey_results
 from tryggkarta.store import Organisation, SurveyCampaign, SurveyResponse
 from tryggkarta.store.models import Area
 from tryggkarta.store.writes import audit
@@ -178,8 +180,8 @@ def campaigns() -> Any:
 
 @bp.route("/enkater/<int:campaign_id>")
 def campaign(campaign_id: int) -> Any:
-    """One campaign: its public link, QR codes, status and the number of answers."""
-    from tryggkarta.web import get_db
+    """One campaign: its public link, QR codes, status and its results so far."""
+    from tryggkarta.web import current_language, get_db, get_settings
 
     with get_db().session() as s:
         sv.close_expired(s, today())
@@ -188,9 +190,19 @@ def campaign(campaign_id: int) -> Any:
         area_names = (
             s.scalars(select(Area.name).where(Area.id.in_(c.area_ids))).all() if c.area_ids else []
         )
+        results = survey_results.campaign_results(
+            s,
+            c,
+            rule_for(Detail.AGGREGATED, get_settings().min_count),
+            get_db().srid,
+            local_timezone(),
+        )
         return render_template(
             "survey/campaign.html",
             campaign=c,
+            results=results,
+            min_count=get_settings().min_count,
+            band=lambda b: band_text(b, current_language()) or "–",
             status=sv.effective_status(c, today()),
             answers=sv.answer_counts(s, [c.id]).get(c.id, 0),
             public_url=url_for("survey.form", slug=c.slug, _external=True),
@@ -224,6 +236,34 @@ def set_status(campaign_id: int) -> Any:
         s.commit()
     flash(_("Enkäten är öppen.") if wanted == "open" else _("Enkäten är stängd."))
     return redirect(url_for("survey.campaign", campaign_id=campaign_id))
+
+
+@bp.route("/enkater/<int:campaign_id>/svar.csv")
+def answers_csv(campaign_id: int) -> Any:
+    """The campaign's answers as CSV (no held comments)."""
+    from tryggkarta.web import get_db
+
+    db = get_db()
+    with db.session() as s:
+        c = _campaign(s, campaign_id)
+        frame = survey_results.campaign_frame(s, c)
+        body = survey_results.answers_csv(frame, db.srid, local_timezone())
+        audit(
+            s,
+            "export",
+            user=current_user,
+            layer="survey",
+            detail="csv",
+            feature_count=len(frame),
+            ip=request.remote_addr,
+            extra={"campaign_id": c.id},
+        )
+        s.commit()
+    return Response(
+        body,
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.csv"'},
+    )
 
 
 @bp.route("/enkater/<int:campaign_id>/qr.<fmt>")
