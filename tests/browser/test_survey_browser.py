@@ -250,3 +250,27 @@ def test_a_started_answer_survives_a_reload(resident: Resident, server: dict) ->
     assert page.locator(".leaflet-marker-icon").count() == 1
     assert page.locator("#pin-1-place").input_value() != ""
     assert page.locator("#submission_id").input_value() == submission  # one answer, one id
+
+
+def test_campaign_pages_meet_wcag21aa_for_the_municipality(browser: Any, server: dict) -> None:
+    r = Resident(browser, server["url"])
+    try:
+        page = r.page
+        page.set_viewport_size({"width": 1280, "height": 900})
+        r.open("/login")
+        page.fill("#username", "kommun")
+        page.fill("#password", "tryggkarta-demo")
+        with page.expect_navigation():
+            page.click("main form button[type=submit]")
+        page.goto("about:blank")
+        r.blocked.clear()
+        r.errors.clear()
+        for path in ("/enkater/", f"/enkater/{server['campaign_id']}", "/enkater/granska"):
+            assert r.open(path) == 200, path
+            r.clean(path)
+            if path.endswith(str(server["campaign_id"])):
+                assert page.get_by_role("heading", name="Resultat").is_visible()
+                page.get_by_role("heading", name="Resultat").scroll_into_view_if_needed()
+                shot(page, "survey-results")
+    finally:
+        r.close()
