@@ -282,3 +282,22 @@ def test_campaign_results_follow_the_minimum_count_rule_and_export_csv(client, a
     auth.logout()
     auth.login("planner")
     assert client.get(f"/enkater/{c.id}/svar.csv").status_code == 403
+
+
+def test_the_form_works_with_csrf_protection_on(db, client, auth) -> None:
+    """In production CSRF is on: an anonymous resident's form carries its token."""
+    import re
+
+    from tryggkarta.web import create_app
+
+    c = opened(client, auth, db)
+    app = create_app({"settings": db.settings, "TESTING": True})
+    app.extensions["tryggkarta.db"] = db
+    resident = app.test_client()
+    page = resident.get(f"/enkat/{c.slug}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    lon, lat = lonlat(TOWN)
+    assert resident.post(f"/enkat/{c.slug}", data=answer(lat, lon)).status_code == 400
+    data = answer(lat, lon, csrf_token=token)
+    assert resident.post(f"/enkat/{c.slug}", data=data).status_code == 303
+    assert count(db) == 1
