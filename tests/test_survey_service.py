@@ -131,6 +131,17 @@ def test_campaign_input_errors_name_the_field(db, kw, field) -> None:
     assert field in info.value.errors
 
 
+def test_a_campaign_of_districts_takes_their_municipality(db) -> None:
+    """Layers are filtered by municipality code: answers of a district campaign need one."""
+    with db.session() as s:
+        district = add_district(s, "Centrum", TOWN)
+        c = make_campaign(s, municipality_code=None, area_ids=[district.id])
+        assert c.municipality_code == "1495"
+        lon, lat = lonlat(TOWN)
+        sv.store_answer(s, c, parse(s, c, pin_form({"lat": lat, "lon": lon, "rating": 2})))
+        assert s.scalar(select(SurveyResponse.municipality_code)) == "1495"
+
+
 def test_campaign_closes_itself_after_its_end_date(db) -> None:
     with db.session() as s:
         c = make_campaign(s, ends_on=date(2026, 3, 31))

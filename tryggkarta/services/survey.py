@@ -157,9 +157,15 @@ def create_campaign(
     if not municipality_code and not area_ids:
         errors["area"] = "Välj kommunen eller minst ett område."
     if area_ids:
-        found = set(session.scalars(select(Area.id).where(Area.id.in_(area_ids))).all())
-        if found != set(area_ids):
+        found = dict(
+            session.execute(
+                select(Area.id, Area.municipality_code).where(Area.id.in_(area_ids))
+            ).all()
+        )
+        if set(found) != set(area_ids):
             errors["area"] = "Ett valt område finns inte."
+        elif not municipality_code:  # answers need the code: layers are filtered by it
+            municipality_code = next((c for c in found.values() if c), None)
     if errors:
         raise SurveyInputError(errors)
     dataset = Dataset(
