@@ -176,6 +176,19 @@ def test_a_map_pin_and_a_listed_place_are_stored_with_the_campaign(db) -> None:
         assert s.get(Dataset, c.dataset_id).rows_imported == 2
 
 
+def test_a_repeat_from_the_same_browser_is_kept_and_flagged(db) -> None:
+    with db.session() as s:
+        c = make_campaign(s)
+        lon, lat = lonlat(TOWN)
+        first = pin_form({"lat": lat, "lon": lon, "rating": 1})
+        again = pin_form({"lat": lat, "lon": lon, "rating": 1}, repeat="1")
+        again["submission_id"] = "another-submission-0001"
+        sv.store_answer(s, c, parse(s, c, first))
+        sv.store_answer(s, c, parse(s, c, again))
+        flags = s.scalars(select(SurveyResponse.repeat_answer).order_by(SurveyResponse.id)).all()
+        assert flags == [False, True]
+
+
 def test_a_replayed_submission_stores_nothing(db) -> None:
     with db.session() as s:
         c = make_campaign(s)

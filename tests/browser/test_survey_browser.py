@@ -185,7 +185,10 @@ def test_a_resident_answers_by_pointer(resident: Resident, server: dict) -> None
     shot(page, "survey-thanks")
     assert answers(server) == before + 2
     stored = page.evaluate("Object.keys(localStorage)")
-    assert stored == []  # the draft is gone once sent
+    assert stored == [f"tryggkarta-survey-answered-{server['slug']}"]  # the draft is gone
+    with page.expect_navigation():
+        page.get_by_role("link", name="Svara igen om en annan plats").click()
+    assert page.locator("#repeat").input_value() == "1"  # a second answer is flagged
 
 
 def test_a_resident_answers_by_keyboard_only(resident: Resident, server: dict) -> None:

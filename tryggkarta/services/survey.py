@@ -6,7 +6,9 @@ blueprint translates them); each names the form field it belongs to, so the page
 message to the field (``aria-describedby``).
 
 Privacy: an answer stores no IP address, no user agent and no cookie; the rate limit keys on
-:func:`client_hash` (a salted hash that changes every day). A comment that may hold personal
+:func:`client_hash` (a salted hash that changes every day). A browser that has answered a
+campaign before says so itself (``repeat=1``, from its localStorage): the answer is kept and
+flagged (``repeat_answer``), not merged or dropped, and no browser identifier is stored. A comment that may hold personal
 data (:func:`personal_data`) is kept in ``held_comment`` with ``review_status = "review"``
 until a municipality user approves or rejects it; ``comment`` stays empty meanwhile, so no
 output of the survey layer can show it.
@@ -317,6 +319,7 @@ class Answer:
     pins: list[Pin]
     age_band: str | None = None
     gender: str | None = None
+    repeat: bool = False
 
 
 def _pin_indices(form: Any) -> list[int]:
@@ -434,7 +437,7 @@ def parse_answer(
         errors["gender"] = "Välj ett alternativ i listan."
     if errors:
         raise SurveyInputError(errors)
-    return Answer(submission_id, pins, age, gender)
+    return Answer(submission_id, pins, age, gender, repeat=form.get("repeat") == "1")
 
 
 def _key(campaign: SurveyCampaign, submission_id: str, i: int) -> str:
@@ -481,6 +484,7 @@ def store_answer(
                 age_band=answer.age_band,
                 gender=answer.gender,
                 municipality_code=campaign.municipality_code,
+                repeat_answer=answer.repeat,
                 x=float(pin.x),
                 y=float(pin.y),
                 geom_wkb=wkbs[i],

@@ -35,6 +35,7 @@ COLUMNS = (
     "gender",
     "comment",
     "review_status",
+    "repeat_answer",
     "x",
     "y",
 )
@@ -53,6 +54,7 @@ class CampaignResults:
     times: list[tuple[str, int, int]]
     cells: list[dict[str, Any]]
     suppressed_cells: int
+    repeats: int = 0
 
 
 def campaign_frame(session: Session, campaign: SurveyCampaign) -> pd.DataFrame:
@@ -118,6 +120,7 @@ def campaign_results(
         times=times,
         cells=cells,
         suppressed_cells=int(len(occupied) - len(shown)),
+        repeats=int(frame["repeat_answer"].fillna(False).astype(bool).sum()),
     )
 
 
@@ -132,6 +135,7 @@ CSV_HEADER = (
     "kön",
     "kommentar",
     "granskning",
+    "upprepat_svar",
     "lat",
     "lon",
 )
@@ -158,6 +162,7 @@ def answers_csv(frame: pd.DataFrame, srid: int, tz: ZoneInfo) -> str:
                 "kön": frame["gender"],
                 "kommentar": frame["comment"],
                 "granskning": frame["review_status"],
+                "upprepat": frame["repeat_answer"].map({True: "ja", False: "nej"}),
                 "lat": np.round(lat, 6),
                 "lon": np.round(lon, 6),
             }

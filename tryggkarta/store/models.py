@@ -217,6 +217,8 @@ class SurveyResponse(Base):
     #: ``held_comment`` (``comment`` stays empty), ``approved``/``rejected`` after review.
     review_status: Mapped[str | None] = mapped_column(String(10), index=True)
     held_comment: Mapped[str | None] = mapped_column(Text)
+    #: Form answers: the browser had sent an answer to this campaign before (flagged, kept).
+    repeat_answer: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (Index("ix_survey_responses_xy", "x", "y"),)
 

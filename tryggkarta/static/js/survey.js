@@ -6,6 +6,7 @@
   "use strict";
 
   function storageKey(slug) { return "tryggkarta-survey-" + slug; }
+  function answeredKey(slug) { return "tryggkarta-survey-answered-" + slug; }
 
   function store() {
     try { return window.localStorage; } catch (e) { return null; }
@@ -14,7 +15,10 @@
   var done = document.getElementById("survey-done");
   if (done) {
     var s0 = store();
-    if (s0) { s0.removeItem(storageKey(done.dataset.slug)); }
+    if (s0) {
+      s0.removeItem(storageKey(done.dataset.slug));
+      s0.setItem(answeredKey(done.dataset.slug), "1");  /* a later answer is flagged as a repeat */
+    }
     return;
   }
 
@@ -198,6 +202,9 @@
   document.getElementById("draft-note").hidden = false;
   pins().forEach(wire);
   if (!serverErrors) { restore(); } else { document.getElementById("error-summary").focus(); }
+  if (storage && storage.getItem(answeredKey(slug)) === "1") {
+    document.getElementById("repeat").value = "1";
+  }
   pins().forEach(function (p) {
     var lat = parseFloat(p.querySelector(".pin-lat").value);
     var lon = parseFloat(p.querySelector(".pin-lon").value);

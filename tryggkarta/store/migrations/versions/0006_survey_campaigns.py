@@ -3,7 +3,8 @@
 ``survey_campaigns`` gets what a form campaign needs: a public slug, a status, a period, an
 area (district ids), the optional questions and the dataset its answers go to.
 ``survey_responses`` gets ``review_status`` and ``held_comment``: a comment that may hold
-personal data is kept out of ``comment`` until a municipality user has reviewed it.
+personal data is kept out of ``comment`` until a municipality user has reviewed it;
+``repeat_answer`` flags an answer from a browser that had answered the campaign before.
 
 Revision ID: 0006
 Revises: 0005
@@ -48,6 +49,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("weekday", sa.String(length=10), nullable=True))
         batch_op.add_column(sa.Column("review_status", sa.String(length=10), nullable=True))
         batch_op.add_column(sa.Column("held_comment", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("repeat_answer", sa.Boolean(), nullable=True))
         batch_op.create_index(
             batch_op.f("ix_survey_responses_review_status"), ["review_status"], unique=False
         )
@@ -56,6 +58,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("survey_responses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_survey_responses_review_status"))
+        batch_op.drop_column("repeat_answer")
         batch_op.drop_column("held_comment")
         batch_op.drop_column("review_status")
         batch_op.drop_column("weekday")
