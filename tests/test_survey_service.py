@@ -248,6 +248,8 @@ def test_bad_answers_get_a_message_per_field(db) -> None:
         (MultiDict({"submission_id": "a" * 20, "campaign": "forged"}), "annan enkät"),
         (MultiDict({"submission_id": "a" * 20, "consent": "1"}), "minst en plats"),
         (MultiDict({"submission_id": "a" * 20, "pin-0-rating": "2"}), "läst hur svaren"),
+        (MultiDict({"submission_id": "a" * 20, "pin-0-rating": "²"}), "1–5"),
+        (MultiDict({"submission_id": "a" * 20, "pin-0-place": "²"}), "Välj en plats i listan."),
     ],
 )
 def test_forms_without_a_valid_shape_are_refused(db, form, message) -> None:

@@ -91,6 +91,8 @@ QUESTIONS: dict[str, Label] = {
     "gender": Label("Kön", "Gender"),
 }
 STATUSES = ("draft", "open", "closed")
+#: A database id in a form: ASCII digits only ("²".isdigit() is true, int("²") fails).
+_ID = re.compile(r"[0-9]{1,12}")
 _SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SCRIPT = re.compile(r"<\s*/?\s*[a-z!]|javascript\s*:|\bon[a-z]+\s*=", re.IGNORECASE)
 
@@ -370,7 +372,7 @@ def parse_answer(
         place = form.get(p + "place", "")
         lat, lon = form.get(p + "lat", ""), form.get(p + "lon", "")
         if place:
-            if not place.isdigit() or int(place) not in place_points:
+            if not _ID.fullmatch(place) or int(place) not in place_points:
                 errors[p + "place"] = "Välj en plats i listan."
             else:
                 where = place_points[int(place)]
@@ -407,7 +409,7 @@ def parse_answer(
             Pin(
                 x=x,
                 y=y,
-                rating=int(rating) if rating.isdigit() else 0,
+                rating=int(rating) if rating in {"1", "2", "3", "4", "5"} else 0,
                 reasons=list(dict.fromkeys(reasons)),
                 time_of_day=tod,
                 weekday=wd,

@@ -125,7 +125,7 @@ def campaigns() -> Any:
             code = form.get("municipality_code") or None
             if code and code not in geo.municipality_codes():
                 errors["area"] = _("Välj en kommun i listan.")
-            area_ids = [int(v) for v in form.getlist("area_ids") if v.isdigit()]
+            area_ids = [int(v) for v in form.getlist("area_ids") if sv._ID.fullmatch(v)]
             try:
                 if errors:
                     raise sv.SurveyInputError(errors)
@@ -300,7 +300,7 @@ def review_queue() -> Any:
         if request.method == "POST":
             rid = request.form.get("response_id", "")
             decision = request.form.get("decision")
-            if not rid.isdigit() or decision not in ("approve", "reject"):
+            if not sv._ID.fullmatch(rid) or decision not in ("approve", "reject"):
                 abort(400)
             try:
                 sv.review(s, int(rid), decision == "approve")
