@@ -131,6 +131,9 @@ def _paths(app, shared_id: int) -> list[str]:
         "filename": "js/map.js",
         "user_id": "1",
         "token_id": "1",
+        "campaign_id": "1",
+        "fmt": "png",
+        "slug": "x" * 12,
     }
     out = []
     for rule in app.url_map.iter_rules():
@@ -234,6 +237,8 @@ def _post_paths(app, shared_id: int) -> list[str]:
         "user_id": "1",
         "token_id": "1",
         "layer": "incidents",
+        "campaign_id": "1",
+        "slug": "x" * 12,
     }
     out = []
     for rule in app.url_map.iter_rules():

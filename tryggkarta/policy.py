@@ -86,6 +86,7 @@ class Action(StrEnum):
     PROJECTS = "projects"  # project list, project check, follow-up
     PROJECTS_EDIT = "projects_edit"  # record measures on a project
     SHARED_MAPS = "shared_maps"  # save, list and link shared maps
+    CAMPAIGNS = "campaigns"  # survey campaigns: create, open/close, QR, review comments
     ADMIN = "admin"  # organisations, users, tokens, audit log
 
 
@@ -101,6 +102,7 @@ ACTIONS: dict[Action, frozenset[str]] = {
     Action.PROJECTS: _STAFF | {Role.PLANNER},
     Action.PROJECTS_EDIT: frozenset({Role.ADMIN, Role.MUNICIPALITY, Role.PLANNER}),
     Action.SHARED_MAPS: _LOGGED_IN,
+    Action.CAMPAIGNS: frozenset({Role.ADMIN, Role.MUNICIPALITY}),
     Action.ADMIN: frozenset({Role.ADMIN}),
 }
 
@@ -146,6 +148,14 @@ ROUTES: dict[str, Action] = {
     "projects.follow_up": Action.PROJECTS,
     "projects.follow_up_csv": Action.PROJECTS,
     "projects.follow_up_geojson": Action.PROJECTS,
+    "survey.form": Action.OPEN,  # the public survey form (anonymous answers)
+    "survey.thanks": Action.OPEN,
+    "survey.campaigns": Action.CAMPAIGNS,
+    "survey.campaign": Action.CAMPAIGNS,
+    "survey.set_status": Action.CAMPAIGNS,
+    "survey.qr": Action.CAMPAIGNS,
+    "survey.answers_csv": Action.CAMPAIGNS,
+    "survey.review_queue": Action.CAMPAIGNS,
     "admin.index": Action.ADMIN,
     "admin.create_organisation": Action.ADMIN,
     "admin.create_user": Action.ADMIN,

@@ -23,7 +23,7 @@ from tryggkarta.domain import STREET_LEVEL_PRECISIONS
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import WGS84, transformer
 from tryggkarta.geojson import normalise
-from tryggkarta.store import AnalysisRun, Database, Filters, layer_frame
+from tryggkarta.store import AnalysisRun, Database, Dataset, Filters, layer_frame
 from tryggkarta.store.queries import dataset_versions, extent
 
 #: Bump when a method's output changes meaning, so cached runs are not reused.
@@ -184,7 +184,15 @@ def cached_run(
     """
     with db.session() as s:
         versions = dataset_versions(s, layers)
-        key = _cache_key(method, params, filters, versions)
+        # A survey campaign's dataset grows answer by answer (same id): key on its rows too.
+        rows = s.execute(
+            select(Dataset.id, Dataset.rows_imported)
+            .where(Dataset.layer.in_(layers))
+            .order_by(Dataset.id)
+        ).all()
+        key = _cache_key(
+            method, params, filters, {**versions, "rows": [int(n or 0) for _, n in rows]}
+        )
         run = s.scalar(select(AnalysisRun).where(AnalysisRun.cache_key == key))
         if run is not None and run.result_geojson is not None:
             summary = dict(run.summary or {})

@@ -165,12 +165,29 @@ class Incident(Base):
 
 
 class SurveyCampaign(Base):
+    """A survey: imported answers name one, and a form campaign (``slug`` set) collects them.
+
+    A form campaign has a public link ``/enkat/<slug>``, a period (local calendar days), an
+    area (the municipality, or the districts in ``area_ids``), the optional questions it asks
+    (``questions``) and a status (``draft`` → ``open`` → ``closed``; it closes itself after
+    ``ends_on``). Its answers are stored in ``dataset_id`` (one dataset per campaign).
+    """
+
     __tablename__ = "survey_campaigns"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     year: Mapped[int | None]
     municipality_code: Mapped[str | None] = mapped_column(String(4))
     description: Mapped[str] = mapped_column(Text, default="")
+    slug: Mapped[str | None] = mapped_column(String(40), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="draft")
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    area_ids: Mapped[list | None]
+    questions: Mapped[dict | None]
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime | None] = mapped_column(default=utcnow)
 
 
 class SurveyResponse(Base):
@@ -188,6 +205,7 @@ class SurveyResponse(Base):
     rating: Mapped[int] = mapped_column(SmallInteger, index=True)
     reasons: Mapped[str] = mapped_column(String(300), default="")  # comma-separated keys
     time_of_day: Mapped[str | None] = mapped_column(String(10))
+    weekday: Mapped[str | None] = mapped_column(String(10))  # form answers: vardag / helg
     comment: Mapped[str | None] = mapped_column(Text)
     age_band: Mapped[str | None] = mapped_column(String(20))
     gender: Mapped[str | None] = mapped_column(String(20))
@@ -195,6 +213,12 @@ class SurveyResponse(Base):
     x: Mapped[float] = mapped_column(Float)
     y: Mapped[float] = mapped_column(Float)
     geom_wkb: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Form answers: ``review`` while a comment that may hold personal data waits in
+    #: ``held_comment`` (``comment`` stays empty), ``approved``/``rejected`` after review.
+    review_status: Mapped[str | None] = mapped_column(String(10), index=True)
+    held_comment: Mapped[str | None] = mapped_column(Text)
+    #: Form answers: the browser had sent an answer to this campaign before (flagged, kept).
+    repeat_answer: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (Index("ix_survey_responses_xy", "x", "y"),)
 

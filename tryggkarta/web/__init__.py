@@ -51,6 +51,7 @@ BLUEPRINTS = (
     "tryggkarta.web.projects",
     "tryggkarta.web.ogc",
     "tryggkarta.web.admin",
+    "tryggkarta.web.survey",
 )
 
 

@@ -179,7 +179,8 @@ def guard_request() -> Any:
     if getattr(view, "_tk_upload", False):
         request.max_content_length = upload_limit
     else:
-        request.max_content_length = min(SMALL_BODY, upload_limit or SMALL_BODY)
+        most = min(SMALL_BODY, getattr(view, "_tk_max_body", SMALL_BODY))  # a smaller limit
+        request.max_content_length = min(most, upload_limit or most)
     if _csrf_exempt(app, view):
         refused = _token_only()
         if refused is not None:
@@ -251,6 +252,9 @@ def install_limiter(app: Flask, settings: Settings) -> Limiter:
     app.view_functions["imports.api_import"] = limiter.limit(
         settings.api_rate_limit, key_func=client_key
     )(view)
+    from tryggkarta.web import survey
+
+    limit("survey.form", (survey.RATE_LIMIT, survey.rate_key, False))
     app.extensions["tryggkarta.limiter"] = limiter
 
     @app.errorhandler(RateLimitExceeded)

@@ -1,0 +1,529 @@
+"""The public map survey (digital trygghetsvandring): campaigns, answers, screening, review.
+
+Flask-free: the blueprint :mod:`tryggkarta.web.survey` parses the request, calls these
+functions and renders. Messages in :class:`SurveyInputError` are Swedish source strings (the
+blueprint translates them); each names the form field it belongs to, so the page can tie the
+message to the field (``aria-describedby``).
+
+Privacy: an answer stores no IP address, no user agent and no cookie; the rate limit keys on
+:func:`client_hash` (a salted hash that changes every day). A browser that has answered a
+campaign before says so itself (``repeat=1``, from its localStorage): the answer is kept and
+flagged (``repeat_answer``), not merged or dropped, and no browser identifier is stored. A comment that may hold personal
+data (:func:`personal_data`) is kept in ``held_comment`` with ``review_status = "review"``
+until a municipality user approves or rejects it; ``comment`` stays empty meanwhile, so no
+output of the survey layer can show it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tryggkarta.domain import SURVEY_REASONS, Label
+from tryggkarta.errors import BadInput, NotFound
+from tryggkarta.store.models import Area, Dataset, SurveyCampaign, SurveyResponse
+
+__all__ = [
+    "AGE_BANDS",
+    "GENDERS",
+    "MAX_COMMENT",
+    "MAX_PINS",
+    "QUESTIONS",
+    "TIMES_OF_DAY",
+    "WEEKDAYS",
+    "Answer",
+    "CampaignClosed",
+    "Pin",
+    "SurveyInputError",
+    "area_polygon",
+    "client_hash",
+    "close_expired",
+    "create_campaign",
+    "effective_status",
+    "parse_answer",
+    "personal_data",
+    "places",
+    "review",
+    "set_status",
+    "store_answer",
+]
+
+MAX_PINS = 20
+MAX_COMMENT = 2000
+
+TIMES_OF_DAY: dict[str, Label] = {
+    "dag": Label("Dagtid", "Daytime"),
+    "kvall": Label("Kväll", "Evening"),
+    "natt": Label("Natt", "Night"),
+}
+WEEKDAYS: dict[str, Label] = {
+    "vardag": Label("Vardagar", "Weekdays"),
+    "helg": Label("Helger", "Weekends"),
+}
+AGE_BANDS: dict[str, Label] = {
+    "-15": Label("Yngre än 16 år", "Under 16"),
+    "16-24": Label("16–24 år", "16–24"),
+    "25-44": Label("25–44 år", "25–44"),
+    "45-64": Label("45–64 år", "45–64"),
+    "65+": Label("65 år eller äldre", "65 or older"),
+}
+GENDERS: dict[str, Label] = {
+    "kvinna": Label("Kvinna", "Woman"),
+    "man": Label("Man", "Man"),
+    "annat": Label("Annat", "Other"),
+}
+#: Optional questions a campaign may ask (rating, reasons and comment are always asked).
+QUESTIONS: dict[str, Label] = {
+    "time_of_day": Label("Tid på dygnet", "Time of day"),
+    "weekday": Label("Vardag eller helg", "Weekday or weekend"),
+    "age_band": Label("Åldersgrupp", "Age group"),
+    "gender": Label("Kön", "Gender"),
+}
+STATUSES = ("draft", "open", "closed")
+#: A database id in a form: ASCII digits only ("²".isdigit() is true, int("²") fails).
+_ID = re.compile(r"[0-9]{1,12}")
+_SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_SCRIPT = re.compile(r"<\s*/?\s*[a-z!]|javascript\s*:|\bon[a-z]+\s*=", re.IGNORECASE)
+
+
+class SurveyInputError(BadInput):
+    """Bad input in a survey answer or campaign; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(next(iter(errors.values())), details=errors)
+        self.errors = errors
+
+
+class CampaignClosed(BadInput):
+    """The campaign does not take answers (not yet open, closed, or a draft)."""
+
+
+# --- campaigns -----------------------------------------------------------------------------
+
+
+def effective_status(campaign: SurveyCampaign, today: date) -> str:
+    """The status as the public sees it: an open campaign past its end date is closed."""
+    if campaign.status == "open" and campaign.ends_on is not None and today > campaign.ends_on:
+        return "closed"
+    return campaign.status
+
+
+def close_expired(session: Session, today: date) -> int:
+    """Close every open campaign whose end date has passed; returns how many were closed."""
+    expired = session.scalars(
+        select(SurveyCampaign).where(
+            SurveyCampaign.status == "open", SurveyCampaign.ends_on < today
+        )
+    ).all()
+    for campaign in expired:
+        campaign.status = "closed"
+    return len(expired)
+
+
+def create_campaign(
+    session: Session,
+    *,
+    title: str,
+    starts_on: date | None,
+    ends_on: date | None,
+    municipality_code: str | None,
+    area_ids: list[int],
+    questions: dict[str, bool],
+    description: str = "",
+    user_id: int | None = None,
+) -> SurveyCampaign:
+    """A new campaign (a draft) with its own dataset for the answers."""
+    errors: dict[str, str] = {}
+    title = (title or "").strip()
+    if not title:
+        errors["title"] = "Ge enkäten en rubrik."
+    elif len(title) > 200:
+        errors["title"] = "Rubriken får vara högst 200 tecken."
+    elif session.scalar(select(SurveyCampaign.id).where(SurveyCampaign.name == title)):
+        errors["title"] = "Det finns redan en enkät med den rubriken."
+    if starts_on is None:
+        errors["starts_on"] = "Ange ett startdatum."
+    if ends_on is None:
+        errors["ends_on"] = "Ange ett slutdatum."
+    elif starts_on is not None and ends_on < starts_on:
+        errors["ends_on"] = "Slutdatumet kan inte vara före startdatumet."
+    if not municipality_code and not area_ids:
+        errors["area"] = "Välj kommunen eller minst ett område."
+    if area_ids:
+        found = dict(
+            session.execute(
+                select(Area.id, Area.municipality_code).where(Area.id.in_(area_ids))
+            ).all()
+        )
+        if set(found) != set(area_ids):
+            errors["area"] = "Ett valt område finns inte."
+        elif not municipality_code:  # answers need the code: layers are filtered by it
+            municipality_code = next((c for c in found.values() if c), None)
+    if errors:
+        raise SurveyInputError(errors)
+    dataset = Dataset(
+        layer="survey",
+        name=f"Enkät: {title}",
+        source="form",
+        format="form",
+        sensitivity="internal",
+        checksum=hashlib.sha256(f"form:{title}".encode()).hexdigest(),
+        imported_by=user_id,
+        municipality_code=municipality_code,
+    )
+    session.add(dataset)
+    session.flush()
+    campaign = SurveyCampaign(
+        name=title,
+        year=starts_on.year if starts_on else None,
+        municipality_code=municipality_code,
+        description=description.strip(),
+        slug=secrets.token_urlsafe(9),
+        status="draft",
+        starts_on=starts_on,
+        ends_on=ends_on,
+        area_ids=sorted(area_ids),
+        questions={k: bool(questions.get(k)) for k in QUESTIONS},
+        dataset_id=dataset.id,
+        created_by=user_id,
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def set_status(campaign: SurveyCampaign, status: str) -> None:
+    """Open or close a campaign (a closed campaign may be opened again)."""
+    if status not in ("open", "closed"):
+        raise BadInput("Okänd status.")
+    campaign.status = status
+
+
+def area_polygon(session: Session, campaign: SurveyCampaign, srid: int) -> Any:
+    """The campaign's area in the working CRS: its districts, else its municipality."""
+    if campaign.area_ids:
+        wkbs = session.scalars(select(Area.geom_wkb).where(Area.id.in_(campaign.area_ids))).all()
+        return shapely.union_all(shapely.from_wkb(np.array(wkbs, dtype=object)))
+    from tryggkarta import geo
+
+    return geo.municipality(campaign.municipality_code, srid)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A named place a resident may choose instead of placing a pin (keyboard, screen reader)."""
+
+    id: int
+    name: str
+    x: float
+    y: float
+
+
+def places(session: Session, campaign: SurveyCampaign, srid: int) -> list[Place]:
+    """Districts and named places inside the campaign area, by name (inner points)."""
+    polygon = area_polygon(session, campaign, srid)
+    minx, miny, maxx, maxy = polygon.bounds
+    rows = session.execute(
+        select(Area.id, Area.name, Area.geom_wkb)
+        .where(Area.kind != "municipality")
+        .where(Area.maxx >= minx, Area.minx <= maxx, Area.maxy >= miny, Area.miny <= maxy)
+        .order_by(Area.name)
+    ).all()
+    if not rows:
+        return []
+    inner = shapely.point_on_surface(shapely.from_wkb(np.array([r[2] for r in rows], dtype=object)))
+    inside = shapely.contains(polygon, inner)
+    xs, ys = shapely.get_x(inner), shapely.get_y(inner)
+    return [
+        Place(int(r[0]), r[1], float(xs[i]), float(ys[i])) for i, r in enumerate(rows) if inside[i]
+    ]
+
+
+# --- personal data -------------------------------------------------------------------------
+
+
+_PNR = re.compile(r"(?<![\d-])(?:(?:19|20)?(\d{6}))[-+ ]?(\d{4})(?![\d-])")
+_PHONE = re.compile(r"(?<![\d+])(?:\+46|0046|0)[\s-]?\(?\d{1,3}\)?(?:[\s-]?\d){5,8}(?!\d)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PLATE = re.compile(r"\b[A-HJ-PR-UW-Z]{3} ?\d{2}[A-HJ-NPR-UW-Z0-9]\b")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(digits):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _personnummer(text: str) -> bool:
+    for m in _PNR.finditer(text):
+        dob, tail = m.group(1), m.group(2)
+        month, day = int(dob[2:4]), int(dob[4:6])
+        if not 1 <= month <= 12 or not 1 <= (day - 60 if day > 60 else day) <= 31:
+            continue  # day + 60: samordningsnummer
+        if _luhn(dob + tail):
+            return True
+    return False
+
+
+def personal_data(text: str) -> list[str]:
+    """What kinds of personal data ``text`` may hold: ``personnummer``, ``phone``, ``email``,
+    ``plate`` (a Swedish registration plate). Empty when none is found."""
+    found = []
+    if _personnummer(text):
+        found.append("personnummer")
+    if _EMAIL.search(text):
+        found.append("email")
+    if _PHONE.search(_EMAIL.sub(" ", text)):
+        found.append("phone")
+    if _PLATE.search(text):
+        found.append("plate")
+    return found
+
+
+def client_hash(address: str | None, secret: str, today: date) -> str:
+    """A rate-limit key for a client that cannot be turned back into its address: an HMAC
+    with a salt that changes every day (nothing links two days, nothing is stored)."""
+    salt = hmac.new(secret.encode(), f"survey:{today.isoformat()}".encode(), "sha256").digest()
+    return hmac.new(salt, (address or "-").encode(), "sha256").hexdigest()[:32]
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+@dataclass
+class Pin:
+    x: float
+    y: float
+    rating: int
+    reasons: list[str]
+    time_of_day: str | None = None
+    weekday: str | None = None
+    comment: str = ""
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Answer:
+    submission_id: str
+    pins: list[Pin]
+    age_band: str | None = None
+    gender: str | None = None
+    repeat: bool = False
+
+
+def _pin_indices(form: Any) -> list[int]:
+    indices = set()
+    for key in form.keys():
+        m = re.fullmatch(r"pin-(\d{1,4})-[a-z_]+", key)
+        if m:
+            indices.add(int(m.group(1)))
+    return sorted(indices)
+
+
+def parse_answer(
+    form: Any,
+    campaign: SurveyCampaign,
+    *,
+    polygon: Any,
+    place_points: dict[int, tuple[float, float]],
+    srid: int,
+) -> Answer:
+    """Validate a posted answer (``form``: a MultiDict-like with ``get``/``getlist``/``keys``).
+
+    Pins are ``pin-<i>-lat``/``-lon`` (WGS84, from the map) or ``pin-<i>-place`` (a place id
+    from :func:`places`), with ``pin-<i>-rating``, ``-reasons``, ``-time_of_day``,
+    ``-weekday`` and ``-comment``. Raises :class:`SurveyInputError` with a message per field.
+    """
+    from tryggkarta.geo import from_wgs84
+
+    errors: dict[str, str] = {}
+    submission_id = form.get("submission_id", "")
+    if not _SUBMISSION_ID.match(submission_id):
+        raise SurveyInputError({"form": "Formuläret är ogiltigt. Ladda om sidan och försök igen."})
+    if form.get("website"):  # the honeypot: hidden from people, filled in by bots
+        raise SurveyInputError({"form": "Svaret kunde inte tas emot."})
+    forged = form.get("campaign")
+    if forged is not None and forged != campaign.slug:
+        raise SurveyInputError({"form": "Svaret hör till en annan enkät. Ladda om sidan."})
+    if not form.get("consent"):
+        errors["consent"] = "Kryssa i att du har läst hur svaren används."
+    indices = _pin_indices(form)
+    if len(indices) > MAX_PINS:
+        raise SurveyInputError({"pins": f"Du kan markera högst {MAX_PINS} platser per svar."})
+    questions = campaign.questions or {}
+    pins: list[Pin] = []
+    lonlat: list[tuple[int, float, float]] = []
+    for n, i in enumerate(indices):
+        p = f"pin-{i}-"
+        where = None
+        place = form.get(p + "place", "")
+        lat, lon = form.get(p + "lat", ""), form.get(p + "lon", "")
+        if place:
+            if not _ID.fullmatch(place) or int(place) not in place_points:
+                errors[p + "place"] = "Välj en plats i listan."
+            else:
+                where = place_points[int(place)]
+        elif lat and lon:
+            try:
+                flat, flon = float(lat), float(lon)
+            except ValueError:
+                flat = flon = float("nan")
+            if not (np.isfinite(flat) and np.isfinite(flon)) or abs(flat) > 90 or abs(flon) > 180:
+                errors[p + "place"] = "Platsen på kartan kunde inte läsas. Markera den igen."
+            else:
+                lonlat.append((n, flon, flat))
+        else:
+            errors[p + "place"] = "Markera platsen på kartan eller välj den i listan."
+        rating = form.get(p + "rating", "")
+        if rating not in {"1", "2", "3", "4", "5"}:
+            errors[p + "rating"] = "Välj hur trygg du känner dig på platsen (1–5)."
+        reasons = form.getlist(p + "reasons")
+        if any(r not in SURVEY_REASONS for r in reasons):
+            errors[p + "reasons"] = "Välj skälen i listan."
+        tod = form.get(p + "time_of_day") or None
+        if tod is not None and (not questions.get("time_of_day") or tod not in TIMES_OF_DAY):
+            errors[p + "time_of_day"] = "Välj en tid på dygnet i listan."
+        wd = form.get(p + "weekday") or None
+        if wd is not None and (not questions.get("weekday") or wd not in WEEKDAYS):
+            errors[p + "weekday"] = "Välj vardag eller helg."
+        comment = (form.get(p + "comment") or "").strip()
+        if len(comment) > MAX_COMMENT:
+            errors[p + "comment"] = f"Kommentaren får vara högst {MAX_COMMENT} tecken."
+        elif _SCRIPT.search(comment):
+            errors[p + "comment"] = "Kommentaren får inte innehålla HTML-kod eller skript."
+        x, y = where if where else (np.nan, np.nan)
+        pins.append(
+            Pin(
+                x=x,
+                y=y,
+                rating=int(rating) if rating in {"1", "2", "3", "4", "5"} else 0,
+                reasons=list(dict.fromkeys(reasons)),
+                time_of_day=tod,
+                weekday=wd,
+                comment=comment,
+                flags=personal_data(comment) if comment else [],
+            )
+        )
+    if not indices:
+        errors["pins"] = "Markera minst en plats."
+    if lonlat:  # one projection and one containment test for all map pins
+        order = [n for n, _, _ in lonlat]
+        xs, ys = from_wgs84(
+            np.array([v[1] for v in lonlat]), np.array([v[2] for v in lonlat]), srid
+        )
+        inside = shapely.contains_xy(polygon, xs, ys)
+        for k, n in enumerate(order):
+            if not inside[k]:
+                errors[f"pin-{indices[n]}-place"] = (
+                    "Platsen ligger utanför enkätens område. Flytta markeringen."
+                )
+            pins[n].x, pins[n].y = float(xs[k]), float(ys[k])
+    age = form.get("age_band") or None
+    if age is not None and (not questions.get("age_band") or age not in AGE_BANDS):
+        errors["age_band"] = "Välj en åldersgrupp i listan."
+    gender = form.get("gender") or None
+    if gender is not None and (not questions.get("gender") or gender not in GENDERS):
+        errors["gender"] = "Välj ett alternativ i listan."
+    if errors:
+        raise SurveyInputError(errors)
+    return Answer(submission_id, pins, age, gender, repeat=form.get("repeat") == "1")
+
+
+def _key(campaign: SurveyCampaign, submission_id: str, i: int) -> str:
+    return f"form:{campaign.id}:{submission_id}:{i}"
+
+
+def store_answer(
+    session: Session, campaign: SurveyCampaign, answer: Answer, now: datetime | None = None
+) -> int:
+    """Store an answer's pins (one row each); returns the rows added, 0 for a replay.
+
+    Each row's ``dedup_key`` holds the campaign, the client's submission id and the pin's
+    number (unique): a double submit or a replayed request adds nothing.
+    """
+    if campaign.dataset_id is None:
+        raise NotFound("The campaign has no dataset.")
+    if session.scalar(
+        select(SurveyResponse.id).where(
+            SurveyResponse.dedup_key == _key(campaign, answer.submission_id, 0)
+        )
+    ):
+        return 0
+    now = now or datetime.now(UTC)
+    xs = np.array([p.x for p in answer.pins])
+    ys = np.array([p.y for p in answer.pins])
+    wkbs = shapely.to_wkb(shapely.points(xs, ys))
+    for i, pin in enumerate(answer.pins):
+        held = bool(pin.flags)
+        session.add(
+            SurveyResponse(
+                dataset_id=campaign.dataset_id,
+                campaign_id=campaign.id,
+                dedup_key=_key(campaign, answer.submission_id, i),
+                survey=campaign.name,
+                answered_at=now,
+                t_epoch=int(now.timestamp()),
+                rating=pin.rating,
+                reasons=",".join(pin.reasons),
+                time_of_day=pin.time_of_day,
+                weekday=pin.weekday,
+                comment=None if held or not pin.comment else pin.comment,
+                held_comment=pin.comment if held else None,
+                review_status="review" if held else None,
+                age_band=answer.age_band,
+                gender=answer.gender,
+                municipality_code=campaign.municipality_code,
+                repeat_answer=answer.repeat,
+                x=float(pin.x),
+                y=float(pin.y),
+                geom_wkb=wkbs[i],
+            )
+        )
+    try:
+        session.flush()
+    except IntegrityError:  # the same submission raced in at the same time
+        session.rollback()
+        return 0
+    dataset = session.get(Dataset, campaign.dataset_id)
+    if dataset is not None:
+        dataset.rows_read += len(answer.pins)
+        dataset.rows_imported += len(answer.pins)
+    return len(answer.pins)
+
+
+def review(session: Session, response_id: int, approve: bool) -> SurveyResponse:
+    """Approve a held comment (it becomes the answer's comment) or reject it (it is deleted)."""
+    row = session.get(SurveyResponse, response_id)
+    if row is None or row.review_status != "review":
+        raise NotFound("Svaret finns inte eller är redan granskat.")
+    if approve:
+        row.comment, row.review_status = row.held_comment, "approved"
+    else:
+        row.review_status = "rejected"
+    row.held_comment = None
+    return row
+
+
+def answer_counts(session: Session, campaign_ids: list[int]) -> dict[int, int]:
+    """Stored pins per campaign."""
+    if not campaign_ids:
+        return {}
+    rows = session.execute(
+        select(SurveyResponse.campaign_id, func.count())
+        .where(SurveyResponse.campaign_id.in_(campaign_ids))
+        .group_by(SurveyResponse.campaign_id)
+    ).all()
+    return {int(c): int(n) for c, n in rows}

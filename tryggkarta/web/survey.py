@@ -1,0 +1,489 @@
+"""The public map survey: campaigns for the municipality (``/enkater``) and the form residents
+answer without logging in (``/enkat/<slug>``).
+
+Logic in :mod:`tryggkarta.services.survey`; this blueprint parses, calls and renders. The
+public POST is marked :func:`~tryggkarta.web.auth.anonymous_post`, takes at most
+:data:`MAX_BODY` bytes and is rate limited per :func:`rate_key` (a daily-salted hash of the
+address; nothing about the client is stored with the answer).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from datetime import date, datetime
+from typing import Any
+
+import shapely
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from tryggkarta import geo
+from tryggkarta.config import local_timezone
+from tryggkarta.disclosure import band_text, rule_for
+from tryggkarta.domain import SURVEY_REASONS, Detail
+from tryggkarta.errors import NotFound
+from tryggkarta.services import survey as sv
+from tryggkarta.services import survey_results
+from tryggkarta.store import Organisation, SurveyCampaign, SurveyResponse
+from tryggkarta.store.models import Area
+from tryggkarta.store.writes import audit
+from tryggkarta.web.auth import anonymous_post
+
+bp = Blueprint("survey", __name__)
+
+#: Largest body of a survey answer: 20 pins with 2,000-character comments, URL-encoded.
+MAX_BODY = 320 * 1024
+#: Answers per client (per day-salted address hash).
+RATE_LIMIT = "10/minute;60/hour"
+
+
+def today() -> date:
+    return datetime.now(local_timezone()).date()
+
+
+def rate_key() -> str:
+    from tryggkarta.web import get_settings
+
+    return "survey:" + sv.client_hash(request.remote_addr, get_settings().secret_key, today())
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "reason_labels": SURVEY_REASONS,
+        "tod_labels": sv.TIMES_OF_DAY,
+        "weekday_labels": sv.WEEKDAYS,
+        "age_labels": sv.AGE_BANDS,
+        "gender_labels": sv.GENDERS,
+        "question_labels": sv.QUESTIONS,
+        "max_pins": sv.MAX_PINS,
+        "max_comment": sv.MAX_COMMENT,
+    }
+
+
+def _translated(errors: dict[str, str]) -> dict[str, str]:
+    from tryggkarta.web import _
+
+    return {k: _(v) for k, v in errors.items()}
+
+
+# --- staff: campaigns ----------------------------------------------------------------------
+
+
+def _default_municipality(s: Any) -> str | None:
+    from tryggkarta.web import get_settings
+
+    if current_user.organisation_id:
+        org = s.get(Organisation, current_user.organisation_id)
+        if org is not None and org.municipality_code:
+            return org.municipality_code
+    return geo.parse_region(get_settings().region).municipality_code
+
+
+def _districts(s: Any) -> list[Area]:
+    return list(
+        s.scalars(select(Area).where(Area.kind != "municipality").order_by(Area.name)).all()
+    )
+
+
+def _campaign(s: Any, campaign_id: int) -> SurveyCampaign:
+    campaign = s.get(SurveyCampaign, campaign_id)
+    if campaign is None or campaign.slug is None:
+        abort(404)
+    return campaign
+
+
+def _parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@bp.route("/enkater/", methods=["GET", "POST"])
+def campaigns() -> Any:
+    """The form campaigns, and a form for a new one."""
+    from tryggkarta.web import _, get_db
+
+    errors: dict[str, str] = {}
+    status = 200
+    with get_db().session() as s:
+        sv.close_expired(s, today())
+        if request.method == "POST":
+            form = request.form
+            code = form.get("municipality_code") or None
+            if code and code not in geo.municipality_codes():
+                errors["area"] = _("Välj en kommun i listan.")
+            area_ids = [int(v) for v in form.getlist("area_ids") if sv._ID.fullmatch(v)]
+            try:
+                if errors:
+                    raise sv.SurveyInputError(errors)
+                campaign = sv.create_campaign(
+                    s,
+                    title=form.get("title", ""),
+                    starts_on=_parse_date(form.get("starts_on")),
+                    ends_on=_parse_date(form.get("ends_on")),
+                    municipality_code=code,
+                    area_ids=area_ids,
+                    questions={k: bool(form.get(f"q_{k}")) for k in sv.QUESTIONS},
+                    description=form.get("description", "")[:2000],
+                    user_id=current_user.id,
+                )
+            except sv.SurveyInputError as exc:
+                errors = _translated(exc.errors)
+                status = 400
+            else:
+                audit(
+                    s,
+                    "survey_campaign_create",
+                    user=current_user,
+                    layer="survey",
+                    extra={"campaign_id": campaign.id},
+                )
+                s.commit()
+                flash(_("Enkäten är skapad som utkast. Öppna den när den ska ta emot svar."))
+                return redirect(url_for("survey.campaign", campaign_id=campaign.id))
+        rows = s.scalars(
+            select(SurveyCampaign)
+            .where(SurveyCampaign.slug.is_not(None))
+            .order_by(SurveyCampaign.id.desc())
+        ).all()
+        counts = sv.answer_counts(s, [c.id for c in rows])
+        held = s.scalar(select(func.count()).where(SurveyResponse.review_status == "review"))
+        s.commit()
+        return render_template(
+            "survey/campaigns.html",
+            campaigns=rows,
+            counts=counts,
+            held=held or 0,
+            errors=errors,
+            form=request.form,
+            districts=_districts(s),
+            municipalities=sorted(geo.municipality_codes().items(), key=lambda kv: kv[1]),
+            default_code=_default_municipality(s),
+            today=today(),
+            status_of=lambda c: sv.effective_status(c, today()),
+            **_labels(),
+        ), status
+
+
+@bp.route("/enkater/<int:campaign_id>")
+def campaign(campaign_id: int) -> Any:
+    """One campaign: its public link, QR codes, status and its results so far."""
+    from tryggkarta.web import current_language, get_db, get_settings
+
+    with get_db().session() as s:
+        sv.close_expired(s, today())
+        s.commit()
+        c = _campaign(s, campaign_id)
+        area_names = (
+            s.scalars(select(Area.name).where(Area.id.in_(c.area_ids))).all() if c.area_ids else []
+        )
+        results = survey_results.campaign_results(
+            s,
+            c,
+            rule_for(Detail.AGGREGATED, get_settings().min_count),
+            get_db().srid,
+            local_timezone(),
+        )
+        return render_template(
+            "survey/campaign.html",
+            campaign=c,
+            results=results,
+            min_count=get_settings().min_count,
+            band=lambda b: band_text(b, current_language()) or "–",
+            status=sv.effective_status(c, today()),
+            answers=sv.answer_counts(s, [c.id]).get(c.id, 0),
+            public_url=url_for("survey.form", slug=c.slug, _external=True),
+            area_names=area_names,
+            municipality_name=geo.muni_name(c.municipality_code) if c.municipality_code else "",
+            **_labels(),
+        )
+
+
+@bp.route("/enkater/<int:campaign_id>/status", methods=["POST"])
+def set_status(campaign_id: int) -> Any:
+    """Open or close a campaign."""
+    from tryggkarta.web import _, get_db
+
+    wanted = request.form.get("status", "")
+    if wanted not in ("open", "closed"):
+        abort(400)
+    with get_db().session() as s:
+        c = _campaign(s, campaign_id)
+        if wanted == "open" and c.ends_on is not None and c.ends_on < today():
+            flash(_("Slutdatumet har passerat. Skapa en ny enkät för en ny period."))
+            return redirect(url_for("survey.campaign", campaign_id=campaign_id))
+        sv.set_status(c, wanted)
+        audit(
+            s,
+            "survey_campaign_" + wanted,
+            user=current_user,
+            layer="survey",
+            extra={"campaign_id": c.id},
+        )
+        s.commit()
+    flash(_("Enkäten är öppen.") if wanted == "open" else _("Enkäten är stängd."))
+    return redirect(url_for("survey.campaign", campaign_id=campaign_id))
+
+
+@bp.route("/enkater/<int:campaign_id>/svar.csv")
+def answers_csv(campaign_id: int) -> Any:
+    """The campaign's answers as CSV (no held comments)."""
+    from tryggkarta.web import get_db
+
+    db = get_db()
+    with db.session() as s:
+        c = _campaign(s, campaign_id)
+        frame = survey_results.campaign_frame(s, c)
+        body = survey_results.answers_csv(frame, db.srid, local_timezone())
+        audit(
+            s,
+            "export",
+            user=current_user,
+            layer="survey",
+            detail="csv",
+            feature_count=len(frame),
+            ip=request.remote_addr,
+            extra={"campaign_id": c.id},
+        )
+        s.commit()
+    return Response(
+        body,
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.csv"'},
+    )
+
+
+@bp.route("/enkater/<int:campaign_id>/qr.<fmt>")
+def qr(campaign_id: int, fmt: str) -> Any:
+    """The public link as a QR code (PNG or SVG) for posters."""
+    import segno
+
+    from tryggkarta.web import get_db
+
+    if fmt not in ("png", "svg"):
+        abort(404)
+    with get_db().session() as s:
+        c = _campaign(s, campaign_id)
+        url = url_for("survey.form", slug=c.slug, _external=True)
+    code = segno.make(url, error="m", micro=False)
+    buf = io.BytesIO()
+    if fmt == "png":
+        code.save(buf, kind="png", scale=10, border=4)
+        mimetype = "image/png"
+    else:
+        code.save(buf, kind="svg", scale=10, border=4, xmldecl=True, title=url)
+        mimetype = "image/svg+xml"
+    response = Response(buf.getvalue(), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="enkat-{c.id}-qr.{fmt}"'
+    return response
+
+
+@bp.route("/enkater/granska", methods=["GET", "POST"])
+def review_queue() -> Any:
+    """Comments held because they may hold personal data: approve or reject each."""
+    from tryggkarta.web import _, get_db
+
+    with get_db().session() as s:
+        if request.method == "POST":
+            rid = request.form.get("response_id", "")
+            decision = request.form.get("decision")
+            if not sv._ID.fullmatch(rid) or decision not in ("approve", "reject"):
+                abort(400)
+            try:
+                sv.review(s, int(rid), decision == "approve")
+            except NotFound:
+                flash(_("Svaret finns inte eller är redan granskat."))
+            else:
+                audit(
+                    s,
+                    "survey_review_" + decision,
+                    user=current_user,
+                    layer="survey",
+                    extra={"response_id": int(rid)},
+                )
+                s.commit()
+                flash(
+                    _("Kommentaren är godkänd.")
+                    if decision == "approve"
+                    else _("Kommentaren är borttagen.")
+                )
+            return redirect(url_for("survey.review_queue"))
+        rows = s.execute(
+            select(SurveyResponse, SurveyCampaign.name)
+            .join(SurveyCampaign, SurveyCampaign.id == SurveyResponse.campaign_id)
+            .where(SurveyResponse.review_status == "review")
+            .order_by(SurveyResponse.id)
+            .limit(200)
+        ).all()
+        items = [
+            {
+                "id": r.id,
+                "campaign": name,
+                "answered_at": r.answered_at,
+                "rating": r.rating,
+                "comment": r.held_comment or "",
+                "flags": sv.personal_data(r.held_comment or ""),
+            }
+            for r, name in rows
+        ]
+        return render_template("survey/review.html", items=items)
+
+
+# --- the public form -----------------------------------------------------------------------
+
+
+def _public_campaign(s: Any, slug: str) -> SurveyCampaign:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{4,40}", slug):
+        abort(404)
+    c = s.scalar(select(SurveyCampaign).where(SurveyCampaign.slug == slug))
+    if c is None:
+        abort(404)
+    return c
+
+
+def _closed_reason(c: SurveyCampaign) -> str | None:
+    from tryggkarta.i18n import format_date
+    from tryggkarta.web import _, current_language
+
+    status = sv.effective_status(c, today())
+    if status == "draft":
+        return _("Enkäten är inte öppen ännu.")
+    if status == "closed":
+        return _("Enkäten är stängd och tar inte emot fler svar. Tack till alla som svarade!")
+    if c.starts_on is not None and today() < c.starts_on:
+        return _(
+            "Enkäten öppnar den %(day)s.", day=format_date(c.starts_on, current_language(), "long")
+        )
+    return None
+
+
+def _pins_from_form(form: Any) -> list[dict[str, Any]]:
+    indices = sorted(
+        {int(m.group(1)) for k in form.keys() if (m := re.fullmatch(r"pin-(\d{1,4})-[a-z_]+", k))}
+    )[: sv.MAX_PINS]
+    return [
+        {
+            "i": i,
+            "lat": form.get(f"pin-{i}-lat", ""),
+            "lon": form.get(f"pin-{i}-lon", ""),
+            "place": form.get(f"pin-{i}-place", ""),
+            "rating": form.get(f"pin-{i}-rating", ""),
+            "reasons": form.getlist(f"pin-{i}-reasons"),
+            "time_of_day": form.get(f"pin-{i}-time_of_day", ""),
+            "weekday": form.get(f"pin-{i}-weekday", ""),
+            "comment": form.get(f"pin-{i}-comment", "")[: sv.MAX_COMMENT],
+        }
+        for i in indices
+    ]
+
+
+def _map_data(polygon: Any, srid: int) -> dict[str, Any]:
+    minx, miny, maxx, maxy = polygon.bounds
+    lon, lat = geo.to_wgs84([minx, maxx], [miny, maxy], srid)
+    outline = shapely.simplify(polygon, 25.0)
+    ring = shapely.get_exterior_ring(
+        outline if outline.geom_type == "Polygon" else max(outline.geoms, key=lambda g: g.area)
+    )
+    coords = shapely.get_coordinates(ring)
+    rlon, rlat = geo.to_wgs84(coords[:, 0], coords[:, 1], srid)
+    return {
+        "bounds": [[float(lat[0]), float(lon[0])], [float(lat[1]), float(lon[1])]],
+        "outline": [
+            [round(float(a), 6), round(float(b), 6)] for a, b in zip(rlat, rlon, strict=True)
+        ],
+    }
+
+
+@bp.route("/enkat/<slug>", methods=["GET", "POST"])
+@anonymous_post
+def form(slug: str) -> Any:
+    """The public survey: pins on a map (or places from a list) with questions per pin."""
+    from tryggkarta.web import _, get_db
+
+    db = get_db()
+    srid = db.srid
+    errors: dict[str, str] = {}
+    status = 200
+    with db.session() as s:
+        c = _public_campaign(s, slug)
+        closed = _closed_reason(c)
+        if closed:
+            return render_template("survey/closed.html", campaign=c, message=closed), (
+                410 if sv.effective_status(c, today()) == "closed" else 403
+            )
+        polygon = sv.area_polygon(s, c, srid)
+        places = sv.places(s, c, srid)
+        if request.method == "POST":
+            try:
+                answer = sv.parse_answer(
+                    request.form,
+                    c,
+                    polygon=polygon,
+                    place_points={p.id: (p.x, p.y) for p in places},
+                    srid=srid,
+                )
+            except sv.SurveyInputError as exc:
+                errors = _translated(exc.errors)
+                status = 400
+            else:
+                sv.store_answer(s, c, answer)
+                s.commit()
+                return redirect(url_for("survey.thanks", slug=slug), code=303)
+        form_data = request.form if request.method == "POST" else {}
+        pins = _pins_from_form(request.form) if request.method == "POST" else []
+        if not pins:
+            pins = [{"i": 0, "reasons": []}]
+        submission_id = request.form.get("submission_id", "") if form_data else ""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", submission_id):
+            submission_id = secrets.token_urlsafe(18)
+        return render_template(
+            "survey/form.html",
+            campaign=c,
+            places=places,
+            pins=pins,
+            errors=errors,
+            form=form_data,
+            submission_id=submission_id,
+            map_data=_map_data(polygon, srid),
+            questions=c.questions or {},
+            error_message=_("Svaret kunde inte skickas. Rätta det som är markerat nedan.")
+            if errors
+            else None,
+            **_labels(),
+        ), status
+
+
+form._tk_max_body = MAX_BODY  # type: ignore[attr-defined]
+
+
+@bp.route("/enkat/<slug>/tack")
+def thanks(slug: str) -> Any:
+    """After an answer: thanks, and what happens next."""
+    from tryggkarta.web import get_db
+
+    with get_db().session() as s:
+        c = _public_campaign(s, slug)
+        return render_template("survey/thanks.html", campaign=c)
+
+
+@bp.errorhandler(413)
+def too_large(exc: Any) -> Any:
+    from tryggkarta.web import _
+    from tryggkarta.web.errors import respond
+
+    return respond(
+        413, "TooLarge", _("Svaret är för stort. Korta kommentarerna eller markera färre platser.")
+    )
