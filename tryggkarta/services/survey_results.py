@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from tryggkarta.disclosure import Rule, release_grid
 from tryggkarta.domain import SURVEY_REASONS, UNSAFE_MAX_RATING
 from tryggkarta.geo import to_wgs84
-from tryggkarta.projectcheck import safe_cell
+from tryggkarta.services.projectcheck import safe_cell
 from tryggkarta.store.models import SurveyCampaign, SurveyResponse
 
 __all__ = ["CSV_HEADER", "CampaignResults", "answers_csv", "campaign_frame", "campaign_results"]

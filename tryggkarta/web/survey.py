@@ -40,6 +40,7 @@ from tryggkarta.store import Organisation, SurveyCampaign, SurveyResponse
 from tryggkarta.store.models import Area
 from tryggkarta.store.writes import audit
 from tryggkarta.web.auth import anonymous_post
+from tryggkarta.web.context import _, current_language, get_db, get_settings
 
 bp = Blueprint("survey", __name__)
 
@@ -54,7 +55,6 @@ def today() -> date:
 
 
 def rate_key() -> str:
-    from tryggkarta.web import get_settings
 
     return "survey:" + sv.client_hash(request.remote_addr, get_settings().secret_key, today())
 
@@ -73,7 +73,6 @@ def _labels() -> dict[str, Any]:
 
 
 def _translated(errors: dict[str, str]) -> dict[str, str]:
-    from tryggkarta.web import _
 
     return {k: _(v) for k, v in errors.items()}
 
@@ -82,7 +81,6 @@ def _translated(errors: dict[str, str]) -> dict[str, str]:
 
 
 def _default_municipality(s: Any) -> str | None:
-    from tryggkarta.web import get_settings
 
     if current_user.organisation_id:
         org = s.get(Organisation, current_user.organisation_id)
@@ -114,7 +112,6 @@ def _parse_date(value: str | None) -> date | None:
 @bp.route("/enkater/", methods=["GET", "POST"])
 def campaigns() -> Any:
     """The form campaigns, and a form for a new one."""
-    from tryggkarta.web import _, get_db
 
     errors: dict[str, str] = {}
     status = 200
@@ -181,7 +178,6 @@ def campaigns() -> Any:
 @bp.route("/enkater/<int:campaign_id>")
 def campaign(campaign_id: int) -> Any:
     """One campaign: its public link, QR codes, status and its results so far."""
-    from tryggkarta.web import current_language, get_db, get_settings
 
     with get_db().session() as s:
         sv.close_expired(s, today())
@@ -215,7 +211,6 @@ def campaign(campaign_id: int) -> Any:
 @bp.route("/enkater/<int:campaign_id>/status", methods=["POST"])
 def set_status(campaign_id: int) -> Any:
     """Open or close a campaign."""
-    from tryggkarta.web import _, get_db
 
     wanted = request.form.get("status", "")
     if wanted not in ("open", "closed"):
@@ -241,7 +236,6 @@ def set_status(campaign_id: int) -> Any:
 @bp.route("/enkater/<int:campaign_id>/svar.csv")
 def answers_csv(campaign_id: int) -> Any:
     """The campaign's answers as CSV (no held comments)."""
-    from tryggkarta.web import get_db
 
     db = get_db()
     with db.session() as s:
@@ -271,8 +265,6 @@ def qr(campaign_id: int, fmt: str) -> Any:
     """The public link as a QR code (PNG or SVG) for posters."""
     import segno
 
-    from tryggkarta.web import get_db
-
     if fmt not in ("png", "svg"):
         abort(404)
     with get_db().session() as s:
@@ -294,7 +286,6 @@ def qr(campaign_id: int, fmt: str) -> Any:
 @bp.route("/enkater/granska", methods=["GET", "POST"])
 def review_queue() -> Any:
     """Comments held because they may hold personal data: approve or reject each."""
-    from tryggkarta.web import _, get_db
 
     with get_db().session() as s:
         if request.method == "POST":
@@ -356,7 +347,6 @@ def _public_campaign(s: Any, slug: str) -> SurveyCampaign:
 
 def _closed_reason(c: SurveyCampaign) -> str | None:
     from tryggkarta.i18n import format_date
-    from tryggkarta.web import _, current_language
 
     status = sv.effective_status(c, today())
     if status == "draft":
@@ -411,7 +401,6 @@ def _map_data(polygon: Any, srid: int) -> dict[str, Any]:
 @anonymous_post
 def form(slug: str) -> Any:
     """The public survey: pins on a map (or places from a list) with questions per pin."""
-    from tryggkarta.web import _, get_db
 
     db = get_db()
     srid = db.srid
@@ -472,7 +461,6 @@ form._tk_max_body = MAX_BODY  # type: ignore[attr-defined]
 @bp.route("/enkat/<slug>/tack")
 def thanks(slug: str) -> Any:
     """After an answer: thanks, and what happens next."""
-    from tryggkarta.web import get_db
 
     with get_db().session() as s:
         c = _public_campaign(s, slug)
@@ -481,7 +469,6 @@ def thanks(slug: str) -> Any:
 
 @bp.errorhandler(413)
 def too_large(exc: Any) -> Any:
-    from tryggkarta.web import _
     from tryggkarta.web.errors import respond
 
     return respond(
