@@ -109,6 +109,7 @@ ACTIONS: dict[Action, frozenset[str]] = {
 ROUTES: dict[str, Action] = {
     "static": Action.OPEN,
     "assets.vendor": Action.OPEN,
+    "basemap.tile": Action.OPEN,  # background map tiles: no incident data
     "views.healthz": Action.OPEN,
     "views.index": Action.OPEN,
     "auth.login": Action.OPEN,

@@ -274,8 +274,14 @@ def projects(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) 
     )
 
 
-def areas(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
-    """Municipality boundary and districts, outlines only."""
+def areas(
+    fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True, labels: bool = False
+) -> MapLayer:
+    """Municipality boundary and districts, outlines only.
+
+    With ``labels`` (no background map) each district carries its name as a permanent label
+    (``_label``), so a map without tiles still says where it is.
+    """
 
     def props(p: dict[str, Any]) -> dict[str, Any]:
         muni = p.get("kind") == "municipality"
@@ -289,6 +295,7 @@ def areas(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> 
                 popups.rows([(t("Typ"), _label(AREA_KINDS, p.get("kind"), lang))]),
             ),
             "_tip": popups.text(p.get("name")),
+            **({"_label": popups.text(p.get("name"))} if labels and not muni else {}),
         }
 
     legend = LegendEntry(t("Kommun och stadsdelar"), [(styles.AREA_COLOUR, t("Gräns"))], "line")

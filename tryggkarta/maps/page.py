@@ -39,12 +39,19 @@ def build_map(
     layers: list[MapLayer],
     *,
     bounds: tuple[float, float, float, float] | None,
-    tile_url: str,
+    tile_url: str | None,
     tile_attribution: str,
     t: Translate,
     vendor_prefix: str = VENDOR_PREFIX,
+    native_zooms: tuple[int, int] | None = None,
 ) -> folium.Map:
-    """A folium map with ``layers``; ``bounds`` is WGS84 (minlon, minlat, maxlon, maxlat)."""
+    """A folium map with ``layers``; ``bounds`` is WGS84 (minlon, minlat, maxlon, maxlat).
+
+    ``tile_url`` ``None`` draws no background (the layers carry the context: see
+    :func:`tryggkarta.maps.builders.areas` with ``labels``);
+    ``native_zooms`` is the (shallowest, deepest) zoom a local MBTiles holds: Leaflet scales
+    those levels instead of asking for tiles the file does not have.
+    """
     m = folium.Map(
         location=None if bounds else [62.0, 15.0],
         zoom_start=5,
@@ -53,9 +60,20 @@ def build_map(
         width="100%",
         height="100%",
     )
-    folium.TileLayer(
-        tiles=tile_url, attr=tile_attribution, name=t("Bakgrundskarta"), max_zoom=19, control=False
-    ).add_to(m)
+    if tile_url:
+        extra = (
+            {"min_native_zoom": native_zooms[0], "max_native_zoom": native_zooms[1]}
+            if native_zooms
+            else {}
+        )
+        folium.TileLayer(
+            tiles=tile_url,
+            attr=tile_attribution,
+            name=t("Bakgrundskarta"),
+            max_zoom=19,
+            control=False,
+            **extra,
+        ).add_to(m)
     for item in layers:
         item.layer.add_to(m)
     if layers:

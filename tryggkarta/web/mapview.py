@@ -32,6 +32,7 @@ from tryggkarta.store import audit, extent, layer_frame
 from tryggkarta.store.grid import GridSpec
 from tryggkarta.store.models import Dataset
 from tryggkarta.store.queries import Filters
+from tryggkarta.web.basemap import current_background
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +419,7 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
     if detail(Layer.PROJECTS) != Detail.HIDDEN and _wanted(q, "projects"):
         layers.append(maps.projects(polygon_layer(db, "projects", q), t, lang))
     if areas_fc["features"] and _wanted(q, "areas"):
-        layers.append(maps.areas(areas_fc, t, lang))
+        layers.append(maps.areas(areas_fc, t, lang, labels=not current_background().enabled))
     districts = district_options(areas_fc) if areas_fc["features"] else []
     return layers, {"bounds": _bounds(db, q, districts, areas_fc), "districts": districts}
 
@@ -468,11 +469,13 @@ def start_page_context() -> dict[str, Any]:
     q = parse_request(_)
     layers, facts = build_layers(q, lang, _)
     settings = get_settings()
+    bg = current_background()
     m = maps.build_map(
         layers,
         bounds=facts["bounds"],
-        tile_url=settings.tile_url,
-        tile_attribution=settings.tile_attribution,
+        tile_url=bg.url,
+        tile_attribution=bg.attribution,
+        native_zooms=(bg.min_zoom, bg.max_zoom) if settings.basemap else None,
         t=_,
         vendor_prefix=url_for("assets.vendor", package="x", path="x").rsplit("/x/x", 1)[0],
     )

@@ -199,7 +199,10 @@
         var p = f.properties || {};
         if (p._popup) { l.bindPopup(p._popup, {maxWidth: 340}); }
         else if (opts.popup) { l.bindPopup(function () { return templatePopup(p, opts); }, {maxWidth: 340}); }
-        if (p._tip) { l.bindTooltip(p._tip, {sticky: true}); }
+        if (p._label) {
+          /* no background map: the district's name stays on the map, centred */
+          l.bindTooltip(p._label, {permanent: true, direction: "center", className: "tk-area-label"});
+        } else if (p._tip) { l.bindTooltip(p._tip, {sticky: true}); }
         else if (opts.tip) { l.bindTooltip(function () { return templateTip(p, opts); }, {sticky: true}); }
       }
     });
