@@ -133,6 +133,7 @@ def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = 
         legend_for_classes(
             classes, lambda v: _n(v, lang), (release or {}).get("min_count", 1), integer=True
         ),
+        note=styles.method_note(classes, t),
     )
     layer = GeoJsonLayer(_compact(fc, props), t("Händelser per ruta"), show=show, options=options)
     return MapLayer("incidents", layer, legend, len(counts))

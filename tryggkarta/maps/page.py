@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 import folium
+from branca.element import MacroElement, Template
 from markupsafe import Markup
 
 from tryggkarta.maps.assets import VENDOR_PREFIX, check_no_cdn, localize
@@ -22,6 +23,23 @@ _PAGE_WIDE = re.compile(
     r"<meta[^>]*>|<style>\s*html,\s*body\s*\{[^}]*\}\s*</style>|<style>\s*#map\s*\{[^}]*\}\s*</style>",
     re.S,
 )
+
+
+class MetricScale(MacroElement):
+    """A scale bar in metres and kilometres only (Leaflet's default adds feet and miles)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false, maxWidth: 160})
+            .addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "MetricScale"
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,7 @@ def build_map(
         location=None if bounds else [62.0, 15.0],
         zoom_start=5,
         tiles=None,
-        control_scale=True,
+        control_scale=False,  # folium's shows feet and miles too: see MetricScale
         width="100%",
         height="100%",
     )
@@ -76,6 +94,7 @@ def build_map(
         ).add_to(m)
     for item in layers:
         item.layer.add_to(m)
+    MetricScale().add_to(m)
     if layers:
         folium.LayerControl(collapsed=False, position="topright").add_to(m)
         entries = [(item.layer.get_name(), item.legend) for item in layers]

@@ -206,6 +206,7 @@
         else if (opts.tip) { l.bindTooltip(function () { return templateTip(p, opts); }, {sticky: true}); }
       }
     });
+    withHalo(layer, opts);
     if (data && data.features && data.features.length) { layer.addData(data); }
     if (opts.url) {
       var loaded = false;
@@ -223,6 +224,38 @@
       });
     }
     return layer;
+  }
+
+  /* opts.halo: a white line under every outline, in a layer of its own just below this one,
+   * so a dark outline stays visible over any fill (red Gi* cells over red incident cells).
+   * Read when data arrives: lazy layers get opts.halo with their data (json.tk). */
+  function withHalo(layer, opts) {
+    var halo = null;
+    var addData = layer.addData.bind(layer);
+    function show() {
+      if (layer._map && halo) { halo.addTo(layer._map); layer.bringToFront(); }
+    }
+    layer.addData = function (d) {
+      addData(d);
+      if (!opts.halo) { return layer; }
+      if (!halo) {
+        halo = L.geoJSON(null, {
+          interactive: false,
+          style: function (f) {
+            var s = (f.properties || {})._style || opts.style || {};
+            return {color: "#ffffff", opacity: 0.95, weight: (s.weight || 1) + 3, fill: false, interactive: false};
+          },
+          pointToLayer: function (f, latlng) {
+            return L.circleMarker(latlng, {radius: 8, interactive: false});
+          }
+        });
+        layer.on("add", show);
+        layer.on("remove", function () { halo.remove(); });
+      }
+      halo.addData(d);
+      show();
+      return layer;
+    };
   }
 
   /* Zoom to the district chosen in the <select id=selectId> (bounds in data-bounds). */
