@@ -196,8 +196,9 @@ def test_the_start_page_uses_the_local_basemap_and_its_attribution(
     assert "/basemap/{z}/{x}/{y}.png" in html
     assert "Lantm\\u00e4teriet" in html  # attribution from the file's metadata (as JSON)
     assert "openstreetmap.org" not in html
-    # deeper zooms enlarge the last level, shallower ones shrink the first: no 404 storm
-    assert '"maxNativeZoom": 1' in html and '"minNativeZoom": 1' in html
+    # deeper zooms enlarge the last level; none are asked for below the first
+    assert '"maxNativeZoom": 1' in html and '"minZoom": 1' in html
+    assert "minNativeZoom" not in html
 
 
 def test_without_any_background_the_districts_are_named_on_the_map(sqlite_db) -> None:

@@ -67,8 +67,8 @@ def build_map(
 
     ``tile_url`` ``None`` draws no background (the layers carry the context: see
     :func:`tryggkarta.maps.builders.areas` with ``labels``);
-    ``native_zooms`` is the (shallowest, deepest) zoom a local MBTiles holds: Leaflet scales
-    those levels instead of asking for tiles the file does not have.
+    ``native_zooms`` is the (shallowest, deepest) zoom a local MBTiles holds: below it no
+    tiles are asked for, beyond it Leaflet enlarges the deepest level.
     """
     m = folium.Map(
         location=None if bounds else [62.0, 15.0],
@@ -79,8 +79,9 @@ def build_map(
         height="100%",
     )
     if tile_url:
+        # not minNativeZoom: scaling z9 tiles up to a country view asks for thousands of them
         extra = (
-            {"min_native_zoom": native_zooms[0], "max_native_zoom": native_zooms[1]}
+            {"min_zoom": native_zooms[0], "max_native_zoom": native_zooms[1]}
             if native_zooms
             else {}
         )

@@ -269,8 +269,65 @@
     });
   }
 
+  /* On a phone (narrow screen) the map fills the screen: the layer list and the legend fold
+   * into buttons at the map's corners, opened and closed by tap or keyboard. */
+  function foldOnPhone(map, labels, query) {
+    var mq = global.matchMedia && global.matchMedia(query || "(max-width: 720px)");
+    if (!map || !mq || !mq.matches) { return; }
+    labels = labels || {};
+    var box = map.getContainer();
+    var control = box.querySelector(".leaflet-control-layers");
+    if (control) {
+      var link = control.querySelector(".leaflet-control-layers-toggle");
+      control.classList.remove("leaflet-control-layers-expanded");
+      if (link) {
+        link.title = labels.layers || link.title;
+        link.setAttribute("aria-label", labels.layers || link.title);
+        link.setAttribute("aria-expanded", "false");
+        /* Leaflet opens the list on focus too: a tap opens it, a tap on the map closes it */
+        var setOpen = function (open) {
+          control.classList.toggle("leaflet-control-layers-expanded", open);
+          link.setAttribute("aria-expanded", String(open));
+        };
+        link.addEventListener("click", function (e) { e.preventDefault(); setOpen(true); });
+        link.addEventListener("focus", function () { setOpen(true); });
+        box.addEventListener("click", function (e) {
+          if (!control.contains(e.target)) { setOpen(false); }
+        });
+        control.addEventListener("keydown", function (e) {
+          if (e.key === "Escape") { setOpen(false); link.focus(); }
+        });
+      }
+    }
+    var legend = box.querySelector(".tk-legend");
+    if (legend) {
+      var heading = legend.querySelector(".tk-legend-heading");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "tk-legend-toggle";
+      button.textContent = heading ? heading.textContent : (labels.legend || "");
+      button.setAttribute("aria-expanded", "false");
+      legend.insertBefore(button, legend.firstChild);
+      legend.classList.add("tk-folded");
+      button.addEventListener("click", function () {
+        var folded = legend.classList.toggle("tk-folded");
+        button.setAttribute("aria-expanded", String(!folded));
+      });
+    }
+    /* the map ends at the bottom of the first screen, whatever banners sit above it */
+    var frame = box.closest(".map-frame");
+    function fit() {
+      if (!frame) { return; }
+      var top = frame.getBoundingClientRect().top + global.scrollY;
+      frame.style.setProperty("height", Math.max(320, global.innerHeight - top) + "px");
+      map.invalidateSize();
+    }
+    fit();
+    global.addEventListener("resize", fit);
+  }
+
   global.tryggkarta = {
-    bboxLayer: bboxLayer, districtSearch: districtSearch, geoLayer: geoLayer,
+    bboxLayer: bboxLayer, districtSearch: districtSearch, foldOnPhone: foldOnPhone, geoLayer: geoLayer,
     templatePopup: templatePopup, popupFor: popupFor, formatTime: formatTime
   };
 })(window);
