@@ -119,6 +119,7 @@ ROUTES: dict[str, Action] = {
     "api.features": Action.OPEN,
     "api.grid": Action.OPEN,
     "api.hotspot": Action.OPEN,
+    "api.survey_pins": Action.OPEN,  # answers only for raw survey detail, else none
     "api.releases": Action.OPEN,
     "ogc.landing": Action.OPEN,
     "ogc.conformance": Action.OPEN,

@@ -226,7 +226,18 @@ def survey_pins(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Fal
             "_popup": popups.popup(t("Enkätsvar"), table, (t("Kommentar"), comment)),
         }
 
-    legend = LegendEntry(
+    data = _styled(fc, props)
+    n = len(fc["features"])
+    return MapLayer(
+        "survey_pins",
+        GeoJsonLayer(data, t("Enkätsvar (enskilda)"), show=show),
+        _survey_pins_legend(t),
+        n,
+    )
+
+
+def _survey_pins_legend(t: Translate) -> LegendEntry:
+    return LegendEntry(
         t("Enkätsvar (enskilda)"),
         [
             (styles.SHARE_COLOURS[4], t("Otryggt (1–2)")),
@@ -234,11 +245,15 @@ def survey_pins(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Fal
         ],
         kind="point",
     )
-    data = _styled(fc, props)
-    n = len(fc["features"])
-    return MapLayer(
-        "survey_pins", GeoJsonLayer(data, t("Enkätsvar (enskilda)"), show=show), legend, n
-    )
+
+
+def lazy_survey_pins(url: str, t: Translate) -> MapLayer:
+    """Individual survey answers fetched from ``url`` (see :func:`survey_pins`) when shown.
+
+    Off by default and the largest layer by far (a popup per answer): the page embeds none.
+    """
+    layer = GeoJsonLayer(None, t("Enkätsvar (enskilda)"), show=False, url=url)
+    return MapLayer("survey_pins", layer, _survey_pins_legend(t), 0)
 
 
 def projects(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:

@@ -356,7 +356,6 @@ def _wanted(q: MapQuery, key: str) -> bool:
 
 def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], dict[str, Any]]:
     """The start page's layers for the current user, and page facts (bounds, districts)."""
-    from flask_login import current_user
 
     from tryggkarta.web import get_db, get_settings
     from tryggkarta.web.auth import detail
@@ -402,7 +401,9 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
     elif sur != Detail.HIDDEN and _wanted(q, "survey"):
         layers.append(maps.survey_cells(released_survey(db, q, lang), t, lang, show=False))
     if sur == Detail.RAW and _wanted(q, "survey_pins"):
-        layers.append(maps.survey_pins(survey_pins(db, q, current_user), t, lang, show=False))
+        # fetched (and audited) only when switched on: embedded they were 0.9 MB of the page
+        url = url_for("api.survey_pins", lang=lang, **_filter_args())
+        layers.append(maps.lazy_survey_pins(url, t))
     for method in HOTSPOT_METHODS:
         level, allowed = hotspot_level(method)
         if not allowed or not _wanted(q, f"hotspot_{method}"):
