@@ -27,6 +27,7 @@ from tryggkarta.geo import parse_region, to_wgs84
 from tryggkarta.geojson import geo_dict, points_geojson  # noqa: F401 - points_geojson re-exported
 from tryggkarta.i18n import local_day
 from tryggkarta.maps.query import MapQuery, parse_query
+from tryggkarta.maps.simplify import simplify_for_display
 from tryggkarta.services.cells import incident_cells, survey_cells
 from tryggkarta.store import audit, extent, layer_frame
 from tryggkarta.store.grid import GridSpec
@@ -169,7 +170,8 @@ def polygon_layer(db: Any, layer: str, q: MapQuery) -> dict:
         Filters(bbox=q.filters.bbox, municipality_code=q.filters.municipality_code),
         columns=cols,
     )
-    return frame_geojson(frame, cols)
+    # no vertex finer than half a pixel at street zoom: a 400k-vertex area made pages 12 MB
+    return frame_geojson(simplify_for_display(frame), cols)
 
 
 def survey_pins(db: Any, q: MapQuery, user: Any) -> dict:
