@@ -58,7 +58,9 @@ def _getlist(args: Any, key: str) -> list[str]:
 
 def _dataset_ids(values: list[str], t: Translate) -> tuple[int, ...]:
     """``dataset=12`` (repeatable): only rows of these imports (the import result's map link)."""
-    bad = [v for v in values if not (v.isascii() and v.isdigit() and 0 < len(v) <= 10 and v[0] != "0")]
+    bad = [
+        v for v in values if not (v.isascii() and v.isdigit() and 0 < len(v) <= 10 and v[0] != "0")
+    ]
     if bad:
         raise BadInput(
             t("Ogiltig datamängd i 'dataset': %(value)s (ett import-id).", value=bad[0][:20])
