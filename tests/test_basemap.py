@@ -219,3 +219,15 @@ def test_without_any_background_the_districts_are_named_on_the_map(sqlite_db) ->
 
 def test_the_open_file_is_cached(mbtiles: Path) -> None:
     assert open_mbtiles(mbtiles) is open_mbtiles(str(mbtiles))
+
+
+def test_the_attribution_in_the_file_is_shown_as_text(tmp_path: Path) -> None:
+    path = make_mbtiles(
+        tmp_path / "evil.mbtiles", {(0, 0, 0): RED}, attribution="<img src=x onerror=alert(1)>"
+    )
+    tiles = MBTiles(path)
+    assert "<img" not in tiles.attribution and "&lt;img" in tiles.attribution
+    nameless = make_mbtiles(tmp_path / "n.mbtiles", {(0, 0, 0): RED}, attribution="")
+    with sqlite3.connect(nameless) as conn:
+        conn.execute("UPDATE metadata SET value='<b>x</b>' WHERE name='name'")
+    assert background("", "", str(nameless)).attribution == "&lt;b&gt;x&lt;/b&gt;"

@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from markupsafe import escape
+
 from tryggkarta.config import NO_TILES
 from tryggkarta.errors import ConfigError
 
@@ -68,7 +70,8 @@ class MBTiles:
         zooms = self._zoom_range()
         self.min_zoom = _int(meta.get("minzoom"), zooms[0])
         self.max_zoom = _int(meta.get("maxzoom"), zooms[1])
-        self.attribution = meta.get("attribution") or ""
+        # Leaflet shows attribution as HTML: the file's text is shown as text, never markup
+        self.attribution = str(escape(meta.get("attribution") or ""))
         self.name = meta.get("name") or self.path.stem
         self.bounds = _bounds(meta.get("bounds"))
 
@@ -179,7 +182,7 @@ def background(
         tiles = open_mbtiles(basemap)
         return Background(
             local_url,
-            tiles.attribution or tiles.name,
+            tiles.attribution or str(escape(tiles.name)),
             min_zoom=tiles.min_zoom,
             max_zoom=tiles.max_zoom,
         )
