@@ -131,6 +131,9 @@ def _paths(app, shared_id: int) -> list[str]:
         "filename": "js/map.js",
         "user_id": "1",
         "token_id": "1",
+        "z": "1",
+        "x": "0",
+        "y": "0",
     }
     out = []
     for rule in app.url_map.iter_rules():
