@@ -76,11 +76,35 @@ def test_police_sees_raw_layers_and_the_view_is_audited(client, auth, demo_db) -
     html = client.get("/").get_data(as_text=True)
     assert "tryggkarta.bboxLayer" in html and js("Enkätsvar (enskilda)") in html
     assert remote(html) == []
-    with demo_db.session() as s:
-        row = s.scalars(
-            select(AuditLog).where(AuditLog.action == "view_raw", AuditLog.layer == "survey")
-        ).one()
-        assert row.role == "police" and row.feature_count > 100 and row.detail == "raw"
+
+    def audited() -> list[AuditLog]:
+        with demo_db.session() as s:
+            query = select(AuditLog).where(
+                AuditLog.action == "view_raw", AuditLog.layer == "survey"
+            )
+            return list(s.scalars(query))
+
+    # the answers are not on the page (off by default): fetched, and audited, when shown
+    assert audited() == []
+    url = re.search(r'"url":\s?"(/api/survey-pins[^"]*)"', html).group(1)
+    pins = client.get(url.replace("\\u0026", "&")).get_json()
+    assert len(pins["features"]) > 100 and "_popup" in pins["features"][0]["properties"]
+    assert pins["tk"] == {}
+    (row,) = audited()
+    assert row.role == "police" and row.feature_count > 100 and row.detail == "raw"
+
+
+def test_survey_answers_are_not_embedded_and_other_roles_get_none(client, auth, demo_db) -> None:
+    auth.login("police")
+    html = client.get("/").get_data(as_text=True)
+    assert len(html.encode()) < 300_000  # was 1.1 MB with the answers inline
+    assert "Kommentar" not in html
+    client.post("/logout")
+    for role in (None, "planner", "partner"):
+        if role:
+            auth.login(role)
+        r = client.get("/api/survey-pins")
+        assert r.status_code == 200 and r.get_json()["features"] == []
 
 
 def test_english_start_page(client, demo_db) -> None:

@@ -134,6 +134,9 @@ def _paths(app, shared_id: int) -> list[str]:
         "campaign_id": "1",
         "fmt": "png",
         "slug": "x" * 12,
+        "z": "1",
+        "x": "0",
+        "y": "0",
     }
     out = []
     for rule in app.url_map.iter_rules():

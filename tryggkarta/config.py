@@ -11,7 +11,11 @@ TRYGGKARTA_REGION              region: a municipality code (``1495``), ``SE`` or
                                a WGS84 bbox ``minlon,minlat,maxlon,maxlat``
 TRYGGKARTA_SECRET_KEY          Flask secret key (sessions, CSRF, share links)        ``<instance>/secret_key``,
                                                                                      else random (warned)
-TRYGGKARTA_TILE_URL            background tile URL template                          OpenStreetMap
+TRYGGKARTA_BASEMAP             a local raster MBTiles file served by the app at      none
+                               ``/basemap/{z}/{x}/{y}.png`` (closed networks);
+                               wins over TILE_URL
+TRYGGKARTA_TILE_URL            background tile URL template; ``none`` draws no        OpenStreetMap
+                               background (boundaries and district names only)
 TRYGGKARTA_TILE_ATTRIBUTION    attribution shown for the tiles                       © OpenStreetMap contributors
 TRYGGKARTA_INSTANCE_PATH       folder for the SQLite file, exports, uploads          ``./instance``
 TRYGGKARTA_MAX_UPLOAD_MB       largest accepted upload                               200
@@ -56,6 +60,8 @@ ENV_PREFIX = "TRYGGKARTA_"
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILE_ATTRIBUTION = "© OpenStreetMap contributors"
 DEFAULT_TIMEZONE = "Europe/Stockholm"
+#: ``TRYGGKARTA_TILE_URL`` values that mean "no background map".
+NO_TILES = frozenset({"none", "off", "false", "0"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class Settings:
     secret_key: str = ""
     tile_url: str = DEFAULT_TILE_URL
     tile_attribution: str = DEFAULT_TILE_ATTRIBUTION
+    basemap: str = ""
     instance_path: str = "instance"
     max_upload_mb: int = 200
     min_count: int = 5
@@ -275,13 +282,18 @@ def validate(settings: Settings) -> None:
     mismatch = crs_mismatch(settings.crs, settings.region)
     if mismatch:
         logging.getLogger("tryggkarta").warning(mismatch)
-    if (
+    if settings.basemap:
+        from tryggkarta.maps.basemap import open_mbtiles
+
+        open_mbtiles(settings.basemap)  # a missing or unreadable file fails here, not per tile
+    if settings.tile_url.strip().lower() not in NO_TILES and (
         "{z}" not in settings.tile_url
         or "{x}" not in settings.tile_url
         or "{y}" not in settings.tile_url
     ):
         raise ConfigError(
-            f"{ENV_PREFIX}TILE_URL must contain {{z}}, {{x}} and {{y}}: {settings.tile_url!r}"
+            f"{ENV_PREFIX}TILE_URL must contain {{z}}, {{x}} and {{y}} (or be 'none'): "
+            f"{settings.tile_url!r}"
         )
     _zone(settings.timezone)
     from limits import parse_many

@@ -111,6 +111,7 @@ ACTIONS: dict[Action, frozenset[str]] = {
 ROUTES: dict[str, Action] = {
     "static": Action.OPEN,
     "assets.vendor": Action.OPEN,
+    "basemap.tile": Action.OPEN,  # background map tiles: no incident data
     "views.healthz": Action.OPEN,
     "views.index": Action.OPEN,
     "auth.login": Action.OPEN,
@@ -120,6 +121,7 @@ ROUTES: dict[str, Action] = {
     "api.features": Action.OPEN,
     "api.grid": Action.OPEN,
     "api.hotspot": Action.OPEN,
+    "api.survey_pins": Action.OPEN,  # answers only for raw survey detail, else none
     "api.releases": Action.OPEN,
     "ogc.landing": Action.OPEN,
     "ogc.conformance": Action.OPEN,

@@ -133,6 +133,7 @@ def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = 
         legend_for_classes(
             classes, lambda v: _n(v, lang), (release or {}).get("min_count", 1), integer=True
         ),
+        note=styles.method_note(classes, t),
     )
     layer = GeoJsonLayer(_compact(fc, props), t("Händelser per ruta"), show=show, options=options)
     return MapLayer("incidents", layer, legend, len(counts))
@@ -225,7 +226,18 @@ def survey_pins(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Fal
             "_popup": popups.popup(t("Enkätsvar"), table, (t("Kommentar"), comment)),
         }
 
-    legend = LegendEntry(
+    data = _styled(fc, props)
+    n = len(fc["features"])
+    return MapLayer(
+        "survey_pins",
+        GeoJsonLayer(data, t("Enkätsvar (enskilda)"), show=show),
+        _survey_pins_legend(t),
+        n,
+    )
+
+
+def _survey_pins_legend(t: Translate) -> LegendEntry:
+    return LegendEntry(
         t("Enkätsvar (enskilda)"),
         [
             (styles.SHARE_COLOURS[4], t("Otryggt (1–2)")),
@@ -233,11 +245,15 @@ def survey_pins(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Fal
         ],
         kind="point",
     )
-    data = _styled(fc, props)
-    n = len(fc["features"])
-    return MapLayer(
-        "survey_pins", GeoJsonLayer(data, t("Enkätsvar (enskilda)"), show=show), legend, n
-    )
+
+
+def lazy_survey_pins(url: str, t: Translate) -> MapLayer:
+    """Individual survey answers fetched from ``url`` (see :func:`survey_pins`) when shown.
+
+    Off by default and the largest layer by far (a popup per answer): the page embeds none.
+    """
+    layer = GeoJsonLayer(None, t("Enkätsvar (enskilda)"), show=False, url=url)
+    return MapLayer("survey_pins", layer, _survey_pins_legend(t), 0)
 
 
 def projects(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
@@ -274,8 +290,14 @@ def projects(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) 
     )
 
 
-def areas(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
-    """Municipality boundary and districts, outlines only."""
+def areas(
+    fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True, labels: bool = False
+) -> MapLayer:
+    """Municipality boundary and districts, outlines only.
+
+    With ``labels`` (no background map) each district carries its name as a permanent label
+    (``_label``), so a map without tiles still says where it is.
+    """
 
     def props(p: dict[str, Any]) -> dict[str, Any]:
         muni = p.get("kind") == "municipality"
@@ -289,6 +311,7 @@ def areas(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> 
                 popups.rows([(t("Typ"), _label(AREA_KINDS, p.get("kind"), lang))]),
             ),
             "_tip": popups.text(p.get("name")),
+            **({"_label": popups.text(p.get("name"))} if labels and not muni else {}),
         }
 
     legend = LegendEntry(t("Kommun och stadsdelar"), [(styles.AREA_COLOUR, t("Gräns"))], "line")

@@ -264,7 +264,7 @@ def hotspot_layer(
         style = (
             styles.outline_style(colour, weight=3, fill=0.25)
             if outline
-            else styles.cell_style(colour, opacity=0.7)
+            else styles.hotspot_cell_style(colour)
         )
         return {
             "_style": style,
@@ -294,7 +294,8 @@ def hotspot_layer(
 def hotspot_options(method: str, title: str, t: Translate, lang: str) -> dict[str, Any]:
     """Drawing options of a hotspot layer: base style and the browser popup template."""
     return {
-        "style": styles.cell_style(styles.GISTAR_COLOURS[0], opacity=0.7),
+        "style": styles.hotspot_cell_style(styles.GISTAR_COLOURS[0]),
+        "halo": True,
         "lang": lang,
         "popup": {
             "title": title,
@@ -367,7 +368,9 @@ def _legend(
     if method == "kde":
         if kde is not None and len(kde.colours) > 1:
             return LegendEntry(
-                title, [(kde.colours[0], t("Låg täthet")), (kde.colours[-1], t("Hög täthet"))]
+                title,
+                [(kde.colours[0], t("Låg täthet")), (kde.colours[-1], t("Hög täthet"))],
+                note=styles.method_note(kde, t),
             )
         return LegendEntry(
             title,

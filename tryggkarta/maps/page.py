@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 import folium
+from branca.element import MacroElement, Template
 from markupsafe import Markup
 
 from tryggkarta.maps.assets import VENDOR_PREFIX, check_no_cdn, localize
@@ -22,6 +23,23 @@ _PAGE_WIDE = re.compile(
     r"<meta[^>]*>|<style>\s*html,\s*body\s*\{[^}]*\}\s*</style>|<style>\s*#map\s*\{[^}]*\}\s*</style>",
     re.S,
 )
+
+
+class MetricScale(MacroElement):
+    """A scale bar in metres and kilometres only (Leaflet's default adds feet and miles)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false, maxWidth: 160})
+            .addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "MetricScale"
 
 
 @dataclass(frozen=True)
@@ -39,25 +57,45 @@ def build_map(
     layers: list[MapLayer],
     *,
     bounds: tuple[float, float, float, float] | None,
-    tile_url: str,
+    tile_url: str | None,
     tile_attribution: str,
     t: Translate,
     vendor_prefix: str = VENDOR_PREFIX,
+    native_zooms: tuple[int, int] | None = None,
 ) -> folium.Map:
-    """A folium map with ``layers``; ``bounds`` is WGS84 (minlon, minlat, maxlon, maxlat)."""
+    """A folium map with ``layers``; ``bounds`` is WGS84 (minlon, minlat, maxlon, maxlat).
+
+    ``tile_url`` ``None`` draws no background (the layers carry the context: see
+    :func:`tryggkarta.maps.builders.areas` with ``labels``);
+    ``native_zooms`` is the (shallowest, deepest) zoom a local MBTiles holds: below it no
+    tiles are asked for, beyond it Leaflet enlarges the deepest level.
+    """
     m = folium.Map(
         location=None if bounds else [62.0, 15.0],
         zoom_start=5,
         tiles=None,
-        control_scale=True,
+        control_scale=False,  # folium's shows feet and miles too: see MetricScale
         width="100%",
         height="100%",
     )
-    folium.TileLayer(
-        tiles=tile_url, attr=tile_attribution, name=t("Bakgrundskarta"), max_zoom=19, control=False
-    ).add_to(m)
+    if tile_url:
+        # not minNativeZoom: scaling z9 tiles up to a country view asks for thousands of them
+        extra = (
+            {"min_zoom": native_zooms[0], "max_native_zoom": native_zooms[1]}
+            if native_zooms
+            else {}
+        )
+        folium.TileLayer(
+            tiles=tile_url,
+            attr=tile_attribution,
+            name=t("Bakgrundskarta"),
+            max_zoom=19,
+            control=False,
+            **extra,
+        ).add_to(m)
     for item in layers:
         item.layer.add_to(m)
+    MetricScale().add_to(m)
     if layers:
         folium.LayerControl(collapsed=False, position="topright").add_to(m)
         entries = [(item.layer.get_name(), item.legend) for item in layers]

@@ -7,7 +7,8 @@ enough for 3:1 non-text contrast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,8 @@ class Classes:
 
     breaks: tuple[float, ...]
     colours: tuple[str, ...]
+    #: How the breaks were found (a key of :data:`CLASS_METHODS`), "" for fixed breaks.
+    method: str = ""
 
     def colour(self, value: float) -> str:
         idx = int(np.searchsorted(np.asarray(self.breaks), value, side="left"))
@@ -67,21 +70,99 @@ class Classes:
         return [self.colours[i] for i in idx]
 
 
+#: Class-break methods (``mapclassify``) and the names the legend gives them (Swedish source).
+CLASS_METHODS: dict[str, str] = {
+    "quantiles": "kvantiler (lika många rutor per klass)",
+    "natural_breaks": "naturliga brytpunkter (Fisher–Jenks)",
+    "head_tail": "huvud/svans-brytpunkter (för skeva värden)",
+    "unique": "varje värde en klass",
+}
+#: Above this many values natural breaks run on a sample (Fisher–Jenks is O(k·n²) in pure
+#: Python without numba: 300 values take about 0.1 s).
+_JENKS_SAMPLE = 300
+
+
+def heavy_tailed(values: np.ndarray) -> bool:
+    """True for a long right tail: few values above the mean, the largest ≫ the median.
+
+    The head/tail rule (Jiang 2013) suits data with far more small values than large ones,
+    e.g. incidents per cell where a few centre cells hold hundreds and most hold a handful.
+    """
+    if values.size < 10:
+        return False
+    head = float(np.mean(values > values.mean()))
+    return head < 0.4 and float(values.max()) >= 10 * float(np.median(values))
+
+
+def _raw_breaks(arr: np.ndarray, k: int, method: str) -> np.ndarray:
+    with warnings.catch_warnings():
+        # "Numba not installed. Using slow pure python version.": known, and sampled below
+        warnings.simplefilter("ignore", UserWarning)
+        return _breaks(arr, k, method)
+
+
+def _breaks(arr: np.ndarray, k: int, method: str) -> np.ndarray:
+    import mapclassify
+
+    if method == "quantiles":
+        return np.asarray(mapclassify.Quantiles(arr, k=k).bins, float)
+    if method == "head_tail":
+        bins = np.asarray(mapclassify.HeadTailBreaks(arr).bins, float)
+        # more classes than colours: merge the smallest heads into the top class
+        return np.append(bins[: k - 1], arr.max()) if bins.size > k else bins
+    if arr.size > _JENKS_SAMPLE:
+        # a fixed-seed sample with both ends: the same data gives the same legend every time,
+        # without touching numpy's global random state (pages render in threads)
+        pick = np.random.default_rng(0).choice(arr.size, _JENKS_SAMPLE - 2, replace=False)
+        arr = np.concatenate([arr[pick], [arr.min(), arr.max()]])
+    return np.asarray(mapclassify.FisherJenks(arr, k=k).bins, float)
+
+
 def count_classes(
-    values: Sequence[float] | np.ndarray, colours: tuple[str, ...] = COUNT_COLOURS
+    values: Sequence[float] | np.ndarray,
+    colours: tuple[str, ...] = COUNT_COLOURS,
+    method: str = "auto",
 ) -> Classes:
-    """Quantile class breaks over positive ``values`` (rounded, strictly increasing)."""
+    """Class breaks over positive ``values`` from the data (``mapclassify``).
+
+    ``method`` is ``quantiles``, ``natural_breaks``, ``head_tail`` or ``auto``: head/tail
+    breaks for a heavy tail (:func:`heavy_tailed`), else natural breaks. With no more
+    distinct values than colours each value is its own class. Breaks are rounded up to
+    whole numbers when the largest value is 10 or more, and strictly increasing; the colours
+    are the darkest ``len(breaks)`` of ``colours``. ``Classes.method`` names the method used.
+    """
     arr = np.asarray(values, dtype=float)
-    arr = arr[arr > 0]
+    arr = arr[np.isfinite(arr) & (arr > 0)]
     if arr.size == 0:
-        return Classes((1.0,), colours[:1])
-    qs = np.quantile(arr, np.linspace(0, 1, len(colours) + 1)[1:])
+        return Classes((1.0,), colours[-1:], "unique")
+    k = len(colours)
+    if method not in (*CLASS_METHODS, "auto"):
+        raise ValueError(f"unknown class method {method!r}")
+    distinct = np.unique(arr)
+    if distinct.size <= k:
+        chosen, raw = "unique", distinct
+    else:
+        chosen = (
+            method if method != "auto" else ("head_tail" if heavy_tailed(arr) else "natural_breaks")
+        )
+        raw = _raw_breaks(arr, k, chosen)
+        if chosen == "head_tail" and raw.size < 3:  # too short a tail to split: natural breaks
+            chosen, raw = "natural_breaks", _raw_breaks(arr, k, "natural_breaks")
+    if arr.max() >= 10:
+        raw = np.ceil(raw)
+    raw = np.append(raw, arr.max()) if raw[-1] < arr.max() else raw
     breaks: list[float] = []
-    for q in qs:
-        q = float(np.ceil(q)) if arr.max() >= 10 else float(q)
-        if not breaks or q > breaks[-1]:
-            breaks.append(q)
-    return Classes(tuple(breaks), tuple(colours[len(colours) - len(breaks) :]))
+    for b in raw:
+        if not breaks or b > breaks[-1]:
+            breaks.append(float(b))
+    breaks = breaks[-k:]
+    return Classes(tuple(breaks), tuple(colours[len(colours) - len(breaks) :]), chosen)
+
+
+def method_note(classes: Classes, t: Callable[..., str]) -> str:
+    """The legend line naming how ``classes`` were found ("" for fixed breaks)."""
+    label = CLASS_METHODS.get(classes.method)
+    return t("Klassgränser: %(method)s", method=t(label)) if label else ""
 
 
 def share_classes() -> Classes:
@@ -91,6 +172,15 @@ def share_classes() -> Classes:
 def cell_style(fill: str, *, opacity: float = 0.65) -> dict[str, object]:
     """Leaflet path options for a filled grid cell."""
     return {"fillColor": fill, "fillOpacity": opacity, "color": "#5b5b5b", "weight": 0.6}
+
+
+#: Outline of a hotspot cell: dark, drawn over a white halo (``halo`` layer option).
+HOTSPOT_OUTLINE = "#1f1f1f"
+
+
+def hotspot_cell_style(fill: str, *, opacity: float = 0.7) -> dict[str, object]:
+    """A hotspot cell: its class colour with a dark outline that reads over any fill."""
+    return {"fillColor": fill, "fillOpacity": opacity, "color": HOTSPOT_OUTLINE, "weight": 1.2}
 
 
 def outline_style(

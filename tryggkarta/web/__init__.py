@@ -44,6 +44,7 @@ BLUEPRINTS = (
     "tryggkarta.web.auth",
     "tryggkarta.web.views",
     "tryggkarta.web.assets",
+    "tryggkarta.web.basemap",
     "tryggkarta.web.api",
     "tryggkarta.web.imports",
     "tryggkarta.web.lagesbild",

@@ -39,6 +39,7 @@ from tryggkarta.web.mapview import (
     released_incidents,
     released_survey,
     survey_grid,
+    survey_pins,
 )
 from tryggkarta.web.query import MapQuery
 
@@ -299,3 +300,26 @@ def hotspot(method: str) -> Any:
         min_count=rule.k,
     )
     return jsonify({**layer.layer.payload(), "detail": str(level)})
+
+
+@bp.route("/survey-pins", endpoint="survey_pins")
+def survey_pins_layer() -> Any:
+    """The start page's individual survey answers (RAW survey roles), loaded when switched on.
+
+    Embedding them made the police start page 1 MB for a layer that is off by default; the
+    answers are written to the audit log when they are actually fetched.
+    """
+    from tryggkarta import maps
+    from tryggkarta.web import current_language, get_db
+
+    if detail(Layer.SURVEY) != Detail.RAW:  # other roles see survey cells, never answers
+        return jsonify({"type": "FeatureCollection", "features": [], "tk": {}})
+    lang = (
+        request.args.get("lang") if request.args.get("lang") in ("sv", "en") else current_language()
+    )
+
+    def t(text: str, **params: object) -> str:
+        return translate(text, lang, **params)
+
+    layer = maps.survey_pins(survey_pins(get_db(), _query(), current_user), t, lang)
+    return jsonify(layer.layer.payload())

@@ -26,11 +26,13 @@ from tryggkarta.errors import TryggkartaError
 from tryggkarta.geo import parse_region, to_wgs84
 from tryggkarta.geojson import geo_dict, points_geojson  # noqa: F401 - points_geojson re-exported
 from tryggkarta.i18n import local_day
+from tryggkarta.maps.simplify import simplify_for_display
 from tryggkarta.services.cells import incident_cells, survey_cells
 from tryggkarta.store import audit, extent, layer_frame
 from tryggkarta.store.grid import GridSpec
 from tryggkarta.store.models import Dataset
 from tryggkarta.store.queries import Filters
+from tryggkarta.web.basemap import current_background
 from tryggkarta.web.context import _, current_language, get_db, get_settings
 from tryggkarta.web.query import MapQuery, parse_query
 
@@ -168,7 +170,8 @@ def polygon_layer(db: Any, layer: str, q: MapQuery) -> dict:
         Filters(bbox=q.filters.bbox, municipality_code=q.filters.municipality_code),
         columns=cols,
     )
-    return frame_geojson(frame, cols)
+    # no vertex finer than half a pixel at street zoom: a 400k-vertex area made pages 12 MB
+    return frame_geojson(simplify_for_display(frame), cols)
 
 
 def survey_pins(db: Any, q: MapQuery, user: Any) -> dict:
@@ -351,7 +354,6 @@ def _wanted(q: MapQuery, key: str) -> bool:
 
 def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], dict[str, Any]]:
     """The start page's layers for the current user, and page facts (bounds, districts)."""
-    from flask_login import current_user
 
     from tryggkarta.web.auth import detail
 
@@ -396,7 +398,9 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
     elif sur != Detail.HIDDEN and _wanted(q, "survey"):
         layers.append(maps.survey_cells(released_survey(db, q, lang), t, lang, show=False))
     if sur == Detail.RAW and _wanted(q, "survey_pins"):
-        layers.append(maps.survey_pins(survey_pins(db, q, current_user), t, lang, show=False))
+        # fetched (and audited) only when switched on: embedded they were 0.9 MB of the page
+        url = url_for("api.survey_pins", lang=lang, **_filter_args())
+        layers.append(maps.lazy_survey_pins(url, t))
     for method in HOTSPOT_METHODS:
         level, allowed = hotspot_level(method)
         if not allowed or not _wanted(q, f"hotspot_{method}"):
@@ -413,7 +417,7 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
     if detail(Layer.PROJECTS) != Detail.HIDDEN and _wanted(q, "projects"):
         layers.append(maps.projects(polygon_layer(db, "projects", q), t, lang))
     if areas_fc["features"] and _wanted(q, "areas"):
-        layers.append(maps.areas(areas_fc, t, lang))
+        layers.append(maps.areas(areas_fc, t, lang, labels=not current_background().enabled))
     districts = district_options(areas_fc) if areas_fc["features"] else []
     return layers, {"bounds": _bounds(db, q, districts, areas_fc), "districts": districts}
 
@@ -462,11 +466,13 @@ def start_page_context() -> dict[str, Any]:
     q = parse_request(_)
     layers, facts = build_layers(q, lang, _)
     settings = get_settings()
+    bg = current_background()
     m = maps.build_map(
         layers,
         bounds=facts["bounds"],
-        tile_url=settings.tile_url,
-        tile_attribution=settings.tile_attribution,
+        tile_url=bg.url,
+        tile_attribution=bg.attribution,
+        native_zooms=(bg.min_zoom, bg.max_zoom) if settings.basemap else None,
         t=_,
         vendor_prefix=url_for("assets.vendor", package="x", path="x").rsplit("/x/x", 1)[0],
     )

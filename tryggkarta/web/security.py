@@ -26,7 +26,6 @@ import ipaddress
 import logging
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
@@ -304,11 +303,13 @@ def csp_nonce() -> str:
 
 
 def content_security_policy(settings: Settings, nonce: str) -> str:
-    tile_host = urlsplit(settings.tile_url.replace("{s}", "a")).netloc
-    tile_src = f" {urlsplit(settings.tile_url).scheme}://{tile_host}" if tile_host else ""
+    from tryggkarta.maps.basemap import background
+
+    origin = background(settings.tile_url, settings.tile_attribution, settings.basemap).origin
+    tile_src = f" {origin}" if origin else ""
     return (
         "default-src 'self'; "
-        f"img-src 'self' data: blob:{tile_src.replace('{s}', '*')}; "
+        f"img-src 'self' data: blob:{tile_src}; "
         f"script-src 'self' 'nonce-{nonce}'; "
         f"style-src 'self' 'nonce-{nonce}'; "
         "font-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; "
@@ -323,7 +324,7 @@ NO_STORE_ENDPOINTS = frozenset({"shared.link"})
 
 def _sensitive(response: Response) -> bool:
     """Must not be kept by a browser or proxy cache: a user's page, token data, auth pages."""
-    if request.endpoint == "static" or request.blueprint == "assets":
+    if request.endpoint == "static" or request.blueprint in ("assets", "basemap"):
         return False
     if request.endpoint in NO_STORE_ENDPOINTS or current_user.is_authenticated:
         return True

@@ -199,10 +199,14 @@
         var p = f.properties || {};
         if (p._popup) { l.bindPopup(p._popup, {maxWidth: 340}); }
         else if (opts.popup) { l.bindPopup(function () { return templatePopup(p, opts); }, {maxWidth: 340}); }
-        if (p._tip) { l.bindTooltip(p._tip, {sticky: true}); }
+        if (p._label) {
+          /* no background map: the district's name stays on the map, centred */
+          l.bindTooltip(p._label, {permanent: true, direction: "center", className: "tk-area-label"});
+        } else if (p._tip) { l.bindTooltip(p._tip, {sticky: true}); }
         else if (opts.tip) { l.bindTooltip(function () { return templateTip(p, opts); }, {sticky: true}); }
       }
     });
+    withHalo(layer, opts);
     if (data && data.features && data.features.length) { layer.addData(data); }
     if (opts.url) {
       var loaded = false;
@@ -222,6 +226,38 @@
     return layer;
   }
 
+  /* opts.halo: a white line under every outline, in a layer of its own just below this one,
+   * so a dark outline stays visible over any fill (red Gi* cells over red incident cells).
+   * Read when data arrives: lazy layers get opts.halo with their data (json.tk). */
+  function withHalo(layer, opts) {
+    var halo = null;
+    var addData = layer.addData.bind(layer);
+    function show() {
+      if (layer._map && halo) { halo.addTo(layer._map); layer.bringToFront(); }
+    }
+    layer.addData = function (d) {
+      addData(d);
+      if (!opts.halo) { return layer; }
+      if (!halo) {
+        halo = L.geoJSON(null, {
+          interactive: false,
+          style: function (f) {
+            var s = (f.properties || {})._style || opts.style || {};
+            return {color: "#ffffff", opacity: 0.95, weight: (s.weight || 1) + 3, fill: false, interactive: false};
+          },
+          pointToLayer: function (f, latlng) {
+            return L.circleMarker(latlng, {radius: 8, interactive: false});
+          }
+        });
+        layer.on("add", show);
+        layer.on("remove", function () { halo.remove(); });
+      }
+      halo.addData(d);
+      show();
+      return layer;
+    };
+  }
+
   /* Zoom to the district chosen in the <select id=selectId> (bounds in data-bounds). */
   function districtSearch(map, selectId) {
     var select = document.getElementById(selectId);
@@ -233,8 +269,65 @@
     });
   }
 
+  /* On a phone (narrow screen) the map fills the screen: the layer list and the legend fold
+   * into buttons at the map's corners, opened and closed by tap or keyboard. */
+  function foldOnPhone(map, labels, query) {
+    var mq = global.matchMedia && global.matchMedia(query || "(max-width: 720px)");
+    if (!map || !mq || !mq.matches) { return; }
+    labels = labels || {};
+    var box = map.getContainer();
+    var control = box.querySelector(".leaflet-control-layers");
+    if (control) {
+      var link = control.querySelector(".leaflet-control-layers-toggle");
+      control.classList.remove("leaflet-control-layers-expanded");
+      if (link) {
+        link.title = labels.layers || link.title;
+        link.setAttribute("aria-label", labels.layers || link.title);
+        link.setAttribute("aria-expanded", "false");
+        /* Leaflet opens the list on focus too: a tap opens it, a tap on the map closes it */
+        var setOpen = function (open) {
+          control.classList.toggle("leaflet-control-layers-expanded", open);
+          link.setAttribute("aria-expanded", String(open));
+        };
+        link.addEventListener("click", function (e) { e.preventDefault(); setOpen(true); });
+        link.addEventListener("focus", function () { setOpen(true); });
+        box.addEventListener("click", function (e) {
+          if (!control.contains(e.target)) { setOpen(false); }
+        });
+        control.addEventListener("keydown", function (e) {
+          if (e.key === "Escape") { setOpen(false); link.focus(); }
+        });
+      }
+    }
+    var legend = box.querySelector(".tk-legend");
+    if (legend) {
+      var heading = legend.querySelector(".tk-legend-heading");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "tk-legend-toggle";
+      button.textContent = heading ? heading.textContent : (labels.legend || "");
+      button.setAttribute("aria-expanded", "false");
+      legend.insertBefore(button, legend.firstChild);
+      legend.classList.add("tk-folded");
+      button.addEventListener("click", function () {
+        var folded = legend.classList.toggle("tk-folded");
+        button.setAttribute("aria-expanded", String(!folded));
+      });
+    }
+    /* the map ends at the bottom of the first screen, whatever banners sit above it */
+    var frame = box.closest(".map-frame");
+    function fit() {
+      if (!frame) { return; }
+      var top = frame.getBoundingClientRect().top + global.scrollY;
+      frame.style.setProperty("height", Math.max(320, global.innerHeight - top) + "px");
+      map.invalidateSize();
+    }
+    fit();
+    global.addEventListener("resize", fit);
+  }
+
   global.tryggkarta = {
-    bboxLayer: bboxLayer, districtSearch: districtSearch, geoLayer: geoLayer,
+    bboxLayer: bboxLayer, districtSearch: districtSearch, foldOnPhone: foldOnPhone, geoLayer: geoLayer,
     templatePopup: templatePopup, popupFor: popupFor, formatTime: formatTime
   };
 })(window);
