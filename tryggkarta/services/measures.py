@@ -368,6 +368,16 @@ class MeasureEvaluation:
     def days(self) -> int:
         return int((self.after[1] - self.after[0]) / timedelta(days=1))
 
+    @property
+    def before_days(self) -> tuple[date, date]:
+        """First and last local day of the before window."""
+        return _local_day(self.before[0]), _local_day(self.before[1] - timedelta(seconds=1))
+
+    @property
+    def after_days(self) -> tuple[date, date]:
+        """First and last local day of the after window."""
+        return _local_day(self.after[0]), _local_day(self.after[1] - timedelta(seconds=1))
+
 
 def _district_of(db: Database, point: BaseGeometry) -> tuple[BaseGeometry, str] | None:
     with db.session() as s:
@@ -498,3 +508,94 @@ def evaluate(
         district=district_name,
         params={"radius": radius, "buffer_width": buffer_width, "ring_width": ring_width},
     )
+
+
+#: Verdict of the difference-in-differences → Swedish sentence (source text).
+VERDICT_TEXT: dict[str, str] = {
+    "no_events": "Inga händelser i insatsens område varken före eller efter – det finns inget "
+    "att utvärdera.",
+    "too_few": "För få händelser för en slutsats (%(n)s i insatsens område före och efter "
+    "tillsammans; minst %(min)s behövs).",
+    "decrease": "Händelserna minskade i insatsens område jämfört med jämförelseområdet.",
+    "increase": "Händelserna ökade i insatsens område jämfört med jämförelseområdet.",
+    "no_clear_change": "Ingen säker skillnad mot jämförelseområdet.",
+}
+#: Reading (or reason, when undefined) of the WDQ → Swedish sentence (source text).
+WDQ_TEXT: dict[str, str] = {
+    "no_comparison": "Förflyttning kan inte bedömas: jämförelseområdet saknar händelser i en "
+    "av perioderna.",
+    "no_success": "Förflyttning bedöms bara när händelserna har minskat i insatsens område "
+    "jämfört med jämförelseområdet.",
+    "diffusion_larger": "Spridning av nytta: runt omkring minskade händelserna mer än i "
+    "insatsens område.",
+    "diffusion": "Viss spridning av nytta: händelserna minskade även runt omkring.",
+    "none": "Ingen förflyttning till eller spridning av nytta runt omkring.",
+    "displacement": "Viss förflyttning till området runt omkring, men mindre än minskningen.",
+    "displacement_larger": "Förflyttningen till området runt omkring är större än minskningen.",
+}
+
+
+def verdict_text(result: effect.DidResult, t: Translate = swedish) -> str:
+    """The conclusion in one sentence."""
+    text = VERDICT_TEXT[result.verdict]
+    if result.verdict == "too_few":
+        return t(text, n=result.target.total, min=effect.MIN_EVENTS)
+    return t(text)
+
+
+def wdq_text(result: effect.WdqResult, t: Translate = swedish) -> str:
+    """The displacement check in one sentence."""
+    return t(WDQ_TEXT[result.reason if result.reading == "undefined" else result.reading])
+
+
+def summary(ev: MeasureEvaluation, t: Translate = swedish) -> list[str]:
+    """Plain-text lines (the CLI prints them; numbers in English notation)."""
+    d, w = ev.result.did, ev.result.wdq
+    lines = [
+        t(
+            "Före: %(a)s – %(b)s, efter: %(c)s – %(d)s (%(n)s dagar var).",
+            a=ev.before_days[0],
+            b=ev.before_days[1],
+            c=ev.after_days[0],
+            d=ev.after_days[1],
+            n=ev.days,
+        ),
+        t(
+            "Insatsens område: %(a)s → %(b)s; jämförelse: %(c)s → %(d)s; runt omkring: "
+            "%(e)s → %(f)s.",
+            a=d.target.before,
+            b=d.target.after,
+            c=d.comparison.before,
+            d=d.comparison.after,
+            e=w.buffer.before,
+            f=w.buffer.after,
+        ),
+        verdict_text(d, t),
+    ]
+    if d.verdict not in ("no_events",):
+        lines.append(
+            t(
+                "Relativ förändring mot jämförelsen: %(r)s (%(p)s %% intervall %(lo)s–%(hi)s).",
+                r=f"{d.ratio:.2f}",
+                p=round(d.confidence * 100),
+                lo=f"{d.ratio_low:.2f}",
+                hi=f"{d.ratio_high:.2f}",
+            )
+        )
+        lines.append(
+            t(
+                "WDD: %(w)s (intervall %(lo)s – %(hi)s, p = %(p)s).",
+                w=f"{d.wdd:+.0f}",
+                lo=f"{d.wdd_low:+.1f}",
+                hi=f"{d.wdd_high:+.1f}",
+                p=f"{d.p:.3f}",
+            )
+        )
+    lines.append(wdq_text(w, t))
+    if w.wdq is not None:
+        lines.append(t("WDQ: %(q)s.", q=f"{w.wdq:.2f}"))
+    if w.total_net_effect is not None:
+        lines.append(
+            t("Nettoeffekt: %(n)s händelser färre (negativt: fler).", n=f"{w.total_net_effect:.1f}")
+        )
+    return lines
