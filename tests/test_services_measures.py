@@ -252,3 +252,46 @@ def test_windows_are_equal_and_half_open() -> None:
     assert after == (datetime(2026, 3, 1, 23, tzinfo=UTC), datetime(2026, 3, 15, 23, tzinfo=UTC))
     assert before[1] == after[0] and after[1] - after[0] == timedelta(days=14)
     assert before[1] - before[0] == timedelta(days=14)
+
+
+def _cli(db, args: list[str], tmp_path):
+    from click.testing import CliRunner
+
+    from tryggkarta.cli import main
+
+    env = {
+        "TRYGGKARTA_DATABASE_URL": db.settings.database_url,
+        "TRYGGKARTA_INSTANCE_PATH": str(tmp_path),
+    }
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def test_cli_evaluate_measure_prints_and_json(sqlite_db, tmp_path) -> None:
+    import json
+
+    seed(sqlite_db)
+    mid = new_measure(sqlite_db)
+    result = _cli(sqlite_db, ["evaluate-measure", str(mid)], tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "Measure's area: 12 → 3; comparison: 20 → 20; surroundings: 4 → 6." in result.output
+    assert "Before: 2026-02-16 – 2026-03-01, after: 2026-03-02 – 2026-03-15" in result.output
+    assert "WDQ: -0.22." in result.output
+    result = _cli(sqlite_db, ["evaluate-measure", str(mid), "--json"], tmp_path)
+    data = json.loads(result.output)
+    assert data["counts"] == {"target": [12, 3], "buffer": [4, 6], "comparison": [20, 20]}
+    assert data["did"]["ratio"] == pytest.approx(0.25)
+    assert data["wdq"]["total_net_effect"] == pytest.approx(7)
+
+
+def test_cli_evaluate_measure_errors_are_one_english_sentence(sqlite_db, tmp_path) -> None:
+    result = _cli(sqlite_db, ["evaluate-measure", "77"], tmp_path)
+    assert result.exit_code == 2
+    assert "Measure 77 does not exist." in result.output
+    mid = new_measure(sqlite_db)
+    result = _cli(sqlite_db, ["evaluate-measure", str(mid), "--comparison", "district"], tmp_path)
+    assert result.exit_code == 2
+    assert "lies in no district" in result.output and "Traceback" not in result.output
+    result = _cli(sqlite_db, ["evaluate-measure", str(mid), "--category", "ufo"], tmp_path)
+    assert "Unknown category: ufo." in result.output
+    result = _cli(sqlite_db, ["evaluate-measure", str(mid), "--radius", "nan"], tmp_path)
+    assert result.exit_code == 2 and "between 1 and 20,000 metres" in result.output

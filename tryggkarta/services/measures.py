@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import click
 import numpy as np
 import pandas as pd
 import shapely
@@ -599,3 +600,106 @@ def summary(ev: MeasureEvaluation, t: Translate = swedish) -> list[str]:
             t("Nettoeffekt: %(n)s händelser färre (negativt: fler).", n=f"{w.total_net_effect:.1f}")
         )
     return lines
+
+
+def _english(text: str, **params: object) -> str:
+    from tryggkarta.i18n import translate
+
+    return translate(text, "en", **params)
+
+
+def evaluation_json(ev: MeasureEvaluation) -> dict[str, Any]:
+    """The evaluation as plain JSON-able values (the CLI's ``--json``)."""
+    d, w = ev.result.did, ev.result.wdq
+
+    def num(value: float | None) -> float | None:
+        return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+    return {
+        "before": [day.isoformat() for day in ev.before_days],
+        "after": [day.isoformat() for day in ev.after_days],
+        "days": ev.days,
+        "comparison": ev.comparison,
+        "district": ev.district,
+        "categories": list(ev.categories),
+        "params": ev.params,
+        "counts": {
+            "target": [d.target.before, d.target.after],
+            "buffer": [w.buffer.before, w.buffer.after],
+            "comparison": [d.comparison.before, d.comparison.after],
+        },
+        "did": {
+            "verdict": d.verdict,
+            "ratio": num(d.ratio),
+            "ratio_interval": [num(d.ratio_low), num(d.ratio_high)],
+            "continuity_corrected": d.corrected,
+            "wdd": num(d.wdd),
+            "wdd_interval": [num(d.wdd_low), num(d.wdd_high)],
+            "z": num(d.z),
+            "p": num(d.p),
+            "confidence": d.confidence,
+        },
+        "wdq": {
+            "wdq": num(w.wdq),
+            "reading": w.reading,
+            "reason": w.reason,
+            "success_measure": num(w.success_measure),
+            "displacement_measure": num(w.displacement_measure),
+            "total_net_effect": num(w.total_net_effect),
+        },
+    }
+
+
+@click.command("evaluate-measure")
+@click.argument("measure_id", type=click.IntRange(1, 2**31 - 1))
+@click.option(
+    "--comparison",
+    type=click.Choice(COMPARISONS),
+    default="ring",
+    show_default=True,
+    help="A ring further out, or the rest of the district the measure lies in.",
+)
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="Incident category key (repeatable; default: the measure's own, else all).",
+)
+@click.option("--radius", type=float, default=TARGET_RADIUS, show_default=True, help="Metres.")
+@click.option("--buffer", "buffer_width", type=float, default=BUFFER_WIDTH, show_default=True)
+@click.option("--ring", "ring_width", type=float, default=RING_WIDTH, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
+def evaluate_measure_command(
+    measure_id: int,
+    comparison: str,
+    categories: tuple[str, ...],
+    radius: float,
+    buffer_width: float,
+    ring_width: float,
+    as_json: bool,
+) -> None:
+    """Effect of measure MEASURE_ID: difference-in-differences (ratio and WDD test) against a
+    comparison area and the displacement quotient (WDQ) in a ring around it."""
+    from tryggkarta.cli import get_database
+
+    db = get_database()
+    chosen = parse_categories(list(categories), _english) if categories else None
+    with db.session() as s:
+        row = get_measure(s, measure_id, _english)
+        title = row.title
+        ev = evaluate(
+            db,
+            row,
+            comparison=comparison,
+            categories=chosen,
+            radius=radius,
+            buffer_width=buffer_width,
+            ring_width=ring_width,
+            t=_english,
+        )
+    if as_json:
+        click.echo(json.dumps({"measure_id": measure_id, **evaluation_json(ev)}, indent=2))
+        return
+    click.echo(f"Measure {measure_id}: {title}")
+    for line in summary(ev, _english):
+        click.echo(line)
