@@ -295,3 +295,35 @@ def test_cli_evaluate_measure_errors_are_one_english_sentence(sqlite_db, tmp_pat
     assert "Unknown category: ufo." in result.output
     result = _cli(sqlite_db, ["evaluate-measure", str(mid), "--radius", "nan"], tmp_path)
     assert result.exit_code == 2 and "between 1 and 20,000 metres" in result.output
+
+
+def test_migration_0006_turns_stored_decisions_into_measures(db) -> None:
+    """Decisions noted before 0006 become planned measures at their point, once; a decision
+    that already has a measure gets no second one; downgrade and upgrade again round-trip."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from tryggkarta.store.engine import _alembic_config
+
+    with db.session() as s:
+        s.add(Decision(week="2026-W10", hotspot_key="hs-1", title="", text="Patrull", x=X0, y=Y0))
+        s.add(Decision(week="2026-W11", hotspot_key="hs-2", title="Torget", text="Lampor"))
+    cfg = _alembic_config(db.engine, db.srid)
+    command.downgrade(cfg, "0005")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM interventions")).scalar() == 0
+    command.upgrade(cfg, "head")
+    with db.session() as s:
+        rows = s.scalars(select(Intervention).order_by(Intervention.decision_id)).all()
+        assert [(r.title, r.origin, r.status, r.measure) for r in rows] == [
+            ("Patrull", "decision", "planerad", "ovrigt"),
+            ("Torget", "decision", "planerad", "ovrigt"),
+        ]
+        assert (rows[0].x, rows[0].y, rows[0].hotspot_key) == (X0, Y0, "hs-1")
+        assert rows[0].categories == "" and rows[0].description == "Patrull"
+        decision_ids = [r.decision_id for r in rows]
+    command.downgrade(cfg, "0005")
+    command.upgrade(cfg, "head")
+    with db.session() as s:
+        again = s.scalars(select(Intervention.decision_id)).all()
+    assert sorted(again) == sorted(decision_ids)

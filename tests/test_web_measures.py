@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.test_services_measures import X0, Y0, add_incidents
+from tests.test_web_lagesbild import fake_service  # noqa: F401 - a fixture
 from tryggkarta.store import Decision, Intervention
 
 
@@ -145,3 +146,31 @@ def test_non_staff_roles_are_refused(client, auth, role) -> None:
 def test_anonymous_is_sent_to_login(client) -> None:
     r = client.get("/insatser/")
     assert r.status_code in (302, 401)
+
+
+@pytest.mark.usefixtures("fake_service")
+def test_weekly_picture_offers_make_it_a_measure_then_links_to_it(client, auth, db) -> None:
+    from tryggkarta import lagesbild as lb
+
+    week = lb.last_complete_week()
+    auth.login("police")
+    client.post(
+        "/lagesbild/beslut",
+        data={
+            "week": week.key,
+            "hotspot_key": "hs-resecentrum",
+            "title": "Resecentrum",
+            "x": str(X0),
+            "y": str(Y0),
+            "text": "Extra patrull",
+        },
+    )
+    with db.session() as s:
+        did = s.scalar(select(Decision.id))
+    html = client.get(f"/lagesbild/?week={week.key}").get_data(as_text=True)
+    assert "Gör till insats" in html and f'name="decision_id" value="{did}"' in html
+    client.post("/insatser/fran-beslut", data={"decision_id": str(did)})
+    row = _measure(db)
+    html = client.get(f"/lagesbild/?week={week.key}").get_data(as_text=True)
+    assert "Gör till insats" not in html
+    assert f'href="/insatser/{row.id}"' in html and "Visa insatsen" in html

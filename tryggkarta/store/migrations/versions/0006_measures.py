@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.text(
             "INSERT INTO interventions (measure, title, description, status, decision_id, x, y,"
             " hotspot_key, origin, categories, created_by, created_at)"
-            " SELECT 'ovrigt', CASE WHEN d.title <> '' THEN d.title ELSE d.week END, d.text,"
+            " SELECT 'ovrigt', CASE WHEN d.title <> '' THEN d.title ELSE substr(d.text, 1, 300) END, d.text,"
             " 'planerad', d.id, d.x, d.y, d.hotspot_key, 'decision', '', d.created_by,"
             " d.created_at FROM decisions d WHERE NOT EXISTS"
             " (SELECT 1 FROM interventions i WHERE i.decision_id = d.id)"
