@@ -46,6 +46,7 @@ def test_create_list_show_and_mark_done(client, auth, db) -> None:
     assert row.measure == "belysning" and row.categories == "narkotika"
     page = client.get("/insatser/").get_data(as_text=True)
     assert "Lampor vid gångtunneln" in page and "Lagad belysning" in page
+    assert 'class="map-frame map-inset"' in page and "js/map.js" in page  # the map layer
     show = client.get(f"/insatser/{row.id}").get_data(as_text=True)
     assert "&lt;b&gt;nu&lt;/b&gt;" in show  # escaped
     assert "Inga händelser i insatsens område" in show
@@ -109,6 +110,8 @@ def test_evaluation_page_shows_estimate_and_interval(client, auth, db) -> None:
     body = client.get(f"/insatser/{row.id}").get_data(as_text=True)
     assert "Händelserna minskade i insatsens område" in body
     assert "95 % intervall" in body
+    assert 'aria-label="Karta över områdena" data-map="map_' in body
+    assert "<script>" not in body  # every inline script carries the nonce
     # comparison ring 350..1150 m holds the 40 + 40
     assert re.search(r"Jämförelsering</th><td class=\"num\">40</td><td class=\"num\">40", body)
     district = client.get(f"/insatser/{row.id}?comparison=district").get_data(as_text=True)

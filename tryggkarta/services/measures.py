@@ -340,6 +340,14 @@ def list_measures(session: Session, status: str | None = None) -> list[dict[str,
     return out
 
 
+def places(session: Session, measure_ids: list[int]) -> dict[int, BaseGeometry]:
+    """Measure id → its place (working CRS), for the measures that have one."""
+    if not measure_ids:
+        return {}
+    rows = session.scalars(select(Intervention).where(Intervention.id.in_(measure_ids))).all()
+    return {r.id: p for r in rows if (p := place_of(r)) is not None}
+
+
 def decision_measures(session: Session, decision_ids: list[int]) -> dict[int, int]:
     """Decision id → id of the measure made from it (for the weekly picture)."""
     if not decision_ids:

@@ -32,6 +32,59 @@ from tryggkarta.store.writes import audit
 
 bp = Blueprint("measures", __name__, url_prefix="/insatser")
 
+#: Map colours: the measure, the displacement ring, the comparison area.
+MEASURE_COLOUR, BUFFER_COLOUR, COMPARISON_COLOUR = "#00639c", "#b35806", "#3d4752"
+
+
+def _wgs84_feature(geom: Any, srid: int, properties: dict[str, Any]) -> dict[str, Any]:
+    def wgs(c: np.ndarray) -> np.ndarray:
+        lon, lat = to_wgs84(c[:, 0], c[:, 1], srid)
+        return np.column_stack([lon, lat])
+
+    out = shapely.transform(geom, wgs)
+    return {"type": "Feature", "geometry": shapely.geometry.mapping(out), "properties": properties}
+
+
+def _map(layers: list[Any], features: list[dict[str, Any]]) -> Any:
+    """Rendered map parts for ``layers``, fitted to ``features`` (None without features)."""
+    from tryggkarta import maps
+    from tryggkarta.web import _, get_settings
+    from tryggkarta.web.security import csp_nonce
+
+    if not features:
+        return None
+    coords = np.concatenate(
+        [shapely.get_coordinates(shapely.geometry.shape(f["geometry"])) for f in features]
+    )
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    settings = get_settings()
+    m = maps.build_map(
+        layers,
+        bounds=(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])),
+        tile_url=settings.tile_url,
+        tile_attribution=settings.tile_attribution,
+        t=_,
+        vendor_prefix=url_for("assets.vendor", package="x", path="x").rsplit("/x/x", 1)[0],
+    )
+    return maps.render_parts(m, layers, nonce=csp_nonce())
+
+
+def _layer(key: str, name: str, features: list[dict[str, Any]], legend: list, kind: str) -> Any:
+    from tryggkarta.maps.layers import GeoJsonLayer, MapLayer
+    from tryggkarta.maps.legend import LegendEntry
+
+    fc = {"type": "FeatureCollection", "features": features}
+    return MapLayer(key, GeoJsonLayer(fc, name), LegendEntry(name, legend, kind), len(features))
+
+
+def _style(colour: str, *, point: bool, dash: str | None = None, fill: float = 0.15) -> dict:
+    from tryggkarta.maps import styles
+
+    style = styles.outline_style(colour, dash=dash, fill=fill)
+    if point:
+        style.update(radius=7, fillOpacity=0.85, weight=1)
+    return style
+
 
 def _labels() -> dict[str, Any]:
     from tryggkarta.web import current_language
@@ -58,9 +111,41 @@ def index() -> Any:
     status = request.args.get("status") or None
     if status is not None and status not in MEASURE_STATUSES:
         raise BadInput(_("Okänd status: %(value)s.", value=params.shown(status)))
-    with get_db().session() as s:
+    from tryggkarta.maps import popups
+    from tryggkarta.web import current_language
+
+    db = get_db()
+    lang = current_language()
+    features = []
+    with db.session() as s:
         rows = svc.list_measures(s, status)
-    return render_template("measures/index.html", measures=rows, status=status, **_labels())
+        places = svc.places(s, [r["id"] for r in rows])
+    for r in rows:
+        place = places.get(r["id"])
+        if place is None:
+            continue
+        status_label = MEASURE_STATUSES.get(r["status"])
+        table = popups.rows(
+            [
+                (_("Sort"), measure_kind_label(r["kind"], lang)),
+                (_("Status"), status_label.get(lang) if status_label else r["status"]),
+                (_("Ansvarig"), r["owner"]),
+            ]
+        )
+        props = {
+            "_style": _style(MEASURE_COLOUR, point=place.geom_type == "Point"),
+            "_popup": popups.popup(r["title"], table),
+            "_tip": popups.text(r["title"]),
+        }
+        features.append(_wgs84_feature(place, db.srid, props))
+    layer = _layer("measures", _("Insatser"), features, [(MEASURE_COLOUR, _("Insats"))], "fill")
+    return render_template(
+        "measures/index.html",
+        measures=rows,
+        status=status,
+        map=_map([layer], features),
+        **_labels(),
+    )
 
 
 def _place_text(row: Any, srid: int) -> str:
@@ -285,6 +370,22 @@ def show(measure_id: int) -> Any:
             extra={"measure_id": measure_id},
         )
     used = evaluation.categories if evaluation else (categories or measure["categories"])
+    parts = None
+    if evaluation is not None:
+        a = evaluation.areas
+        layers, all_features = [], []
+        for key, geom, name, colour, dash in (
+            ("comparison", a.comparison, _("Jämförelseområde"), COMPARISON_COLOUR, "3 3"),
+            ("buffer", a.buffer, _("Runt omkring (förflyttning)"), BUFFER_COLOUR, "6 4"),
+            ("target", a.target, _("Insatsens område"), MEASURE_COLOUR, None),
+        ):
+            if geom is None or geom.is_empty:
+                continue
+            props = {"_style": _style(colour, point=False, dash=dash), "_tip": name}
+            feats = [_wgs84_feature(geom, db.srid, props)]
+            layers.append(_layer(key, name, feats, [(colour, name)], "line"))
+            all_features += feats
+        parts = _map(layers, all_features)
     return render_template(
         "measures/show.html",
         measure=measure,
@@ -298,5 +399,6 @@ def show(measure_id: int) -> Any:
         buffer_width=buffer_width,
         ring_width=ring_width,
         chosen=set(used),
+        map=parts,
         **_labels(),
     )
