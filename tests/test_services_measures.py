@@ -276,6 +276,9 @@ def test_cli_evaluate_measure_prints_and_json(sqlite_db, tmp_path) -> None:
     assert "Measure's area: 12 → 3; comparison: 20 → 20; surroundings: 4 → 6." in result.output
     assert "Before: 2026-02-16 – 2026-03-01, after: 2026-03-02 – 2026-03-15" in result.output
     assert "WDQ: -0.22." in result.output
+    assert (
+        "Total net effect: 7.0 fewer incidents in the area and its surroundings." in result.output
+    )
     result = _cli(sqlite_db, ["evaluate-measure", str(mid), "--json"], tmp_path)
     data = json.loads(result.output)
     assert data["counts"] == {"target": [12, 3], "buffer": [4, 6], "comparison": [20, 20]}
@@ -327,3 +330,8 @@ def test_migration_0006_turns_stored_decisions_into_measures(db) -> None:
     with db.session() as s:
         again = s.scalars(select(Intervention.decision_id)).all()
     assert sorted(again) == sorted(decision_ids)
+
+
+def test_net_effect_in_words() -> None:
+    assert svc.net_effect_text(7) == "Nettoeffekt: 7.0 färre händelser i området och runt omkring"
+    assert svc.net_effect_text(-2.5) == "Nettoeffekt: 2.5 fler händelser i området och runt omkring"

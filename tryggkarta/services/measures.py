@@ -557,6 +557,14 @@ def wdq_text(result: effect.WdqResult, t: Translate = swedish) -> str:
     return t(WDQ_TEXT[result.reason if result.reading == "undefined" else result.reading])
 
 
+def net_effect_text(value: float, t: Translate = swedish) -> str:
+    """The total net effect in words: incidents fewer (or more) in target and surroundings."""
+    n = f"{abs(value):.1f}"
+    if value >= 0:
+        return t("Nettoeffekt: %(n)s färre händelser i området och runt omkring", n=n)
+    return t("Nettoeffekt: %(n)s fler händelser i området och runt omkring", n=n)
+
+
 def summary(ev: MeasureEvaluation, t: Translate = swedish) -> list[str]:
     """Plain-text lines (the CLI prints them; numbers in English notation)."""
     d, w = ev.result.did, ev.result.wdq
@@ -604,9 +612,7 @@ def summary(ev: MeasureEvaluation, t: Translate = swedish) -> list[str]:
     if w.wdq is not None:
         lines.append(t("WDQ: %(q)s.", q=f"{w.wdq:.2f}"))
     if w.total_net_effect is not None:
-        lines.append(
-            t("Nettoeffekt: %(n)s händelser färre (negativt: fler).", n=f"{w.total_net_effect:.1f}")
-        )
+        lines.append(net_effect_text(w.total_net_effect, t) + ".")
     return lines
 
 
