@@ -335,3 +335,25 @@ def test_migration_0006_turns_stored_decisions_into_measures(db) -> None:
 def test_net_effect_in_words() -> None:
     assert svc.net_effect_text(7) == "Nettoeffekt: 7.0 färre händelser i området och runt omkring"
     assert svc.net_effect_text(-2.5) == "Nettoeffekt: 2.5 fler händelser i området och runt omkring"
+
+
+def test_windows_across_daylight_saving_are_whole_local_days() -> None:
+    # 1 June – 31 August 2026 (92 days, summer time); before: 1 March – 31 May (winter → summer).
+    row = Intervention(
+        started_at=datetime(2026, 5, 31, 22, tzinfo=UTC),  # 1 June 00:00 local
+        ended_at=datetime(2026, 8, 30, 22, tzinfo=UTC),  # 31 August 00:00 local
+    )
+    before, after = svc.windows(row, NOW.replace(year=2027))
+    assert after == (datetime(2026, 5, 31, 22, tzinfo=UTC), datetime(2026, 8, 31, 22, tzinfo=UTC))
+    assert before == (datetime(2026, 2, 28, 23, tzinfo=UTC), after[0])  # 1 March 00:00 CET
+
+
+def test_a_measure_ending_in_the_future_is_evaluated_up_to_now() -> None:
+    row = Intervention(
+        started_at=datetime(2026, 5, 31, 22, tzinfo=UTC),
+        ended_at=datetime(2026, 12, 30, tzinfo=UTC),
+    )
+    now = datetime(2026, 7, 1, 12, tzinfo=UTC)
+    before, after = svc.windows(row, now)
+    assert after == (datetime(2026, 5, 31, 22, tzinfo=UTC), now)
+    assert before[1] - before[0] == after[1] - after[0]

@@ -417,18 +417,22 @@ def windows(
     now = now or datetime.now(UTC)
     if row.started_at is None:
         raise BadInput(t("Insatsen har inget startdatum, så dess effekt kan inte beräknas."))
-    start = local_midnight(_local_day(row.started_at)).astimezone(UTC)
-    end = (
-        local_midnight(_local_day(row.ended_at) + timedelta(days=1)).astimezone(UTC)
-        if row.ended_at is not None
-        else now
-    )
-    end = min(end, now)
+    first = _local_day(row.started_at)
+    start = local_midnight(first).astimezone(UTC)
+    end = now
+    if row.ended_at is not None:
+        after_day = _local_day(row.ended_at) + timedelta(days=1)
+        full_end = local_midnight(after_day).astimezone(UTC)
+        if full_end <= now:  # whole local days: the before window is as many local days
+            end = full_end
+            before_start = local_midnight(first - (after_day - first)).astimezone(UTC)
     if end - start < timedelta(days=1):
         raise BadInput(
             t("Insatsen har inte pågått en hel dag än, så dess effekt kan inte beräknas.")
         )
-    return (start - (end - start), start), (start, end)
+    if end is now:
+        before_start = start - (end - start)
+    return (before_start, start), (start, end)
 
 
 def evaluate(
