@@ -131,6 +131,7 @@ def _paths(app, shared_id: int) -> list[str]:
         "filename": "js/map.js",
         "user_id": "1",
         "token_id": "1",
+        "measure_id": str(app.config["FUZZ_MEASURE_ID"]),
     }
     out = []
     for rule in app.url_map.iter_rules():
@@ -164,6 +165,9 @@ def fuzz_app(sqlite_db):
         s.add(shared)
         s.flush()
         app.config["FUZZ_SHARED_ID"] = shared.id
+        from tests.test_services_measures import demo_measure
+
+        app.config["FUZZ_MEASURE_ID"] = demo_measure(s)
     return app
 
 
@@ -234,6 +238,7 @@ def _post_paths(app, shared_id: int) -> list[str]:
         "user_id": "1",
         "token_id": "1",
         "layer": "incidents",
+        "measure_id": str(app.config["FUZZ_MEASURE_ID"]),
     }
     out = []
     for rule in app.url_map.iter_rules():

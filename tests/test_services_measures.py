@@ -357,3 +357,21 @@ def test_a_measure_ending_in_the_future_is_evaluated_up_to_now() -> None:
     before, after = svc.windows(row, now)
     assert after == (datetime(2026, 5, 31, 22, tzinfo=UTC), now)
     assert before[1] - before[0] == after[1] - after[0]
+
+
+def demo_measure(s) -> int:  # noqa: ANN001 - a session
+    """A measure on the demo data with a place and a period, so its page evaluates."""
+    from datetime import date
+
+    import shapely
+
+    from tryggkarta.services.measures import MeasureData, save_measure
+
+    data = MeasureData(
+        kind="polisiar_narvaro",
+        title="Fuzz",
+        start=date(2026, 6, 1),
+        end=date(2026, 8, 31),
+        place=shapely.Point(409_050.0, 6_472_350.0),
+    )
+    return save_measure(s, data).id
