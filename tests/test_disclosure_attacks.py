@@ -375,3 +375,22 @@ def test_public_kde_is_a_relative_surface_without_counts(client, demo) -> None:
         assert "count" not in p and p["density"] in (0.2, 0.4, 0.6, 0.8, 1.0)
     body = client.get("/api/hotspots/kde").get_json()
     assert body["features"] and all("count" not in f["properties"] for f in body["features"])
+
+
+def test_public_page_names_no_est_measure_title_and_no_patrol(client, demo) -> None:
+    """EST measures on /publik: their kinds and how many, never their titles (police tactics)
+    and never patrols."""
+    from tryggkarta.store import Intervention
+
+    with demo.session() as s:
+        s.add(
+            Intervention(
+                measure="polisiar_narvaro", title="Extra patrull fre–lör 20–02 Resecentrum"
+            )
+        )
+        s.add(Intervention(measure="belysning", title="Byt lampor Gröna gången, nattetid"))
+        s.add(Intervention(measure="belysning", title="Lampa vid skolan"))
+    html = client.get("/publik").get_data(as_text=True)
+    assert "Resecentrum" not in html and "Gröna gången, nattetid" not in html
+    assert "Patrullering" not in html
+    assert "Lagad belysning (2)" in html

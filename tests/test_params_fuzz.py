@@ -137,6 +137,7 @@ def _paths(app, shared_id: int) -> list[str]:
         "z": "1",
         "x": "0",
         "y": "0",
+        "measure_id": str(app.config["FUZZ_MEASURE_ID"]),
     }
     out = []
     for rule in app.url_map.iter_rules():
@@ -170,6 +171,9 @@ def fuzz_app(sqlite_db):
         s.add(shared)
         s.flush()
         app.config["FUZZ_SHARED_ID"] = shared.id
+        from tests.test_services_measures import demo_measure
+
+        app.config["FUZZ_MEASURE_ID"] = demo_measure(s)
     return app
 
 
@@ -242,6 +246,7 @@ def _post_paths(app, shared_id: int) -> list[str]:
         "layer": "incidents",
         "campaign_id": "1",
         "slug": "x" * 12,
+        "measure_id": str(app.config["FUZZ_MEASURE_ID"]),
     }
     out = []
     for rule in app.url_map.iter_rules():

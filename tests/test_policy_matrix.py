@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from tests.test_services_measures import demo_measure
 from tryggkarta import policy
 from tryggkarta.demo import COMMENTS, DEMO_PASSWORD, load_demo
 from tryggkarta.domain import Detail, Role
@@ -108,6 +109,7 @@ def world(app, db):
             "dataset_id": str(s.scalar(select(Dataset.id).where(Dataset.layer == "incidents"))),
             "user_id": str(throwaway.id),
             "token_id": str(throwaway_token),
+            "measure_id": str(demo_measure(s)),
         }
     inc = layer_frame(db, "incidents", columns=["x", "y"], geometry=False).head(25)
     from tryggkarta.geo import to_wgs84

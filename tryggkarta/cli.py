@@ -25,6 +25,7 @@ GROUP_ATTRS = (
     ("tryggkarta.ingest.cli", "import_group"),
     ("tryggkarta.services.cli", "hotspots_group"),
     ("tryggkarta.services.cli", "evaluate_command"),
+    ("tryggkarta.services.measures", "evaluate_measure_command"),
     ("tryggkarta.exports.cli", "exports_group"),
 )
 

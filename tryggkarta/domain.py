@@ -96,6 +96,40 @@ MEASURES: dict[str, Label] = {
     "trafiksakerhet": Label("Trafiksäkerhet", "Traffic safety"),
     "polisiar_narvaro": Label("Polisiär närvaro", "Police presence"),
 }
+#: Kinds of measure in the register of measures (insatser). Keys shared with :data:`MEASURES`
+#: where they mean the same thing, so project measures and older interventions keep a label.
+MEASURE_KINDS: dict[str, Label] = {
+    "polisiar_narvaro": Label("Patrullering", "Patrol"),
+    "belysning": Label("Lagad belysning", "Lighting repair"),
+    "siktlinjer": Label("Röjning av vegetation", "Vegetation clearing"),
+    "stadning": Label("Städning", "Cleaning"),
+    "kamera": Label("Kamerabevakning", "Camera surveillance"),
+    "fritidsledare": Label("Fältassistenter och fritidsledare", "Youth workers"),
+    "platsaktivering": Label("Platsaktivering", "Place activation"),
+    "ovrigt": Label("Övrigt", "Other"),
+}
+#: Status of a measure, in the order of its life.
+MEASURE_STATUSES: dict[str, Label] = {
+    "planerad": Label("Planerad", "Planned"),
+    "pagaende": Label("Pågående", "Ongoing"),
+    "klar": Label("Klar", "Done"),
+    "installd": Label("Inställd", "Cancelled"),
+}
+#: Where a measure came from.
+MEASURE_ORIGINS: dict[str, Label] = {
+    "manual": Label("Inlagd direkt", "Entered directly"),
+    "decision": Label("Beslut i lägesbilden", "Weekly-picture decision"),
+    "project": Label("Projektåtgärd", "Project measure"),
+    "promise": Label("Aktivitet i medborgarlöftet", "Citizen-promise activity"),
+}
+
+
+def measure_kind_label(key: str, lang: str = "sv") -> str:
+    """Label of a measure kind (or of a project measure key); the key itself if unknown."""
+    label = MEASURE_KINDS.get(key) or MEASURES.get(key)
+    return label.get(lang) if label else key
+
+
 MEASURE_TRIGGERS: dict[str, dict[str, tuple[str, ...]]] = {
     "belysning": {"reasons": ("belysning",), "categories": ("belysning_fel",)},
     "siktlinjer": {"reasons": ("vegetation",), "categories": ()},

@@ -81,6 +81,7 @@ class Action(StrEnum):
     OPEN = "open"  # everyone, anonymous included (data inside is still role-filtered)
     SIGNED_IN = "signed_in"  # any logged-in user
     LAGESBILD = "lagesbild"  # the weekly EST picture and its decisions
+    MEASURES = "measures"  # the register of measures and their effect (raw counts)
     PATROL = "patrol"  # where and when to patrol (street-level, from raw incidents)
     IMPORT = "import"  # upload files, see import reports
     PROJECTS = "projects"  # project list, project check, follow-up
@@ -97,6 +98,7 @@ ACTIONS: dict[Action, frozenset[str]] = {
     Action.OPEN: frozenset(Role),
     Action.SIGNED_IN: _LOGGED_IN,
     Action.LAGESBILD: _STAFF,
+    Action.MEASURES: _STAFF,
     Action.PATROL: _STAFF,
     Action.IMPORT: _STAFF | {Role.PLANNER},
     Action.PROJECTS: _STAFF | {Role.PLANNER},
@@ -139,6 +141,12 @@ ROUTES: dict[str, Action] = {
     "shared.delete": Action.SHARED_MAPS,
     "lagesbild.index": Action.LAGESBILD,
     "lagesbild.decide": Action.LAGESBILD,
+    "measures.index": Action.MEASURES,
+    "measures.new": Action.MEASURES,
+    "measures.edit": Action.MEASURES,
+    "measures.show": Action.MEASURES,
+    "measures.done": Action.MEASURES,
+    "measures.from_decision": Action.MEASURES,
     "imports.upload": Action.IMPORT,
     "imports.preview": Action.IMPORT,
     "imports.confirm": Action.IMPORT,
@@ -177,6 +185,8 @@ HOTSPOT_LAYERS: dict[str, str] = {
     "patrol": Layer.INCIDENTS,
     "design": Layer.SURVEY,
 }
+#: Kinds of EST measures never named on public pages (police presence is police tactics).
+NON_PUBLIC_MEASURE_KINDS = frozenset({"polisiar_narvaro"})
 #: Hotspot methods that need raw detail (they show street-level times and counts).
 RAW_ONLY_METHODS = frozenset({"patrol"})
 

@@ -361,8 +361,16 @@ def measures_this_year(session: Session, year: int) -> list[dict[str, Any]]:
         .order_by(Intervention.created_at)
     ).all()
     out = list(projects.values())
+    # EST measures: only their kinds and how many, never their titles, places or times (a
+    # title such as "extra patrol Fri–Sat 20–02 at the bus station" is police tactics), and
+    # patrols not at all.
+    kinds: dict[str, int] = {}
+    for i in interventions:
+        if i.measure in policy.NON_PUBLIC_MEASURE_KINDS or i.status == "installd":
+            continue
+        kinds[i.measure] = kinds.get(i.measure, 0) + 1
     out += [
-        {"name": i.title, "kind": "intervention", "status": i.status, "measures": [i.measure]}
-        for i in interventions
+        {"name": None, "kind": "intervention", "status": None, "measures": [k], "count": n}
+        for k, n in sorted(kinds.items())
     ]
     return out

@@ -347,6 +347,21 @@ class Intervention(Base):
     y: Mapped[float | None]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The register of measures (migration 0006): ``measure`` is a MEASURE_KINDS key.
+    #: Place as WKB in the working CRS (point, line or polygon); x/y is its representative point.
+    geom_wkb: Mapped[bytes | None] = mapped_column(LargeBinary)
+    hotspot_key: Mapped[str | None] = mapped_column(String(100))
+    owner_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    due_date: Mapped[date | None] = mapped_column(Date)
+    origin: Mapped[str] = mapped_column(String(20), default="manual")
+    promise_id: Mapped[int | None] = mapped_column(ForeignKey("promises.id", ondelete="SET NULL"))
+    #: Incident categories its effect is evaluated on (comma-separated; empty = all).
+    categories: Mapped[str] = mapped_column(String(300), default="")
+    updated_at: Mapped[datetime | None]
+
+    owner_org: Mapped[Organisation | None] = relationship()
 
 
 class Promise(Base):

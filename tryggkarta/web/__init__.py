@@ -48,6 +48,7 @@ BLUEPRINTS = (
     "tryggkarta.web.api",
     "tryggkarta.web.imports",
     "tryggkarta.web.lagesbild",
+    "tryggkarta.web.measures",
     "tryggkarta.web.shared",
     "tryggkarta.web.projects",
     "tryggkarta.web.ogc",

@@ -310,7 +310,6 @@ def survey_pins_layer() -> Any:
     answers are written to the audit log when they are actually fetched.
     """
     from tryggkarta import maps
-    from tryggkarta.web import current_language, get_db
 
     if detail(Layer.SURVEY) != Detail.RAW:  # other roles see survey cells, never answers
         return jsonify({"type": "FeatureCollection", "features": [], "tk": {}})

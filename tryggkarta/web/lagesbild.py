@@ -15,6 +15,7 @@ from tryggkarta import params
 from tryggkarta.domain import category_label
 from tryggkarta.errors import BadInput
 from tryggkarta.services import lagesbild as lb
+from tryggkarta.services import measures
 from tryggkarta.store.writes import audit
 from tryggkarta.web.context import _, current_language, get_db
 
@@ -42,6 +43,7 @@ def index() -> Any:
     hotspots, notes = lb.week_hotspots(db, week, lang)
     with db.session() as s:
         unmatched = lb.attach_decisions(db, s, week, hotspots)
+        measure_of = measures.decision_measures(s, [d["id"] for h in hotspots for d in h.decisions])
         audit(
             s,
             "view_lagesbild",
@@ -60,6 +62,7 @@ def index() -> Any:
         hotspots=hotspots,
         notes=notes,
         unmatched=unmatched,
+        measure_of=measure_of,
         categories=lb.category_table(db, week, lang),
         areas=lb.area_table(db, week),
         profile_max=lb.profile_max,

@@ -15,7 +15,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from tryggkarta import disclosure, params, policy
-from tryggkarta.domain import INCIDENT_CATEGORIES, LAYER_LABELS, MEASURES, ROLE_LABELS, Role
+from tryggkarta.domain import (
+    INCIDENT_CATEGORIES,
+    LAYER_LABELS,
+    MEASURE_KINDS,
+    MEASURES,
+    ROLE_LABELS,
+    Role,
+)
 from tryggkarta.errors import BadInput, Gone, NotFound
 from tryggkarta.services import sharing
 from tryggkarta.store import Organisation, SharedMap
@@ -241,6 +248,7 @@ def public() -> Any:
         year=year,
         min_count=settings.min_count,
         measure_labels=MEASURES,
+        kind_labels=MEASURE_KINDS,
         svg=_cells_svg(cells),
         band=_band_text,
     )
