@@ -371,25 +371,10 @@ def _cached(key: tuple, compute: Callable[[], Release]) -> Release:
 
 
 def _versions(db: Database, layers: tuple[str, ...]) -> str:
-    """What the layers hold now (every dataset's id, checksum, import time and rows): rows
-    change only through imports and deletes, so this keys the release cache soundly."""
-    from sqlalchemy import select
+    """What the layers hold now: every dataset's id, checksum, import time and rows."""
+    from tryggkarta.store.queries import data_version
 
-    from tryggkarta.store.models import Dataset
-
-    with db.session() as s:
-        rows = s.execute(
-            select(
-                Dataset.id,
-                Dataset.layer,
-                Dataset.checksum,
-                Dataset.imported_at,
-                Dataset.rows_imported,
-            )
-            .where(Dataset.layer.in_(layers))
-            .order_by(Dataset.id)
-        ).all()
-    return repr([tuple(str(v) for v in row) for row in rows])
+    return repr(data_version(db, layers))
 
 
 def _trend(now: np.ndarray, before: np.ndarray) -> np.ndarray:

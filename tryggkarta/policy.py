@@ -185,6 +185,35 @@ HOTSPOT_LAYERS: dict[str, str] = {
     "patrol": Layer.INCIDENTS,
     "design": Layer.SURVEY,
 }
+#: The fields a raw-detail caller gets per layer (the API, OGC raw collections, exports):
+#: sensitive text included — description (incidents) and comment (survey).
+RAW_COLUMNS: dict[str, tuple[str, ...]] = {
+    Layer.INCIDENTS: (
+        "id",
+        "occurred_at",
+        "category",
+        "subcategory",
+        "description",
+        "address",
+        "reporter_org",
+        "precision",
+    ),
+    Layer.SURVEY: ("id", "answered_at", "rating", "reasons", "time_of_day", "comment"),
+    Layer.PROJECTS: (
+        "id",
+        "name",
+        "case_number",
+        "kind",
+        "status",
+        "start_date",
+        "end_date",
+        "description",
+    ),
+    Layer.AREAS: ("id", "name", "kind", "code"),
+}
+#: Layers whose raw records are sensitive (every raw read is audit-logged).
+SENSITIVE_LAYERS = (Layer.INCIDENTS, Layer.SURVEY)
+
 #: Kinds of EST measures never named on public pages (police presence is police tactics).
 NON_PUBLIC_MEASURE_KINDS = frozenset({"polisiar_narvaro"})
 #: Hotspot methods that need raw detail (they show street-level times and counts).

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
+from tryggkarta import policy
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
 from tryggkarta.geojson import feature_texts, features_text
@@ -30,22 +31,8 @@ class RawCollection:
 
 
 RAW_COLLECTIONS: dict[str, RawCollection] = {
-    "incidents": RawCollection(
-        "incidents",
-        (
-            "id",
-            "occurred_at",
-            "category",
-            "subcategory",
-            "description",
-            "address",
-            "reporter_org",
-            "precision",
-        ),
-    ),
-    "survey_responses": RawCollection(
-        "survey", ("id", "answered_at", "rating", "reasons", "time_of_day", "comment")
-    ),
+    "incidents": RawCollection("incidents", policy.RAW_COLUMNS["incidents"]),
+    "survey_responses": RawCollection("survey", policy.RAW_COLUMNS["survey"]),
 }
 
 

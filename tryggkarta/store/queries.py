@@ -280,3 +280,23 @@ def dataset_versions(session: Session, layers: tuple[str, ...]) -> dict[str, lis
     for layer, ident in rows:
         out[layer].append(int(ident))
     return out
+
+
+def data_version(db: Database, layers: tuple[str, ...]) -> list[list[str]]:
+    """What the layers hold now: (id, layer, checksum, imported at, rows) of every dataset.
+
+    Rows change only through imports and deletes, so this keys caches of derived data soundly.
+    """
+    with db.session() as s:
+        rows = s.execute(
+            select(
+                Dataset.id,
+                Dataset.layer,
+                Dataset.checksum,
+                Dataset.imported_at,
+                Dataset.rows_imported,
+            )
+            .where(Dataset.layer.in_(layers))
+            .order_by(Dataset.id)
+        ).all()
+    return [[str(v) for v in row] for row in rows]

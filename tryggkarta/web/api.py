@@ -46,33 +46,10 @@ from tryggkarta.web.query import MapQuery
 bp = Blueprint("api", __name__, url_prefix="/api")
 CSRF_EXEMPT = True
 
-#: Columns a RAW caller gets per layer (sensitive text included: description, comment).
-RAW_COLUMNS: dict[str, list[str]] = {
-    Layer.INCIDENTS: [
-        "id",
-        "occurred_at",
-        "category",
-        "subcategory",
-        "description",
-        "address",
-        "reporter_org",
-        "precision",
-    ],
-    Layer.SURVEY: ["id", "answered_at", "rating", "reasons", "time_of_day", "comment"],
-    Layer.PROJECTS: [
-        "id",
-        "name",
-        "case_number",
-        "kind",
-        "status",
-        "start_date",
-        "end_date",
-        "description",
-    ],
-    Layer.AREAS: ["id", "name", "kind", "code"],
-}
+#: Columns a RAW caller gets per layer (the policy's list, sensitive text included).
+RAW_COLUMNS: dict[str, list[str]] = {k: list(v) for k, v in policy.RAW_COLUMNS.items()}
 POINT = (Layer.INCIDENTS, Layer.SURVEY)
-SENSITIVE = (Layer.INCIDENTS, Layer.SURVEY)
+SENSITIVE = policy.SENSITIVE_LAYERS
 
 
 def _en(text: str, **params: object) -> str:

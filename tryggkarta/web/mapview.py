@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from flask import request, url_for
-from sqlalchemy import select
 
 from tryggkarta import disclosure, maps, policy
 from tryggkarta.config import local_timezone
@@ -28,9 +27,8 @@ from tryggkarta.geojson import geo_dict, points_geojson  # noqa: F401 - points_g
 from tryggkarta.i18n import local_day
 from tryggkarta.maps.simplify import simplify_for_display
 from tryggkarta.services.cells import incident_cells, survey_cells
-from tryggkarta.store import audit, extent, layer_frame
+from tryggkarta.store import audit, extent, layer_frame, queries
 from tryggkarta.store.grid import GridSpec
-from tryggkarta.store.models import Dataset
 from tryggkarta.store.queries import Filters
 from tryggkarta.web.basemap import current_background
 from tryggkarta.web.context import _, current_language, get_db, get_settings
@@ -76,24 +74,9 @@ _CACHE_SIZE = 64
 _CACHE_LOCK = threading.Lock()
 
 
-def data_version(db: Any, layers: tuple[str, ...]) -> list[list[Any]]:
-    """What the layers hold now: (id, checksum, imported at, rows) of every dataset.
-
-    Rows change only through dataset imports and deletes, so this is a sound cache key.
-    """
-    with db.session() as s:
-        rows = s.execute(
-            select(
-                Dataset.id,
-                Dataset.layer,
-                Dataset.checksum,
-                Dataset.imported_at,
-                Dataset.rows_imported,
-            )
-            .where(Dataset.layer.in_(layers))
-            .order_by(Dataset.id)
-        ).all()
-    return [[str(v) for v in row] for row in rows]
+def data_version(db: Any, layers: tuple[str, ...]) -> list[list[str]]:
+    """What the layers hold now (see :func:`tryggkarta.store.queries.data_version`)."""
+    return queries.data_version(db, layers)
 
 
 def cached(
