@@ -153,7 +153,7 @@ def test_anonymous_is_sent_to_login(client) -> None:
 
 @pytest.mark.usefixtures("fake_service")
 def test_weekly_picture_offers_make_it_a_measure_then_links_to_it(client, auth, db) -> None:
-    from tryggkarta import lagesbild as lb
+    from tryggkarta.services import lagesbild as lb
 
     week = lb.last_complete_week()
     auth.login("police")

@@ -7,6 +7,7 @@ One browser and one server per module. Every request that is not to 127.0.0.1 is
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,7 +124,10 @@ def test_layer_toggle_hides_and_shows_paths(visit: Visit) -> None:
     box.uncheck()
     hidden = visit.paths()
     assert hidden < before
-    legend = visit.page.locator(".tk-legend details", has_text="Händelser per ruta")
+    legend = visit.page.locator(
+        ".tk-legend details",
+        has=visit.page.locator("summary", has_text=re.compile(r"^Händelser per ruta$")),
+    )
     assert legend.is_hidden()
     box.check()
     assert visit.paths() == before and legend.is_visible()
