@@ -194,8 +194,8 @@ def parse_period(
             "52v",
             start,
             cut,
-            f"Senaste 52 veckorna (till och med {last.isoformat()})",
-            f"Last 52 weeks (to {last.isoformat()})",
+            f"52 veckor t.o.m. {last.isoformat()}",
+            f"52 weeks to {last.isoformat()}",
         )
     try:
         if len(key) == 4 and key.isdigit():
