@@ -394,3 +394,13 @@ def test_public_page_names_no_est_measure_title_and_no_patrol(client, demo) -> N
     assert "Resecentrum" not in html and "Gröna gången, nattetid" not in html
     assert "Patrullering" not in html
     assert "Lagad belysning (2)" in html
+
+
+def test_a_release_grid_too_large_is_refused_with_a_sentence() -> None:
+    """Sweden's extent at 250 m is 16M cells: refused (the page then shows no release layer
+    instead of allocating gigabytes), with what to set."""
+    with pytest.raises(disclosure.ReleaseTooLarge, match="TRYGGKARTA_REGION"):
+        disclosure.release_grid((260_000.0, 6_130_000.0, 920_000.0, 7_680_000.0))
+    assert (
+        disclosure.release_grid((400_000.0, 6_450_000.0, 430_000.0, 6_490_000.0)).n_cells < 30_000
+    )

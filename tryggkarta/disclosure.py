@@ -26,6 +26,7 @@ Flask-free; numpy arrays in, plain values out.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -50,12 +51,21 @@ from tryggkarta.gridspec import GridSpec
 if TYPE_CHECKING:
     from tryggkarta.store.engine import Database
 
+log = logging.getLogger(__name__)
+
 #: The one grid of every release (metres, working CRS, anchored at 0/0).
 RELEASE_CELL = 250.0
 #: Width of a published share band.
 SHARE_BAND = 0.1
+#: Most cells one release grid may have (a county at 250 m fits; the whole country does not
+#: yet — that needs sparse releases, issue #16).
+MAX_RELEASE_CELLS = 2_000_000
 #: Default period of a release.
 DEFAULT_PERIOD = "52v"
+
+
+class ReleaseTooLarge(BadInput):
+    """The data cover more cells than one dense release grid holds."""
 
 
 # --------------------------------------------------------------------------- the rule
@@ -315,8 +325,11 @@ def release_grid(bounds: tuple[float, float, float, float]) -> GridSpec:
     x0, y0 = math.floor(minx / size) * size, math.floor(miny / size) * size
     nx = max(1, math.floor((maxx - x0) / size) + 1)
     ny = max(1, math.floor((maxy - y0) / size) + 1)
-    if nx * ny > 16_000_000:
-        raise BadInput("The data cover too large an area for one release grid.")
+    if nx * ny > MAX_RELEASE_CELLS:
+        raise ReleaseTooLarge(
+            f"The data cover {nx * ny:,} release cells of {size:.0f} m, more than one release "
+            f"holds ({MAX_RELEASE_CELLS:,}); set TRYGGKARTA_REGION to a municipality or county."
+        )
     return GridSpec(x0, y0, size, nx, ny)
 
 
@@ -419,7 +432,11 @@ def incident_release(
         bounds = extent(db, "incidents", base)
         if bounds is None:
             return None
-        grid = release_grid(bounds)
+        try:
+            grid = release_grid(bounds)
+        except ReleaseTooLarge as exc:
+            log.warning("no incident release: %s", exc.message)
+            return None
 
         def counts(p: Period) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             by_cat = grid_counts_by(db, "incidents", grid, base.replace(start=p.start, end=p.end))
@@ -463,7 +480,11 @@ def survey_release(db: Database, municipality_code: str | None, rule: Rule) -> R
         bounds = extent(db, "survey", base)
         if bounds is None:
             return None
-        grid = release_grid(bounds)
+        try:
+            grid = release_grid(bounds)
+        except ReleaseTooLarge as exc:
+            log.warning("no survey release: %s", exc.message)
+            return None
         by_rating = grid_counts_by(db, "survey", grid, base, by="rating")
         answers = np.zeros(grid.n_cells, dtype=np.int64)
         unsafe = np.zeros(grid.n_cells, dtype=np.int64)
