@@ -30,7 +30,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -107,22 +107,32 @@ class Rule:
 
     def band(self, part: int, whole: int) -> tuple[float, float] | None:
         """The published share ``part / whole`` as ``(low, high)``; ``None`` when not published."""
-        part, whole = int(part), int(whole)
-        if whole <= 0 or part < 0 or part > whole:
-            return None
+        low, high = self.bands(np.array([part]), np.array([whole]))
+        return None if np.isnan(low[0]) else (float(low[0]), float(high[0]))
+
+    def bands(self, part: np.ndarray, whole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`band` for arrays: ``(low, high)``, NaN where no share is published.
+
+        A 10-point band where both the part and the rest hold ``k``; the half it lies in
+        where only one side does; nothing otherwise (raw rules: the share itself)."""
+        part = np.asarray(part, dtype=np.int64)
+        whole = np.asarray(whole, dtype=np.int64)
+        ok = (whole > 0) & (part >= 0) & (part <= whole)
+        share = np.divide(part, whole, out=np.zeros(part.shape), where=whole > 0)
+        low = np.full(part.shape, np.nan)
+        high = np.full(part.shape, np.nan)
         if self.raw:
-            share = part / whole
-            return (share, share)
+            low[ok], high[ok] = share[ok], share[ok]
+            return low, high
         rest = whole - part
-        if part >= self.k and rest >= self.k:
-            share = part / whole
-            low = min(math.floor(share / SHARE_BAND) * SHARE_BAND, 1 - SHARE_BAND)
-            return (round(low, 2), round(low + SHARE_BAND, 2))
-        if part >= self.k:
-            return (0.5, 1.0)
-        if rest >= self.k:
-            return (0.0, 0.5)
-        return None
+        both = ok & (part >= self.k) & (rest >= self.k)
+        start = np.round(np.minimum(np.floor(share / SHARE_BAND) * SHARE_BAND, 1 - SHARE_BAND), 2)
+        low[both], high[both] = start[both], np.round(start[both] + SHARE_BAND, 2)
+        upper = ok & ~both & (part >= self.k)
+        low[upper], high[upper] = 0.5, 1.0
+        lower = ok & ~both & ~upper & (rest >= self.k)
+        low[lower], high[lower] = 0.0, 0.5
+        return low, high
 
 
 RAW_RULE = Rule(1, 1)
@@ -311,13 +321,6 @@ def parse_group(key: str | None) -> str:
     return key
 
 
-def group_label(key: str, lang: str = "sv") -> str:
-    return CATEGORY_GROUPS[key][0].get(lang)
-
-
-# --------------------------------------------------------------------------- the grid
-
-
 def release_grid(bounds: tuple[float, float, float, float]) -> GridSpec:
     """The release grid over ``bounds``: :data:`RELEASE_CELL` cells on multiples of the cell."""
     size = RELEASE_CELL
@@ -493,12 +496,8 @@ def survey_release(db: Database, municipality_code: str | None, rule: Rule) -> R
             answers += flat
             if int(float(r)) <= UNSAFE_MAX_RATING:
                 unsafe += flat
-        lo = np.full(grid.n_cells, np.nan)
-        hi = np.full(grid.n_cells, np.nan)
-        for idx in np.flatnonzero(answers >= rule.k):
-            band = rule.band(int(unsafe[idx]), int(answers[idx]))
-            if band is not None:
-                lo[idx], hi[idx] = band
+        lo, hi = rule.bands(unsafe, answers)
+        lo[answers < rule.k] = hi[answers < rule.k] = np.nan  # shares only of published cells
         reasons: dict[int, list[list[Any]]] = {}
         if unsafe.any():
             frame = layer_frame(
@@ -604,9 +603,9 @@ def release_geojson(
             }
             if groups and group == "alla":
                 props["groups"] = groups
-            trend = int(release.values.get("trend", np.array([-2]))[idx]) if group == "alla" else -2
-            if trend in _TREND_KEYS:
-                props["trend"] = _TREND_KEYS[trend]
+            trends = release.values.get("trend") if group == "alla" else None
+            if trends is not None and int(trends[idx]) in _TREND_KEYS:
+                props["trend"] = _TREND_KEYS[int(trends[idx])]
         else:
             u = int(release.values["unsafe"][idx])
             props["unsafe"] = u if u >= 0 else None
@@ -798,12 +797,3 @@ def district_values(
             {"name": name, "count": rule.value(count(db, layer, base.replace(polygon=geom)))}
         )
     return sorted(rows, key=lambda r: r["name"] or "")
-
-
-def sentences_allowed(rule: Rule) -> bool:
-    """Free-text sentences with numbers are written only for raw-detail roles."""
-    return rule.raw
-
-
-def published(rule: Rule, values: Iterable[int | None]) -> list[int | None]:
-    return [rule.value(v) for v in values]

@@ -18,10 +18,9 @@ own municipality (or EST group) when their organisation names one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from tryggkarta.domain import Detail, Layer, Role
 
@@ -34,7 +33,6 @@ __all__ = [
     "allowed",
     "can",
     "detail",
-    "detail_for",
     "hotspot_detail",
     "route_action",
     "route_allowed",
@@ -243,11 +241,6 @@ def detail(user: Principal | str | None, layer: str) -> Detail:
     return PERMISSIONS[_role(user)].get(layer, Detail.HIDDEN)
 
 
-def detail_for(role: str | None, layer: str) -> Detail:
-    """:func:`detail` for a role name (kept for callers that only know the role)."""
-    return detail(role, layer)
-
-
 def allowed(
     user: Principal | str | None,
     layer: str,
@@ -298,21 +291,24 @@ def can(user: Principal | str | None, action: Action | str) -> bool:
     return roles is not None and _role(user) in roles
 
 
+def method_visible_at(level: Detail, method: str) -> bool:
+    """May someone with ``level`` of a hotspot method's data see the method's layer at all?"""
+    if level is Detail.HIDDEN or method not in HOTSPOT_LAYERS:
+        return False
+    return method not in RAW_ONLY_METHODS or level is Detail.RAW
+
+
 def hotspot_detail(user: Principal | str | None, method: str) -> Detail:
     """The detail ``user`` gets of hotspot ``method``: HIDDEN where they may not see it."""
     layer = HOTSPOT_LAYERS.get(method)
     if layer is None:
         return Detail.HIDDEN
     level = detail(user, layer)
-    if method in RAW_ONLY_METHODS and level is not Detail.RAW:
+    if not method_visible_at(level, method):
         return Detail.HIDDEN
     if method == "patrol" and not can(user, Action.PATROL):
         return Detail.HIDDEN
     return level
-
-
-def visible_hotspot_methods(user: Principal | str | None, methods: Iterable[str]) -> list[str]:
-    return [m for m in methods if hotspot_detail(user, m) is not Detail.HIDDEN]
 
 
 def route_action(endpoint: str | None) -> Action | None:
@@ -326,22 +322,3 @@ def route_allowed(user: Principal | str | None, endpoint: str | None) -> bool:
     """May ``user`` call ``endpoint`` at all? Unknown endpoints are refused."""
     action = route_action(endpoint)
     return action is not None and can(user, action)
-
-
-def nav(user: Principal | str | None) -> dict[str, bool]:
-    """Which menu items ``user`` gets (the nav in ``base.html`` shows exactly these)."""
-    return {action.value: can(user, action) for action in Action}
-
-
-def describe() -> list[dict[str, Any]]:
-    """The policy as rows (for the README and the admin page)."""
-    rows = []
-    for role in Role:
-        rows.append(
-            {
-                "role": role.value,
-                "layers": {str(k): v.value for k, v in PERMISSIONS[role].items()},
-                "actions": sorted(a.value for a, roles in ACTIONS.items() if role in roles),
-            }
-        )
-    return rows

@@ -334,18 +334,13 @@ def check_project(
     hits = [
         HotspotHit(h.method, h.key, h.name, h.inside, disclosure.disclose_properties(h.props, rule))
         for h in hits
-        if policy.hotspot_detail(detail_role(detail), h.method) is not Detail.HIDDEN
+        if policy.method_visible_at(detail, h.method)
     ]
     survey = released_survey_summary(db, area, rule)
     incidents = released_incident_summary(db, area, rule)
     recs = recommend_released(hits, survey)
     sv, en = sentence(hits, {"reasons": survey["reasons"]}, with_numbers=False)
     return CheckResult(project.id, buffer_m, hits, survey, incidents, recs, sv, en)
-
-
-def detail_role(detail: Detail) -> str:
-    """A role that has ``detail`` of incidents (for hotspot visibility questions)."""
-    return "police" if detail is Detail.RAW else "planner"
 
 
 def _region(db: Database) -> str | None:
@@ -486,8 +481,7 @@ def follow_up(
 
     Below raw detail only design hot spots count (patrol hot spots are police detail)."""
     shapes = shapes if shapes is not None else hotspot_shapes(db)
-    role = detail_role(detail)
-    shapes = [sh for sh in shapes if policy.hotspot_detail(role, sh[0]) is not Detail.HIDDEN]
+    shapes = [sh for sh in shapes if policy.method_visible_at(detail, sh[0])]
     projects = session.scalars(
         select(Project).where(Project.status.in_(ACTIVE_STATUSES)).order_by(Project.name)
     ).all()

@@ -32,7 +32,6 @@ from tryggkarta.web.mapview import (
     hotspot_geojson,
     hotspot_level,
     incident_grid,
-    min_count_for,
     parse_request,
     points_geojson,
     release_filters,
@@ -88,7 +87,7 @@ def _cells(layer: str, q: MapQuery, level: Detail) -> dict[str, Any]:
         )
         fc["min_count"] = fc.get("release", {}).get("min_count", get_settings().min_count)
         return fc
-    k = min_count_for(level, get_settings().min_count)
+    k = current_rule(layer).k
     if layer == Layer.INCIDENTS:
         fc, _grid = incident_grid(db, q, k, per_category=True)
     else:

@@ -51,11 +51,6 @@ SHOWN = ("incidents", "areas", "projects")
 WEEK = 7 * 24 * 3600
 
 
-def min_count_for(level: Detail, k: int) -> int:
-    """Smallest cell count shown: ``k`` for aggregated views, 1 for raw ones."""
-    return 1 if level == Detail.RAW else max(1, k)
-
-
 def parse_request(t: Any) -> MapQuery:
 
     settings = get_settings()
@@ -74,11 +69,6 @@ _CACHE_SIZE = 64
 _CACHE_LOCK = threading.Lock()
 
 
-def data_version(db: Any, layers: tuple[str, ...]) -> list[list[str]]:
-    """What the layers hold now (see :func:`tryggkarta.store.queries.data_version`)."""
-    return queries.data_version(db, layers)
-
-
 def cached(
     db: Any, kind: str, q: MapQuery, layers: tuple[str, ...], extra: Any, compute: Any
 ) -> Any:
@@ -91,7 +81,7 @@ def cached(
             q.filters.cache_dict(),
             q.cell,
             extra,
-            data_version(db, layers),
+            queries.data_version(db, layers),
         ],
         sort_keys=True,
         default=str,
@@ -340,9 +330,9 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
 
     from tryggkarta.web.auth import detail
 
-    db, settings = get_db(), get_settings()
+    db = get_db()
     inc, sur = detail(Layer.INCIDENTS), detail(Layer.SURVEY)
-    k_inc, k_sur = min_count_for(inc, settings.min_count), min_count_for(sur, settings.min_count)
+    k_inc, k_sur = current_rule(Layer.INCIDENTS).k, current_rule(Layer.SURVEY).k
     layers: list[maps.MapLayer] = []
     areas_fc = (
         polygon_layer(db, "areas", q) if detail(Layer.AREAS) != Detail.HIDDEN else {"features": []}
