@@ -168,7 +168,7 @@ class SurveyCampaign(Base):
     """A survey: imported answers name one, and a form campaign (``slug`` set) collects them.
 
     A form campaign has a public link ``/enkat/<slug>``, a period (local calendar days), an
-    area (the municipality, or the districts in ``area_ids``), the optional questions it asks
+    area (the municipality, the districts in ``area_ids`` or a drawn polygon ``area_wkb``), the optional questions it asks
     (``questions``) and a status (``draft`` → ``open`` → ``closed``; it closes itself after
     ``ends_on``). Its answers are stored in ``dataset_id`` (one dataset per campaign).
     """
@@ -177,13 +177,16 @@ class SurveyCampaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     year: Mapped[int | None]
-    municipality_code: Mapped[str | None] = mapped_column(String(4))
+    municipality_code: Mapped[str | None] = mapped_column(String(4), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     slug: Mapped[str | None] = mapped_column(String(40), unique=True)
     status: Mapped[str] = mapped_column(String(10), default="draft")
     starts_on: Mapped[date | None] = mapped_column(Date)
     ends_on: Mapped[date | None] = mapped_column(Date)
     area_ids: Mapped[list | None]
+    #: A polygon drawn on the campaign form (WKB, working CRS); used instead of the districts
+    #: or the municipality when set.
+    area_wkb: Mapped[bytes | None] = mapped_column(LargeBinary)
     questions: Mapped[dict | None]
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -219,6 +222,9 @@ class SurveyResponse(Base):
     held_comment: Mapped[str | None] = mapped_column(Text)
     #: Form answers: the browser had sent an answer to this campaign before (flagged, kept).
     repeat_answer: Mapped[bool | None] = mapped_column(Boolean)
+    #: Form answers: the walking route the resident drew (a line, WKB, working CRS), on the
+    #: answer's first pin only. Staff only; never in a public output.
+    route_wkb: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_survey_responses_xy", "x", "y"),)
 
