@@ -158,11 +158,15 @@ ROUTES: dict[str, Action] = {
     "projects.follow_up_geojson": Action.PROJECTS,
     "survey.form": Action.OPEN,  # the public survey form (anonymous answers)
     "survey.thanks": Action.OPEN,
+    "survey.result": Action.OPEN,  # a closed campaign's published result (releases only)
+    "survey.result_geojson": Action.OPEN,
     "survey.campaigns": Action.CAMPAIGNS,
     "survey.campaign": Action.CAMPAIGNS,
     "survey.set_status": Action.CAMPAIGNS,
     "survey.qr": Action.CAMPAIGNS,
     "survey.answers_csv": Action.CAMPAIGNS,
+    "survey.answers_geojson": Action.CAMPAIGNS,
+    "survey.answers_xlsx": Action.CAMPAIGNS,
     "survey.review_queue": Action.CAMPAIGNS,
     "admin.index": Action.ADMIN,
     "admin.create_organisation": Action.ADMIN,

@@ -48,6 +48,8 @@ __all__ = [
     "SurveyInputError",
     "area_polygon",
     "client_hash",
+    "parse_area",
+    "parse_route",
     "close_expired",
     "create_campaign",
     "effective_status",
@@ -61,6 +63,14 @@ __all__ = [
 
 MAX_PINS = 20
 MAX_COMMENT = 2000
+#: Most corners of a drawn campaign area, and its smallest area (m²): a hectare.
+MAX_AREA_VERTICES = 500
+MIN_AREA_M2 = 10_000.0
+#: Most points of a walking route and its longest length (metres).
+MAX_ROUTE_VERTICES = 200
+MAX_ROUTE_M = 20_000.0
+#: How far (m) a drawn area may reach outside its municipality (boundaries are generalised).
+AREA_MARGIN_M = 500.0
 
 TIMES_OF_DAY: dict[str, Label] = {
     "dag": Label("Dagtid", "Daytime"),
@@ -142,8 +152,11 @@ def create_campaign(
     questions: dict[str, bool],
     description: str = "",
     user_id: int | None = None,
+    area_wkb: bytes | None = None,
 ) -> SurveyCampaign:
-    """A new campaign (a draft) with its own dataset for the answers."""
+    """A new campaign (a draft) with its own dataset for the answers. Its area is the drawn
+    polygon ``area_wkb`` (see :func:`parse_area`), else the districts ``area_ids``, else the
+    municipality."""
     errors: dict[str, str] = {}
     title = (title or "").strip()
     if not title:
@@ -158,7 +171,7 @@ def create_campaign(
         errors["ends_on"] = "Ange ett slutdatum."
     elif starts_on is not None and ends_on < starts_on:
         errors["ends_on"] = "Slutdatumet kan inte vara före startdatumet."
-    if not municipality_code and not area_ids:
+    if not municipality_code and not area_ids and area_wkb is None:
         errors["area"] = "Välj kommunen eller minst ett område."
     if area_ids:
         found = dict(
@@ -193,7 +206,8 @@ def create_campaign(
         status="draft",
         starts_on=starts_on,
         ends_on=ends_on,
-        area_ids=sorted(area_ids),
+        area_ids=[] if area_wkb is not None else sorted(area_ids),
+        area_wkb=area_wkb,
         questions={k: bool(questions.get(k)) for k in QUESTIONS},
         dataset_id=dataset.id,
         created_by=user_id,
@@ -211,7 +225,10 @@ def set_status(campaign: SurveyCampaign, status: str) -> None:
 
 
 def area_polygon(session: Session, campaign: SurveyCampaign, srid: int) -> Any:
-    """The campaign's area in the working CRS: its districts, else its municipality."""
+    """The campaign's area in the working CRS: its drawn polygon, else its districts, else its
+    municipality."""
+    if campaign.area_wkb:
+        return shapely.from_wkb(campaign.area_wkb)
     if campaign.area_ids:
         wkbs = session.scalars(select(Area.geom_wkb).where(Area.id.in_(campaign.area_ids))).all()
         return shapely.union_all(shapely.from_wkb(np.array(wkbs, dtype=object)))
@@ -248,6 +265,95 @@ def places(session: Session, campaign: SurveyCampaign, srid: int) -> list[Place]
     return [
         Place(int(r[0]), r[1], float(xs[i]), float(ys[i])) for i, r in enumerate(rows) if inside[i]
     ]
+
+
+_NUMBER = re.compile(r"-?\d{1,3}(?:[.,]\d{1,12})?")
+
+
+def _lat_lon_pairs(text: str, most: int) -> np.ndarray | None:
+    """``[[lat, lon], ...]`` (JSON, from the map) or one ``lat, lon`` per line (typed) as an
+    (n, 2) array; ``None`` when the text cannot be read or has more than ``most`` points."""
+    import json
+
+    text = (text or "").strip()
+    if not text or len(text) > most * 60:
+        return None
+    if text.startswith("["):
+        try:
+            data = json.loads(text)
+            arr = np.array(data, dtype=float)
+        except (ValueError, TypeError):
+            return None
+    else:
+        lines = [ln for ln in re.split(r"[\n;]+", text) if ln.strip()]
+        pairs = [[v.replace(",", ".") for v in _NUMBER.findall(ln)] for ln in lines]
+        if any(len(p) != 2 for p in pairs):
+            return None
+        arr = np.array(pairs, dtype=float) if pairs else np.empty((0, 2))
+    if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) > most or not np.isfinite(arr).all():
+        return None
+    if (np.abs(arr[:, 0]) > 90).any() or (np.abs(arr[:, 1]) > 180).any():
+        return None
+    return arr
+
+
+def parse_area(text: str, srid: int, municipality: Any | None) -> bytes:
+    """A drawn campaign area (WGS84 corners, see :func:`_lat_lon_pairs`) as WKB in the working
+    CRS. Refused (``SurveyInputError`` on ``area_polygon``): unreadable, fewer than 3 or more
+    than :data:`MAX_AREA_VERTICES` corners, crossing itself, under a hectare, or reaching
+    more than :data:`AREA_MARGIN_M` outside ``municipality`` (working CRS) when given."""
+    from tryggkarta.geo import from_wgs84
+
+    def refuse(message: str) -> SurveyInputError:
+        return SurveyInputError({"area_polygon": message})
+
+    arr = _lat_lon_pairs(text, MAX_AREA_VERTICES + 1)
+    if arr is None:
+        raise refuse(
+            "Området kunde inte läsas. Rita det på kartan eller skriv högst 500"
+            " hörn, ett per rad: latitud, longitud."
+        )
+    if len(arr) > 1 and (arr[0] == arr[-1]).all():
+        arr = arr[:-1]
+    if len(arr) < 3:
+        raise refuse("Ett område behöver minst tre hörn.")
+    xs, ys = from_wgs84(arr[:, 1], arr[:, 0], srid)
+    polygon = shapely.polygons(np.column_stack([xs, ys]))
+    if not shapely.is_valid(polygon):
+        raise refuse("Områdets kant korsar sig själv. Rita om det.")
+    if polygon.area < MIN_AREA_M2:
+        raise refuse("Området är för litet (minst en hektar).")
+    if municipality is not None and not shapely.contains(
+        shapely.buffer(municipality, AREA_MARGIN_M), polygon
+    ):
+        raise refuse("Området måste ligga inom kommunen.")
+    return shapely.to_wkb(shapely.orient_polygons(polygon))
+
+
+def parse_route(text: str, polygon: Any, srid: int) -> bytes | None:
+    """A walking route drawn on the public form (WGS84 points, see :func:`_lat_lon_pairs`) as
+    a line in WKB (working CRS); ``None`` for an empty field. Every point must lie in the
+    campaign area ``polygon``; refused (``SurveyInputError`` on ``route``) otherwise."""
+    from tryggkarta.geo import from_wgs84
+
+    if not (text or "").strip() or (text or "").strip() == "[]":
+        return None
+    arr = _lat_lon_pairs(text, MAX_ROUTE_VERTICES)
+    if arr is None:
+        raise SurveyInputError(
+            {"route": "Gångvägen kunde inte läsas (högst 200 punkter). Rita om den."}
+        )
+    if len(arr) < 2:
+        raise SurveyInputError({"route": "En gångväg behöver minst två punkter."})
+    xs, ys = from_wgs84(arr[:, 1], arr[:, 0], srid)
+    if not shapely.contains_xy(polygon, xs, ys).all():
+        raise SurveyInputError(
+            {"route": "Gångvägen går utanför enkätens område. Rita den inom området."}
+        )
+    line = shapely.linestrings(np.column_stack([xs, ys]))
+    if line.length > MAX_ROUTE_M:
+        raise SurveyInputError({"route": "Gångvägen är för lång (högst 20 km)."})
+    return shapely.to_wkb(line)
 
 
 # --- personal data -------------------------------------------------------------------------
@@ -322,6 +428,7 @@ class Answer:
     age_band: str | None = None
     gender: str | None = None
     repeat: bool = False
+    route_wkb: bytes | None = None
 
 
 def _pin_indices(form: Any) -> list[int]:
@@ -437,9 +544,16 @@ def parse_answer(
     gender = form.get("gender") or None
     if gender is not None and (not questions.get("gender") or gender not in GENDERS):
         errors["gender"] = "Välj ett alternativ i listan."
+    route = None
+    try:
+        route = parse_route(form.get("route", ""), polygon, srid)
+    except SurveyInputError as exc:
+        errors.update(exc.errors)
     if errors:
         raise SurveyInputError(errors)
-    return Answer(submission_id, pins, age, gender, repeat=form.get("repeat") == "1")
+    return Answer(
+        submission_id, pins, age, gender, repeat=form.get("repeat") == "1", route_wkb=route
+    )
 
 
 def _key(campaign: SurveyCampaign, submission_id: str, i: int) -> str:
@@ -487,6 +601,7 @@ def store_answer(
                 gender=answer.gender,
                 municipality_code=campaign.municipality_code,
                 repeat_answer=answer.repeat,
+                route_wkb=answer.route_wkb if i == 0 else None,
                 x=float(pin.x),
                 y=float(pin.y),
                 geom_wkb=wkbs[i],

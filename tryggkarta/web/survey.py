@@ -29,13 +29,13 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from tryggkarta import geo
+from tryggkarta import geo, policy
 from tryggkarta.config import local_timezone
 from tryggkarta.disclosure import band_text, rule_for
-from tryggkarta.domain import SURVEY_REASONS, Detail
+from tryggkarta.domain import SURVEY_REASONS, Detail, Layer
 from tryggkarta.errors import NotFound
 from tryggkarta.services import survey as sv
-from tryggkarta.services import survey_results
+from tryggkarta.services import survey_exports, survey_results
 from tryggkarta.store import Organisation, SurveyCampaign, SurveyResponse
 from tryggkarta.store.models import Area
 from tryggkarta.store.writes import audit
@@ -89,17 +89,38 @@ def _default_municipality(s: Any) -> str | None:
     return geo.parse_region(get_settings().region).municipality_code
 
 
+def _region_code() -> str | None:
+    """The installation's municipality (``TRYGGKARTA_REGION``), ``None`` for a wider region."""
+    return geo.parse_region(get_settings().region).municipality_code
+
+
 def _districts(s: Any) -> list[Area]:
-    return list(
-        s.scalars(select(Area).where(Area.kind != "municipality").order_by(Area.name)).all()
-    )
+    stmt = select(Area).where(Area.kind != "municipality").order_by(Area.name)
+    if code := _region_code():
+        stmt = stmt.where(Area.municipality_code == code)
+    return list(s.scalars(stmt).all())
+
+
+def _in_scope(c: SurveyCampaign) -> bool:
+    """Campaigns are scoped like the other layers: the installation's municipality, and the
+    municipalities the user's organisation is bound to (:func:`policy.allowed`)."""
+    code = _region_code()
+    if code and c.municipality_code != code:
+        return False
+    scope = policy.Scope(municipality_codes=(c.municipality_code,) if c.municipality_code else None)
+    return policy.allowed(current_user, Layer.SURVEY, Detail.RAW, scope)
 
 
 def _campaign(s: Any, campaign_id: int) -> SurveyCampaign:
     campaign = s.get(SurveyCampaign, campaign_id)
-    if campaign is None or campaign.slug is None:
+    if campaign is None or campaign.slug is None or not _in_scope(campaign):
         abort(404)
     return campaign
+
+
+def _public_rule() -> Any:
+    """The rule of every published survey value, whoever looks (the public release)."""
+    return rule_for(Detail.AGGREGATED, get_settings().min_count)
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -123,6 +144,14 @@ def campaigns() -> Any:
             if code and code not in geo.municipality_codes():
                 errors["area"] = _("Välj en kommun i listan.")
             area_ids = [int(v) for v in form.getlist("area_ids") if sv._ID.fullmatch(v)]
+            area_wkb = None
+            drawn = form.get("area_polygon", "")
+            if drawn.strip() and not errors:
+                try:
+                    muni = geo.municipality(code, get_db().srid) if code else None
+                    area_wkb = sv.parse_area(drawn, get_db().srid, muni)
+                except sv.SurveyInputError as exc:
+                    errors.update(_translated(exc.errors))
             try:
                 if errors:
                     raise sv.SurveyInputError(errors)
@@ -136,9 +165,10 @@ def campaigns() -> Any:
                     questions={k: bool(form.get(f"q_{k}")) for k in sv.QUESTIONS},
                     description=form.get("description", "")[:2000],
                     user_id=current_user.id,
+                    area_wkb=area_wkb,
                 )
             except sv.SurveyInputError as exc:
-                errors = _translated(exc.errors)
+                errors = {**_translated(exc.errors), **errors}
                 status = 400
             else:
                 audit(
@@ -151,11 +181,15 @@ def campaigns() -> Any:
                 s.commit()
                 flash(_("Enkäten är skapad som utkast. Öppna den när den ska ta emot svar."))
                 return redirect(url_for("survey.campaign", campaign_id=campaign.id))
-        rows = s.scalars(
-            select(SurveyCampaign)
-            .where(SurveyCampaign.slug.is_not(None))
-            .order_by(SurveyCampaign.id.desc())
-        ).all()
+        rows = [
+            c
+            for c in s.scalars(
+                select(SurveyCampaign)
+                .where(SurveyCampaign.slug.is_not(None))
+                .order_by(SurveyCampaign.id.desc())
+            ).all()
+            if _in_scope(c)
+        ]
         counts = sv.answer_counts(s, [c.id for c in rows])
         held = s.scalar(select(func.count()).where(SurveyResponse.review_status == "review"))
         s.commit()
@@ -169,10 +203,21 @@ def campaigns() -> Any:
             districts=_districts(s),
             municipalities=sorted(geo.municipality_codes().items(), key=lambda kv: kv[1]),
             default_code=_default_municipality(s),
+            area_map=_area_map(_default_municipality(s)),
             today=today(),
             status_of=lambda c: sv.effective_status(c, today()),
             **_labels(),
         ), status
+
+
+def _area_map(code: str | None) -> dict[str, Any] | None:
+    """Bounds and outline of the municipality for drawing a campaign area on the form."""
+    if not code:
+        return None
+    try:
+        return _map_data(geo.municipality(code, get_db().srid), get_db().srid)
+    except Exception:  # an unknown code: the form still takes typed corners
+        return None
 
 
 @bp.route("/enkater/<int:campaign_id>")
@@ -186,17 +231,28 @@ def campaign(campaign_id: int) -> Any:
         area_names = (
             s.scalars(select(Area.name).where(Area.id.in_(c.area_ids))).all() if c.area_ids else []
         )
-        results = survey_results.campaign_results(
-            s,
-            c,
-            rule_for(Detail.AGGREGATED, get_settings().min_count),
-            get_db().srid,
-            local_timezone(),
+        srid = get_db().srid
+        rule = _public_rule()
+        results = survey_results.campaign_results(s, c, rule, srid, local_timezone())
+        parts = survey_results.breakdown(s, c, rule, srid)
+        earlier = survey_results.previous_campaign(s, c, srid)
+        compared = (
+            survey_results.comparison(parts, survey_results.breakdown(s, earlier, rule, srid))
+            if earlier is not None
+            else []
         )
+        lines = survey_exports.routes(s, c)
         return render_template(
             "survey/campaign.html",
             campaign=c,
             results=results,
+            parts=parts,
+            earlier=earlier,
+            compared=compared,
+            routes=len(lines),
+            route_km=float(lines.length.sum()) / 1000 if len(lines) else 0.0,
+            drawn_area=bool(c.area_wkb),
+            value=lambda v: "–" if v is None else v,
             min_count=get_settings().min_count,
             band=lambda b: band_text(b, current_language()) or "–",
             status=sv.effective_status(c, today()),
@@ -257,6 +313,66 @@ def answers_csv(campaign_id: int) -> Any:
         body,
         mimetype="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.csv"'},
+    )
+
+
+@bp.route("/enkater/<int:campaign_id>/svar.geojson")
+def answers_geojson(campaign_id: int) -> Any:
+    """The campaign's pins and walking routes as GeoJSON (no held comments, no age or gender)."""
+
+    import json
+
+    db = get_db()
+    with db.session() as s:
+        c = _campaign(s, campaign_id)
+        frame = survey_results.campaign_frame(s, c)
+        data = survey_exports.answers_geojson(frame, survey_exports.routes(s, c), db.srid)
+        audit(
+            s,
+            "export",
+            user=current_user,
+            layer="survey",
+            detail="geojson",
+            feature_count=len(data["features"]),
+            ip=request.remote_addr,
+            extra={"campaign_id": c.id},
+        )
+        s.commit()
+    return Response(
+        json.dumps(data, ensure_ascii=False),
+        mimetype="application/geo+json",
+        headers={
+            "Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.geojson"'
+        },
+    )
+
+
+@bp.route("/enkater/<int:campaign_id>/svar.xlsx")
+def answers_xlsx(campaign_id: int) -> Any:
+    """The campaign's answers as an Excel workbook (the CSV's columns, formula-safe)."""
+
+    db = get_db()
+    with db.session() as s:
+        c = _campaign(s, campaign_id)
+        frame = survey_results.campaign_frame(s, c)
+        body = survey_exports.answers_xlsx(
+            survey_results.answers_csv(frame, db.srid, local_timezone())
+        )
+        audit(
+            s,
+            "export",
+            user=current_user,
+            layer="survey",
+            detail="xlsx",
+            feature_count=len(frame),
+            ip=request.remote_addr,
+            extra={"campaign_id": c.id},
+        )
+        s.commit()
+    return Response(
+        body,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.xlsx"'},
     )
 
 
@@ -340,7 +456,8 @@ def _public_campaign(s: Any, slug: str) -> SurveyCampaign:
     if not re.fullmatch(r"[A-Za-z0-9_-]{4,40}", slug):
         abort(404)
     c = s.scalar(select(SurveyCampaign).where(SurveyCampaign.slug == slug))
-    if c is None:
+    code = _region_code()
+    if c is None or (code and c.municipality_code != code):
         abort(404)
     return c
 
@@ -410,9 +527,10 @@ def form(slug: str) -> Any:
         c = _public_campaign(s, slug)
         closed = _closed_reason(c)
         if closed:
-            return render_template("survey/closed.html", campaign=c, message=closed), (
-                410 if sv.effective_status(c, today()) == "closed" else 403
-            )
+            shut = sv.effective_status(c, today()) == "closed"
+            return render_template(
+                "survey/closed.html", campaign=c, message=closed, result_link=shut
+            ), (410 if shut else 403)
         polygon = sv.area_polygon(s, c, srid)
         places = sv.places(s, c, srid)
         if request.method == "POST":
@@ -465,6 +583,66 @@ def thanks(slug: str) -> Any:
     with get_db().session() as s:
         c = _public_campaign(s, slug)
         return render_template("survey/thanks.html", campaign=c)
+
+
+def _closed_campaign(s: Any, slug: str) -> SurveyCampaign:
+    c = _public_campaign(s, slug)
+    if sv.effective_status(c, today()) != "closed":
+        abort(404)
+    return c
+
+
+@bp.route("/enkat/<slug>/resultat")
+def result(slug: str) -> Any:
+    """A closed campaign's result for everyone: published values only (the release rule)."""
+
+    db = get_db()
+    with db.session() as s:
+        c = _closed_campaign(s, slug)
+        rule = _public_rule()
+        parts = survey_results.breakdown(s, c, rule, db.srid)
+        cells, suppressed = survey_results.released_cells(
+            survey_results.campaign_frame(s, c), rule, db.srid
+        )
+        earlier = survey_results.previous_campaign(s, c, db.srid)
+        compared = (
+            survey_results.comparison(parts, survey_results.breakdown(s, earlier, rule, db.srid))
+            if earlier is not None and sv.effective_status(earlier, today()) == "closed"
+            else []
+        )
+        return render_template(
+            "survey/result.html",
+            campaign=c,
+            parts=parts,
+            cells=cells,
+            suppressed=suppressed,
+            earlier=earlier if compared else None,
+            compared=compared,
+            min_count=rule.k,
+            band=lambda b: band_text(b, current_language()) or "–",
+            value=lambda v: "–" if v is None else v,
+            **_labels(),
+        )
+
+
+@bp.route("/enkat/<slug>/resultat.geojson")
+def result_geojson(slug: str) -> Any:
+    """A closed campaign's published 250 m cells as GeoJSON."""
+
+    import json
+
+    db = get_db()
+    with db.session() as s:
+        c = _closed_campaign(s, slug)
+        cells, _n = survey_results.released_cells(
+            survey_results.campaign_frame(s, c), _public_rule(), db.srid
+        )
+    data = survey_exports.result_geojson(cells, db.srid, current_language())
+    return Response(
+        json.dumps(data, ensure_ascii=False),
+        mimetype="application/geo+json",
+        headers={"Content-Disposition": f'attachment; filename="enkat-{slug}-resultat.geojson"'},
+    )
 
 
 @bp.errorhandler(413)

@@ -129,7 +129,50 @@
     return fieldset;
   }
 
+  /* --- the walking route: one optional line per answer ---------------------------------- */
+
+  var routeField = document.getElementById("route");
+  var routeBox = document.getElementById("route-box");
+  var routeStatus = document.getElementById("route-status");
+  var routeButton = document.getElementById("route-draw");
+  var drawing = false;
+  var routeLine = null;
+
+  function routePoints() {
+    try {
+      var pts = JSON.parse(routeField.value || "[]");
+      return Array.isArray(pts) ? pts : [];
+    } catch (e) { return []; }
+  }
+
+  function showRoute(message) {
+    var pts = routePoints();
+    if (routeLine) { routeLine.setLatLngs(pts); }
+    routeStatus.textContent = message || (pts.length ? routeStatus.dataset.points.replace("%(n)s", String(pts.length)) : "");
+  }
+
+  function setRoute(pts, message) {
+    routeField.value = pts.length ? JSON.stringify(pts) : "";
+    showRoute(message);
+    save();
+  }
+
+  function toggleDrawing(on) {
+    drawing = on;
+    routeButton.setAttribute("aria-pressed", on ? "true" : "false");
+    routeButton.textContent = on ? routeStatus.dataset.done : routeStatus.dataset.draw;
+    showRoute(on ? routeStatus.dataset.drawing : "");
+  }
+
   function placeAt(lat, lon) {
+    if (drawing) {
+      if (!inside(lat, lon)) { showRoute(mapBox.dataset.outside); return; }
+      var pts = routePoints();
+      if (pts.length >= 200) { return; }
+      pts.push([Math.round(lat * 1e6) / 1e6, Math.round(lon * 1e6) / 1e6]);
+      setRoute(pts);
+      return;
+    }
     var fieldset = active || pins()[pins().length - 1];
     var where = fieldset.querySelector(".pin-where");
     if (!inside(lat, lon)) {
@@ -197,6 +240,18 @@
       L.polygon(outline, { color: "#1d4e89", weight: 2, fill: false, interactive: false }).addTo(map);
     }
     map.on("click", function (ev) { placeAt(ev.latlng.lat, ev.latlng.lng); });
+    routeLine = L.polyline([], { color: "#b3261e", weight: 4, interactive: false }).addTo(map);
+    routeBox.hidden = false;
+    routeButton.addEventListener("click", function () { toggleDrawing(!drawing); });
+    document.getElementById("route-undo").addEventListener("click", function () {
+      var pts = routePoints();
+      pts.pop();
+      setRoute(pts);
+    });
+    document.getElementById("route-clear").addEventListener("click", function () {
+      toggleDrawing(false);
+      setRoute([]);
+    });
   }
   addButton.hidden = false;
   document.getElementById("draft-note").hidden = false;
@@ -215,6 +270,7 @@
   });
   renumber();
   active = pins()[0];
+  if (routeLine) { showRoute(); }
   save();
 
   addButton.addEventListener("click", function () {

@@ -1,0 +1,50 @@
+/* The campaign form (/enkater/): draw the campaign's own area on a map. Each click adds a
+ * corner; the corners are written to the textarea (one "lat, lon" per line), which is also
+ * how keyboard users type them in. The server checks the polygon. No inline script (CSP). */
+(function () {
+  "use strict";
+  var box = document.getElementById("area-map");
+  var field = document.getElementById("area_polygon");
+  if (!box || !field || typeof L === "undefined") { return; }
+  box.hidden = false;
+  document.getElementById("area-tools").hidden = false;
+  var map = L.map(box, { scrollWheelZoom: false });
+  map.fitBounds(JSON.parse(box.dataset.bounds));
+  if (box.dataset.tiles) {
+    L.tileLayer(box.dataset.tiles, { attribution: box.dataset.attribution, maxZoom: 19 }).addTo(map);
+  }
+  var outline = JSON.parse(box.dataset.outline || "[]");
+  if (outline.length > 2) {
+    L.polygon(outline, { color: "#1d4e89", weight: 2, fill: false, interactive: false }).addTo(map);
+  }
+  var shape = L.polygon([], { color: "#b3261e", weight: 3, fillOpacity: 0.1 }).addTo(map);
+
+  function corners() {
+    return field.value.split(/\n+/).map(function (line) {
+      var m = line.match(/-?\d+(?:[.,]\d+)?/g);
+      if (!m || m.length !== 2) { return null; }
+      return [parseFloat(m[0].replace(",", ".")), parseFloat(m[1].replace(",", "."))];
+    }).filter(function (c) { return c && isFinite(c[0]) && isFinite(c[1]); });
+  }
+
+  function write(list) {
+    field.value = list.map(function (c) { return c[0].toFixed(6) + ", " + c[1].toFixed(6); }).join("\n");
+    draw();
+  }
+
+  function draw() { shape.setLatLngs(corners()); }
+
+  map.on("click", function (ev) {
+    var list = corners();
+    list.push([ev.latlng.lat, ev.latlng.lng]);
+    write(list);
+  });
+  document.getElementById("area-undo").addEventListener("click", function () {
+    var list = corners();
+    list.pop();
+    write(list);
+  });
+  document.getElementById("area-clear").addEventListener("click", function () { write([]); });
+  field.addEventListener("input", draw);
+  draw();
+})();
