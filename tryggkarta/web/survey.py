@@ -210,14 +210,19 @@ def campaigns() -> Any:
         ), status
 
 
-def _area_map(code: str | None) -> dict[str, Any] | None:
-    """Bounds and outline of the municipality for drawing a campaign area on the form."""
-    if not code:
-        return None
-    try:
-        return _map_data(geo.municipality(code, get_db().srid), get_db().srid)
-    except Exception:  # an unknown code: the form still takes typed corners
-        return None
+#: Sweden in WGS84 (south-west, north-east): the drawing map's extent without a municipality.
+SWEDEN_BOUNDS = [[55.0, 10.9], [69.1, 24.2]]
+
+
+def _area_map(code: str | None) -> dict[str, Any]:
+    """Bounds and outline of the municipality for drawing a campaign area on the form (all of
+    Sweden, without an outline, when the user and the installation have no municipality)."""
+    if code:
+        try:
+            return _map_data(geo.municipality(code, get_db().srid), get_db().srid)
+        except Exception:  # an unknown code: fall back to the whole country
+            pass
+    return {"bounds": SWEDEN_BOUNDS, "outline": []}
 
 
 @bp.route("/enkater/<int:campaign_id>")
