@@ -404,3 +404,166 @@ def test_a_release_grid_too_large_is_refused_with_a_sentence() -> None:
     assert (
         disclosure.release_grid((400_000.0, 6_450_000.0, 430_000.0, 6_490_000.0)).n_cells < 30_000
     )
+
+
+# --------------------------------------------------------------------------- survey results
+
+
+def _survey_campaigns(db, per_district: dict[str, list[int]]) -> dict[str, str]:
+    """Closed campaigns over four districts that tile a square around Skara's centre, with
+    ``per_district`` unsafe answers (lighting, evening) in each; returns title -> slug. The
+    first title is the earlier campaign."""
+    from datetime import date
+
+    import shapely
+
+    from tests.test_survey_results import answer_many
+    from tests.test_survey_service import TOWN, add_district, make_campaign
+
+    with db.session() as s:
+        ids, centres = [], []
+        for k, (dx, dy) in enumerate([(-400, -400), (400, -400), (-400, 400), (400, 400)]):
+            centre = (TOWN[0] + dx, TOWN[1] + dy)
+            ids.append(add_district(s, f"Del {k + 1}", centre).id)
+            centres.append(centre)
+        assert shapely.union_all(
+            [shapely.box(c[0] - 400, c[1] - 400, c[0] + 400, c[1] + 400) for c in centres]
+        ).area == pytest.approx(1600.0**2)
+        slugs = {}
+        for year, (title, counts) in enumerate(per_district.items()):
+            c = make_campaign(
+                s,
+                title=title,
+                area_ids=ids,
+                starts_on=date(2024 + year, 3, 1),
+                ends_on=date(2024 + year, 4, 1),
+            )
+            for k, n in enumerate(counts):
+                pts = [(centres[k][0] - 300 + 20 * i, centres[k][1]) for i in range(n)]
+                answer_many(s, c, pts, tag=f"c{year}d{k}")
+            c.status = "closed"
+            slugs[title] = c.slug
+        s.commit()
+    return slugs
+
+
+def _published_survey(html: str) -> dict:
+    """What the public result page of a campaign says: the total, each district's count and
+    lighting count, and the comparison rows (now, before, change)."""
+    from tryggkarta.domain import SURVEY_REASONS
+
+    def num(text: str) -> int | None:
+        return None if text.strip() in ("–", "") else int(text.replace("+", ""))
+
+    total = re.search(r"Omkring (\d+) platser", html)
+    districts_html = html.split('id="r-h-districts"')[1].split("</table>")[0]
+    light = SURVEY_REASONS["belysning"].sv
+    districts = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", districts_html, re.S):
+        m = re.search(r'<th scope="row">([^<]+)</th><td class="num">([^<]+)</td>', row)
+        if m:
+            reason = re.search(re.escape(light) + r" \((\d+)\)", row)
+            districts[m.group(1)] = (num(m.group(2)), int(reason.group(1)) if reason else None)
+    light_total = re.search(
+        rf"<td>{re.escape(light)}</td><td class=\"num\">([^<]+)</td>", html
+    ).group(1)
+    compare = {}
+    if 'id="r-h-compare"' in html:
+        part = html.split('id="r-h-compare"')[1].split("</table>")[0]
+        for name, now, before, change in re.findall(
+            r'<th scope="row">([^<]+)</th><td class="num">([^<]+)</td>'
+            r'<td class="num">([^<]+)</td><td class="num">([^<]+)</td>',
+            part,
+        ):
+            compare[name] = (num(now), num(before), num(change))
+    return {
+        "total": int(total.group(1)) if total else None,
+        "light": num(light_total),
+        "districts": districts,
+        "compare": compare,
+    }
+
+
+def test_survey_results_district_sums_and_campaign_differences_pin_nothing(client, db) -> None:
+    """The public result of two closed campaigns over the same four districts (which tile the
+    campaign area, so total = Σ districts exactly, and lighting = Σ districts' lighting): the
+    interval attacker uses both pages, the comparison between them and every sum, and pins no
+    hidden count 1…k−1; with plain suppression the same attacker would."""
+    truth = {"Förra enkäten": [9, 4, 5, 2], "Nya enkäten": [7, 5, 6, 3]}
+    slugs = _survey_campaigns(db, truth)
+    pages = {
+        t: _published_survey(client.get(f"/enkat/{s}/resultat").get_data(as_text=True))
+        for t, s in slugs.items()
+    }
+    names = [f"Del {k + 1}" for k in range(4)]
+    now, before = pages["Nya enkäten"], pages["Förra enkäten"]
+    for name in names:  # the comparison is a difference of published values, nothing more
+        n, b, change = now["compare"][name]
+        assert (n, b) == (now["districts"][name][0], before["districts"][name][0])
+        assert change == (None if n is None or b is None else n - b)
+    lo, hi, real = {}, {}, {}
+    for title, page in pages.items():
+        for var, value, t in [
+            ((title, "total"), page["total"], sum(truth[title])),
+            ((title, "light"), page["light"], sum(truth[title])),
+            *[
+                ((title, nm), page["districts"][nm][0], truth[title][k])
+                for k, nm in enumerate(names)
+            ],
+            *[
+                ((title, nm, "light"), page["districts"][nm][1], truth[title][k])
+                for k, nm in enumerate(names)
+            ],
+        ]:
+            a, b = interval(value)
+            lo[var], hi[var], real[var] = np.array([a]), np.array([b]), t
+    relations = []
+    for title in pages:
+        relations.append(((title, "total"), [(title, nm) for nm in names]))
+        relations.append(((title, "light"), [(title, nm, "light") for nm in names]))
+    lo, hi = propagate(lo, hi, relations)
+    hidden = 0
+    for var, t in real.items():
+        assert lo[var][0] <= t <= hi[var][0], f"attacker model wrong at {var}"
+        if 1 <= t <= K - 1:
+            hidden += 1
+            assert lo[var][0] < hi[var][0], f"{var} pinned to {t}"
+    assert hidden == 6  # 4 and 2 before, 3 now, as district counts and as lighting counts
+    # The same attacker on plain suppression (exact counts above k) pins the hidden district.
+    plain = Rule(K, 1)
+    values = truth["Nya enkäten"]
+    p_lo = {"t": np.array([sum(values)])}
+    p_hi = {"t": np.array([sum(values)])}
+    for k, v in enumerate(values):
+        a, b = interval(plain.value(v), plain)
+        p_lo[k], p_hi[k] = np.array([a]), np.array([b])
+    p_lo, p_hi = propagate(p_lo, p_hi, [("t", [0, 1, 2, 3])])
+    assert p_lo[3][0] == p_hi[3][0] == 3
+
+
+def test_survey_results_are_not_public_before_close_and_hold_no_comments(client, db) -> None:
+    from datetime import date, timedelta
+
+    from sqlalchemy import select
+
+    from tests.test_survey_results import answer_many, near
+    from tests.test_survey_service import TOWN, make_campaign
+    from tryggkarta.store import SurveyCampaign, SurveyResponse
+
+    with db.session() as s:
+        c = make_campaign(s, starts_on=date.today() - timedelta(days=3))
+        c.status = "open"
+        answer_many(s, c, near(TOWN, 12), tag="x")
+        for row in s.scalars(select(SurveyResponse)):
+            row.comment = "Hemlig kommentar vid kiosken"
+        slug = c.slug
+        s.commit()
+    assert client.get(f"/enkat/{slug}/resultat").status_code == 404
+    assert client.get(f"/enkat/{slug}/resultat.geojson").status_code == 404
+    with db.session() as s:
+        s.scalar(select(SurveyCampaign)).status = "closed"
+        s.commit()
+    for url in (f"/enkat/{slug}/resultat", f"/enkat/{slug}/resultat.geojson"):
+        body = client.get(url).get_data(as_text=True)
+        assert "Hemlig kommentar" not in body and '"comment"' not in body
+        assert not re.search(r'"answers":\s*[1-4]\b', body)

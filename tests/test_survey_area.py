@@ -35,7 +35,9 @@ def test_a_typed_area_becomes_a_polygon_in_the_working_crs() -> None:
 def test_map_json_and_decimal_commas_are_read_too() -> None:
     pts = [lonlat(xy) for xy in square()]
     as_json = json.dumps([[lat, lon] for lon, lat in pts])
-    commas = "\n".join(f"{lat:.5f}".replace(".", ",") + " " + f"{lon:.5f}".replace(".", ",") for lon, lat in pts)
+    commas = "\n".join(
+        f"{lat:.5f}".replace(".", ",") + " " + f"{lon:.5f}".replace(".", ",") for lon, lat in pts
+    )
     a = shapely.from_wkb(sv.parse_area(as_json, 3006, SKARA))
     b = shapely.from_wkb(sv.parse_area(commas, 3006, SKARA))
     assert a.area == pytest.approx(b.area, rel=1e-3)
@@ -48,7 +50,7 @@ def test_map_json_and_decimal_commas_are_read_too() -> None:
         ("hej", "kunde inte läsas"),
         ("58.39, 13.44\n58.40", "kunde inte läsas"),
         ("58.39, 13.44\n58.40, 13.45", "minst tre hörn"),
-        ("[[58.39, 13.44], [58.4, \"x\"], [58.41, 13.44]]", "kunde inte läsas"),
+        ('[[58.39, 13.44], [58.4, "x"], [58.41, 13.44]]', "kunde inte läsas"),
         ("[[95, 13.44], [58.4, 13.45], [58.41, 13.44]]", "kunde inte läsas"),
         ("[[NaN, 13.44], [58.4, 13.45], [58.41, 13.44]]", "kunde inte läsas"),
         ("\n".join(["58.39, 13.44"] * 502), "kunde inte läsas"),
@@ -95,7 +97,7 @@ def test_pins_and_routes_outside_a_drawn_area_are_refused(db) -> None:
     [
         ("[[58.39, 13.44]]", "minst två punkter"),
         ("[[58.39, 13.44], [58.39]]", "kunde inte läsas"),
-        ("{\"a\": 1}", "kunde inte läsas"),
+        ('{"a": 1}', "kunde inte läsas"),
         ("<script>", "kunde inte läsas"),
         (json.dumps([[58.39, 13.44]] * 201), "kunde inte läsas"),
     ],

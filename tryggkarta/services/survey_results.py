@@ -124,9 +124,7 @@ def campaign_results(
     )
 
 
-def released_cells(
-    frame: pd.DataFrame, rule: Rule, srid: int
-) -> tuple[list[dict[str, Any]], int]:
+def released_cells(frame: pd.DataFrame, rule: Rule, srid: int) -> tuple[list[dict[str, Any]], int]:
     """The pins of ``frame`` on the 250 m release grid: the published cells (``lat``/``lon``
     of the centre, ``x``/``y`` of the lower-left corner in the working CRS, ``n`` the published
     count, ``band`` the unsafe share band or ``None``) and how many occupied cells were
@@ -223,7 +221,9 @@ def campaign_districts(
     if not rows:
         return [], [], np.empty(0, dtype=object)
     geoms = shapely.from_wkb(np.array([r[2] for r in rows], dtype=object))
-    keep = shapely.intersects(geoms, polygon) & (shapely.area(shapely.intersection(geoms, polygon)) > 0)
+    keep = shapely.intersects(geoms, polygon) & (
+        shapely.area(shapely.intersection(geoms, polygon)) > 0
+    )
     return (
         [int(r[0]) for r, k in zip(rows, keep, strict=True) if k],
         [str(r[1]) for r, k in zip(rows, keep, strict=True) if k],
@@ -236,17 +236,17 @@ def breakdown(session: Session, campaign: SurveyCampaign, rule: Rule, srid: int)
     frame = campaign_frame(session, campaign)
     ids, names, geoms = campaign_districts(session, campaign, srid)
     n = len(frame)
-    unsafe = (
-        frame["rating"].to_numpy(int) <= UNSAFE_MAX_RATING if n else np.zeros(0, dtype=bool)
-    )
+    unsafe = frame["rating"].to_numpy(int) <= UNSAFE_MAX_RATING if n else np.zeros(0, dtype=bool)
     text = frame["reasons"].fillna("").astype(str) if n else pd.Series([], dtype=str)
     keys = list(SURVEY_REASONS)
     named = np.zeros((n, len(keys)), dtype=np.int64)  # pins x reasons, unsafe pins only
     for j, key in enumerate(keys):  # nine reasons, each vectorised over all pins
         named[:, j] = text.str.contains(rf"(?:^|,){key}(?:,|$)", regex=True).to_numpy() & unsafe
     tod = frame["time_of_day"].fillna("").to_numpy(str) if n else np.zeros(0, dtype=str)
-    at = np.column_stack([tod == k for k in TIME_KEYS]).astype(np.int64) if n else np.zeros(
-        (0, len(TIME_KEYS)), dtype=np.int64
+    at = (
+        np.column_stack([tod == k for k in TIME_KEYS]).astype(np.int64)
+        if n
+        else np.zeros((0, len(TIME_KEYS)), dtype=np.int64)
     )
     at_unsafe = at * unsafe[:, None]
 

@@ -217,11 +217,8 @@ SWEDEN_BOUNDS = [[55.0, 10.9], [69.1, 24.2]]
 def _area_map(code: str | None) -> dict[str, Any]:
     """Bounds and outline of the municipality for drawing a campaign area on the form (all of
     Sweden, without an outline, when the user and the installation have no municipality)."""
-    if code:
-        try:
-            return _map_data(geo.municipality(code, get_db().srid), get_db().srid)
-        except Exception:  # an unknown code: fall back to the whole country
-            pass
+    if code and code in geo.municipality_codes():
+        return _map_data(geo.municipality(code, get_db().srid), get_db().srid)
     return {"bounds": SWEDEN_BOUNDS, "outline": []}
 
 
@@ -346,9 +343,7 @@ def answers_geojson(campaign_id: int) -> Any:
     return Response(
         json.dumps(data, ensure_ascii=False),
         mimetype="application/geo+json",
-        headers={
-            "Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.geojson"'
-        },
+        headers={"Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.geojson"'},
     )
 
 
