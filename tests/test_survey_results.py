@@ -222,3 +222,14 @@ def test_routes_are_stored_once_per_answer(db) -> None:
     assert stored[1] is None
     line = shapely.from_wkb(stored[0])
     assert line.geom_type == "LineString" and line.length == pytest.approx(200.0, abs=0.5)
+
+
+def test_a_campaign_without_answers_publishes_nothing(db) -> None:
+    with db.session() as s:
+        add_district(s, "Väster", WEST)
+        c = make_campaign(s)
+        parts = survey_results.breakdown(s, c, RULE, 3006)
+        cells = survey_results.released_cells(survey_results.campaign_frame(s, c), RULE, 3006)
+    assert parts.total is None and parts.band is None and parts.times["dag"] == (None, None, None)
+    assert [(d.name, d.n) for d in parts.districts] == [("Väster", None)]
+    assert cells == ([], 0)

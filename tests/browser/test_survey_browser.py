@@ -1,13 +1,15 @@
 """The public survey in headless Chromium on a phone (390×844): a resident tried as a new user.
 
 One answer by pointer (a pin on the map and a district from the list), one by keyboard only,
-the started answer surviving a reload, and axe-core WCAG 2.1 AA with zero violations on the
-form, the form with errors and the thank-you page. ``TK_SCREENSHOTS=1`` writes the form and
-the thank-you page to ``docs/screenshots/``.
+one with a walking route drawn on the map, the started answer surviving a reload, a closed
+campaign's public result, and axe-core WCAG 2.1 AA with zero violations on the form, the
+form with errors, the thank-you page and the result. ``TK_SCREENSHOTS=1`` writes the form,
+the route, the thank-you page and the result to ``docs/screenshots/``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -19,6 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.browser.conftest import AXE, CHROMIUM, ROOT, inject_script, require, serving
+from tests.test_survey_results import answer_many
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
@@ -65,10 +68,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             questions={"time_of_day": True, "weekday": False, "age_band": True, "gender": True},
         )
         sv.set_status(c, "open")
+        done = sv.create_campaign(
+            s,
+            title="Trygg i Skara i fjol",
+            starts_on=date.today() - timedelta(days=400),
+            ends_on=date.today() - timedelta(days=370),
+            municipality_code="1495",
+            area_ids=[],
+            questions={"time_of_day": True, "weekday": False, "age_band": False, "gender": False},
+        )
+        s.flush()
+        centre = (408_625.0, 6_472_625.0)  # Skara's centre, inside one release cell
+        spots = [(centre[0] + 9 * (i % 6), centre[1] + 9 * (i // 6)) for i in range(18)]
+        spots += [(centre[0] + 500 + 9 * (i % 4), centre[1] - 700 + 9 * (i // 4)) for i in range(9)]
+        answer_many(s, done, spots, tag="done")
+        done.status = "closed"
         s.commit()
-        slug, campaign_id = c.slug, c.id
+        slug, campaign_id, closed_slug = c.slug, c.id, done.slug
     with serving(settings) as url:
-        yield {"url": url, "slug": slug, "campaign_id": campaign_id, "db": db}
+        yield {
+            "url": url,
+            "slug": slug,
+            "campaign_id": campaign_id,
+            "closed_slug": closed_slug,
+            "db": db,
+        }
 
 
 class Resident:
@@ -275,5 +299,101 @@ def test_campaign_pages_meet_wcag21aa_for_the_municipality(browser: Any, server:
                 assert page.get_by_role("heading", name="Resultat").is_visible()
                 page.get_by_role("heading", name="Resultat").scroll_into_view_if_needed()
                 shot(page, "survey-results")
+    finally:
+        r.close()
+
+
+def test_a_resident_draws_a_walking_route(resident: Resident, server: dict) -> None:
+    from tryggkarta.store import SurveyResponse
+
+    page = resident.page
+    resident.open(f"/enkat/{server['slug']}")
+    page.get_by_role("button", name="Rita gångväg").click()
+    assert page.locator("#route-draw").get_attribute("aria-pressed") == "true"
+    assert "Tryck på kartan" in page.locator("#route-status").inner_text()
+    box = page.locator("#survey-map").bounding_box()
+    assert box
+    for dx, dy in ((-60, 40), (0, 0), (50, -30)):
+        page.locator("#survey-map").click(
+            position={"x": box["width"] / 2 + dx, "y": box["height"] / 2 + dy}
+        )
+    assert len(json.loads(page.locator("#route").input_value())) == 3
+    assert page.locator("#route-status").inner_text() == "Gångvägen har 3 punkter."
+    assert page.locator("path.leaflet-interactive, .leaflet-overlay-pane path").count() >= 2
+    page.get_by_role("button", name="Klar").click()  # back to placing pins
+    assert page.locator("#route-draw").get_attribute("aria-pressed") == "false"
+    page.locator("#survey-map").click()
+    assert page.locator("input[name=pin-0-lat]").input_value() != ""
+    page.get_by_role("button", name="Ångra senaste punkten").click()
+    assert len(json.loads(page.locator("#route").input_value())) == 2
+    page.locator("#route-box").scroll_into_view_if_needed()
+    shot(page, "survey-route")
+    resident.clean("the form with a walking route")
+    page.get_by_label("1 – mycket otrygg").check()
+    page.get_by_label("Jag har läst hur svaren används").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Skicka svaret").click()
+    assert page.url.endswith("/tack")
+    with server["db"].session() as s:
+        route = s.scalar(
+            select(SurveyResponse.route_wkb)
+            .where(SurveyResponse.route_wkb.is_not(None))
+            .order_by(SurveyResponse.id.desc())
+        )
+    import shapely
+
+    line = shapely.from_wkb(route)
+    assert line.geom_type == "LineString" and len(line.coords) == 2
+
+
+def test_a_closed_campaigns_result_is_public_and_accessible(
+    resident: Resident, server: dict
+) -> None:
+    page = resident.page
+    assert resident.open(f"/enkat/{server['closed_slug']}") == 410
+    with page.expect_navigation():
+        page.get_by_role("link", name="Se resultatet av enkäten").click()
+    assert page.url.endswith(f"/enkat/{server['closed_slug']}/resultat")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Resultat")
+    text = page.locator("main").inner_text()
+    assert "Omkring 25 platser markerades i enkäten." in text  # 27 rounded to a multiple of 5
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the result is {width} px wide on a 390 px phone"
+    resident.clean("the public result")
+    shot(page, "survey-public-result")
+    resident.open(f"/enkat/{server['closed_slug']}/resultat?lang=en")
+    assert "About 25 places were marked" in page.locator("main").inner_text()
+    resident.clean("the public result in English")
+
+
+def test_staff_draw_a_campaign_area(browser: Any, server: dict) -> None:
+    r = Resident(browser, server["url"])
+    try:
+        page = r.page
+        page.set_viewport_size({"width": 1280, "height": 900})
+        r.open("/login")
+        page.fill("#username", "kommun")
+        page.fill("#password", "tryggkarta-demo")
+        with page.expect_navigation():
+            page.click("main form button[type=submit]")
+        r.open("/enkater/")
+        area = page.locator("#area-map")
+        area.scroll_into_view_if_needed()
+        box = area.bounding_box()
+        assert box
+        for dx, dy in ((-40, -40), (40, -40), (40, 40), (-40, 40)):
+            area.click(position={"x": box["width"] / 2 + dx, "y": box["height"] / 2 + dy})
+        lines = page.locator("#area_polygon").input_value().splitlines()
+        assert len(lines) == 4 and all(len(line.split(",")) == 2 for line in lines)
+        page.get_by_role("button", name="Ångra senaste hörnet").click()
+        assert len(page.locator("#area_polygon").input_value().splitlines()) == 3
+        page.get_by_label("Rubrik").fill("Ritat område i centrum")
+        page.get_by_label("Sista dag (enkäten stängs automatiskt efter den)").fill(
+            (date.today() + timedelta(days=20)).isoformat()
+        )
+        with page.expect_navigation():
+            page.get_by_role("button", name="Skapa enkät").click()
+        assert "Ritat område" in page.locator("main").inner_text()
+        r.clean("a campaign with a drawn area")
     finally:
         r.close()
