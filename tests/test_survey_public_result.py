@@ -105,7 +105,10 @@ def test_a_walking_route_is_stored_shown_to_staff_and_refused_outside(client, au
     assert client.post(f"/enkat/{c.slug}", data=good).status_code == 303
     auth.login("municipality")
     page = client.get(f"/enkater/{c.id}").get_data(as_text=True)
-    assert "Gångvägar: 1, sammanlagt 0.5 km" in page
+    assert "Gångvägar: 1, sammanlagt 0,5 km" in page and 'id="route-map"' in page
+    with db.session() as s:
+        seen = s.scalar(select(AuditLog).where(AuditLog.detail == "routes"))
+        assert seen.action == "view_raw" and seen.feature_count == 1
     data = client.get(f"/enkater/{c.id}/svar.geojson").get_json()
     assert [f["geometry"]["type"] for f in data["features"]] == ["Point", "LineString"]
 

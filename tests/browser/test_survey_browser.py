@@ -326,7 +326,9 @@ def test_a_resident_draws_a_walking_route(resident: Resident, server: dict) -> N
     assert page.locator("input[name=pin-0-lat]").input_value() != ""
     page.get_by_role("button", name="Ångra senaste punkten").click()
     assert len(json.loads(page.locator("#route").input_value())) == 2
-    page.locator("#route-box").scroll_into_view_if_needed()
+    page.evaluate(
+        "window.scrollBy(0, document.getElementById('survey-map').getBoundingClientRect().top - 8)"
+    )
     shot(page, "survey-route")
     resident.clean("the form with a walking route")
     page.get_by_label("1 – mycket otrygg").check()
@@ -395,5 +397,9 @@ def test_staff_draw_a_campaign_area(browser: Any, server: dict) -> None:
             page.get_by_role("button", name="Skapa enkät").click()
         assert "Ritat område" in page.locator("main").inner_text()
         r.clean("a campaign with a drawn area")
+        r.open(f"/enkater/{server['campaign_id']}")  # the walking route drawn above
+        assert page.locator("#route-map").is_visible()
+        assert page.locator("#route-map path").count() >= 2  # the area and the route
+        r.clean("a campaign page with walking routes")
     finally:
         r.close()

@@ -210,6 +210,19 @@ def campaigns() -> Any:
         ), status
 
 
+def _route_coords(lines: Any, srid: int) -> list[list[list[float]]]:
+    """Walking routes as ``[[lat, lon], ...]`` per route (WGS84, 6 decimals) for the staff map."""
+    if not len(lines):
+        return []
+    coords, index = shapely.get_coordinates(lines.geometry.to_numpy(), return_index=True)
+    lon, lat = geo.to_wgs84(coords[:, 0], coords[:, 1], srid)
+    pairs = [[round(float(a), 6), round(float(b), 6)] for a, b in zip(lat, lon, strict=True)]
+    out: list[list[list[float]]] = [[] for _ in range(len(lines))]
+    for k, i in enumerate(index.tolist()):
+        out[i].append(pairs[k])
+    return out
+
+
 #: Sweden in WGS84 (south-west, north-east): the drawing map's extent without a municipality.
 SWEDEN_BOUNDS = [[55.0, 10.9], [69.1, 24.2]]
 
@@ -244,6 +257,19 @@ def campaign(campaign_id: int) -> Any:
             else []
         )
         lines = survey_exports.routes(s, c)
+        route_coords = _route_coords(lines, srid)
+        if route_coords:  # raw walking routes are sensitive: every view is in the audit log
+            audit(
+                s,
+                "view_raw",
+                user=current_user,
+                layer="survey",
+                detail="routes",
+                feature_count=len(route_coords),
+                ip=request.remote_addr,
+                extra={"campaign_id": c.id},
+            )
+            s.commit()
         return render_template(
             "survey/campaign.html",
             campaign=c,
@@ -254,6 +280,7 @@ def campaign(campaign_id: int) -> Any:
             routes=len(lines),
             route_km=float(lines.length.sum()) / 1000 if len(lines) else 0.0,
             drawn_area=bool(c.area_wkb),
+            route_map={**_map_data(sv.area_polygon(s, c, srid), srid), "routes": route_coords},
             value=lambda v: "–" if v is None else v,
             min_count=get_settings().min_count,
             band=lambda b: band_text(b, current_language()) or "–",

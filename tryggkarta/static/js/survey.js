@@ -162,6 +162,7 @@
     routeButton.setAttribute("aria-pressed", on ? "true" : "false");
     routeButton.textContent = on ? routeStatus.dataset.done : routeStatus.dataset.draw;
     showRoute(on ? routeStatus.dataset.drawing : "");
+    if (on && mapBox.getBoundingClientRect().top < 0) { mapBox.scrollIntoView({ block: "start" }); }
   }
 
   function placeAt(lat, lon) {

@@ -1,8 +1,26 @@
-/* The campaign form (/enkater/): draw the campaign's own area on a map. Each click adds a
- * corner; the corners are written to the textarea (one "lat, lon" per line), which is also
- * how keyboard users type them in. The server checks the polygon. No inline script (CSP). */
+/* Survey campaign maps for municipality staff. On the campaign form (/enkater/): draw the
+ * campaign's own area; each click adds a corner, written to the textarea (one "lat, lon" per
+ * line), which is also how keyboard users type them in; the server checks the polygon. On a
+ * campaign's page (/enkater/<id>): its area and the walking routes residents drew.
+ * No inline script (CSP). */
 (function () {
   "use strict";
+  var routeBox = document.getElementById("route-map");
+  if (routeBox && typeof L !== "undefined") {
+    routeBox.hidden = false;
+    var rmap = L.map(routeBox, { scrollWheelZoom: false });
+    rmap.fitBounds(JSON.parse(routeBox.dataset.bounds));
+    if (routeBox.dataset.tiles) {
+      L.tileLayer(routeBox.dataset.tiles, { attribution: routeBox.dataset.attribution, maxZoom: 19 }).addTo(rmap);
+    }
+    var area = JSON.parse(routeBox.dataset.outline || "[]");
+    if (area.length > 2) {
+      L.polygon(area, { color: "#1d4e89", weight: 2, fill: false, interactive: false }).addTo(rmap);
+    }
+    JSON.parse(routeBox.dataset.routes || "[]").forEach(function (line) {
+      L.polyline(line, { color: "#b3261e", weight: 3, opacity: 0.8, interactive: false }).addTo(rmap);
+    });
+  }
   var box = document.getElementById("area-map");
   var field = document.getElementById("area_polygon");
   if (!box || !field || typeof L === "undefined") { return; }
