@@ -18,7 +18,7 @@ from tests.test_survey_results import CELL, answer_many, near
 from tests.test_survey_service import TOWN, add_district, lonlat, make_campaign
 from tests.test_survey_web import answer, campaign_row, create, opened
 from tryggkarta.disclosure import Rule
-from tryggkarta.store import AuditLog, SurveyCampaign, SurveyResponse
+from tryggkarta.store import AuditLog, Dataset, SurveyCampaign, SurveyResponse
 from tryggkarta.store.queries import Filters
 
 
@@ -280,3 +280,14 @@ def test_a_closed_campaigns_answers_reach_design_hotspots_and_the_planner_check(
     area = shapely.Point(CELL).buffer(100)
     summary = released_survey_summary(db, area, Rule(5, 5))
     assert summary["n"] == 25 and summary["reasons"][0][0] == "belysning"
+
+
+def test_a_drawn_area_without_a_chosen_municipality_gets_the_one_it_lies_in(
+    client, auth, db
+) -> None:
+    auth.login("municipality")
+    create(client, municipality_code="", area_polygon=corners(*square()))
+    c = campaign_row(db)
+    assert c.municipality_code == "1495" and c.area_wkb is not None
+    with db.session() as s:  # answers carry the code of the campaign's dataset
+        assert s.get(Dataset, c.dataset_id).municipality_code == "1495"

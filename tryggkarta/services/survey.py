@@ -46,6 +46,7 @@ __all__ = [
     "CampaignClosed",
     "Pin",
     "SurveyInputError",
+    "area_municipality",
     "area_polygon",
     "client_hash",
     "close_expired",
@@ -328,6 +329,15 @@ def parse_area(text: str, srid: int, municipality: Any | None) -> bytes:
     ):
         raise refuse("Området måste ligga inom kommunen.")
     return shapely.to_wkb(shapely.orient_polygons(polygon))
+
+
+def area_municipality(area_wkb: bytes, srid: int) -> str | None:
+    """The municipality a drawn area lies in (at its inner point), ``None`` outside Sweden's."""
+    from tryggkarta.geo import municipality_codes_at
+
+    inner = shapely.point_on_surface(shapely.from_wkb(area_wkb))
+    code = municipality_codes_at(np.array([inner.x]), np.array([inner.y]), srid)[0]
+    return None if code is None else str(code)
 
 
 def parse_route(text: str, polygon: Any, srid: int) -> bytes | None:

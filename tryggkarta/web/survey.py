@@ -150,6 +150,9 @@ def campaigns() -> Any:
                 try:
                     muni = geo.municipality(code, get_db().srid) if code else None
                     area_wkb = sv.parse_area(drawn, get_db().srid, muni)
+                    code = code or sv.area_municipality(area_wkb, get_db().srid)
+                    if not code:
+                        errors["area"] = _("Välj en kommun i listan.")
                 except sv.SurveyInputError as exc:
                     errors.update(_translated(exc.errors))
             try:
