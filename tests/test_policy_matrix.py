@@ -123,9 +123,7 @@ def world(app, db):
             "measure_id": str(demo_measure(s)),
             # a form report of the reporter's own organisation (Skarabo), the demo promise
             "report_id": str(
-                s.scalar(
-                    select(Incident.id).where(Incident.dedup_key == "form:demo-form-0000")
-                )
+                s.scalar(select(Incident.id).where(Incident.dedup_key == "form:demo-form-0000"))
             ),
             "promise_id": str(s.scalar(select(Promise.id).limit(1))),
             "activity_id": str(s.scalar(select(PromiseActivity.id).limit(1))),

@@ -97,20 +97,37 @@ def test_promise_pages_and_csv(client, demo_db) -> None:
     with demo_db.session() as s:
         new = s.scalar(select(Promise.id).where(Promise.title == "Löfte 2027"))
         measure = demo_measure(s)
-    assert client.post(f"/medborgarloften/{new}/ataganden", data={"party": "polisen", "title": "Fler möten"}).status_code == 303
+    assert (
+        client.post(
+            f"/medborgarloften/{new}/ataganden", data={"party": "polisen", "title": "Fler möten"}
+        ).status_code
+        == 303
+    )
     with demo_db.session() as s:
         cid = s.scalar(select(PromiseCommitment.id).where(PromiseCommitment.promise_id == new))
-        other_cid = s.scalar(select(PromiseCommitment.id).where(PromiseCommitment.promise_id == pid).limit(1))
+        other_cid = s.scalar(
+            select(PromiseCommitment.id).where(PromiseCommitment.promise_id == pid).limit(1)
+        )
     ok = client.post(
         f"/medborgarloften/{new}/aktiviteter",
-        data={"commitment_id": str(cid), "title": "Medborgardialog", "due": "2027-03-01", "measure_ids": [str(measure)]},
+        data={
+            "commitment_id": str(cid),
+            "title": "Medborgardialog",
+            "due": "2027-03-01",
+            "measure_ids": [str(measure)],
+        },
     )
     assert ok.status_code == 303
     with demo_db.session() as s:
         act = s.scalar(select(PromiseActivity).where(PromiseActivity.commitment_id == cid))
         assert s.get(Intervention, measure).activity_id == act.id
         act_id = act.id
-    assert client.post(f"/medborgarloften/{new}/aktiviteter/{act_id}", data={"status": "klar"}).status_code == 303
+    assert (
+        client.post(
+            f"/medborgarloften/{new}/aktiviteter/{act_id}", data={"status": "klar"}
+        ).status_code
+        == 303
+    )
     # bad input: clear 400s
     bad = [
         ("/medborgarloften/", {"year": "tjugo", "title": "x"}),
@@ -118,7 +135,10 @@ def test_promise_pages_and_csv(client, demo_db) -> None:
         (f"/medborgarloften/{new}/ataganden", {"party": "", "title": "x"}),
         (f"/medborgarloften/{new}/aktiviteter", {"commitment_id": str(other_cid), "title": "x"}),
         (f"/medborgarloften/{new}/aktiviteter", {"commitment_id": "", "title": "x"}),
-        (f"/medborgarloften/{new}/aktiviteter", {"commitment_id": str(cid), "title": "x", "due": "31/12"}),
+        (
+            f"/medborgarloften/{new}/aktiviteter",
+            {"commitment_id": str(cid), "title": "x", "due": "31/12"},
+        ),
         (f"/medborgarloften/{new}/aktiviteter/{act_id}", {"status": "kanske"}),
     ]
     for url, data in bad:

@@ -47,7 +47,9 @@ def _report(**changes: str) -> dict[str, str]:
 
 def _form_count(db) -> int:
     with db.session() as s:
-        return s.scalar(select(func.count()).select_from(Incident).where(Incident.source_type == "form"))
+        return s.scalar(
+            select(func.count()).select_from(Incident).where(Incident.source_type == "form")
+        )
 
 
 def test_a_report_is_stored_once_and_seen_in_the_weekly_picture_at_once(client, demo_db) -> None:
@@ -60,12 +62,20 @@ def test_a_report_is_stored_once_and_seen_in_the_weekly_picture_at_once(client, 
     body = r.get_json()
     assert body["stored"] is True and "lägesbilden" in body["message"]
     again = client.post("/rapport/skicka", data=_report(), headers=JSON)  # the offline re-send
-    assert again.status_code == 200 and again.get_json() == {**body, "stored": False, "message": "Rapporten var redan sparad."}
+    assert again.status_code == 200 and again.get_json() == {
+        **body,
+        "stored": False,
+        "message": "Rapporten var redan sparad.",
+    }
     assert _form_count(demo_db) == n0 + 1
     with demo_db.session() as s:
         row = s.get(Incident, body["id"])
         ds = s.get(Dataset, row.dataset_id)
-        assert (row.category, row.reporter_org, ds.source) == ("klotter", "Skarabo (bostadsbolag)", "form")
+        assert (row.category, row.reporter_org, ds.source) == (
+            "klotter",
+            "Skarabo (bostadsbolag)",
+            "form",
+        )
         assert row.dedup_key == "form:3f1c2a9e-0000-4000-8000-000000000001"
     after = {r.key: r.count for r in lb.category_table(demo_db, week, "sv")}
     assert after.get("klotter", 0) == before.get("klotter", 0) + 1
@@ -73,7 +83,9 @@ def test_a_report_is_stored_once_and_seen_in_the_weekly_picture_at_once(client, 
 
 def test_a_plain_post_without_javascript_works(client, demo_db) -> None:
     _login(client, "fastighet")
-    r = client.post("/rapport/skicka", data=_report(client_id="plain-post-0001", lat="58,3870", lon="13,4440"))
+    r = client.post(
+        "/rapport/skicka", data=_report(client_id="plain-post-0001", lat="58,3870", lon="13,4440")
+    )
     assert r.status_code == 303
     assert "Rapporten är sparad" in client.get("/rapport/").get_data(as_text=True)
 
@@ -120,7 +132,9 @@ def test_parse_report_reads_a_good_report() -> None:
     )
     assert got.category == "brand" and got.occurred_at == datetime(2026, 11, 30, 8, 5, tzinfo=UTC)
     assert 408_000 < got.x < 410_500 and 6_471_000 < got.y < 6_474_000
-    empty_time = reports.parse_report(_report(occurred_at=""), area=municipality("1495", 3006), srid=3006, now=now)
+    empty_time = reports.parse_report(
+        _report(occurred_at=""), area=municipality("1495", 3006), srid=3006, now=now
+    )
     assert empty_time.occurred_at == now  # default: now
 
 
@@ -145,11 +159,13 @@ def test_a_reporter_sees_and_corrects_only_its_own_organisation(client, demo_db)
     mine = client.get("/rapport/mina").get_data(as_text=True)
     assert "Krossad ruta" in mine and "Bråk utanför idrottshallen" not in mine
     with demo_db.session() as s:
-        own = s.scalar(select(Incident.id).where(Incident.description == "Krossad ruta i trapphusets entré."))
-        other = s.scalar(select(Incident.id).where(Incident.description.like("Bråk utanför%")))
-        imported = s.scalar(select(Incident.id).where(Incident.source_type.is_(None)).limit(1)) or s.scalar(
-            select(Incident.id).where(Incident.dedup_key.like("demo:%")).limit(1)
+        own = s.scalar(
+            select(Incident.id).where(Incident.description == "Krossad ruta i trapphusets entré.")
         )
+        other = s.scalar(select(Incident.id).where(Incident.description.like("Bråk utanför%")))
+        imported = s.scalar(
+            select(Incident.id).where(Incident.source_type.is_(None)).limit(1)
+        ) or s.scalar(select(Incident.id).where(Incident.dedup_key.like("demo:%")).limit(1))
     refused = client.get(f"/rapport/{other}")
     assert refused.status_code == 403
     assert "annan organisation" in refused.get_data(as_text=True)
@@ -160,7 +176,9 @@ def test_a_reporter_sees_and_corrects_only_its_own_organisation(client, demo_db)
     assert "Krossad ruta" in form and "Spara rättelsen" in form
     bad = client.post(f"/rapport/{own}", data=_report(occurred_at="2999-01-01T00:00"))
     assert bad.status_code == 400 and "i framtiden" in bad.get_data(as_text=True)
-    ok = client.post(f"/rapport/{own}", data=_report(category="brand", description="Brand i papperskorg"))
+    ok = client.post(
+        f"/rapport/{own}", data=_report(category="brand", description="Brand i papperskorg")
+    )
     assert ok.status_code == 303
     with demo_db.session() as s:
         row = s.get(Incident, own)

@@ -28,11 +28,32 @@ STORA_TORGET = (408_612.0, 6_472_786.0)
 FORM_REPORTS = (
     ("Skarabo (bostadsbolag)", 0, 6, (40, 30), "skadegorelse", "Krossad ruta i trapphusets entré."),
     ("Skarabo (bostadsbolag)", 1, 7, (55, 20), "skadegorelse", "Sönderslagen soptunna vid port 4."),
-    ("Skarabo (bostadsbolag)", 2, 22, (-60, 10), "ungdomar", "Ett tiotal unga samlades vid cykelrummet."),
+    (
+        "Skarabo (bostadsbolag)",
+        2,
+        22,
+        (-60, 10),
+        "ungdomar",
+        "Ett tiotal unga samlades vid cykelrummet.",
+    ),
     ("Skarabo (bostadsbolag)", 8, 9, (20, -40), "klotter", "Klotter på garagelängan."),
-    ("Skarabo (bostadsbolag)", 10, 23, (75, 55), "belysning_fel", "Trasig belysning i gångtunneln."),
+    (
+        "Skarabo (bostadsbolag)",
+        10,
+        23,
+        (75, 55),
+        "belysning_fel",
+        "Trasig belysning i gångtunneln.",
+    ),
     ("Skarabo (bostadsbolag)", 15, 18, (-30, -20), "nedskrapning", "Nedskräpat vid miljöhuset."),
-    ("Fritidsgården Skara", 19, 20, (950, 720), "ordningsstorning", "Bråk utanför idrottshallen efter träningen."),
+    (
+        "Fritidsgården Skara",
+        19,
+        20,
+        (950, 720),
+        "ordningsstorning",
+        "Bråk utanför idrottshallen efter träningen.",
+    ),
     ("Fritidsgården Skara", 23, 21, (900, 690), "ungdomar", "Grupp unga vid läktaren, lugnt."),
 )
 SWEREF = 3006
@@ -170,24 +191,49 @@ def _promise(s: Session, orgs: dict[str, Any], ids: dict[str, int], now: datetim
         s, p, party="tillsammans", title="Vuxna på plats där unga är på kvällarna"
     )
     promises.add_activity(
-        s, c1.id, title="Byta belysningen i gångtunneln", owner_org_id=kommun.id,
-        due=today - timedelta(weeks=8), status="klar", measure_ids=[ids["belysning"]],
+        s,
+        c1.id,
+        title="Byta belysningen i gångtunneln",
+        owner_org_id=kommun.id,
+        due=today - timedelta(weeks=8),
+        status="klar",
+        measure_ids=[ids["belysning"]],
     )
     promises.add_activity(
-        s, c1.id, title="Klotter och skräp bort inom ett dygn", owner_org_id=kommun.id,
-        due=today - timedelta(days=3), status="pagaende", measure_ids=[ids["torget"]],
+        s,
+        c1.id,
+        title="Klotter och skräp bort inom ett dygn",
+        owner_org_id=kommun.id,
+        due=today - timedelta(days=3),
+        status="pagaende",
+        measure_ids=[ids["torget"]],
     )
     promises.add_activity(
-        s, c2.id, title="Kvällspatrull vid Resecentrum fredag–lördag", owner_org_id=polis,
-        due=today + timedelta(weeks=5), status="pagaende", measure_ids=[ids["patrull"]],
+        s,
+        c2.id,
+        title="Kvällspatrull vid Resecentrum fredag–lördag",
+        owner_org_id=polis,
+        due=today + timedelta(weeks=5),
+        status="pagaende",
+        measure_ids=[ids["patrull"]],
     )
     promises.add_activity(
-        s, c3.id, title="Fältassistenter på Skolområdet Norr", owner_org_id=fritid,
-        due=today - timedelta(days=7), status="klar", measure_ids=[ids["skola"]],
+        s,
+        c3.id,
+        title="Fältassistenter på Skolområdet Norr",
+        owner_org_id=fritid,
+        due=today - timedelta(days=7),
+        status="klar",
+        measure_ids=[ids["skola"]],
     )
     promises.add_activity(
-        s, c3.id, title="Kvällsaktiviteter vid Idrottsplatsen", owner_org_id=fritid,
-        due=today + timedelta(weeks=4), status="planerad", measure_ids=[ids["idrott"]],
+        s,
+        c3.id,
+        title="Kvällsaktiviteter vid Idrottsplatsen",
+        owner_org_id=fritid,
+        due=today + timedelta(weeks=4),
+        status="planerad",
+        measure_ids=[ids["idrott"]],
     )
     return True
 

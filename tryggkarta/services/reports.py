@@ -273,8 +273,10 @@ def get_report(session: Session, report_id: int, user: Any) -> Incident:
         raise NotFound("Rapporten finns inte.")
     org = report_organisation(session, row)
     if not policy.may_correct_report(user, org):
-        raise Forbidden("Rapporten hör till en annan organisation. Du kan bara se och rätta "
-                        "din egen organisations rapporter.")
+        raise Forbidden(
+            "Rapporten hör till en annan organisation. Du kan bara se och rätta "
+            "din egen organisations rapporter."
+        )
     return row
 
 
@@ -324,9 +326,7 @@ def reporting_organisations(session: Session) -> list[tuple[int, str]]:
     return [(int(i), str(n)) for i, n in rows]
 
 
-def silent_organisations(
-    session: Session, start: datetime, end: datetime
-) -> list[dict[str, Any]]:
+def silent_organisations(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Reporting organisations without a form report in ``[start, end)``, with the day of
     their latest report (``None`` if they never reported)."""
     expected = reporting_organisations(session)

@@ -147,7 +147,9 @@ def add_activity(promise_id: int) -> Any:
     owner = _int_or_none(request.form.get("owner_org_id"), "owner_org_id")
     due = params.parse_day(request.form.get("due"), "due", _)
     measure_ids = [
-        params.parse_int(v, "measure_ids", 1, MAX_ID, 0, t=_) for v in request.form.getlist("measure_ids") if v
+        params.parse_int(v, "measure_ids", 1, MAX_ID, 0, t=_)
+        for v in request.form.getlist("measure_ids")
+        if v
     ]
     with db.session() as s:
         promise = svc.get_promise(s, promise_id, _)

@@ -49,9 +49,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["commitment_id"], ["promise_commitments.id"], ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["commitment_id"], ["promise_commitments.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["owner_org_id"], ["organisations.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
