@@ -82,7 +82,11 @@ def test_promise_pages_and_csv(client, demo_db) -> None:
     page = client.get(f"/medborgarloften/{pid}").get_data(as_text=True)
     assert "Kommunen lovar" in page and "Polisen lovar" in page and "Tillsammans lovar vi" in page
     fu = client.get(f"/medborgarloften/{pid}/uppfoljning").get_data(as_text=True)
-    assert "2 av 5 aktiviteter är genomförda" in fu and "försenad" in fu
+    assert "2 av 5 aktiviteter är genomförda" in fu and "En aktivitet är försenad." in fu
+    assert "Synlig polis" not in fu and "Polisiär insats" in fu  # police tactics: no title
+    assert "Synlig polis" in client.get(f"/medborgarloften/{pid}/uppfoljning?niva=raw").get_data(
+        as_text=True
+    )
     assert "avrundade till jämna 5" in fu
     raw = client.get(f"/medborgarloften/{pid}/uppfoljning?niva=raw").get_data(as_text=True)
     assert "exakta och får inte lämnas ut" in raw
@@ -91,6 +95,7 @@ def test_promise_pages_and_csv(client, demo_db) -> None:
     assert r.status_code == 200 and r.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
     assert rows[0][:3] == ["Vem lovar", "Åtagande", "Aktivitet"] and len(rows) == 6
+    assert "Synlig polis" not in r.get_data(as_text=True)
     # create a promise, a commitment, an activity carried out by a measure, set its status
     r = client.post("/medborgarloften/", data={"year": "2027", "title": "Löfte 2027"})
     assert r.status_code == 303

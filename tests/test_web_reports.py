@@ -214,26 +214,3 @@ def test_the_weekly_picture_names_organisations_that_have_not_reported(client, d
     section = html.split('id="h-reporting"', 1)[1].split("</section>", 1)[0]
     assert "Fritidsgården Skara" in section and "senaste rapport" in section
     assert "Skarabo" not in section  # it reported this week (demo: yesterday)
-
-
-def test_reports_service(demo_db) -> None:
-    """Idempotent store; the form dataset's checksum moves (caches see the report)."""
-    from tryggkarta.store import Organisation
-
-    with demo_db.session() as s:
-        org = s.scalar(select(Organisation).where(Organisation.name == "Fritidsgården Skara"))
-        ds = reports.form_dataset(s, org)
-        checksum, rows = ds.checksum, ds.rows_imported
-        area = reports.reporting_area(s, org.id, demo_db.srid, "SE")
-        report = reports.parse_report(
-            {"client_id": "svc-test-000001", "lat": LAT, "lon": LON, "category": "brand"},
-            area=area,
-            srid=demo_db.srid,
-        )
-        row, created = reports.store_report(s, org, report)
-        assert created and ds.rows_imported == rows + 1 and ds.checksum != checksum
-        again, created = reports.store_report(s, org, report)
-        assert not created and again.id == row.id
-        start = lb.week_of(datetime.now(UTC)).start
-        silent = reports.silent_organisations(s, start, start + timedelta(days=7))
-        assert [o["name"] for o in silent] == []  # both reported this week now

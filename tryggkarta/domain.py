@@ -202,10 +202,7 @@ ROLE_LABELS: dict[str, Label] = {
     Role.MUNICIPALITY: Label("Kommun (trygghetssamordnare)", "Municipality (safety coordinator)"),
     Role.PLANNER: Label("Planerare", "Planner"),
     Role.PARTNER: Label("Samverkanspartner", "Partner"),
-    Role.REPORTER: Label(
-        "EST-rapportör (fastighet, fritid, bostadsbolag, väktare)",
-        "EST reporter (property, youth work, housing, guards)",
-    ),
+    Role.REPORTER: Label("EST-rapportör", "EST reporter"),
     Role.PUBLIC: Label("Allmänheten", "Public"),
 }
 

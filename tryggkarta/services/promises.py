@@ -36,6 +36,7 @@ from tryggkarta.domain import (
 )
 from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.params import Translate, shown, swedish
+from tryggkarta.policy import NON_PUBLIC_MEASURE_KINDS
 from tryggkarta.services.measures import TARGET_RADIUS, place_of
 from tryggkarta.store import (
     Filters,
@@ -299,6 +300,30 @@ def _counts(db: Database, area: Any, start: datetime, mid: datetime, end: dateti
     )
 
 
+def _measure_row(m: Intervention, rule: disclosure.Rule, lang: str) -> dict[str, Any]:
+    """A measure as the follow-up lists it. Below raw detail a police-tactics measure (a
+    patrol) is named by a neutral kind only: no title, no period."""
+    tz = local_timezone()
+    if not rule.raw and m.measure in NON_PUBLIC_MEASURE_KINDS:
+        label = "Polisiär insats" if lang != "en" else "Police measure"
+        return {
+            "id": m.id,
+            "title": "",
+            "kind": label,
+            "status": m.status,
+            "start": None,
+            "end": None,
+        }
+    return {
+        "id": m.id,
+        "title": m.title,
+        "kind": measure_kind_label(m.measure, lang),
+        "status": m.status,
+        "start": m.started_at.astimezone(tz).date() if m.started_at else None,
+        "end": m.ended_at.astimezone(tz).date() if m.ended_at else None,
+    }
+
+
 def follow_up(
     db: Database,
     promise_id: int,
@@ -340,17 +365,7 @@ def follow_up(
                     overdue=bool(
                         a.due_date and a.due_date < today and a.status not in ("klar", "installd")
                     ),
-                    measures=[
-                        {
-                            "id": m.id,
-                            "title": m.title,
-                            "kind": measure_kind_label(m.measure, lang),
-                            "status": m.status,
-                            "start": m.started_at.astimezone(tz).date() if m.started_at else None,
-                            "end": m.ended_at.astimezone(tz).date() if m.ended_at else None,
-                        }
-                        for m in measures
-                    ],
+                    measures=[_measure_row(m, rule, lang) for m in measures],
                 )
                 places = [p for p in (place_of(m) for m in measures) if p is not None]
                 window = _window(measures, now)
@@ -405,7 +420,9 @@ def follow_up_csv(fu: FollowUp, lang: str = "sv", t: Translate = swedish) -> str
                 a.owner,
                 a.due.isoformat() if a.due else "",
                 status.get(lang) if status else a.status,
-                " | ".join(f"{m['kind']}: {m['title']}" for m in a.measures),
+                " | ".join(
+                    f"{m['kind']}: {m['title']}" if m["title"] else m["kind"] for m in a.measures
+                ),
                 f"{a.period[0].isoformat()}–{a.period[1].isoformat()}" if a.period else "",
                 num(a.incidents_before),
                 num(a.incidents_after),

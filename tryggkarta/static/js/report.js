@@ -162,7 +162,7 @@
     }).then(function (answer) {
       sending = false;
       var rest = readQueue().filter(function (x) { return x.client_id !== item.client_id; });
-      if (answer.status === 200 || answer.status === 201) {
+      if ((answer.status === 200 || answer.status === 201) && answer.data.id) {
         writeQueue(rest);
         statusLine.textContent = answer.data.message || form.dataset.sent;
         flush();
@@ -170,7 +170,9 @@
         writeQueue(rest);  /* back into the form, with its id, to be corrected and sent again */
         fill(item);
         showErrors(answer.data.errors);
-      } else if (answer.status === 401 || answer.status === 403) {
+      } else if (answer.status === 200 || answer.status === 401 || answer.status === 403 ||
+                 answer.data.code === "CSRF") {
+        /* logged out (a login page instead of an answer) or a stale form: the report stays */
         statusLine.textContent = form.dataset.login;
       } else {
         statusLine.textContent = form.dataset.queued;
