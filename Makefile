@@ -34,7 +34,8 @@ demo: install
 	@echo
 	@echo "  tryggkarta demo: http://$(HOST):$(PORT)/"
 	@echo "  Logins (password 'tryggkarta-demo'): polis (police), kommun (municipality),"
-	@echo "  planerare (planner), grannsamverkan (partner), admin (admin). All data is synthetic."
+	@echo "  planerare (planner), grannsamverkan (partner), admin (admin),"
+	@echo "  fastighet and fritid (EST reporters: the phone form /rapport). All data is synthetic."
 	@echo
 	@$(BIN)/tryggkarta serve --host $(HOST) --port $(PORT)
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from sqlalchemy import func, select
 
 from tryggkarta import disclosure
 from tryggkarta.demo import COMMENTS, DEMO_PASSWORD, load_demo
@@ -390,10 +391,16 @@ def test_public_page_names_no_est_measure_title_and_no_patrol(client, demo) -> N
         )
         s.add(Intervention(measure="belysning", title="Byt lampor Gröna gången, nattetid"))
         s.add(Intervention(measure="belysning", title="Lampa vid skolan"))
+        s.flush()
+        lighting = s.scalar(
+            select(func.count())
+            .select_from(Intervention)
+            .where(Intervention.measure == "belysning")
+        )
     html = client.get("/publik").get_data(as_text=True)
     assert "Resecentrum" not in html and "Gröna gången, nattetid" not in html
-    assert "Patrullering" not in html
-    assert "Lagad belysning (2)" in html
+    assert "Patrullering" not in html and "Synlig polis" not in html  # the demo's patrol too
+    assert f"Lagad belysning ({lighting})" in html  # the demo's lighting measure and these two
 
 
 def test_a_release_grid_too_large_is_refused_with_a_sentence() -> None:

@@ -138,6 +138,9 @@ def _paths(app, shared_id: int) -> list[str]:
         "x": "0",
         "y": "0",
         "measure_id": str(app.config["FUZZ_MEASURE_ID"]),
+        "report_id": "1",
+        "promise_id": "1",
+        "activity_id": "1",
     }
     out = []
     for rule in app.url_map.iter_rules():
@@ -247,6 +250,9 @@ def _post_paths(app, shared_id: int) -> list[str]:
         "campaign_id": "1",
         "slug": "x" * 12,
         "measure_id": str(app.config["FUZZ_MEASURE_ID"]),
+        "report_id": "1",
+        "promise_id": "1",
+        "activity_id": "1",
     }
     out = []
     for rule in app.url_map.iter_rules():

@@ -20,7 +20,17 @@ from tryggkarta.demo import COMMENTS, DEMO_PASSWORD, load_demo
 from tryggkarta.domain import Detail, Role
 from tryggkarta.services.accounts import create_token
 from tryggkarta.services.public import allowed as collection_allowed
-from tryggkarta.store import ApiToken, Dataset, Project, SharedMap, User, layer_frame
+from tryggkarta.store import (
+    ApiToken,
+    Dataset,
+    Incident,
+    Project,
+    Promise,
+    PromiseActivity,
+    SharedMap,
+    User,
+    layer_frame,
+)
 
 #: Demo users per role; the public is anonymous.
 USERS = {
@@ -29,6 +39,7 @@ USERS = {
     "municipality": "kommun",
     "planner": "planerare",
     "partner": "grannsamverkan",
+    "reporter": "fastighet",
 }
 ROLES = ["public", *USERS]
 #: Alternatives for URL arguments; a rule expands into one URL per combination.
@@ -110,6 +121,12 @@ def world(app, db):
             "user_id": str(throwaway.id),
             "token_id": str(throwaway_token),
             "measure_id": str(demo_measure(s)),
+            # a form report of the reporter's own organisation (Skarabo), the demo promise
+            "report_id": str(
+                s.scalar(select(Incident.id).where(Incident.dedup_key == "form:demo-form-0000"))
+            ),
+            "promise_id": str(s.scalar(select(Promise.id).limit(1))),
+            "activity_id": str(s.scalar(select(PromiseActivity.id).limit(1))),
         }
     inc = layer_frame(db, "incidents", columns=["x", "y"], geometry=False).head(25)
     from tryggkarta.geo import to_wgs84

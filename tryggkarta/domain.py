@@ -123,6 +123,13 @@ MEASURE_ORIGINS: dict[str, Label] = {
     "promise": Label("Aktivitet i medborgarlöftet", "Citizen-promise activity"),
 }
 
+#: The three parts of a citizen promise (medborgarlöfte), in the order of the document.
+PROMISE_PARTIES: dict[str, Label] = {
+    "kommunen": Label("Kommunen lovar", "The municipality promises"),
+    "polisen": Label("Polisen lovar", "The police promise"),
+    "tillsammans": Label("Tillsammans lovar vi", "Together we promise"),
+}
+
 
 def measure_kind_label(key: str, lang: str = "sv") -> str:
     """Label of a measure kind (or of a project measure key); the key itself if unknown."""
@@ -185,6 +192,7 @@ class Role(StrEnum):
     MUNICIPALITY = "municipality"
     PLANNER = "planner"
     PARTNER = "partner"
+    REPORTER = "reporter"
     PUBLIC = "public"
 
 
@@ -194,6 +202,7 @@ ROLE_LABELS: dict[str, Label] = {
     Role.MUNICIPALITY: Label("Kommun (trygghetssamordnare)", "Municipality (safety coordinator)"),
     Role.PLANNER: Label("Planerare", "Planner"),
     Role.PARTNER: Label("Samverkanspartner", "Partner"),
+    Role.REPORTER: Label("EST-rapportör", "EST reporter"),
     Role.PUBLIC: Label("Allmänheten", "Public"),
 }
 

@@ -69,6 +69,9 @@ PERMISSIONS: dict[str, dict[str, Detail]] = {
     Role.MUNICIPALITY: dict(_RAW_ALL),
     Role.PLANNER: dict(_AGGREGATED),
     Role.PARTNER: dict(_AGGREGATED),
+    # An EST reporter (property staff, youth workers, housing company, guards) sees releases
+    # like a partner; its own organisation's form reports it reads through Action.REPORT.
+    Role.REPORTER: dict(_AGGREGATED),
     Role.PUBLIC: dict(_AGGREGATED),
 }
 
@@ -80,6 +83,8 @@ class Action(StrEnum):
     SIGNED_IN = "signed_in"  # any logged-in user
     LAGESBILD = "lagesbild"  # the weekly EST picture and its decisions
     MEASURES = "measures"  # the register of measures and their effect (raw counts)
+    REPORT = "report"  # file EST reports from a phone; see and correct one's own organisation's
+    PROMISES = "promises"  # citizen promises (medborgarlöften): commitments, activities, follow-up
     PATROL = "patrol"  # where and when to patrol (street-level, from raw incidents)
     IMPORT = "import"  # upload files, see import reports
     PROJECTS = "projects"  # project list, project check, follow-up
@@ -97,6 +102,8 @@ ACTIONS: dict[Action, frozenset[str]] = {
     Action.SIGNED_IN: _LOGGED_IN,
     Action.LAGESBILD: _STAFF,
     Action.MEASURES: _STAFF,
+    Action.REPORT: _STAFF | {Role.REPORTER},
+    Action.PROMISES: _STAFF,
     Action.PATROL: _STAFF,
     Action.IMPORT: _STAFF | {Role.PLANNER},
     Action.PROJECTS: _STAFF | {Role.PLANNER},
@@ -145,6 +152,18 @@ ROUTES: dict[str, Action] = {
     "measures.show": Action.MEASURES,
     "measures.done": Action.MEASURES,
     "measures.from_decision": Action.MEASURES,
+    "reports.form": Action.REPORT,
+    "reports.submit": Action.REPORT,
+    "reports.mine": Action.REPORT,
+    "reports.edit": Action.REPORT,
+    "promises.index": Action.PROMISES,
+    "promises.create": Action.PROMISES,
+    "promises.show": Action.PROMISES,
+    "promises.add_commitment": Action.PROMISES,
+    "promises.add_activity": Action.PROMISES,
+    "promises.activity_status": Action.PROMISES,
+    "promises.follow_up": Action.PROMISES,
+    "promises.follow_up_csv": Action.PROMISES,
     "imports.upload": Action.IMPORT,
     "imports.preview": Action.IMPORT,
     "imports.confirm": Action.IMPORT,
@@ -287,6 +306,16 @@ def may_read_import_rows(
     if importer_id is not None and importer_id == getattr(user, "id", None):
         return True
     return allowed(user, layer, Detail.RAW) and owns(user, Scope(organisation_id=organisation_id))
+
+
+def may_correct_report(user: Principal | None, report_organisation_id: int | None) -> bool:
+    """May ``user`` read and correct a form report of ``report_organisation_id``? Its own
+    organisation's reporters, and raw-detail staff (who read every incident anyway)."""
+    if not can(user, Action.REPORT):
+        return False
+    if allowed(user, Layer.INCIDENTS, Detail.RAW):
+        return True
+    return owns(user, Scope(organisation_id=report_organisation_id))
 
 
 def can(user: Principal | str | None, action: Action | str) -> bool:

@@ -48,6 +48,8 @@ def load_demo(
             ("Skara kommun", "municipality"),
             ("Polisen LPO Västra Skaraborg", "police"),
             ("Grannsamverkan Skara", "partner"),
+            ("Skarabo (bostadsbolag)", "housing"),
+            ("Fritidsgården Skara", "youth"),
         ):
             orgs[name] = get_or_create_organisation(s, name, kind, municipality_code)
         for username, role, org, display in DEMO_USERS:
@@ -111,6 +113,9 @@ def load_demo(
             if inserted == 0:
                 s.delete(ds)
             lines.append(f"{layer:10} {inserted:6d} new, {skipped:6d} already loaded")
+        from tryggkarta.demo.cycle import load_cycle
+
+        lines += load_cycle(s, orgs, db.srid, now)
         if s.get(Setting, "demo") is None:
             s.add(Setting(key="demo", value="1"))
     lines.append(

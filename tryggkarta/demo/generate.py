@@ -33,6 +33,8 @@ DEMO_USERS = (
     ("kommun", "municipality", "Skara kommun", "Trygghetssamordnare Demo"),
     ("planerare", "planner", "Skara kommun", "Planarkitekt Demo"),
     ("grannsamverkan", "partner", "Grannsamverkan Skara", "Grannsamverkan Demo"),
+    ("fastighet", "reporter", "Skarabo (bostadsbolag)", "Fastighetsskötare Demo"),
+    ("fritid", "reporter", "Fritidsgården Skara", "Fritidsledare Demo"),
 )
 
 

@@ -363,6 +363,10 @@ class Intervention(Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     origin: Mapped[str] = mapped_column(String(20), default="manual")
     promise_id: Mapped[int | None] = mapped_column(ForeignKey("promises.id", ondelete="SET NULL"))
+    #: The citizen-promise activity this measure carries out (migration 0009).
+    activity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("promise_activities.id", ondelete="SET NULL")
+    )
     #: Incident categories its effect is evaluated on (comma-separated; empty = all).
     categories: Mapped[str] = mapped_column(String(300), default="")
     updated_at: Mapped[datetime | None]
@@ -371,7 +375,7 @@ class Intervention(Base):
 
 
 class Promise(Base):
-    """A medborgarlöfte commitment or activity."""
+    """A citizen promise (medborgarlöfte) of a year: commitments, each with activities."""
 
     __tablename__ = "promises"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -381,6 +385,55 @@ class Promise(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     owner_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     status: Mapped[str] = mapped_column(String(20), default="pagaende")
+
+    commitments: Mapped[list[PromiseCommitment]] = relationship(
+        back_populates="promise",
+        cascade="all, delete-orphan",
+        order_by="PromiseCommitment.position",
+    )
+
+
+class PromiseCommitment(Base):
+    """One commitment of a promise: who promises (``party``: kommunen/polisen/tillsammans)
+    and what (migration 0009)."""
+
+    __tablename__ = "promise_commitments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    promise_id: Mapped[int] = mapped_column(
+        ForeignKey("promises.id", ondelete="CASCADE"), index=True
+    )
+    party: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    promise: Mapped[Promise] = relationship(back_populates="commitments")
+    activities: Mapped[list[PromiseActivity]] = relationship(
+        back_populates="commitment",
+        cascade="all, delete-orphan",
+        order_by="PromiseActivity.id",
+    )
+
+
+class PromiseActivity(Base):
+    """An activity of a commitment: owner, due date, status; measures carry it out."""
+
+    __tablename__ = "promise_activities"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commitment_id: Mapped[int] = mapped_column(
+        ForeignKey("promise_commitments.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    owner_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    due_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="planerad")
+    note: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime | None]
+
+    commitment: Mapped[PromiseCommitment] = relationship(back_populates="activities")
+    owner_org: Mapped[Organisation | None] = relationship()
 
 
 class SharedMap(Base):

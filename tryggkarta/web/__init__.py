@@ -49,6 +49,8 @@ BLUEPRINTS = (
     "tryggkarta.web.imports",
     "tryggkarta.web.lagesbild",
     "tryggkarta.web.measures",
+    "tryggkarta.web.reports",
+    "tryggkarta.web.promises",
     "tryggkarta.web.shared",
     "tryggkarta.web.projects",
     "tryggkarta.web.ogc",

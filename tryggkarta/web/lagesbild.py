@@ -15,7 +15,7 @@ from tryggkarta import params
 from tryggkarta.domain import category_label
 from tryggkarta.errors import BadInput
 from tryggkarta.services import lagesbild as lb
-from tryggkarta.services import measures
+from tryggkarta.services import measures, reports
 from tryggkarta.store.writes import audit
 from tryggkarta.web.context import _, current_language, get_db
 
@@ -44,6 +44,8 @@ def index() -> Any:
     with db.session() as s:
         unmatched = lb.attach_decisions(db, s, week, hotspots)
         measure_of = measures.decision_measures(s, [d["id"] for h in hotspots for d in h.decisions])
+        silent = reports.silent_organisations(s, week.start, (week + 1).start)
+        expected = len(reports.reporting_organisations(s))
         audit(
             s,
             "view_lagesbild",
@@ -63,6 +65,8 @@ def index() -> Any:
         notes=notes,
         unmatched=unmatched,
         measure_of=measure_of,
+        silent_organisations=silent,
+        reporting_expected=expected,
         categories=lb.category_table(db, week, lang),
         areas=lb.area_table(db, week),
         profile_max=lb.profile_max,

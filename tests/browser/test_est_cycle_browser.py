@@ -1,0 +1,183 @@
+"""The EST cycle in headless Chromium on a phone (390×844), on the demo data: a reporter files
+a report, then one without network that is sent once when the network returns; the measure
+with an effect shows an estimate with an interval; the citizen promise's follow-up prints on
+A4. axe-core WCAG 2.1 AA with zero violations on the report form. ``TK_SCREENSHOTS=1`` writes
+screenshots to ``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.browser.conftest import (
+    AXE,
+    CHROMIUM,
+    ROOT,
+    demo_database,
+    inject_script,
+    require,
+    serving,
+)
+from tryggkarta.demo import DEMO_PASSWORD
+
+pytestmark = pytest.mark.browser
+SHOTS = ROOT / "docs" / "screenshots"
+WCAG = "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']"
+PHONE = {"width": 390, "height": 844}
+require(
+    [
+        (Path(CHROMIUM), "install Debian's chromium"),
+        (AXE, "run `python -m tryggkarta.maps.build_assets`"),
+    ],
+    "EST cycle browser tests",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    settings, db = demo_database(tmp_path_factory.mktemp("est"), "browser-est")
+    with serving(settings) as url:
+        yield {"url": url, "db": db}
+
+
+class User:
+    """A logged-in phone browser; requests leaving 127.0.0.1 are aborted."""
+
+    def __init__(self, browser: Any, base: str, username: str) -> None:
+        self.context = browser.new_context(viewport=PHONE, locale="sv-SE")
+        self.page = self.context.new_page()
+        self.base = base
+        self.errors: list[str] = []
+        self.page.route("**/*", self._route)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.page.goto(base + "/login")
+        self.page.fill("#username", username)
+        self.page.fill("#password", DEMO_PASSWORD)
+        with self.page.expect_navigation():
+            self.page.press("#password", "Enter")
+
+    def _route(self, route: Any) -> None:
+        url = route.request.url
+        if urlsplit(url).hostname == "127.0.0.1" or url.startswith("data:"):
+            route.continue_()
+        else:
+            route.abort()
+
+    def open(self, path: str) -> int:
+        response = self.page.goto(self.base + path, wait_until="load")
+        return response.status if response else 0
+
+    def axe(self) -> list[str]:
+        inject_script(self.page, AXE)
+        result = self.page.evaluate(
+            f"async () => await axe.run(document, {{runOnly: {{type: 'tag', values: {WCAG}}}}})"
+        )
+        return [
+            f"{v['id']}: {v['help']} -> " + "; ".join(" ".join(n["target"]) for n in v["nodes"][:4])
+            for v in result["violations"]
+        ]
+
+
+def shot(page: Any, name: str, full: bool = False) -> None:
+    if os.environ.get("TK_SCREENSHOTS") == "1":
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
+
+
+def until(page: Any, expression: str, seconds: float = 15) -> None:
+    """Wait for ``expression`` to be true (``wait_for_function`` evaluates a string, which the
+    page's CSP refuses)."""
+    for _ in range(int(seconds * 10)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"still false after {seconds} s: {expression}")
+
+
+def form_reports(server: dict) -> int:
+    from tryggkarta.store import Incident
+
+    with server["db"].session() as s:
+        return int(
+            s.scalar(
+                select(func.count()).select_from(Incident).where(Incident.source_type == "form")
+            )
+        )
+
+
+def test_a_reporter_files_a_report_online_and_offline(browser: Any, server: dict) -> None:
+    user = User(browser, server["url"], "fastighet")
+    page = user.page
+    try:
+        assert user.open("/rapport/") == 200
+        violations = user.axe()
+        assert not violations, "axe violations on /rapport:\n  " + "\n  ".join(violations)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the form is {width} px wide on a 390 px phone"
+        n0 = form_reports(server)
+        page.locator("#report-map").click()  # the middle of Skara
+        assert page.locator("#place-status").inner_text() == "Platsen är markerad."
+        page.get_by_label("Vad hände?").select_option("klotter")
+        page.get_by_label("Kort beskrivning").fill("Klotter på busskuren vid Resecentrum")
+        shot(page, "report-form")
+        page.get_by_role("button", name="Skicka rapporten").click()
+        until(page, "document.getElementById('report-status').textContent.includes('sparad')")
+        assert form_reports(server) == n0 + 1
+        assert page.locator("#category").input_value() == ""  # ready for the next report
+
+        user.context.set_offline(True)
+        page.locator("#report-map").click()
+        page.get_by_label("Vad hände?").select_option("skadegorelse")
+        page.get_by_label("Kort beskrivning").fill("Krossad lampa i cykelgaraget")
+        page.get_by_role("button", name="Skicka rapporten").click()
+        assert "Inte uppkopplad" in page.locator("#report-status").inner_text()
+        assert page.locator("#report-queue li").count() == 1
+        assert page.evaluate("JSON.parse(localStorage['tryggkarta-report-queue']).length") == 1
+        shot(page, "report-offline", full=True)
+        assert form_reports(server) == n0 + 1  # nothing reached the server
+        user.context.set_offline(False)  # the "online" event sends the queue
+        until(page, "JSON.parse(localStorage['tryggkarta-report-queue'] || '[]').length === 0")
+        assert form_reports(server) == n0 + 2
+        assert page.locator("#queue-box").is_hidden()
+        page.reload()  # a reload does not send anything again
+        page.wait_for_load_state("load")
+        assert form_reports(server) == n0 + 2
+        assert user.open("/rapport/mina") == 200
+        assert "Krossad lampa i cykelgaraget" in page.content()
+        assert user.errors == []
+    finally:
+        user.context.close()
+
+
+def test_the_measure_shows_its_effect_and_the_promise_prints(browser: Any, server: dict) -> None:
+    from tryggkarta.store import Intervention, Promise
+
+    with server["db"].session() as s:
+        measure = s.scalar(
+            select(Intervention.id).where(Intervention.title.like("Fältassistenter%"))
+        )
+        promise = s.scalar(select(Promise.id).limit(1))
+    user = User(browser, server["url"], "kommun")
+    page = user.page
+    try:
+        assert user.open(f"/insatser/{measure}") == 200
+        text = page.locator("main").inner_text()
+        assert re.search(r"95 % intervall \d+,\d\d–\d+,\d\d", text), text[:2000]
+        shot(page, "measure-effect")
+        assert user.open(f"/medborgarloften/{promise}/uppfoljning") == 200
+        assert "Kommunen lovar" in page.content()
+        shot(page, "promise-follow-up", full=True)
+        page.emulate_media(media="print")
+        pdf = page.pdf(format="A4", print_background=False)
+        pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+        assert 1 <= pages <= 3, f"the follow-up prints on {pages} A4 pages"
+        assert user.errors == []
+    finally:
+        user.context.close()
