@@ -15,12 +15,15 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from tryggkarta import disclosure, params, policy
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import (
     INCIDENT_CATEGORIES,
     LAYER_LABELS,
     MEASURE_KINDS,
     MEASURES,
     ROLE_LABELS,
+    Detail,
+    Layer,
     Role,
 )
 from tryggkarta.errors import BadInput, Gone, NotFound
@@ -234,7 +237,8 @@ def link(token: str) -> Any:
 
 @bp.route("/publik")
 def public() -> Any:
-    """The public map: aggregated survey cells (k-anonymous) and this year's measures."""
+    """The public map: the survey and incident releases (k-anonymous, public rights whoever
+    asks), the municipality and its districts on the background map, and this year's measures."""
 
     db, settings = get_db(), get_settings()
     cells = sharing.public_cells(db, settings.min_count)
@@ -249,9 +253,56 @@ def public() -> Any:
         min_count=settings.min_count,
         measure_labels=MEASURES,
         kind_labels=MEASURE_KINDS,
-        svg=_cells_svg(cells),
+        map=_public_map(db, settings.min_count),
         band=_band_text,
     )
+
+
+def _public_map(db: Any, min_count: int) -> Any:
+    """The /publik map: only what the public role gets anywhere else — the fixed releases
+    of :mod:`tryggkarta.disclosure` under the public role's rule, and the areas."""
+    from tryggkarta import maps
+    from tryggkarta.geo import parse_region
+    from tryggkarta.web import mapview
+    from tryggkarta.web.basemap import current_background
+
+    lang = current_language()
+    muni = parse_region(db.settings.region).municipality_code
+    public = Role.PUBLIC.value
+    layers = []
+    if policy.detail(public, Layer.SURVEY) is not Detail.HIDDEN:
+        rule = disclosure.rule_for(policy.detail(public, Layer.SURVEY), min_count)
+        rel = disclosure.survey_release(db, muni, rule)
+        fc = disclosure.release_geojson(rel, db.srid, lang=lang)
+        layers.append(maps.survey_cells(fc, _, lang, show=True))
+    if policy.detail(public, Layer.INCIDENTS) is not Detail.HIDDEN:
+        period = disclosure.parse_period(None, tz=local_timezone(get_settings()))
+        rule = disclosure.rule_for(policy.detail(public, Layer.INCIDENTS), min_count)
+        rel = disclosure.incident_release(db, muni, period, rule)
+        fc = disclosure.release_geojson(rel, db.srid, lang=lang)
+        layers.append(maps.incident_cells(fc, _, lang, show=False))
+    areas_fc: dict[str, Any] = {"features": []}
+    if policy.detail(public, Layer.AREAS) is not Detail.HIDDEN:
+        areas_fc = _public_areas(db, muni)
+        if areas_fc["features"]:
+            layers.append(maps.areas(areas_fc, _, lang, labels=not current_background().enabled))
+    bounds = mapview.town_bounds(areas_fc) if areas_fc["features"] else None
+    if bounds is None and not any(item.features for item in layers):
+        return None
+    return mapview.inset_map(layers, bounds, _)
+
+
+def _public_areas(db: Any, municipality_code: str | None) -> dict[str, Any]:
+    """Municipality boundary and districts, simplified for display (WGS84)."""
+    from tryggkarta.geojson import geo_dict
+    from tryggkarta.maps.simplify import simplify_for_display
+    from tryggkarta.store import Filters, layer_frame
+
+    cols = ["name", "kind"]
+    frame = layer_frame(db, "areas", Filters(municipality_code=municipality_code), columns=cols)
+    if frame is None or frame.empty:
+        return {"type": "FeatureCollection", "features": []}
+    return geo_dict(simplify_for_display(frame), cols)
 
 
 @bp.route("/publik.geojson")
@@ -268,27 +319,3 @@ def _band_text(band: list[float] | None) -> str:
     if band is None:
         return _("för få svar för en andel")
     return disclosure.band_text((band[0], band[1]), current_language()) or ""
-
-
-def _cells_svg(cells: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Screen geometry for a small inline SVG of the cells (north up)."""
-    if not cells:
-        return None
-    size = sharing.PUBLIC_CELL_SIZE
-    minx = min(c["x"] for c in cells)
-    maxy = max(c["y"] for c in cells) + size
-    width = max(c["x"] for c in cells) + size - minx
-    height = maxy - min(c["y"] for c in cells)
-    scale = 480.0 / max(width, height)
-    rects = [
-        {
-            "x": (c["x"] - minx) * scale,
-            "y": (maxy - c["y"] - size) * scale,
-            "s": size * scale,
-            "share": c["unsafe_share"],
-            "band": c["share_band"],
-            "n": c["n"],
-        }
-        for c in cells
-    ]
-    return {"w": width * scale, "h": height * scale, "rects": rects}

@@ -1,0 +1,97 @@
+"""Maps on the pages (issue 13.2): ``/publik``, the weekly picture and the project check in
+Chromium, with the test basemap and without any, at 1366×900 and 390×844.
+
+Every request that is not to 127.0.0.1 is aborted (a closed network). ``TK_SCREENSHOTS=1``
+writes the screenshots to ``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser import test_basemap_browser as basemap_tests
+from tests.browser.conftest import AXE, ROOT, inject_script, require
+from tests.browser.test_basemap_browser import DESKTOP, PHONE
+
+# the demo app with the test MBTiles basemap / with none, and offline pages (shared fixtures)
+demo = basemap_tests.demo
+with_basemap = basemap_tests.with_basemap
+without_basemap = basemap_tests.without_basemap
+offline = basemap_tests.offline
+
+pytestmark = pytest.mark.browser
+require([(Path("/usr/bin/chromium"), "install Debian's chromium")], "browser tests")
+PASSWORD = "tryggkarta-demo"
+VIEWPORTS = [DESKTOP, PHONE]
+IDS = ["desktop", "phone"]
+
+
+def axe_violations(page) -> list:
+    script = AXE if AXE.is_file() else ROOT / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.is_file():
+        pytest.skip("axe-core is missing: run `make assets`")
+    inject_script(page, script)
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    return [(x["id"], [n["target"] for n in x["nodes"]][:3]) for x in result["violations"]]
+
+
+def _size(viewport: dict) -> str:
+    return "phone" if viewport is PHONE else "desktop"
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=IDS)
+def test_public_page_is_a_map_on_the_local_basemap(
+    offline, with_basemap: str, viewport: dict, tmp_path: Path
+) -> None:
+    v = offline(with_basemap, viewport)
+    v.open("/publik")
+    assert v.page.locator(".leaflet-tile-pane img.leaflet-tile-loaded").count() >= 4
+    # survey release cells and the municipality/district outlines are drawn
+    assert v.page.locator(".leaflet-overlay-pane path").count() > 20
+    assert v.page.locator("details table tbody tr").count() > 0  # the text alternative
+    assert v.blocked == [] and v.errors == []
+    assert axe_violations(v.page) == []
+    v.shoot(f"publik-basemap-{_size(viewport)}", tmp_path)
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=IDS)
+def test_public_page_without_a_basemap_names_the_districts(
+    offline, without_basemap: str, viewport: dict, tmp_path: Path
+) -> None:
+    v = offline(without_basemap, viewport)
+    v.open("/publik")
+    assert v.page.locator(".leaflet-tile-pane img").count() == 0
+    labels = v.page.locator(".leaflet-tooltip.tk-area-label")
+    assert labels.count() >= 2 and labels.first.inner_text().strip()
+    assert v.blocked == [] and v.errors == []
+    assert axe_violations(v.page) == []
+    v.shoot(f"publik-nobasemap-{_size(viewport)}", tmp_path)
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+@pytest.mark.parametrize("path", ["/", "/publik"])
+def test_on_a_phone_the_attribution_leaves_the_scale_bar_free(
+    offline, with_basemap: str, path: str
+) -> None:
+    v = offline(with_basemap, PHONE)
+    v.open(path)
+    v.page.locator(".leaflet-control-scale").scroll_into_view_if_needed()
+    scale = v.page.locator(".leaflet-control-scale").bounding_box()
+    attribution = v.page.locator(".leaflet-control-attribution").bounding_box()
+    legend = v.page.locator(".tk-legend").bounding_box()
+    assert scale and attribution and legend
+    assert not _overlap(scale, attribution)
+    assert not _overlap(legend, attribution)
