@@ -95,3 +95,37 @@ def test_on_a_phone_the_attribution_leaves_the_scale_bar_free(
     assert scale and attribution and legend
     assert not _overlap(scale, attribution)
     assert not _overlap(legend, attribution)
+
+
+def login(v, user: str) -> None:
+    """Sign ``v`` (an offline page) in as ``user`` of the demo data."""
+    v.page.goto(v.server + "/login", wait_until="load")
+    v.page.fill("#username", user)
+    v.page.fill("#password", PASSWORD)
+    with v.page.expect_navigation():
+        v.page.click("main form button[type=submit]")
+
+
+def pdf_pages(pdf: bytes) -> int:
+    """Pages of a PDF Chromium printed (its page objects are plain dictionaries)."""
+    import re
+
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
+
+
+def test_the_weekly_picture_prints_to_at_most_two_a4_pages(
+    offline, with_basemap: str, tmp_path: Path
+) -> None:
+    v = offline(with_basemap, DESKTOP)
+    login(v, "polis")
+    v.page.goto(v.server + "/lagesbild/", wait_until="load")
+    assert v.errors == [] and v.blocked == []
+    assert v.page.locator("svg.overview-map").count() == 1
+    assert v.page.locator("svg.hotspot-map").count() == v.page.locator("section.hotspot").count()
+    v.shoot("lagesbild-desktop", tmp_path)
+    v.page.set_viewport_size({"width": 680, "height": 1000})  # A4 less 15 mm margins
+    v.page.emulate_media(media="print")
+    v.page.screenshot(path=str(tmp_path / "lagesbild-print-full.png"), full_page=True)
+    pdf = v.page.pdf(format="A4", print_background=True)
+    (tmp_path / "lagesbild.pdf").write_bytes(pdf)
+    assert 1 <= pdf_pages(pdf) <= 2, pdf_pages(pdf)
