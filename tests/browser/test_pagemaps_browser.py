@@ -129,3 +129,44 @@ def test_the_weekly_picture_prints_to_at_most_two_a4_pages(
     pdf = v.page.pdf(format="A4", print_background=True)
     (tmp_path / "lagesbild.pdf").write_bytes(pdf)
     assert 1 <= pdf_pages(pdf) <= 2, pdf_pages(pdf)
+
+
+def _project_id(demo) -> int:
+    from sqlalchemy import select
+
+    from tryggkarta.store import Database, Project
+
+    settings, _mbtiles = demo
+    with Database(settings).session() as s:
+        return int(s.scalar(select(Project.id).where(Project.name == "Belysning Gröna gången")))
+
+
+@pytest.mark.parametrize(
+    ("background", "viewport"),
+    [("with", DESKTOP), ("with", PHONE), ("without", DESKTOP), ("without", PHONE)],
+    ids=["basemap-desktop", "basemap-phone", "nobasemap-desktop", "nobasemap-phone"],
+)
+def test_the_project_check_shows_project_buffer_hot_spots_and_cells_on_one_map(
+    offline,
+    demo,
+    with_basemap: str,
+    without_basemap: str,
+    background: str,
+    viewport: dict,
+    tmp_path: Path,
+) -> None:
+    server = with_basemap if background == "with" else without_basemap
+    v = offline(server, viewport)
+    login(v, "planerare")
+    v.open(f"/projekt/{_project_id(demo)}/kontroll")
+    layers = v.page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    text = " ".join(layers)
+    assert "Plan- och gestaltningsprojekt" in text and "Buffert" in text
+    assert "Trygghetsundersökning per ruta" in text
+    assert "Patrull" not in text  # a planner never sees police patrol hot spots
+    assert v.page.locator(".leaflet-overlay-pane path").count() > 3
+    assert v.blocked == [] and v.errors == []
+    assert axe_violations(v.page) == []
+    v.shoot(f"projekt-kontroll-{background}-{_size(viewport)}", tmp_path)
+    legend = v.page.locator(".tk-legend").inner_text()
+    assert "Händelser (patrull)" not in legend  # the legend names only what is drawn

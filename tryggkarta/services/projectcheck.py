@@ -87,6 +87,7 @@ class HotspotHit:
     name: str
     inside: bool  # the project polygon itself overlaps (not only its buffer)
     props: dict[str, Any]
+    geometry: shapely.Geometry | None = None  # working CRS, for the check's map
 
 
 @dataclass
@@ -142,6 +143,7 @@ def touching(
             str(props.get("name") or props["key"]),
             bool(geom.intersects(polygon)),
             props,
+            geom,
         )
         for method, props, geom in shapes
         if geom.intersects(area)
@@ -332,7 +334,14 @@ def check_project(
         return CheckResult(project.id, buffer_m, hits, survey, incidents, recs, sv, en)
     rule = disclosure.rule_for(detail, min_count)
     hits = [
-        HotspotHit(h.method, h.key, h.name, h.inside, disclosure.disclose_properties(h.props, rule))
+        HotspotHit(
+            h.method,
+            h.key,
+            h.name,
+            h.inside,
+            disclosure.disclose_properties(h.props, rule),
+            h.geometry,
+        )
         for h in hits
         if policy.method_visible_at(detail, h.method)
     ]
