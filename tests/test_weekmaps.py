@@ -144,3 +144,37 @@ def test_week_picture_counts_each_hot_spot_per_week(demo) -> None:
     assert "Centrum" in overview  # district names on the map
     small = str(weekmaps.hotspot_map(pic, hotspots[0], 1, title="t", desc="d", lang="sv"))
     assert 'id="hsmap-1-t"' in small and "stroke-dasharray" in small
+
+
+# --- weekly counts in hot-spot popups ------------------------------------------------------
+
+
+def test_patrol_hot_spots_carry_weekly_counts_and_their_popups_a_trend_line(demo) -> None:
+    from tryggkarta import disclosure
+    from tryggkarta.maps import hotspot_layer
+    from tryggkarta.services.targets import patrol_layer
+    from tryggkarta.store import Filters
+
+    week = lb.last_complete_week()
+    layer = patrol_layer(demo, Filters(), now=week.end, recent_weeks=1, baseline_weeks=12)
+    feats = layer.geojson["features"]
+    assert feats
+    for f in feats:
+        p = f["properties"]
+        assert len(p["weeks"]) == 13 and p["weeks"][-1] == p["count"]
+    m = hotspot_layer(layer.geojson, "patrol", "Patrull", lambda s, **kw: s % kw if kw else s, "sv")
+    popup = m.layer.data["features"][0]["properties"]["_popup"]
+    assert "Händelser per vecka" in popup and "<polyline" in popup
+    assert f"Den här veckan: {feats[0]['properties']['weeks'][-1]}" in popup
+    # below raw detail the list is not published (counts per week would bypass rounding)
+    published = disclosure.disclose_features(layer.geojson, disclosure.Rule(5, 5))
+    assert all("weeks" not in f["properties"] for f in published["features"])
+
+
+def test_emerging_cells_carry_sixteen_weeks(demo) -> None:
+    from tryggkarta.services.hotspots import emerging_layer
+    from tryggkarta.store import Filters
+
+    feats = emerging_layer(demo, Filters()).geojson["features"]
+    assert feats and all(len(f["properties"]["weeks"]) == 16 for f in feats)
+    assert all(sum(f["properties"]["weeks"][-4:]) == f["properties"]["recent"] for f in feats)
