@@ -7,6 +7,7 @@ writes the screenshots to ``docs/screenshots/``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,32 @@ def test_the_project_check_shows_project_buffer_hot_spots_and_cells_on_one_map(
     v.shoot(f"projekt-kontroll-{background}-{_size(viewport)}", tmp_path)
     legend = v.page.locator(".tk-legend").inner_text()
     assert "Händelser (patrull)" not in legend  # the legend names only what is drawn
+
+
+@pytest.mark.parametrize(
+    ("background", "viewport"),
+    [("with", DESKTOP), ("with", PHONE), ("without", DESKTOP), ("without", PHONE)],
+    ids=["basemap-desktop", "basemap-phone", "nobasemap-desktop", "nobasemap-phone"],
+)
+def test_the_weekly_picture_has_its_maps_on_every_screen(
+    offline,
+    with_basemap: str,
+    without_basemap: str,
+    background: str,
+    viewport: dict,
+    tmp_path: Path,
+) -> None:
+    v = offline(with_basemap if background == "with" else without_basemap, viewport)
+    login(v, "polis")
+    v.page.goto(v.server + "/lagesbild/", wait_until="load")
+    overview = v.page.locator("svg.overview-map").bounding_box()
+    assert overview and overview["width"] <= viewport["width"]
+    names = v.page.locator("table.meeting tbody td:nth-child(2)").all_inner_texts()
+    assert names and not [n for n in names if re.match(r"^[A-Za-z]+ ?\d|^[PE]\d+_", n)]
+    assert v.page.locator("td.spark svg.sparkline").count() == len(names)
+    # nothing wider than the screen but the scrollable tables
+    wide = v.page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert wide
+    assert v.blocked == [] and v.errors == []
+    assert axe_violations(v.page) == []
+    v.shoot(f"lagesbild-{background}-{_size(viewport)}", tmp_path)
