@@ -123,7 +123,7 @@ def test_the_weekly_picture_prints_to_at_most_two_a4_pages(
     assert v.errors == [] and v.blocked == []
     assert v.page.locator("svg.overview-map").count() == 1
     assert v.page.locator("svg.hotspot-map").count() == v.page.locator("section.hotspot").count()
-    v.shoot("lagesbild-desktop", tmp_path)
+    v.shoot("lagesbild-desktop", tmp_path, docs=False)
     v.page.set_viewport_size({"width": 680, "height": 1000})  # A4 less 15 mm margins
     v.page.emulate_media(media="print")
     v.page.screenshot(path=str(tmp_path / "lagesbild-print-full.png"), full_page=True)
