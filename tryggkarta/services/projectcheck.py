@@ -352,6 +352,18 @@ def check_project(
     return CheckResult(project.id, buffer_m, hits, survey, incidents, recs, sv, en)
 
 
+def survey_cells_near(
+    db: Database, area: shapely.Geometry, level: Detail, min_count: int, lang: str = "sv"
+) -> dict[str, Any]:
+    """The survey release's cells around ``area`` (its bounding box) for a user at ``level``:
+    published through that level's rule, so a planner gets rounded counts and share bands.
+    An empty FeatureCollection for a level that may not see the survey."""
+    if level is Detail.HIDDEN:
+        return {"type": "FeatureCollection", "features": []}
+    rel = disclosure.survey_release(db, _region(db), disclosure.rule_for(level, min_count))
+    return disclosure.release_geojson(rel, db.srid, bbox=tuple(area.bounds), lang=lang)
+
+
 def _region(db: Database) -> str | None:
     from tryggkarta.geo import parse_region
 

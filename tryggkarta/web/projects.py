@@ -137,9 +137,8 @@ def _check_map(db: Any, project: Project, result: pc.CheckResult) -> Any:
     :func:`tryggkarta.services.projectcheck.check_project` left them for the user's detail."""
     import shapely
 
-    from tryggkarta import disclosure, maps
-    from tryggkarta.domain import Detail, Layer
-    from tryggkarta.geo import parse_region
+    from tryggkarta import maps
+    from tryggkarta.domain import Layer
     from tryggkarta.maps import popups, styles
     from tryggkarta.maps.layers import GeoJsonLayer, MapLayer
     from tryggkarta.maps.legend import LegendEntry
@@ -150,14 +149,9 @@ def _check_map(db: Any, project: Project, result: pc.CheckResult) -> Any:
     area = polygon.buffer(result.buffer_m) if result.buffer_m else polygon
     layers = []
     level = detail(Layer.SURVEY)
-    if level is not Detail.HIDDEN:
-        rule = disclosure.rule_for(level, get_settings().min_count)
-        rel = disclosure.survey_release(
-            db, parse_region(db.settings.region).municipality_code, rule
-        )
-        fc = disclosure.release_geojson(rel, db.srid, bbox=tuple(area.bounds), lang=lang)
-        if fc["features"]:
-            layers.append(maps.survey_cells(fc, _, lang, show=True))
+    fc = pc.survey_cells_near(db, area, level, get_settings().min_count, lang)
+    if fc["features"]:
+        layers.append(maps.survey_cells(fc, _, lang, show=True))
     colours = {"design": styles.DESIGN_COLOUR, "patrol": styles.PATROL_COLOUR}
     kinds = {"design": _("Otrygghet i utformningen"), "patrol": _("Händelser (patrull)")}
     hits = []
@@ -185,9 +179,9 @@ def _check_map(db: Any, project: Project, result: pc.CheckResult) -> Any:
     if result.buffer_m:
         ring = {
             "_style": {**styles.outline_style(styles.PROJECT_COLOUR, weight=2, dash="4 6", fill=0)},
-            "_tip": popups.text(_("Buffert %(m)s m", m=fmt_int(result.buffer_m))),
+            "_tip": popups.text(_("Buffert %(m)s m", m=_metres(result.buffer_m))),
         }
-        name = _("Buffert %(m)s m", m=fmt_int(result.buffer_m))
+        name = _("Buffert %(m)s m", m=_metres(result.buffer_m))
         layers.append(
             MapLayer(
                 "buffer",
@@ -218,7 +212,7 @@ def _check_map(db: Any, project: Project, result: pc.CheckResult) -> Any:
     return mapview.inset_map(layers, bounds, _)
 
 
-def fmt_int(value: float) -> str:
+def _metres(value: float) -> str:
     return f"{value:.0f}"
 
 

@@ -15,15 +15,12 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from tryggkarta import disclosure, params, policy
-from tryggkarta.config import local_timezone
 from tryggkarta.domain import (
     INCIDENT_CATEGORIES,
     LAYER_LABELS,
     MEASURE_KINDS,
     MEASURES,
     ROLE_LABELS,
-    Detail,
-    Layer,
     Role,
 )
 from tryggkarta.errors import BadInput, Gone, NotFound
@@ -259,50 +256,26 @@ def public() -> Any:
 
 
 def _public_map(db: Any, min_count: int) -> Any:
-    """The /publik map: only what the public role gets anywhere else — the fixed releases
-    of :mod:`tryggkarta.disclosure` under the public role's rule, and the areas."""
+    """The /publik map: only what the public role gets anywhere else
+    (:func:`tryggkarta.services.sharing.public_map_layers`) on the configured background."""
     from tryggkarta import maps
-    from tryggkarta.geo import parse_region
     from tryggkarta.web import mapview
     from tryggkarta.web.basemap import current_background
 
     lang = current_language()
-    muni = parse_region(db.settings.region).municipality_code
-    public = Role.PUBLIC.value
+    data = sharing.public_map_layers(db, min_count, lang)
     layers = []
-    if policy.detail(public, Layer.SURVEY) is not Detail.HIDDEN:
-        rule = disclosure.rule_for(policy.detail(public, Layer.SURVEY), min_count)
-        rel = disclosure.survey_release(db, muni, rule)
-        fc = disclosure.release_geojson(rel, db.srid, lang=lang)
-        layers.append(maps.survey_cells(fc, _, lang, show=True))
-    if policy.detail(public, Layer.INCIDENTS) is not Detail.HIDDEN:
-        period = disclosure.parse_period(None, tz=local_timezone(get_settings()))
-        rule = disclosure.rule_for(policy.detail(public, Layer.INCIDENTS), min_count)
-        rel = disclosure.incident_release(db, muni, period, rule)
-        fc = disclosure.release_geojson(rel, db.srid, lang=lang)
-        layers.append(maps.incident_cells(fc, _, lang, show=False))
-    areas_fc: dict[str, Any] = {"features": []}
-    if policy.detail(public, Layer.AREAS) is not Detail.HIDDEN:
-        areas_fc = _public_areas(db, muni)
-        if areas_fc["features"]:
-            layers.append(maps.areas(areas_fc, _, lang, labels=not current_background().enabled))
+    if data["survey"] is not None:
+        layers.append(maps.survey_cells(data["survey"], _, lang, show=True))
+    if data["incidents"] is not None:
+        layers.append(maps.incident_cells(data["incidents"], _, lang, show=False))
+    areas_fc = data["areas"] or {"features": []}
+    if areas_fc["features"]:
+        layers.append(maps.areas(areas_fc, _, lang, labels=not current_background().enabled))
     bounds = mapview.town_bounds(areas_fc) if areas_fc["features"] else None
     if bounds is None and not any(item.features for item in layers):
         return None
     return mapview.inset_map(layers, bounds, _)
-
-
-def _public_areas(db: Any, municipality_code: str | None) -> dict[str, Any]:
-    """Municipality boundary and districts, simplified for display (WGS84)."""
-    from tryggkarta.geojson import geo_dict
-    from tryggkarta.maps.simplify import simplify_for_display
-    from tryggkarta.store import Filters, layer_frame
-
-    cols = ["name", "kind"]
-    frame = layer_frame(db, "areas", Filters(municipality_code=municipality_code), columns=cols)
-    if frame is None or frame.empty:
-        return {"type": "FeatureCollection", "features": []}
-    return geo_dict(simplify_for_display(frame), cols)
 
 
 @bp.route("/publik.geojson")
