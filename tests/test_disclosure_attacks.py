@@ -574,3 +574,61 @@ def test_survey_results_are_not_public_before_close_and_hold_no_comments(client,
         body = client.get(url).get_data(as_text=True)
         assert "Hemlig kommentar" not in body and '"comment"' not in body
         assert not re.search(r'"answers":\s*[1-4]\b', body)
+
+
+def _map_layers(html: str) -> list[tuple[dict, dict]]:
+    """(features, options) of every ``tryggkarta.geoLayer(…)`` a page's map script draws."""
+    decoder = json.JSONDecoder()
+    out = []
+    for m in re.finditer(r"tryggkarta\.geoLayer\(", html):
+        data, end = decoder.raw_decode(html, m.end())
+        options, _end = decoder.raw_decode(html, re.compile(r"\s*,\s*").match(html, end).end())
+        out.append((data, options))
+    return out
+
+
+def test_the_public_map_draws_only_the_published_releases(client, demo) -> None:
+    """/publik's map holds the survey and incident releases exactly as the public OGC
+    collections publish them (rounded to k, nothing below k) and outlines — nothing else."""
+    from tryggkarta.services.public import collection
+
+    html = client.get("/publik").get_data(as_text=True)
+    layers = _map_layers(html)
+    assert len(layers) == 3
+    counts = {
+        options["popup"]["title"]: sorted(f["properties"]["count"] for f in data["features"])
+        for data, options in layers
+        if "popup" in options
+    }
+    survey = sorted(f["properties"]["count"] for f in collection(demo, "survey_cells")["features"])
+    incidents = sorted(
+        f["properties"]["count"] for f in collection(demo, "incident_cells")["features"]
+    )
+    assert counts == {"Trygghetsundersökning": survey, "Händelser i rutan": incidents}
+    for values in counts.values():
+        assert values and all(v >= K and v % K == 0 for v in values)
+    outlines = [data for data, options in layers if "popup" not in options]
+    kinds = {f["properties"]["kind"] for f in outlines[0]["features"]}
+    assert kinds <= {"municipality", "district", "patrol_area"}
+    for text in ("(syntetisk demohändelse)", *(c for t in COMMENTS.values() for c in t)):
+        assert text not in html
+
+
+def test_the_planner_project_check_map_holds_only_released_cells(client, demo) -> None:
+    """The project check's map for a planner: survey cells rounded to k, no patrol hot spot."""
+    from sqlalchemy import select
+
+    from tryggkarta.store import Project
+
+    client.post("/login", data={"username": "planerare", "password": DEMO_PASSWORD})
+    with demo.session() as s:
+        pid = s.scalar(select(Project.id).where(Project.name == "Belysning Gröna gången"))
+    html = client.get(f"/projekt/{pid}/kontroll").get_data(as_text=True)
+    layers = _map_layers(html)
+    cells = [d for d, o in layers if o.get("popup", {}).get("title") == "Trygghetsundersökning"]
+    assert cells and cells[0]["features"]
+    assert all(
+        f["properties"]["count"] >= K and f["properties"]["count"] % K == 0
+        for f in cells[0]["features"]
+    )
+    assert "Händelser (patrull)" not in html.split("tryggkarta.geoLayer", 1)[1]

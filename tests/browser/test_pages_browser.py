@@ -75,7 +75,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         expired = sharing.create_link(old, 1, now=datetime.now(UTC) - timedelta(days=3))
         project = s.scalar(select(Project.id).where(Project.name == "Belysning Gröna gången"))
         map_id = live.id
-    with serving(settings) as url:
+    # offline like a police network: no tile server (the maps draw their own context)
+    with serving(settings.with_overrides(tile_url="none")) as url:
         yield {"url": url, "token": token, "expired": expired, "project": project, "map_id": map_id}
 
 

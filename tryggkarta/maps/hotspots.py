@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from markupsafe import Markup
+
 from tryggkarta.domain import INCIDENT_CATEGORIES, MEASURES, SURVEY_REASONS, trend_key
 from tryggkarta.i18n import format_number, format_percent
 from tryggkarta.maps import popups, styles
@@ -107,6 +109,29 @@ def _incident_items(value: Any, lang: str, top: int = 5) -> list[str]:
         for k, n in ranked
         if n
     ]
+
+
+def _weeks_chart(p: dict[str, Any], t: Translate) -> Markup:
+    """A sparkline of ``weeks`` (incidents per week, oldest first; raw detail only: the
+    disclosure step drops the list for everyone else)."""
+    from tryggkarta.maps.svg import sparkline
+
+    weeks = p.get("weeks")
+    if not isinstance(weeks, list) or len(weeks) < 2:
+        return Markup("")
+    values = [int(v) for v in weeks]
+    ident = "wk-" + "".join(ch for ch in str(p.get("key") or p.get("cell") or "x") if ch.isalnum())
+    chart = sparkline(
+        values,
+        title=t("Händelser per vecka, de senaste %(n)s veckorna", n=len(values)),
+        desc=", ".join(map(str, values)),
+        ident=ident,
+        width=180,
+        height=34,
+    )
+    return Markup("<div class='tk-weeks'>{}<span>{}</span></div>").format(
+        chart, t("Den här veckan: %(n)s", n=values[-1])
+    )
 
 
 def _colour(method: str, p: dict[str, Any], kde: styles.Classes | None) -> str:
@@ -241,6 +266,7 @@ def hotspot_layer(
             ),
         ]
         sections = [
+            (t("Händelser per vecka"), _weeks_chart(p, t)),
             (
                 t("När (timme × veckodag)"),
                 popups.profile_svg(

@@ -219,6 +219,12 @@ def emerging_layer(
                     dtype=object,
                 ),
                 "name": np.array(district_names(db, list(shapely.points(cx, cy))), dtype=object),
+                # the last 16 weeks of each cell, oldest first (the popup's trend line)
+                **(
+                    {"weeks": _rows(cube[-16:].reshape(min(16, len(cube)), -1)[:, flat].T)}
+                    if step == "week"
+                    else {}
+                ),
             },
         )
         values, counts = np.unique(cats[flat], return_counts=True)
@@ -239,6 +245,13 @@ def emerging_layer(
         )
 
     return cached_run(db, "emerging", params, filters, ("incidents",), compute, user_id=user_id)
+
+
+def _rows(values: np.ndarray) -> np.ndarray:
+    """A 2-D integer array as an object array of lists (one per row: a feature property)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values.astype(int).tolist()
+    return out
 
 
 def _latest(db: Database, filters: Filters) -> datetime:

@@ -154,6 +154,7 @@ def category_table(db: Database, week: Week, lang: str = "sv") -> list[ChangeRow
         for key in INCIDENT_CATEGORIES
         if now.get(key) or four.get(key) or twelve.get(key)
     ]
+    rows = [r for r in rows if r.count or r.arrow != "flat"]  # nothing to say: left out
     return sorted(rows, key=lambda r: (-r.count, -r.mean4, r.key))
 
 
@@ -170,6 +171,7 @@ def area_table(db: Database, week: Week) -> list[ChangeRow]:
             db, "incidents", Filters(polygon=poly, start=(week - 12).start, end=week.start)
         )
         rows.append(ChangeRow(str(area["id"]), str(area["name"]), now, four / 4, twelve / 12))
+    rows = [r for r in rows if r.count or r.arrow != "flat"]  # nothing to say: left out
     return sorted(rows, key=lambda r: (-r.count, r.label))
 
 
@@ -195,6 +197,8 @@ class Hotspot:
     y: float | None
     decisions: list[dict[str, Any]] = field(default_factory=list)
     previous: list[dict[str, Any]] = field(default_factory=list)
+    #: The hot spot's cells (WGS84 GeoJSON geometry), for its small map and weekly counts.
+    shape: dict[str, Any] | None = None
 
 
 def centre_in_crs(geometry: dict[str, Any] | None, srid: int) -> tuple[float, float] | None:
@@ -240,6 +244,7 @@ def hotspots_from_layer(layer: Any, source: str, srid: int, lang: str = "sv") ->
                 top_categories=[(str(k), int(n)) for k, n in (p.get("top_categories") or [])],
                 x=xy[0] if xy else None,
                 y=xy[1] if xy else None,
+                shape=feat.get("geometry"),
             )
         )
     return out
@@ -270,11 +275,11 @@ def week_hotspots(db: Database, week: Week, lang: str = "sv") -> tuple[list[Hots
     for hs in hotspots_from_layer(_Features(candidates), "emerging", db.srid, lang):
         if not _near_any(hs, found):
             found.append(hs)
-    seen: dict[str, int] = {}
-    for hs in found:  # two hotspots in one district get "Centrum", "Centrum (2)"
-        seen[hs.name] = seen.get(hs.name, 0) + 1
-        if seen[hs.name] > 1:
-            hs.name = f"{hs.name} ({seen[hs.name]})"
+    # rows with nothing to say (no incidents, no change) are left out of the meeting
+    found = [hs for hs in found if hs.count > 0 or hs.trend not in ("", "flat")]
+    from tryggkarta.services.weekmaps import name_hotspots
+
+    name_hotspots(db, found, lang)  # a real place, never a cell key
     return found, []
 
 

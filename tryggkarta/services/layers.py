@@ -27,7 +27,7 @@ from tryggkarta.store import AnalysisRun, Database, Dataset, Filters, layer_fram
 from tryggkarta.store.queries import dataset_versions, extent
 
 #: Bump when a method's output changes meaning, so cached runs are not reused.
-ENGINE_VERSION = "3"  # 3: hot-spot polygons in RFC 7946 ring order
+ENGINE_VERSION = "4"  # 3: RFC 7946 ring order; 4: weekly counts (`weeks`) on patrol/emerging
 WEEK = timedelta(weeks=1)
 
 

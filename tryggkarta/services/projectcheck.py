@@ -87,6 +87,7 @@ class HotspotHit:
     name: str
     inside: bool  # the project polygon itself overlaps (not only its buffer)
     props: dict[str, Any]
+    geometry: shapely.Geometry | None = None  # working CRS, for the check's map
 
 
 @dataclass
@@ -142,6 +143,7 @@ def touching(
             str(props.get("name") or props["key"]),
             bool(geom.intersects(polygon)),
             props,
+            geom,
         )
         for method, props, geom in shapes
         if geom.intersects(area)
@@ -332,7 +334,14 @@ def check_project(
         return CheckResult(project.id, buffer_m, hits, survey, incidents, recs, sv, en)
     rule = disclosure.rule_for(detail, min_count)
     hits = [
-        HotspotHit(h.method, h.key, h.name, h.inside, disclosure.disclose_properties(h.props, rule))
+        HotspotHit(
+            h.method,
+            h.key,
+            h.name,
+            h.inside,
+            disclosure.disclose_properties(h.props, rule),
+            h.geometry,
+        )
         for h in hits
         if policy.method_visible_at(detail, h.method)
     ]
@@ -341,6 +350,18 @@ def check_project(
     recs = recommend_released(hits, survey)
     sv, en = sentence(hits, {"reasons": survey["reasons"]}, with_numbers=False)
     return CheckResult(project.id, buffer_m, hits, survey, incidents, recs, sv, en)
+
+
+def survey_cells_near(
+    db: Database, area: shapely.Geometry, level: Detail, min_count: int, lang: str = "sv"
+) -> dict[str, Any]:
+    """The survey release's cells around ``area`` (its bounding box) for a user at ``level``:
+    published through that level's rule, so a planner gets rounded counts and share bands.
+    An empty FeatureCollection for a level that may not see the survey."""
+    if level is Detail.HIDDEN:
+        return {"type": "FeatureCollection", "features": []}
+    rel = disclosure.survey_release(db, _region(db), disclosure.rule_for(level, min_count))
+    return disclosure.release_geojson(rel, db.srid, bbox=tuple(area.bounds), lang=lang)
 
 
 def _region(db: Database) -> str | None:

@@ -308,6 +308,41 @@ def public_cells(
     return out
 
 
+def public_map_layers(db: Database, min_count: int, lang: str = "sv") -> dict[str, Any]:
+    """What the /publik map draws, as WGS84 FeatureCollections: ``survey`` and
+    ``incidents`` — the fixed releases of :mod:`tryggkarta.disclosure` under the *public*
+    role's rule whoever asks (the last 52 weeks for incidents) — and ``areas`` (municipality
+    and districts, simplified for display). A layer the public role may not see is ``None``."""
+    from tryggkarta.domain import Layer
+    from tryggkarta.geo import parse_region
+    from tryggkarta.geojson import geo_dict
+    from tryggkarta.maps.simplify import simplify_for_display
+    from tryggkarta.store import Filters, layer_frame
+
+    public = Role.PUBLIC.value
+    muni = parse_region(db.settings.region).municipality_code
+    out: dict[str, Any] = {"survey": None, "incidents": None, "areas": None}
+    level = policy.detail(public, Layer.SURVEY)
+    if level is not Detail.HIDDEN:
+        rel = disclosure.survey_release(db, muni, disclosure.rule_for(level, min_count))
+        out["survey"] = disclosure.release_geojson(rel, db.srid, lang=lang)
+    level = policy.detail(public, Layer.INCIDENTS)
+    if level is not Detail.HIDDEN:
+        period = disclosure.parse_period(None, tz=local_timezone(db.settings))
+        rule = disclosure.rule_for(level, min_count)
+        rel = disclosure.incident_release(db, muni, period, rule)
+        out["incidents"] = disclosure.release_geojson(rel, db.srid, lang=lang)
+    if policy.detail(public, Layer.AREAS) is not Detail.HIDDEN:
+        cols = ["name", "kind"]
+        frame = layer_frame(db, "areas", Filters(municipality_code=muni), columns=cols)
+        out["areas"] = (
+            geo_dict(simplify_for_display(frame), cols)
+            if frame is not None and len(frame)
+            else {"type": "FeatureCollection", "features": []}
+        )
+    return out
+
+
 def public_cells_geojson(
     cells: list[dict[str, Any]], srid: int, cell_size: float = PUBLIC_CELL_SIZE
 ) -> dict[str, Any]:

@@ -98,7 +98,11 @@ def patrol_layer(
             baseline_weeks=baseline_weeks,
             categories=frame["category"].to_numpy(object),
         )
-        feats = _patrol_features(db, grid, spots)
+        flat, _inside = grid.cell_index(frame["x"].to_numpy(float), frame["y"].to_numpy(float))
+        total = recent_weeks + baseline_weeks
+        age = (np.datetime64(now.replace(tzinfo=None), "ns") - times) // np.timedelta64(7, "D")
+        slot = (total - 1 - age).astype(np.int64)  # 0 = the oldest week, total - 1 = this one
+        feats = _patrol_features(db, grid, spots, (flat, slot, total))
         summary.update(
             {"cell_size": grid.cell_size, "cell_reason": grid.reason, "hotspots": len(feats)}
         )
@@ -109,7 +113,15 @@ def patrol_layer(
     return cached_run(db, "patrol", params, filters, ("incidents",), compute, user_id=user_id)
 
 
-def _patrol_features(db: Database, grid: Grid, spots: list[Any]) -> list[dict[str, Any]]:
+def _patrol_features(
+    db: Database,
+    grid: Grid,
+    spots: list[Any],
+    weekly: tuple[np.ndarray, np.ndarray, int] | None = None,
+) -> list[dict[str, Any]]:
+    """GeoJSON features of the patrol hot spots; with ``weekly`` = (cell of each incident,
+    its week slot, number of weeks) each carries ``weeks``: incidents per week in its cells,
+    oldest first (for the popup's trend line)."""
     geoms = [cluster_geometry(grid, s.cells) for s in spots]
     names = district_names(db, [g.centroid for g in geoms])
     feats = []
@@ -138,6 +150,10 @@ def _patrol_features(db: Database, grid: Grid, spots: list[Any]) -> list[dict[st
             "top_categories": [[c, int(n)] for c, n in spot.top_categories],
             "cells": len(spot.cells),
         }
+        if weekly is not None:
+            flat, slot, total = weekly
+            hit = np.isin(flat, np.fromiter(spot.cells, np.int64)) & (slot >= 0) & (slot < total)
+            props["weeks"] = np.bincount(slot[hit], minlength=total)[:total].astype(int).tolist()
         feats.append(
             {"type": "Feature", "geometry": geometry_wgs84(geom, db.srid), "properties": props}
         )

@@ -15,7 +15,7 @@ from tryggkarta import params
 from tryggkarta.domain import category_label
 from tryggkarta.errors import BadInput
 from tryggkarta.services import lagesbild as lb
-from tryggkarta.services import measures, reports
+from tryggkarta.services import measures, reports, weekmaps
 from tryggkarta.store.writes import audit
 from tryggkarta.web.context import _, current_language, get_db
 
@@ -56,8 +56,10 @@ def index() -> Any:
             ip=request.remote_addr,
             extra={"week": week.key},
         )
+    maps = _week_maps(db, week, hotspots, lang)
     return render_template(
         "lagesbild/index.html",
+        maps=maps,
         week=week,
         previous_week=week - 1,
         next_week=(week + 1) if (week + 1).start <= lb.datetime.now(lb.UTC) else None,
@@ -72,6 +74,45 @@ def index() -> Any:
         profile_max=lb.profile_max,
         category_name=lambda key: category_label(key, lang),
     )
+
+
+def _week_maps(db: Any, week: lb.Week, hotspots: list[lb.Hotspot], lang: str) -> dict[str, Any]:
+    """The overview map, one small map and one weekly trend line per hot spot (static SVG)."""
+    from tryggkarta.maps import svg
+
+    pic = weekmaps.week_picture(db, week, hotspots, weeks=lb.BASELINE_WEEKS)
+    overview = weekmaps.overview_map(
+        pic,
+        hotspots,
+        title=_("Karta över veckans brännpunkter"),
+        desc=_("Stadsdelarna, veckans händelser (punkter) och brännpunkterna med nummer."),
+        lang=lang,
+    )
+    small, trend = {}, {}
+    radius = int(lb.FOLLOW_UP_RADIUS)
+    for i, h in enumerate(hotspots, 1):
+        small[h.key] = weekmaps.hotspot_map(
+            pic,
+            h,
+            i,
+            title=_("Karta: %(name)s", name=h.name),
+            desc=_("Brännpunkten, veckans händelser och uppföljningscirkeln (%(r)s m).", r=radius),
+            lang=lang,
+        )
+        values = pic.series.get(h.key)
+        if values:
+            trend[h.key] = svg.sparkline(
+                values,
+                title=_("Händelser per vecka i %(name)s", name=h.name),
+                desc=_(
+                    "Vecka %(first)s till %(last)s: %(values)s",
+                    first=pic.weeks[0],
+                    last=pic.weeks[-1],
+                    values=", ".join(map(str, values)),
+                ),
+                ident=f"spark-{i}",
+            )
+    return {"overview": overview, "small": small, "trend": trend, "weeks": len(pic.weeks)}
 
 
 @bp.route("/beslut", methods=["POST"])

@@ -472,3 +472,42 @@ def start_page_context() -> dict[str, Any]:
             ignored=ad_hoc_args(),
         )
     return context
+
+
+def vendor_prefix() -> str:
+    """Where the vendored Leaflet/folium assets are served (under the app's own prefix)."""
+    return url_for("assets.vendor", package="x", path="x").rsplit("/x/x", 1)[0]
+
+
+def inset_map(
+    layers: list[maps.MapLayer], bounds: tuple[float, ...] | None, t: Any
+) -> maps.MapParts:
+    """Rendered parts of a map inside an ordinary page (``/publik``, the project check):
+    the configured background (local MBTiles, tile server or none) and ``layers``, fitted
+    to ``bounds`` (WGS84); the header's tags carry the request's CSP nonce."""
+    from tryggkarta.web.security import csp_nonce
+
+    settings = get_settings()
+    bg = current_background()
+    m = maps.build_map(
+        layers,
+        bounds=tuple(bounds) if bounds else None,
+        tile_url=bg.url,
+        tile_attribution=bg.attribution,
+        native_zooms=(bg.min_zoom, bg.max_zoom) if settings.basemap else None,
+        t=t,
+        vendor_prefix=vendor_prefix(),
+    )
+    return maps.render_parts(m, layers, nonce=csp_nonce())
+
+
+def town_bounds(areas_fc: dict) -> tuple[float, float, float, float] | None:
+    """WGS84 bounds of the districts in ``areas_fc`` (where people live and the releases
+    have cells), else of the municipality boundary."""
+    feats = [f for f in areas_fc["features"] if f["properties"].get("kind") != "municipality"]
+    feats = feats or areas_fc["features"]
+    if not feats:
+        return None
+    ring = np.concatenate([np.asarray(_coords(f["geometry"]), float) for f in feats])
+    lo, hi = ring.min(axis=0), ring.max(axis=0)
+    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])

@@ -29,7 +29,7 @@ from tryggkarta.geo import to_wgs84
 from tryggkarta.services import measures as svc
 from tryggkarta.store import Organisation
 from tryggkarta.store.writes import audit
-from tryggkarta.web.context import _, current_language, get_db, get_settings
+from tryggkarta.web.context import _, current_language, get_db
 
 bp = Blueprint("measures", __name__, url_prefix="/insatser")
 
@@ -48,8 +48,7 @@ def _wgs84_feature(geom: Any, srid: int, properties: dict[str, Any]) -> dict[str
 
 def _map(layers: list[Any], features: list[dict[str, Any]]) -> Any:
     """Rendered map parts for ``layers``, fitted to ``features`` (None without features)."""
-    from tryggkarta import maps
-    from tryggkarta.web.security import csp_nonce
+    from tryggkarta.web.mapview import inset_map
 
     if not features:
         return None
@@ -57,16 +56,8 @@ def _map(layers: list[Any], features: list[dict[str, Any]]) -> Any:
         [shapely.get_coordinates(shapely.geometry.shape(f["geometry"])) for f in features]
     )
     lo, hi = coords.min(axis=0), coords.max(axis=0)
-    settings = get_settings()
-    m = maps.build_map(
-        layers,
-        bounds=(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])),
-        tile_url=settings.tile_url,
-        tile_attribution=settings.tile_attribution,
-        t=_,
-        vendor_prefix=url_for("assets.vendor", package="x", path="x").rsplit("/x/x", 1)[0],
-    )
-    return maps.render_parts(m, layers, nonce=csp_nonce())
+    # the configured background: the local MBTiles on a closed network, not the tile URL
+    return inset_map(layers, (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])), _)
 
 
 def _layer(key: str, name: str, features: list[dict[str, Any]], legend: list, kind: str) -> Any:

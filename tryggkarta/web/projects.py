@@ -120,6 +120,7 @@ def check(project_id: int) -> Any:
             "projects/check.html",
             project=project,
             result=result,
+            map=_check_map(db, project, result),
             included=included,
             can_edit=policy.can(current_user, policy.Action.PROJECTS_EDIT),
             min_count=settings.min_count,
@@ -128,6 +129,99 @@ def check(project_id: int) -> Any:
             },
             **_labels(),
         )
+
+
+def _check_map(db: Any, project: Project, result: pc.CheckResult) -> Any:
+    """The project, its buffer, the hot spots it touches and the survey cells around it on
+    one map — the survey cells from the release under the user's own rule, the hot spots as
+    :func:`tryggkarta.services.projectcheck.check_project` left them for the user's detail."""
+    import shapely
+
+    from tryggkarta import maps
+    from tryggkarta.domain import Layer
+    from tryggkarta.maps import popups, styles
+    from tryggkarta.maps.layers import GeoJsonLayer, MapLayer
+    from tryggkarta.maps.legend import LegendEntry
+    from tryggkarta.web import mapview
+
+    lang = current_language()
+    polygon = pc.project_geometry(project)
+    area = polygon.buffer(result.buffer_m) if result.buffer_m else polygon
+    layers = []
+    level = detail(Layer.SURVEY)
+    fc = pc.survey_cells_near(db, area, level, get_settings().min_count, lang)
+    if fc["features"]:
+        layers.append(maps.survey_cells(fc, _, lang, show=True))
+    colours = {"design": styles.DESIGN_COLOUR, "patrol": styles.PATROL_COLOUR}
+    kinds = {"design": _("Otrygghet i utformningen"), "patrol": _("Händelser (patrull)")}
+    hits = []
+    for h in result.hits:
+        if h.geometry is None:
+            continue
+        props = {
+            "_style": styles.outline_style(colours.get(h.method, styles.AREA_COLOUR), weight=3),
+            "_popup": popups.popup(h.name, popups.rows([(_("Slag"), kinds.get(h.method))])),
+            "_tip": popups.text(h.name),
+        }
+        hits.append(_feature(h.geometry, db.srid, props))
+    if hits:
+        name = _("Brännpunkter vid projektet")
+        present = {h.method for h in result.hits if h.geometry is not None}
+        legend = [(colours[k], kinds[k]) for k in ("design", "patrol") if k in present]
+        layers.append(
+            MapLayer(
+                "hotspots",
+                GeoJsonLayer({"type": "FeatureCollection", "features": hits}, name),
+                LegendEntry(name, legend, "line"),
+                len(hits),
+            )
+        )
+    if result.buffer_m:
+        ring = {
+            "_style": {**styles.outline_style(styles.PROJECT_COLOUR, weight=2, dash="4 6", fill=0)},
+            "_tip": popups.text(_("Buffert %(m)s m", m=_metres(result.buffer_m))),
+        }
+        name = _("Buffert %(m)s m", m=_metres(result.buffer_m))
+        layers.append(
+            MapLayer(
+                "buffer",
+                GeoJsonLayer(
+                    {"type": "FeatureCollection", "features": [_feature(area, db.srid, ring)]},
+                    name,
+                ),
+                LegendEntry(name, [(styles.PROJECT_COLOUR, name)], "line"),
+                1,
+            )
+        )
+    props = {
+        "name": project.name,
+        "case_number": project.case_number,
+        "kind": project.kind,
+        "status": project.status,
+        "start_date": project.start_date.isoformat() if project.start_date else None,
+        "end_date": project.end_date.isoformat() if project.end_date else None,
+    }
+    fc = {"type": "FeatureCollection", "features": [_feature(polygon, db.srid, props)]}
+    layers.append(maps.projects(fc, _, lang))
+    shown = [area, *(h.geometry for h in result.hits if h.geometry is not None)]
+    minx, miny, maxx, maxy = shapely.total_bounds(shown)
+    from tryggkarta.geo import to_wgs84
+
+    lon, lat = to_wgs84([minx, maxx], [miny, maxy], db.srid)
+    bounds = (float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1]))
+    return mapview.inset_map(layers, bounds, _)
+
+
+def _metres(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def _feature(geom: Any, srid: int, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": pc.to_wgs84_geojson(geom, srid),
+        "properties": properties,
+    }
 
 
 def _summary(db: Any, s: Any) -> dict[str, Any]:

@@ -234,7 +234,8 @@ def link(token: str) -> Any:
 
 @bp.route("/publik")
 def public() -> Any:
-    """The public map: aggregated survey cells (k-anonymous) and this year's measures."""
+    """The public map: the survey and incident releases (k-anonymous, public rights whoever
+    asks), the municipality and its districts on the background map, and this year's measures."""
 
     db, settings = get_db(), get_settings()
     cells = sharing.public_cells(db, settings.min_count)
@@ -249,9 +250,32 @@ def public() -> Any:
         min_count=settings.min_count,
         measure_labels=MEASURES,
         kind_labels=MEASURE_KINDS,
-        svg=_cells_svg(cells),
+        map=_public_map(db, settings.min_count),
         band=_band_text,
     )
+
+
+def _public_map(db: Any, min_count: int) -> Any:
+    """The /publik map: only what the public role gets anywhere else
+    (:func:`tryggkarta.services.sharing.public_map_layers`) on the configured background."""
+    from tryggkarta import maps
+    from tryggkarta.web import mapview
+    from tryggkarta.web.basemap import current_background
+
+    lang = current_language()
+    data = sharing.public_map_layers(db, min_count, lang)
+    layers = []
+    if data["survey"] is not None:
+        layers.append(maps.survey_cells(data["survey"], _, lang, show=True))
+    if data["incidents"] is not None:
+        layers.append(maps.incident_cells(data["incidents"], _, lang, show=False))
+    areas_fc = data["areas"] or {"features": []}
+    if areas_fc["features"]:
+        layers.append(maps.areas(areas_fc, _, lang, labels=not current_background().enabled))
+    bounds = mapview.town_bounds(areas_fc) if areas_fc["features"] else None
+    if bounds is None and not any(item.features for item in layers):
+        return None
+    return mapview.inset_map(layers, bounds, _)
 
 
 @bp.route("/publik.geojson")
@@ -268,27 +292,3 @@ def _band_text(band: list[float] | None) -> str:
     if band is None:
         return _("för få svar för en andel")
     return disclosure.band_text((band[0], band[1]), current_language()) or ""
-
-
-def _cells_svg(cells: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Screen geometry for a small inline SVG of the cells (north up)."""
-    if not cells:
-        return None
-    size = sharing.PUBLIC_CELL_SIZE
-    minx = min(c["x"] for c in cells)
-    maxy = max(c["y"] for c in cells) + size
-    width = max(c["x"] for c in cells) + size - minx
-    height = maxy - min(c["y"] for c in cells)
-    scale = 480.0 / max(width, height)
-    rects = [
-        {
-            "x": (c["x"] - minx) * scale,
-            "y": (maxy - c["y"] - size) * scale,
-            "s": size * scale,
-            "share": c["unsafe_share"],
-            "band": c["share_band"],
-            "n": c["n"],
-        }
-        for c in cells
-    ]
-    return {"w": width * scale, "h": height * scale, "rects": rects}
