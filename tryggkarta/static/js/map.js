@@ -326,8 +326,53 @@
     global.addEventListener("resize", fit);
   }
 
+  /* The layers (key -> Leaflet layer) of a folium map: layerVars maps each key to the global
+   * variable folium's script declared for it. */
+  function layersOf(layerVars) {
+    var out = {};
+    Object.keys(layerVars || {}).forEach(function (key) {
+      var layer = global[layerVars[key]];
+      if (layer) { out[key] = layer; }
+    });
+    return out;
+  }
+
+  /* "Spara/dela karta": on submit the form gets the view (extent west,south,east,north in
+   * degrees; zoom) and the layers switched on; the page's query string is already in it. */
+  function saveMap(map, formId, layerVars) {
+    var form = document.getElementById(formId);
+    if (!form || !map) { return; }
+    form.addEventListener("submit", function () {
+      var b = map.getBounds();
+      form.elements.extent.value = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+        .map(function (v) { return v.toFixed(6); }).join(",");
+      form.elements.zoom.value = String(map.getZoom());
+      var layers = layersOf(layerVars);
+      form.elements.shown.value = Object.keys(layers)
+        .filter(function (key) { return map.hasLayer(layers[key]); }).join(",");
+    });
+  }
+
+  /* A saved map opens as it was saved: the same layers switched on, the same centre and zoom. */
+  function restoreView(map, layerVars, view) {
+    if (!map || !view) { return; }
+    if (view.shown) {
+      var layers = layersOf(layerVars);
+      Object.keys(layers).forEach(function (key) {
+        var on = view.shown.indexOf(key) >= 0;
+        if (on && !map.hasLayer(layers[key])) { layers[key].addTo(map); }
+        if (!on && map.hasLayer(layers[key])) { map.removeLayer(layers[key]); }
+      });
+    }
+    if (view.extent && view.zoom !== null && view.zoom !== undefined) {
+      var e = view.extent;
+      map.setView([(e[1] + e[3]) / 2, (e[0] + e[2]) / 2], view.zoom);
+    }
+  }
+
   global.tryggkarta = {
     bboxLayer: bboxLayer, districtSearch: districtSearch, foldOnPhone: foldOnPhone, geoLayer: geoLayer,
+    saveMap: saveMap, restoreView: restoreView,
     templatePopup: templatePopup, popupFor: popupFor, formatTime: formatTime
   };
 })(window);
