@@ -114,6 +114,7 @@ ROUTES: dict[str, Action] = {
     "basemap.tile": Action.OPEN,  # background map tiles: no incident data
     "views.healthz": Action.OPEN,
     "views.index": Action.OPEN,
+    "places.search": Action.OPEN,  # names and points of districts, places, addresses only
     "auth.login": Action.OPEN,
     "auth.logout": Action.OPEN,
     "auth.change_password": Action.SIGNED_IN,

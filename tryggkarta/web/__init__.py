@@ -54,6 +54,7 @@ BLUEPRINTS = (
     "tryggkarta.web.ogc",
     "tryggkarta.web.admin",
     "tryggkarta.web.survey",
+    "tryggkarta.web.places",
 )
 
 

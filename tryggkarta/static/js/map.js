@@ -326,6 +326,62 @@
     global.addEventListener("resize", fit);
   }
 
+  /* Place search (offline, this server's /api/platser): districts, named places, addresses.
+   * A choice zooms to the district's bounds or to the place, marked by a ring with its name. */
+  function placeSearch(map, inputId, listId, labels) {
+    var input = document.getElementById(inputId);
+    var list = document.getElementById(listId);
+    if (!map || !input || !list) { return; }
+    labels = labels || {};
+    var timer = null, pending = null, results = [], marker = null;
+    function choose(hit) {
+      if (marker) { map.removeLayer(marker); }
+      if (hit.bounds) {
+        map.fitBounds([[hit.bounds[1], hit.bounds[0]], [hit.bounds[3], hit.bounds[2]]]);
+      } else {
+        map.setView([hit.lat, hit.lon], Math.max(map.getZoom(), 17));
+      }
+      marker = L.circleMarker([hit.lat, hit.lon], {radius: 10, color: "#1a1a1a", weight: 3, fill: false})
+        .bindTooltip(hit.name, {permanent: true, direction: "top", className: "tk-place-label"})
+        .addTo(map);
+    }
+    function show(hits) {
+      results = hits;
+      list.textContent = "";
+      if (!hits.length) { list.appendChild(el("li", labels.none || "")); return; }
+      hits.forEach(function (hit) {
+        var li = el("li");
+        var button = el("button");
+        button.type = "button";
+        button.appendChild(el("span", hit.name));
+        button.appendChild(document.createTextNode(" "));
+        button.appendChild(el("span", labels[hit.kind] || hit.kind, "tk-place-kind"));
+        button.addEventListener("click", function () { choose(hit); });
+        li.appendChild(button);
+        list.appendChild(li);
+      });
+    }
+    function run() {
+      var q = input.value.trim();
+      if (q.length < 2) { list.textContent = ""; results = []; return; }
+      if (pending) { pending.abort(); }
+      pending = new AbortController();
+      fetch(input.getAttribute("data-url") + "?" + query({q: q}), {credentials: "same-origin", signal: pending.signal})
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (data) { show(data.results || []); })
+        .catch(function (err) {
+          if (err && err.name === "AbortError") { return; }
+          list.textContent = ""; list.appendChild(el("li", labels.error || String(err)));
+        });
+    }
+    input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(run, 200); });
+    input.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter") { return; }
+      e.preventDefault();  /* the search box sits in the filter form: Enter picks, not submits */
+      if (results.length) { choose(results[0]); } else { clearTimeout(timer); run(); }
+    });
+  }
+
   /* The layers (key -> Leaflet layer) of a folium map: layerVars maps each key to the global
    * variable folium's script declared for it. */
   function layersOf(layerVars) {
@@ -372,7 +428,7 @@
 
   global.tryggkarta = {
     bboxLayer: bboxLayer, districtSearch: districtSearch, foldOnPhone: foldOnPhone, geoLayer: geoLayer,
-    saveMap: saveMap, restoreView: restoreView,
+    saveMap: saveMap, restoreView: restoreView, placeSearch: placeSearch,
     templatePopup: templatePopup, popupFor: popupFor, formatTime: formatTime
   };
 })(window);
