@@ -18,6 +18,10 @@ import numpy as np
 import shapely
 
 WIDTH = 240
+#: A thumbnail shows at least this much ground (metres), so a street-level view keeps its
+#: surroundings (district lines, neighbouring cells) and stays recognisable.
+MIN_SPAN_M = 2000.0
+_M_PER_DEG = 111_320.0
 #: fill colours per layer key (incidents red, survey blue); other layers grey.
 FILLS = {"incidents": "#c0392b", "survey": "#2c7fb8"}
 
@@ -75,6 +79,10 @@ def render_svg(parts: dict[str, Any], title: str = "", width: int = WIDTH) -> st
         bounds = (11.0, 55.0, 24.0, 69.0)  # Sweden
     w, s, e, n = (float(v) for v in bounds)
     kx = np.cos(np.radians((s + n) / 2))
+    half_lat = max((n - s) / 2, MIN_SPAN_M / _M_PER_DEG / 2)
+    half_lon = max((e - w) / 2, MIN_SPAN_M / (_M_PER_DEG * kx) / 2)
+    cx, cy = (w + e) / 2, (s + n) / 2
+    w, s, e, n = cx - half_lon, cy - half_lat, cx + half_lon, cy + half_lat
     span_x, span_y = max((e - w) * kx, 1e-6), max(n - s, 1e-6)
     height = int(np.clip(round(width * span_y / span_x), width // 3, width * 2))
     scale = min(width / span_x, height / span_y)

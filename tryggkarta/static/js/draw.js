@@ -66,6 +66,11 @@
         drawText: false, cutPolygon: false, rotateMode: false,
         drawPolygon: true, drawRectangle: true, editMode: true, dragMode: true, removalMode: true
       });
+      /* Geoman's toolbar buttons are empty links titled on their container: name them */
+      box.querySelectorAll(".leaflet-buttons-control-button").forEach(function (a) {
+        var title = a.parentNode && a.parentNode.getAttribute("title");
+        if (title) { a.setAttribute("aria-label", title); }
+      });
       map.on("pm:create", function (e) { track(e.layer); update(); });
       map.on("pm:remove", function (e) { drawn.removeLayer(e.layer); update(); });
     }
