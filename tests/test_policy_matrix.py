@@ -163,7 +163,7 @@ def _expected(role: str, endpoint: str, method: str, kwargs: dict[str, str]) -> 
         return False
     if endpoint == "projects.check" and method == "POST":
         return policy.can(role, policy.Action.PROJECTS_EDIT)
-    if endpoint in ("shared.view", "shared.new_link", "shared.delete"):
+    if endpoint in ("shared.view", "shared.thumbnail", "shared.new_link", "shared.delete"):
         # the matrix's map belongs to the municipality user and is shared with nobody
         return role in ("municipality", "admin")
     if endpoint == "api.hotspot":

@@ -27,6 +27,7 @@ GROUP_ATTRS = (
     ("tryggkarta.services.cli", "evaluate_command"),
     ("tryggkarta.services.measures", "evaluate_measure_command"),
     ("tryggkarta.exports.cli", "exports_group"),
+    ("tryggkarta.services.places_cli", "places_group"),
 )
 
 

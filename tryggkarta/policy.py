@@ -121,6 +121,7 @@ ROUTES: dict[str, Action] = {
     "basemap.tile": Action.OPEN,  # background map tiles: no incident data
     "views.healthz": Action.OPEN,
     "views.index": Action.OPEN,
+    "places.search": Action.OPEN,  # names and points of districts, places, addresses only
     "auth.login": Action.OPEN,
     "auth.logout": Action.OPEN,
     "auth.change_password": Action.SIGNED_IN,
@@ -142,6 +143,7 @@ ROUTES: dict[str, Action] = {
     "shared.public_geojson": Action.OPEN,
     "shared.index": Action.SHARED_MAPS,
     "shared.view": Action.SHARED_MAPS,
+    "shared.thumbnail": Action.SHARED_MAPS,
     "shared.new_link": Action.SHARED_MAPS,
     "shared.delete": Action.SHARED_MAPS,
     "lagesbild.index": Action.LAGESBILD,
@@ -171,6 +173,7 @@ ROUTES: dict[str, Action] = {
     "imports.api_import": Action.IMPORT,
     "projects.index": Action.PROJECTS,
     "projects.show": Action.PROJECTS,
+    "projects.new": Action.PROJECTS_EDIT,
     "projects.check": Action.PROJECTS,
     "projects.follow_up": Action.PROJECTS,
     "projects.follow_up_csv": Action.PROJECTS,

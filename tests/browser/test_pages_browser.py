@@ -147,10 +147,16 @@ def anonymous(browser, server) -> Iterator[Visitor]:
     v.close()
 
 
-def check_page(v: Visitor, path: str, status: int = 200) -> None:
+def check_page(v: Visitor, path: str, status: int = 200, map_page: bool = False) -> None:
+    """``map_page``: the page draws a map, whose background tiles (the demo's tile server on
+    the internet) the offline browser refuses — those, and only those, are forgiven."""
     assert v.open(path) == status, path
     violations = v.axe()
     assert not violations, f"axe WCAG 2.1 AA violations on {path}:\n  " + "\n  ".join(violations)
+    if map_page:
+        assert all("tile.openstreetmap.org" in url for url in v.blocked), v.blocked
+        v.errors[:] = [e for e in v.errors if "net::ERR_FAILED" not in e]
+        v.blocked.clear()
     assert v.errors == [], f"JavaScript errors on {path}: {v.errors}"
     assert v.blocked == [], f"requests leaving 127.0.0.1 from {path}: {v.blocked}"
 
@@ -172,8 +178,9 @@ def test_public_page_meets_wcag21aa(anonymous: Visitor, path: str, status: int) 
 def test_shared_link_anonymous_meets_wcag21aa_and_expired_link_is_410(
     anonymous: Visitor, server
 ) -> None:
-    check_page(anonymous, f"/kartor/l/{server['token']}")
+    check_page(anonymous, f"/kartor/l/{server['token']}", map_page=True)  # a shared map is a map
     assert "Allmänheten" in anonymous.page.inner_text("main")  # a link never elevates
+    assert anonymous.page.locator(".leaflet-container").count() == 1
     check_page(anonymous, f"/kartor/l/{server['expired']}", 410)
     assert anonymous.page.inner_text("h1").startswith("Länken har gått ut")
 

@@ -33,6 +33,10 @@ XSTATIC_PACKAGES: dict[str, str] = {
 NPM_FILES: dict[str, dict[str, str]] = {
     "leaflet-heat": {"leaflet-heat.js": "leaflet.heat/dist/leaflet-heat.js"},
     "axe": {"axe.min.js": "axe-core/axe.min.js"},
+    "leaflet-geoman": {
+        "leaflet-geoman.min.js": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js",
+        "leaflet-geoman.css": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css",
+    },
 }
 
 #: Local replacement for every folium asset name we use; ``None`` drops the asset.

@@ -38,7 +38,8 @@ def build(root: Path = CHECKOUT, dest: Path | None = None) -> int:
     npm = shutil.which("npm")
     if npm is None:
         print(
-            "build_assets: npm not found - skipping optional assets (leaflet.heat, axe-core); "
+            "build_assets: npm not found - skipping optional assets (leaflet.heat, axe-core, "
+            "leaflet-geoman: drawing a project needs it); "
             "the map works without them."
         )
         return 0

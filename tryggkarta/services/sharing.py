@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,13 +24,12 @@ from sqlalchemy.orm import Session
 from tryggkarta import disclosure, params, policy
 from tryggkarta.config import local_timezone
 from tryggkarta.domain import (
-    INCIDENT_CATEGORIES,
     LAYER_LABELS,
     Detail,
     Role,
 )
 from tryggkarta.errors import BadInput, Gone, NotFound
-from tryggkarta.geo import from_wgs84, to_wgs84
+from tryggkarta.geo import to_wgs84
 from tryggkarta.store import (
     Filters,
     Intervention,
@@ -49,20 +48,33 @@ PUBLIC_CELL_SIZE = 250.0
 
 
 # --- configuration ----------------------------------------------------------------------
+#
+# A saved map is the map page's own query (``from``, ``to``, ``cat``, ``weekday``, ``hour``,
+# ``layers``, ``district``, ``dataset``, ``cell``, ``period``, ``grupp``, ``bbox``) plus the
+# view it was saved at (``extent``: WGS84 west,south,east,north; ``zoom``) and the layers that
+# were switched on (``shown``). Opening it runs the map page with that query, at the viewer's
+# own rights: below raw detail the ad-hoc filters are ignored exactly as on the map page.
 
-
-def _date(value: str | None, what: str) -> str | None:
-    day = params.parse_day(value, what)
-    return day.isoformat() if day else None
-
-
-def _stored_day(value: Any) -> date | None:
-    """A saved configuration's date, or None if it is not one a map can use (a map saved
-    before dates were checked must stay viewable and deletable)."""
-    try:
-        return params.parse_day(value if isinstance(value, str) else None, "config")
-    except BadInput:
-        return None
+CONFIG_VERSION = 2
+#: The map page's query parameters a saved map keeps (see :mod:`tryggkarta.web.query`).
+SAVED_KEYS = (
+    "from",
+    "to",
+    "cat",
+    "weekday",
+    "hour",
+    "layers",
+    "district",
+    "dataset",
+    "cell",
+    "period",
+    "grupp",
+    "bbox",
+)
+#: Form names of maps saved before version 2 (and of old clients) and their map-page names.
+LEGACY_KEYS = {"start": "from", "end": "to", "categories": "cat"}
+MAX_VALUES = 60
+MAX_ZOOM = 22
 
 
 def _extent(value: str | None) -> list[float] | None:
@@ -76,7 +88,7 @@ def _extent(value: str | None) -> list[float] | None:
         -180 <= parts[0] < parts[2] <= 180 and -90 <= parts[1] < parts[3] <= 90
     ):
         raise BadInput("Utsnittet ska vara fyra tal: västra,södra,östra,norra (grader).")
-    return parts
+    return [round(v, 6) for v in parts]
 
 
 def _stored_extent(value: Any) -> list[float] | None:
@@ -87,57 +99,122 @@ def _stored_extent(value: Any) -> list[float] | None:
         return None
 
 
-def build_config(args: dict[str, list[str]]) -> dict[str, Any]:
-    """A map configuration from form or query-string values (``{name: [values]}``)."""
+def _zoom(value: str | None) -> int | None:
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    if not params.is_digits(text, 2) or int(text) > MAX_ZOOM:
+        raise BadInput(f"Zoomnivån ska vara ett heltal 0–{MAX_ZOOM}.")
+    return int(text)
 
-    def many(key: str) -> list[str]:
-        out: list[str] = []
-        for v in args.get(key, []):
-            out += [p for p in v.split(",") if p]
-        return out
 
-    def one(key: str) -> str | None:
-        values = args.get(key) or [None]
-        return values[0]
+def build_config(
+    args: dict[str, list[str]], known_layers: tuple[str, ...] = tuple(LAYER_LABELS)
+) -> dict[str, Any]:
+    """A map configuration from form or query-string values (``{name: [values]}``).
 
-    layers = [v for v in many("layers") if v in LAYER_LABELS] or ["incidents", "survey"]
-    categories = [v for v in many("categories") if v in INCIDENT_CATEGORIES]
-    config: dict[str, Any] = {"layers": list(dict.fromkeys(layers))}
-    if categories:
-        config["categories"] = list(dict.fromkeys(categories))
-    start, end = _date(one("start"), "från"), _date(one("end"), "till")
+    Keeps the map page's parameters (:data:`SAVED_KEYS`, old names in :data:`LEGACY_KEYS`
+    renamed) as they were given — the web layer checks them with the map page's own parser
+    before saving — plus ``extent``/``zoom`` (the view) and ``shown`` (layers switched on).
+    Dates are checked here too, so a configuration never holds a day no map can use.
+    """
+    query: dict[str, list[str]] = {}
+    for key, values in args.items():
+        name = LEGACY_KEYS.get(key, key)
+        if name not in SAVED_KEYS:
+            continue
+        for value in values:
+            parts = [p.strip() for p in str(value).split(",")] if name != "bbox" else [value]
+            query.setdefault(name, []).extend(p[:200] for p in parts if p and p.strip())
+    query = {k: list(dict.fromkeys(v))[:MAX_VALUES] for k, v in query.items() if v}
+    if "bbox" in query:
+        query["bbox"] = query["bbox"][:1]
+    if "layers" in query:
+        query["layers"] = [v for v in query["layers"] if v in known_layers]
+        if not query["layers"]:
+            del query["layers"]
+    start = params.parse_day((query.get("from") or [None])[0], "från")
+    end = params.parse_day((query.get("to") or [None])[0], "till")
     if start and end and start > end:
         raise BadInput("Startdatumet ligger efter slutdatumet.")
-    if start:
-        config["start"] = start
-    if end:
-        config["end"] = end
-    extent = _extent(one("extent") or one("bbox"))
+    config: dict[str, Any] = {"v": CONFIG_VERSION, "query": query}
+    extent = _extent((args.get("extent") or [None])[0])
     if extent:
         config["extent"] = extent
+    zoom = _zoom((args.get("zoom") or [None])[0])
+    if zoom is not None:
+        config["zoom"] = zoom
+    shown = [v for v in args.get("shown", []) for v in v.split(",") if v in known_layers]
+    if args.get("shown") is not None:
+        config["shown"] = list(dict.fromkeys(shown))
     return config
 
 
-def config_from_query(query: str) -> dict[str, Any]:
-    """The configuration behind a start-page URL's query string (``layers=…&bbox=…``)."""
-    return build_config(parse_qs(query.lstrip("?"), keep_blank_values=False))
+def config_from_query(
+    query: str, known_layers: tuple[str, ...] = tuple(LAYER_LABELS)
+) -> dict[str, Any]:
+    """The configuration behind a map-page URL's query string (``layers=…&cat=…&bbox=…``)."""
+    return build_config(
+        parse_qs(query.split("?", 1)[-1], keep_blank_values=False), known_layers=known_layers
+    )
 
 
-def config_filters(config: dict[str, Any], srid: int) -> Filters:
-    """Store filters for a configuration (dates are whole local days, end inclusive)."""
-    start, end = params.day_bounds(_stored_day(config.get("start")), _stored_day(config.get("end")))
-    bbox = None
+def upgrade_config(config: Any) -> dict[str, Any]:
+    """A configuration in the current version: maps saved before version 2 held
+    ``layers``/``categories``/``start``/``end``/``extent``; the extent both filtered the data
+    and framed the view, so it becomes the query's ``bbox`` and the saved view."""
+    if not isinstance(config, dict):
+        return {"v": CONFIG_VERSION, "query": {}}
+    if config.get("v") == CONFIG_VERSION:
+        return config
+    query: dict[str, list[str]] = {}
+    for old, new in (("layers", "layers"), ("categories", "cat")):
+        values = config.get(old)
+        if isinstance(values, list) and values:
+            query[new] = [str(v) for v in values]
+    for old, new in (("start", "from"), ("end", "to")):
+        if isinstance(config.get(old), str) and config[old]:
+            query[new] = [config[old]]
+    out: dict[str, Any] = {"v": CONFIG_VERSION, "query": query}
     extent = _stored_extent(config.get("extent"))
     if extent:
-        w, s, e, n = extent
-        xs, ys = from_wgs84(np.array([w, e]), np.array([s, n]), srid)
-        bbox = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
-    return Filters(
-        bbox=bbox,
-        start=start,
-        end=end,
-        categories=tuple(config["categories"]) if config.get("categories") else None,
-    )
+        query["bbox"] = [",".join(str(v) for v in extent)]
+        out["extent"] = extent
+    return out
+
+
+def config_args(config: Any) -> dict[str, list[str]]:
+    """The saved map's query (``{name: [values]}``) for the map page's parser."""
+    query = upgrade_config(config).get("query") or {}
+    return {
+        k: [str(v) for v in values]
+        for k, values in query.items()
+        if k in SAVED_KEYS and isinstance(values, list)
+    }
+
+
+def config_view(config: Any) -> dict[str, Any]:
+    """The saved view: ``extent`` (WGS84 bounds or None), ``zoom`` and ``shown`` (or None)."""
+    cfg = upgrade_config(config)
+    zoom = cfg.get("zoom")
+    shown = cfg.get("shown")
+    return {
+        "extent": _stored_extent(cfg.get("extent")),
+        "zoom": zoom if isinstance(zoom, int) and 0 <= zoom <= MAX_ZOOM else None,
+        "shown": [str(v) for v in shown] if isinstance(shown, list) else None,
+    }
+
+
+def config_layers(config: Any) -> list[str]:
+    """The map layers a saved map names (none: all the viewer may see)."""
+    return list((upgrade_config(config).get("query") or {}).get("layers") or [])
+
+
+def table_layers(config: Any) -> list[str]:
+    """The data layers whose figures the shared map's page lists under the map."""
+    names = config_layers(config) or ["incidents", "survey"]
+    alias = {"incident_points": "incidents", "survey_pins": "survey"}
+    return [n for n in dict.fromkeys(alias.get(n, n) for n in names) if n in LAYER_LABELS]
 
 
 def validate_name(name: str | None) -> str:
@@ -201,22 +278,26 @@ def map_for_token(session: Session, token: str, now: datetime | None = None) -> 
 
 
 def layer_views(
-    db: Database, config: dict[str, Any], role: str, min_count: int, raw_limit: int = 50
+    db: Database,
+    layers: list[str],
+    filters: Filters,
+    role: str,
+    min_count: int,
+    raw_limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Per configured layer: the viewer's detail level and the data at that level.
+    """Per data layer: the viewer's detail level and the data at that level.
 
     RAW point layers list individual features (newest first, at most ``raw_limit``) under the
-    map's own filters. Below raw detail the map's filters do not apply: the viewer gets the
+    map's own ``filters`` (the map page's parsed query). Below raw detail the map's filters do not apply: the viewer gets the
     fixed release (the last 52 weeks, all categories) per district, published through
     :mod:`tryggkarta.disclosure` — a saved date window or category set would otherwise let two
     shared maps be differenced.
     """
     from tryggkarta.geo import parse_region
 
-    filters = config_filters(config, db.srid)
     municipality = parse_region(db.settings.region).municipality_code
     out = []
-    for layer in config.get("layers", []):
+    for layer in layers:
         level = policy.detail(role, layer)
         view: dict[str, Any] = {"layer": layer, "detail": level.value, "rows": [], "total": 0}
         if level is Detail.HIDDEN:

@@ -452,6 +452,23 @@ class SharedMap(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Place(Base):
+    """A named place or a street address for the map's place search (``tryggkarta places
+    import``): a point in the working CRS; ``name_key`` is the name folded for search."""
+
+    __tablename__ = "places"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="place")  # place | address
+    name: Mapped[str] = mapped_column(String(300))
+    name_key: Mapped[str] = mapped_column(String(300), index=True)
+    category: Mapped[str | None] = mapped_column(String(100))
+    municipality_code: Mapped[str | None] = mapped_column(String(4), index=True)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ExportSchedule(Base):
     __tablename__ = "export_schedules"
     id: Mapped[int] = mapped_column(primary_key=True)

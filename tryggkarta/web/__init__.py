@@ -56,6 +56,7 @@ BLUEPRINTS = (
     "tryggkarta.web.ogc",
     "tryggkarta.web.admin",
     "tryggkarta.web.survey",
+    "tryggkarta.web.places",
 )
 
 

@@ -27,6 +27,7 @@ from tryggkarta.geojson import geo_dict, points_geojson  # noqa: F401 - points_g
 from tryggkarta.i18n import local_day
 from tryggkarta.maps.simplify import simplify_for_display
 from tryggkarta.services.cells import incident_cells, survey_cells
+from tryggkarta.services.sharing import ROLES_SHAREABLE
 from tryggkarta.store import audit, extent, layer_frame, queries
 from tryggkarta.store.grid import GridSpec
 from tryggkarta.store.queries import Filters
@@ -51,11 +52,11 @@ SHOWN = ("incidents", "areas", "projects")
 WEEK = 7 * 24 * 3600
 
 
-def parse_request(t: Any) -> MapQuery:
-
+def parse_request(t: Any, args: Any = None) -> MapQuery:
+    """The map query of ``args`` (default: the request's query string)."""
     settings = get_settings()
     return parse_query(
-        request.args,
+        request.args if args is None else args,
         region=parse_region(settings.region),
         srid=get_db().srid,
         t=t,
@@ -224,12 +225,13 @@ HOTSPOT_TITLES = {
 }
 
 
-def _filter_args() -> dict[str, list[str]]:
-    """The request's filter parameters, to pass on to API calls made by the page."""
+def _filter_args(args: Any = None) -> dict[str, list[str]]:
+    """The request's (or ``args``') filter parameters, to pass on to API calls made by the page."""
+    args = request.args if args is None else args
     return {
-        k: request.args.getlist(k)
+        k: args.getlist(k)
         for k in ("from", "to", "cat", "weekday", "hour", "bbox", "cell")
-        if request.args.getlist(k)
+        if args.getlist(k)
     }
 
 
@@ -285,23 +287,24 @@ def current_rule(layer: str) -> disclosure.Rule:
 AD_HOC = ("from", "to", "cat", "weekday", "hour", "cell", "dataset")
 
 
-def ad_hoc_args() -> list[str]:
-    return [k for k in AD_HOC if any(v.strip() for v in request.args.getlist(k))]
+def ad_hoc_args(args: Any = None) -> list[str]:
+    args = request.args if args is None else args
+    return [k for k in AD_HOC if any(v.strip() for v in args.getlist(k))]
 
 
-def release_choice() -> tuple[disclosure.Period, str]:
+def release_choice(args: Any = None) -> tuple[disclosure.Period, str]:
     """The release period and category group asked for (``period``, ``grupp``)."""
-
+    args = request.args if args is None else args
     tz = local_timezone(get_settings())
     return (
-        disclosure.parse_period(request.args.get("period"), tz=tz),
-        disclosure.parse_group(request.args.get("grupp")),
+        disclosure.parse_period(args.get("period"), tz=tz),
+        disclosure.parse_group(args.get("grupp")),
     )
 
 
-def released_incidents(db: Any, q: MapQuery, lang: str) -> dict:
+def released_incidents(db: Any, q: MapQuery, lang: str, args: Any = None) -> dict:
     """Published incident cells (fixed release) for a role below raw detail."""
-    period, group = release_choice()
+    period, group = release_choice(args)
     rule = current_rule(Layer.INCIDENTS)
     rel = disclosure.incident_release(db, q.filters.municipality_code, period, rule)
     return disclosure.release_geojson(rel, db.srid, bbox=q.filters.bbox, group=group, lang=lang)
@@ -325,8 +328,14 @@ def _wanted(q: MapQuery, key: str) -> bool:
     return q.layers is None or key in q.layers
 
 
-def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], dict[str, Any]]:
-    """The start page's layers for the current user, and page facts (bounds, districts)."""
+def build_layers(
+    q: MapQuery, lang: str, t: Any, args: Any = None
+) -> tuple[list[maps.MapLayer], dict[str, Any]]:
+    """The start page's layers for the current user, and page facts (bounds, districts).
+
+    ``args`` (default: the request's query string) are the map's parameters — a saved map
+    passes its own, so a recipient gets the same map through the same code, at their rights.
+    """
 
     from tryggkarta.web.auth import detail
 
@@ -349,7 +358,7 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
         )
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     elif inc != Detail.HIDDEN and _wanted(q, "incidents"):
-        fc = released_incidents(db, q, lang)
+        fc = released_incidents(db, q, lang, args)
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     if inc == Detail.RAW and _wanted(q, "incident_points"):
         params = {
@@ -372,7 +381,7 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
         layers.append(maps.survey_cells(released_survey(db, q, lang), t, lang, show=False))
     if sur == Detail.RAW and _wanted(q, "survey_pins"):
         # fetched (and audited) only when switched on: embedded they were 0.9 MB of the page
-        url = url_for("api.survey_pins", lang=lang, **_filter_args())
+        url = url_for("api.survey_pins", lang=lang, **_filter_args(args))
         layers.append(maps.lazy_survey_pins(url, t))
     for method in HOTSPOT_METHODS:
         level, allowed = hotspot_level(method)
@@ -384,8 +393,8 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
             if embedded is not None:
                 layers.append(embedded)
                 continue
-        args = _filter_args() if level is Detail.RAW else {}
-        url = url_for("api.hotspot", method=method, lang=lang, **args)
+        extra = _filter_args(args) if level is Detail.RAW else {}
+        url = url_for("api.hotspot", method=method, lang=lang, **extra)
         layers.append(maps.lazy_hotspot_layer(method, title, url, t))
     if detail(Layer.PROJECTS) != Detail.HIDDEN and _wanted(q, "projects"):
         layers.append(maps.projects(polygon_layer(db, "projects", q), t, lang))
@@ -431,13 +440,19 @@ def _bounds(
     return None
 
 
-def start_page_context() -> dict[str, Any]:
-    """Everything ``index.html`` needs: the map parts, the filter form, notes."""
+def start_page_context(args: Any = None, extent: Any = None) -> dict[str, Any]:
+    """Everything ``index.html`` needs: the map parts, the filter form, notes.
+
+    ``args``: the map's parameters (default: the request's); ``extent``: WGS84 bounds the map
+    opens at (a saved map's view), else the district, bbox, data or municipality.
+    """
     from tryggkarta.web.auth import detail
 
     lang = current_language()
-    q = parse_request(_)
-    layers, facts = build_layers(q, lang, _)
+    q = parse_request(_, args)
+    layers, facts = build_layers(q, lang, _, args)
+    if extent:
+        facts["bounds"] = tuple(extent)
     settings = get_settings()
     bg = current_background()
     m = maps.build_map(
@@ -459,9 +474,10 @@ def start_page_context() -> dict[str, Any]:
         "aggregated": aggregated,
         "min_count": settings.min_count,
         "layer_count": len(layers),
+        "share_roles": ROLES_SHAREABLE,
     }
     if aggregated:
-        period, group = release_choice()
+        period, group = release_choice(args)
         tz = local_timezone(settings)
         context.update(
             periods=[(p.key, p.label(lang)) for p in disclosure.period_choices(tz=tz)],
@@ -469,7 +485,7 @@ def start_page_context() -> dict[str, Any]:
             period=period,
             group=group,
             rounded_to=current_rule(Layer.INCIDENTS).base,
-            ignored=ad_hoc_args(),
+            ignored=ad_hoc_args(args),
         )
     return context
 
@@ -511,3 +527,46 @@ def town_bounds(areas_fc: dict) -> tuple[float, float, float, float] | None:
     ring = np.concatenate([np.asarray(_coords(f["geometry"]), float) for f in feats])
     lo, hi = ring.min(axis=0), ring.max(axis=0)
     return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def thumbnail_layers(args: Any, extent: Any = None, shown: Any = None) -> dict[str, Any]:
+    """What a saved map's thumbnail draws for the current user: the bounds (the saved view,
+    else the map page's), boundaries and the cell layers at the user's detail — the filtered
+    cells for raw detail, the fixed release below it; never points. ``shown``: the layers
+    switched on when the map was saved (default: those the map page opens with)."""
+    from tryggkarta.web.auth import detail
+
+    lang = current_language()
+    q = parse_request(_, args)
+    db = get_db()
+    inc, sur = detail(Layer.INCIDENTS), detail(Layer.SURVEY)
+    empty: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+    areas_fc = polygon_layer(db, "areas", q) if detail(Layer.AREAS) != Detail.HIDDEN else empty
+    layers: list[tuple[str, dict]] = []
+    grid = None
+    on = set(SHOWN if shown is None else shown)
+
+    def _wanted_on(key: str) -> bool:
+        return _wanted(q, key) and key in on
+
+    if _wanted_on("survey") and sur == Detail.RAW:
+        k_sur = current_rule(Layer.SURVEY).k
+        layers.append(("survey", survey_grid(db, q, grid, k_sur)))
+    elif _wanted_on("survey") and sur != Detail.HIDDEN:
+        layers.append(("survey", released_survey(db, q, lang)))
+    if _wanted_on("incidents") and inc == Detail.RAW:
+        k_inc = current_rule(Layer.INCIDENTS).k
+        fc, grid = cached(
+            db,
+            "incidents",
+            q,
+            ("incidents",),
+            [k_inc, 5],
+            lambda: incident_grid(db, q, k_inc, top_categories=5),
+        )
+        layers.append(("incidents", fc))
+    elif _wanted_on("incidents") and inc != Detail.HIDDEN:
+        layers.append(("incidents", released_incidents(db, q, lang, args)))
+    districts = district_options(areas_fc) if areas_fc["features"] else []
+    bounds = tuple(extent) if extent else _bounds(db, q, districts, areas_fc)
+    return {"bounds": bounds, "areas": areas_fc, "layers": layers}

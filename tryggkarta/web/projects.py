@@ -70,6 +70,55 @@ def index() -> Any:
         return render_template("projects/index.html", projects=projects, **_labels())
 
 
+@bp.route("/nytt", methods=["GET", "POST"])
+def new() -> Any:
+    """Nytt projekt: draw the area on a map (Leaflet-Geoman), give its name and dates; saved
+    as a project and opened in Kontrollera projekt. The area is checked on the server."""
+    from tryggkarta.geo import parse_region
+    from tryggkarta.services import projectdraw
+    from tryggkarta.web.basemap import current_background
+    from tryggkarta.web.mapview import polygon_layer
+
+    db, settings = get_db(), get_settings()
+    code = parse_region(settings.region).municipality_code
+    error = None
+    if request.method == "POST":
+        try:
+            fields = projectdraw.parse_fields(request.form, _)
+            boundary = projectdraw.municipality_boundary(db, code)
+            geom = projectdraw.parse_drawn_area(request.form.get("geometry"), db.srid, boundary, _)
+        except BadInput as exc:
+            error = exc.message
+        else:
+            with db.session() as s:
+                project = projectdraw.create_project(s, geom, fields, code)
+                audit(
+                    s,
+                    "project_create",
+                    user=current_user,
+                    layer="projects",
+                    ip=request.remote_addr,
+                    extra={"project_id": project.id, "drawn": True},
+                )
+                project_id = project.id
+            flash(_("Projektet är sparat."))
+            return redirect(url_for("projects.check", project_id=project_id))
+    from tryggkarta.web.query import parse_query
+
+    q = parse_query({}, region=parse_region(settings.region), srid=db.srid, t=_, known_layers=())
+    areas = polygon_layer(db, "areas", q)
+    bg = current_background()
+    context = {
+        "areas": areas,
+        "tiles": {"url": bg.url, "attribution": bg.attribution} if bg.url else None,
+        "max_vertices": projectdraw.MAX_VERTICES,
+    }
+    page = render_template(
+        "projects/new.html", form=request.form, error=error, draw=context, **_labels()
+    )
+    return (page, 400) if error else page
+
+
 @bp.route("/<int:project_id>")
 def show(project_id: int) -> Any:
     """One project: facts and the measures it includes."""

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from tryggkarta import disclosure, params, policy
 from tryggkarta.domain import (
@@ -25,6 +36,7 @@ from tryggkarta.domain import (
 )
 from tryggkarta.errors import BadInput, Gone, NotFound
 from tryggkarta.services import sharing
+from tryggkarta.services.thumbnail import render_svg
 from tryggkarta.store import Organisation, SharedMap
 from tryggkarta.store.writes import audit
 from tryggkarta.web.auth import current_role
@@ -48,21 +60,43 @@ def _form_context(s: Any) -> dict[str, Any]:
     }
 
 
+def _config_from_form(form: Any) -> dict[str, Any]:
+    """The configuration a save form describes, checked with the map page's own parser.
+
+    From the map page's button: ``query`` (the page's query string), ``extent``, ``zoom`` and
+    ``shown`` (filled by the page's script). From the list page: the same names as fields.
+    """
+    from tryggkarta.web.mapview import KNOWN_LAYERS, parse_request
+
+    query = (form.get("query") or "").strip()
+    values = form.to_dict(flat=False)
+    if query:
+        values = {
+            **{k: v for k, v in values.items() if k in ("extent", "zoom", "shown")},
+            **{k: v for k, v in parse_qs(query.split("?", 1)[-1]).items() if k != "shown"},
+        }
+    config = sharing.build_config(values, known_layers=KNOWN_LAYERS)
+    parse_request(_, MultiDict(list(_pairs(sharing.config_args(config)))))  # BadInput → 400
+    return config
+
+
+def _pairs(args: dict[str, list[str]]) -> Any:
+    for key, values in args.items():
+        for value in values:
+            yield key, value
+
+
 @bp.route(f"{PREFIX}/", methods=["GET", "POST"])
 @login_required
 def index() -> Any:
-    """List the maps the user may open; save a new map (POST)."""
+    """List the maps the user may open; save a new map (POST, also from the map page)."""
 
     with get_db().session() as s:
         if request.method == "POST":
             form = request.form
             try:
                 name = sharing.validate_name(form.get("name"))
-                query = (form.get("query") or "").strip()
-                if query:
-                    config = sharing.config_from_query(query.split("?", 1)[-1])
-                else:
-                    config = sharing.build_config(form.to_dict(flat=False))
+                config = _config_from_form(form)
                 orgs = [int(v) for v in form.getlist("orgs") if params.is_digits(v)]
                 roles = [r for r in form.getlist("roles") if r in sharing.ROLES_SHAREABLE]
                 shared = SharedMap(
@@ -106,42 +140,110 @@ def index() -> Any:
             maps=maps,
             org_names=names,
             query=request.args.get("query", ""),
+            config_layers=sharing.config_layers,
+            map_layer_label=_layer_label,
+            summary=_summary,
             **_form_context(s),
         )
 
 
+def _layer_label(key: str) -> str:
+    """A map layer's name for people (data layers, point layers, hot-spot methods)."""
+    from tryggkarta.web.mapview import HOTSPOT_TITLES
+
+    lang = current_language()
+    if key in LAYER_LABELS:
+        return LAYER_LABELS[key].get(lang)
+    method = key.removeprefix("hotspot_")
+    if method in HOTSPOT_TITLES:
+        return HOTSPOT_TITLES[method][1 if lang == "en" else 0]
+    return {"incident_points": _("Enskilda händelser"), "survey_pins": _("Enskilda enkätsvar")}.get(
+        key, key
+    )
+
+
+def _summary(config: Any) -> list[tuple[str, str]]:
+    """The saved filters as (label, value) pairs for people."""
+    lang = current_language()
+    args = sharing.config_args(config)
+    out: list[tuple[str, str]] = []
+    if args.get("cat"):
+        labels = [INCIDENT_CATEGORIES[c].get(lang) for c in args["cat"] if c in INCIDENT_CATEGORIES]
+        out.append((_("Kategorier"), ", ".join(labels)))
+    if args.get("from") or args.get("to"):
+        period = f"{(args.get('from') or ['…'])[0]} – {(args.get('to') or ['…'])[0]}"
+        out.append((_("Period"), period))
+    days = (_("mån"), _("tis"), _("ons"), _("tors"), _("fre"), _("lör"), _("sön"))
+    if args.get("weekday"):
+        shown = [days[int(d)] for d in args["weekday"] if params.is_digits(d, 1) and int(d) < 7]
+        out.append((_("Veckodag"), ", ".join(shown)))
+    if args.get("hour"):
+        out.append((_("Timme"), ", ".join(args["hour"])))
+    if args.get("district"):
+        out.append((_("Stadsdel"), args["district"][0]))
+    if args.get("dataset"):
+        out.append((_("Import"), ", ".join(args["dataset"])))
+    return out
+
+
+def _open_args(shared: SharedMap) -> MultiDict:
+    """The saved query as arguments; one the map page can no longer use (a day out of range,
+    a category that was removed) opens without its filters, with a note."""
+    from tryggkarta.web.mapview import parse_request
+
+    args = MultiDict(list(_pairs(sharing.config_args(shared.config))))
+    try:
+        parse_request(_, args)
+    except BadInput as exc:
+        flash(
+            _(
+                "Kartans sparade filter går inte att använda (%(why)s); kartan visas utan dem.",
+                why=exc.message,
+            )
+        )
+        args = MultiDict([(k, v) for k, v in args.items(multi=True) if k == "layers"])
+    return args
+
+
 def _render_map(shared: SharedMap, via: str) -> Any:
+    """The saved map on the map page's own code, with the viewer's rights (a link never
+    elevates: anonymous viewers are public), then its figures per layer."""
+    from tryggkarta.web.mapview import parse_request, start_page_context
 
     db = get_db()
-    role = current_role()  # a link never elevates: anonymous viewers are public
-    views = sharing.layer_views(db, shared.config or {}, role, get_settings().min_count)
+    role = current_role()
+    args = _open_args(shared)
+    view = sharing.config_view(shared.config)
+    context = start_page_context(args, extent=view["extent"])
+    q = parse_request(_, args)
+    layers = sharing.table_layers(shared.config)
+    views = sharing.layer_views(db, layers, q.filters, role, get_settings().min_count)
     with db.session() as s:
-        for view in views:
-            if view["detail"] == "raw" and view["layer"] in ("incidents", "survey"):
+        for item in views:
+            if item["detail"] == "raw" and item["layer"] in ("incidents", "survey"):
                 audit(
                     s,
                     "shared_map_view",
                     user=current_user,
-                    layer=view["layer"],
+                    layer=item["layer"],
                     detail="raw",
-                    feature_count=len(view["rows"]),
+                    feature_count=len(item["rows"]),
                     ip=request.remote_addr,
                     extra={"map_id": shared.id, "via": via},
                 )
-    start_query = urlencode(
-        {
-            k: ",".join(map(str, v)) if isinstance(v, list) else v
-            for k, v in (shared.config or {}).items()
-        }
-    )
+    start_query = urlencode(list(args.items(multi=True)))
     return render_template(
         "shared/view.html",
         shared=shared,
         views=views,
         via=via,
         start_query=start_query,
+        save_query=start_query,
+        saved_view=view,
+        filters_summary=_summary(shared.config),
         layer_labels=LAYER_LABELS,
         category_labels=INCIDENT_CATEGORIES,
+        **context,
     )
 
 
@@ -150,6 +252,10 @@ def _render_map(shared: SharedMap, via: str) -> Any:
 def view(map_id: int) -> Any:
     """Open a saved map (shared with the user's role or organisation, or the user's own)."""
 
+    return _render_map(_viewable(map_id), "direct")
+
+
+def _viewable(map_id: int) -> SharedMap:
     with get_db().session() as s:
         shared = s.get(SharedMap, map_id)
         if shared is None:
@@ -157,7 +263,21 @@ def view(map_id: int) -> Any:
         if not sharing.can_view(shared, current_user):
             abort(403)
         s.expunge(shared)
-    return _render_map(shared, "direct")
+    return shared
+
+
+@bp.route(f"{PREFIX}/<int:map_id>/miniatyr.svg")
+@login_required
+def thumbnail(map_id: int) -> Any:
+    """A small SVG of the saved map as the viewer may see it (boundary, districts, cells)."""
+    from tryggkarta.web.mapview import thumbnail_layers
+
+    shared = _viewable(map_id)
+    args = _open_args(shared)
+    view = sharing.config_view(shared.config)
+    parts = thumbnail_layers(args, view["extent"], view["shown"])
+    svg = render_svg(parts, title=shared.name)
+    return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
 
 @bp.route(f"{PREFIX}/<int:map_id>/lank", methods=["POST"])

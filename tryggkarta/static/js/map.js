@@ -326,8 +326,109 @@
     global.addEventListener("resize", fit);
   }
 
+  /* Place search (offline, this server's /api/platser): districts, named places, addresses.
+   * A choice zooms to the district's bounds or to the place, marked by a ring with its name. */
+  function placeSearch(map, inputId, listId, labels) {
+    var input = document.getElementById(inputId);
+    var list = document.getElementById(listId);
+    if (!map || !input || !list) { return; }
+    labels = labels || {};
+    var timer = null, pending = null, results = [], marker = null;
+    function choose(hit) {
+      if (marker) { map.removeLayer(marker); }
+      if (hit.bounds) {
+        map.fitBounds([[hit.bounds[1], hit.bounds[0]], [hit.bounds[3], hit.bounds[2]]]);
+      } else {
+        map.setView([hit.lat, hit.lon], Math.max(map.getZoom(), 17));
+      }
+      marker = L.circleMarker([hit.lat, hit.lon], {radius: 10, color: "#1a1a1a", weight: 3, fill: false})
+        .bindTooltip(hit.name, {permanent: true, direction: "top", className: "tk-place-label"})
+        .addTo(map);
+    }
+    function show(hits) {
+      results = hits;
+      list.textContent = "";
+      if (!hits.length) { list.appendChild(el("li", labels.none || "")); return; }
+      hits.forEach(function (hit) {
+        var li = el("li");
+        var button = el("button");
+        button.type = "button";
+        button.appendChild(el("span", hit.name));
+        button.appendChild(document.createTextNode(" "));
+        button.appendChild(el("span", labels[hit.kind] || hit.kind, "tk-place-kind"));
+        button.addEventListener("click", function () { choose(hit); });
+        li.appendChild(button);
+        list.appendChild(li);
+      });
+    }
+    function run() {
+      var q = input.value.trim();
+      if (q.length < 2) { list.textContent = ""; results = []; return; }
+      if (pending) { pending.abort(); }
+      pending = new AbortController();
+      fetch(input.getAttribute("data-url") + "?" + query({q: q}), {credentials: "same-origin", signal: pending.signal})
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (data) { show(data.results || []); })
+        .catch(function (err) {
+          if (err && err.name === "AbortError") { return; }
+          list.textContent = ""; list.appendChild(el("li", labels.error || String(err)));
+        });
+    }
+    input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(run, 200); });
+    input.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter") { return; }
+      e.preventDefault();  /* the search box sits in the filter form: Enter picks, not submits */
+      if (results.length) { choose(results[0]); } else { clearTimeout(timer); run(); }
+    });
+  }
+
+  /* The layers (key -> Leaflet layer) of a folium map: layerVars maps each key to the global
+   * variable folium's script declared for it. */
+  function layersOf(layerVars) {
+    var out = {};
+    Object.keys(layerVars || {}).forEach(function (key) {
+      var layer = global[layerVars[key]];
+      if (layer) { out[key] = layer; }
+    });
+    return out;
+  }
+
+  /* "Spara/dela karta": on submit the form gets the view (extent west,south,east,north in
+   * degrees; zoom) and the layers switched on; the page's query string is already in it. */
+  function saveMap(map, formId, layerVars) {
+    var form = document.getElementById(formId);
+    if (!form || !map) { return; }
+    form.addEventListener("submit", function () {
+      var b = map.getBounds();
+      form.elements.extent.value = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+        .map(function (v) { return v.toFixed(6); }).join(",");
+      form.elements.zoom.value = String(map.getZoom());
+      var layers = layersOf(layerVars);
+      form.elements.shown.value = Object.keys(layers)
+        .filter(function (key) { return map.hasLayer(layers[key]); }).join(",");
+    });
+  }
+
+  /* A saved map opens as it was saved: the same layers switched on, the same centre and zoom. */
+  function restoreView(map, layerVars, view) {
+    if (!map || !view) { return; }
+    if (view.shown) {
+      var layers = layersOf(layerVars);
+      Object.keys(layers).forEach(function (key) {
+        var on = view.shown.indexOf(key) >= 0;
+        if (on && !map.hasLayer(layers[key])) { layers[key].addTo(map); }
+        if (!on && map.hasLayer(layers[key])) { map.removeLayer(layers[key]); }
+      });
+    }
+    if (view.extent && view.zoom !== null && view.zoom !== undefined) {
+      var e = view.extent;
+      map.setView([(e[1] + e[3]) / 2, (e[0] + e[2]) / 2], view.zoom);
+    }
+  }
+
   global.tryggkarta = {
     bboxLayer: bboxLayer, districtSearch: districtSearch, foldOnPhone: foldOnPhone, geoLayer: geoLayer,
+    saveMap: saveMap, restoreView: restoreView, placeSearch: placeSearch,
     templatePopup: templatePopup, popupFor: popupFor, formatTime: formatTime
   };
 })(window);
