@@ -127,6 +127,30 @@ def test_a_named_place_nearby_names_the_hot_spot(demo) -> None:
     assert "Långt borta" not in by_key.values()
 
 
+def test_an_imported_place_names_the_hot_spot(demo, tmp_path) -> None:
+    """Places imported for the map's place search (``tryggkarta places import``) name hot
+    spots too: the nearest within the radius, never one far away."""
+    from tryggkarta.geo import to_wgs84
+    from tryggkarta.services.places import import_places
+
+    week = lb.last_complete_week()
+    hotspots, _ = lb.week_hotspots(demo, week)
+    first = hotspots[0]
+    lon, lat = to_wgs84(
+        np.array([first.x + 50, first.x + 6000]), np.array([first.y, first.y]), demo.srid
+    )
+    path = tmp_path / "platser.csv"
+    path.write_text(
+        f"namn,lon,lat\nBusstorget,{lon[0]},{lat[0]}\nAvlägsen plats,{lon[1]},{lat[1]}\n",
+        encoding="utf-8",
+    )
+    import_places(demo, path, "place")
+    renamed, _ = lb.week_hotspots(demo, week)
+    by_key = {h.key: h.name for h in renamed}
+    assert by_key[first.key] == "Busstorget"
+    assert "Avlägsen plats" not in by_key.values()
+
+
 def test_week_picture_counts_each_hot_spot_per_week(demo) -> None:
     week = lb.last_complete_week()
     hotspots, _ = lb.week_hotspots(demo, week)

@@ -1,7 +1,8 @@
 """Maps, names and trend lines for the weekly picture (lägesbild), without Flask.
 
-* :func:`name_hotspots` names each hot spot by a real place: the nearest named place (areas
-  of a kind in :data:`PLACE_KINDS`, when a places layer has been imported) within
+* :func:`name_hotspots` names each hot spot by a real place: the nearest named place (the
+  places imported with ``tryggkarta places import --kind place``, or areas of a kind in
+  :data:`PLACE_KINDS`) within
   :data:`PLACE_RADIUS`, else the district it lies in (or the nearest one), with the part of
   the district ("Centrum – norra delen") when two hot spots share a district. Never a key.
 * :func:`week_picture` gathers what the static maps draw: the areas, this week's incidents
@@ -62,6 +63,26 @@ def _areas(db: Database) -> Any:
     return frame[frame.geometry.notna()] if len(frame) else frame
 
 
+def _named_places(db: Database, areas: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(geometries, names) of the named places: imported places (``tryggkarta places import
+    --kind place``, points) and areas of a kind in :data:`PLACE_KINDS`."""
+    from sqlalchemy import select
+
+    from tryggkarta.store import Place
+
+    with db.session() as s:
+        rows = s.execute(select(Place.x, Place.y, Place.name).where(Place.kind == "place")).all()
+    geoms = [shapely.points([r[0] for r in rows], [r[1] for r in rows])] if rows else []
+    names = [np.array([r[2] for r in rows], dtype=object)] if rows else []
+    if len(areas):
+        mask = np.isin(areas["kind"].to_numpy(), PLACE_KINDS)
+        geoms.append(areas.geometry.to_numpy()[mask])
+        names.append(areas["name"].to_numpy()[mask].astype(object))
+    if not geoms:
+        return np.empty(0, dtype=object), np.empty(0, dtype=object)
+    return np.concatenate(geoms), np.concatenate(names)
+
+
 def name_hotspots(db: Database, hotspots: list[Any], lang: str = "sv") -> None:
     """Give every hot spot (``.x``, ``.y``, ``.name``) a place name, in place."""
     located = [h for h in hotspots if h.x is not None]
@@ -73,15 +94,15 @@ def name_hotspots(db: Database, hotspots: list[Any], lang: str = "sv") -> None:
     pts = shapely.points(xs, ys)
     names = np.full(len(located), None, dtype=object)
     district_of = np.full(len(located), -1)
+    place_geoms, place_names = _named_places(db, areas)
+    if len(place_geoms):
+        dist = shapely.distance(pts[:, None], place_geoms[None, :])
+        best = dist.argmin(axis=1)
+        near = dist[np.arange(len(located)), best] <= PLACE_RADIUS
+        names[near] = place_names[best[near]]
     if len(areas):
         kinds = areas["kind"].to_numpy()
         geoms = areas.geometry.to_numpy()
-        places = np.flatnonzero(np.isin(kinds, PLACE_KINDS))
-        if len(places):
-            dist = shapely.distance(pts[:, None], geoms[places][None, :])
-            best = dist.argmin(axis=1)
-            near = dist[np.arange(len(located)), best] <= PLACE_RADIUS
-            names[near] = areas["name"].to_numpy()[places[best[near]]]
         districts = np.flatnonzero(kinds == "district")
         if len(districts):
             dist = shapely.distance(pts[:, None], geoms[districts][None, :])
