@@ -387,7 +387,9 @@ def test_bulk_load_into_an_empty_table_then_incremental(db, bulk_from_10):
     assert add(db, "incidents", gdf, "again")[1:] == (0, 300)
     more = incidents(40, seed=9)
     assert add(db, "incidents", more, "more")[1:] == (40, 0)
-    assert bulk_from_10 == [True, True, False]
+    # PostGIS decides per yearly partition on the rows not stored yet: a re-import brings
+    # none, so no partition is rebuilt (SQLite decides on the rows offered)
+    assert bulk_from_10 == [True, not db.is_postgis, False]
     assert count(db, "incidents") == 340
     # the rebuilt indexes answer queries: bbox, time and dataset filters agree with the data
     area = box(X0 + 1000, Y0 + 1000, X0 + 3000, Y0 + 2500)

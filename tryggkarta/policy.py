@@ -81,6 +81,7 @@ class Action(StrEnum):
     LAGESBILD = "lagesbild"  # the weekly EST picture and its decisions
     MEASURES = "measures"  # the register of measures and their effect (raw counts)
     PATROL = "patrol"  # where and when to patrol (street-level, from raw incidents)
+    RAW_TILES = "raw_tiles"  # incidents as vector tiles: the roles that see them raw
     IMPORT = "import"  # upload files, see import reports
     PROJECTS = "projects"  # project list, project check, follow-up
     PROJECTS_EDIT = "projects_edit"  # record measures on a project
@@ -98,6 +99,9 @@ ACTIONS: dict[Action, frozenset[str]] = {
     Action.LAGESBILD: _STAFF,
     Action.MEASURES: _STAFF,
     Action.PATROL: _STAFF,
+    Action.RAW_TILES: frozenset(
+        r for r, layers in PERMISSIONS.items() if layers[Layer.INCIDENTS] == Detail.RAW
+    ),
     Action.IMPORT: _STAFF | {Role.PLANNER},
     Action.PROJECTS: _STAFF | {Role.PLANNER},
     Action.PROJECTS_EDIT: frozenset({Role.ADMIN, Role.MUNICIPALITY, Role.PLANNER}),
@@ -123,6 +127,7 @@ ROUTES: dict[str, Action] = {
     "api.hotspot": Action.OPEN,
     "api.survey_pins": Action.OPEN,  # answers only for raw survey detail, else none
     "api.releases": Action.OPEN,
+    "tiles.incidents": Action.RAW_TILES,
     "ogc.landing": Action.OPEN,
     "ogc.conformance": Action.OPEN,
     "ogc.api_document": Action.OPEN,

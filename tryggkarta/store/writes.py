@@ -467,8 +467,15 @@ class LayerWriter:
         partitions (:mod:`~tryggkarta.store.partitions`: the unique index holds the time).
         """
         tz = str(local_timezone())
+        parent = self.table.name
         with self.dbapi.cursor() as cur:
             cur.execute("SET LOCAL work_mem = '256MB'")
+            # Keys stored in any partition go first (under the writers' lock): what stays is
+            # new, whatever its time. The unique index of each partition leads with the key.
+            cur.execute(
+                f"DELETE FROM {self.temp} s WHERE EXISTS "
+                f"(SELECT 1 FROM {parent} t WHERE t.dedup_key = s.dedup_key)"
+            )
             cur.execute(
                 "SELECT extract(year FROM occurred_at AT TIME ZONE %s)::int, count(*) "
                 f"FROM {self.temp} GROUP BY 1",
@@ -488,8 +495,6 @@ class LayerWriter:
         self.bulk = bool(bulk_years)
         cols = ", ".join(self.columns or [])
         inserted = 0
-        parent = self.table.name
-        new_key = f"NOT EXISTS (SELECT 1 FROM {parent} t WHERE t.dedup_key = s.dedup_key)"
         with self.dbapi.cursor() as cur:
             for year in bulk_years:
                 name = names[year]
@@ -500,12 +505,11 @@ class LayerWriter:
                     cur.execute(sql)
                 cur.execute(
                     f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {self.temp} s "
-                    f"WHERE s.occurred_at >= %s AND s.occurred_at < %s AND {new_key} "
-                    f"AND NOT EXISTS (SELECT 1 FROM {name} p WHERE p.dedup_key = s.dedup_key)",
+                    "WHERE s.occurred_at >= %s AND s.occurred_at < %s",
                     (lo, hi),
                 )
                 inserted += int(cur.rowcount)
-                rebuild_postgres(cur, rebuild)
+                rebuild_postgres(cur, rebuild)  # the unique index checks the new keys
                 cur.execute(
                     f"ALTER TABLE {parent} ATTACH PARTITION {name} "
                     f"FOR VALUES {partitions.bound_sql(year)}"
@@ -514,8 +518,7 @@ class LayerWriter:
                 cur.execute(
                     f"INSERT INTO {parent} ({cols}) SELECT {cols} FROM {self.temp} s "
                     f"WHERE NOT {partitions.year_ranges_sql(bulk_years, 's.occurred_at')} "
-                    f"AND {new_key} ORDER BY dedup_key "
-                    "ON CONFLICT (dedup_key, occurred_at) DO NOTHING"
+                    "ORDER BY dedup_key ON CONFLICT (dedup_key, occurred_at) DO NOTHING"
                 )
                 inserted += int(cur.rowcount)
             cur.execute(f"DROP TABLE {self.temp}")
