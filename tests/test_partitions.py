@@ -200,3 +200,38 @@ def test_migration_0011_partitions_a_stored_table_and_keeps_its_rows(scratch_dat
             assert conn.execute(text("SELECT count(*) FROM incidents")).scalar() == 11
     finally:
         old.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_retention_from_the_command_line(engine, runner, tmp_path, request):
+    from tests.test_cli import run
+    from tryggkarta.cli import main
+    from tryggkarta.config import load_settings
+    from tryggkarta.store import Database
+
+    if engine == "sqlite":
+        url = f"sqlite:///{tmp_path / 'r.db'}"
+    else:
+        url = request.getfixturevalue("scratch_database")("cli")
+        from sqlalchemy import create_engine
+
+        with create_engine(url).begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    assert run(runner, ["db", "upgrade"], url, tmp_path).exit_code == 0
+    db = Database(
+        load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"})
+    )
+    try:
+        add(db, frame(["2018-05-01 10:00"] * 3 + ["2024-05-01 10:00"]))
+        bad = runner.invoke(
+            main,
+            ["db", "retention", "--before", "2020-13-01"],
+            env={"TRYGGKARTA_DATABASE_URL": url, "TRYGGKARTA_INSTANCE_PATH": str(tmp_path)},
+        )
+        assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+        result = run(runner, ["db", "retention", "--before", "2020-01-01"], url, tmp_path)
+        assert result.exit_code == 0, result.output
+        assert "3 removed" in result.output
+        assert count(db, "incidents") == 1
+    finally:
+        db.dispose()
