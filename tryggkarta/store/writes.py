@@ -472,9 +472,17 @@ class LayerWriter:
             cur.execute("SET LOCAL work_mem = '256MB'")
             # Keys stored in any partition go first (under the writers' lock): what stays is
             # new, whatever its time. The unique index of each partition leads with the key.
+            # Content-hash keys ("h:…") hash the time too: the same key is the same time, so
+            # only the partition of that time is probed (run-time pruning); source ids may
+            # have moved to another year and are looked up in every partition.
             cur.execute(
-                f"DELETE FROM {self.temp} s WHERE EXISTS "
+                f"DELETE FROM {self.temp} s WHERE s.dedup_key NOT LIKE 'h:%' AND EXISTS "
                 f"(SELECT 1 FROM {parent} t WHERE t.dedup_key = s.dedup_key)"
+            )
+            cur.execute(
+                f"DELETE FROM {self.temp} s WHERE s.dedup_key LIKE 'h:%' AND EXISTS "
+                f"(SELECT 1 FROM {parent} t WHERE t.dedup_key = s.dedup_key "
+                "AND t.occurred_at = s.occurred_at)"
             )
             cur.execute(
                 "SELECT extract(year FROM occurred_at AT TIME ZONE %s)::int, count(*) "
