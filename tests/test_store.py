@@ -314,9 +314,11 @@ def test_migrations_match_the_models(db):
     from alembic.migration import MigrationContext
 
     from tryggkarta.store import Base
+    from tryggkarta.store.partitions import include_name
 
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, Base.metadata)
 
     def ours(entry) -> bool:
         # PostGIS adds generated geometry columns and GiST indexes the models do not declare,
@@ -327,6 +329,8 @@ def test_migrations_match_the_models(db):
     relevant = [d for d in diff if ours(d)]
     if db.is_postgis:  # x/y B-tree is SQLite's spatial index; PostGIS uses GiST (migration 0002)
         relevant = [d for d in relevant if "ix_incidents_xy" not in repr(d)]
+        # the partitioned incidents' unique key holds the partition key too (migration 0011)
+        relevant = [d for d in relevant if "ix_incidents_dedup_key" not in repr(d)]
     assert relevant == [], relevant
 
 
@@ -383,7 +387,9 @@ def test_bulk_load_into_an_empty_table_then_incremental(db, bulk_from_10):
     assert add(db, "incidents", gdf, "again")[1:] == (0, 300)
     more = incidents(40, seed=9)
     assert add(db, "incidents", more, "more")[1:] == (40, 0)
-    assert bulk_from_10 == [True, True, False]
+    # PostGIS decides per yearly partition on the rows not stored yet: a re-import brings
+    # none, so no partition is rebuilt (SQLite decides on the rows offered)
+    assert bulk_from_10 == [True, not db.is_postgis, False]
     assert count(db, "incidents") == 340
     # the rebuilt indexes answer queries: bbox, time and dataset filters agree with the data
     area = box(X0 + 1000, Y0 + 1000, X0 + 3000, Y0 + 2500)

@@ -99,6 +99,35 @@ def db_current() -> None:
     click.echo(f"current: {current_revision(database.engine) or 'none'}  newest: {head_revision()}")
 
 
+@db.command("retention")
+@click.option(
+    "--before", "before", required=True, help="Remove incidents before this local day (YYYY-MM-DD)."
+)
+def db_retention(before: str) -> None:
+    """Remove incidents older than a day: whole years by dropping their partition (PostGIS)."""
+    from datetime import date, datetime
+
+    from tryggkarta.config import local_timezone
+    from tryggkarta.store import partitions, writes
+
+    try:
+        day = date.fromisoformat(before)
+    except ValueError:
+        raise click.BadParameter(
+            f"{before!r} is not a day (YYYY-MM-DD).", param_hint="--before"
+        ) from None
+    cutoff = datetime(day.year, day.month, day.day, tzinfo=local_timezone())
+    database = get_database()
+    with database.session() as s:
+        removed = partitions.drop_before(s.connection(), cutoff)
+        writes.audit(
+            s, "retention", detail=f"before {day.isoformat()}", feature_count=sum(removed.values())
+        )
+    for name, rows in removed.items():
+        click.echo(f"{name}: {rows} incidents removed")
+    click.echo(f"Incidents before {day.isoformat()}: {sum(removed.values())} removed.")
+
+
 @main.command()
 @click.option(
     "--municipality", default="1495", show_default=True, help="Municipality code (kommunkod)."

@@ -86,6 +86,7 @@ class Action(StrEnum):
     REPORT = "report"  # file EST reports from a phone; see and correct one's own organisation's
     PROMISES = "promises"  # citizen promises (medborgarlöften): commitments, activities, follow-up
     PATROL = "patrol"  # where and when to patrol (street-level, from raw incidents)
+    RAW_TILES = "raw_tiles"  # incidents as vector tiles: the roles that see them raw
     IMPORT = "import"  # upload files, see import reports
     PROJECTS = "projects"  # project list, project check, follow-up
     PROJECTS_EDIT = "projects_edit"  # record measures on a project
@@ -105,6 +106,9 @@ ACTIONS: dict[Action, frozenset[str]] = {
     Action.REPORT: _STAFF | {Role.REPORTER},
     Action.PROMISES: _STAFF,
     Action.PATROL: _STAFF,
+    Action.RAW_TILES: frozenset(
+        r for r, layers in PERMISSIONS.items() if layers[Layer.INCIDENTS] == Detail.RAW
+    ),
     Action.IMPORT: _STAFF | {Role.PLANNER},
     Action.PROJECTS: _STAFF | {Role.PLANNER},
     Action.PROJECTS_EDIT: frozenset({Role.ADMIN, Role.MUNICIPALITY, Role.PLANNER}),
@@ -131,6 +135,7 @@ ROUTES: dict[str, Action] = {
     "api.hotspot": Action.OPEN,
     "api.survey_pins": Action.OPEN,  # answers only for raw survey detail, else none
     "api.releases": Action.OPEN,
+    "tiles.incidents": Action.RAW_TILES,
     "ogc.landing": Action.OPEN,
     "ogc.conformance": Action.OPEN,
     "ogc.api_document": Action.OPEN,

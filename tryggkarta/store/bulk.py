@@ -336,7 +336,9 @@ def _postgres_secondary(cur: Any, table: str) -> tuple[list[str], list[str]]:
     indexes = cur.fetchall()
     drop = [f'ALTER TABLE {table} DROP CONSTRAINT "{name}"' for name, _ in constraints]
     drop += [f'DROP INDEX "{name}"' for name, _ in indexes]
-    rebuild = [definition for _, definition in indexes]
+    # a partitioned table's index reads "ON ONLY <table>": built again on the parent, it must
+    # recurse into the partitions, so the ONLY goes
+    rebuild = [definition.replace(" ON ONLY ", " ON ", 1) for _, definition in indexes]
     rebuild += [
         f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
         for name, definition in reversed(constraints)

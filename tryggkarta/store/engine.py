@@ -131,6 +131,12 @@ def upgrade(engine: Engine, srid: int) -> tuple[str | None, str]:
         )
     try:
         command.upgrade(_alembic_config(engine, srid), "head")
+        if engine.dialect.name == "postgresql":
+            from tryggkarta.store import partitions
+
+            with engine.begin() as conn:  # incident partitions for this and next year, ahead
+                if partitions.is_partitioned(conn):
+                    partitions.ensure_ahead(conn)
     except SQLAlchemyError as exc:
         raise StoreError(f"Schema upgrade failed: {exc.__class__.__name__}: {exc}") from exc
     return before, current_revision(engine) or ""

@@ -25,8 +25,10 @@ from sqlalchemy.orm import Session
 from tryggkarta.config import local_timezone
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.errors import BadInput, NotFound
+from tryggkarta.store import partitions
 from tryggkarta.store.bulk import (
     SqliteStage,
+    _postgres_secondary,
     arrow_table,
     copy_text,
     dict_records,
@@ -187,6 +189,13 @@ def _prepared_chunks(layer: str, gdf: Any, dataset_id: int, *, key_order: bool =
         yield frame.iloc[start : start + BULK_CHUNK]
 
 
+class CopyText(bytes):
+    """A chunk's COPY payload; ``years`` holds the local years of its incidents (the
+    partitions a direct COPY into ``incidents`` needs)."""
+
+    years: frozenset[int] = frozenset()
+
+
 def _payloads(layer: str, gdf: Any, dataset_id: int, table: Any, dialect: str, *, key_order: bool):  # noqa: ANN202
     """(rows, columns, payload, repeats left out) per chunk: COPY text or SQLite tuples."""
     seen = 0
@@ -196,7 +205,9 @@ def _payloads(layer: str, gdf: Any, dataset_id: int, table: Any, dialect: str, *
             continue
         columns = [c for c in chunk.columns if c in table.c and c != "geom"]
         if dialect == "postgresql":
-            payload: Any = copy_text(chunk, columns)
+            payload: Any = CopyText(copy_text(chunk, columns))
+            if layer == "incidents":
+                payload.years = partitions.local_years(chunk["occurred_at"])
         elif dialect == "sqlite":
             payload = arrow_table(chunk, columns)
         else:  # pragma: no cover
@@ -278,6 +289,10 @@ class LayerWriter:
         self.triggers_off = False  # PostgreSQL first load: the per-row foreign-key check skipped
         self.stage: SqliteStage | None = None
         self.temp = f"tk_stream_{self.table.name}"
+        # PostgreSQL after migration 0011: incidents in yearly partitions (store.partitions)
+        self.partitioned = layer == "incidents" and partitions.is_partitioned(self.connection)
+        if self.partitioned:
+            partitions.lock_writers(self.connection)
         if expected_rows is not None:
             self._decide(expected_rows)
 
@@ -393,6 +408,8 @@ class LayerWriter:
         return self.stage
 
     def _stage(self, columns: list[str], payload: bytes) -> None:
+        if self.direct and self.partitioned:  # each year's partition before its rows
+            partitions.ensure_partitions(self.connection, getattr(payload, "years", set()))
         with self.dbapi.cursor() as cur:
             if self.direct:
                 with cur.copy(f"COPY {self.table.name} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -419,6 +436,9 @@ class LayerWriter:
                     restore_row_triggers(cur, self.table.name, self.dataset_id)
                 rebuild_postgres(cur, self.dropped)
             self.dropped = []
+        elif self.partitioned and self.columns is not None:
+            self.inserted = self._move_into_partitions()
+            self.columns = None
         elif self.dialect == "postgresql" and self.columns is not None:
             self.bulk = self._wants_bulk(self.total)
             with self.dbapi.cursor() as cur:
@@ -435,6 +455,83 @@ class LayerWriter:
                 rebuild_sqlite_indexes(self.dbapi, self.dropped)
                 self.dropped = []
         return self.inserted, self.total + self.repeated - self.inserted
+
+    def _move_into_partitions(self) -> int:
+        """The staged incidents into their yearly partitions; rows inserted.
+
+        Bulk mode is decided per partition: a year that brings at least :data:`BULK_MIN` rows
+        and no fewer than its partition holds (a new year, a backfilled one) is DETACHed,
+        loses its secondary indexes, takes its rows and gets them built again, and is
+        ATTACHed back; the other years keep their indexes and take their rows through the
+        parent ("on conflict do nothing"). Every row is checked against the keys of all
+        partitions (:mod:`~tryggkarta.store.partitions`: the unique index holds the time).
+        """
+        tz = str(local_timezone())
+        parent = self.table.name
+        with self.dbapi.cursor() as cur:
+            cur.execute("SET LOCAL work_mem = '256MB'")
+            # Keys stored in any partition go first (under the writers' lock): what stays is
+            # new, whatever its time. The unique index of each partition leads with the key.
+            # Content-hash keys ("h:…") hash the time too: the same key is the same time, so
+            # only the partition of that time is probed (run-time pruning); source ids may
+            # have moved to another year and are looked up in every partition.
+            cur.execute(
+                f"DELETE FROM {self.temp} s WHERE s.dedup_key NOT LIKE 'h:%' AND EXISTS "
+                f"(SELECT 1 FROM {parent} t WHERE t.dedup_key = s.dedup_key)"
+            )
+            cur.execute(
+                f"DELETE FROM {self.temp} s WHERE s.dedup_key LIKE 'h:%' AND EXISTS "
+                f"(SELECT 1 FROM {parent} t WHERE t.dedup_key = s.dedup_key "
+                "AND t.occurred_at = s.occurred_at)"
+            )
+            cur.execute(
+                "SELECT extract(year FROM occurred_at AT TIME ZONE %s)::int, count(*) "
+                f"FROM {self.temp} GROUP BY 1",
+                (tz,),
+            )
+            incoming = dict(cur.fetchall())
+        partitions.ensure_partitions(self.connection, set(incoming))
+        names = partitions.partitions(self.connection)
+        bulk_years = []
+        if self._may_rebuild():
+            with self.dbapi.cursor() as cur:
+                bulk_years = [
+                    year
+                    for year, n in sorted(incoming.items())
+                    if n >= BULK_MIN and partitions.partition_rows(cur, names[year], n + 1) <= n
+                ]
+        self.bulk = bool(bulk_years)
+        cols = ", ".join(self.columns or [])
+        inserted = 0
+        with self.dbapi.cursor() as cur:
+            for year in bulk_years:
+                name = names[year]
+                lo, hi = partitions.year_bounds(year)
+                cur.execute(f"ALTER TABLE {parent} DETACH PARTITION {name}")
+                drop, rebuild = _postgres_secondary(cur, name)
+                for sql in drop:
+                    cur.execute(sql)
+                cur.execute(
+                    f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {self.temp} s "
+                    "WHERE s.occurred_at >= %s AND s.occurred_at < %s",
+                    (lo, hi),
+                )
+                inserted += int(cur.rowcount)
+                rebuild_postgres(cur, rebuild)  # the unique index checks the new keys
+                cur.execute(
+                    f"ALTER TABLE {parent} ATTACH PARTITION {name} "
+                    f"FOR VALUES {partitions.bound_sql(year)}"
+                )
+            if set(incoming) - set(bulk_years):
+                cur.execute(
+                    f"INSERT INTO {parent} ({cols}) SELECT {cols} FROM {self.temp} s "
+                    f"WHERE NOT {partitions.year_ranges_sql(bulk_years, 's.occurred_at')} "
+                    "ORDER BY dedup_key ON CONFLICT (dedup_key, occurred_at) DO NOTHING"
+                )
+                inserted += int(cur.rowcount)
+            cur.execute(f"DROP TABLE {self.temp}")
+            cur.execute("RESET work_mem")
+        return inserted
 
 
 def _copy_in(copy: Any, payload: bytes) -> None:

@@ -45,6 +45,7 @@ BLUEPRINTS = (
     "tryggkarta.web.views",
     "tryggkarta.web.assets",
     "tryggkarta.web.basemap",
+    "tryggkarta.web.tiles",
     "tryggkarta.web.api",
     "tryggkarta.web.imports",
     "tryggkarta.web.lagesbild",

