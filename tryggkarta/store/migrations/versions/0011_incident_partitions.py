@@ -15,7 +15,7 @@ Partitions exist for every stored year and for this and next year; later years a
 by imports and ``db upgrade`` as they come.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
