@@ -82,13 +82,16 @@ def prepare(
         report.licence = report.licence or mapping.licence or ""
     region_notes(report, working_crs, region)
     if layer == "incidents":
-        stacked_note(report, gdf)
+        stacked_note(report, gdf, working_crs, municipality_code or default_municipality(region))
     return gdf, report, rows
 
 
-def stacked_note(report: ImportReport, gdf: Any) -> None:
+def stacked_note(
+    report: ImportReport, gdf: Any, working_crs: int = 3006, code: str | None = None
+) -> None:
     """Note records stacked on one street-level coordinate (police station, geocoder
-    default); they are kept, and the hotspot forecast leaves them out."""
+    default, the municipality centre); they are kept, and every hot spot leaves them out.
+    The rule is :func:`tryggkarta.analysis.forecasting.stacked_coordinates`."""
     from tryggkarta.analysis.forecasting import stacked_coordinates
     from tryggkarta.domain import STREET_LEVEL_PRECISIONS
 
@@ -98,7 +101,17 @@ def stacked_note(report: ImportReport, gdf: Any) -> None:
     pts = gdf.geometry if street is None else gdf.geometry[street.to_numpy(bool)]
     if len(pts) == 0:
         return
-    stack = stacked_coordinates(pts.x.to_numpy(float), pts.y.to_numpy(float))
+    known = None
+    if code:
+        from tryggkarta.errors import ConfigError
+        from tryggkarta.geo import municipality
+
+        try:
+            c = municipality(code, working_crs).centroid
+            known = [[c.x, c.y]]
+        except ConfigError:
+            known = None
+    stack = stacked_coordinates(pts.x.to_numpy(float), pts.y.to_numpy(float), known=known)
     if stack.places:
         report.warn(
             Note.STACKED,

@@ -324,7 +324,10 @@ def lazy_hotspot_layer(
     if method not in METHODS:
         raise ValueError(f"unknown hotspot method {method!r}")
     layer = GeoJsonLayer(None, title, show=False, url=url)
-    return MapLayer(f"hotspot_{method}", layer, _legend(method, title, None, None, t, note), 0)
+    entry = _legend(method, title, None, None, t, note)
+    if note and note not in entry.note:  # a data-quality note after the method's own
+        entry.note = f"{entry.note} {note}".strip()
+    return MapLayer(f"hotspot_{method}", layer, entry, 0)
 
 
 def _legend(

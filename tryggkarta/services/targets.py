@@ -15,6 +15,7 @@ import shapely
 from tryggkarta.analysis import Grid, design_hotspots, patrol_hotspots
 from tryggkarta.domain import ENVIRONMENT_CATEGORIES, MEASURE_TRIGGERS, Trend, trend_key
 from tryggkarta.errors import BadInput
+from tryggkarta.services import quality
 from tryggkarta.services.layers import (
     HotspotLayer,
     _collection,
@@ -66,17 +67,23 @@ def patrol_layer(
         "recent_weeks": recent_weeks,
         "baseline_weeks": baseline_weeks,
         "cell_size": cell_size,
+        "guard": quality.guard_key(db),
     }
 
     def compute() -> HotspotLayer:
         frame = layer_frame(
             db, "incidents", window, columns=["x", "y", "occurred_at", "category"], geometry=False
         )
+        frame, left_out = quality.guarded_frame(db, frame, window)
+        report = quality.guard(db, window)
         summary: dict[str, Any] = {
             "now": now.isoformat(),
             "recent_weeks": recent_weeks,
             "baseline_weeks": baseline_weeks,
             "n_incidents": len(frame),
+            "excluded_stacked": left_out,
+            "data_quality_sv": quality.note(report, "sv"),
+            "data_quality_en": quality.note(report, "en"),
         }
         if frame.empty:
             return HotspotLayer(
@@ -154,7 +161,7 @@ def design_layer(
 ) -> HotspotLayer:
     """Design hotspots: where survey answers say "unsafe", why, and the measures that fit."""
     filters = filters or Filters()
-    params = {"cell_size": cell_size, "min_n": min_n}
+    params = {"cell_size": cell_size, "min_n": min_n, "guard": quality.guard_key(db)}
     survey_filters = Filters(
         bbox=filters.bbox, polygon=filters.polygon, municipality_code=filters.municipality_code
     )
@@ -180,6 +187,8 @@ def design_layer(
         inc = layer_frame(
             db, "incidents", incident_filters, columns=["x", "y", "category"], geometry=False
         )
+        inc, left_out = quality.guarded_frame(db, inc, incident_filters)
+        summary["excluded_stacked"] = left_out
         grid = analysis_grid(db, survey_filters, cell_size, layer="survey")
         spots = design_hotspots(
             answers["x"].to_numpy(float),

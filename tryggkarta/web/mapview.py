@@ -262,8 +262,18 @@ def forecast_on_page(
         lang,
         show=True,
         min_count=rule.k,
-        note=trust_note(layer.summary, lang),
+        note=trust_note(layer.summary, lang, exact=level is Detail.RAW),
     )
+
+
+def data_quality_note(db: Any, q: MapQuery, lang: str, level: Detail) -> str:
+    """The legend's note on records the hot-spot guard leaves out ('' when none)."""
+    from tryggkarta.services.quality import legend_note
+
+    try:
+        return legend_note(db, q.filters, lang, exact=level is Detail.RAW)
+    except TryggkartaError:
+        return ""
 
 
 def hotspot_level(method: str) -> tuple[Detail, bool]:
@@ -386,7 +396,8 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
                 continue
         args = _filter_args() if level is Detail.RAW else {}
         url = url_for("api.hotspot", method=method, lang=lang, **args)
-        layers.append(maps.lazy_hotspot_layer(method, title, url, t))
+        note = "" if method == "forecast" else data_quality_note(db, q, lang, level)
+        layers.append(maps.lazy_hotspot_layer(method, title, url, t, note=note))
     if detail(Layer.PROJECTS) != Detail.HIDDEN and _wanted(q, "projects"):
         layers.append(maps.projects(polygon_layer(db, "projects", q), t, lang))
     if areas_fc["features"] and _wanted(q, "areas"):
