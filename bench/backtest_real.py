@@ -107,7 +107,7 @@ def run(city: str) -> tuple[str, dict]:
         x,
         y,
         t,
-        candidates=default_candidates(gbm=True),
+        candidates=default_candidates(gbm=True, etas=True),
         n_tune=8,
         n_report=spec["n_report"],
         horizon_days=spec["horizon"],
@@ -232,13 +232,21 @@ forecast`; code in `tryggkarta/analysis/forecasting.py`):
   scikit-learn HistGradientBoostingRegressor (Poisson loss, ≤ 40 trees, ≤ 30 000 training
   rows) trained on the 6 windows before each origin, features: the cell's counts in the
   last 3 windows, its history rate, 3 × 3 neighbourhood sums of the last window and of the history rate, and
-  the season (day of year). Each at 100 m and 250 m, except gbm (100 m only: it is slow).
+  the season (day of year); etas = a self-exciting point process on the grid (Mohler et al.
+  2011, ETAS-style): background rate per cell + θ·ω e^(−ω Δt) triggering spread over the
+  3 × 3 neighbourhood by an estimated kernel, fitted by EM on the pairs within 60 days
+  (`tryggkarta/analysis/etas.py`), forecast = expected count in the window. Each at 100 m
+  and 250 m, except gbm and etas (100 m only: they are slow).
 - **Choice of the default.** A method other than the baseline becomes the default only if
   its PAI at 5 % beats the baseline's on the 8 tuning windows with the lower end of a 90 %
   bootstrap interval of the mean difference above zero; otherwise the default *is* naive.
   The choice never sees the report windows.
-- **Data quality.** Records on one coordinate holding more than max(20, 50 × the median
-  records per occupied coordinate) are left out (police station, geocoder defaults).
+- **Data quality.** The product's guard (`stacked_coordinates`): a coordinate is left out
+  when it is one of the 5 largest piles, holds more than max(20, 50 × the median records per
+  occupied coordinate), and it (or a larger pile) holds ≥ 3 × the records of the next
+  largest coordinate — a default point stands apart from the smooth tail of real busy
+  places; configured default positions and the municipality centre (none for these foreign
+  cities) and records whose precision is not street-level are left out too.
 - Timestamps are local wall clock as published; Bradford has month resolution only (every
   record on the 1st of its month), so its windows are half-years.
 

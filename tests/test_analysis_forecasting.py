@@ -330,3 +330,49 @@ def test_gbm_is_opt_in_and_the_baseline_comes_first():
     assert plain[0].name == "naive 100 m" and all(c.method != "gbm" for c in plain)
     if gbm_available():
         assert [c.name for c in default_candidates(gbm=True) if c.method == "gbm"] == ["gbm 100 m"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "change"),
+    [("Europe/Stockholm", "2024-03-31"), ("America/Chicago", "2024-03-10")],
+)
+def test_backtest_origins_are_local_midnights_across_a_dst_change(monkeypatch, zone, change):
+    """A split at local midnight keeps every origin at local midnight (the setting's zone,
+    not UTC and not always Stockholm); the window over the spring change is an hour short."""
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    from tryggkarta import config
+
+    monkeypatch.setattr(config, "_loaded_timezone", zone)
+    tz = ZoneInfo(zone)
+    t = np.datetime64("2023-06-01") + np.arange(0, 400).astype("timedelta64[D]")
+    split = pd.Timestamp("2024-05-01", tz=tz).tz_convert("UTC").tz_localize(None)
+    origins, h = rolling_origins(t, horizon_days=14, min_per_window=1, report_start=split)
+    local = pd.DatetimeIndex(origins).tz_localize("UTC").tz_convert(tz)
+    assert (local.hour == 0).all() and (local.minute == 0).all()
+    assert local[0] < pd.Timestamp(change, tz=tz) < local[7]  # the tuning windows span it
+    lengths = set(np.diff(origins).astype("timedelta64[h]").astype(int).tolist())
+    assert lengths == {14 * 24, 14 * 24 - 1}
+    assert h == np.timedelta64(14, "D")
+
+
+def test_hour_weekday_profile_and_emerging_weeks_follow_the_zone(monkeypatch):
+    from datetime import UTC, datetime
+
+    from tryggkarta import config
+    from tryggkarta.analysis.temporal import hour_weekday_profile
+    from tryggkarta.services.hotspots import _week_start
+
+    t = np.array(["2024-03-31T00:30", "2024-03-31T01:30"], dtype="datetime64[ns]")  # UTC
+    monkeypatch.setattr(config, "_loaded_timezone", "Europe/Stockholm")
+    p = hour_weekday_profile(t)
+    assert p[6, 1] == 1 and p[6, 3] == 1 and p.sum() == 2  # Sunday 01:30 CET, 03:30 CEST
+    moment = datetime(2024, 3, 11, 3, 0, tzinfo=UTC)
+    assert _week_start(moment) == datetime(2024, 3, 10, 23, 0, tzinfo=UTC)  # Mon 00:00 CET
+    monkeypatch.setattr(config, "_loaded_timezone", "America/Chicago")
+    p = hour_weekday_profile(t)
+    assert p[5, 19] == 1 and p[5, 20] == 1  # Saturday 19:30 and 20:30 CDT
+    # still Sunday 10 March in Chicago: the week began Monday 4 March 00:00 CST
+    assert _week_start(moment) == datetime(2024, 3, 4, 6, 0, tzinfo=UTC)

@@ -206,7 +206,8 @@ class Candidate:
     ``method``: ``naive`` (all earlier incidents per cell), ``recency`` (counts weighted by
     ``0.5 ** (age / half_life_days)`` at the origin), ``kde`` (quartic KDE of the counts with
     bandwidth ``bandwidth_cells`` × cell size), ``gistar`` (queen Gi* z of the counts) or
-    ``gbm`` (gradient-boosted Poisson regression on lagged counts, see :func:`gbm_score`)."""
+    ``gbm`` (gradient-boosted Poisson regression on lagged counts, see :func:`gbm_score`) or
+    ``etas`` (a self-exciting point process fitted by EM, :mod:`tryggkarta.analysis.etas`)."""
 
     method: str
     cell_size: float
@@ -235,10 +236,12 @@ def default_candidates(
     half_lives: Sequence[float] = (30.0, 90.0, 365.0),
     *,
     gbm: bool = False,
+    etas: bool = True,
 ) -> list[Candidate]:
     """naive, recency (each half-life), KDE (h = 2 cells) and Gi* at each cell size, and
-    with ``gbm`` (needs the ``forecast`` extra) gbm at the first (finest) cell size; the first
-    entry (naive at the first cell size) is the baseline.
+    with ``gbm`` (needs the ``forecast`` extra) gbm and with ``etas`` the self-exciting
+    process at the first (finest) cell size; the first entry (naive at the first cell size)
+    is the baseline.
 
     gbm is off by default: in the bench (docs/backtest.md) it never beat naive on the report
     windows and it costs 10–30 × the time of the other methods together."""
@@ -254,6 +257,8 @@ def default_candidates(
         out.append(Candidate("gistar", c))
         if with_gbm and c == cell_sizes[0]:
             out.append(Candidate("gbm", c))
+        if etas and c == cell_sizes[0]:
+            out.append(Candidate("etas", c))
     return out
 
 
@@ -279,6 +284,12 @@ def candidate_score(
         if t is None or origin is None or horizon is None:
             raise ValueError("gbm needs timestamps, an origin and the window length.")
         return gbm_score(grid, x, y, t, origin, horizon)
+    if cand.method == "etas":
+        if t is None or origin is None or horizon is None:
+            raise ValueError("etas needs timestamps, an origin and the window length.")
+        from .etas import etas_score
+
+        return etas_score(grid, x, y, t, origin, horizon)
     if cand.method == "recency":
         if t is None or origin is None:
             raise ValueError("recency needs timestamps and an origin.")
@@ -293,7 +304,9 @@ def candidate_score(
         ).density
     if cand.method == "gistar":
         return np.nan_to_num(gistar(counts, "queen").z, nan=-np.inf)
-    raise ValueError(f"Unknown method {cand.method!r}; use naive, recency, kde, gistar or gbm.")
+    raise ValueError(
+        f"Unknown method {cand.method!r}; use naive, recency, kde, gistar, gbm or etas."
+    )
 
 
 N_LAGS = 3
@@ -575,11 +588,25 @@ def rolling_origins(
         origins = np.array([end - h * (w - i) for i in range(w)], dtype="datetime64[ns]")
     else:
         n_rep = max(1, int((end - rs) // h))
-        origins = np.array(
-            [rs - h * (n_tune - i) for i in range(n_tune)] + [rs + h * j for j in range(n_rep)],
-            dtype="datetime64[ns]",
-        )
+        steps = np.r_[np.arange(-n_tune, 0), np.arange(n_rep)] * float(horizon)
+        origins = local_days(rs, steps)
+        origins = origins[origins < end]
     return origins, h
+
+
+def local_days(start: np.datetime64, days: ArrayLike) -> NDArray:
+    """``start`` (UTC) moved by whole local calendar days (``config.local_timezone()``):
+    the same wall-clock time on each day, so a split at local midnight keeps every origin
+    at local midnight across daylight-saving changes (those windows are 23 or 25 h longer
+    or shorter by an hour). Returns UTC ``datetime64[ns]``."""
+    from tryggkarta.config import local_timezone
+
+    local = pd.Timestamp(start).tz_localize("UTC").tz_convert(local_timezone())
+    wall = local.tz_localize(None) + pd.to_timedelta(np.asarray(days), unit="D")
+    moved = pd.DatetimeIndex(wall).tz_localize(
+        local_timezone(), ambiguous=True, nonexistent="shift_forward"
+    )
+    return np.asarray(moved.tz_convert("UTC").tz_localize(None).values, dtype="datetime64[ns]")
 
 
 def bootstrap_mean(
@@ -728,9 +755,14 @@ def rolling_backtest(
     order = np.argsort(ta, kind="stable")
     xs, ys, ts = xa[order], ya[order], ta[order]
     windows: list[dict] = []
+    # a window ends where the next begins (local calendar days: 23 or 25 h at a DST change)
+    ends = origins + h
+    nxt = origins[1:]
+    close = np.abs(nxt - ends[:-1]) <= np.timedelta64(2, "h")
+    ends[:-1] = np.where(close, nxt, ends[:-1])
     for i, o in enumerate(origins):  # ≈ 11 origins
         lo = np.searchsorted(ts, o, side="left")
-        hi = np.searchsorted(ts, o + h, side="left")
+        hi = np.searchsorted(ts, ends[i], side="left")
         test_counts = area.counts(xs[lo:hi], ys[lo:hi])
         if lo == 0 or test_counts.sum() == 0:
             continue  # nothing to score in this window (every candidate skips it)

@@ -35,6 +35,11 @@ METHOD_LABELS = {
     "kde": ("Täthet (KDE)", "Density (KDE)"),
     "gistar": ("Gi*", "Gi*"),
     "blend": ("Blandning av aktuellt och långsiktigt", "Blend of recent and long-run"),
+    "gbm": ("Gradient boosting på tidigare antal", "Gradient boosting on earlier counts"),
+    "etas": (
+        "Självexciterande process (nära upprepningar)",
+        "Self-exciting process (near repeats)",
+    ),
 }
 
 

@@ -274,6 +274,11 @@ def _latest(db: Database, filters: Filters) -> datetime:
 
 
 def _week_start(moment: datetime) -> datetime:
-    """Monday 00:00 UTC of the ISO week of ``moment``."""
-    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day - timedelta(days=day.weekday())
+    """Monday 00:00 local time (``config.local_timezone()``) of the week of ``moment``, as
+    an aware UTC datetime: emerging hot spots count local weeks."""
+    from tryggkarta.config import local_timezone
+
+    tz = local_timezone()
+    local = moment.astimezone(tz)
+    monday = (local - timedelta(days=local.weekday())).date()
+    return datetime(monday.year, monday.month, monday.day, tzinfo=tz).astimezone(UTC)
