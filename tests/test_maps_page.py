@@ -224,10 +224,10 @@ def test_start_page_shows_the_forecast_layer_with_its_pai(sqlite_app):
 
     before = text("/")
     assert "PAI" not in before  # not computed yet: the layer loads on demand
-    assert "Brännpunkter (bästa metoden)" in before
+    assert "Brännpunkter (prognos)" in before
     layer = forecast_layer(db, Filters())
     page = text("/")
-    assert "Brännpunkter (bästa metoden)" in page
+    assert "Brännpunkter (prognos)" in page
     pai = f"{layer.summary['pai']:.1f}".replace(".", ",")
     assert f"PAI {pai}" in page
     english = text("/?lang=en")

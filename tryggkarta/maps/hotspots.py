@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tryggkarta import hotspot_methods
 from tryggkarta.domain import INCIDENT_CATEGORIES, MEASURES, SURVEY_REASONS, trend_key
 from tryggkarta.i18n import format_number, format_percent
 from tryggkarta.maps import popups, styles
@@ -18,7 +19,7 @@ from tryggkarta.maps.builders import TREND_TEXT, _label
 from tryggkarta.maps.layers import GeoJsonLayer, MapLayer, Translate
 from tryggkarta.maps.legend import LegendEntry
 
-METHODS = ("forecast", "gistar", "kde", "emerging", "patrol", "design")
+METHODS = hotspot_methods.KEYS
 GISTAR_LABELS = {
     3: "Het punkt, 99 %",
     2: "Het punkt, 95 %",
@@ -160,7 +161,7 @@ def hotspot_layer(
     if method == "kde" and not any("class" in (f.get("properties") or {}) for f in feats):
         kde = styles.count_classes([_kde_value(f["properties"]) for f in feats], styles.KDE_COLOURS)
     palette: list[str] = []
-    outline = method in ("patrol", "design", "forecast")
+    outline = hotspot_methods.method(method).outline
 
     def colour_index(colour: str) -> int:
         if colour not in palette:
@@ -341,7 +342,7 @@ def _legend(
     if method == "forecast":
         return LegendEntry(
             title,
-            [(styles.FORECAST_COLOUR, t("Högst förväntat antal händelser (5 % av ytan)"))],
+            [(styles.FORECAST_COLOUR, t(hotspot_methods.method(method).legend))],
             "line",
             note=note
             or t("Metoden väljs genom att pröva vilken som bäst förutsåg de senaste veckorna."),
@@ -380,7 +381,4 @@ def _legend(
             [(styles.KDE_COLOURS[0], t("Låg täthet")), (styles.KDE_COLOURS[-1], t("Hög täthet"))],
         )
     colour = styles.PATROL_COLOUR if method == "patrol" else styles.DESIGN_COLOUR
-    label = (
-        t("Prioriterad plats för patrull") if method == "patrol" else t("Plats med åtgärdsbehov")
-    )
-    return LegendEntry(title, [(colour, label)], "line")
+    return LegendEntry(title, [(colour, t(hotspot_methods.method(method).legend))], "line")

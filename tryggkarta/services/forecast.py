@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tryggkarta import hotspot_methods
 from tryggkarta.analysis.forecasting import candidate_score, hot_cells
 from tryggkarta.errors import BadInput
 from tryggkarta.services import quality
@@ -29,18 +30,7 @@ from tryggkarta.services.layers import (
 )
 from tryggkarta.store import Database, Filters
 
-METHOD_LABELS = {
-    "naive": ("Alla tidigare händelser", "All earlier incidents"),
-    "recency": ("Viktade antal där nyare händelser väger mer", "Recency-weighted counts"),
-    "kde": ("Täthet (KDE)", "Density (KDE)"),
-    "gistar": ("Gi*", "Gi*"),
-    "blend": ("Blandning av aktuellt och långsiktigt", "Blend of recent and long-run"),
-    "gbm": ("Gradient boosting på tidigare antal", "Gradient boosting on earlier counts"),
-    "etas": (
-        "Självexciterande process (nära upprepningar)",
-        "Self-exciting process (near repeats)",
-    ),
-}
+METHOD_LABELS = hotspot_methods.CANDIDATES
 
 
 def method_label(name: str, lang: str = "sv") -> str:
@@ -155,8 +145,8 @@ def forecast_layer(
         }
         return HotspotLayer(
             "forecast",
-            "Brännpunkter (prognos, metod vald på tidigare data)",
-            "Hot spots (forecast, method chosen on earlier data)",
+            hotspot_methods.method("forecast").title_sv,
+            hotspot_methods.method("forecast").title_en,
             _collection(feats),
             summary,
         )

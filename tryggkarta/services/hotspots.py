@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import shapely
 
+from tryggkarta import hotspot_methods
 from tryggkarta.analysis import emerging, gistar, kde
 from tryggkarta.errors import BadInput
 from tryggkarta.services import quality
@@ -52,6 +53,11 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- layers
+
+
+def _titles(key: str) -> tuple[str, str]:
+    m = hotspot_methods.method(key)
+    return m.title_sv, m.title_en
 
 
 def data_quality(db: Database, filters: Filters, left_out: int) -> dict[str, object]:
@@ -106,9 +112,7 @@ def gistar_layer(
             "neighbourhood": neighbourhood,
             **data_quality(db, filters, left_out),
         }
-        return HotspotLayer(
-            "gistar", "Brännpunkter (Gi*)", "Hot spots (Gi*)", _collection(feats), summary
-        )
+        return HotspotLayer("gistar", *_titles("gistar"), _collection(feats), summary)
 
     return cached_run(db, "gistar", params, filters, ("incidents",), compute, user_id=user_id)
 
@@ -178,7 +182,7 @@ def kde_layer(
             "max_density": float(density.max()) if density.size else 0.0,
             **data_quality(db, filters, left_out),
         }
-        return HotspotLayer("kde", "Täthet (KDE)", "Density (KDE)", _collection(feats), summary)
+        return HotspotLayer("kde", *_titles("kde"), _collection(feats), summary)
 
     return cached_run(db, "kde", params, filters, ("incidents",), compute, user_id=user_id)
 
@@ -257,8 +261,7 @@ def emerging_layer(
         }
         return HotspotLayer(
             "emerging",
-            "Framväxande brännpunkter",
-            "Emerging hot spots",
+            *_titles("emerging"),
             _collection(feats),
             summary,
         )

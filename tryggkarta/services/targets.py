@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from tryggkarta import hotspot_methods
 from tryggkarta.analysis import Grid, design_hotspots, patrol_hotspots
 from tryggkarta.domain import ENVIRONMENT_CATEGORIES, MEASURE_TRIGGERS, Trend, trend_key
 from tryggkarta.errors import BadInput
@@ -31,6 +32,11 @@ from tryggkarta.store import Database, Filters, layer_frame
 #: Hotspot keys are the 500 m national-grid cell of the cluster centre: stable from one
 #: week to the next as long as the hotspot stays put, so decisions can be followed up.
 KEY_CELL = 500.0
+
+
+def _titles(key: str) -> tuple[str, str]:
+    m = hotspot_methods.method(key)
+    return m.title_sv, m.title_en
 
 
 def hotspot_key(prefix: str, point: shapely.Point) -> str:
@@ -86,9 +92,7 @@ def patrol_layer(
             "data_quality_en": quality.note(report, "en"),
         }
         if frame.empty:
-            return HotspotLayer(
-                "patrol", "Patrullbrännpunkter", "Patrol hot spots", _collection([]), summary
-            )
+            return HotspotLayer("patrol", *_titles("patrol"), _collection([]), summary)
         grid = analysis_grid(db, window, cell_size)
         times = (
             pd.to_datetime(frame["occurred_at"], utc=True)
@@ -109,9 +113,7 @@ def patrol_layer(
         summary.update(
             {"cell_size": grid.cell_size, "cell_reason": grid.reason, "hotspots": len(feats)}
         )
-        return HotspotLayer(
-            "patrol", "Patrullbrännpunkter", "Patrol hot spots", _collection(feats), summary
-        )
+        return HotspotLayer("patrol", *_titles("patrol"), _collection(feats), summary)
 
     return cached_run(db, "patrol", params, filters, ("incidents",), compute, user_id=user_id)
 
@@ -181,9 +183,7 @@ def design_layer(
         )
         summary: dict[str, Any] = {"n_answers": len(answers), "min_n": min_n}
         if answers.empty:
-            return HotspotLayer(
-                "design", "Gestaltningsbrännpunkter", "Design hot spots", _collection([]), summary
-            )
+            return HotspotLayer("design", *_titles("design"), _collection([]), summary)
         inc = layer_frame(
             db, "incidents", incident_filters, columns=["x", "y", "category"], geometry=False
         )
@@ -232,9 +232,7 @@ def design_layer(
                 {"type": "Feature", "geometry": geometry_wgs84(geom, db.srid), "properties": props}
             )
         summary.update({"cell_size": grid.cell_size, "hotspots": len(feats)})
-        return HotspotLayer(
-            "design", "Gestaltningsbrännpunkter", "Design hot spots", _collection(feats), summary
-        )
+        return HotspotLayer("design", *_titles("design"), _collection(feats), summary)
 
     return cached_run(
         db, "design", params, filters, ("survey", "incidents"), compute, user_id=user_id

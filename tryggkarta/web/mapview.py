@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from flask import request, url_for
 
-from tryggkarta import disclosure, maps, policy
+from tryggkarta import disclosure, hotspot_methods, maps, policy
 from tryggkarta.config import local_timezone
 from tryggkarta.domain import INCIDENT_CATEGORIES, Detail, Layer
 from tryggkarta.errors import TryggkartaError
@@ -36,7 +36,7 @@ from tryggkarta.web.query import MapQuery, parse_query
 
 log = logging.getLogger(__name__)
 
-HOTSPOT_METHODS = ("forecast", "gistar", "kde", "emerging", "patrol", "design")
+HOTSPOT_METHODS = hotspot_methods.KEYS
 KNOWN_LAYERS = (
     "incidents",
     "incident_points",
@@ -213,17 +213,6 @@ def _coords(geom: dict) -> list:
     return coords if kind == "LineString" else [coords]
 
 
-#: Titles of the lazily loaded hotspot layers (the service's own titles, sv/en).
-HOTSPOT_TITLES = {
-    "forecast": ("Brännpunkter (bästa metoden)", "Hot spots (best method)"),
-    "gistar": ("Brännpunkter (Gi*)", "Hot spots (Gi*)"),
-    "kde": ("Täthet (KDE)", "Density (KDE)"),
-    "emerging": ("Framväxande brännpunkter", "Emerging hot spots"),
-    "patrol": ("Patrullbrännpunkter", "Patrol hot spots"),
-    "design": ("Gestaltningsbrännpunkter", "Design hot spots"),
-}
-
-
 def _filter_args() -> dict[str, list[str]]:
     """The request's filter parameters, to pass on to API calls made by the page."""
     return {
@@ -388,7 +377,7 @@ def build_layers(q: MapQuery, lang: str, t: Any) -> tuple[list[maps.MapLayer], d
         level, allowed = hotspot_level(method)
         if not allowed or not _wanted(q, f"hotspot_{method}"):
             continue
-        title = HOTSPOT_TITLES[method][1 if lang == "en" else 0]
+        title = hotspot_methods.method(method).title(lang)
         if method == "forecast":
             embedded = forecast_on_page(db, q, title, lang, t, level)
             if embedded is not None:
