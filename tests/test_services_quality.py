@@ -160,3 +160,13 @@ def test_a_small_pile_on_a_configured_default_is_left_out(db, tmp_path, monkeypa
     rep = quality.guard(db)
     assert rep.n_flagged == 6 and rep.places[0]["reason"] == "known"
     assert gistar_layer(db, cell_size=200).summary["excluded_stacked"] == 6
+
+
+def test_a_streamed_import_reports_the_pile_too(db, tmp_path, monkeypatch):
+    from tryggkarta.ingest import service
+
+    monkeypatch.setattr(service, "STREAM_BYTES", 0)
+    monkeypatch.setattr(service, "STREAM_CHUNK", 100)  # nine chunks; the pile spans two
+    report = import_file(db, "incidents", _csv(tmp_path))
+    assert report.rows_imported == N + PILE
+    assert "150 händelser ligger staplade" in " ".join(report.warnings_in("sv"))
