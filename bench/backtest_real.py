@@ -98,7 +98,7 @@ def load(city: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(x), np.asarray(y), t.to_numpy(dtype="datetime64[ns]")
 
 
-def run(city: str) -> tuple[str, dict]:
+def run(city: str, gbm: bool = True) -> tuple[str, dict]:
     spec = CITIES[city]
     x, y, t = load(city)
     stack = stacked_coordinates(x, y)
@@ -107,7 +107,7 @@ def run(city: str) -> tuple[str, dict]:
         x,
         y,
         t,
-        candidates=default_candidates(gbm=True, etas=True),
+        candidates=default_candidates(gbm=gbm, etas=True),
         n_tune=8,
         n_report=spec["n_report"],
         horizon_days=spec["horizon"],
@@ -177,13 +177,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, help="write the markdown here (default: stdout)")
     ap.add_argument("--city", action="append", choices=list(CITIES), help="only these cities")
+    ap.add_argument(
+        "--no-gbm", action="store_true", help="leave out gbm (the slowest method; opt-in)"
+    )
     args = ap.parse_args()
     if not data_dir().is_dir():
         sys.exit(f"Test data not found at {data_dir()} (set TRYGGKARTA_SHARED_DATA).")
     cities = args.city or list(CITIES)
     texts, rows = [], []
     for city in cities:
-        text, summary = run(city)
+        text, summary = run(city, gbm=not args.no_gbm)
         texts.append(text)
         rows.append(summary)
         print(f"{city}: {summary['secs']:.1f} s", file=sys.stderr)
@@ -250,7 +253,8 @@ forecast`; code in `tryggkarta/analysis/forecasting.py`):
 - Timestamps are local wall clock as published; Bradford has month resolution only (every
   record on the 1st of its month), so its windows are half-years.
 
-Reproduce: `python bench/backtest_real.py --out docs/backtest.md` (reads `../shared/data`).
+Reproduce: `python bench/backtest_real.py --out docs/backtest.md` (reads `../shared/data`;
+`--no-gbm` leaves out the slowest method, `--city X` runs one data set).
 """
 
 
