@@ -170,8 +170,86 @@ def test_stacked_coordinates_flag_a_police_station_pile():
     rep = stacked_coordinates(x, y)
     assert rep.n_flagged == 120 and rep.flagged[-120:].all() and not rep.flagged[:5].any()
     assert rep.places[0]["records"] == 120 and rep.threshold == 50.0
+    assert rep.places[0]["reason"] == "spike"
     assert "120" in rep.note("sv") and "left out" in rep.note("en")
     assert stacked_coordinates(x[:2000], y[:2000]).note() == ""
+
+
+def _busy_city(seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Scattered incidents plus a smooth heavy tail of busy places (stores, malls: the
+    Houston pattern — 515, 496, 406, 400 … records on single block addresses)."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(0, 20000, 60000), rng.uniform(0, 20000, 60000)
+    sizes = np.array([515, 496, 406, 400, 341, 280, 271, 254, 215, 206, 202, 184])
+    px, py = rng.uniform(0, 20000, sizes.size), rng.uniform(0, 20000, sizes.size)
+    return np.r_[x, np.repeat(px, sizes)], np.r_[y, np.repeat(py, sizes)]
+
+
+def test_real_busy_places_are_kept_and_defaults_standing_apart_are_flagged():
+    x, y = _busy_city()
+    rep = stacked_coordinates(x, y)
+    assert rep.n_flagged == 0 and rep.places == []  # the old rule removed all 3 770 of theirs
+    n = round(0.036 * x.size / 0.964)  # a police station holding 3.6 % of all records
+    xs, ys = np.r_[x, np.full(n, 7000.0)], np.r_[y, np.full(n, 9000.0)]
+    rep = stacked_coordinates(xs, ys)
+    assert rep.n_flagged == n and rep.flagged[-n:].all()
+    assert [p["reason"] for p in rep.places] == ["spike"]
+    # a station and a town hall, both far above the tail: both go, the stores stay
+    xs2 = np.r_[xs, np.full(2000, 1000.0)]
+    ys2 = np.r_[ys, np.full(2000, 1000.0)]
+    rep2 = stacked_coordinates(xs2, ys2)
+    assert rep2.n_flagged == n + 2000 and len(rep2.places) == 2
+    # a pile only twice the largest store is not told apart from a store (gap 3)
+    xs3, ys3 = np.r_[x, np.full(1030, 7000.0)], np.r_[y, np.full(1030, 9000.0)]
+    assert stacked_coordinates(xs3, ys3).n_flagged == 0
+
+
+def test_known_default_positions_and_coarse_records():
+    x, y = _busy_city(seed=6)
+    # 4 records on the town hall (configured), 2 on the municipality centre, 3 records 40 m
+    # away from the town hall (a real address next door)
+    x = np.r_[x, np.full(4, 5000.3), np.full(2, 8000.0), np.full(3, 5040.0)]
+    y = np.r_[y, np.full(4, 5000.0), np.full(2, 8000.0), np.full(3, 5000.0)]
+    known = [[5000.0, 5000.0], [8000.0, 8000.0]]
+    rep = stacked_coordinates(x, y, known=known)
+    assert rep.n_flagged == 4 and rep.flagged[-9:-5].all()
+    assert rep.places == [{"x": 5000.0, "y": 5000.0, "records": 4, "reason": "known"}]
+    assert stacked_coordinates(x, y, known=known, known_min=2).n_flagged == 6
+    # Polisen-style records at a municipality centre: flagged by their own precision;
+    # a street-level record on the same point is not flagged for that alone
+    coarse = np.zeros(x.size, dtype=bool)
+    coarse[-3:-1] = True
+    xc, yc = x.copy(), y.copy()
+    xc[-3:], yc[-3:] = 12000.0, 12000.0
+    rep = stacked_coordinates(xc, yc, coarse=coarse)
+    assert rep.flagged[-3:-1].all() and not rep.flagged[-1]
+    assert rep.places[-1] == {"x": 12000.0, "y": 12000.0, "records": 2, "reason": "precision"}
+    assert rep.note("sv", ("spike", "known")) == ""
+    with pytest.raises(ValueError, match="one flag per record"):
+        stacked_coordinates(x, y, coarse=coarse[:-1])
+    # no finite coordinate, nothing flagged
+    empty = stacked_coordinates([np.nan], [np.nan])
+    assert empty.n_flagged == 0 and empty.places == []
+
+
+def test_the_guard_on_real_data(shared_data):
+    """Houston 2010: 124 coordinates / 11 721 records (department stores, malls) were removed
+    by the old rule (> 50 × median); none are now. A planted 3.6 % pile is caught."""
+    import pandas as pd
+    from pyproj import Transformer
+
+    df = pd.read_csv(shared_data / "us_crime/houston_crime_2010_jan_aug.csv.gz")
+    df = df.dropna(subset=["lon", "lat"])
+    x, y = Transformer.from_crs(4326, 32615, always_xy=True).transform(
+        df["lon"].to_numpy(), df["lat"].to_numpy()
+    )
+    x, y = np.asarray(x), np.asarray(y)
+    assert stacked_coordinates(x, y).n_flagged == 0
+    assert stacked_coordinates(x, y, gap=1.0, max_piles=200).n_flagged == 11721  # old rule
+    n = 3223  # 3.6 % of the records once added
+    i = int(np.argmin(np.abs(x - np.median(x)) + np.abs(y - np.median(y))))
+    rep = stacked_coordinates(np.r_[x, np.full(n, x[i])], np.r_[y, np.full(n, y[i])])
+    assert len(rep.places) == 1 and rep.places[0]["records"] >= n
 
 
 def test_the_pile_is_left_out_of_the_backtest_and_the_hot_cells():
@@ -252,3 +330,49 @@ def test_gbm_is_opt_in_and_the_baseline_comes_first():
     assert plain[0].name == "naive 100 m" and all(c.method != "gbm" for c in plain)
     if gbm_available():
         assert [c.name for c in default_candidates(gbm=True) if c.method == "gbm"] == ["gbm 100 m"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "change"),
+    [("Europe/Stockholm", "2024-03-31"), ("America/Chicago", "2024-03-10")],
+)
+def test_backtest_origins_are_local_midnights_across_a_dst_change(monkeypatch, zone, change):
+    """A split at local midnight keeps every origin at local midnight (the setting's zone,
+    not UTC and not always Stockholm); the window over the spring change is an hour short."""
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    from tryggkarta import config
+
+    monkeypatch.setattr(config, "_loaded_timezone", zone)
+    tz = ZoneInfo(zone)
+    t = np.datetime64("2023-06-01") + np.arange(0, 400).astype("timedelta64[D]")
+    split = pd.Timestamp("2024-05-01", tz=tz).tz_convert("UTC").tz_localize(None)
+    origins, h = rolling_origins(t, horizon_days=14, min_per_window=1, report_start=split)
+    local = pd.DatetimeIndex(origins).tz_localize("UTC").tz_convert(tz)
+    assert (local.hour == 0).all() and (local.minute == 0).all()
+    assert local[0] < pd.Timestamp(change, tz=tz) < local[7]  # the tuning windows span it
+    lengths = set(np.diff(origins).astype("timedelta64[h]").astype(int).tolist())
+    assert lengths == {14 * 24, 14 * 24 - 1}
+    assert h == np.timedelta64(14, "D")
+
+
+def test_hour_weekday_profile_and_emerging_weeks_follow_the_zone(monkeypatch):
+    from datetime import UTC, datetime
+
+    from tryggkarta import config
+    from tryggkarta.analysis.temporal import hour_weekday_profile
+    from tryggkarta.services.hotspots import _week_start
+
+    t = np.array(["2024-03-31T00:30", "2024-03-31T01:30"], dtype="datetime64[ns]")  # UTC
+    monkeypatch.setattr(config, "_loaded_timezone", "Europe/Stockholm")
+    p = hour_weekday_profile(t)
+    assert p[6, 1] == 1 and p[6, 3] == 1 and p.sum() == 2  # Sunday 01:30 CET, 03:30 CEST
+    moment = datetime(2024, 3, 11, 3, 0, tzinfo=UTC)
+    assert _week_start(moment) == datetime(2024, 3, 10, 23, 0, tzinfo=UTC)  # Mon 00:00 CET
+    monkeypatch.setattr(config, "_loaded_timezone", "America/Chicago")
+    p = hour_weekday_profile(t)
+    assert p[5, 19] == 1 and p[5, 20] == 1  # Saturday 19:30 and 20:30 CDT
+    # still Sunday 10 March in Chicago: the week began Monday 4 March 00:00 CST
+    assert _week_start(moment) == datetime(2024, 3, 4, 6, 0, tzinfo=UTC)

@@ -76,3 +76,17 @@ def test_utm_working_crs_is_accepted():
         environ={"TRYGGKARTA_CRS": "32616", "TRYGGKARTA_REGION": "-87.95,41.64,-87.52,42.03"}
     )
     assert s.crs == 32616
+
+
+def test_default_locations_are_lat_lon_pairs(tmp_path):
+    from tryggkarta.config import default_locations
+
+    env = {"TRYGGKARTA_INSTANCE_PATH": str(tmp_path)}
+    s = load_settings(
+        environ={**env, "TRYGGKARTA_DEFAULT_LOCATIONS": "58.3862,13.4380; 58.39,13.44;"}
+    )
+    assert default_locations(s) == [(13.4380, 58.3862), (13.44, 58.39)]
+    assert default_locations(load_settings(environ=env)) == []
+    for bad in ("abc", "58.3862", "91,13", "58,13,1", "58;13", "nan,13"):
+        with pytest.raises(ConfigError, match="DEFAULT_LOCATIONS must be 'lat,lon' pairs"):
+            load_settings(environ={**env, "TRYGGKARTA_DEFAULT_LOCATIONS": bad})

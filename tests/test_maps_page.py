@@ -224,10 +224,10 @@ def test_start_page_shows_the_forecast_layer_with_its_pai(sqlite_app):
 
     before = text("/")
     assert "PAI" not in before  # not computed yet: the layer loads on demand
-    assert "Brännpunkter (bästa metoden)" in before
+    assert "Brännpunkter (prognos)" in before
     layer = forecast_layer(db, Filters())
     page = text("/")
-    assert "Brännpunkter (bästa metoden)" in page
+    assert "Brännpunkter (prognos)" in page
     pai = f"{layer.summary['pai']:.1f}".replace(".", ",")
     assert f"PAI {pai}" in page
     english = text("/?lang=en")
@@ -252,3 +252,43 @@ def test_public_filters_are_fixed_releases(client, db) -> None:
     assert counts("/?layers=incidents&grupp=skadegorelse") == ["5", "5"]
     assert counts("/?layers=incidents&period=2024") == []
     assert client.get("/?period=2099").status_code == 400
+
+
+def test_the_legend_names_records_left_out_of_hot_spots(client, auth, db) -> None:
+    """A pile on one coordinate (a police station): the police legend gives its count, the
+    public legend says the same without numbers (counts only through the disclosure step)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    rows = [
+        {
+            "occurred_at": datetime(2026, 3, 6, tzinfo=UTC),
+            "category": "klotter",
+            "source_id": f"r{i}",
+        }
+        for i in range(300)
+    ]
+    pts = [Point(X0 + dx, Y0 + dy) for dx, dy in rng.uniform(0, 3000, (300, 2))]
+    pile = [
+        {
+            "occurred_at": datetime(2026, 3, 6, tzinfo=UTC),
+            "category": "klotter",
+            "source_id": f"p{i}",
+        }
+        for i in range(80)
+    ]
+    add(db, "incidents", rows + pile, pts + [Point(X0 + 1500, Y0 + 1500)] * 80)
+
+    def text(path: str) -> str:
+        raw = client.get(path).get_data(as_text=True)
+        return re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), raw)
+
+    auth.login("police")
+    police = text("/")
+    assert "Datakvalitet: 80 händelser ligger på 1 enskild(a) koordinat(er)" in police
+    assert "Data quality: 80 records" in text("/?lang=en")
+    auth.logout()
+    public = text("/?lang=sv")
+    if "Gi*" in public:  # public roles that see a hot-spot method get the sentence only
+        assert "Datakvalitet: händelser som ligger staplade" in public
+    assert "Datakvalitet: 80" not in public

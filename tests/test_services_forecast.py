@@ -46,7 +46,7 @@ def test_a_police_station_pile_is_reported_and_left_out_of_the_forecast(db, tmp_
     report = import_file(db, "incidents", _csv(tmp_path))
     assert report.rows_imported == 850, report.to_text()
     sv, en = " ".join(report.warnings_in("sv")), " ".join(report.warnings_in("en"))
-    assert "150 händelser ligger staplade" in sv and "left out of the hotspot forecast" in en
+    assert "150 händelser ligger staplade" in sv and "left out of every hotspot analysis" in en
     layer = forecast_layer(db, Filters(), test_weeks=12)
     s = layer.summary
     assert s["excluded_stacked"] == 150

@@ -22,6 +22,10 @@ TRYGGKARTA_MAX_UPLOAD_MB       largest accepted upload                          
 TRYGGKARTA_MIN_COUNT           k-anonymity threshold for public/partner outputs      5
 TRYGGKARTA_TIMEZONE            IANA time zone of the installation: times shown to    ``Europe/Stockholm``
                                people, local days in filters, weekday/hour profiles
+TRYGGKARTA_DEFAULT_LOCATIONS   positions records get when nobody knows where the     none
+                               incident happened (police station, town hall), WGS84
+                               ``lat,lon;lat,lon``: records piled there are left out
+                               of hot spots (the municipality centre always is)
 TRYGGKARTA_EXPORT_FILE_MODE    permissions of written export files (octal)           ``0644`` (readable by the
                                                                                      web server / file share)
 TRYGGKARTA_SECURE_COOKIES      ``auto``: session cookie ``Secure`` except on plain    ``auto``
@@ -79,6 +83,7 @@ class Settings:
     import_preview_hours: int = 24
     language: str = "sv"
     timezone: str = DEFAULT_TIMEZONE
+    default_locations: str = ""
     export_file_mode: int = 0o644
     secure_cookies: str = "auto"
     trusted_proxies: int = 0
@@ -237,6 +242,27 @@ def _zone(name: str) -> ZoneInfo:
         ) from None
 
 
+def default_locations(settings: Settings) -> list[tuple[float, float]]:
+    """The configured default positions as (lon, lat) pairs (``TRYGGKARTA_DEFAULT_LOCATIONS``,
+    written ``lat,lon;lat,lon`` like Polisen's ``gps`` field); ConfigError when malformed."""
+    out = []
+    for part in str(settings.default_locations or "").split(";"):
+        if not part.strip():
+            continue
+        bits = part.replace(" ", "").split(",")
+        try:
+            lat, lon = (float(b) for b in bits)
+        except ValueError:
+            lat = lon = float("nan")
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ConfigError(
+                f"{ENV_PREFIX}DEFAULT_LOCATIONS must be 'lat,lon' pairs separated by ';' "
+                f"(e.g. '58.3862,13.4380'), got {part.strip()!r}."
+            )
+        out.append((lon, lat))
+    return out
+
+
 def local_timezone(settings: Settings | None = None) -> ZoneInfo:
     """The installation's time zone (``TRYGGKARTA_TIMEZONE``, default Europe/Stockholm).
 
@@ -296,6 +322,7 @@ def validate(settings: Settings) -> None:
             f"{settings.tile_url!r}"
         )
     _zone(settings.timezone)
+    default_locations(settings)
     from limits import parse_many
 
     for name in ("login_rate_limit", "login_ip_rate_limit", "api_rate_limit"):

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from tryggkarta.domain import Detail, Layer, Role
+from tryggkarta.hotspot_methods import METHODS as HOTSPOT_METHODS
 
 __all__ = [
     "ACTIONS",
@@ -206,14 +207,7 @@ ROUTES: dict[str, Action] = {
 }
 
 #: The data layer behind each hotspot method (its detail decides who sees it).
-HOTSPOT_LAYERS: dict[str, str] = {
-    "forecast": Layer.INCIDENTS,
-    "gistar": Layer.INCIDENTS,
-    "kde": Layer.INCIDENTS,
-    "emerging": Layer.INCIDENTS,
-    "patrol": Layer.INCIDENTS,
-    "design": Layer.SURVEY,
-}
+HOTSPOT_LAYERS: dict[str, str] = {k: m.layer for k, m in HOTSPOT_METHODS.items()}
 #: The fields a raw-detail caller gets per layer (the API, OGC raw collections, exports):
 #: sensitive text included — description (incidents) and comment (survey).
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -246,7 +240,7 @@ SENSITIVE_LAYERS = (Layer.INCIDENTS, Layer.SURVEY)
 #: Kinds of EST measures never named on public pages (police presence is police tactics).
 NON_PUBLIC_MEASURE_KINDS = frozenset({"polisiar_narvaro"})
 #: Hotspot methods that need raw detail (they show street-level times and counts).
-RAW_ONLY_METHODS = frozenset({"patrol"})
+RAW_ONLY_METHODS = frozenset(k for k, m in HOTSPOT_METHODS.items() if m.raw_only)
 
 
 @dataclass(frozen=True)

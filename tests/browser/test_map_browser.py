@@ -108,8 +108,8 @@ def test_default_hotspot_layer_is_drawn_with_its_method_and_pai(visit: Visit) ->
     visit.open("/")
     page = visit.page
     legend = page.locator(".tk-legend").inner_text()
-    assert "Brännpunkter (bästa metoden)" in legend and "PAI" in legend
-    overlay = page.locator(".leaflet-control-layers-overlays label", has_text="bästa metoden")
+    assert "Brännpunkter (prognos)" in legend and "PAI" in legend
+    overlay = page.locator(".leaflet-control-layers-overlays label", has_text="(prognos)")
     assert overlay.locator("input").is_checked()
     assert page.locator("path[stroke='#111111']").count() > 0  # the forecast cells' outlines
     assert visit.errors == []

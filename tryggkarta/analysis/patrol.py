@@ -43,7 +43,7 @@ class PatrolHotspot:
     max_z : float
         Largest Gi* z in the cluster.
     profile : ndarray (7, 24)
-        Hour × weekday counts (Europe/Stockholm) over recent + baseline windows.
+        Hour × weekday counts (local time, ``TRYGGKARTA_TIMEZONE``) over recent + baseline windows.
     peak_windows, peak_windows_en : list of (days, hours)
     top_categories : tuple of (category, count)
         Most frequent categories in the recent window (empty if no categories given).

@@ -1,4 +1,5 @@
-"""When incidents happen: hour × weekday profile in Swedish local time, and peak windows."""
+"""When incidents happen: hour × weekday profile in local time (``config.local_timezone()``,
+default Europe/Stockholm), and peak windows."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def to_local(timestamps: ArrayLike) -> pd.DatetimeIndex:
 
 
 def hour_weekday_profile(timestamps: ArrayLike) -> NDArray[np.int64]:
-    """Counts by weekday (Mon = 0) × hour (0–23) in Europe/Stockholm local time.
+    """Counts by weekday (Mon = 0) × hour (0–23) in local time (``TRYGGKARTA_TIMEZONE``).
 
     Parameters
     ----------

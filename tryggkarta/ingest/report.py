@@ -127,7 +127,7 @@ class Note:
     STACKED = (
         "%(count)s händelser ligger staplade på %(places)s enskild(a) koordinat(er) (flest "
         "%(top)s på en punkt, t.ex. en polisstation eller en standardposition); de sparades "
-        "men räknas inte med i prognosen av brännpunkter."
+        "men räknas inte med i någon brännpunktsanalys."
     )
     ALREADY_STORED = (
         "%(count)s rader fanns redan i databasen (samma id eller samma innehåll) och hoppades över."

@@ -82,23 +82,52 @@ def prepare(
         report.licence = report.licence or mapping.licence or ""
     region_notes(report, working_crs, region)
     if layer == "incidents":
-        stacked_note(report, gdf)
+        stacked_note(report, gdf, working_crs, municipality_code or default_municipality(region))
     return gdf, report, rows
 
 
-def stacked_note(report: ImportReport, gdf: Any) -> None:
-    """Note records stacked on one street-level coordinate (police station, geocoder
-    default); they are kept, and the hotspot forecast leaves them out."""
-    from tryggkarta.analysis.forecasting import stacked_coordinates
+def street_xy(gdf: Any) -> tuple[Any, Any]:
+    """x and y of the rows with a street-level position (numpy arrays)."""
+    import numpy as np
+
     from tryggkarta.domain import STREET_LEVEL_PRECISIONS
 
     if len(gdf) == 0 or "geometry" not in gdf:
-        return
+        return np.empty(0), np.empty(0)
     street = gdf["precision"].isin(STREET_LEVEL_PRECISIONS) if "precision" in gdf else None
     pts = gdf.geometry if street is None else gdf.geometry[street.to_numpy(bool)]
-    if len(pts) == 0:
+    return pts.x.to_numpy(float), pts.y.to_numpy(float)
+
+
+def stacked_note(
+    report: ImportReport, gdf: Any, working_crs: int = 3006, code: str | None = None
+) -> None:
+    """Note records stacked on one street-level coordinate (police station, geocoder
+    default, the municipality centre); they are kept, and every hot spot leaves them out."""
+    x, y = street_xy(gdf)
+    stacked_note_xy(report, x, y, working_crs, code)
+
+
+def stacked_note_xy(
+    report: ImportReport, x: Any, y: Any, working_crs: int = 3006, code: str | None = None
+) -> None:
+    """:func:`stacked_note` on coordinates (the streamed import collects them per chunk).
+    The rule is :func:`tryggkarta.analysis.forecasting.stacked_coordinates`."""
+    from tryggkarta.analysis.forecasting import stacked_coordinates
+
+    if len(x) == 0:
         return
-    stack = stacked_coordinates(pts.x.to_numpy(float), pts.y.to_numpy(float))
+    known = None
+    if code:
+        from tryggkarta.errors import ConfigError
+        from tryggkarta.geo import municipality
+
+        try:
+            c = municipality(code, working_crs).centroid
+            known = [[c.x, c.y]]
+        except ConfigError:
+            known = None
+    stack = stacked_coordinates(x, y, known=known)
     if stack.places:
         report.warn(
             Note.STACKED,
@@ -381,6 +410,7 @@ def _import_streaming(
     area = target_area(db.srid, settings.region, municipality_code)
     kept = 0
     would_new = 0
+    street: list[tuple[Any, Any]] = []  # street-level x, y per chunk, for the stacked note
 
     def chunks():  # noqa: ANN202 - normalised chunks
         nonlocal mapping, kept
@@ -406,11 +436,23 @@ def _import_streaming(
                 area=area,
             )
             kept += len(gdf)
+            if layer == "incidents":
+                street.append(street_xy(gdf))
             yield gdf
         if state.crs is None:
             raise bad("No row of the file has usable coordinates.", "no_coordinates")
         state.finish(report)
         region_notes(report, db.srid, settings.region)
+        if street:
+            import numpy as np
+
+            stacked_note_xy(
+                report,
+                np.concatenate([xy[0] for xy in street]),
+                np.concatenate([xy[1] for xy in street]),
+                db.srid,
+                municipality_code or default_municipality(settings.region),
+            )
         if mapping:
             report.source = report.source or mapping.source or ""
             report.licence = report.licence or mapping.licence or ""

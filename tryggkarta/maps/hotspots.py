@@ -13,6 +13,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from tryggkarta import hotspot_methods
 from tryggkarta.domain import INCIDENT_CATEGORIES, MEASURES, SURVEY_REASONS, trend_key
 from tryggkarta.i18n import format_number, format_percent
 from tryggkarta.maps import popups, styles
@@ -20,7 +21,7 @@ from tryggkarta.maps.builders import TREND_TEXT, _label
 from tryggkarta.maps.layers import GeoJsonLayer, MapLayer, Translate
 from tryggkarta.maps.legend import LegendEntry
 
-METHODS = ("forecast", "gistar", "kde", "emerging", "patrol", "design")
+METHODS = hotspot_methods.KEYS
 GISTAR_LABELS = {
     3: "Het punkt, 99 %",
     2: "Het punkt, 95 %",
@@ -185,7 +186,7 @@ def hotspot_layer(
     if method == "kde" and not any("class" in (f.get("properties") or {}) for f in feats):
         kde = styles.count_classes([_kde_value(f["properties"]) for f in feats], styles.KDE_COLOURS)
     palette: list[str] = []
-    outline = method in ("patrol", "design", "forecast")
+    outline = hotspot_methods.method(method).outline
 
     def colour_index(colour: str) -> int:
         if colour not in palette:
@@ -350,7 +351,10 @@ def lazy_hotspot_layer(
     if method not in METHODS:
         raise ValueError(f"unknown hotspot method {method!r}")
     layer = GeoJsonLayer(None, title, show=False, url=url)
-    return MapLayer(f"hotspot_{method}", layer, _legend(method, title, None, None, t, note), 0)
+    entry = _legend(method, title, None, None, t, note)
+    if note and note not in entry.note:  # a data-quality note after the method's own
+        entry.note = f"{entry.note} {note}".strip()
+    return MapLayer(f"hotspot_{method}", layer, entry, 0)
 
 
 def _legend(
@@ -364,7 +368,7 @@ def _legend(
     if method == "forecast":
         return LegendEntry(
             title,
-            [(styles.FORECAST_COLOUR, t("Högst förväntat antal händelser (5 % av ytan)"))],
+            [(styles.FORECAST_COLOUR, t(hotspot_methods.method(method).legend))],
             "line",
             note=note
             or t("Metoden väljs genom att pröva vilken som bäst förutsåg de senaste veckorna."),
@@ -403,7 +407,4 @@ def _legend(
             [(styles.KDE_COLOURS[0], t("Låg täthet")), (styles.KDE_COLOURS[-1], t("Hög täthet"))],
         )
     colour = styles.PATROL_COLOUR if method == "patrol" else styles.DESIGN_COLOUR
-    label = (
-        t("Prioriterad plats för patrull") if method == "patrol" else t("Plats med åtgärdsbehov")
-    )
-    return LegendEntry(title, [(colour, label)], "line")
+    return LegendEntry(title, [(colour, t(hotspot_methods.method(method).legend))], "line")

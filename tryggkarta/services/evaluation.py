@@ -11,7 +11,8 @@ legend, ``tryggkarta evaluate``, ``tryggkarta hotspots forecast`` and the bench 
   interval, beside the naive baseline (all earlier incidents) on the same windows;
 * a non-naive method becomes the default only when its PAI at the legend's area share beats
   naive on the tuning windows with the lower end of a 90 % bootstrap interval above zero;
-* records stacked on one coordinate (police station, geocoder default) are left out and
+* records on default locations (police station, geocoder default, municipality centre) are
+  left out by the one guard every hot spot uses (:mod:`tryggkarta.services.quality`) and
   counted.
 
 The table is stored as an analysis run, so the map can say which method it shows.
@@ -37,10 +38,10 @@ from tryggkarta.analysis.forecasting import (
     data_hull,
     default_candidates,
     rolling_backtest,
-    stacked_coordinates,
     study_area,
 )
 from tryggkarta.errors import BadInput
+from tryggkarta.services import quality
 from tryggkarta.services.layers import street_level
 from tryggkarta.store import AnalysisRun, Database, Filters, layer_frame
 from tryggkarta.store.queries import dataset_versions
@@ -121,9 +122,10 @@ def evaluate_store(
         raise BadInput("The cell size must be between 50 and 5000 metres.")
     filters = street_level(filters)
     x, y, t = store_points(db, filters)
-    stack = stacked_coordinates(x, y)
-    keep = ~stack.flagged
+    stack = quality.guard(db, filters)
+    keep = quality.keep_mask(stack, x, y)
     x, y, t = x[keep], y[keep], t[keep]
+    n_left_out = int((~keep).sum())
     if x.size < 50:
         raise BadInput(
             f"A backtest needs at least 50 incidents with a street-level position; "
@@ -158,7 +160,8 @@ def evaluate_store(
         "area_cells": result.area_cells,
         "area_km2": round(result.area_km2, 2),
         "area_source": result.area_source,
-        "excluded_stacked": stack.n_flagged,
+        "excluded_stacked": n_left_out,
+        "guard": quality.guard_key(db),
     }
     chosen = result.candidate(result.choice)
     params.update(cell_size=chosen.cell_size, half_life_days=chosen.half_life_days)

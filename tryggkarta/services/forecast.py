@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tryggkarta import hotspot_methods
 from tryggkarta.analysis.forecasting import candidate_score, hot_cells
 from tryggkarta.errors import BadInput
+from tryggkarta.services import quality
 from tryggkarta.services.evaluation import evaluate_store, store_points
 from tryggkarta.services.layers import (
     HotspotLayer,
@@ -28,13 +30,7 @@ from tryggkarta.services.layers import (
 )
 from tryggkarta.store import Database, Filters
 
-METHOD_LABELS = {
-    "naive": ("Alla tidigare händelser", "All earlier incidents"),
-    "recency": ("Viktade antal där nyare händelser väger mer", "Recency-weighted counts"),
-    "kde": ("Täthet (KDE)", "Density (KDE)"),
-    "gistar": ("Gi*", "Gi*"),
-    "blend": ("Blandning av aktuellt och långsiktigt", "Blend of recent and long-run"),
-}
+METHOD_LABELS = hotspot_methods.CANDIDATES
 
 
 def method_label(name: str, lang: str = "sv") -> str:
@@ -80,7 +76,12 @@ def forecast_layer(
     if not 1 <= test_weeks <= 104:
         raise BadInput("The report period must be between 1 and 104 weeks.")
     filters = street_level(filters or Filters())
-    params = {"area_share": area_share, "test_weeks": test_weeks, "protocol": "rolling-origin"}
+    params = {
+        "area_share": area_share,
+        "test_weeks": test_weeks,
+        "protocol": "rolling-origin",
+        "guard": quality.guard_key(db),
+    }
 
     def compute() -> HotspotLayer:
         _, _, t_all = store_points(db, filters)
@@ -136,16 +137,16 @@ def forecast_layer(
             "n_report": res.n_report,
             "area_km2": round(res.area_km2, 2),
             "area_source": res.area_source,
-            "excluded_stacked": stack.n_flagged,
-            "data_quality_sv": stack.note("sv"),
-            "data_quality_en": stack.note("en"),
+            "excluded_stacked": ev.params["excluded_stacked"],
+            "data_quality_sv": quality.note(stack, "sv"),
+            "data_quality_en": quality.note(stack, "en"),
             "evaluation_run": ev.run_id,
             "table": ev.table,
         }
         return HotspotLayer(
             "forecast",
-            "Brännpunkter (prognos, metod vald på tidigare data)",
-            "Hot spots (forecast, method chosen on earlier data)",
+            hotspot_methods.method("forecast").title_sv,
+            hotspot_methods.method("forecast").title_en,
             _collection(feats),
             summary,
         )
@@ -169,9 +170,10 @@ def _num(value: float | None, lang: str) -> str:
     return text if lang == "en" else text.replace(".", ",")
 
 
-def trust_note(summary: dict[str, Any], lang: str = "sv") -> str:
+def trust_note(summary: dict[str, Any], lang: str = "sv", *, exact: bool = True) -> str:
     """The legend text: which method, its PAI (with interval) on windows the choice did not
-    see, the naive figure on the same windows, and a data-quality note."""
+    see, the naive figure on the same windows, and a data-quality note (its record counts
+    only with ``exact``: roles below raw detail get the sentence without numbers)."""
     if summary.get("pai") is None:
         return ""
     if "pai_low" not in summary:  # a layer stored before the rolling-origin protocol
@@ -198,7 +200,7 @@ def trust_note(summary: dict[str, Any], lang: str = "sv") -> str:
                 else "."
             )
         )
-        note = summary.get("data_quality_en") or ""
+        note = _quality(summary, "en", exact)
     else:
         head = (
             f"Metod: {summary['method_sv']}, {summary['cell_size']:g} m-rutor."
@@ -216,5 +218,12 @@ def trust_note(summary: dict[str, Any], lang: str = "sv") -> str:
                 else "."
             )
         )
-        note = summary.get("data_quality_sv") or ""
+        note = _quality(summary, "sv", exact)
     return f"{text} {note}".strip()
+
+
+def _quality(summary: dict[str, Any], lang: str, exact: bool) -> str:
+    text = summary.get(f"data_quality_{lang}") or ""
+    if not text or exact:
+        return text
+    return quality.generic_note(lang)

@@ -23,8 +23,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import shapely
 
+from tryggkarta import hotspot_methods
 from tryggkarta.analysis import emerging, gistar, kde
 from tryggkarta.errors import BadInput
+from tryggkarta.services import quality
 from tryggkarta.services.forecast import forecast_layer
 from tryggkarta.services.layers import (
     WEEK,
@@ -37,7 +39,7 @@ from tryggkarta.services.layers import (
     street_level,
 )
 from tryggkarta.services.targets import design_layer, patrol_layer
-from tryggkarta.store import Database, Filters, grid_counts
+from tryggkarta.store import Database, Filters
 
 __all__ = [
     "HotspotLayer",
@@ -53,6 +55,22 @@ __all__ = [
 # --------------------------------------------------------------------------- layers
 
 
+def _titles(key: str) -> tuple[str, str]:
+    m = hotspot_methods.method(key)
+    return m.title_sv, m.title_en
+
+
+def data_quality(db: Database, filters: Filters, left_out: int) -> dict[str, object]:
+    """Summary fields every hot-spot layer carries: records the guard left out of it and
+    the legend's data-quality sentence (sv/en)."""
+    report = quality.guard(db, filters)
+    return {
+        "excluded_stacked": left_out,
+        "data_quality_sv": quality.note(report, "sv"),
+        "data_quality_en": quality.note(report, "en"),
+    }
+
+
 def gistar_layer(
     db: Database,
     filters: Filters | None = None,
@@ -63,11 +81,15 @@ def gistar_layer(
 ) -> HotspotLayer:
     """Getis-Ord Gi* hot and cold cells (classes −3…+3, FDR-corrected)."""
     filters = street_level(filters or Filters())
-    params = {"cell_size": cell_size, "neighbourhood": neighbourhood}
+    params = {
+        "cell_size": cell_size,
+        "neighbourhood": neighbourhood,
+        "guard": quality.guard_key(db),
+    }
 
     def compute() -> HotspotLayer:
         grid = analysis_grid(db, filters, cell_size)
-        counts = grid_counts(db, "incidents", grid, filters)
+        counts, left_out = quality.guarded_counts(db, grid, filters)
         res = gistar(counts, neighbourhood)
         flat = np.flatnonzero(res.classes.ravel() != 0)
         feats = cell_features(
@@ -88,10 +110,9 @@ def gistar_layer(
             "hot_cells": int((res.classes > 0).sum()),
             "cold_cells": int((res.classes < 0).sum()),
             "neighbourhood": neighbourhood,
+            **data_quality(db, filters, left_out),
         }
-        return HotspotLayer(
-            "gistar", "Brännpunkter (Gi*)", "Hot spots (Gi*)", _collection(feats), summary
-        )
+        return HotspotLayer("gistar", *_titles("gistar"), _collection(feats), summary)
 
     return cached_run(db, "gistar", params, filters, ("incidents",), compute, user_id=user_id)
 
@@ -135,11 +156,12 @@ def kde_layer(
         "top_share": top_share,
         "floor": KDE_FLOOR,
         "max_cells": KDE_MAX_CELLS,
+        "guard": quality.guard_key(db),
     }
 
     def compute() -> HotspotLayer:
         grid = analysis_grid(db, filters, cell_size)
-        counts = grid_counts(db, "incidents", grid, filters)
+        counts, left_out = quality.guarded_counts(db, grid, filters)
         res = kde(counts, grid.cell_size, bandwidth)
         density = res.density
         hot = res.hotspot_mask(top_share).ravel()
@@ -158,8 +180,9 @@ def kde_layer(
             "top_share": top_share,
             "n_points": int(counts.sum()),
             "max_density": float(density.max()) if density.size else 0.0,
+            **data_quality(db, filters, left_out),
         }
-        return HotspotLayer("kde", "Täthet (KDE)", "Density (KDE)", _collection(feats), summary)
+        return HotspotLayer("kde", *_titles("kde"), _collection(feats), summary)
 
     return cached_run(db, "kde", params, filters, ("incidents",), compute, user_id=user_id)
 
@@ -182,14 +205,19 @@ def emerging_layer(
     n = periods or (52 if step == "week" else 24)
     end = _week_start(now or _latest(db, filters)) + WEEK
     start = end - n * step_len
-    params = {"step": step, "cell_size": cell_size, "periods": n, "end": end.isoformat()}
+    params = {
+        "step": step,
+        "cell_size": cell_size,
+        "periods": n,
+        "end": end.isoformat(),
+        "guard": quality.guard_key(db),
+    }
 
     def compute() -> HotspotLayer:
         window = filters.replace(start=start, end=end)
         grid = analysis_grid(db, window, cell_size)
-        cube = grid_counts(
+        cube, left_out = quality.guarded_counts(
             db,
-            "incidents",
             grid,
             window,
             time_step=step_len.total_seconds(),
@@ -235,11 +263,11 @@ def emerging_layer(
             "start": start.isoformat(),
             "end": end.isoformat(),
             "categories": {str(v): int(c) for v, c in zip(values, counts, strict=True)},
+            **data_quality(db, filters, left_out),
         }
         return HotspotLayer(
             "emerging",
-            "Framväxande brännpunkter",
-            "Emerging hot spots",
+            *_titles("emerging"),
             _collection(feats),
             summary,
         )
@@ -262,6 +290,11 @@ def _latest(db: Database, filters: Filters) -> datetime:
 
 
 def _week_start(moment: datetime) -> datetime:
-    """Monday 00:00 UTC of the ISO week of ``moment``."""
-    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day - timedelta(days=day.weekday())
+    """Monday 00:00 local time (``config.local_timezone()``) of the week of ``moment``, as
+    an aware UTC datetime: emerging hot spots count local weeks."""
+    from tryggkarta.config import local_timezone
+
+    tz = local_timezone()
+    local = moment.astimezone(tz)
+    monday = (local - timedelta(days=local.weekday())).date()
+    return datetime(monday.year, monday.month, monday.day, tzinfo=tz).astimezone(UTC)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tryggkarta import disclosure, policy
+from tryggkarta import disclosure, hotspot_methods, policy
 from tryggkarta.config import local_timezone
 from tryggkarta.disclosure import Rule
 from tryggkarta.domain import Detail, Layer
@@ -187,6 +187,14 @@ def _frame_fc(frame: Any, cols: list[str]) -> FeatureCollection:
     return geo_dict(frame, cols)
 
 
+def _hotspot_collection(
+    key: str, public: bool, build: Callable[..., FeatureCollection]
+) -> CollectionInfo:
+    """A hot-spot collection: title, description and data layer from the registry."""
+    m = hotspot_methods.method(key)
+    return CollectionInfo(m.title_sv, m.title_en, m.description_en, public, m.layer, build)
+
+
 COLLECTIONS: dict[str, CollectionInfo] = {
     "incident_cells": CollectionInfo(
         "Händelser per ruta (senaste året)",
@@ -204,30 +212,9 @@ COLLECTIONS: dict[str, CollectionInfo] = {
         Layer.SURVEY,
         survey_cells,
     ),
-    "design_hotspots": CollectionInfo(
-        "Gestaltningsbrännpunkter med åtgärder",
-        "Design hot spots with measures",
-        "Where the survey says unsafe, why, and the recommended measures.",
-        True,
-        Layer.SURVEY,
-        design_hotspots,
-    ),
-    "gistar_hotspots": CollectionInfo(
-        "Brännpunkter (Gi*)",
-        "Hot spots (Gi*)",
-        "Getis-Ord Gi* hot and cold 250 m cells, FDR-corrected.",
-        True,
-        Layer.INCIDENTS,
-        gistar_hotspots,
-    ),
-    "forecast_hotspots": CollectionInfo(
-        "Brännpunkter (bästa metoden)",
-        "Hot spots (best method)",
-        "Top 5 % of the area by the method that predicted best in a backtest, with its PAI.",
-        True,
-        Layer.INCIDENTS,
-        forecast_hotspots,
-    ),
+    "design_hotspots": _hotspot_collection("design", True, design_hotspots),
+    "gistar_hotspots": _hotspot_collection("gistar", True, gistar_hotspots),
+    "forecast_hotspots": _hotspot_collection("forecast", True, forecast_hotspots),
     "projects": CollectionInfo(
         "Plan- och gestaltningsprojekt",
         "Planning and design projects",
@@ -244,14 +231,7 @@ COLLECTIONS: dict[str, CollectionInfo] = {
         Layer.AREAS,
         areas,
     ),
-    "patrol_hotspots": CollectionInfo(
-        "Patrullbrännpunkter",
-        "Patrol hot spots",
-        "Recent clusters with trend and hour × weekday profile (police and municipality).",
-        False,
-        Layer.INCIDENTS,
-        patrol_hotspots,
-    ),
+    "patrol_hotspots": _hotspot_collection("patrol", False, patrol_hotspots),
     "incidents": CollectionInfo(
         "Händelser (rådata)",
         "Incidents (raw)",

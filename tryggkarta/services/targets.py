@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from tryggkarta import hotspot_methods
 from tryggkarta.analysis import Grid, design_hotspots, patrol_hotspots
 from tryggkarta.domain import ENVIRONMENT_CATEGORIES, MEASURE_TRIGGERS, Trend, trend_key
 from tryggkarta.errors import BadInput
+from tryggkarta.services import quality
 from tryggkarta.services.layers import (
     HotspotLayer,
     _collection,
@@ -30,6 +32,11 @@ from tryggkarta.store import Database, Filters, layer_frame
 #: Hotspot keys are the 500 m national-grid cell of the cluster centre: stable from one
 #: week to the next as long as the hotspot stays put, so decisions can be followed up.
 KEY_CELL = 500.0
+
+
+def _titles(key: str) -> tuple[str, str]:
+    m = hotspot_methods.method(key)
+    return m.title_sv, m.title_en
 
 
 def hotspot_key(prefix: str, point: shapely.Point) -> str:
@@ -66,22 +73,26 @@ def patrol_layer(
         "recent_weeks": recent_weeks,
         "baseline_weeks": baseline_weeks,
         "cell_size": cell_size,
+        "guard": quality.guard_key(db),
     }
 
     def compute() -> HotspotLayer:
         frame = layer_frame(
             db, "incidents", window, columns=["x", "y", "occurred_at", "category"], geometry=False
         )
+        frame, left_out = quality.guarded_frame(db, frame, window)
+        report = quality.guard(db, window)
         summary: dict[str, Any] = {
             "now": now.isoformat(),
             "recent_weeks": recent_weeks,
             "baseline_weeks": baseline_weeks,
             "n_incidents": len(frame),
+            "excluded_stacked": left_out,
+            "data_quality_sv": quality.note(report, "sv"),
+            "data_quality_en": quality.note(report, "en"),
         }
         if frame.empty:
-            return HotspotLayer(
-                "patrol", "Patrullbrännpunkter", "Patrol hot spots", _collection([]), summary
-            )
+            return HotspotLayer("patrol", *_titles("patrol"), _collection([]), summary)
         grid = analysis_grid(db, window, cell_size)
         times = (
             pd.to_datetime(frame["occurred_at"], utc=True)
@@ -106,9 +117,7 @@ def patrol_layer(
         summary.update(
             {"cell_size": grid.cell_size, "cell_reason": grid.reason, "hotspots": len(feats)}
         )
-        return HotspotLayer(
-            "patrol", "Patrullbrännpunkter", "Patrol hot spots", _collection(feats), summary
-        )
+        return HotspotLayer("patrol", *_titles("patrol"), _collection(feats), summary)
 
     return cached_run(db, "patrol", params, filters, ("incidents",), compute, user_id=user_id)
 
@@ -170,7 +179,7 @@ def design_layer(
 ) -> HotspotLayer:
     """Design hotspots: where survey answers say "unsafe", why, and the measures that fit."""
     filters = filters or Filters()
-    params = {"cell_size": cell_size, "min_n": min_n}
+    params = {"cell_size": cell_size, "min_n": min_n, "guard": quality.guard_key(db)}
     survey_filters = Filters(
         bbox=filters.bbox, polygon=filters.polygon, municipality_code=filters.municipality_code
     )
@@ -190,12 +199,12 @@ def design_layer(
         )
         summary: dict[str, Any] = {"n_answers": len(answers), "min_n": min_n}
         if answers.empty:
-            return HotspotLayer(
-                "design", "Gestaltningsbrännpunkter", "Design hot spots", _collection([]), summary
-            )
+            return HotspotLayer("design", *_titles("design"), _collection([]), summary)
         inc = layer_frame(
             db, "incidents", incident_filters, columns=["x", "y", "category"], geometry=False
         )
+        inc, left_out = quality.guarded_frame(db, inc, incident_filters)
+        summary["excluded_stacked"] = left_out
         grid = analysis_grid(db, survey_filters, cell_size, layer="survey")
         spots = design_hotspots(
             answers["x"].to_numpy(float),
@@ -239,9 +248,7 @@ def design_layer(
                 {"type": "Feature", "geometry": geometry_wgs84(geom, db.srid), "properties": props}
             )
         summary.update({"cell_size": grid.cell_size, "hotspots": len(feats)})
-        return HotspotLayer(
-            "design", "Gestaltningsbrännpunkter", "Design hot spots", _collection(feats), summary
-        )
+        return HotspotLayer("design", *_titles("design"), _collection(feats), summary)
 
     return cached_run(
         db, "design", params, filters, ("survey", "incidents"), compute, user_id=user_id

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from flask import request, url_for
 
-from tryggkarta import disclosure, maps, policy
+from tryggkarta import disclosure, hotspot_methods, maps, policy
 from tryggkarta.config import local_timezone
 from tryggkarta.domain import INCIDENT_CATEGORIES, Detail, Layer
 from tryggkarta.errors import TryggkartaError
@@ -37,7 +37,7 @@ from tryggkarta.web.query import MapQuery, parse_query
 
 log = logging.getLogger(__name__)
 
-HOTSPOT_METHODS = ("forecast", "gistar", "kde", "emerging", "patrol", "design")
+HOTSPOT_METHODS = hotspot_methods.KEYS
 KNOWN_LAYERS = (
     "incidents",
     "incident_points",
@@ -214,17 +214,6 @@ def _coords(geom: dict) -> list:
     return coords if kind == "LineString" else [coords]
 
 
-#: Titles of the lazily loaded hotspot layers (the service's own titles, sv/en).
-HOTSPOT_TITLES = {
-    "forecast": ("Brännpunkter (bästa metoden)", "Hot spots (best method)"),
-    "gistar": ("Brännpunkter (Gi*)", "Hot spots (Gi*)"),
-    "kde": ("Täthet (KDE)", "Density (KDE)"),
-    "emerging": ("Framväxande brännpunkter", "Emerging hot spots"),
-    "patrol": ("Patrullbrännpunkter", "Patrol hot spots"),
-    "design": ("Gestaltningsbrännpunkter", "Design hot spots"),
-}
-
-
 def _filter_args(args: Any = None) -> dict[str, list[str]]:
     """The request's (or ``args``') filter parameters, to pass on to API calls made by the page."""
     args = request.args if args is None else args
@@ -264,8 +253,18 @@ def forecast_on_page(
         lang,
         show=True,
         min_count=rule.k,
-        note=trust_note(layer.summary, lang),
+        note=trust_note(layer.summary, lang, exact=level is Detail.RAW),
     )
+
+
+def data_quality_note(db: Any, q: MapQuery, lang: str, level: Detail) -> str:
+    """The legend's note on records the hot-spot guard leaves out ('' when none)."""
+    from tryggkarta.services.quality import legend_note
+
+    try:
+        return legend_note(db, q.filters, lang, exact=level is Detail.RAW)
+    except TryggkartaError:
+        return ""
 
 
 def hotspot_level(method: str) -> tuple[Detail, bool]:
@@ -387,7 +386,7 @@ def build_layers(
         level, allowed = hotspot_level(method)
         if not allowed or not _wanted(q, f"hotspot_{method}"):
             continue
-        title = HOTSPOT_TITLES[method][1 if lang == "en" else 0]
+        title = hotspot_methods.method(method).title(lang)
         if method == "forecast":
             embedded = forecast_on_page(db, q, title, lang, t, level)
             if embedded is not None:
@@ -395,7 +394,8 @@ def build_layers(
                 continue
         extra = _filter_args(args) if level is Detail.RAW else {}
         url = url_for("api.hotspot", method=method, lang=lang, **extra)
-        layers.append(maps.lazy_hotspot_layer(method, title, url, t))
+        note = "" if method == "forecast" else data_quality_note(db, q, lang, level)
+        layers.append(maps.lazy_hotspot_layer(method, title, url, t, note=note))
     if detail(Layer.PROJECTS) != Detail.HIDDEN and _wanted(q, "projects"):
         layers.append(maps.projects(polygon_layer(db, "projects", q), t, lang))
     if areas_fc["features"] and _wanted(q, "areas"):

@@ -149,14 +149,14 @@ def index() -> Any:
 
 def _layer_label(key: str) -> str:
     """A map layer's name for people (data layers, point layers, hot-spot methods)."""
-    from tryggkarta.web.mapview import HOTSPOT_TITLES
+    from tryggkarta import hotspot_methods
 
     lang = current_language()
     if key in LAYER_LABELS:
         return LAYER_LABELS[key].get(lang)
     method = key.removeprefix("hotspot_")
-    if method in HOTSPOT_TITLES:
-        return HOTSPOT_TITLES[method][1 if lang == "en" else 0]
+    if method in hotspot_methods.METHODS:
+        return hotspot_methods.method(method).title(lang)
     return {"incident_points": _("Enskilda händelser"), "survey_pins": _("Enskilda enkätsvar")}.get(
         key, key
     )
