@@ -89,6 +89,21 @@ def db_upgrade() -> None:
         click.echo(f"Database {where} upgraded from {before or 'empty'} to schema {after}.")
 
 
+@db.command("recount")
+def db_recount() -> None:
+    """Count the incidents per cell, bucket and category group again (incident_cell_counts).
+
+    Imports and deletes keep these counts current; rebuild them after changing
+    TRYGGKARTA_TIMEZONE or after writing incidents outside tryggkarta.
+    """
+    from tryggkarta.store import cellcounts
+
+    database = get_database()
+    with database.session() as session:
+        rows = cellcounts.rebuild(session)
+    click.echo(f"incident_cell_counts rebuilt: {rows:,} rows.")
+
+
 @db.command("current")
 def db_current() -> None:
     """Show the schema version of the database."""

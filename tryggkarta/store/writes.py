@@ -39,6 +39,7 @@ from tryggkarta.store.bulk import (
     restore_row_triggers,
     skip_row_triggers,
 )
+from tryggkarta.store import cellcounts
 from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
 from tryggkarta.store.queries import model_for
 
@@ -278,6 +279,8 @@ class LayerWriter:
         self.triggers_off = False  # PostgreSQL first load: the per-row foreign-key check skipped
         self.stage: SqliteStage | None = None
         self.temp = f"tk_stream_{self.table.name}"
+        # incident_cell_counts: rows this writer inserts have ids above this one
+        self.counted_after = cellcounts.last_id(session) if layer == "incidents" else None
         if expected_rows is not None:
             self._decide(expected_rows)
 
@@ -434,6 +437,9 @@ class LayerWriter:
             if self.dropped:  # built again even when no row came: the transaction may still commit
                 rebuild_sqlite_indexes(self.dbapi, self.dropped)
                 self.dropped = []
+        if self.counted_after is not None and self.inserted:
+            cellcounts.add_dataset(self.session, self.dataset_id, self.counted_after)
+            self.counted_after = None
         return self.inserted, self.total + self.repeated - self.inserted
 
 
@@ -449,6 +455,8 @@ def delete_dataset(session: Session, dataset_id: int) -> dict[str, int]:
     if dataset is None:
         raise NotFound(f"There is no dataset {dataset_id}.")
     model = model_for(dataset.layer)
+    if dataset.layer == "incidents":
+        cellcounts.subtract_dataset(session, dataset_id)
     result = session.execute(delete(model).where(model.dataset_id == dataset_id))
     session.delete(dataset)
     return {dataset.layer: int(result.rowcount or 0)}
