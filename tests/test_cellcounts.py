@@ -19,11 +19,9 @@ from sqlalchemy import select
 from tryggkarta import disclosure
 from tryggkarta.config import local_timezone
 from tryggkarta.domain import INCIDENT_CATEGORIES, STREET_LEVEL_PRECISIONS, Detail
-from tryggkarta.store import Dataset, delete_dataset, insert_layer
-from tryggkarta.store import cellcounts
+from tryggkarta.store import Dataset, cellcounts, delete_dataset, insert_layer
 from tryggkarta.store.models import Incident, IncidentCellCount
-from tryggkarta.store.queries import layer_frame
-from tryggkarta.store.queries import Filters
+from tryggkarta.store.queries import Filters, layer_frame
 
 X0, Y0 = 421_000.0, 6_470_000.0
 CATS = np.array(list(INCIDENT_CATEGORIES))
@@ -47,9 +45,7 @@ def _frame(rng: np.random.Generator, n: int, keys: np.ndarray) -> gpd.GeoDataFra
             "description": "x",
             "dedup_key": np.char.add("k", keys.astype(str)).astype(object),
         },
-        geometry=gpd.points_from_xy(
-            X0 + rng.gamma(2.0, 900.0, n), Y0 + rng.gamma(2.0, 900.0, n)
-        ),
+        geometry=gpd.points_from_xy(X0 + rng.gamma(2.0, 900.0, n), Y0 + rng.gamma(2.0, 900.0, n)),
         crs=3006,
     )
 

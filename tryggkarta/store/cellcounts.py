@@ -106,7 +106,9 @@ def _group_expr(category: Any) -> Any:
     from tryggkarta.disclosure import GROUP_OF
 
     return case(
-        {cat: literal(grp) for cat, grp in GROUP_OF.items()}, value=category, else_=literal("ovrigt")
+        {cat: literal(grp) for cat, grp in GROUP_OF.items()},
+        value=category,
+        else_=literal("ovrigt"),
     )
 
 
@@ -232,4 +234,3 @@ def street_counts(
         np.asarray(grp, dtype=object),
         np.asarray(n, dtype=np.int64),
     )
-

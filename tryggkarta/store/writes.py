@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from tryggkarta.config import local_timezone
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.errors import BadInput, NotFound
+from tryggkarta.store import cellcounts
 from tryggkarta.store.bulk import (
     SqliteStage,
     arrow_table,
@@ -39,7 +40,6 @@ from tryggkarta.store.bulk import (
     restore_row_triggers,
     skip_row_triggers,
 )
-from tryggkarta.store import cellcounts
 from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
 from tryggkarta.store.queries import model_for
 
