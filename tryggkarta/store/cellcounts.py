@@ -177,6 +177,9 @@ def subtract_where(session: Session, where: Any, tz: ZoneInfo | None = None) -> 
 
 def rebuild(session: Session, tz: ZoneInfo | None = None) -> int:
     """Count every incident again from scratch; returns the number of count rows."""
+    from tryggkarta.store.engine import unbounded
+
+    unbounded(session)
     session.execute(delete(TABLE))
     _apply(session, true(), +1, tz)
     return int(session.execute(select(func.count()).select_from(TABLE)).scalar_one())

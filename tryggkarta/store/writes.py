@@ -40,6 +40,7 @@ from tryggkarta.store.bulk import (
     restore_row_triggers,
     skip_row_triggers,
 )
+from tryggkarta.store.engine import unbounded
 from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
 from tryggkarta.store.queries import model_for
 
@@ -261,6 +262,7 @@ class LayerWriter:
         self, session: Session, layer: str, dataset_id: int, *, expected_rows: int | None = None
     ) -> None:
         self.session, self.layer, self.dataset_id = session, layer, dataset_id
+        unbounded(session)  # an import may run for minutes; it never holds other tables' readers
         self.table = model_for(layer).__table__
         self.connection = session.connection()
         self.dialect = self.connection.dialect.name
@@ -455,6 +457,7 @@ def delete_dataset(session: Session, dataset_id: int) -> dict[str, int]:
     if dataset is None:
         raise NotFound(f"There is no dataset {dataset_id}.")
     model = model_for(dataset.layer)
+    unbounded(session)
     if dataset.layer == "incidents":
         cellcounts.subtract_dataset(session, dataset_id)
     result = session.execute(delete(model).where(model.dataset_id == dataset_id))
