@@ -597,8 +597,12 @@ def release_geojson(
     bbox: tuple[float, float, float, float] | None = None,
     group: str = "alla",
     lang: str = "sv",
+    page: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """A release as a WGS84 FeatureCollection of its published cells (``bbox``: working CRS).
+
+    With ``page`` = (offset, limit) only those cells become features (in cell order) and
+    ``numberMatched`` says how many there are: an OGC page builds 100 features, not all.
 
     Incident cells carry ``count`` (of ``group``), ``groups`` (published counts per category
     group) and ``trend``; survey cells carry ``count`` (answers), ``unsafe``, ``share`` (the
@@ -611,6 +615,9 @@ def release_geojson(
         return empty
     counts = release.values["count"] if group == "alla" else release.values[f"g:{group}"]
     flat = _in_bbox(release.grid, np.flatnonzero(counts > 0), bbox)
+    if page is not None:
+        empty["numberMatched"] = len(flat)
+        flat = flat[max(0, page[0]) : max(0, page[0]) + max(0, page[1])]
     if len(flat) == 0:
         return {**empty, **_meta(release, group, lang)}
     rings = cell_polygons(release.grid, flat, srid)
@@ -646,7 +653,7 @@ def release_geojson(
                 "properties": props,
             }
         )
-    return {"type": "FeatureCollection", "features": feats, **_meta(release, group, lang)}
+    return {**empty, "features": feats, **_meta(release, group, lang)}
 
 
 def _meta(release: Release, group: str, lang: str) -> dict[str, Any]:
