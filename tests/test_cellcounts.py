@@ -226,3 +226,22 @@ def test_recount_on_a_database_without_schema_is_one_sentence(runner, tmp_path):
     result = runner.invoke(main, ["db", "recount"], env=env)
     assert result.exit_code != 0
     assert "Traceback" not in result.output
+
+
+def test_an_ogc_page_of_release_cells_equals_the_slice_of_the_whole_collection(demo_db, client):
+    from tryggkarta.services import public
+
+    whole = public.collection(demo_db, "incident_cells")["features"]
+    assert len(whole) > 12
+    got = []
+    for offset in range(0, len(whole) + 10, 10):
+        body = client.get(f"/ogc/collections/incident_cells/items?limit=10&offset={offset}")
+        assert body.status_code == 200
+        doc = body.get_json()
+        assert doc["numberMatched"] == len(whole)
+        assert doc["numberReturned"] == len(doc["features"]) <= 10
+        got += doc["features"]
+    assert [f["properties"] for f in got] == [f["properties"] for f in whole]
+    assert [f["id"] for f in got] == list(range(len(whole)))
+    for bad in ("limit=0", "offset=-1", "limit=x", "bbox=1,2,3"):
+        assert client.get(f"/ogc/collections/incident_cells/items?{bad}").status_code == 400

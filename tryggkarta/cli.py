@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 import socket
 import sys
 from typing import Any
@@ -203,6 +204,8 @@ def serve(host: str, port: int, debug: bool, threads: int, check_only: bool) -> 
     from tryggkarta.web import create_app
 
     get_database()  # fail early and clearly when the schema is missing
+    # one database connection per waitress thread (and two spare), unless configured
+    os.environ.setdefault("TRYGGKARTA_DB_POOL_SIZE", str(threads + 2))
     app = create_app()
     click.echo(f"tryggkarta {__version__} at http://{host}:{port}/")
     try:
