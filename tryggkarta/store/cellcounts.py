@@ -159,6 +159,14 @@ def add_dataset(
     return _apply(session, and_(c.dataset_id == int(dataset_id), c.id > int(after_id)), +1, tz)
 
 
+def available(session: Session) -> bool:
+    """Whether the table exists: a store at a schema before 0012 (upgraded later, which
+    counts everything then) is written without it."""
+    from sqlalchemy import inspect
+
+    return inspect(session.connection()).has_table(TABLE.name)
+
+
 def last_id(session: Session) -> int:
     """The largest incident id now (0 if none): rows inserted later have larger ids."""
     return int(session.execute(select(func.max(Incident.__table__.c.id))).scalar() or 0)

@@ -282,7 +282,11 @@ class LayerWriter:
         self.stage: SqliteStage | None = None
         self.temp = f"tk_stream_{self.table.name}"
         # incident_cell_counts: rows this writer inserts have ids above this one
-        self.counted_after = cellcounts.last_id(session) if layer == "incidents" else None
+        self.counted_after = (
+            cellcounts.last_id(session)
+            if layer == "incidents" and cellcounts.available(session)
+            else None
+        )
         if expected_rows is not None:
             self._decide(expected_rows)
 
@@ -458,7 +462,7 @@ def delete_dataset(session: Session, dataset_id: int) -> dict[str, int]:
         raise NotFound(f"There is no dataset {dataset_id}.")
     model = model_for(dataset.layer)
     unbounded(session)
-    if dataset.layer == "incidents":
+    if dataset.layer == "incidents" and cellcounts.available(session):
         cellcounts.subtract_dataset(session, dataset_id)
     result = session.execute(delete(model).where(model.dataset_id == dataset_id))
     session.delete(dataset)
