@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 import socket
 import sys
 from typing import Any
@@ -88,6 +89,21 @@ def db_upgrade() -> None:
         click.echo(f"Database {where} is up to date (schema {after}).")
     else:
         click.echo(f"Database {where} upgraded from {before or 'empty'} to schema {after}.")
+
+
+@db.command("recount")
+def db_recount() -> None:
+    """Count the incidents per cell, bucket and category group again (incident_cell_counts).
+
+    Imports and deletes keep these counts current; rebuild them after changing
+    TRYGGKARTA_TIMEZONE or after writing incidents outside tryggkarta.
+    """
+    from tryggkarta.store import cellcounts
+
+    database = get_database()
+    with database.session() as session:
+        rows = cellcounts.rebuild(session)
+    click.echo(f"incident_cell_counts rebuilt: {rows:,} rows.")
 
 
 @db.command("current")
@@ -218,6 +234,8 @@ def serve(host: str, port: int, debug: bool, threads: int, check_only: bool) -> 
     from tryggkarta.web import create_app
 
     get_database()  # fail early and clearly when the schema is missing
+    # one database connection per waitress thread (and two spare), unless configured
+    os.environ.setdefault("TRYGGKARTA_DB_POOL_SIZE", str(threads + 2))
     app = create_app()
     click.echo(f"tryggkarta {__version__} at http://{host}:{port}/")
     try:

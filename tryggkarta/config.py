@@ -88,6 +88,9 @@ class Settings:
     secure_cookies: str = "auto"
     trusted_proxies: int = 0
     session_hours: int = 12
+    statement_timeout_s: int = 30
+    lock_timeout_s: int = 5
+    db_pool_size: int = 10
     login_rate_limit: str = "5 per minute;20 per hour"
     login_ip_rate_limit: str = "30 per minute"
     api_rate_limit: str = "600 per minute"
@@ -114,9 +117,12 @@ _INT_FIELDS = {
     "trusted_proxies",
     "session_hours",
     "import_preview_hours",
+    "statement_timeout_s",
+    "lock_timeout_s",
+    "db_pool_size",
 }
 #: Whole numbers that may be 0.
-_ZERO_OK = {"trusted_proxies"}
+_ZERO_OK = {"trusted_proxies", "statement_timeout_s", "lock_timeout_s"}
 SECURE_COOKIE_CHOICES = {
     "auto": "auto",
     "true": "true",

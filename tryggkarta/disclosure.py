@@ -412,9 +412,15 @@ def incident_release(
     rule: Rule,
     *,
     with_trend: bool = True,
+    from_counts: bool = True,
 ) -> Release | None:
     """Incidents with a street-level position per release cell, per category group, for
-    ``period``; ``None`` when the layer is empty. One SQL ``GROUP BY`` per period."""
+    ``period``; ``None`` when the layer is empty.
+
+    Read from the counts kept on import (:mod:`tryggkarta.store.cellcounts`: the period's
+    buckets, no incident row); ``from_counts=False`` scans the incidents instead (one SQL
+    ``GROUP BY`` per period), which the tests compare it with."""
+    from tryggkarta.store import cellcounts
     from tryggkarta.store.grid import grid_counts_by
     from tryggkarta.store.queries import Filters, extent
 
@@ -427,12 +433,17 @@ def incident_release(
         period.start,
         rule,
         with_trend,
+        from_counts,
         _versions(db, ("incidents",)),
     )
 
     def compute() -> Release | None:
         base = Filters(municipality_code=municipality_code, precisions=STREET_LEVEL_PRECISIONS)
-        bounds = extent(db, "incidents", base)
+        bounds = (
+            cellcounts.street_extent(db, municipality_code)
+            if from_counts
+            else extent(db, "incidents", base)
+        )
         if bounds is None:
             return None
         try:
@@ -442,8 +453,20 @@ def incident_release(
             return None
 
         def counts(p: Period) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            by_cat = grid_counts_by(db, "incidents", grid, base.replace(start=p.start, end=p.end))
             groups = {g: np.zeros(grid.n_cells, dtype=np.int64) for g in CATEGORY_GROUPS}
+            if from_counts and cellcounts.is_boundary(p.start) and cellcounts.is_boundary(p.end):
+                # the kept counts (incident_cell_counts): the period's buckets, no incident row
+                cx, cy, grp, n = cellcounts.street_counts(db, municipality_code, p.start, p.end)
+                col = cx - round(grid.x0 / grid.cell_size)
+                row = cy - round(grid.y0 / grid.cell_size)
+                ok = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
+                flat, grp, n = (row * grid.nx + col)[ok], grp[ok], n[ok]
+                for g in CATEGORY_GROUPS:
+                    sel = grp == g
+                    groups[g] += np.bincount(flat[sel], n[sel], grid.n_cells).astype(np.int64)
+                groups["alla"] = np.bincount(flat, n, grid.n_cells).astype(np.int64)
+                return groups["alla"], groups
+            by_cat = grid_counts_by(db, "incidents", grid, base.replace(start=p.start, end=p.end))
             for cat, arr in by_cat.items():
                 flat = np.asarray(arr, dtype=np.int64).ravel()
                 groups["alla"] += flat
@@ -574,8 +597,12 @@ def release_geojson(
     bbox: tuple[float, float, float, float] | None = None,
     group: str = "alla",
     lang: str = "sv",
+    page: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """A release as a WGS84 FeatureCollection of its published cells (``bbox``: working CRS).
+
+    With ``page`` = (offset, limit) only those cells become features (in cell order) and
+    ``numberMatched`` says how many there are: an OGC page builds 100 features, not all.
 
     Incident cells carry ``count`` (of ``group``), ``groups`` (published counts per category
     group) and ``trend``; survey cells carry ``count`` (answers), ``unsafe``, ``share`` (the
@@ -588,6 +615,9 @@ def release_geojson(
         return empty
     counts = release.values["count"] if group == "alla" else release.values[f"g:{group}"]
     flat = _in_bbox(release.grid, np.flatnonzero(counts > 0), bbox)
+    if page is not None:
+        empty["numberMatched"] = len(flat)
+        flat = flat[max(0, page[0]) : max(0, page[0]) + max(0, page[1])]
     if len(flat) == 0:
         return {**empty, **_meta(release, group, lang)}
     rings = cell_polygons(release.grid, flat, srid)
@@ -623,7 +653,7 @@ def release_geojson(
                 "properties": props,
             }
         )
-    return {"type": "FeatureCollection", "features": feats, **_meta(release, group, lang)}
+    return {**empty, "features": feats, **_meta(release, group, lang)}
 
 
 def _meta(release: Release, group: str, lang: str) -> dict[str, Any]:

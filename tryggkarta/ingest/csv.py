@@ -26,6 +26,7 @@ from tryggkarta.ingest.files import (
     decode_mixed,
     decode_text,
     detail,
+    looks_binary,
     read_bytes,
     split_suffix,
 )
@@ -100,6 +101,59 @@ def _sniff(path: Path, options: ReadOptions) -> tuple[bytes, str, str, int, str,
             "single_column",
         )
     return data, encoding, delimiter, n_header, name, mixed_lines
+
+
+def _utf8_source(path: Path, options: ReadOptions) -> tuple[str, str, int, str] | None:
+    """(encoding, delimiter, header width, name) of a plain (not gzipped) file that is UTF-8
+    from end to end, checked in 4 MiB blocks without keeping the text; ``None`` for any
+    other file (gzipped, another or mixed encoding, no data in its first 64 KiB), which
+    :func:`_sniff` reads whole as before. The readers then stream from the file: memory
+    does not grow with its size (5M rows read whole held ~1.4 GB of bytes and text)."""
+    import codecs
+
+    name = options.filename or path.name
+    _suffix, gz = split_suffix(name)
+    if gz or (options.encoding and options.encoding.lower() not in ("utf-8", "utf8", "utf-8-sig")):
+        return None
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+        if (
+            not head
+            or looks_binary(head[:4096])
+            or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        ):
+            return None
+        half = head[:4096]
+        if len(half) >= 4 and half[1::2].count(0) > 0.4 * len(half[1::2]):
+            return None  # UTF-16 without a BOM: the whole-file path decides
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            decoder.decode(head)
+            while block := fh.read(4 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return None
+        fh.seek(0)
+        header_bytes = fh.readline()  # the header line in full (10^6 columns are 2 MB)
+    if len(header_bytes) > 32768:
+        return None  # a very wide header: the whole-file path reads it with its sample
+    encoding = options.encoding or ("utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8")
+    sample = head.decode("utf-8", errors="ignore").lstrip("\ufeff")
+    if not sample.strip():
+        return None
+    header_line = header_bytes.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
+    guess = options.delimiter or max(CANDIDATES, key=header_line.count)
+    check_table_size(name, None, header_line.count(guess) + 1)
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    if len(lines) < 2:
+        return None  # the whole-file path says what is wrong
+    delimiter = options.delimiter or sniff_delimiter(lines)
+    n_header = len(next(stdcsv.reader([lines[0]], delimiter=delimiter)))
+    if n_header < 2:
+        return None
+    check_table_size(name, None, n_header)
+    return encoding, delimiter, n_header, name
 
 
 def _mixed_warning(table: RawTable, lines: list[int]) -> None:
@@ -200,7 +254,7 @@ def read(path: Path, options: ReadOptions) -> RawTable:
 
 
 def _arrow_frames(
-    data: bytes, encoding: str, delimiter: str, chunksize: int
+    data: bytes | Path, encoding: str, delimiter: str, chunksize: int
 ) -> Iterator[pd.DataFrame] | None:
     """The file's rows as frames of ``chunksize`` rows read by Arrow, or None to use pandas.
 
@@ -215,8 +269,17 @@ def _arrow_frames(
 
     if encoding not in ("utf-8", "utf-8-sig", MIXED_ENCODING):
         return None
+
+    def source() -> Any:  # the bytes, or the file itself (streamed from disk)
+        return io.BytesIO(data) if isinstance(data, bytes) else str(data)
+
     try:
-        sample = data[:65536].decode("utf-8-sig", errors="replace")
+        if isinstance(data, bytes):
+            head = data[:65536]
+        else:
+            with data.open("rb") as fh:
+                head = fh.read(65536)
+        sample = head.decode("utf-8-sig", errors="replace")
         names = next(stdcsv.reader(io.StringIO(sample), delimiter=delimiter))
     except (StopIteration, stdcsv.Error):
         return None
@@ -231,7 +294,7 @@ def _arrow_frames(
 
     def reader(threads: bool, handler: Any) -> Any:
         return pa_csv.open_csv(
-            io.BytesIO(data),
+            source(),
             read_options=pa_csv.ReadOptions(
                 use_threads=threads, block_size=4 << 20, skip_rows=1, column_names=names
             ),
@@ -293,7 +356,13 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
     file (unreadable, header only) are raised here too, before or while iterating. A clean
     UTF-8 file is read by Arrow (:func:`_arrow_frames`), any other by pandas.
     """
-    data, encoding, delimiter, n_header, name, mixed = _sniff(path, options)
+    streamed = _utf8_source(path, options)
+    data: bytes | Path
+    if streamed is not None:
+        data, mixed = path, []
+        encoding, delimiter, n_header, name = streamed
+    else:
+        data, encoding, delimiter, n_header, name, mixed = _sniff(path, options)
     skipped: set[int] = set()
     next_line = 2  # the line of the next data row
     rows_seen = 0
@@ -316,7 +385,7 @@ def read_chunks(path: Path, options: ReadOptions, chunksize: int = 100_000) -> I
                 try:
                     if reader is None:
                         reader = pd.read_csv(
-                            io.BytesIO(data),
+                            io.BytesIO(data) if isinstance(data, bytes) else data,
                             chunksize=chunksize,
                             **_read_csv_args(encoding, delimiter),
                         )

@@ -60,14 +60,18 @@ def incident_cells(db: Database, rule: Rule, bbox=None, params=None) -> FeatureC
     period = disclosure.parse_period(params.get("period"), tz=_tz(db))
     group = disclosure.parse_group(params.get("grupp"))
     rel = disclosure.incident_release(db, _municipality(db), period, rule)
-    return disclosure.release_geojson(rel, db.srid, bbox=bbox, group=group)
+    return disclosure.release_geojson(rel, db.srid, bbox=bbox, group=group, page=params.get(PAGE))
 
 
 def survey_cells(db: Database, rule: Rule, bbox=None, params=None) -> FeatureCollection:  # noqa: ANN001
     """Survey answers per 250 m release cell: answers, unsafe answers and the unsafe share as
     a band, and the most named reasons — published through ``rule``."""
     rel = disclosure.survey_release(db, _municipality(db), rule)
-    return disclosure.release_geojson(rel, db.srid, bbox=bbox)
+    return disclosure.release_geojson(rel, db.srid, bbox=bbox, page=(params or {}).get(PAGE))
+
+
+#: The params key of a page (offset, limit) that cell collections build alone (see collection).
+PAGE = "_page"
 
 
 def _municipality(db: Database) -> str | None:
@@ -273,8 +277,13 @@ def collection(
     audience: str = "public",
     params: dict[str, Any] | None = None,
     bbox: tuple[float, float, float, float] | None = None,
+    page: tuple[int, int] | None = None,
 ) -> FeatureCollection:
-    """Build collection ``name`` for ``audience`` (public/partner/internal)."""
+    """Build collection ``name`` for ``audience`` (public/partner/internal).
+
+    With ``page`` = (offset, limit), collections that can page (the release cells) build only
+    that page and say ``numberMatched``; the others are built whole (the caller pages them).
+    """
     if name not in COLLECTIONS:
         raise BadInput(f"Unknown collection {name!r}; choose one of {', '.join(COLLECTIONS)}.")
     role = AUDIENCE_ROLE.get(audience)
@@ -286,12 +295,14 @@ def collection(
         )
     info = COLLECTIONS[name]
     rule = disclosure.rule_for(policy.detail(role, info.layer), int(db.settings.min_count))
-    fc = info.build(db, rule, bbox, params)
+    fc = info.build(db, rule, bbox, {**(params or {}), **({PAGE: page} if page else {})})
     out = {
         "type": "FeatureCollection",
         "features": fc.get("features", []),
         "numberReturned": len(fc.get("features", [])),
     }
+    if "numberMatched" in fc:
+        out["numberMatched"] = fc["numberMatched"]
     if "release" in fc:
         out["release"] = fc["release"]
     return out

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,8 +30,62 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url`` with one clear error for every way it can be wrong."""
+@dataclass(frozen=True)
+class Limits:
+    """Bounded work per database statement for the web app (0 = no limit).
+
+    PostgreSQL: ``statement_timeout`` and ``lock_timeout`` on every connection (a request that
+    waits for a table a bulk import holds gives up after ``lock_s`` instead of holding a
+    worker thread). SQLite: a progress handler interrupts a statement that runs longer than
+    ``statement_s``. Imports, deletes of a dataset and rebuilds lift both for their own
+    transaction (:func:`unbounded`); the command line has no limits.
+    """
+
+    statement_s: int = 30
+    lock_s: int = 5
+    pool_size: int = 10
+
+
+_UNBOUNDED = "tryggkarta_unbounded"
+
+
+def unbounded(target: Session | Connection) -> None:
+    """Lift the statement and lock limits for the rest of the transaction of ``target`` (a
+    session or a connection in a transaction): imports, dataset deletes, streamed exports."""
+    connection = target.connection() if isinstance(target, Session) else target
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
+    else:  # until the connection goes back to the pool
+        connection.info[_UNBOUNDED] = True
+        connection.connection.dbapi_connection.set_progress_handler(None, 0)
+
+
+def _sqlite_limits(engine: Engine, seconds: int) -> None:
+    """Interrupt a SQLite statement after ``seconds`` (checked every 20,000 VM steps)."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start(
+        conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
+    ) -> None:
+        dbapi = conn.connection.dbapi_connection
+        if conn.info.get(_UNBOUNDED):
+            dbapi.set_progress_handler(None, 0)
+            return
+        deadline = time.monotonic() + seconds
+        dbapi.set_progress_handler(lambda: time.monotonic() > deadline, 20_000)
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi: Any, record: Any) -> None:
+        if dbapi is not None:
+            dbapi.set_progress_handler(None, 0)
+        record.info.pop(_UNBOUNDED, None)
+
+
+def make_engine(url: str, limits: Limits | None = None) -> Engine:
+    """Create an engine for ``url`` with one clear error for every way it can be wrong.
+
+    With ``limits`` (the web app) statements and lock waits are bounded (:class:`Limits`)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -54,10 +110,22 @@ def make_engine(url: str) -> Engine:
                 )
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        if limits is not None and limits.statement_s:
+            _sqlite_limits(engine, limits.statement_s)
         return engine
     if backend == "postgresql":
         try:
-            return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+            connect_args: dict[str, Any] = {"connect_timeout": 10}
+            pool: dict[str, Any] = {}
+            if limits is not None:
+                connect_args["options"] = (
+                    f"-c statement_timeout={int(limits.statement_s) * 1000} "
+                    f"-c lock_timeout={int(limits.lock_s) * 1000}"
+                )
+                # one connection per waitress thread, a few more for bursts; a request that
+                # finds none waits pool_timeout and fails instead of hanging
+                pool = {"pool_size": limits.pool_size, "max_overflow": 5, "pool_timeout": 10}
+            return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
         except (NoSuchModuleError, ModuleNotFoundError):
             raise StoreError(
                 "PostgreSQL needs the psycopg driver: pip install 'tryggkarta[postgis]'."
@@ -170,9 +238,14 @@ def check_schema(engine: Engine) -> None:
 class Database:
     """An engine plus a session factory for one configured database."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, bounded: bool = False) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.url)
+        limits = (
+            Limits(settings.statement_timeout_s, settings.lock_timeout_s, settings.db_pool_size)
+            if bounded
+            else None
+        )
+        self.engine = make_engine(settings.url, limits)
         self.srid = settings.crs
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 

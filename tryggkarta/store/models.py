@@ -164,6 +164,27 @@ class Incident(Base):
     __table_args__ = (Index("ix_incidents_xy", "x", "y"),)
 
 
+class IncidentCellCount(Base):
+    """Incidents per 250 m cell, local-time bucket and category group, kept current on import.
+
+    Maintained by :mod:`tryggkarta.store.cellcounts` in the transaction that inserts or deletes
+    the incidents, so releases and the start page read these rows instead of all history.
+    ``day`` is the local start date of the bucket (days since 1970-01-01): a bucket is a week
+    (Monday) cut at the first of each month, so every release period (52 weeks to a Monday,
+    a year, a quarter) is a whole number of buckets. ``street`` is 1 for street-level
+    precision. ``municipality_code`` is ``''`` where the incidents have none.
+    """
+
+    __tablename__ = "incident_cell_counts"
+    municipality_code: Mapped[str] = mapped_column(String(4), primary_key=True)
+    street: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grp: Mapped[str] = mapped_column(String(20), primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class SurveyCampaign(Base):
     """A survey: imported answers name one, and a form campaign (``slug`` set) collects them.
 

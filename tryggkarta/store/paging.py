@@ -18,6 +18,7 @@ import shapely
 from sqlalchemy import Connection, DateTime, func, select, type_coerce
 
 from tryggkarta.errors import BadInput
+from tryggkarta.store.engine import unbounded
 from tryggkarta.store.models import POINT_LAYERS
 from tryggkarta.store.queries import Filters, _filtered, _needs_exact_polygon_check, model_for
 from tryggkarta.store.types import UTCDateTime
@@ -141,6 +142,7 @@ def chunks(
     """
     stmt, names = _select(db, layer, filters, columns)
     with snapshot(db) as conn:
+        unbounded(conn)  # a whole-layer stream (an export) outlasts a request's statement limit
         matched = count_rows(conn, db, layer, filters)
         result = conn.execution_options(yield_per=chunk_rows).execute(stmt)
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from tryggkarta.config import local_timezone
 from tryggkarta.domain import LAYER_FIELDS
 from tryggkarta.errors import BadInput, NotFound
-from tryggkarta.store import partitions
+from tryggkarta.store import cellcounts, partitions
 from tryggkarta.store.bulk import (
     SqliteStage,
     _postgres_secondary,
@@ -41,6 +41,7 @@ from tryggkarta.store.bulk import (
     restore_row_triggers,
     skip_row_triggers,
 )
+from tryggkarta.store.engine import unbounded
 from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
 from tryggkarta.store.queries import model_for
 
@@ -271,6 +272,7 @@ class LayerWriter:
         self, session: Session, layer: str, dataset_id: int, *, expected_rows: int | None = None
     ) -> None:
         self.session, self.layer, self.dataset_id = session, layer, dataset_id
+        unbounded(session)  # an import may run for minutes; it never holds other tables' readers
         self.table = model_for(layer).__table__
         self.connection = session.connection()
         self.dialect = self.connection.dialect.name
@@ -293,6 +295,12 @@ class LayerWriter:
         self.partitioned = layer == "incidents" and partitions.is_partitioned(self.connection)
         if self.partitioned:
             partitions.lock_writers(self.connection)
+        # incident_cell_counts: rows this writer inserts have ids above this one
+        self.counted_after = (
+            cellcounts.last_id(session)
+            if layer == "incidents" and cellcounts.available(session)
+            else None
+        )
         if expected_rows is not None:
             self._decide(expected_rows)
 
@@ -454,6 +462,9 @@ class LayerWriter:
             if self.dropped:  # built again even when no row came: the transaction may still commit
                 rebuild_sqlite_indexes(self.dbapi, self.dropped)
                 self.dropped = []
+        if self.counted_after is not None and self.inserted:
+            cellcounts.add_dataset(self.session, self.dataset_id, self.counted_after)
+            self.counted_after = None
         return self.inserted, self.total + self.repeated - self.inserted
 
     def _move_into_partitions(self) -> int:
@@ -546,6 +557,9 @@ def delete_dataset(session: Session, dataset_id: int) -> dict[str, int]:
     if dataset is None:
         raise NotFound(f"There is no dataset {dataset_id}.")
     model = model_for(dataset.layer)
+    unbounded(session)
+    if dataset.layer == "incidents" and cellcounts.available(session):
+        cellcounts.subtract_dataset(session, dataset_id)
     result = session.execute(delete(model).where(model.dataset_id == dataset_id))
     session.delete(dataset)
     return {dataset.layer: int(result.rowcount or 0)}

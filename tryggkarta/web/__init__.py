@@ -86,7 +86,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         log.warning("TRYGGKARTA_SECRET_KEY is not set: sessions will not survive a restart.")
 
     app.extensions["tryggkarta.settings"] = settings
-    app.extensions["tryggkarta.db"] = Database(settings)
+    # bounded: statement and lock-wait limits, so one slow request cannot hold the site
+    app.extensions["tryggkarta.db"] = Database(settings, bounded=True)
 
     from tryggkarta.web import auth, errors, security
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from tryggkarta.errors import TryggkartaError
@@ -46,6 +48,18 @@ def respond(status: int, code: str, message: str | None) -> Any:
     ), status
 
 
+#: PostgreSQL: statement_timeout (57014), lock_timeout (55P03); SQLite: the progress handler.
+LIMIT_STATES = ("57014", "55P03")
+
+
+def over_limit(exc: BaseException) -> bool:
+    """Whether ``exc`` is a statement or lock-wait limit of :class:`~tryggkarta.store.engine.Limits`."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    text = str(orig or exc).lower()
+    return state in LIMIT_STATES or "interrupted" in text or "database is locked" in text
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(TryggkartaError)
     def domain_error(exc: TryggkartaError) -> Any:
@@ -61,6 +75,19 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Any:
         status = exc.code or 500
         return respond(status, exc.name.replace(" ", ""), None)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def database_busy(exc: Exception) -> Any:
+        """A statement over its time limit, a lock wait given up (a bulk import holds the
+        table), no free connection, or the database gone: 503 and "try again", not a hang."""
+        if isinstance(exc, PoolTimeout) or over_limit(exc):
+            log.warning("database busy on %s: %s", request.path, str(exc).splitlines()[0][:200])
+        else:
+            log.exception("database error on %s", request.path)
+        response = make_response(respond(503, "DatabaseBusy", None))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:

@@ -212,11 +212,15 @@ def items(name: str) -> Any:
             audience=_audience(name),
             bbox=bbox,
             params={k: request.args[k] for k in ("period", "grupp") if request.args.get(k)},
+            page=(offset, limit),
         )
-        page = fc["features"][offset : offset + limit]
+        if "numberMatched" in fc:  # built for this page only (release cells)
+            page, matched = fc["features"], int(fc["numberMatched"])
+        else:
+            page, matched = fc["features"][offset : offset + limit], len(fc["features"])
         for i, feat in enumerate(page, start=offset):
             feat.setdefault("id", feat.get("properties", {}).get("id", i))
-        features, matched, returned = _dumps(page), len(fc["features"]), len(page)
+        features, returned = _dumps(page), len(page)
     if not COLLECTIONS[name].public:
         _audit_raw(name, returned)
     links = [_link(request.url, "self", "application/geo+json")]

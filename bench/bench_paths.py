@@ -1,0 +1,332 @@
+"""The paths users wait on (issue 16, point 5): cold start page, import memory, load.
+
+    python bench/bench_paths.py [--sizes 100000,1000000] [--seconds 60] [--import-sizes ...]
+
+1. **Cold start page** (public, `/`) on SQLite stores of each size (bench_maps' generator: 40
+   clusters, two years): the incident release counted by scanning the incidents (before)
+   against reading ``incident_cell_counts`` (after), both caches cleared, median of 5, in one
+   process; plus the public OGC cell collection (``incident_cells``, limit 100) cold.
+2. **Import memory**: a streamed CSV import (``import_file``, bench_ingest's generator) in a
+   fresh interpreter per size; peak RSS (ru_maxrss) and wall time.
+3. **Load**: ``tryggkarta serve`` (waitress, 8 threads) on the largest store; 8 client
+   connections for ``--seconds`` cycling over the public start page, the public cell
+   collection and OGC raw incident items (limit 100, police token); req/s, p50, p99, errors
+   per path, and ``/healthz`` probed once a second meanwhile.
+
+Prints a markdown section for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+sys.path.insert(0, str(HERE))
+
+
+def store(n: int) -> Path:
+    import bench_maps
+
+    bench_maps.OUT = OUT
+    return bench_maps.make_store(n)
+
+
+def _app(path: Path):
+    from tryggkarta.web import create_app
+
+    return create_app(
+        {
+            "database_url": f"sqlite:///{path}",
+            "instance_path": str(OUT),
+            "secret_key": "b",
+            "TESTING": True,
+        }
+    )
+
+
+def cold_page(n: int, repeat: int = 5) -> dict:
+    """Cold start page and cold public cell collection, scan vs kept counts."""
+    import functools
+
+    from tryggkarta import disclosure
+    from tryggkarta.web import mapview
+
+    path = store(n)
+    app = _app(path)
+    client = app.test_client()
+    client.get("/")  # imports, connections, SQLite page cache warm
+    real = disclosure.incident_release
+    out: dict = {"n": n}
+    for mode in ("scan", "counts"):
+        disclosure.incident_release = functools.partial(real, from_counts=mode == "counts")
+        try:
+            for name, url in (("page", "/"), ("ogc", "/ogc/collections/incident_cells/items")):
+                times = []
+                for _ in range(repeat):
+                    mapview._CACHE.clear()
+                    disclosure._CACHE.clear()
+                    t0 = time.perf_counter()
+                    resp = client.get(url)
+                    times.append(time.perf_counter() - t0)
+                    assert resp.status_code == 200, (url, resp.status_code)
+                out[f"{name}_{mode}"] = statistics.median(times)
+                out[f"{name}_size"] = len(resp.data)
+        finally:
+            disclosure.incident_release = real
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        out["count_rows"] = conn.execute("SELECT count(*) FROM incident_cell_counts").fetchone()[0]
+    app.extensions["tryggkarta.db"].dispose()
+    return out
+
+
+IMPORT_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {here!r})
+from pathlib import Path
+from tryggkarta.config import load_settings
+from tryggkarta.ingest import import_file
+from tryggkarta.store import Database
+db = Database(load_settings({{"database_url": {url!r}, "instance_path": {tmp!r}}}))
+db.upgrade()
+t0 = time.perf_counter()
+report = import_file(db, "incidents", Path({csv!r}))
+took = time.perf_counter() - t0
+print(json.dumps({{"s": took, "rows": report.rows_imported,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def import_memory(n: int) -> dict:
+    import bench_ingest
+
+    csv = OUT / f"paths_import_{n}.csv"
+    if not csv.exists():
+        bench_ingest.make_csv(csv, n)
+    target = OUT / f"paths_import_{n}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    code = IMPORT_CHILD.format(
+        here=str(HERE), url=f"sqlite:///{target}", tmp=str(OUT), csv=str(csv)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    target.unlink(missing_ok=True)
+    return {"n": n, **result}
+
+
+def _token(path: Path) -> str:
+    from tryggkarta.config import load_settings
+    from tryggkarta.services import accounts
+    from tryggkarta.store import Database
+
+    db = Database(
+        load_settings(
+            {"database_url": f"sqlite:///{path}", "instance_path": str(OUT), "secret_key": "b"}
+        )
+    )
+    with db.session() as s:
+        user = accounts.authenticate(s, "bench", "bench-password-123") or accounts.create_user(
+            s, "bench", "bench-password-123", "police", organisation="Bench"
+        )
+        s.flush()
+        token = accounts.create_token(s, user, "bench-paths")
+    db.dispose()
+    return token
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def load_test(n: int, seconds: float, clients: int = 8) -> dict:
+    path = store(n)
+    token = _token(path)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TRYGGKARTA_DATABASE_URL": f"sqlite:///{path}",
+        "TRYGGKARTA_INSTANCE_PATH": str(OUT),
+        "TRYGGKARTA_SECRET_KEY": "b",
+        "TRYGGKARTA_API_RATE_LIMIT": "1000000 per minute",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tryggkarta.cli", "serve", "--port", str(port), "--threads", "8"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=HERE.parent,
+    )
+    paths = [
+        ("start page (public)", "/", {}),
+        (
+            "public cell collection, limit 100",
+            "/ogc/collections/incident_cells/items?limit=100",
+            {},
+        ),
+        (
+            "OGC raw incident items, limit 100",
+            "/ogc/collections/incidents/items?limit=100",
+            {"Authorization": f"Bearer {token}"},
+        ),
+    ]
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                raise RuntimeError("server did not start: " + server.stderr.read().decode()[-2000:])
+            time.sleep(0.3)
+        for _, url, headers in paths:  # warm: the first request builds the release once
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            conn.request("GET", url, headers=headers)
+            conn.getresponse().read()
+        results: dict[str, list[tuple[float, bool]]] = {name: [] for name, _, _ in paths}
+        health: list[float] = []
+        stop = time.perf_counter() + seconds
+        lock = threading.Lock()
+
+        def client(i: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            k = i
+            while time.perf_counter() < stop:
+                name, url, headers = paths[k % len(paths)]
+                k += 1
+                t0 = time.perf_counter()
+                ok = False
+                try:
+                    conn.request("GET", url, headers=headers)
+                    resp = conn.getresponse()
+                    resp.read()
+                    ok = resp.status == 200
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                with lock:
+                    results[name].append((time.perf_counter() - t0, ok))
+
+        def prober() -> None:
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                    conn.request("GET", "/healthz")
+                    conn.getresponse().read()
+                except OSError:
+                    pass
+                health.append(time.perf_counter() - t0)
+                time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        threads.append(threading.Thread(target=prober))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.terminate()
+        server.wait(10)
+    out = {}
+    for name, rows in results.items():
+        lat = sorted(r[0] for r in rows)
+        errors = sum(1 for r in rows if not r[1])
+        out[name] = {
+            "requests": len(rows),
+            "rps": len(rows) / seconds,
+            "p50": lat[len(lat) // 2] if lat else float("nan"),
+            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan"),
+            "errors": errors,
+        }
+    everything = [r for rows in results.values() for r in rows]
+    out["all"] = {
+        "requests": len(everything),
+        "rps": len(everything) / seconds,
+        "p50": statistics.median(r[0] for r in everything),
+        "p99": sorted(r[0] for r in everything)[int(len(everything) * 0.99)],
+        "errors": sum(1 for r in everything if not r[1]),
+    }
+    out["healthz"] = {"max": max(health), "p50": statistics.median(health), "n": len(health)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--import-sizes", default="100000,1000000")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--skip", default="", help="comma-separated: page,import,load")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    skip = set(args.skip.split(","))
+    print("\n## The paths users wait on (issue 16.5)\n")
+    if "page" not in skip:
+        print("### Cold start page and public cell collection: scan vs kept cell counts (SQLite)\n")
+        print(
+            "| incidents | count rows kept | start page cold: scan | start page cold: counts | "
+            "HTML | public cells (OGC) cold: scan | public cells cold: counts |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for n in sizes:
+            r = cold_page(n)
+            print(
+                f"| {n:,} | {r['count_rows']:,} | {r['page_scan']:.2f} s | {r['page_counts']:.2f} s "
+                f"| {r['page_size'] / 1e6:.2f} MB | {r['ogc_scan']:.2f} s | {r['ogc_counts']:.2f} s |"
+            )
+        print(
+            "\nCold = the page's and the releases' caches cleared in a warm process; median of 5. "
+            "Scan = the same code with `incident_release(from_counts=False)`.\n"
+        )
+    if "import" not in skip:
+        print("### Streamed CSV import: peak memory (SQLite, fresh interpreter per file)\n")
+        print("| rows | time | rows/s | peak RSS |\n|---:|---:|---:|---:|")
+        for n in [int(s) for s in args.import_sizes.split(",") if s]:
+            r = import_memory(n)
+            print(f"| {n:,} | {r['s']:.1f} s | {r['rows'] / r['s']:,.0f} | {r['peak_mb']:.0f} MB |")
+        print()
+    if "load" not in skip:
+        n = max(sizes)
+        r = load_test(n, args.seconds)
+        print(
+            f"### Load: 8 connections for {args.seconds:.0f} s, `tryggkarta serve` (waitress, 8 "
+            f"threads), {n:,} incidents (SQLite)\n"
+        )
+        print("| path | requests | req/s | p50 | p99 | errors |\n|---|---:|---:|---:|---:|---:|")
+        for name, v in r.items():
+            if name == "healthz":
+                continue
+            print(
+                f"| {name} | {v['requests']:,} | {v['rps']:.1f} | {v['p50'] * 1000:.0f} ms "
+                f"| {v['p99'] * 1000:.0f} ms | {v['errors']} |"
+            )
+        h = r["healthz"]
+        print(
+            f"\n`/healthz` probed once a second during the load: p50 {h['p50'] * 1000:.0f} ms, "
+            f"max {h['max'] * 1000:.0f} ms ({h['n']} probes).\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

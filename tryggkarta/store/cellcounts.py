@@ -1,0 +1,247 @@
+"""Incident counts per 250 m cell, local bucket and category group, kept current on import.
+
+A cold start page used to count the incidents of two release periods by scanning the
+incidents table (0.37 s at 100k rows, 5.8 s at 5M). The table ``incident_cell_counts`` holds
+the same counts, narrow and ordered by (municipality, street level, bucket): a release reads
+the buckets of its period and groups them by cell, never touching the incident rows.
+
+* **Buckets.** A bucket starts on a local Monday or on the first of a month, whichever comes
+  last, and ends at the next of either: every release period (52 weeks to a Monday, a
+  calendar year, a quarter, all in local time) is a whole number of buckets, so a release
+  from these counts equals the scan exactly.
+* **Maintenance.** :func:`add_dataset` runs one ``INSERT … SELECT … GROUP BY … ON CONFLICT DO
+  UPDATE`` over the rows an import inserted (``dataset_id``), in the import's transaction;
+  :func:`subtract_dataset` does the same with a minus sign before the rows are deleted. The
+  bucket of each row is a balanced ``CASE`` on ``t_epoch`` over the local bucket starts of
+  the rows' time span (a dozen comparisons per row): no timezone support needed in SQLite.
+* **Rebuild.** :func:`rebuild` counts everything again (``tryggkarta db recount``): after a
+  change of ``TRYGGKARTA_TIMEZONE``, or rows written outside the store's write paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import and_, case, delete, func, literal, literal_column, select, true
+from sqlalchemy.orm import Session
+
+from tryggkarta.domain import STREET_LEVEL_PRECISIONS
+from tryggkarta.store.models import Incident, IncidentCellCount
+from tryggkarta.store.types import cell_floor
+
+if TYPE_CHECKING:
+    from tryggkarta.store.engine import Database
+
+#: The cell size of the counts (the release grid's, ``disclosure.RELEASE_CELL``).
+CELL = 250.0
+EPOCH = date(1970, 1, 1)
+TABLE = IncidentCellCount.__table__
+
+
+def _zone(tz: ZoneInfo | None) -> ZoneInfo:
+    from tryggkarta.config import local_timezone
+
+    return tz or local_timezone()
+
+
+def bucket_start(d: date) -> date:
+    """The first day of the bucket holding local day ``d``: its Monday, or the first of the
+    month if that came later."""
+    return max(d - timedelta(days=d.weekday()), d.replace(day=1))
+
+
+def is_boundary(moment: datetime, tz: ZoneInfo | None = None) -> bool:
+    """Whether ``moment`` (aware) is a bucket start: local midnight of a Monday or a first."""
+    zone = _zone(tz)
+    local = moment.astimezone(zone)
+    d = local.date()
+    return (d.weekday() == 0 or d.day == 1) and _local_midnight(d, zone) == moment.astimezone(UTC)
+
+
+def _local_midnight(d: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(d, time(0), zone).astimezone(UTC)
+
+
+def day_number(moment: datetime, tz: ZoneInfo | None = None) -> int:
+    """The local date of ``moment`` as days since 1970-01-01 (the ``day`` column's unit)."""
+    return (moment.astimezone(_zone(tz)).date() - EPOCH).days
+
+
+def buckets(t_min: float, t_max: float, tz: ZoneInfo | None = None) -> tuple[list[int], list[int]]:
+    """(UTC epoch seconds of each bucket start, its local day number) covering
+    ``[t_min, t_max]``, ascending. A few hundred per decade."""
+    zone = _zone(tz)
+    first = bucket_start(datetime.fromtimestamp(t_min, UTC).astimezone(zone).date())
+    last = datetime.fromtimestamp(t_max, UTC).astimezone(zone).date()
+    days = np.arange(
+        np.datetime64(first, "D"), np.datetime64(last + timedelta(days=1), "D"), dtype="M8[D]"
+    )
+    as_dates = days.astype(object)  # bounded by the span in days, not by rows
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (3)
+    first_of_month = days == days.astype("M8[M]").astype("M8[D]")
+    starts = np.flatnonzero((weekday == 0) | first_of_month)
+    if len(starts) == 0 or starts[0] != 0:
+        starts = np.concatenate([[0], starts])
+    epochs = [int(_local_midnight(as_dates[i], zone).timestamp()) for i in starts.tolist()]
+    numbers = days[starts].astype(np.int64).tolist()
+    return epochs, numbers
+
+
+def _tree(col: Any, epochs: Sequence[int], days: Sequence[int], lo: int, hi: int) -> Any:
+    """The day number of the bucket holding ``col`` among buckets ``lo..hi-1`` (binary CASE)."""
+    if hi - lo == 1:
+        return literal_column(str(int(days[lo])))
+    mid = (lo + hi) // 2
+    return case(
+        (col < literal_column(str(int(epochs[mid]))), _tree(col, epochs, days, lo, mid)),
+        else_=_tree(col, epochs, days, mid, hi),
+    )
+
+
+def _group_expr(category: Any) -> Any:
+    from tryggkarta.disclosure import GROUP_OF
+
+    return case(
+        {cat: literal(grp) for cat, grp in GROUP_OF.items()},
+        value=category,
+        else_=literal("ovrigt"),
+    )
+
+
+def _apply(session: Session, where: Any, sign: int, tz: ZoneInfo | None = None) -> int:
+    """Add (``sign`` +1) or take away (−1) the incidents matching ``where`` from the counts,
+    in the session's transaction. Returns the number of count rows touched."""
+    c = Incident.__table__.c
+    span = session.execute(select(func.min(c.t_epoch), func.max(c.t_epoch)).where(where)).one()
+    if span[0] is None:
+        return 0
+    epochs, days = buckets(float(span[0]), float(span[1]), tz)
+    street = case((c.precision.in_(STREET_LEVEL_PRECISIONS), literal(1)), else_=literal(0))
+    query = (
+        select(
+            func.coalesce(c.municipality_code, literal("")).label("mc"),
+            street.label("st"),
+            _tree(c.t_epoch, epochs, days, 0, len(days)).label("dy"),
+            _group_expr(c.category).label("gr"),
+            cell_floor(c.x / CELL).label("ccx"),
+            cell_floor(c.y / CELL).label("ccy"),
+            (literal(int(sign)) * func.count()).label("cnt"),
+        )
+        .where(where)
+        .group_by(*(literal_column(k) for k in ("mc", "st", "dy", "gr", "ccx", "ccy")))
+    )
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    names = ["municipality_code", "street", "day", "grp", "cx", "cy", "n"]
+    stmt = dialect_insert(TABLE).from_select(names, query)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=names[:-1], set_={"n": TABLE.c.n + stmt.excluded.n}
+    )
+    touched = int(session.execute(stmt).rowcount or 0)
+    if sign < 0:
+        session.execute(delete(TABLE).where(TABLE.c.n <= 0))
+    return touched
+
+
+def add_dataset(
+    session: Session, dataset_id: int, after_id: int = 0, tz: ZoneInfo | None = None
+) -> int:
+    """Count the incidents of ``dataset_id`` with ``id > after_id`` in (after they are
+    inserted, same transaction): ``after_id`` is the largest id before the insert."""
+    c = Incident.__table__.c
+    return _apply(session, and_(c.dataset_id == int(dataset_id), c.id > int(after_id)), +1, tz)
+
+
+def available(session: Session) -> bool:
+    """Whether the table exists: a store at a schema before 0012 (upgraded later, which
+    counts everything then) is written without it."""
+    from sqlalchemy import inspect
+
+    return inspect(session.connection()).has_table(TABLE.name)
+
+
+def last_id(session: Session) -> int:
+    """The largest incident id now (0 if none): rows inserted later have larger ids."""
+    return int(session.execute(select(func.max(Incident.__table__.c.id))).scalar() or 0)
+
+
+def subtract_dataset(session: Session, dataset_id: int, tz: ZoneInfo | None = None) -> int:
+    """Take the incidents of ``dataset_id`` out of the counts (before they are deleted)."""
+    return _apply(session, Incident.__table__.c.dataset_id == int(dataset_id), -1, tz)
+
+
+def subtract_where(session: Session, where: Any, tz: ZoneInfo | None = None) -> int:
+    """Take the incidents matching ``where`` out of the counts (before a delete by rule,
+    e.g. retention: ``Incident.occurred_at < cut``)."""
+    return _apply(session, where, -1, tz)
+
+
+def rebuild(session: Session, tz: ZoneInfo | None = None) -> int:
+    """Count every incident again from scratch; returns the number of count rows."""
+    from tryggkarta.store.engine import unbounded
+
+    unbounded(session)
+    session.execute(delete(TABLE))
+    _apply(session, true(), +1, tz)
+    return int(session.execute(select(func.count()).select_from(TABLE)).scalar_one())
+
+
+def _where(municipality_code: str | None) -> list[Any]:
+    clauses = [TABLE.c.street == 1]
+    if municipality_code is not None:
+        clauses.append(TABLE.c.municipality_code == municipality_code)
+    return clauses
+
+
+def street_extent(
+    db: Database, municipality_code: str | None
+) -> tuple[float, float, float, float] | None:
+    """Bounds of the street-level cells ever counted (lower-left corners of the outermost
+    cells): the release grid built on them equals the one built on the points' extent."""
+    stmt = select(
+        func.min(TABLE.c.cx), func.min(TABLE.c.cy), func.max(TABLE.c.cx), func.max(TABLE.c.cy)
+    ).where(and_(*_where(municipality_code)))
+    with db.engine.connect() as conn:
+        row = conn.execute(stmt).one()
+    if row[0] is None:
+        return None
+    return tuple(float(v) * CELL for v in row)  # type: ignore[return-value]
+
+
+def street_counts(
+    db: Database,
+    municipality_code: str | None,
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cx, cy, group, n) of street-level incidents with ``start <= occurred_at < end``;
+    both ends must be bucket starts (:func:`is_boundary`)."""
+    zone = _zone(tz)
+    if not (is_boundary(start, zone) and is_boundary(end, zone)):
+        raise ValueError("cell counts answer periods that start and end on bucket starts only")
+    d0, d1 = day_number(start, zone), day_number(end, zone)
+    stmt = (
+        select(TABLE.c.cx, TABLE.c.cy, TABLE.c.grp, func.sum(TABLE.c.n))
+        .where(and_(*_where(municipality_code), TABLE.c.day >= d0, TABLE.c.day < d1))
+        .group_by(TABLE.c.cx, TABLE.c.cy, TABLE.c.grp)
+    )
+    with db.engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=object), empty
+    cx, cy, grp, n = zip(*rows, strict=True)
+    return (
+        np.asarray(cx, dtype=np.int64),
+        np.asarray(cy, dtype=np.int64),
+        np.asarray(grp, dtype=object),
+        np.asarray(n, dtype=np.int64),
+    )
