@@ -27,6 +27,8 @@ GROUP_ATTRS = (
     ("tryggkarta.services.cli", "evaluate_command"),
     ("tryggkarta.services.measures", "evaluate_measure_command"),
     ("tryggkarta.exports.cli", "exports_group"),
+    ("tryggkarta.services.municipalities_cli", "groups_group"),
+    ("tryggkarta.services.municipalities_cli", "municipalities_group"),
 )
 
 
