@@ -10,6 +10,11 @@ PYTEST_WORKERS ?= 2
 PORT ?= 5000
 HOST ?= 127.0.0.1
 export TRYGGKARTA_INSTANCE_PATH ?= $(CURDIR)/instance
+# `make demo REGION=1495,1471`: the demo as the EST group Skara–Götene (one municipality: 1495)
+REGION ?=
+ifneq ($(REGION),)
+export TRYGGKARTA_REGION := $(REGION)
+endif
 
 .PHONY: demo test bench install assets lint clean serve
 
@@ -30,7 +35,7 @@ assets: $(STAMP)
 # The address is checked first, so a busy port ends in one sentence before anything else.
 demo: install
 	@$(BIN)/tryggkarta serve --host $(HOST) --port $(PORT) --check-only
-	@$(BIN)/tryggkarta demo
+	@$(BIN)/tryggkarta demo $(if $(REGION),--municipality $(REGION))
 	@echo
 	@echo "  tryggkarta demo: http://$(HOST):$(PORT)/"
 	@echo "  Logins (password 'tryggkarta-demo'): polis (police), kommun (municipality),"

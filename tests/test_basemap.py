@@ -7,13 +7,14 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from shapely.geometry import box
 
 from tests.test_maps_page import X0, Y0, add
 from tryggkarta.config import load_settings
 from tryggkarta.errors import ConfigError
-from tryggkarta.maps.basemap import MBTiles, background, open_mbtiles
+from tryggkarta.maps.basemap import MBTiles, PMTiles, background, open_basemap
 
 
 def png(rgb: tuple[int, int, int], size: int = 4) -> bytes:
@@ -218,7 +219,7 @@ def test_without_any_background_the_districts_are_named_on_the_map(sqlite_db) ->
 
 
 def test_the_open_file_is_cached(mbtiles: Path) -> None:
-    assert open_mbtiles(mbtiles) is open_mbtiles(str(mbtiles))
+    assert open_basemap(mbtiles) is open_basemap(str(mbtiles))
 
 
 def test_the_attribution_in_the_file_is_shown_as_text(tmp_path: Path) -> None:
@@ -231,3 +232,125 @@ def test_the_attribution_in_the_file_is_shown_as_text(tmp_path: Path) -> None:
     with sqlite3.connect(nameless) as conn:
         conn.execute("UPDATE metadata SET value='<b>x</b>' WHERE name='name'")
     assert background("", "", str(nameless)).attribution == "&lt;b&gt;x&lt;/b&gt;"
+
+
+# --- PMTiles ------------------------------------------------------------------------------
+
+
+def make_pmtiles(
+    path: Path,
+    tiles: dict[tuple[int, int, int], bytes],
+    tile_type: int = 2,
+    gzip_tiles: bool = False,
+    leaf: bool = False,
+    **metadata: str,
+) -> Path:
+    """A PMTiles v3 archive written by the ``pmtiles`` package; ``tiles`` keys are XYZ."""
+    import gzip
+
+    from pmtiles.tile import Compression, TileType, zxy_to_tileid
+    from pmtiles.writer import Writer
+
+    zooms = [z for z, _x, _y in tiles]
+    with path.open("wb") as f:
+        writer = Writer(f)
+        for (z, x, y), data in sorted(tiles.items(), key=lambda kv: zxy_to_tileid(*kv[0])):
+            writer.write_tile(zxy_to_tileid(z, x, y), gzip.compress(data) if gzip_tiles else data)
+        header = {
+            "tile_type": TileType(tile_type),
+            "tile_compression": Compression.GZIP if gzip_tiles else Compression.NONE,
+            "min_zoom": min(zooms),
+            "max_zoom": max(zooms),
+            "min_lon_e7": int(13.0e7),
+            "min_lat_e7": int(58.2e7),
+            "max_lon_e7": int(13.8e7),
+            "max_lat_e7": int(58.6e7),
+            "center_zoom": min(zooms),
+            "center_lon_e7": int(13.4e7),
+            "center_lat_e7": int(58.4e7),
+        }
+        writer.finalize(header, {"name": "Testkommun", "attribution": ATTRIBUTION, **metadata})
+    return path
+
+
+@pytest.fixture
+def pmtiles(tmp_path: Path) -> Path:
+    return make_pmtiles(tmp_path / "kommun.pmtiles", {(1, 0, 0): RED, (1, 1, 1): BLUE})
+
+
+def test_pmtiles_tiles_are_read_in_xyz_order(pmtiles: Path) -> None:
+    tiles = open_basemap(pmtiles)
+    assert isinstance(tiles, PMTiles)
+    assert tiles.tile(1, 0, 0).data == RED and tiles.tile(1, 1, 1).data == BLUE
+    assert tiles.tile(1, 0, 1) is None  # in the grid, not in the archive
+    assert tiles.tile(0, 0, 0) is None and tiles.tile(1, 2, 0) is None
+    assert (tiles.min_zoom, tiles.max_zoom) == (1, 1)
+    assert tiles.attribution == ATTRIBUTION and tiles.name == "Testkommun"
+    assert tiles.bounds == pytest.approx((13.0, 58.2, 13.8, 58.6))
+
+
+def test_pmtiles_with_gzip_tiles(tmp_path: Path) -> None:
+    tiles = {(6, x, y): png((x * 4, y * 4, 0)) for x in range(64) for y in range(64)}
+    archive = PMTiles(make_pmtiles(tmp_path / "gz.pmtiles", tiles, gzip_tiles=True))
+    for key in [(6, 0, 0), (6, 63, 63), (6, 17, 42), (6, 42, 17)]:
+        assert archive.tile(*key).data == tiles[key]
+
+
+def test_pmtiles_with_leaf_directories(tmp_path: Path) -> None:
+    """20,000 scattered zoom-10 tiles of varied size: the root directory points to leaves."""
+    rng = np.random.default_rng(10)
+    xs, ys = rng.integers(0, 1024, 20_000), rng.integers(0, 1024, 20_000)
+    tiles = {
+        (10, int(x), int(y)): png((int(x) % 256, int(y) % 256, 1), size=1 + int(x) % 5)
+        for x, y in zip(xs, ys, strict=True)
+    }
+    archive = PMTiles(make_pmtiles(tmp_path / "leaf.pmtiles", tiles))
+    assert archive._header["leaf_directory_length"] > 0
+    for key in list(tiles)[::100]:
+        assert archive.tile(*key).data == tiles[key]
+    assert archive.tile(10, 1023, 1023) is None or (10, 1023, 1023) in tiles
+
+
+def test_pmtiles_are_served_like_mbtiles(sqlite_db, pmtiles: Path) -> None:
+    client = _app(sqlite_db, basemap=str(pmtiles)).test_client()
+    r = client.get("/basemap/1/0/0.png")
+    assert r.status_code == 200 and r.data == RED and r.mimetype == "image/png"
+    assert (
+        client.get("/basemap/1/0/0.png", headers={"If-None-Match": r.headers["ETag"]}).status_code
+        == 304
+    )
+    assert client.get("/basemap/1/0/1.png").status_code == 204
+    assert client.get("/basemap/2/0/0.png").status_code == 404
+    page = client.get("/").get_data(as_text=True)
+    assert "/basemap/{z}/{x}/{y}.png" in page and "Lantm\\u00e4teriet" in page
+
+
+def test_bad_pmtiles_files_are_refused_with_a_sentence(tmp_path: Path) -> None:
+    vector = make_pmtiles(tmp_path / "v.pmtiles", {(0, 0, 0): b"\x1a\x00"}, tile_type=1)
+    with pytest.raises(ConfigError, match="holds mvt tiles; only raster PNG, JPEG or WebP"):
+        PMTiles(vector)
+    good = make_pmtiles(tmp_path / "g.pmtiles", {(0, 0, 0): RED}).read_bytes()
+    truncated = tmp_path / "t.pmtiles"
+    truncated.write_bytes(good[:140])
+    with pytest.raises(ConfigError, match="truncated or damaged"):
+        PMTiles(truncated).tile(0, 0, 0)
+    version2 = tmp_path / "v2.pmtiles"
+    version2.write_bytes(b"PMTiles\x02" + good[8:])
+    with pytest.raises(ConfigError, match="is not a PMTiles v3 archive"):
+        PMTiles(version2)
+    empty = tmp_path / "empty.pmtiles"
+    empty.write_bytes(b"")
+    with pytest.raises(ConfigError, match="is empty"):
+        open_basemap(empty)
+    short = tmp_path / "short.pmtiles"
+    short.write_bytes(b"PMTiles\x03")
+    with pytest.raises(ConfigError, match="is not a PMTiles v3 archive"):
+        PMTiles(short)
+    # a damaged root directory: garbage where the gzip stream should be
+    broken = bytearray(good)
+    root = int.from_bytes(good[8:16], "little")
+    broken[root : root + 4] = b"\x00\x00\x00\x00"
+    damaged = tmp_path / "d.pmtiles"
+    damaged.write_bytes(bytes(broken))
+    with pytest.raises(ConfigError, match="damaged"):
+        PMTiles(damaged).tile(0, 0, 0)

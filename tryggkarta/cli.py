@@ -29,6 +29,8 @@ GROUP_ATTRS = (
     ("tryggkarta.services.measures", "evaluate_measure_command"),
     ("tryggkarta.exports.cli", "exports_group"),
     ("tryggkarta.services.places_cli", "places_group"),
+    ("tryggkarta.services.municipalities_cli", "groups_group"),
+    ("tryggkarta.services.municipalities_cli", "municipalities_group"),
 )
 
 

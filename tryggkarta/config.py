@@ -315,9 +315,9 @@ def validate(settings: Settings) -> None:
     if mismatch:
         logging.getLogger("tryggkarta").warning(mismatch)
     if settings.basemap:
-        from tryggkarta.maps.basemap import open_mbtiles
+        from tryggkarta.maps.basemap import open_basemap
 
-        open_mbtiles(settings.basemap)  # a missing or unreadable file fails here, not per tile
+        open_basemap(settings.basemap)  # a missing or unreadable file fails here, not per tile
     if settings.tile_url.strip().lower() not in NO_TILES and (
         "{z}" not in settings.tile_url
         or "{x}" not in settings.tile_url

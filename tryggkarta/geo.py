@@ -77,6 +77,10 @@ def from_wgs84(lon: np.ndarray, lat: np.ndarray, dst: int) -> tuple[np.ndarray, 
     return transform(lon, lat, WGS84, dst)
 
 
+#: Municipalities one installation may list in ``TRYGGKARTA_REGION`` (a police region has 49).
+MAX_REGION_MUNICIPALITIES = 60
+
+
 @dataclass(frozen=True)
 class Region:
     """Where data may lie. ``bbox`` is WGS84 (minlon, minlat, maxlon, maxlat)."""
@@ -84,7 +88,11 @@ class Region:
     key: str
     name: str
     bbox: tuple[float, float, float, float]
+    #: the one municipality of a single-municipality installation (else None)
     municipality_code: str | None = None
+    #: every municipality the installation serves: one, an EST group of several, or () for
+    #: a bbox or all of Sweden (then any municipality's records are in the region)
+    municipality_codes: tuple[str, ...] = ()
 
     def contains_lonlat(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         minx, miny, maxx, maxy = self.bbox
@@ -99,15 +107,38 @@ class Region:
 
 
 def parse_region(value: str) -> Region:
-    """``SE`` (Sweden), a four-digit municipality code, or ``minlon,minlat,maxlon,maxlat``."""
+    """``SE`` (Sweden), a four-digit municipality code, several codes for an EST group of
+    municipalities (``1495,1471``: Skara and Götene), or ``minlon,minlat,maxlon,maxlat``."""
     text = (value or "SE").strip()
     if text.upper() in ("SE", "SWEDEN", "SVERIGE"):
         return Region("SE", "Sverige", SWEDEN_LONLAT)
     if text.isdigit() and len(text) == 4:
         muni = municipality(text)
         minx, miny, maxx, maxy = muni.bounds
-        return Region(text, muni_name(text), (minx, miny, maxx, maxy), municipality_code=text)
+        return Region(
+            text,
+            muni_name(text),
+            (minx, miny, maxx, maxy),
+            municipality_code=text,
+            municipality_codes=(text,),
+        )
     parts = text.split(",")
+    codes = tuple(dict.fromkeys(p.strip() for p in parts))
+    if len(codes) > 1 and all(c.isdigit() and len(c) == 4 for c in codes):
+        if len(codes) > MAX_REGION_MUNICIPALITIES:
+            raise ConfigError(
+                f"TRYGGKARTA_REGION lists {len(codes)} municipalities; at most "
+                f"{MAX_REGION_MUNICIPALITIES} (use 'SE' for the whole country)."
+            )
+        bounds = np.array([municipality(c).bounds for c in codes])  # raises on an unknown code
+        bbox = (
+            float(bounds[:, 0].min()),
+            float(bounds[:, 1].min()),
+            float(bounds[:, 2].max()),
+            float(bounds[:, 3].max()),
+        )
+        name = ", ".join(muni_name(c) for c in codes)
+        return Region(",".join(codes), name, bbox, municipality_codes=codes)
     if len(parts) == 4:
         try:
             minx, miny, maxx, maxy = (float(p) for p in parts)
@@ -118,7 +149,8 @@ def parse_region(value: str) -> Region:
                 return Region("bbox", "bbox", (minx, miny, maxx, maxy))
     raise ConfigError(
         f"TRYGGKARTA_REGION {value!r} is not understood: use 'SE', a four-digit municipality code "
-        "(e.g. 1495 for Skara) or a WGS84 bbox 'minlon,minlat,maxlon,maxlat'."
+        "(e.g. 1495 for Skara), several codes for an EST group (e.g. 1495,1471) or a WGS84 bbox "
+        "'minlon,minlat,maxlon,maxlat'."
     )
 
 
@@ -156,9 +188,13 @@ def municipality(code: str, crs: int = WGS84) -> Geometry:
 
 
 def region_polygon(region: Region, crs: int) -> Geometry:
-    """The region as a polygon in ``crs``: the municipality itself or the bbox."""
+    """The region as a polygon in ``crs``: its municipalities (united) or the bbox."""
     if region.municipality_code:
         return municipality(region.municipality_code, crs)
+    if region.municipality_codes:
+        import shapely
+
+        return shapely.union_all([municipality(c, crs) for c in region.municipality_codes])
     return box(*region.bbox_in(crs))
 
 
@@ -277,7 +313,7 @@ def crs_for_region(value: str) -> int:
     smin_x, smin_y, smax_x, smax_y = SWEDEN_LONLAT
     if (
         region.key == "SE"
-        or region.municipality_code
+        or region.municipality_codes
         or (smin_x <= lon <= smax_x and smin_y <= lat <= smax_y)
     ):
         return SWEREF99TM

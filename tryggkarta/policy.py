@@ -35,6 +35,7 @@ __all__ = [
     "can",
     "detail",
     "hotspot_detail",
+    "raw_scope",
     "route_action",
     "route_allowed",
 ]
@@ -288,6 +289,16 @@ def allowed(
         if not set(scope.municipality_codes) & set(mine):
             return False
     return True
+
+
+def raw_scope(user: Principal | str | None) -> tuple[str, ...] | None:
+    """The municipalities whose records ``user`` may read (their organisation's municipality
+    and its EST groups, set at login by :func:`tryggkarta.services.municipalities.scope_for`);
+    ``None`` = the whole installation (admin, an organisation bound to no municipality)."""
+    if _role(user) == Role.ADMIN:
+        return None
+    codes = getattr(user, "municipality_codes", None)
+    return tuple(codes) if codes is not None else None
 
 
 def owns(user: Principal | None, scope: Scope) -> bool:

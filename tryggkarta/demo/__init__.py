@@ -24,15 +24,46 @@ def _shift_weeks(newest: pd.Timestamp, now: datetime) -> pd.Timedelta:
     return pd.Timedelta(weeks=max(int(weeks), 0))
 
 
+#: The neighbour in the EST-group demo (``tryggkarta demo --municipality 1495,1471``):
+#: Götene's town centre (SWEREF 99 TM), its demo organisation and user.
+NEIGHBOURS = {"1471": (412_280.0, 6_488_358.0)}
+GROUP_DEMO_USERS = (
+    ("kommun-gotene", "municipality", "Götene kommun", "Trygghetssamordnare Götene"),
+)
+#: Share of the main demo's records copied, moved, to a neighbour (a smaller town).
+NEIGHBOUR_SHARE = 0.35
+
+
 def load_demo(
     db, municipality_code: str = "1495", reset: bool = False, now: datetime | None = None
 ) -> list[str]:
-    """Load data/demo into ``db`` with demo organisations and users. Idempotent."""
+    """Load data/demo into ``db`` with demo organisations and users. Idempotent.
+
+    ``municipality_code`` may list two municipalities (``1495,1471``): the first gets the
+    demo, the second (Götene) a smaller synthetic copy around its own town, its own
+    municipality organisation and user, and both form one EST group.
+    """
+    codes = [c.strip() for c in str(municipality_code).split(",") if c.strip()]
+    main_code, neighbours = codes[0], codes[1:]
+    unknown = [c for c in neighbours if c not in NEIGHBOURS]
+    if unknown:
+        from tryggkarta.errors import BadInput
+
+        raise BadInput(
+            f"The demo has a neighbour only for {', '.join(NEIGHBOURS)}, not {', '.join(unknown)}."
+        )
+    lines = _load_main(db, main_code, reset, now)
+    for code in neighbours:
+        lines[-1:-1] = _load_neighbour(db, main_code, code, now)
+    return lines
+
+
+def _load_main(db, municipality_code: str, reset: bool, now: datetime | None) -> list[str]:
     import geopandas as gpd
 
     from tryggkarta.geo import municipality
     from tryggkarta.services.accounts import create_user, get_or_create_organisation
-    from tryggkarta.store import Dataset, User
+    from tryggkarta.store import Dataset, EstGroup, User
     from tryggkarta.store.models import Setting
     from tryggkarta.store.writes import delete_dataset, insert_layer
 
@@ -43,6 +74,8 @@ def load_demo(
         if reset:
             for ds in s.scalars(select(Dataset).where(Dataset.source == "demo")).all():
                 delete_dataset(s, ds.id)
+            for group in s.scalars(select(EstGroup)).all():
+                s.delete(group)
         orgs = {}
         for name, kind in (
             ("Skara kommun", "municipality"),
@@ -121,5 +154,96 @@ def load_demo(
     lines.append(
         f"Demo users (password '{DEMO_PASSWORD}'): "
         + ", ".join(f"{u} ({r})" for u, r, *_ in DEMO_USERS)
+    )
+    return lines
+
+
+def _load_neighbour(db, main_code: str, code: str, now: datetime | None) -> list[str]:
+    """A neighbour municipality for the EST-group demo: a share of the main demo's incidents
+    and answers moved from the main town to the neighbour's town (kept inside its boundary),
+    its boundary and town district, its organisation and user, and the EST group."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from tryggkarta.demo.generate import TOWN
+    from tryggkarta.geo import muni_name, municipality
+    from tryggkarta.services import municipalities
+    from tryggkarta.services.accounts import create_user, get_or_create_organisation
+    from tryggkarta.store import Dataset, EstGroup, User
+    from tryggkarta.store.writes import insert_layer
+
+    folder = data_dir() / "demo"
+    now = now or datetime.now(UTC)
+    name = muni_name(code)
+    town = NEIGHBOURS[code]
+    boundary = municipality(code, db.srid)
+    rng = np.random.default_rng(int(code))
+    lines: list[str] = []
+    with db.session() as s:
+        org = get_or_create_organisation(s, f"{name} kommun", "municipality", code)
+        for username, role, org_name, display in GROUP_DEMO_USERS:
+            if s.scalar(select(User).where(User.username == username)) is None:
+                create_user(
+                    s, username, DEMO_PASSWORD, role, organisation=org_name, display_name=display
+                )
+        group_name = f"EST {muni_name(main_code)}–{name}"
+        if s.scalar(select(EstGroup.id).where(EstGroup.name == group_name)) is None:
+            municipalities.create_group(s, group_name, [main_code, code])
+            lines.append(f"EST group  {group_name}")
+        layers = {}
+        for layer, time_col in (("incidents", "occurred_at"), ("survey", "answered_at")):
+            gdf = gpd.read_file(folder / f"{layer}.geojson").to_crs(db.srid)
+            gdf = gdf[rng.random(len(gdf)) < NEIGHBOUR_SHARE].copy()
+            gdf["geometry"] = shapely.transform(
+                gdf.geometry.values,
+                lambda xy: xy + np.array([town[0] - TOWN[0], town[1] - TOWN[1]]),
+            )
+            gdf = gdf[gdf.within(boundary)].copy()
+            gdf[time_col] = pd.to_datetime(gdf[time_col], utc=True)
+            layers[layer] = gdf
+        shift = _shift_weeks(layers["incidents"]["occurred_at"].max(), now)
+        for layer, time_col in (("incidents", "occurred_at"), ("survey", "answered_at")):
+            layers[layer][time_col] += shift
+        layers["survey"]["reasons"] = layers["survey"]["reasons"].fillna("")
+        district = shapely.Point(town).buffer(1800).intersection(boundary)
+        layers["areas"] = gpd.GeoDataFrame(
+            {
+                "name": [f"{name} kommun", f"{name} tätort"],
+                "kind": ["municipality", "district"],
+                "code": [code, f"{code}-01"],
+            },
+            geometry=[boundary, district],
+            crs=db.srid,
+        )
+        for layer, gdf in layers.items():
+            gdf = gdf.copy()
+            gdf["municipality_code"] = code
+            ids = gdf["source_id"].astype(str) if "source_id" in gdf else gdf["name"].astype(str)
+            gdf["dedup_key"] = f"demo:{code}:{layer}:" + ids
+            ds = Dataset(
+                layer=layer,
+                name=f"Demo: {name} ({layer})",
+                source="demo",
+                licence="syntetiska data (MIT)",
+                sensitivity="internal",
+                checksum=f"demo-{code}-{layer}",
+                filename=f"{layer}.geojson",
+                format="geojson",
+                crs=f"EPSG:{db.srid}",
+                rows_read=len(gdf),
+                organisation_id=org.id,
+                municipality_code=code,
+            )
+            s.add(ds)
+            s.flush()
+            inserted, skipped = insert_layer(s, layer, gdf, ds.id)
+            ds.rows_imported, ds.rows_duplicate = inserted, skipped
+            if inserted == 0:
+                s.delete(ds)
+            lines.append(f"{layer:10} {inserted:6d} new, {skipped:6d} already loaded ({name})")
+    lines.append(
+        "Group demo users (same password): "
+        + ", ".join(f"{u} ({r}, {o})" for u, r, o, _d in GROUP_DEMO_USERS)
     )
     return lines

@@ -67,7 +67,7 @@ def target_area(working_crs: int, region: str, municipality_code: str | None) ->
         else:
             reg = geo.parse_region(region)
             poly = geo.region_polygon(reg, working_crs)
-            if reg.municipality_code:
+            if reg.municipality_codes:
                 poly = poly.buffer(MUNICIPALITY_MARGIN_M)
             label = f"the region {reg.name}"
             key = ("regionen %(name)s", {"name": reg.name})

@@ -1,9 +1,10 @@
-"""The background map: a local MBTiles file, a tile server, or none at all.
+"""The background map: a local MBTiles or PMTiles file, a tile server, or none at all.
 
-Police networks are closed, so a municipality can hand the app one MBTiles file
-(``TRYGGKARTA_BASEMAP=/path/kommun.mbtiles``: SQLite with raster PNG/JPEG/WebP tiles, the
-MBTiles 1.3 layout) and the app serves its tiles itself at ``/basemap/{z}/{x}/{y}.png``
-(see :mod:`tryggkarta.web.basemap`), with the attribution from the file's metadata.
+Police networks are closed, so a municipality can hand the app one file
+(``TRYGGKARTA_BASEMAP=/path/kommun.mbtiles`` — SQLite with raster PNG/JPEG/WebP tiles, the
+MBTiles 1.3 layout — or ``/path/kommun.pmtiles``, a PMTiles v3 archive of raster tiles) and
+the app serves its tiles itself at ``/basemap/{z}/{x}/{y}.png`` (see
+:mod:`tryggkarta.web.basemap`), with the attribution from the file's metadata.
 Without a file, ``TRYGGKARTA_TILE_URL`` names a tile server (OpenStreetMap by default);
 ``TRYGGKARTA_TILE_URL=none`` turns the background off, and the maps draw the
 municipality and district boundaries with the district names instead.
@@ -144,17 +145,159 @@ def _bounds(value: str | None) -> tuple[float, float, float, float] | None:
     return (parts[0], parts[1], parts[2], parts[3]) if len(parts) == 4 else None
 
 
-_OPEN: dict[Path, MBTiles] = {}
+#: PMTiles tile types this app can serve (raster) -> Content-Type.
+PMTILES_RASTER = {2: "image/png", 3: "image/jpeg", 4: "image/webp"}
+#: Directory levels a PMTiles v3 archive may nest (root + 3 leaf levels).
+PMTILES_DEPTH = 4
+
+
+class PMTiles:
+    """A read-only raster PMTiles v3 archive (the ``pmtiles`` package reads the header and
+    directories); memory-mapped, safe to share between threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        import mmap
+
+        from pmtiles.tile import Compression, deserialize_header
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ConfigError(f"The basemap file {self.path} does not exist.")
+        with self.path.open("rb") as f:
+            try:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except ValueError:  # an empty file cannot be mapped
+                raise ConfigError(f"The basemap file {self.path.name} is empty.") from None
+        try:
+            header = deserialize_header(self._map[:127])
+            if len(self._map) < 127:
+                raise ValueError("short")
+        except Exception:  # noqa: BLE001 - any unreadable header is the same mistake
+            raise ConfigError(
+                f"The basemap file {self.path.name} is not a PMTiles v3 archive."
+            ) from None
+        kind = header["tile_type"].value
+        if kind not in PMTILES_RASTER:
+            raise ConfigError(
+                f"The basemap {self.path.name} holds {header['tile_type'].name.lower()} tiles; "
+                "only raster PNG, JPEG or WebP PMTiles can be served (make a raster archive, "
+                "see the README)."
+            )
+        self._header = header
+        self._gzip_tiles = header["tile_compression"] == Compression.GZIP
+        self.content_type = PMTILES_RASTER[kind]
+        self.metadata = self._read_metadata()
+        self.min_zoom = int(header["min_zoom"])
+        self.max_zoom = int(header["max_zoom"])
+        self.attribution = str(escape(str(self.metadata.get("attribution") or "")))
+        self.name = str(self.metadata.get("name") or self.path.stem)
+        self.bounds = (
+            header["min_lon_e7"] / 1e7,
+            header["min_lat_e7"] / 1e7,
+            header["max_lon_e7"] / 1e7,
+            header["max_lat_e7"] / 1e7,
+        )
+        self._dirs: dict[tuple[int, int], list] = {}
+        self._dir_lock = threading.Lock()
+
+    def _bytes(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > len(self._map):
+            raise ConfigError(f"The basemap file {self.path.name} is truncated or damaged.")
+        return self._map[offset : offset + length]
+
+    def _read_metadata(self) -> dict[str, object]:
+        import gzip
+        import json
+
+        from pmtiles.tile import Compression
+
+        raw = self._bytes(self._header["metadata_offset"], self._header["metadata_length"])
+        try:
+            if self._header["internal_compression"] == Compression.GZIP:
+                raw = gzip.decompress(raw)
+            meta = json.loads(raw or b"{}")
+        except (OSError, ValueError):
+            raise ConfigError(
+                f"The metadata of the basemap file {self.path.name} cannot be read."
+            ) from None
+        return meta if isinstance(meta, dict) else {}
+
+    def _directory(self, offset: int, length: int) -> list:
+        from pmtiles.tile import deserialize_directory
+
+        key = (offset, length)
+        with self._dir_lock:
+            found = self._dirs.get(key)
+        if found is None:
+            try:
+                found = deserialize_directory(self._bytes(offset, length))
+            except (OSError, ValueError, IndexError, EOFError):
+                raise ConfigError(
+                    f"A directory of the basemap file {self.path.name} is damaged."
+                ) from None
+            with self._dir_lock:
+                if len(self._dirs) > 4096:  # leaf directories of a national archive
+                    self._dirs.clear()
+                self._dirs[key] = found
+        return found
+
+    def covers(self, z: int, x: int, y: int) -> bool:
+        if not self.min_zoom <= z <= self.max_zoom:
+            return False
+        n = 1 << z
+        return 0 <= x < n and 0 <= y < n
+
+    def tile(self, z: int, x: int, y: int) -> Tile | None:
+        """The tile at XYZ ``z/x/y``, or ``None`` when the archive has none there."""
+        import gzip
+
+        from pmtiles.tile import find_tile, zxy_to_tileid
+
+        if not self.covers(z, x, y):
+            return None
+        tile_id = zxy_to_tileid(z, x, y)
+        h = self._header
+        offset, length = h["root_offset"], h["root_length"]
+        for _depth in range(PMTILES_DEPTH):
+            entry = find_tile(self._directory(offset, length), tile_id)
+            if entry is None:
+                return None
+            if entry.run_length == 0:  # a leaf directory
+                offset, length = h["leaf_directory_offset"] + entry.offset, entry.length
+                continue
+            data = self._bytes(h["tile_data_offset"] + entry.offset, entry.length)
+            if self._gzip_tiles:
+                data = gzip.decompress(data)
+            return Tile(data, _sniff(data, self.content_type), hashlib.sha1(data).hexdigest())  # noqa: S324
+        return None
+
+
+#: A local basemap file of either kind.
+TileFile = MBTiles | PMTiles
+
+_OPEN: dict[Path, TileFile] = {}
 _LOCK = threading.Lock()
 
 
-def open_mbtiles(path: str | Path) -> MBTiles:
-    """The (cached) MBTiles at ``path``; raises :class:`ConfigError` with one clear sentence."""
+def _is_pmtiles(path: Path) -> bool:
+    if path.suffix.lower() == ".pmtiles":
+        return True
+    try:
+        with path.open("rb") as f:
+            return f.read(7) == b"PMTiles"
+    except OSError:
+        return False
+
+
+def open_basemap(path: str | Path) -> TileFile:
+    """The (cached) MBTiles or PMTiles file at ``path`` (a ``.pmtiles`` name or the PMTiles
+    magic bytes make it PMTiles);
+    raises :class:`ConfigError` with one clear sentence."""
     key = Path(path).resolve()
     with _LOCK:
         found = _OPEN.get(key)
         if found is None:
-            found = _OPEN[key] = MBTiles(key)
+            found = _OPEN[key] = PMTiles(key) if _is_pmtiles(key) else MBTiles(key)
         return found
 
 
@@ -177,9 +320,9 @@ class Background:
 def background(
     tile_url: str, tile_attribution: str, basemap: str, local_url: str = "/basemap/{z}/{x}/{y}.png"
 ) -> Background:
-    """The background for these settings: the local MBTiles first, then the tile URL, or none."""
+    """The background for these settings: the local file first, then the tile URL, or none."""
     if basemap:
-        tiles = open_mbtiles(basemap)
+        tiles = open_basemap(basemap)
         return Background(
             local_url,
             tiles.attribution or str(escape(tiles.name)),

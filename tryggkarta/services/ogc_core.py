@@ -21,6 +21,7 @@ from tryggkarta import policy
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
 from tryggkarta.geojson import feature_texts, features_text
+from tryggkarta.services import municipalities
 from tryggkarta.store import Database, Filters, paging
 
 
@@ -45,9 +46,19 @@ def _spec(collection: str) -> RawCollection:
         ) from None
 
 
-def region_filters(db: Database, bbox: tuple[float, float, float, float] | None = None) -> Filters:
-    """The installation's region (municipality code) and an optional bbox (working CRS)."""
-    return Filters(bbox=bbox, municipality_code=parse_region(db.settings.region).municipality_code)
+def region_filters(
+    db: Database,
+    bbox: tuple[float, float, float, float] | None = None,
+    scope: tuple[str, ...] | None = None,
+) -> Filters:
+    """The installation's region (its municipalities), the reader's ``scope`` (the
+    municipalities whose records they may read; None = all) and an optional bbox (working
+    CRS)."""
+    region = parse_region(db.settings.region)
+    within = None
+    if scope is not None or len(region.municipality_codes) > 1:
+        within = municipalities.visible_codes(region.municipality_codes, scope)
+    return Filters(bbox=bbox, municipality_code=region.municipality_code, municipality_codes=within)
 
 
 def items(
@@ -61,10 +72,13 @@ def items(
     return features_text(frame, cols, db.srid, id_column="id"), matched, len(frame)
 
 
-def item(db: Database, collection: str, ident: str | int) -> str | None:
+def item(
+    db: Database, collection: str, ident: str | int, scope: tuple[str, ...] | None = None
+) -> str | None:
     """One feature of a raw collection as JSON text, by its id (primary key); None if absent.
 
-    Records outside the installation's region are absent, as they are from :func:`items`.
+    Records outside the installation's region or the reader's ``scope`` are absent, as they
+    are from :func:`items`.
     """
     spec = _spec(collection)
     try:
@@ -75,9 +89,11 @@ def item(db: Database, collection: str, ident: str | int) -> str | None:
         return None
     cols = list(spec.columns)
     frame = paging.by_id(db, spec.layer, key, [*cols, "municipality_code"])
-    code = region_filters(db).municipality_code
-    if code is not None:
-        frame = frame[frame["municipality_code"] == code]
+    region = region_filters(db, scope=scope)
+    if region.municipality_code is not None:
+        frame = frame[frame["municipality_code"] == region.municipality_code]
+    if region.municipality_codes is not None:
+        frame = frame[frame["municipality_code"].isin(region.municipality_codes)]
     if frame.empty:
         return None
     return feature_texts(frame, cols, db.srid, id_column="id")[0].as_py()

@@ -62,6 +62,32 @@ class Organisation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class EstGroup(Base):
+    """An EST group: municipalities that run EST together and see each other's data.
+
+    A user's organisation belongs to one municipality (``Organisation.municipality_code``); its
+    members see the records of every municipality that shares a group with it, each at their
+    role's detail. A municipality may be in several groups (a joint group and a police region).
+    """
+
+    __tablename__ = "est_groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    members: Mapped[list[EstGroupMember]] = relationship(
+        cascade="all, delete-orphan", order_by="EstGroupMember.municipality_code"
+    )
+
+
+class EstGroupMember(Base):
+    __tablename__ = "est_group_members"
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("est_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    municipality_code: Mapped[str] = mapped_column(String(4), primary_key=True, index=True)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -40,6 +40,8 @@ class Filters:
     weekdays: tuple[int, ...] | None = None  # 0 = Monday, local time
     hours: tuple[int, ...] | None = None  # 0..23 local time
     municipality_code: str | None = None
+    #: only records of these municipalities (a user's EST group; ``()`` matches nothing)
+    municipality_codes: tuple[str, ...] | None = None
     dataset_ids: tuple[int, ...] | None = None
     max_rating: int | None = None  # survey: e.g. 2 = only unsafe answers
 
@@ -114,6 +116,8 @@ def _where(db: Database, layer: str, filters: Filters) -> list[Any]:
         clauses.append(c.rating <= filters.max_rating)
     if filters.municipality_code is not None:
         clauses.append(c.municipality_code == filters.municipality_code)
+    if filters.municipality_codes is not None:
+        clauses.append(c.municipality_code.in_(filters.municipality_codes))
     if filters.dataset_ids is not None:
         clauses.append(c.dataset_id.in_(filters.dataset_ids))
     return clauses

@@ -32,6 +32,7 @@ from tryggkarta.web.mapview import (
     hotspot_geojson,
     hotspot_level,
     incident_grid,
+    installation_code,
     parse_request,
     points_geojson,
     release_filters,
@@ -242,7 +243,7 @@ def hotspot(method: str) -> Any:
         # a fixed release: every hotspot below raw detail is computed on the same data
         _no_ad_hoc()
         fixed = (
-            Filters(municipality_code=q.filters.municipality_code)
+            Filters(municipality_code=installation_code())
             if method == "forecast"
             else release_filters(q)
         )

@@ -44,6 +44,7 @@ from flask_login import (
 from tryggkarta import policy
 from tryggkarta.domain import Detail, Role
 from tryggkarta.services import accounts
+from tryggkarta.services.municipalities import scope_for
 from tryggkarta.store import User
 from tryggkarta.store.writes import audit
 from tryggkarta.web.context import _, get_db, get_settings
@@ -61,7 +62,13 @@ class SessionUser(UserMixin):
     tells a token-authenticated request from a browser session.
     """
 
-    def __init__(self, user: User, sid: str | None = None, via_token: bool = False) -> None:
+    def __init__(
+        self,
+        user: User,
+        sid: str | None = None,
+        via_token: bool = False,
+        municipality_codes: tuple[str, ...] | None = None,
+    ) -> None:
         self.id = user.id
         self.username = user.username
         self.display_name = user.display_name or user.username
@@ -70,6 +77,8 @@ class SessionUser(UserMixin):
         self.language = user.language
         self.sid = sid
         self.via_token = via_token
+        #: the municipalities whose raw records this user may read (None = the installation)
+        self.municipality_codes = municipality_codes
 
     def get_id(self) -> str:
         return f"{self.id}:{self.sid}" if self.sid else str(self.id)
@@ -83,6 +92,7 @@ class Anonymous(AnonymousUserMixin):
     organisation_id = None
     sid = None
     via_token = False
+    municipality_codes = None
 
 
 #: Password checks (argon2: 64 MiB and ~0.1–0.3 s of a core each) running at once in this
@@ -110,7 +120,9 @@ def user_from_token(token: str) -> SessionUser | None:
 
     with get_db().session() as s:
         user = accounts.user_for_token(s, token)
-        return SessionUser(user, via_token=True) if user is not None else None
+        if user is None:
+            return None
+        return SessionUser(user, via_token=True, municipality_codes=scope_for(s, user))
 
 
 def init_app(app: Flask) -> None:
@@ -127,7 +139,9 @@ def init_app(app: Flask) -> None:
         max_age = timedelta(hours=_settings().session_hours)
         with get_db().session() as s:
             user = accounts.user_for_session(s, int(ident), sid, max_age)
-            return SessionUser(user, sid=sid) if user is not None else None
+            if user is None:
+                return None
+            return SessionUser(user, sid=sid, municipality_codes=scope_for(s, user))
 
     @login_manager.request_loader
     def load_from_token(req: Any) -> SessionUser | None:
@@ -182,7 +196,7 @@ def _start_session(s: Any, user: User) -> None:
         session["lang"] = lang
     max_age = timedelta(hours=_settings().session_hours)
     sid = accounts.start_session(s, user, request.remote_addr, max_age)
-    login_user(SessionUser(user, sid=sid))
+    login_user(SessionUser(user, sid=sid, municipality_codes=scope_for(s, user)))
 
 
 def login_key() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, request, url_for
 
-from tryggkarta.maps.basemap import Background, background, open_mbtiles
+from tryggkarta.maps.basemap import Background, background, open_basemap
 from tryggkarta.web import get_settings
 
 bp = Blueprint("basemap", __name__)
@@ -28,7 +28,7 @@ def tile(z: int, x: int, y: int) -> Any:
     path = get_settings().basemap
     if not path:
         abort(404)
-    tiles = open_mbtiles(path)
+    tiles = open_basemap(path)
     if not tiles.covers(z, x, y):
         abort(404)
     found = tiles.tile(z, x, y)

@@ -53,7 +53,10 @@ WEEK = 7 * 24 * 3600
 
 
 def parse_request(t: Any, args: Any = None) -> MapQuery:
-    """The map query of ``args`` (default: the request's query string)."""
+    """The map query of ``args`` (default: the request's query string), never reaching
+    outside the user's municipalities."""
+    from flask_login import current_user
+
     settings = get_settings()
     return parse_query(
         request.args if args is None else args,
@@ -61,7 +64,15 @@ def parse_request(t: Any, args: Any = None) -> MapQuery:
         srid=get_db().srid,
         t=t,
         known_layers=KNOWN_LAYERS,
+        scope=policy.raw_scope(current_user),
     )
+
+
+def installation_code() -> str | None:
+    """The installation's municipality (None for an EST group or a wider region): fixed
+    releases are made for the installation, never for a municipality a user picks, so that
+    no two releases can be subtracted from each other."""
+    return parse_region(get_settings().region).municipality_code
 
 
 #: Computed cell layers, per (database, layer, filters, k, cell size, dataset versions).
@@ -141,7 +152,11 @@ def polygon_layer(db: Any, layer: str, q: MapQuery) -> dict:
     frame = layer_frame(
         db,
         layer,
-        Filters(bbox=q.filters.bbox, municipality_code=q.filters.municipality_code),
+        Filters(
+            bbox=q.filters.bbox,
+            municipality_code=q.filters.municipality_code,
+            municipality_codes=q.filters.municipality_codes,
+        ),
         columns=cols,
     )
     # no vertex finer than half a pixel at street zoom: a 400k-vertex area made pages 12 MB
@@ -154,7 +169,11 @@ def survey_pins(db: Any, q: MapQuery, user: Any) -> dict:
     frame = layer_frame(
         db,
         "survey",
-        Filters(bbox=q.filters.bbox, municipality_code=q.filters.municipality_code),
+        Filters(
+            bbox=q.filters.bbox,
+            municipality_code=q.filters.municipality_code,
+            municipality_codes=q.filters.municipality_codes,
+        ),
         columns=cols,
     )
     frame["answered"] = frame["answered_at"].map(
@@ -235,9 +254,7 @@ def forecast_on_page(
     features go through :func:`tryggkarta.disclosure.disclose_features`."""
     from tryggkarta.services.forecast import forecast_layer, trust_note
 
-    filters = (
-        q.filters if level is Detail.RAW else Filters(municipality_code=q.filters.municipality_code)
-    )
+    filters = q.filters if level is Detail.RAW else Filters(municipality_code=installation_code())
     try:
         layer = forecast_layer(db, filters, cached_only=True)
     except TryggkartaError:
@@ -283,7 +300,7 @@ def current_rule(layer: str) -> disclosure.Rule:
 
 
 #: Parameters only raw-detail roles may use (ad-hoc filters); others get fixed releases.
-AD_HOC = ("from", "to", "cat", "weekday", "hour", "cell", "dataset")
+AD_HOC = ("from", "to", "cat", "weekday", "hour", "cell", "dataset", "kommun")
 
 
 def ad_hoc_args(args: Any = None) -> list[str]:
@@ -305,14 +322,14 @@ def released_incidents(db: Any, q: MapQuery, lang: str, args: Any = None) -> dic
     """Published incident cells (fixed release) for a role below raw detail."""
     period, group = release_choice(args)
     rule = current_rule(Layer.INCIDENTS)
-    rel = disclosure.incident_release(db, q.filters.municipality_code, period, rule)
+    rel = disclosure.incident_release(db, installation_code(), period, rule)
     return disclosure.release_geojson(rel, db.srid, bbox=q.filters.bbox, group=group, lang=lang)
 
 
 def released_survey(db: Any, q: MapQuery, lang: str) -> dict:
     """Published survey cells (fixed release) for a role below raw detail."""
     rule = current_rule(Layer.SURVEY)
-    rel = disclosure.survey_release(db, q.filters.municipality_code, rule)
+    rel = disclosure.survey_release(db, installation_code(), rule)
     return disclosure.release_geojson(rel, db.srid, bbox=q.filters.bbox, lang=lang)
 
 
@@ -320,7 +337,7 @@ def release_filters(q: MapQuery) -> Filters:
     """Store filters of the fixed hotspot release: all data up to the latest release cut."""
 
     tz = local_timezone(get_settings())
-    return Filters(municipality_code=q.filters.municipality_code, end=disclosure.release_cut(tz=tz))
+    return Filters(municipality_code=installation_code(), end=disclosure.release_cut(tz=tz))
 
 
 def _wanted(q: MapQuery, key: str) -> bool:
@@ -428,7 +445,14 @@ def _bounds(
         q,
         ("incidents",),
         "extent",
-        lambda: extent(db, "incidents", Filters(municipality_code=q.filters.municipality_code)),
+        lambda: extent(
+            db,
+            "incidents",
+            Filters(
+                municipality_code=q.filters.municipality_code,
+                municipality_codes=q.filters.municipality_codes,
+            ),
+        ),
     )
     if box is not None:
         lon, lat = to_wgs84(np.array([box[0], box[2]]), np.array([box[1], box[3]]), db.srid)

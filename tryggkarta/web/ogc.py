@@ -203,7 +203,11 @@ def items(name: str) -> Any:
     db = get_db()
     if name in RAW_COLLECTIONS:  # counted and paged in SQL
         features, matched, returned = ogc_core.items(
-            db, name, ogc_core.region_filters(db, bbox), limit, offset
+            db,
+            name,
+            ogc_core.region_filters(db, bbox, scope=policy.raw_scope(current_user)),
+            limit,
+            offset,
         )
     else:
         fc = collection(
@@ -249,7 +253,7 @@ def item(name: str, fid: str) -> Any:
 
     _check(name)
     if name in RAW_COLLECTIONS:  # by primary key in SQL
-        text = ogc_core.item(get_db(), name, fid)
+        text = ogc_core.item(get_db(), name, fid, scope=policy.raw_scope(current_user))
         if text is not None:
             _audit_raw(name, 1)
             return Response(text, mimetype="application/geo+json")

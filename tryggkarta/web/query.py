@@ -19,6 +19,7 @@ from tryggkarta import params
 from tryggkarta.domain import INCIDENT_CATEGORIES
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import Region, from_wgs84
+from tryggkarta.services import municipalities
 from tryggkarta.store.queries import Filters
 
 Translate = Callable[..., str]
@@ -39,6 +40,8 @@ class MapQuery:
     layers: tuple[str, ...] | None = None
     bbox_wgs84: tuple[float, float, float, float] | None = None
     district: str = ""
+    #: the one municipality asked for (``?kommun=1471``); None = all the user may see
+    municipality: str | None = None
     cell: int = DEFAULT_CELL
     limit: int = MAX_LIMIT
     args: dict[str, list[str]] = field(default_factory=dict)
@@ -84,8 +87,13 @@ def parse_query(
     srid: int,
     t: Translate,
     known_layers: tuple[str, ...],
+    scope: tuple[str, ...] | None = None,
 ) -> MapQuery:
-    """Check ``args`` (a request's query string) and build store filters."""
+    """Check ``args`` (a request's query string) and build store filters.
+
+    ``scope`` is the municipalities whose records the user may read (their EST group; ``None``
+    = the whole installation): the filters never reach outside it, whatever ``kommun`` asks.
+    """
     start, end = params.parse_day_range(args.get("from"), args.get("to"), t)
     cats = tuple(dict.fromkeys(_getlist(args, "cat")))
     unknown = [c for c in cats if c not in INCIDENT_CATEGORIES]
@@ -120,6 +128,11 @@ def parse_query(
         )
         bbox_m = (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys)))
     first, after_last = params.day_bounds(start, end)
+    installation = region.municipality_codes
+    chosen = municipalities.choose(args.get("kommun"), installation, scope, t)
+    within = None
+    if scope is not None or len(installation) > 1:
+        within = municipalities.visible_codes(installation, scope)
     filters = Filters(
         bbox=bbox_m,
         start=first,
@@ -127,7 +140,8 @@ def parse_query(
         categories=cats or None,
         weekdays=weekdays or None,
         hours=hours or None,
-        municipality_code=region.municipality_code,
+        municipality_code=chosen or region.municipality_code,
+        municipality_codes=within,
         dataset_ids=datasets or None,
     )
     return MapQuery(
@@ -140,10 +154,21 @@ def parse_query(
         layers=layers,
         bbox_wgs84=bbox,
         district=str(args.get("district") or "")[:200],
+        municipality=chosen,
         cell=params.parse_int(args.get("cell"), "cell", MIN_CELL, MAX_CELL, DEFAULT_CELL, t),
         limit=params.parse_int(args.get("limit"), "limit", 1, MAX_LIMIT, MAX_LIMIT, t),
         args={
             k: _getlist(args, k)
-            for k in ("from", "to", "cat", "weekday", "hour", "layers", "district", "dataset")
+            for k in (
+                "from",
+                "to",
+                "cat",
+                "weekday",
+                "hour",
+                "layers",
+                "district",
+                "dataset",
+                "kommun",
+            )
         },
     )

@@ -1,0 +1,165 @@
+"""Municipalities as data: the installation's municipalities, EST groups and users' scopes.
+
+One installation serves the municipalities of ``TRYGGKARTA_REGION`` (one code, several codes
+for a joint EST group, or all of Sweden). An :class:`~tryggkarta.store.EstGroup` lists
+municipalities whose members see each other's records. A user's *scope* is the set of
+municipalities whose raw records the user may read:
+
+- admin, and users of an organisation bound to no municipality (a police region, the
+  installation's own staff): the whole installation (``None``);
+- everybody else: the municipality of their organisation plus every municipality that shares
+  an EST group with it.
+
+Aggregated releases are public and not scoped (:mod:`tryggkarta.disclosure`); the scope only
+narrows raw reads, through :attr:`tryggkarta.store.Filters.municipality_codes`.
+
+>>> create_group(session, "EST Skara–Götene", ["1495", "1471"])   # doctest: +SKIP
+>>> scope_for(session, user)                                        # doctest: +SKIP
+('1471', '1495')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tryggkarta import geo, params
+from tryggkarta.domain import Role
+from tryggkarta.errors import BadInput, ConfigError
+from tryggkarta.store import EstGroup, EstGroupMember, Organisation, User
+
+#: Municipalities one group may hold (a police region has up to 49).
+MAX_GROUP_SIZE = 60
+
+Translate = Callable[..., str]
+
+
+def _same(text: str, **values: Any) -> str:
+    return text % values if values else text
+
+
+@dataclass(frozen=True)
+class Municipality:
+    code: str
+    name: str
+
+
+def installation_codes(region: str) -> tuple[str, ...]:
+    """The municipalities ``TRYGGKARTA_REGION`` names (``()`` for a bbox or all of Sweden)."""
+    return geo.parse_region(region).municipality_codes
+
+
+def check_code(code: str) -> str:
+    """``code`` if it is one of Sweden's 290 municipality codes, else :class:`BadInput`."""
+    text = str(code or "").strip()
+    if not (len(text) == 4 and text.isdigit()) or text not in geo.municipality_codes():
+        raise BadInput(
+            f"{text[:20]!r} is not a Swedish municipality code (kommunkod, e.g. 1495 for Skara)."
+        )
+    return text
+
+
+def municipalities(codes: Iterable[str]) -> list[Municipality]:
+    """``codes`` with their names, in name order."""
+    names = geo.municipality_codes()
+    return sorted(
+        (Municipality(c, names.get(c, c)) for c in dict.fromkeys(codes)), key=lambda m: m.name
+    )
+
+
+def group_codes(session: Session, code: str) -> tuple[str, ...]:
+    """``code`` and every municipality that shares an EST group with it (sorted)."""
+    groups = select(EstGroupMember.group_id).where(EstGroupMember.municipality_code == code)
+    rows = session.scalars(
+        select(EstGroupMember.municipality_code).where(EstGroupMember.group_id.in_(groups))
+    ).all()
+    return tuple(sorted({code, *rows}))
+
+
+def scope_for(session: Session, user: User | None) -> tuple[str, ...] | None:
+    """The municipalities whose raw records ``user`` may read; ``None`` = the whole
+    installation (admin, or an organisation bound to no municipality)."""
+    if user is None or user.role == Role.ADMIN.value or user.organisation_id is None:
+        return None
+    code = session.scalar(
+        select(Organisation.municipality_code).where(Organisation.id == user.organisation_id)
+    )
+    if not code:
+        return None
+    return group_codes(session, code)
+
+
+def create_group(session: Session, name: str, codes: Iterable[str]) -> EstGroup:
+    """A new EST group of ``codes`` (each a real municipality code, at least two)."""
+    title = str(name or "").strip()
+    if not title or len(title) > 200:
+        raise BadInput("An EST group needs a name (at most 200 characters).")
+    checked = tuple(dict.fromkeys(check_code(c) for c in codes))
+    if len(checked) < 2:
+        raise BadInput("An EST group needs at least two municipalities.")
+    if len(checked) > MAX_GROUP_SIZE:
+        raise BadInput(f"An EST group holds at most {MAX_GROUP_SIZE} municipalities.")
+    if session.scalar(select(EstGroup.id).where(EstGroup.name == title)) is not None:
+        raise BadInput(f"An EST group named {title!r} already exists.")
+    group = EstGroup(name=title, members=[EstGroupMember(municipality_code=c) for c in checked])
+    session.add(group)
+    session.flush()
+    return group
+
+
+def delete_group(session: Session, name: str) -> None:
+    group = session.scalar(select(EstGroup).where(EstGroup.name == name))
+    if group is None:
+        raise BadInput(f"No EST group named {str(name)[:200]!r}.")
+    session.execute(delete(EstGroupMember).where(EstGroupMember.group_id == group.id))
+    session.delete(group)
+
+
+def list_groups(session: Session) -> list[tuple[str, tuple[str, ...]]]:
+    """Every group's name and municipality codes, by name."""
+    groups = session.scalars(select(EstGroup).order_by(EstGroup.name)).all()
+    return [(g.name, tuple(m.municipality_code for m in g.members)) for g in groups]
+
+
+def choose(
+    value: str | None,
+    installation: tuple[str, ...],
+    scope: tuple[str, ...] | None,
+    t: Translate = _same,
+) -> str | None:
+    """The one municipality a page is asked for (``?kommun=1471``), or ``None`` = all the user
+    may see. A code outside the installation, or outside the user's scope, is refused (the
+    same sentence for "not in this installation" and "not yours" would hide nothing: the
+    installation's municipalities are public)."""
+    text = str(value or "").strip()
+    if not text or text.lower() in ("alla", "all", "grupp", "group"):
+        return None
+    try:
+        code = check_code(text)
+    except BadInput:
+        raise BadInput(t("Okänd kommunkod: %(code)s.", code=params.shown(text))) from None
+    if installation and code not in installation:
+        raise BadInput(t("Kommunen %(code)s ingår inte i den här installationen.", code=code))
+    if scope is not None and code not in scope:
+        raise BadInput(t("Kommunen %(code)s ingår inte i din EST-grupp.", code=code))
+    return code
+
+
+def visible_codes(installation: tuple[str, ...], scope: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The municipalities a user can choose between on a page (sorted by code)."""
+    if scope is None:
+        return tuple(sorted(installation))
+    if not installation:
+        return tuple(sorted(scope))
+    return tuple(sorted(set(installation) & set(scope)))
+
+
+def region_name(codes: tuple[str, ...]) -> str:
+    try:
+        return ", ".join(geo.muni_name(c) for c in codes)
+    except ConfigError:
+        return ", ".join(codes)
