@@ -7,6 +7,7 @@ the map, the JSON API and OGC alike. Admin and unbound organisations see the ins
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import geopandas as gpd
@@ -194,7 +195,7 @@ def test_raw_reads_stay_inside_the_users_municipalities(client, db) -> None:
     assert _api_codes(client) == ["1495"]
     refused = client.get("/api/layers/incidents/features?kommun=1480")
     assert refused.status_code == 400
-    assert "ingår inte i din EST-grupp" in refused.get_json()["description"]
+    assert "is not in your EST group" in refused.get_json()["description"]  # API: English
     grid = client.get("/api/layers/incidents/grid").get_json()
     assert sum(f["properties"]["count"] for f in grid["features"]) == COUNTS["1495"]
     # the group widens the scope at the next request (no new login needed)
@@ -263,3 +264,56 @@ def test_the_demo_runs_skara_and_gotene_as_one_est_group(db) -> None:
         assert len(s.scalars(select(EstGroup)).all()) == 1
     with pytest.raises(BadInput, match="neighbour only for 1471"):
         load_demo(db, "1495,1480")
+
+
+# --- the weekly picture -------------------------------------------------------------------
+
+
+def test_the_weekly_picture_keeps_to_the_users_municipalities(client, db) -> None:
+    """Göteborg's incidents and decisions never reach a Skara user's weekly picture; with
+    the group, Götene's do, and ``?kommun=`` narrows it to one municipality."""
+    from tryggkarta.services import lagesbild as lb
+    from tryggkarta.store import Decision
+
+    week = lb.last_complete_week()
+    frames = []
+    for code, (x, y) in TOWNS.items():
+        n = 2 * COUNTS[code]
+        frames.append(
+            gpd.GeoDataFrame(
+                {
+                    "occurred_at": [week.start + (week.end - week.start) / 2] * n,
+                    "category": ["klotter"] * n,
+                    "description": [f"beskrivning {code}"] * n,
+                    "source_id": [f"w{code}-{i}" for i in range(n)],
+                    "municipality_code": [code] * n,
+                },
+                geometry=[Point(x + 10 * i, y) for i in range(n)],
+                crs=3006,
+            )
+        )
+    with db.session() as s:
+        ds = Dataset(layer="incidents", name="week", source="test", checksum="week")
+        s.add(ds)
+        s.flush()
+        insert_layer(s, "incidents", gpd.pd.concat(frames, ignore_index=True), ds.id)
+        x, y = TOWNS["1480"]
+        s.add(
+            Decision(week=week.key, hotspot_key="gbg", text="Hemligt beslut i Göteborg", x=x, y=y)
+        )
+    _user(db, "skara", "police", "Polisen Skara", "1495")
+    _login(client, "skara")
+
+    def klotter() -> int:
+        html = client.get(f"/lagesbild/?week={week.key}").get_data(as_text=True)
+        assert "Hemligt beslut i Göteborg" not in html
+        row = re.search(r'Klotter</th><td class="num">(\d+)</td>', html)
+        return int(row.group(1)) if row else 0
+
+    assert klotter() == 2 * COUNTS["1495"]
+    _group(db, "1495", "1471")
+    assert klotter() == 2 * (COUNTS["1495"] + COUNTS["1471"])
+    html = client.get(f"/lagesbild/?week={week.key}&kommun=1471").get_data(as_text=True)
+    assert f'Klotter</th><td class="num">{2 * COUNTS["1471"]}</td>' in html
+    assert "Hela EST-gruppen" in html
+    assert client.get(f"/lagesbild/?week={week.key}&kommun=1480").status_code == 400

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import shape
 from sqlalchemy import select
@@ -138,11 +139,15 @@ class ChangeRow:
         return "flat"
 
 
-def category_table(db: Database, week: Week, lang: str = "sv") -> list[ChangeRow]:
-    """Incidents per category: the week, and the weekly mean of the 4 and 12 weeks before."""
-    now = category_counts(db, Filters(start=week.start, end=week.end))
-    four = category_counts(db, Filters(start=(week - 4).start, end=week.start))
-    twelve = category_counts(db, Filters(start=(week - 12).start, end=week.start))
+def category_table(
+    db: Database, week: Week, lang: str = "sv", scope: Filters | None = None
+) -> list[ChangeRow]:
+    """Incidents per category: the week, and the weekly mean of the 4 and 12 weeks before.
+    ``scope``: the reader's municipalities (see :func:`services.municipalities.scope_filters`)."""
+    base = scope or Filters()
+    now = category_counts(db, base.replace(start=week.start, end=week.end))
+    four = category_counts(db, base.replace(start=(week - 4).start, end=week.start))
+    twelve = category_counts(db, base.replace(start=(week - 12).start, end=week.start))
     rows = [
         ChangeRow(
             key,
@@ -158,21 +163,27 @@ def category_table(db: Database, week: Week, lang: str = "sv") -> list[ChangeRow
     return sorted(rows, key=lambda r: (-r.count, -r.mean4, r.key))
 
 
-def area_table(db: Database, week: Week) -> list[ChangeRow]:
+def area_table(db: Database, week: Week, scope: Filters | None = None) -> list[ChangeRow]:
     """Incidents per district (areas of kind ``district``) with the same comparison."""
-    areas = layer_frame(db, "areas", columns=["id", "name", "kind"])
+    base = scope or Filters()
+    areas = layer_frame(db, "areas", _area_scope(base), columns=["id", "name", "kind"])
     areas = areas[areas["kind"] == "district"]
     rows = []
     for _, area in areas.iterrows():
-        poly = area.geometry
-        now = count(db, "incidents", Filters(polygon=poly, start=week.start, end=week.end))
-        four = count(db, "incidents", Filters(polygon=poly, start=(week - 4).start, end=week.start))
-        twelve = count(
-            db, "incidents", Filters(polygon=poly, start=(week - 12).start, end=week.start)
-        )
+        where = base.replace(polygon=area.geometry)
+        now = count(db, "incidents", where.replace(start=week.start, end=week.end))
+        four = count(db, "incidents", where.replace(start=(week - 4).start, end=week.start))
+        twelve = count(db, "incidents", where.replace(start=(week - 12).start, end=week.start))
         rows.append(ChangeRow(str(area["id"]), str(area["name"]), now, four / 4, twelve / 12))
     rows = [r for r in rows if r.count or r.arrow != "flat"]  # nothing to say: left out
     return sorted(rows, key=lambda r: (-r.count, r.label))
+
+
+def _area_scope(scope: Filters) -> Filters:
+    """Areas of the reader's municipalities (areas carry their municipality code too)."""
+    return Filters(
+        municipality_code=scope.municipality_code, municipality_codes=scope.municipality_codes
+    )
 
 
 # --- hotspots ---------------------------------------------------------------------------
@@ -250,12 +261,14 @@ def hotspots_from_layer(layer: Any, source: str, srid: int, lang: str = "sv") ->
     return out
 
 
-def week_hotspots(db: Database, week: Week, lang: str = "sv") -> tuple[list[Hotspot], list[str]]:
+def week_hotspots(
+    db: Database, week: Week, lang: str = "sv", scope: Filters | None = None
+) -> tuple[list[Hotspot], list[str]]:
     """New and intensifying hotspots of ``week``: patrol hotspots first, then emerging ones
     that are not already covered. Returns (hotspots, notes about missing analyses)."""
     from tryggkarta.services.hotspots import emerging_layer, patrol_layer
 
-    filters = Filters(end=week.end)
+    filters = (scope or Filters()).replace(end=week.end)
     layer = patrol_layer(
         db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS
     )
@@ -279,7 +292,7 @@ def week_hotspots(db: Database, week: Week, lang: str = "sv") -> tuple[list[Hots
     found = [hs for hs in found if hs.count > 0 or hs.trend not in ("", "flat")]
     from tryggkarta.services.weekmaps import name_hotspots
 
-    name_hotspots(db, found, lang)  # a real place, never a cell key
+    name_hotspots(db, found, lang, scope)  # a real place, never a cell key
     return found, []
 
 
@@ -351,37 +364,65 @@ def decisions_for(session: Any, week: Week) -> list[dict[str, Any]]:
     ]
 
 
-def follow_up(db: Database, decision: dict[str, Any], week: Week) -> dict[str, Any]:
+def follow_up(
+    db: Database, decision: dict[str, Any], week: Week, scope: Filters | None = None
+) -> dict[str, Any]:
     """Incidents around the decision's hotspot in the week it was decided and the week after."""
     out = dict(decision)
     if decision.get("x") is None or decision.get("y") is None:
         out.update(before=None, after=None, went_down=None)
         return out
     area = shapely.Point(decision["x"], decision["y"]).buffer(FOLLOW_UP_RADIUS)
-    before = count(
-        db, "incidents", Filters(polygon=area, start=(week - 1).start, end=(week - 1).end)
-    )
-    after = count(db, "incidents", Filters(polygon=area, start=week.start, end=week.end))
+    where = (scope or Filters()).replace(polygon=area)
+    before = count(db, "incidents", where.replace(start=(week - 1).start, end=(week - 1).end))
+    after = count(db, "incidents", where.replace(start=week.start, end=week.end))
     out.update(before=before, after=after, went_down=after < before)
     return out
 
 
+def _decisions_in_scope(
+    decisions: list[dict[str, Any]], scope: Filters | None, srid: int
+) -> list[dict[str, Any]]:
+    """The decisions whose place lies in the reader's municipalities (all without a scope)."""
+    if scope is None or (scope.municipality_code is None and scope.municipality_codes is None):
+        return decisions
+    allowed = set(scope.municipality_codes or ()) | (
+        {scope.municipality_code} if scope.municipality_code else set()
+    )
+    if scope.municipality_code and scope.municipality_codes is not None:
+        allowed &= {scope.municipality_code}
+    placed = [d for d in decisions if d.get("x") is not None and d.get("y") is not None]
+    if not placed:
+        return []
+    from tryggkarta.geo import municipality_codes_at
+
+    codes = municipality_codes_at(
+        np.array([d["x"] for d in placed], float), np.array([d["y"] for d in placed], float), srid
+    )
+    return [d for d, code in zip(placed, codes, strict=True) if code in allowed]
+
+
 def attach_decisions(
-    db: Database, session: Any, week: Week, hotspots: list[Hotspot]
+    db: Database,
+    session: Any,
+    week: Week,
+    hotspots: list[Hotspot],
+    scope: Filters | None = None,
 ) -> list[dict[str, Any]]:
     """Put this week's decisions on their hotspots and follow up last week's.
 
     Returns last week's decisions (each with ``before``/``after`` counts) that match no
-    hotspot of this week, so the page can still show how they went.
+    hotspot of this week, so the page can still show how they went. Only decisions placed in
+    the reader's municipalities (``scope``) are shown.
     """
     by_key = {h.key: h for h in hotspots}
-    for d in decisions_for(session, week):
+    for d in _decisions_in_scope(decisions_for(session, week), scope, db.srid):
         target = by_key.get(d["hotspot_key"]) or _nearest(hotspots, d)
         if target is not None:
             target.decisions.append(d)
     unmatched = []
-    for d in decisions_for(session, week - 1):
-        followed = follow_up(db, d, week)
+    for d in _decisions_in_scope(decisions_for(session, week - 1), scope, db.srid):
+        followed = follow_up(db, d, week, scope)
         target = by_key.get(d["hotspot_key"]) or _nearest(hotspots, d)
         if target is not None:
             target.previous.append(followed)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from tryggkarta import geo, params
 from tryggkarta.domain import Role
 from tryggkarta.errors import BadInput, ConfigError
-from tryggkarta.store import EstGroup, EstGroupMember, Organisation, User
+from tryggkarta.store import EstGroup, EstGroupMember, Filters, Organisation, User
 
 #: Municipalities one group may hold (a police region has up to 49).
 MAX_GROUP_SIZE = 60
@@ -156,6 +156,18 @@ def visible_codes(installation: tuple[str, ...], scope: tuple[str, ...] | None) 
     if not installation:
         return tuple(sorted(scope))
     return tuple(sorted(set(installation) & set(scope)))
+
+
+def scope_filters(
+    region: geo.Region, scope: tuple[str, ...] | None, chosen: str | None = None
+) -> Filters:
+    """Store filters that keep a reader inside the installation's ``region``, their
+    ``scope`` (None = the whole installation) and, when given, the one ``chosen``
+    municipality (checked by :func:`choose`)."""
+    within = None
+    if scope is not None or len(region.municipality_codes) > 1:
+        within = visible_codes(region.municipality_codes, scope)
+    return Filters(municipality_code=chosen or region.municipality_code, municipality_codes=within)
 
 
 def region_name(codes: tuple[str, ...]) -> str:

@@ -54,11 +54,8 @@ def region_filters(
     """The installation's region (its municipalities), the reader's ``scope`` (the
     municipalities whose records they may read; None = all) and an optional bbox (working
     CRS)."""
-    region = parse_region(db.settings.region)
-    within = None
-    if scope is not None or len(region.municipality_codes) > 1:
-        within = municipalities.visible_codes(region.municipality_codes, scope)
-    return Filters(bbox=bbox, municipality_code=region.municipality_code, municipality_codes=within)
+    where = municipalities.scope_filters(parse_region(db.settings.region), scope)
+    return where.replace(bbox=bbox)
 
 
 def items(

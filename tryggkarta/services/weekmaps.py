@@ -58,8 +58,12 @@ def _part(dx: float, dy: float, lang: str) -> str:
     return f"{word} delen" if lang != "en" else f"{word} part"
 
 
-def _areas(db: Database) -> Any:
-    frame = layer_frame(db, "areas", Filters(), columns=["name", "kind"])
+def _areas(db: Database, scope: Filters | None = None) -> Any:
+    where = Filters(
+        municipality_code=scope.municipality_code if scope else None,
+        municipality_codes=scope.municipality_codes if scope else None,
+    )
+    frame = layer_frame(db, "areas", where, columns=["name", "kind"])
     return frame[frame.geometry.notna()] if len(frame) else frame
 
 
@@ -83,12 +87,14 @@ def _named_places(db: Database, areas: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(geoms), np.concatenate(names)
 
 
-def name_hotspots(db: Database, hotspots: list[Any], lang: str = "sv") -> None:
+def name_hotspots(
+    db: Database, hotspots: list[Any], lang: str = "sv", scope: Filters | None = None
+) -> None:
     """Give every hot spot (``.x``, ``.y``, ``.name``) a place name, in place."""
     located = [h for h in hotspots if h.x is not None]
     if not located:
         return
-    areas = _areas(db)
+    areas = _areas(db, scope)
     xs = np.array([h.x for h in located], float)
     ys = np.array([h.y for h in located], float)
     pts = shapely.points(xs, ys)
@@ -159,10 +165,12 @@ class WeekPicture:
     weeks: list[str] = field(default_factory=list)
 
 
-def week_picture(db: Database, week: Any, hotspots: list[Any], weeks: int = 12) -> WeekPicture:
+def week_picture(
+    db: Database, week: Any, hotspots: list[Any], weeks: int = 12, scope: Filters | None = None
+) -> WeekPicture:
     """Areas, this week's incidents, hot-spot cells and weekly counts for ``week`` and the
-    ``weeks`` before it (one query; counting is vectorised)."""
-    areas = _areas(db)
+    ``weeks`` before it (one query; counting is vectorised), inside the reader's ``scope``."""
+    areas = _areas(db, scope)
     outlines = [
         svg.Area(g, str(n), k == "municipality")
         for g, n, k in zip(areas.geometry.to_numpy(), areas["name"], areas["kind"], strict=True)
@@ -176,7 +184,7 @@ def week_picture(db: Database, week: Any, hotspots: list[Any], weeks: int = 12) 
     frame = layer_frame(
         db,
         "incidents",
-        street_level(Filters(start=edges_w[0].start, end=week.end)),
+        street_level((scope or Filters()).replace(start=edges_w[0].start, end=week.end)),
         columns=["x", "y", "t_epoch"],
         geometry=False,
     )

@@ -6,18 +6,21 @@ and stores the decided actions (POST, CSRF-protected by the app's CSRFProtect).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from tryggkarta import params
+from tryggkarta import params, policy
 from tryggkarta.domain import category_label
 from tryggkarta.errors import BadInput
+from tryggkarta.geo import parse_region
 from tryggkarta.services import lagesbild as lb
-from tryggkarta.services import measures, reports, weekmaps
+from tryggkarta.services import measures, municipalities, reports, weekmaps
+from tryggkarta.store import Filters
 from tryggkarta.store.writes import audit
-from tryggkarta.web.context import _, current_language, get_db
+from tryggkarta.web.context import _, current_language, get_db, get_settings
 
 bp = Blueprint("lagesbild", __name__, url_prefix="/lagesbild")
 
@@ -40,9 +43,10 @@ def index() -> Any:
     week = _week_arg(request.args.get("week"))
     db = get_db()
     lang = current_language()
-    hotspots, notes = lb.week_hotspots(db, week, lang)
+    scope, kommun = _scope()
+    hotspots, notes = lb.week_hotspots(db, week, lang, scope)
     with db.session() as s:
-        unmatched = lb.attach_decisions(db, s, week, hotspots)
+        unmatched = lb.attach_decisions(db, s, week, hotspots, scope)
         measure_of = measures.decision_measures(s, [d["id"] for h in hotspots for d in h.decisions])
         silent = reports.silent_organisations(s, week.start, (week + 1).start)
         expected = len(reports.reporting_organisations(s))
@@ -54,9 +58,9 @@ def index() -> Any:
             detail="raw",
             feature_count=len(hotspots),
             ip=request.remote_addr,
-            extra={"week": week.key},
+            extra={"week": week.key, "kommun": kommun.chosen or "alla"},
         )
-    maps = _week_maps(db, week, hotspots, lang)
+    maps = _week_maps(db, week, hotspots, lang, scope)
     return render_template(
         "lagesbild/index.html",
         maps=maps,
@@ -69,18 +73,40 @@ def index() -> Any:
         measure_of=measure_of,
         silent_organisations=silent,
         reporting_expected=expected,
-        categories=lb.category_table(db, week, lang),
-        areas=lb.area_table(db, week),
+        categories=lb.category_table(db, week, lang, scope),
+        areas=lb.area_table(db, week, scope),
+        kommun=kommun,
         profile_max=lb.profile_max,
         category_name=lambda key: category_label(key, lang),
     )
 
 
-def _week_maps(db: Any, week: lb.Week, hotspots: list[lb.Hotspot], lang: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class KommunChoice:
+    """The municipalities the reader may pick between on the page, and the one picked."""
+
+    options: list[municipalities.Municipality]
+    chosen: str | None
+
+
+def _scope() -> tuple[Filters, KommunChoice]:
+    """The reader's municipalities (their EST group) and the one asked for (``?kommun=``)."""
+    region = parse_region(get_settings().region)
+    scope = policy.raw_scope(current_user)
+    chosen = municipalities.choose(request.args.get("kommun"), region.municipality_codes, scope, _)
+    options = municipalities.municipalities(
+        municipalities.visible_codes(region.municipality_codes, scope)
+    )
+    return municipalities.scope_filters(region, scope, chosen), KommunChoice(options, chosen)
+
+
+def _week_maps(
+    db: Any, week: lb.Week, hotspots: list[lb.Hotspot], lang: str, scope: Filters
+) -> dict[str, Any]:
     """The overview map, one small map and one weekly trend line per hot spot (static SVG)."""
     from tryggkarta.maps import svg
 
-    pic = weekmaps.week_picture(db, week, hotspots, weeks=lb.BASELINE_WEEKS)
+    pic = weekmaps.week_picture(db, week, hotspots, weeks=lb.BASELINE_WEEKS, scope=scope)
     overview = weekmaps.overview_map(
         pic,
         hotspots,

@@ -128,11 +128,8 @@ def parse_query(
         )
         bbox_m = (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys)))
     first, after_last = params.day_bounds(start, end)
-    installation = region.municipality_codes
-    chosen = municipalities.choose(args.get("kommun"), installation, scope, t)
-    within = None
-    if scope is not None or len(installation) > 1:
-        within = municipalities.visible_codes(installation, scope)
+    chosen = municipalities.choose(args.get("kommun"), region.municipality_codes, scope, t)
+    where = municipalities.scope_filters(region, scope, chosen)
     filters = Filters(
         bbox=bbox_m,
         start=first,
@@ -140,8 +137,8 @@ def parse_query(
         categories=cats or None,
         weekdays=weekdays or None,
         hours=hours or None,
-        municipality_code=chosen or region.municipality_code,
-        municipality_codes=within,
+        municipality_code=where.municipality_code,
+        municipality_codes=where.municipality_codes,
         dataset_ids=datasets or None,
     )
     return MapQuery(
