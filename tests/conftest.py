@@ -29,6 +29,25 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Hash test passwords with argon2 at its lowest cost.
+
+    At the product's cost (64 MiB, ~0.14 s a hash on this machine) password hashing was most
+    of the suite's fixture time: every demo load creates 7 users and every login verifies
+    one. A stored hash carries its own parameters, so verifying stays argon2 all the same;
+    the product's parameters are checked in ``test_web_security``.
+    """
+    from argon2 import PasswordHasher
+
+    from tryggkarta.services import accounts
+
+    product = accounts._hasher
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    accounts._hasher = product
+
+
 def shared_data_dir() -> Path:
     return Path(os.environ.get("TRYGGKARTA_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

@@ -644,3 +644,15 @@ def test_chunked_body_without_length_is_cut_at_the_limit(db) -> None:
         },
     )
     assert r.status_code in (400, 413) and body.read_bytes <= SMALL_BODY + 65536
+
+
+def test_passwords_are_hashed_with_argon2id_at_the_products_cost() -> None:
+    """The tests hash with a cheap argon2 (conftest); the product keeps argon2's defaults
+    (argon2id, 64 MiB, 3 passes), and a cheap test hash still verifies by its own header."""
+    from argon2 import PasswordHasher, Type
+
+    product = accounts.make_hasher()
+    assert product.type is Type.ID and product.memory_cost >= 64 * 1024 and product.time_cost >= 3
+    assert product.hash("x").startswith("$argon2id$v=19$m=65536,t=3")
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("hemligt")
+    assert product.verify(cheap, "hemligt")

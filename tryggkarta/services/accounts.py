@@ -16,7 +16,13 @@ from tryggkarta.domain import Role
 from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.store.models import ApiToken, Organisation, User, UserSession
 
-_hasher = PasswordHasher()
+
+def make_hasher() -> PasswordHasher:
+    """The product's password hasher: argon2id at argon2-cffi's defaults (64 MiB, 3 passes)."""
+    return PasswordHasher()
+
+
+_hasher = make_hasher()
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,80}$")
 MIN_PASSWORD = 8
 #: Roles that log in (``public`` is anonymous).
