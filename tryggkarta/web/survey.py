@@ -324,85 +324,61 @@ def set_status(campaign_id: int) -> Any:
 @bp.route("/enkater/<int:campaign_id>/svar.csv")
 def answers_csv(campaign_id: int) -> Any:
     """The campaign's answers as CSV (no held comments)."""
-
-    db = get_db()
-    with db.session() as s:
-        c = _campaign(s, campaign_id)
-        frame = survey_results.campaign_frame(s, c)
-        body = survey_results.answers_csv(frame, db.srid, local_timezone())
-        audit(
-            s,
-            "export",
-            user=current_user,
-            layer="survey",
-            detail="csv",
-            feature_count=len(frame),
-            ip=request.remote_addr,
-            extra={"campaign_id": c.id},
-        )
-        s.commit()
-    return Response(
-        body,
-        mimetype="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.csv"'},
-    )
+    return _answers_export(campaign_id, "csv")
 
 
 @bp.route("/enkater/<int:campaign_id>/svar.geojson")
 def answers_geojson(campaign_id: int) -> Any:
     """The campaign's pins and walking routes as GeoJSON (no held comments, no age or gender)."""
+    return _answers_export(campaign_id, "geojson")
 
+
+@bp.route("/enkater/<int:campaign_id>/svar.xlsx")
+def answers_xlsx(campaign_id: int) -> Any:
+    """The campaign's answers as an Excel workbook (the CSV's columns, formula-safe)."""
+    return _answers_export(campaign_id, "xlsx")
+
+
+#: Export format -> Content-Type.
+EXPORT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "geojson": "application/geo+json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _answers_export(campaign_id: int, fmt: str) -> Any:
+    """One campaign's answers in ``fmt``, audit-logged as an export of raw survey answers."""
     import json
 
     db = get_db()
     with db.session() as s:
         c = _campaign(s, campaign_id)
         frame = survey_results.campaign_frame(s, c)
-        data = survey_exports.answers_geojson(frame, survey_exports.routes(s, c), db.srid)
+        if fmt == "geojson":
+            data = survey_exports.answers_geojson(frame, survey_exports.routes(s, c), db.srid)
+            body: Any = json.dumps(data, ensure_ascii=False)
+            count = len(data["features"])
+        else:
+            body = survey_results.answers_csv(frame, db.srid, local_timezone())
+            if fmt == "xlsx":
+                body = survey_exports.answers_xlsx(body)
+            count = len(frame)
         audit(
             s,
             "export",
             user=current_user,
             layer="survey",
-            detail="geojson",
-            feature_count=len(data["features"]),
-            ip=request.remote_addr,
-            extra={"campaign_id": c.id},
-        )
-        s.commit()
-    return Response(
-        json.dumps(data, ensure_ascii=False),
-        mimetype="application/geo+json",
-        headers={"Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.geojson"'},
-    )
-
-
-@bp.route("/enkater/<int:campaign_id>/svar.xlsx")
-def answers_xlsx(campaign_id: int) -> Any:
-    """The campaign's answers as an Excel workbook (the CSV's columns, formula-safe)."""
-
-    db = get_db()
-    with db.session() as s:
-        c = _campaign(s, campaign_id)
-        frame = survey_results.campaign_frame(s, c)
-        body = survey_exports.answers_xlsx(
-            survey_results.answers_csv(frame, db.srid, local_timezone())
-        )
-        audit(
-            s,
-            "export",
-            user=current_user,
-            layer="survey",
-            detail="xlsx",
-            feature_count=len(frame),
+            detail=fmt,
+            feature_count=count,
             ip=request.remote_addr,
             extra={"campaign_id": c.id},
         )
         s.commit()
     return Response(
         body,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.xlsx"'},
+        mimetype=EXPORT_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="enkat-{campaign_id}-svar.{fmt}"'},
     )
 
 
