@@ -291,11 +291,22 @@ def allowed(
     return True
 
 
+def sees_every_municipality(user: Principal | str | None) -> bool:
+    """Is ``user`` outside any municipality scope (admin)?"""
+    return _role(user) == Role.ADMIN
+
+
+def manages(user: Principal | None, owner_id: int | None) -> bool:
+    """May ``user`` change or delete a record owned by ``owner_id`` (its owner, or admin)?"""
+    own = owner_id is not None and getattr(user, "id", None) == owner_id
+    return own or _role(user) == Role.ADMIN
+
+
 def raw_scope(user: Principal | str | None) -> tuple[str, ...] | None:
     """The municipalities whose records ``user`` may read (their organisation's municipality
     and its EST groups, set at login by :func:`tryggkarta.services.municipalities.scope_for`);
     ``None`` = the whole installation (admin, an organisation bound to no municipality)."""
-    if _role(user) == Role.ADMIN:
+    if sees_every_municipality(user):
         return None
     codes = getattr(user, "municipality_codes", None)
     return tuple(codes) if codes is not None else None

@@ -386,11 +386,10 @@ def _decisions_in_scope(
     """The decisions whose place lies in the reader's municipalities (all without a scope)."""
     if scope is None or (scope.municipality_code is None and scope.municipality_codes is None):
         return decisions
-    allowed = set(scope.municipality_codes or ()) | (
-        {scope.municipality_code} if scope.municipality_code else set()
-    )
-    if scope.municipality_code and scope.municipality_codes is not None:
-        allowed &= {scope.municipality_code}
+    allowed = set(scope.municipality_codes) if scope.municipality_codes is not None else None
+    if scope.municipality_code:
+        one = {scope.municipality_code}
+        allowed = one if allowed is None else allowed & one
     placed = [d for d in decisions if d.get("x") is not None and d.get("y") is not None]
     if not placed:
         return []

@@ -27,8 +27,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from tryggkarta import geo, params
-from tryggkarta.domain import Role
+from tryggkarta import geo, params, policy
 from tryggkarta.errors import BadInput, ConfigError
 from tryggkarta.store import EstGroup, EstGroupMember, Filters, Organisation, User
 
@@ -83,7 +82,7 @@ def group_codes(session: Session, code: str) -> tuple[str, ...]:
 def scope_for(session: Session, user: User | None) -> tuple[str, ...] | None:
     """The municipalities whose raw records ``user`` may read; ``None`` = the whole
     installation (admin, or an organisation bound to no municipality)."""
-    if user is None or user.role == Role.ADMIN.value or user.organisation_id is None:
+    if user is None or policy.sees_every_municipality(user) or user.organisation_id is None:
         return None
     code = session.scalar(
         select(Organisation.municipality_code).where(Organisation.id == user.organisation_id)

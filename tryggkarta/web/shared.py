@@ -289,7 +289,7 @@ def new_link(map_id: int) -> Any:
         shared = s.get(SharedMap, map_id)
         if shared is None:
             abort(404)
-        if shared.owner_id != current_user.id and not policy.can(current_user, policy.Action.ADMIN):
+        if not policy.manages(current_user, shared.owner_id):
             abort(403)
         days = request.form.get("days", "")
         try:
@@ -324,7 +324,7 @@ def delete(map_id: int) -> Any:
         shared = s.get(SharedMap, map_id)
         if shared is None:
             abort(404)
-        if shared.owner_id != current_user.id and current_role() != Role.ADMIN.value:
+        if not policy.manages(current_user, shared.owner_id):
             abort(403)
         name = shared.name
         s.delete(shared)

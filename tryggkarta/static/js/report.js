@@ -42,13 +42,7 @@
   }
 
   function inside(lat, lon) {
-    if (outline.length < 3) { return true; }
-    var hit = false;
-    for (var i = 0, j = outline.length - 1; i < outline.length; j = i++) {
-      var yi = outline[i][0], xi = outline[i][1], yj = outline[j][0], xj = outline[j][1];
-      if ((yi > lat) !== (yj > lat) && lon < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) { hit = !hit; }
-    }
-    return hit;
+    return window.tryggkartaPage.insideRing(outline, lat, lon);
   }
 
   function placeAt(lat, lon, pan) {
