@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from tests.browser.conftest import AXE, CHROMIUM, ROOT, inject_script, require, serving
 from tests.test_survey_results import answer_many
+from tests.test_survey_service import lonlat, parse, pin_form
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
@@ -82,6 +83,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         spots = [(centre[0] + 9 * (i % 6), centre[1] + 9 * (i // 6)) for i in range(18)]
         spots += [(centre[0] + 500 + 9 * (i % 4), centre[1] - 700 + 9 * (i // 4)) for i in range(9)]
         answer_many(s, done, spots, tag="done")
+        # A walking route of its own, so that the staff page's route map does not depend on
+        # another test (xdist may run that one on another worker, with another server).
+        lon, lat = lonlat(centre)
+        route = json.dumps([[lat, lon], [lat + 0.002, lon + 0.003]])
+        form = pin_form({"lat": lat, "lon": lon, "rating": 2}, route=route)
+        sv.store_answer(s, c, parse(s, c, form))
         done.status = "closed"
         s.commit()
         slug, campaign_id, closed_slug = c.slug, c.id, done.slug
@@ -397,7 +404,7 @@ def test_staff_draw_a_campaign_area(browser: Any, server: dict) -> None:
             page.get_by_role("button", name="Skapa enkät").click()
         assert "Ritat område" in page.locator("main").inner_text()
         r.clean("a campaign with a drawn area")
-        r.open(f"/enkater/{server['campaign_id']}")  # the walking route drawn above
+        r.open(f"/enkater/{server['campaign_id']}")  # the fixture's walking route
         assert page.locator("#route-map").is_visible()
         assert page.locator("#route-map path").count() >= 2  # the area and the route
         r.clean("a campaign page with walking routes")
