@@ -172,3 +172,23 @@ def test_forecast_layer_follows_the_rolling_origin_protocol(demo_db):
     scores = [f["properties"]["score"] for f in layer.features]
     assert scores == sorted(scores, reverse=True)
     assert forecast_layer(demo_db).summary["cached"] is True
+
+
+@pytest.mark.parametrize("now", ["2026-04-15T12:00:00+00:00", "2026-11-11T12:00:00+00:00"])
+def test_emerging_weeks_run_from_local_monday_to_local_monday(demo_db, now):
+    """The weeks start and end at Monday 00:00 on the local clock when a daylight-saving change
+    lies between them (ten weeks back from April or November cross one; fixed seconds put
+    the start at Sunday 23:00 or Monday 01:00)."""
+    from datetime import datetime
+
+    from tryggkarta.config import local_timezone
+
+    tz = local_timezone()
+    moment = datetime.fromisoformat(now)
+    summary = emerging_layer(demo_db, cell_size=250, periods=10, now=moment).summary
+    start = datetime.fromisoformat(summary["start"]).astimezone(tz)
+    end = datetime.fromisoformat(summary["end"]).astimezone(tz)
+    for edge in (start, end):
+        assert (edge.weekday(), edge.hour, edge.minute) == (0, 0, 0), edge
+    assert (end.date() - start.date()).days == 10 * 7
+    assert start < moment < end

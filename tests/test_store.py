@@ -608,3 +608,84 @@ def test_bulk_writer_with_no_rows_still_leaves_its_indexes(db, bulk_from_10):
         writer = LayerWriter(s, "incidents", ds.id, expected_rows=1000)
         assert writer.finish() == (0, 0)
     assert _schema_objects(db, "incidents") == before
+
+
+def test_local_weeks_keep_monday_midnight_across_daylight_saving(db):
+    """Weeks on the local clock: a summer Monday 00:30 is in its own week, not the last one.
+
+    In fixed seconds from a winter Monday 00:00 (23:00 UTC) every summer week would start at
+    Monday 01:00 local, so the hour after midnight fell in the week before. The reference is
+    pandas: local calendar days since the first Monday, integer-divided by 7."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Europe/Stockholm")
+    rng = np.random.default_rng(5)
+    local_start = pd.Timestamp("2025-01-06", tz=tz)  # a Monday, winter time
+    # every Monday 00:30 and Sunday 23:30 of the year, and 2,000 times at random
+    mondays = pd.date_range(local_start, periods=52, freq="7D")
+    edges = list(mondays + pd.Timedelta(minutes=30)) + list(mondays - pd.Timedelta(minutes=30))
+    edges = pd.DatetimeIndex([m.tz_localize(None) for m in edges]).tz_localize(tz)
+    spread = local_start + pd.to_timedelta(rng.integers(0, 364 * 86400, 2000), unit="s")
+    when = pd.DatetimeIndex(list(edges) + list(spread)).tz_convert("UTC")
+    n = len(when)
+    gdf = gpd.GeoDataFrame(
+        {
+            "occurred_at": when,
+            "category": "klotter",
+            "description": "",
+            "source_id": [str(i) for i in range(n)],
+        },
+        geometry=gpd.points_from_xy(np.full(n, X0 + 10.0), np.full(n, Y0 + 10.0)),
+        crs=3006,
+    )
+    add(db, "incidents", gdf)
+    grid = GridSpec(X0, Y0, 500, 1, 1)
+    t0 = local_start.timestamp()
+    cube = grid_counts(db, "incidents", grid, time_step=7 * 86400, t0=t0, n_steps=52, local=tz)
+    local_days = (
+        when.tz_convert(tz).tz_localize(None).normalize() - local_start.tz_localize(None)
+    ).days
+    weeks = np.asarray(local_days) // 7
+    expected = np.bincount(weeks[(weeks >= 0) & (weeks < 52)], minlength=52)
+    np.testing.assert_array_equal(cube[:, 0, 0], expected)
+    fixed = grid_counts(db, "incidents", grid, time_step=7 * 86400, t0=t0, n_steps=52)
+    assert not np.array_equal(fixed[:, 0, 0], expected)  # what the fixed seconds got wrong
+    # the Python path (polygon filters on SQLite, the stacked-coordinate guard) agrees
+    from tryggkarta.store.grid import _bincount
+
+    x = gdf.geometry.x.to_numpy()
+    again = _bincount(
+        x,
+        gdf.geometry.y.to_numpy(),
+        when.as_unit("s").asi8.astype(float),
+        grid,
+        7 * 86400,
+        t0,
+        52,
+        tz,
+    )
+    np.testing.assert_array_equal(again[:, 0, 0], expected)
+
+
+@pytest.mark.parametrize(
+    ("zone", "changes"),
+    [
+        ("Europe/Stockholm", ["2026-03-29T01:00:00", "2026-10-25T01:00:00"]),
+        ("America/Chicago", ["2026-03-08T08:00:00", "2026-11-01T07:00:00"]),
+        ("UTC", []),
+    ],
+)
+def test_utc_offsets_find_each_change_to_the_second(zone, changes):
+    from zoneinfo import ZoneInfo
+
+    from tryggkarta.store.grid import utc_offsets
+
+    t_from = pd.Timestamp("2026-01-01", tz="UTC").timestamp()
+    t_to = pd.Timestamp("2027-01-01", tz="UTC").timestamp()
+    starts, offsets = utc_offsets(ZoneInfo(zone), t_from, t_to)
+    assert starts[0] == t_from
+    assert [pd.Timestamp(s, unit="s").isoformat() for s in starts[1:]] == changes
+    probe = pd.date_range("2026-01-01", "2026-12-31 23:00", freq="h", tz="UTC")
+    at = np.searchsorted(starts, probe.as_unit("s").asi8, side="right") - 1
+    truth = [t.tz_convert(zone).utcoffset().total_seconds() for t in probe]
+    np.testing.assert_array_equal(offsets[at], truth)

@@ -203,8 +203,14 @@ def emerging_layer(
         raise BadInput("The time step must be 'week' or 'month'.")
     step_len = WEEK if step == "week" else timedelta(days=30)
     n = periods or (52 if step == "week" else 24)
-    end = _week_start(now or _latest(db, filters)) + WEEK
-    start = end - n * step_len
+    end = _week_start(_week_start(now or _latest(db, filters)) + WEEK + timedelta(hours=12))
+    # Weeks are local weeks (Monday 00:00 on the municipality's clock, also across daylight
+    # saving); 30-day steps are fixed seconds.
+    start = (
+        _week_start(end - n * step_len + timedelta(hours=12))
+        if step == "week"
+        else end - n * step_len
+    )
     params = {
         "step": step,
         "cell_size": cell_size,
@@ -214,6 +220,8 @@ def emerging_layer(
     }
 
     def compute() -> HotspotLayer:
+        from tryggkarta.config import local_timezone
+
         window = filters.replace(start=start, end=end)
         grid = analysis_grid(db, window, cell_size)
         cube, left_out = quality.guarded_counts(
@@ -223,6 +231,7 @@ def emerging_layer(
             time_step=step_len.total_seconds(),
             t0=start.timestamp(),
             n_steps=n,
+            local=local_timezone() if step == "week" else None,
         )
         res = emerging(cube)
         cats = np.asarray(res.category).ravel()

@@ -153,6 +153,7 @@ def guarded_counts(
     time_step: float | None = None,
     t0: float | None = None,
     n_steps: int | None = None,
+    local: Any = None,
 ) -> tuple[np.ndarray, int]:
     """:func:`tryggkarta.store.grid_counts` without the flagged records (cells, or a
     space-time cube with ``time_step``), and how many records were left out of it."""
@@ -160,7 +161,7 @@ def guarded_counts(
     from tryggkarta.store.grid import _bincount
 
     counts = grid_counts(
-        db, "incidents", grid, filters, time_step=time_step, t0=t0, n_steps=n_steps
+        db, "incidents", grid, filters, time_step=time_step, t0=t0, n_steps=n_steps, local=local
     )
     bad = flagged_in(db, filters)
     if bad.empty:
@@ -173,6 +174,7 @@ def guarded_counts(
         time_step,
         t0,
         n_steps,
+        local,
     )
     return counts - minus, int(minus.sum())
 

@@ -7,8 +7,8 @@ cell, never a million Python objects.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,12 +40,17 @@ def grid_counts(
     time_step: float | None = None,
     t0: float | None = None,
     n_steps: int | None = None,
+    local: tzinfo | None = None,
 ) -> np.ndarray:
     """Counts per cell, computed in SQL (``GROUP BY`` cell index).
 
     Returns an array of shape (ny, nx) — row 0 is the southernmost row — or, with
     ``time_step`` seconds, ``t0`` (epoch seconds) and ``n_steps``, a space-time cube of shape
     (n_steps, ny, nx). Points outside the grid (or the time range) are not counted.
+
+    With ``local`` (a time zone), the steps are counted on that zone's clock: ``t0`` is a
+    local boundary (say Monday 00:00) and every step starts at the same local time, across
+    daylight-saving changes. In fixed seconds a summer week would start at Sunday 23:00.
     """
     if layer not in POINT_LAYERS:
         raise BadInput(f"Grid counts need a point layer, not {layer!r}.")
@@ -61,6 +66,7 @@ def grid_counts(
             time_step,
             t0,
             n_steps,
+            local,
         )
     table = model_for(layer).__table__
     c = table.c
@@ -78,14 +84,20 @@ def grid_counts(
     if time_step is not None:
         if t0 is None or n_steps is None or n_steps <= 0 or time_step <= 0:
             raise BadInput("A space-time count needs t0, a positive time step and n_steps.")
-        clauses += [c.t_epoch >= t0, c.t_epoch < t0 + n_steps * time_step]
+        t, start, slack = c.t_epoch, t0, 0.0
+        if local is not None:
+            starts, offsets = utc_offsets(local, t0 - 86400, t0 + n_steps * time_step + 86400)
+            t, start, slack = c.t_epoch + _offset_sql(c.t_epoch, starts, offsets), t0, 86400.0
+            start = t0 + float(offsets[np.searchsorted(starts, t0, side="right") - 1])
+        clauses += [t >= start, t < start + n_steps * time_step]
         time_col = c.occurred_at if layer == "incidents" else c.answered_at
         # the same window on the indexed timestamp column, so a narrow window uses the index
+        # (a day wider on the local clock: the exact edges are the clauses above)
         clauses += [
-            time_col >= datetime.fromtimestamp(t0, UTC),
-            time_col < datetime.fromtimestamp(t0 + n_steps * time_step, UTC),
+            time_col >= datetime.fromtimestamp(t0 - slack, UTC),
+            time_col < datetime.fromtimestamp(t0 + n_steps * time_step + slack, UTC),
         ]
-        cell = cell_floor((c.t_epoch - t0) / time_step) * size + cell
+        cell = cell_floor((t - start) / time_step) * size + cell
         size *= n_steps
     key = cell.label("k")
     stmt = select(key, func.count().label("n")).where(and_(*clauses)).group_by(literal_column("k"))
@@ -193,13 +205,55 @@ def grid_counts_by(
     return out
 
 
-def _bincount(x, y, t, grid: GridSpec, time_step, t0, n_steps) -> np.ndarray:
+def utc_offsets(zone: tzinfo, t_from: float, t_to: float) -> tuple[np.ndarray, np.ndarray]:
+    """The UTC offset of ``zone`` over ``[t_from, t_to)`` (epoch seconds) as steps:
+    ``offsets[i]`` seconds from ``starts[i]`` on (``starts[0] == t_from``).
+
+    Walks the span by day and finds each change to the second: a year is ~400 calls, not one
+    per record.
+    """
+
+    def offset(t: float) -> float:
+        return datetime.fromtimestamp(t, UTC).astimezone(zone).utcoffset().total_seconds()  # type: ignore[union-attr]
+
+    starts, offsets = [t_from], [offset(t_from)]
+    day = t_from
+    while day < t_to:
+        nxt = min(day + 86400.0, t_to)
+        if offset(nxt) != offsets[-1]:
+            lo, hi = day, nxt  # offset(lo) is the old one, offset(hi) the new one
+            while hi - lo > 1:  # to the second: 17 halvings of a day
+                mid = (lo + hi) // 2
+                if offset(mid) == offsets[-1]:
+                    lo = mid
+                else:
+                    hi = mid
+            starts.append(hi)
+            offsets.append(offset(hi))
+        day = nxt
+    return np.array(starts, dtype=float), np.array(offsets, dtype=float)
+
+
+def _offset_sql(t: Any, starts: np.ndarray, offsets: np.ndarray) -> Any:
+    """``offsets`` at epoch column ``t`` as a SQL ``CASE`` (latest change first)."""
+    if len(starts) == 1:
+        return literal(float(offsets[0]))
+    whens = [(t >= float(s), float(o)) for s, o in zip(starts[:0:-1], offsets[:0:-1], strict=True)]
+    return case(*whens, else_=float(offsets[0]))
+
+
+def _bincount(x, y, t, grid: GridSpec, time_step, t0, n_steps, local=None) -> np.ndarray:  # noqa: ANN001
     col = np.floor((x - grid.x0) / grid.cell_size).astype(np.int64)
     row = np.floor((y - grid.y0) / grid.cell_size).astype(np.int64)
     ok = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
     if time_step is None:
         flat = row[ok] * grid.nx + col[ok]
         return np.bincount(flat, minlength=grid.nx * grid.ny).reshape(grid.ny, grid.nx)
+    if local is not None:  # the local clock: shift every time and t0 by its own offset
+        starts, offsets = utc_offsets(local, t0 - 86400, t0 + n_steps * time_step + 86400)
+        at = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, None)
+        t = t + offsets[at]
+        t0 = t0 + offsets[np.searchsorted(starts, t0, side="right") - 1]
     step = np.floor((t - t0) / time_step).astype(np.int64)
     ok &= (step >= 0) & (step < n_steps)
     flat = (step[ok] * grid.ny + row[ok]) * grid.nx + col[ok]
