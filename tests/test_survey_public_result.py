@@ -18,6 +18,8 @@ from tests.test_survey_results import CELL, answer_many, near
 from tests.test_survey_service import TOWN, add_district, lonlat, make_campaign
 from tests.test_survey_web import answer, campaign_row, create, opened
 from tryggkarta.disclosure import Rule
+from tryggkarta.errors import BadInput
+from tryggkarta.services import survey as sv
 from tryggkarta.store import AuditLog, Dataset, SurveyCampaign, SurveyResponse
 from tryggkarta.store.queries import Filters
 
@@ -171,6 +173,49 @@ def test_the_public_result_exists_only_once_closed_and_shows_published_values(
     english = client.get(f"/enkat/{c.slug}/resultat?lang=en").get_data(as_text=True)
     assert "About 10 places were marked in the survey." in english
     assert client.get("/enkat/doesnotexist/resultat").status_code == 404
+
+
+def main_of(html: str) -> str:
+    """The page's content (the head carries a fresh CSP nonce per request)."""
+    return html[html.index("<main") : html.index("</main>")]
+
+
+def test_a_published_result_cannot_be_differenced_by_reopening(client, auth, db) -> None:
+    """The attack: read the result, get the campaign reopened, add a few pins, read again and
+    subtract. A closed campaign with answers is not opened again, so there is one version."""
+    c = opened(client, auth, db)
+    fill(client, c.slug, 7)
+    auth.login("municipality")
+    assert client.post(f"/enkater/{c.id}/status", data={"status": "closed"}).status_code == 302
+    auth.logout()
+    before = main_of(client.get(f"/enkat/{c.slug}/resultat?lang=sv").get_data(as_text=True))
+    cells_before = client.get(f"/enkat/{c.slug}/resultat.geojson").get_json()
+    auth.login("municipality")
+    page = client.get(f"/enkater/{c.id}").get_data(as_text=True)
+    assert "Öppna enkäten" not in page and "resultatet publicerat" in page
+    client.post(f"/enkater/{c.id}/status", data={"status": "open"})  # forged: no button
+    shown = client.get(f"/enkater/{c.id}").get_data(as_text=True)
+    assert "Om den öppnades igen skulle den som jämför resultatet" in shown
+    english = client.get(f"/enkater/{c.id}?lang=en").get_data(as_text=True)
+    assert "Create a new survey for a new period." in english
+    auth.logout()
+    assert campaign_row(db).status == "closed"
+    assert client.post(f"/enkat/{c.slug}", data=answer(58.39, 13.44)).status_code == 410
+    assert main_of(client.get(f"/enkat/{c.slug}/resultat?lang=sv").get_data(as_text=True)) == before
+    assert client.get(f"/enkat/{c.slug}/resultat.geojson").get_json() == cells_before
+    with db.session() as s:  # the service says the same, whoever calls it
+        campaign = s.get(SurveyCampaign, c.id)
+        with pytest.raises(BadInput, match="Skapa en ny enkät"):
+            sv.set_status(campaign, "open")
+
+
+def test_a_closed_campaign_without_answers_may_be_opened_again(client, auth, db) -> None:
+    c = opened(client, auth, db)
+    auth.login("municipality")
+    client.post(f"/enkater/{c.id}/status", data={"status": "closed"})
+    assert "Öppna enkäten" in client.get(f"/enkater/{c.id}").get_data(as_text=True)
+    client.post(f"/enkater/{c.id}/status", data={"status": "open"})
+    assert campaign_row(db).status == "open"
 
 
 def test_the_public_result_compares_with_the_previous_closed_campaign(client, auth, db) -> None:

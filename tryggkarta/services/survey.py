@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from tryggkarta.domain import SURVEY_REASONS, Label
 from tryggkarta.errors import BadInput, NotFound
@@ -218,10 +218,31 @@ def create_campaign(
     return campaign
 
 
+#: Why a closed campaign with answers is not opened again (shown to the municipality).
+NO_REOPEN = (
+    "Resultatet av en stängd enkät med svar är redan publicerat. Om den öppnades igen skulle "
+    "den som jämför resultatet före och efter kunna se var de nya svaren ligger. "
+    "Skapa en ny enkät för en ny period."
+)
+
+
 def set_status(campaign: SurveyCampaign, status: str) -> None:
-    """Open or close a campaign (a closed campaign may be opened again)."""
+    """Open or close a campaign.
+
+    A closed campaign is opened again only while it has no answers: its public result
+    (``/enkat/<slug>/resultat``) is published at closing, and a second version with a few more
+    answers would let anyone subtract the two and find where the new ones lie — the
+    differencing that fixed releases exist to prevent. A new campaign is a release of its own.
+    """
     if status not in ("open", "closed"):
         raise BadInput("Okänd status.")
+    if status == "open" and campaign.status == "closed":
+        session = object_session(campaign)
+        answered = session is not None and session.scalar(
+            select(SurveyResponse.id).where(SurveyResponse.campaign_id == campaign.id).limit(1)
+        )
+        if answered:
+            raise BadInput(NO_REOPEN)
     campaign.status = status
 
 

@@ -33,7 +33,7 @@ from tryggkarta import geo, policy
 from tryggkarta.config import local_timezone
 from tryggkarta.disclosure import band_text, rule_for
 from tryggkarta.domain import SURVEY_REASONS, Detail, Layer
-from tryggkarta.errors import NotFound
+from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.services import survey as sv
 from tryggkarta.services import survey_exports, survey_results
 from tryggkarta.store import Organisation, SurveyCampaign, SurveyResponse
@@ -308,7 +308,11 @@ def set_status(campaign_id: int) -> Any:
         if wanted == "open" and c.ends_on is not None and c.ends_on < today():
             flash(_("Slutdatumet har passerat. Skapa en ny enkät för en ny period."))
             return redirect(url_for("survey.campaign", campaign_id=campaign_id))
-        sv.set_status(c, wanted)
+        try:
+            sv.set_status(c, wanted)
+        except BadInput as exc:
+            flash(_(exc.message))
+            return redirect(url_for("survey.campaign", campaign_id=campaign_id))
         audit(
             s,
             "survey_campaign_" + wanted,
