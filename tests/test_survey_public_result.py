@@ -336,3 +336,22 @@ def test_a_drawn_area_without_a_chosen_municipality_gets_the_one_it_lies_in(
     assert c.municipality_code == "1495" and c.area_wkb is not None
     with db.session() as s:  # answers carry the code of the campaign's dataset
         assert s.get(Dataset, c.dataset_id).municipality_code == "1495"
+
+
+def test_the_public_page_links_open_forms_and_published_results(client, auth, db) -> None:
+    done = opened(client, auth, db)
+    close(db, done.id)
+    auth.login("municipality")
+    create(client, title="Trygg i Skara i vår")
+    answering = campaign_row(db)
+    client.post(f"/enkater/{answering.id}/status", data={"status": "open"})
+    auth.logout()
+    auth.login("municipality")
+    create(client, title="Utkast som ingen ska se")
+    auth.logout()
+    html = client.get("/publik").get_data(as_text=True)
+    assert f'href="/enkat/{answering.slug}"' in html
+    assert f'href="/enkat/{done.slug}/resultat"' in html
+    assert f'href="/enkat/{answering.slug}/resultat"' not in html  # not published while open
+    assert "Utkast som ingen ska se" not in html
+    assert "Safety surveys" in client.get("/publik?lang=en").get_data(as_text=True)

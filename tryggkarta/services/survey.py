@@ -130,6 +130,25 @@ def effective_status(campaign: SurveyCampaign, today: date) -> str:
     return campaign.status
 
 
+def public_campaigns(
+    session: Session, today: date, codes: tuple[str, ...] = ()
+) -> dict[str, list[SurveyCampaign]]:
+    """The campaigns the public may know of (those of municipalities ``codes``; every one
+    when empty): ``open`` ones to answer and ``closed`` ones whose result is published,
+    newest first. Drafts are nobody's business yet."""
+    stmt = select(SurveyCampaign).where(SurveyCampaign.status != "draft")
+    if codes:
+        stmt = stmt.where(SurveyCampaign.municipality_code.in_(codes))
+    found: dict[str, list[SurveyCampaign]] = {"open": [], "closed": []}
+    for c in session.scalars(stmt.order_by(SurveyCampaign.id.desc())).all():
+        status = effective_status(c, today)
+        if status == "open" and (c.starts_on is None or c.starts_on <= today):
+            found["open"].append(c)
+        elif status == "closed":
+            found["closed"].append(c)
+    return found
+
+
 def close_expired(session: Session, today: date) -> int:
     """Close every open campaign whose end date has passed; returns how many were closed."""
     expired = session.scalars(

@@ -25,7 +25,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from tryggkarta import disclosure, params, policy
+from tryggkarta import disclosure, geo, params, policy
+from tryggkarta.config import local_timezone
 from tryggkarta.domain import (
     INCIDENT_CATEGORIES,
     LAYER_LABELS,
@@ -35,7 +36,7 @@ from tryggkarta.domain import (
     Role,
 )
 from tryggkarta.errors import BadInput, Gone, NotFound
-from tryggkarta.services import sharing
+from tryggkarta.services import sharing, survey
 from tryggkarta.services.thumbnail import render_svg
 from tryggkarta.store import Organisation, SharedMap
 from tryggkarta.store.writes import audit
@@ -362,10 +363,17 @@ def public() -> Any:
     year = datetime.now(UTC).year
     with db.session() as s:
         measures = sharing.measures_this_year(s, year)
+        campaigns = survey.public_campaigns(
+            s,
+            datetime.now(local_timezone()).date(),
+            geo.parse_region(settings.region).municipality_codes,
+        )
+        s.expunge_all()
     return render_template(
         "shared/public.html",
         cells=cells,
         measures=measures,
+        campaigns=campaigns,
         year=year,
         min_count=settings.min_count,
         measure_labels=MEASURES,
