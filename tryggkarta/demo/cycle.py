@@ -190,51 +190,24 @@ def _promise(s: Session, orgs: dict[str, Any], ids: dict[str, int], now: datetim
     c3 = promises.add_commitment(
         s, p, party="tillsammans", title="Vuxna på plats där unga är på kvällarna"
     )
-    promises.add_activity(
-        s,
-        c1.id,
-        title="Byta belysningen i gångtunneln",
-        owner_org_id=kommun.id,
-        due=today - timedelta(weeks=8),
-        status="klar",
-        measure_ids=[ids["belysning"]],
-    )
-    promises.add_activity(
-        s,
-        c1.id,
-        title="Klotter och skräp bort inom ett dygn",
-        owner_org_id=kommun.id,
-        due=today - timedelta(days=3),
-        status="pagaende",
-        measure_ids=[ids["torget"]],
-    )
-    promises.add_activity(
-        s,
-        c2.id,
-        title="Kvällspatrull vid Resecentrum fredag–lördag",
-        owner_org_id=polis,
-        due=today + timedelta(weeks=5),
-        status="pagaende",
-        measure_ids=[ids["patrull"]],
-    )
-    promises.add_activity(
-        s,
-        c3.id,
-        title="Fältassistenter på Skolområdet Norr",
-        owner_org_id=fritid,
-        due=today - timedelta(days=7),
-        status="klar",
-        measure_ids=[ids["skola"]],
-    )
-    promises.add_activity(
-        s,
-        c3.id,
-        title="Kvällsaktiviteter vid Idrottsplatsen",
-        owner_org_id=fritid,
-        due=today + timedelta(weeks=4),
-        status="planerad",
-        measure_ids=[ids["idrott"]],
-    )
+    # (commitment, activity, owner, due, status, the measure that carries it out)
+    activities = (
+        (c1, "Byta belysningen i gångtunneln", kommun.id, -timedelta(weeks=8), "klar", "belysning"),
+        (c1, "Klotter och skräp bort inom ett dygn", kommun.id, -timedelta(days=3), "pagaende", "torget"),
+        (c2, "Kvällspatrull vid Resecentrum fredag–lördag", polis, timedelta(weeks=5), "pagaende", "patrull"),
+        (c3, "Fältassistenter på Skolområdet Norr", fritid, -timedelta(days=7), "klar", "skola"),
+        (c3, "Kvällsaktiviteter vid Idrottsplatsen", fritid, timedelta(weeks=4), "planerad", "idrott"),
+    )  # fmt: skip
+    for commitment, title, owner, due, status, measure in activities:
+        promises.add_activity(
+            s,
+            commitment.id,
+            title=title,
+            owner_org_id=owner,
+            due=today + due,
+            status=status,
+            measure_ids=[ids[measure]],
+        )
     return True
 
 
