@@ -187,7 +187,11 @@ class Incident(Base):
     y: Mapped[float] = mapped_column(Float)
     geom_wkb: Mapped[bytes] = mapped_column(LargeBinary)
 
-    __table_args__ = (Index("ix_incidents_xy", "x", "y"),)
+    __table_args__ = (
+        Index("ix_incidents_xy", "x", "y"),
+        # a user's municipalities and a time window: every query of a regional installation
+        Index("ix_incidents_municipality_time", "municipality_code", "occurred_at"),
+    )
 
 
 class IncidentCellCount(Base):
