@@ -401,6 +401,7 @@ def measure(rows: int, keep: bool = False) -> dict:
         first, warm, tile = timed(lambda: incident_tile(db, 13, tx, ty, year))
         out["tile_z13"] = (first, warm, tile.features, len(tile.data), tile.kind)
         out["ogc"] = ogc_items(db)
+        out["pages"] = start_pages(db)
         if not reuse:
             remember_import(db, out["import"])
         db.dispose()
@@ -454,6 +455,41 @@ def ogc_items(db) -> tuple[float, float, int]:  # noqa: ANN001
         assert response.status_code == 200, response.data[:300]
     warm = sorted(times[1:])
     return times[0], statistics.median(warm), warm[int(len(warm) * 0.95) - 1]
+
+
+def start_pages(db) -> dict:  # noqa: ANN001
+    """The start page (public and police) and /publik through the app: cold (the page and
+    release caches cleared, median of 3) and warm (median of 5), and the HTML size."""
+    from tryggkarta import disclosure
+    from tryggkarta.web import create_app, mapview
+
+    app = create_app({"settings": db.settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    app.extensions["tryggkarta.db"] = db
+    out: dict = {}
+    for who, url in (("public", "/"), ("public", "/publik"), ("police", "/")):
+        client = app.test_client()
+        if who == "police":
+            assert client.post(
+                "/login", data={"username": "bench_police", "password": "bench-password-123"}
+            ).status_code in (302, 303)
+        cold, warm = [], []
+        for _ in range(3):
+            mapview._CACHE.clear()
+            disclosure._CACHE.clear()
+            start = time.perf_counter()
+            response = client.get(url)
+            cold.append(time.perf_counter() - start)
+            assert response.status_code == 200, (url, response.status_code)
+        for _ in range(5):
+            start = time.perf_counter()
+            response = client.get(url)
+            warm.append(time.perf_counter() - start)
+        out[f"{who} {url}"] = (
+            statistics.median(cold),
+            statistics.median(warm),
+            len(response.data),
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- report
@@ -512,6 +548,20 @@ def report(results: list[dict], command: str) -> str:
             f"{t13[3] / 1024:.0f} KiB) | {o[0] * 1000:.0f} / {o[1] * 1000:.0f} / "
             f"{o[2] * 1000:.0f} ms |"
         )
+    pages = [r for r in results if "pages" in r]
+    if pages:
+        names = list(pages[0]["pages"])
+        lines += [
+            "",
+            "| rows | " + " | ".join(f"{n}: cold / warm, HTML" for n in names) + " |",
+            "|---:|" + "---:|" * len(names),
+        ]
+        for r in pages:
+            cells = [
+                f"{c:.2f} / {w:.3f} s, {size / 2**20:.2f} MB"
+                for c, w, size in (r["pages"][n] for n in names)
+            ]
+            lines.append(f"| {r['rows']:,} | " + " | ".join(cells) + " |")
     if len(results) > 1:
         a, b = results[0], results[-1]
         f = b["rows"] / a["rows"]
