@@ -359,9 +359,7 @@ def _incident_csv(rows_per_town: int = 2) -> bytes:
     for code in CODES:
         lon, lat = _lonlat(code)
         for i in range(rows_per_town):
-            w.writerow(
-                [f"{code}-{i}", f"2026-03-0{i + 1}", "klotter", "text", lat + i * 1e-4, lon]
-            )
+            w.writerow([f"{code}-{i}", f"2026-03-0{i + 1}", "klotter", "text", lat + i * 1e-4, lon])
     return out.getvalue().encode("utf-8")
 
 
