@@ -218,6 +218,7 @@ def test_the_review_queue_holds_the_groups_comments_only(client, db, three) -> N
         row = s.get(SurveyResponse, gbg)
         assert row.review_status == "review" and row.comment is None
     # the held count on the campaign list is the group's (2), not the installation's (3)
+    assert "Kommentarer att granska</a>: 2</p>" in client.get("/enkater/").get_data(as_text=True)
     _login(client, "gbg")
     assert HELD % "1480" in client.get("/enkater/granska").get_data(as_text=True)
 
