@@ -468,3 +468,26 @@ def test_the_map_offers_a_kommun_select_for_a_group_and_saves_it(client, db, thr
     # one municipality in scope: no select
     _login(client, "gbg")
     assert 'id="f-kommun"' not in client.get("/").get_data(as_text=True)
+
+
+def test_a_streamed_import_rejects_the_same_rows(db, tmp_path, monkeypatch) -> None:
+    """A large CSV is read in chunks (:func:`tryggkarta.ingest.service._import_streaming`):
+    the scope rejects the same rows there, with their file row numbers, and strict refuses."""
+    from tryggkarta.ingest import import_file, service
+
+    path = tmp_path / "h.csv"
+    path.write_bytes(_incident_csv(3))
+    whole = import_file(db, "incidents", path, scope=("1471", "1495"), dry_run=True)
+    monkeypatch.setattr(service, "STREAM_BYTES", 0)
+    monkeypatch.setattr(service, "STREAM_CHUNK", 2)
+    strict = import_file(db, "incidents", path, scope=("1471", "1495"), strict=True)
+    assert strict.strict_refused and _stored_codes(db) == []
+    streamed = import_file(db, "incidents", path, scope=("1471", "1495"))
+    assert streamed.rows_rejected == whole.rows_rejected == 3
+    assert [r.row for r in streamed.rejected] == [r.row for r in whole.rejected] == [8, 9, 10]
+    assert _stored_codes(db) == ["1471"] * 3 + ["1495"] * 3
+    # outside every group: a Göteborg importer in this installation keeps Göteborg's rows only
+    other = tmp_path / "h2.csv"
+    other.write_bytes(_incident_csv(2))
+    only = import_file(db, "incidents", other, scope=("1480",), dry_run=True)
+    assert only.rows_rejected == 4 and only.rows_imported == 2

@@ -338,8 +338,13 @@ def outside_scope(
     from tryggkarta.services.municipalities import Reach
 
     reach = Reach.of(region, scope)
-    codes = gdf["municipality_code"].to_numpy(object)
-    ok = np.fromiter((reach.admits(c) for c in codes), bool, len(codes))
+    column = gdf["municipality_code"]
+    codes = column.to_numpy(object)
+    if reach.codes is None:
+        return gdf, rows
+    ok = column.isin(reach.codes).to_numpy(bool)  # vectorised: a chunk is 100,000 rows
+    if reach.unknown_admitted:
+        ok |= column.isna().to_numpy(bool)
     for row, code in zip(rows[~ok], codes[~ok], strict=True):
         report.reject(int(row), "municipality_code", code or "", Reason.NOT_IN_SCOPE)
     if ok.all():

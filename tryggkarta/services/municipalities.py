@@ -20,6 +20,7 @@ narrows raw reads, through :attr:`tryggkarta.store.Filters.municipality_codes`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -47,9 +48,12 @@ class Municipality:
     name: str
 
 
+@functools.lru_cache(maxsize=16)
 def installation_codes(region: str) -> tuple[str, ...]:
-    """The municipalities ``TRYGGKARTA_REGION`` names (``()`` for a bbox or all of Sweden)."""
-    return geo.parse_region(region).municipality_codes
+    """The municipalities ``TRYGGKARTA_REGION`` names (``()`` for a bbox or all of Sweden).
+    Cached: parsing a group region builds its outline (~8 ms), and every page that keeps to
+    an EST group asks for it."""
+    return tuple(geo.parse_region(region).municipality_codes)
 
 
 def check_code(code: str) -> str:
@@ -187,9 +191,8 @@ class Reach:
 
     @classmethod
     def of(cls, region: geo.Region | str, scope: tuple[str, ...] | None) -> Reach:
-        if isinstance(region, str):
-            region = geo.parse_region(region)
-        return cls(tuple(region.municipality_codes), None if scope is None else tuple(scope))
+        codes = installation_codes(region) if isinstance(region, str) else region.municipality_codes
+        return cls(tuple(codes), None if scope is None else tuple(scope))
 
     @property
     def codes(self) -> tuple[str, ...] | None:
