@@ -256,3 +256,58 @@ def test_nav_shows_exactly_what_the_policy_allows(app, db) -> None:
         nav = re.search(r'<ul class="nav">(.*?)</ul>', html, re.S).group(1)
         for action, href in items.items():
             assert (f'href="{href}"' in nav) == policy.can(role, action), (role, action)
+
+
+#: URL arguments that name one record; a user outside its municipality gets what a missing id
+#: gets (404), so ids reveal nothing of other municipalities (issue #16.1).
+RECORD_ARGS = ("project_id", "measure_id", "promise_id", "activity_id", "campaign_id")
+
+
+def test_records_of_another_municipality_answer_like_missing_ones(app, db, world) -> None:
+    """Per scope: Göteborg's municipality user and planner walk every route that opens a
+    demo (Skara) record by id, and get exactly the answer of an id that does not exist."""
+    from datetime import date, timedelta
+
+    from tryggkarta.services import survey as sv
+    from tryggkarta.services.accounts import create_user, get_or_create_organisation
+
+    with db.session() as s:
+        campaign = sv.create_campaign(
+            s,
+            title="Matrisenkät",
+            starts_on=date.today(),
+            ends_on=date.today() + timedelta(days=7),
+            municipality_code="1495",
+            area_ids=[],
+            questions={},
+        )
+        values = {**world["values"], "campaign_id": str(campaign.id), "fmt": "png"}
+        get_or_create_organisation(s, "Göteborgs stad", "municipality", "1480")
+        for username, role in (("gbg-kommun", "municipality"), ("gbg-plan", "planner")):
+            create_user(s, username, DEMO_PASSWORD, role, organisation="Göteborgs stad")
+    missing = {**{k: str(10**6) for k in RECORD_ARGS}, "fmt": "png"}
+    rules = [r for r in app.url_map.iter_rules() if set(r.arguments) & set(RECORD_ARGS)]
+    assert {a for r in rules for a in r.arguments} >= set(RECORD_ARGS)
+    failures: list[str] = []
+    walked = 0
+    for username in ("gbg-kommun", "gbg-plan"):
+        client = app.test_client()
+        r = client.post("/login", data={"username": username, "password": DEMO_PASSWORD})
+        assert r.status_code == 302
+        for rule in rules:
+            if not policy.route_allowed(
+                "municipality" if username == "gbg-kommun" else "planner", rule.endpoint
+            ):
+                continue
+            real = rule.build({a: values[a] for a in rule.arguments}, append_unknown=False)[1]
+            fake = rule.build({a: missing[a] for a in rule.arguments}, append_unknown=False)[1]
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                got = client.open(real, method=method, data={})
+                want = client.open(fake, method=method, data={})
+                walked += 1
+                if got.status_code != want.status_code or got.status_code in (200, 302, 303):
+                    failures.append(
+                        f"{username} {method} {real}: {got.status_code}, a missing id "
+                        f"{want.status_code}"
+                    )
+    assert walked >= 20 and not failures, f"{walked} walked\n" + "\n".join(failures)

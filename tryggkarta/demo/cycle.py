@@ -157,7 +157,7 @@ def _measures(s: Session, orgs: dict[str, Any], srid: int, now: datetime) -> dic
         row = s.scalars(select(Intervention).where(Intervention.title == data.title)).first()
         if row is None:
             data.place = _here(data.place, srid)
-            row = measures.save_measure(s, data)
+            row = measures.save_measure(s, data, srid=srid)
         out[key] = row.id
     return out
 

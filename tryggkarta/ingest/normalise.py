@@ -250,8 +250,13 @@ def normalise(
     municipality_code: str | None = None,
     state: StreamState | None = None,
     area: Any = None,
+    scope: tuple[str, ...] | None = None,
 ) -> tuple[Any, np.ndarray]:
     """The canonical GeoDataFrame and the file row number of each kept row.
+
+    ``scope``: the municipalities the importing user may write to (their EST group, see
+    :func:`tryggkarta.policy.raw_scope`; ``None`` = anywhere in the installation). A row
+    of another municipality is rejected with the reason, like any other bad row.
 
     With ``state`` (a :class:`StreamState`), ``raw`` is one chunk of a file read in pieces
     (CSV point layers): the report's totals accumulate, whole-file decisions come from the
@@ -319,7 +324,32 @@ def normalise(
     gdf["municipality_code"] = municipality_codes(
         gdf, working_crs, municipality_code or default_municipality(region)
     )
-    return gdf, rows[keep][gdf.index.to_numpy()] if len(gdf) else rows[:0]
+    kept_rows = rows[keep][gdf.index.to_numpy()] if len(gdf) else rows[:0]
+    if scope is not None and len(gdf):
+        gdf, kept_rows = outside_scope(gdf, kept_rows, region, scope, report)
+    return gdf, kept_rows
+
+
+def outside_scope(
+    gdf: Any, rows: np.ndarray, region: str, scope: tuple[str, ...], report: ImportReport
+) -> tuple[Any, np.ndarray]:
+    """Reject the rows whose municipality is outside the importer's ``scope`` (within the
+    installation ``region``): the rest go on, as with every other rejected row."""
+    from tryggkarta.services.municipalities import Reach
+
+    reach = Reach.of(region, scope)
+    column = gdf["municipality_code"]
+    codes = column.to_numpy(object)
+    if reach.codes is None:
+        return gdf, rows
+    ok = column.isin(reach.codes).to_numpy(bool)  # vectorised: a chunk is 100,000 rows
+    if reach.unknown_admitted:
+        ok |= column.isna().to_numpy(bool)
+    for row, code in zip(rows[~ok], codes[~ok], strict=True):
+        report.reject(int(row), "municipality_code", code or "", Reason.NOT_IN_SCOPE)
+    if ok.all():
+        return gdf, rows
+    return gdf.loc[ok].reset_index(drop=True), rows[ok]
 
 
 def default_municipality(region: str) -> str | None:

@@ -96,6 +96,7 @@ class Reason:
     RATING = "betyget måste vara ett heltal %(low)s–%(high)s"
     PROJECT_NAME = "ett projekt måste ha ett namn"
     AREA_NAME = "ett område måste ha ett namn"
+    NOT_IN_SCOPE = "kommunen ingår inte i de kommuner du får importera till (din EST-grupp)"
 
 
 class Note:

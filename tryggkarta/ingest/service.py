@@ -47,8 +47,11 @@ def prepare(
     municipality_code: str | None = None,
     filename: str | None = None,
     report: ImportReport | None = None,
+    scope: tuple[str, ...] | None = None,
 ) -> tuple[Any, ImportReport, Any]:
-    """Read and validate without touching the store: (GeoDataFrame, report, file row numbers)."""
+    """Read and validate without touching the store: (GeoDataFrame, report, file row numbers).
+
+    ``scope``: the municipalities the importer may write to (rows elsewhere are rejected)."""
     if layer not in LAYER_FIELDS:
         raise bad(f"Unknown layer {layer!r}; choose one of {', '.join(LAYER_FIELDS)}.", "bad_layer")
     path = Path(path)
@@ -76,6 +79,7 @@ def prepare(
         working_crs=working_crs,
         region=region,
         municipality_code=municipality_code,
+        scope=scope,
     )
     if mapping:
         report.source = report.source or mapping.source or ""
@@ -211,6 +215,7 @@ def import_file(
     sensitivity: str = "internal",
     municipality_code: str | None = None,
     filename: str | None = None,
+    scope: tuple[str, ...] | None = None,
 ) -> ImportReport:
     """Import one file into ``layer`` atomically and idempotently.
 
@@ -224,6 +229,9 @@ def import_file(
     dry_run : read and validate only; nothing is written
     strict : refuse the whole file when any row is rejected
     municipality_code : accept only rows within this municipality (+1 km); tag incidents
+    scope : the municipalities the importing user may write to (their EST group,
+        :func:`tryggkarta.policy.raw_scope`); a row of another municipality is rejected with
+        its reason (``strict`` refuses the file), ``None``: anywhere in the installation
 
     Returns
     -------
@@ -281,6 +289,7 @@ def import_file(
             sensitivity=sensitivity,
             municipality_code=municipality_code,
             filename=filename,
+            scope=scope,
         )
     gdf, report, _rows = prepare(
         layer,
@@ -292,6 +301,7 @@ def import_file(
         municipality_code=municipality_code,
         filename=filename,
         report=report,
+        scope=scope,
     )
     if strict and report.rows_rejected:
         report.strict_refused = True
@@ -383,6 +393,7 @@ def _import_streaming(
     municipality_code: str | None,
     filename: str | None,
     chunksize: int | None = None,
+    scope: tuple[str, ...] | None = None,
 ) -> ImportReport:
     """:func:`import_file` for a CSV read, validated and written ``chunksize`` rows at a time.
 
@@ -434,6 +445,7 @@ def _import_streaming(
                 municipality_code=municipality_code,
                 state=state,
                 area=area,
+                scope=scope,
             )
             kept += len(gdf)
             if layer == "incidents":

@@ -196,8 +196,10 @@ def save_measure(
     user_id: int | None = None,
     measure_id: int | None = None,
     t: Translate = swedish,
+    srid: int | None = None,
 ) -> Intervention:
-    """Create (or update ``measure_id``) a measure after :func:`validate`."""
+    """Create (or update ``measure_id``) a measure after :func:`validate`; it gets the
+    municipality it lies in (:func:`locate`; ``srid`` of the place, default: the store's)."""
     validate(data, t)
     if data.owner_org_id is not None and session.get(Organisation, data.owner_org_id) is None:
         raise BadInput(t("Okänd organisation."))
@@ -228,18 +230,62 @@ def save_measure(
         if getattr(data, name) is not None:
             setattr(row, name, getattr(data, name))
     session.flush()
+    if srid is None:  # the working CRS the store keeps its coordinates in
+        from tryggkarta.store.models import Setting
+
+        stored = session.scalar(select(Setting.value).where(Setting.key == "srid"))
+        srid = int(stored) if stored else None
+    if srid is not None:
+        owner = session.get(Organisation, row.owner_org_id) if row.owner_org_id else None
+        locate(session, row, srid, fallback=owner.municipality_code if owner else None)
     return row
 
 
-def get_measure(session: Session, measure_id: int, t: Translate = swedish) -> Intervention:
+def get_measure(
+    session: Session, measure_id: int, t: Translate = swedish, reach: Any = None
+) -> Intervention:
+    """The measure ``measure_id``; with ``reach`` (a
+    :class:`~tryggkarta.services.municipalities.Reach`) one of another municipality is
+    :class:`NotFound` like a missing one, so that ids reveal nothing outside an EST group."""
     row = session.get(Intervention, measure_id)
-    if row is None:
+    if row is None or (reach is not None and not reach.admits(row.municipality_code)):
         raise NotFound(t("Insatsen %(id)s finns inte.", id=measure_id))
     return row
 
 
+def locate(
+    session: Session,
+    row: Intervention,
+    srid: int,
+    fallback: str | None = None,
+    prefer: tuple[str, ...] = (),
+) -> None:
+    """Set ``row.municipality_code``: the municipality at its place (a polygon's inner
+    point; one of ``prefer`` — the user's — when the place is within 1 km of it, as a
+    measure on the border street belongs to whoever does it), else ``fallback`` (the user's
+    organisation's), else the one it had."""
+    from tryggkarta import geo
+
+    place = place_of(row)
+    code = None
+    if place is not None and not place.is_empty:
+        inner = place if place.geom_type == "Point" else shapely.point_on_surface(place)
+        found = geo.municipality_codes_at(np.array([inner.x]), np.array([inner.y]), srid)[0]
+        code = None if found is None else str(found)
+        if code not in prefer:
+            near = [c for c in prefer if geo.municipality(c, srid).buffer(1000.0).covers(inner)]
+            code = near[0] if near else code
+    row.municipality_code = code or fallback or row.municipality_code
+    session.flush()
+
+
 def measure_from_decision(
-    session: Session, decision_id: int, *, user_id: int | None = None, t: Translate = swedish
+    session: Session,
+    decision_id: int,
+    *,
+    user_id: int | None = None,
+    t: Translate = swedish,
+    srid: int | None = None,
 ) -> tuple[Intervention, bool]:
     """The measure of a weekly-picture decision, created on first call (kind "ovrigt",
     planned, at the decision's point, starting on the Monday of its week).
@@ -272,7 +318,7 @@ def measure_from_decision(
         origin="decision",
         decision_id=decision.id,
     )
-    return save_measure(session, data, user_id=user_id, t=t), True
+    return save_measure(session, data, user_id=user_id, t=t, srid=srid), True
 
 
 def mark_done(
@@ -320,6 +366,7 @@ def as_dict(row: Intervention, org_name: str | None = None) -> dict[str, Any]:
         "project_id": row.project_id,
         "promise_id": row.promise_id,
         "hotspot_key": row.hotspot_key,
+        "municipality_code": row.municipality_code,
         "categories": tuple(c for c in (row.categories or "").split(",") if c),
         "geometry_type": place.geom_type if place is not None else None,
         "x": row.x,
@@ -327,13 +374,19 @@ def as_dict(row: Intervention, org_name: str | None = None) -> dict[str, Any]:
     }
 
 
-def list_measures(session: Session, status: str | None = None) -> list[dict[str, Any]]:
-    """All measures (optionally of one status), due first, then newest."""
+def list_measures(
+    session: Session, status: str | None = None, within: Any = None
+) -> list[dict[str, Any]]:
+    """All measures (optionally of one status; ``within``: a SQL condition on their
+    municipality, see :meth:`~tryggkarta.services.municipalities.Reach.where`), due first,
+    then newest."""
     stmt = select(Intervention, Organisation.name).outerjoin(
         Organisation, Organisation.id == Intervention.owner_org_id
     )
     if status:
         stmt = stmt.where(Intervention.status == status)
+    if within is not None:
+        stmt = stmt.where(within)
     rows = session.execute(stmt.order_by(Intervention.created_at.desc(), Intervention.id.desc()))
     out = [as_dict(m, name) for m, name in rows.all()]
     out.sort(key=lambda d: (d["status"] in ("klar", "installd"), d["due"] or date.max))

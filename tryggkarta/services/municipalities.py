@@ -20,11 +20,12 @@ narrows raw reads, through :attr:`tryggkarta.store.Filters.municipality_codes`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, false, or_, select
 from sqlalchemy.orm import Session
 
 from tryggkarta import geo, params, policy
@@ -47,9 +48,12 @@ class Municipality:
     name: str
 
 
+@functools.lru_cache(maxsize=16)
 def installation_codes(region: str) -> tuple[str, ...]:
-    """The municipalities ``TRYGGKARTA_REGION`` names (``()`` for a bbox or all of Sweden)."""
-    return geo.parse_region(region).municipality_codes
+    """The municipalities ``TRYGGKARTA_REGION`` names (``()`` for a bbox or all of Sweden).
+    Cached: parsing a group region builds its outline (~8 ms), and every page that keeps to
+    an EST group asks for it."""
+    return tuple(geo.parse_region(region).municipality_codes)
 
 
 def check_code(code: str) -> str:
@@ -167,6 +171,79 @@ def scope_filters(
     if scope is not None or len(region.municipality_codes) > 1:
         within = visible_codes(region.municipality_codes, scope)
     return Filters(municipality_code=chosen or region.municipality_code, municipality_codes=within)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The municipalities whose records (campaigns, projects, measures, promises, imported
+    rows) a user may see and change in this installation: the installation's municipalities
+    (``TRYGGKARTA_REGION``; ``()`` for a bbox or all of Sweden) narrowed to the user's
+    ``scope`` (:func:`tryggkarta.policy.raw_scope`; ``None`` = the whole installation).
+
+    A record without a municipality code (drawn before codes were stored, a promise of an
+    organisation bound to none) belongs to the installation's municipality when there is
+    exactly one; in a group installation only readers of the whole installation see it, as
+    nobody can tell whose it is.
+    """
+
+    installation: tuple[str, ...]
+    scope: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, region: geo.Region | str, scope: tuple[str, ...] | None) -> Reach:
+        codes = installation_codes(region) if isinstance(region, str) else region.municipality_codes
+        return cls(tuple(codes), None if scope is None else tuple(scope))
+
+    @property
+    def codes(self) -> tuple[str, ...] | None:
+        """The municipalities admitted (sorted); ``None`` = no limit at all."""
+        if self.scope is None and not self.installation:
+            return None
+        return visible_codes(self.installation, self.scope)
+
+    @property
+    def unknown_admitted(self) -> bool:
+        """Are records without a municipality code admitted?"""
+        if self.scope is None:
+            return True
+        return len(self.installation) == 1 and self.installation[0] in self.scope
+
+    def admits(self, code: str | None) -> bool:
+        """Is a record of municipality ``code`` inside the reach?"""
+        if not code:
+            return self.unknown_admitted
+        codes = self.codes
+        return codes is None or code in codes
+
+    def where(self, column: Any) -> ColumnElement[bool] | None:
+        """A SQL condition on a ``municipality_code`` column that keeps to the reach (None:
+        no condition needed)."""
+        codes = self.codes
+        if codes is None:
+            return None
+        inside = column.in_(codes) if codes else false()
+        return or_(inside, column.is_(None)) if self.unknown_admitted else inside
+
+    def check(self, code: str | None, t: Translate = _same, *, required: bool = True) -> str | None:
+        """The municipality a new record is made in: ``code`` when it is inside the reach,
+        the one municipality of the reach when ``code`` is empty, else :class:`BadInput` with
+        a sentence. ``required=False`` lets a reader of the whole installation make a record
+        without a municipality (a promise of an organisation bound to none)."""
+        chosen = choose(code, self.installation, self.scope, t) if code else None
+        if chosen is not None:
+            return chosen
+        codes = self.codes
+        if codes is not None and len(codes) == 1:
+            return codes[0]
+        if not required and self.unknown_admitted:
+            return None
+        raise BadInput(t("Välj en kommun i listan."))
+
+    @property
+    def several(self) -> bool:
+        """Does the reach hold more than one municipality (a page then offers a choice)?"""
+        codes = self.codes
+        return codes is None or len(codes) > 1
 
 
 def region_name(codes: tuple[str, ...]) -> str:

@@ -497,15 +497,19 @@ def follow_up(
     buffer_m: float = DEFAULT_BUFFER,
     shapes: list | None = None,
     detail: Detail = Detail.RAW,
+    within: Any = None,
 ) -> dict[str, Any]:
     """Of the active projects: which touched hotspots, which of those recorded measures.
 
-    Below raw detail only design hot spots count (patrol hot spots are police detail)."""
+    Below raw detail only design hot spots count (patrol hot spots are police detail).
+    ``within``: a SQL condition on the projects' municipality (the reader's EST group, see
+    :meth:`~tryggkarta.services.municipalities.Reach.where`)."""
     shapes = shapes if shapes is not None else hotspot_shapes(db)
     shapes = [sh for sh in shapes if policy.method_visible_at(detail, sh[0])]
-    projects = session.scalars(
-        select(Project).where(Project.status.in_(ACTIVE_STATUSES)).order_by(Project.name)
-    ).all()
+    stmt = select(Project).where(Project.status.in_(ACTIVE_STATUSES)).order_by(Project.name)
+    if within is not None:
+        stmt = stmt.where(within)
+    projects = session.scalars(stmt).all()
     rows = []
     for p in projects:
         polygon = project_geometry(p)

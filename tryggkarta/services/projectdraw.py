@@ -135,6 +135,22 @@ def municipality_boundary(db: Database, municipality_code: str | None) -> shapel
     return shapely.union_all(np.asarray(frame.geometry.values, dtype=object))
 
 
+def area_municipality(
+    geom: shapely.Geometry, srid: int, prefer: tuple[str, ...] = ()
+) -> str | None:
+    """The municipality a drawn area lies in (at its inner point; one of ``prefer`` when
+    the point is within 1 km of it), ``None`` outside Sweden's."""
+    from tryggkarta import geo
+
+    inner = shapely.point_on_surface(geom)
+    found = geo.municipality_codes_at(np.array([inner.x]), np.array([inner.y]), srid)[0]
+    code = None if found is None else str(found)
+    if code not in prefer:
+        near = [c for c in prefer if geo.municipality(c, srid).buffer(1000.0).covers(inner)]
+        code = near[0] if near else code
+    return code
+
+
 def parse_fields(form: Any, t: Translate = params.swedish) -> ProjectFields:
     """The form's project fields (``name``, ``case_number``, ``kind``, ``status``, ``start``,
     ``end``, ``description``), checked."""

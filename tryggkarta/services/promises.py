@@ -106,8 +106,13 @@ def get_promise(session: Session, promise_id: int, t: Translate = swedish) -> Pr
     return row
 
 
-def list_promises(session: Session) -> list[Promise]:
-    return list(session.scalars(select(Promise).order_by(Promise.year.desc(), Promise.id)).all())
+def list_promises(session: Session, within: Any = None) -> list[Promise]:
+    """Every promise, newest year first; ``within``: a SQL condition on their municipality
+    (the reader's EST group, see :meth:`~tryggkarta.services.municipalities.Reach.where`)."""
+    stmt = select(Promise).order_by(Promise.year.desc(), Promise.id)
+    if within is not None:
+        stmt = stmt.where(within)
+    return list(session.scalars(stmt).all())
 
 
 def add_commitment(

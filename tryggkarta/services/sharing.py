@@ -50,9 +50,9 @@ PUBLIC_CELL_SIZE = 250.0
 # --- configuration ----------------------------------------------------------------------
 #
 # A saved map is the map page's own query (``from``, ``to``, ``cat``, ``weekday``, ``hour``,
-# ``layers``, ``district``, ``dataset``, ``cell``, ``period``, ``grupp``, ``bbox``) plus the
-# view it was saved at (``extent``: WGS84 west,south,east,north; ``zoom``) and the layers that
-# were switched on (``shown``). Opening it runs the map page with that query, at the viewer's
+# ``layers``, ``district``, ``dataset``, ``cell``, ``period``, ``grupp``, ``bbox`` and
+# ``kommun``, one municipality of an EST group) plus the view it was saved at (``extent``:
+# WGS84 west,south,east,north; ``zoom``) and the layers that were switched on (``shown``). Opening it runs the map page with that query, at the viewer's
 # own rights: below raw detail the ad-hoc filters are ignored exactly as on the map page.
 
 CONFIG_VERSION = 2
@@ -70,6 +70,7 @@ SAVED_KEYS = (
     "period",
     "grupp",
     "bbox",
+    "kommun",
 )
 #: Form names of maps saved before version 2 (and of old clients) and their map-page names.
 LEGACY_KEYS = {"start": "from", "end": "to", "categories": "cat"}

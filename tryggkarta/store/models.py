@@ -421,6 +421,9 @@ class Intervention(Base):
     #: Incident categories its effect is evaluated on (comma-separated; empty = all).
     categories: Mapped[str] = mapped_column(String(300), default="")
     updated_at: Mapped[datetime | None]
+    #: The municipality the measure lies in (its place; else its owner's), migration 0014:
+    #: a user sees and changes measures of their EST group's municipalities only.
+    municipality_code: Mapped[str | None] = mapped_column(String(4), index=True)
 
     owner_org: Mapped[Organisation | None] = relationship()
 

@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from tryggkarta.config import Settings
 from tryggkarta.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
+from tryggkarta.services.municipalities import Reach
 from tryggkarta.store import Database
 from tryggkarta.store.models import Setting
 
-__all__ = ["_", "current_language", "get_db", "get_settings", "is_demo"]
+__all__ = ["_", "current_language", "current_reach", "get_db", "get_settings", "is_demo"]
 
 
 def get_db() -> Database:
@@ -24,6 +25,18 @@ def get_db() -> Database:
 
 def get_settings() -> Settings:
     return current_app.extensions["tryggkarta.settings"]
+
+
+def current_reach() -> Reach:
+    """The municipalities the signed-in user's records may belong to: the installation's,
+    narrowed to their EST-group scope. Campaigns, projects, measures, promises and imports
+    ask it (never a role name), so the one rule of :mod:`tryggkarta.services.municipalities`
+    and :func:`tryggkarta.policy.raw_scope` decides everywhere."""
+    from flask_login import current_user
+
+    from tryggkarta import policy
+
+    return Reach.of(get_settings().region, policy.raw_scope(current_user))
 
 
 def is_demo() -> bool:

@@ -18,11 +18,12 @@ from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.datastructures import FileStorage
 
-from tryggkarta import policy
+from tryggkarta import geo, policy
 from tryggkarta.domain import LAYER_FIELDS, LAYER_LABELS
 from tryggkarta.errors import BadInput, TryggkartaError
+from tryggkarta.services import municipalities
 from tryggkarta.web.auth import accepts_upload
-from tryggkarta.web.context import current_language, get_db, get_settings
+from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
 
 bp = Blueprint("imports", __name__)
 PREVIEW_ROWS = 20
@@ -188,6 +189,40 @@ def _form_options() -> dict[str, str]:
     }
 
 
+def _scope() -> tuple[str, ...] | None:
+    """The municipalities the user may import rows into (None: the whole installation)."""
+    return policy.raw_scope(current_user)
+
+
+def _check_municipality(code: str) -> None:
+    """A chosen municipality (``Kommunkod``) outside the user's EST group is refused with a
+    sentence before the file is read (a bad code is the reader's ``bad_municipality``)."""
+    if code in geo.municipality_codes() and not current_reach().admits(code):
+        raise BadInput(
+            _("Kommunen %(code)s ingår inte i de kommuner du får importera till.", code=code)
+        )
+
+
+def _import_into() -> list[municipalities.Municipality] | None:
+    """The municipalities the import page says the user may import into (None: every
+    municipality of the installation, or anywhere for a whole-country installation)."""
+    reach = current_reach()
+    if reach.scope is None:
+        return None
+    return municipalities.municipalities(reach.codes or ())
+
+
+def _upload_page(error: str | None = None, status: int = 200) -> Any:
+    page = render_template(
+        "imports/upload.html",
+        layers=LAYER_LABELS,
+        lang=_lang(),
+        error=error,
+        import_into=_import_into(),
+    )
+    return (page, status) if status != 200 else page
+
+
 def _kwargs(note: dict) -> dict[str, Any]:
     folder = _uploads()
     return {
@@ -235,8 +270,8 @@ def _sweep_imports() -> None:
 
 
 @bp.route("/import/", methods=["GET"])
-def upload() -> str:
-    return render_template("imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=None)
+def upload() -> Any:
+    return _upload_page()
 
 
 @bp.route("/import/preview", methods=["POST"])
@@ -246,13 +281,12 @@ def preview() -> Any:
 
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
-        return render_template(
-            "imports/upload.html",
-            layers=LAYER_LABELS,
-            lang=_lang(),
-            error="Välj en fil." if _lang() == "sv" else "Choose a file.",
-        ), 400
+        return _upload_page("Välj en fil." if _lang() == "sv" else "Choose a file.", 400)
     options = _form_options()
+    try:
+        _check_municipality(options["municipality"])
+    except BadInput as exc:
+        return _upload_page(exc.message, 400)
     from tryggkarta.ingest.cleanup import sweep
 
     db = _db()
@@ -264,13 +298,12 @@ def preview() -> Any:
             _uploads() / note["path"],
             working_crs=db.srid,
             region=db.settings.region,
+            scope=_scope(),
             **_kwargs(note),
         )
     except TryggkartaError as exc:
         _cleanup(token)
-        return render_template(
-            "imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)
-        ), 400
+        return _upload_page(_error_text(exc), 400)
     from tryggkarta.ingest.display import field_label, value_labels
     from tryggkarta.ingest.service import preview_against_store
 
@@ -311,12 +344,11 @@ def confirm() -> Any:
             source=note.get("source") or None,
             licence=note.get("licence") or None,
             strict=bool(request.form.get("strict")),
+            scope=_scope(),
             **_kwargs(note),
         )
     except TryggkartaError as exc:
-        return render_template(
-            "imports/upload.html", layers=LAYER_LABELS, lang=_lang(), error=_error_text(exc)
-        ), 400
+        return _upload_page(_error_text(exc), 400)
     finally:
         _cleanup(token)
     return render_template("imports/result.html", report=report, lang=_lang())
@@ -397,6 +429,10 @@ def api_import(layer: str) -> Any:
         "source": request.args.get("source", ""),
         "licence": request.args.get("licence", ""),
     }
+    try:
+        _check_municipality(options["municipality"].strip()[:4])
+    except BadInput as exc:
+        return jsonify({"error": exc.message, "code": "municipality_not_in_scope"}), 403
     token, note = _save_upload(upload_file, request.files.get("mapping"), options)
     try:
         report = import_file(
@@ -409,6 +445,7 @@ def api_import(layer: str) -> Any:
             licence=options["licence"] or None,
             dry_run=request.args.get("dry_run") in ("1", "true"),
             strict=request.args.get("strict") in ("1", "true"),
+            scope=_scope(),
             **_kwargs(note),
         )
     except BadInput as exc:

@@ -26,13 +26,14 @@ from tryggkarta.geo import parse_region, to_wgs84
 from tryggkarta.geojson import geo_dict, points_geojson  # noqa: F401 - points_geojson re-exported
 from tryggkarta.i18n import local_day
 from tryggkarta.maps.simplify import simplify_for_display
+from tryggkarta.services import municipalities
 from tryggkarta.services.cells import incident_cells, survey_cells
 from tryggkarta.services.sharing import ROLES_SHAREABLE
 from tryggkarta.store import audit, extent, layer_frame, queries
 from tryggkarta.store.grid import GridSpec
 from tryggkarta.store.queries import Filters
 from tryggkarta.web.basemap import current_background
-from tryggkarta.web.context import _, current_language, get_db, get_settings
+from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
 from tryggkarta.web.query import MapQuery, parse_query
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ def _filter_args(args: Any = None) -> dict[str, list[str]]:
     args = request.args if args is None else args
     return {
         k: args.getlist(k)
-        for k in ("from", "to", "cat", "weekday", "hour", "bbox", "cell")
+        for k in ("from", "to", "cat", "weekday", "hour", "bbox", "cell", "kommun")
         if args.getlist(k)
     }
 
@@ -378,7 +379,9 @@ def build_layers(
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     if inc == Detail.RAW and _wanted(q, "incident_points"):
         params = {
-            k: v for k, v in q.args.items() if v and k in ("from", "to", "cat", "weekday", "hour")
+            k: v
+            for k, v in q.args.items()
+            if v and k in ("from", "to", "cat", "weekday", "hour", "kommun")
         }
         layers.append(
             maps.incident_points(url_for("api.features", layer="incidents"), t, lang, params=params)
@@ -499,6 +502,7 @@ def start_page_context(args: Any = None, extent: Any = None) -> dict[str, Any]:
         "min_count": settings.min_count,
         "layer_count": len(layers),
         "share_roles": ROLES_SHAREABLE,
+        "kommun_options": [] if aggregated else kommun_options(),
     }
     if aggregated:
         period, group = release_choice(args)
@@ -512,6 +516,12 @@ def start_page_context(args: Any = None, extent: Any = None) -> dict[str, Any]:
             ignored=ad_hoc_args(args),
         )
     return context
+
+
+def kommun_options() -> list[municipalities.Municipality]:
+    """The municipalities the map's Kommun select offers: those of the installation the
+    user's EST group may read (the select is shown only when there are several)."""
+    return municipalities.municipalities(current_reach().codes or ())
 
 
 def vendor_prefix() -> str:

@@ -27,9 +27,9 @@ from tryggkarta.domain import (
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import to_wgs84
 from tryggkarta.services import measures as svc
-from tryggkarta.store import Organisation
+from tryggkarta.store import Intervention, Organisation
 from tryggkarta.store.writes import audit
-from tryggkarta.web.context import _, current_language, get_db
+from tryggkarta.web.context import _, current_language, current_reach, get_db
 
 bp = Blueprint("measures", __name__, url_prefix="/insatser")
 
@@ -89,6 +89,24 @@ def _labels() -> dict[str, Any]:
     }
 
 
+def _own_municipality(s: Any) -> str | None:
+    """The municipality of the user's organisation (where a measure without a place is)."""
+    from flask_login import current_user
+
+    org = (
+        s.get(Organisation, current_user.organisation_id) if current_user.organisation_id else None
+    )
+    return org.municipality_code if org is not None else None
+
+
+def _place_in_reach(s: Any, row: Intervention, srid: int) -> None:
+    """Give ``row`` the municipality of its place and refuse (:class:`BadInput`, the
+    transaction rolls back) one outside the user's EST group."""
+    reach = current_reach()
+    svc.locate(s, row, srid, fallback=_own_municipality(s), prefer=reach.codes or ())
+    row.municipality_code = reach.check(row.municipality_code, _, required=False)
+
+
 def _organisations(s: Any) -> list[tuple[int, str]]:
     return [tuple(r) for r in s.execute(select(Organisation.id, Organisation.name)).all()]
 
@@ -106,7 +124,7 @@ def index() -> Any:
     lang = current_language()
     features = []
     with db.session() as s:
-        rows = svc.list_measures(s, status)
+        rows = svc.list_measures(s, status, current_reach().where(Intervention.municipality_code))
         places = svc.places(s, [r["id"] for r in rows])
     for r in rows:
         place = places.get(r["id"])
@@ -213,7 +231,10 @@ def _save(measure_id: int | None) -> Any:
     try:
         data = _form_data(db.srid)
         with db.session() as s:
+            if measure_id is not None:  # another municipality's measure: 404, as a missing one
+                svc.get_measure(s, measure_id, _, current_reach())
             row = svc.save_measure(s, data, user_id=current_user.id, measure_id=measure_id, t=_)
+            _place_in_reach(s, row, db.srid)
             new_id = row.id
             audit(
                 s,
@@ -250,7 +271,7 @@ def edit(measure_id: int) -> Any:
         return _save(measure_id)
     db = get_db()
     with db.session() as s:
-        row = svc.get_measure(s, measure_id, _)
+        row = svc.get_measure(s, measure_id, _, current_reach())
         d = svc.as_dict(row)
         values = {
             **{k: d[k] for k in ("kind", "title", "description", "status")},
@@ -270,6 +291,7 @@ def done(measure_id: int) -> Any:
     """Mark a measure as done (it ends today unless it has an end date)."""
 
     with get_db().session() as s:
+        svc.get_measure(s, measure_id, _, current_reach())
         svc.mark_done(s, measure_id, t=_)
         audit(
             s,
@@ -293,6 +315,10 @@ def from_decision() -> Any:
         raise BadInput(_("Vilket beslut ska bli en insats?"))
     with get_db().session() as s:
         row, created = svc.measure_from_decision(s, decision_id, user_id=current_user.id, t=_)
+        if created:
+            _place_in_reach(s, row, get_db().srid)
+        else:
+            svc.get_measure(s, row.id, _, current_reach())
         measure_id = row.id
         if created:
             audit(
@@ -323,7 +349,7 @@ def show(measure_id: int) -> Any:
     chosen = request.args.getlist("categories")
     categories = svc.parse_categories(chosen, _) if chosen else None
     with db.session() as s:
-        row = svc.get_measure(s, measure_id, _)
+        row = svc.get_measure(s, measure_id, _, current_reach())
         org = s.get(Organisation, row.owner_org_id) if row.owner_org_id else None
         measure = svc.as_dict(row, org.name if org else None)
         evaluation, problem = None, None

@@ -27,7 +27,7 @@ from tryggkarta.services import projectcheck as pc
 from tryggkarta.store import Project, User
 from tryggkarta.store.writes import audit
 from tryggkarta.web.auth import detail
-from tryggkarta.web.context import _, current_language, get_db, get_settings
+from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
 
 bp = Blueprint("projects", __name__, url_prefix="/projekt")
 
@@ -43,12 +43,20 @@ def _labels() -> dict[str, Any]:
 
 
 def _project(s: Any, project_id: int) -> Project:
+    """The project, or 404 — the same for another municipality's project as for a missing
+    one, so that ids reveal nothing outside the user's EST group."""
     project = s.scalar(
         select(Project).options(selectinload(Project.measures)).where(Project.id == project_id)
     )
-    if project is None:
+    if project is None or not current_reach().admits(project.municipality_code):
         abort(404)
     return project
+
+
+def _in_reach(stmt: Any) -> Any:
+    """``stmt`` (over projects) kept to the user's EST group."""
+    inside = current_reach().where(Project.municipality_code)
+    return stmt if inside is None else stmt.where(inside)
 
 
 def _buffer() -> float:
@@ -65,7 +73,9 @@ def index() -> Any:
 
     with get_db().session() as s:
         projects = s.scalars(
-            select(Project).options(selectinload(Project.measures)).order_by(Project.name)
+            _in_reach(select(Project))
+            .options(selectinload(Project.measures))
+            .order_by(Project.name)
         ).all()
         return render_template("projects/index.html", projects=projects, **_labels())
 
@@ -85,8 +95,12 @@ def new() -> Any:
     if request.method == "POST":
         try:
             fields = projectdraw.parse_fields(request.form, _)
-            boundary = projectdraw.municipality_boundary(db, code)
+            boundary = projectdraw.municipality_boundary(db, code)  # None: every imported one
             geom = projectdraw.parse_drawn_area(request.form.get("geometry"), db.srid, boundary, _)
+            reach = current_reach()
+            if code is None:  # a group or wider installation: where the area is drawn
+                code = projectdraw.area_municipality(geom, db.srid, reach.codes or ())
+            code = reach.check(code, _, required=False)  # in the user's EST group only
         except BadInput as exc:
             error = exc.message
         else:
@@ -274,7 +288,13 @@ def _feature(geom: Any, srid: int, properties: dict[str, Any]) -> dict[str, Any]
 
 
 def _summary(db: Any, s: Any) -> dict[str, Any]:
-    return pc.follow_up(db, s, _buffer(), detail=detail("incidents"))
+    return pc.follow_up(
+        db,
+        s,
+        _buffer(),
+        detail=detail("incidents"),
+        within=current_reach().where(Project.municipality_code),
+    )
 
 
 @bp.route("/uppfoljning")

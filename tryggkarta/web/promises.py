@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from tryggkarta import disclosure, params, policy
 from tryggkarta.domain import MEASURE_STATUSES, PROMISE_PARTIES, Detail, Layer
-from tryggkarta.errors import BadInput
+from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.services import promises as svc
-from tryggkarta.store import Intervention, Organisation
+from tryggkarta.store import Intervention, Organisation, Promise
 from tryggkarta.store.writes import audit
-from tryggkarta.web.context import _, current_language, get_db, get_settings
+from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
 
 bp = Blueprint("promises", __name__, url_prefix="/medborgarloften")
 
@@ -44,6 +44,15 @@ def _level() -> Detail:
     return Detail.AGGREGATED
 
 
+def _promise(s: Any, promise_id: int) -> Promise:
+    """The promise, or :class:`NotFound` — the same for another municipality's promise as
+    for a missing one, so that ids reveal nothing outside the user's EST group."""
+    promise = svc.get_promise(s, promise_id, _)
+    if not current_reach().admits(promise.municipality_code):
+        raise NotFound(_("Medborgarlöftet %(id)s finns inte.", id=promise_id))
+    return promise
+
+
 def _labels() -> dict[str, Any]:
     lang = current_language()
     return {
@@ -59,7 +68,7 @@ def index() -> Any:
 
     db = get_db()
     with db.session() as s:
-        rows = svc.list_promises(s)
+        rows = svc.list_promises(s, current_reach().where(Promise.municipality_code))
         s.expunge_all()
     return render_template("promises/index.html", promises=rows, **_labels())
 
@@ -75,6 +84,7 @@ def create() -> Any:
         code = None
         if owner is not None:
             code = s.scalar(select(Organisation.municipality_code).where(Organisation.id == owner))
+        code = current_reach().check(code, _, required=False)
         row = svc.create_promise(
             s,
             year=year,
@@ -96,13 +106,12 @@ def show(promise_id: int) -> Any:
 
     db = get_db()
     with db.session() as s:
-        promise = svc.get_promise(s, promise_id, _)
+        promise = _promise(s, promise_id)
         orgs = [tuple(r) for r in s.execute(select(Organisation.id, Organisation.name)).all()]
-        measures = s.execute(
-            select(Intervention.id, Intervention.title, Intervention.activity_id).order_by(
-                Intervention.id.desc()
-            )
-        ).all()
+        stmt = select(Intervention.id, Intervention.title, Intervention.activity_id)
+        if (inside := current_reach().where(Intervention.municipality_code)) is not None:
+            stmt = stmt.where(inside)
+        measures = s.execute(stmt.order_by(Intervention.id.desc())).all()
         org_names = dict(orgs)
         s.expunge_all()
     by_activity: dict[int, list[tuple[int, str]]] = {}
@@ -124,7 +133,7 @@ def show(promise_id: int) -> Any:
 def add_commitment(promise_id: int) -> Any:
     db = get_db()
     with db.session() as s:
-        promise = svc.get_promise(s, promise_id, _)
+        promise = _promise(s, promise_id)
         svc.add_commitment(
             s,
             promise,
@@ -152,9 +161,18 @@ def add_activity(promise_id: int) -> Any:
         if v
     ]
     with db.session() as s:
-        promise = svc.get_promise(s, promise_id, _)
+        promise = _promise(s, promise_id)
         if commitment_id not in {c.id for c in promise.commitments}:
             raise BadInput(_("Åtagandet hör till ett annat medborgarlöfte."))
+        if measure_ids:  # only measures of the user's EST group can be linked
+            reach = current_reach()
+            codes = s.execute(
+                select(Intervention.id, Intervention.municipality_code).where(
+                    Intervention.id.in_(measure_ids)
+                )
+            ).all()
+            if len(codes) < len(set(measure_ids)) or not all(reach.admits(c) for _i, c in codes):
+                raise BadInput(_("En vald insats finns inte."))
         svc.add_activity(
             s,
             commitment_id,
@@ -175,7 +193,7 @@ def add_activity(promise_id: int) -> Any:
 def activity_status(promise_id: int, activity_id: int) -> Any:
     db = get_db()
     with db.session() as s:
-        promise = svc.get_promise(s, promise_id, _)
+        promise = _promise(s, promise_id)
         if activity_id not in {a.id for c in promise.commitments for a in c.activities}:
             raise BadInput(_("Aktiviteten hör till ett annat medborgarlöfte."))
         svc.set_activity_status(s, activity_id, request.form.get("status", ""), t=_)
@@ -186,6 +204,8 @@ def activity_status(promise_id: int, activity_id: int) -> Any:
 
 def _follow_up(promise_id: int) -> svc.FollowUp:
     level = _level()
+    with get_db().session() as s:
+        _promise(s, promise_id)
     fu = svc.follow_up(
         get_db(),
         promise_id,

@@ -34,13 +34,14 @@ from tryggkarta.config import local_timezone
 from tryggkarta.disclosure import band_text, rule_for
 from tryggkarta.domain import SURVEY_REASONS, Detail, Layer
 from tryggkarta.errors import BadInput, NotFound
+from tryggkarta.services import municipalities as munis
 from tryggkarta.services import survey as sv
 from tryggkarta.services import survey_exports, survey_results
 from tryggkarta.store import Organisation, SurveyCampaign, SurveyResponse
 from tryggkarta.store.models import Area
 from tryggkarta.store.writes import audit
 from tryggkarta.web.auth import anonymous_post
-from tryggkarta.web.context import _, current_language, get_db, get_settings
+from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
 
 bp = Blueprint("survey", __name__)
 
@@ -82,40 +83,63 @@ def _translated(errors: dict[str, str]) -> dict[str, str]:
 
 def _default_municipality(s: Any) -> str | None:
 
+    reach = current_reach()
     if current_user.organisation_id:
         org = s.get(Organisation, current_user.organisation_id)
-        if org is not None and org.municipality_code:
+        if org is not None and org.municipality_code and reach.admits(org.municipality_code):
             return org.municipality_code
-    return geo.parse_region(get_settings().region).municipality_code
+    codes = reach.codes
+    return codes[0] if codes and len(codes) == 1 else None
 
 
-def _region_code() -> str | None:
-    """The installation's municipality (``TRYGGKARTA_REGION``), ``None`` for a wider region."""
-    return geo.parse_region(get_settings().region).municipality_code
+def _municipality_options() -> list[tuple[str, str]]:
+    """The municipalities a campaign may be made in: the user's reach (all of Sweden's for a
+    reader of a whole-country installation)."""
+    codes = current_reach().codes
+    if codes is None:
+        return sorted(geo.municipality_codes().items(), key=lambda kv: kv[1])
+    return [(m.code, m.name) for m in munis.municipalities(codes)]
 
 
 def _districts(s: Any) -> list[Area]:
     stmt = select(Area).where(Area.kind != "municipality").order_by(Area.name)
-    if code := _region_code():
-        stmt = stmt.where(Area.municipality_code == code)
+    if (inside := current_reach().where(Area.municipality_code)) is not None:
+        stmt = stmt.where(inside)
     return list(s.scalars(stmt).all())
 
 
 def _in_scope(c: SurveyCampaign) -> bool:
-    """Campaigns are scoped like the other layers: the installation's municipality, and the
-    municipalities the user's organisation is bound to (:func:`policy.allowed`)."""
-    code = _region_code()
-    if code and c.municipality_code != code:
+    """Campaigns are scoped like the other layers: the installation's municipalities narrowed
+    to the user's EST group (:func:`~tryggkarta.web.context.current_reach`)."""
+    if not policy.allowed(current_user, Layer.SURVEY, Detail.RAW):
         return False
-    scope = policy.Scope(municipality_codes=(c.municipality_code,) if c.municipality_code else None)
-    return policy.allowed(current_user, Layer.SURVEY, Detail.RAW, scope)
+    return current_reach().admits(c.municipality_code)
 
 
 def _campaign(s: Any, campaign_id: int) -> SurveyCampaign:
+    """The campaign, or 404 — the same answer for another municipality's campaign as for a
+    missing one, so that ids reveal nothing outside the user's EST group."""
     campaign = s.get(SurveyCampaign, campaign_id)
     if campaign is None or campaign.slug is None or not _in_scope(campaign):
         abort(404)
     return campaign
+
+
+def _scoped(stmt: Any) -> Any:
+    """``stmt`` (over survey campaigns) kept to the user's reach."""
+    inside = current_reach().where(SurveyCampaign.municipality_code)
+    return stmt if inside is None else stmt.where(inside)
+
+
+def _campaign_code(s: Any, code: str | None, area_ids: list[int]) -> str | None:
+    """The municipality a new campaign is made in: the chosen one, else that of its areas."""
+    if code or not area_ids:
+        return code
+    return s.scalar(
+        select(Area.municipality_code)
+        .where(Area.id.in_(area_ids), Area.municipality_code.is_not(None))
+        .limit(1)
+    )
 
 
 def _public_rule() -> Any:
@@ -155,6 +179,12 @@ def campaigns() -> Any:
                         errors["area"] = _("Välj en kommun i listan.")
                 except sv.SurveyInputError as exc:
                     errors.update(_translated(exc.errors))
+            code = _campaign_code(s, code, area_ids) if not errors else code
+            if code and not errors:
+                try:  # a campaign only in a municipality of the user's EST group
+                    current_reach().check(code, _)
+                except BadInput as exc:
+                    errors["area"] = exc.message
             try:
                 if errors:
                     raise sv.SurveyInputError(errors)
@@ -187,14 +217,20 @@ def campaigns() -> Any:
         rows = [
             c
             for c in s.scalars(
-                select(SurveyCampaign)
+                _scoped(select(SurveyCampaign))
                 .where(SurveyCampaign.slug.is_not(None))
                 .order_by(SurveyCampaign.id.desc())
             ).all()
             if _in_scope(c)
         ]
         counts = sv.answer_counts(s, [c.id for c in rows])
-        held = s.scalar(select(func.count()).where(SurveyResponse.review_status == "review"))
+        held = s.scalar(
+            _scoped(
+                select(func.count())
+                .select_from(SurveyResponse)
+                .join(SurveyCampaign, SurveyCampaign.id == SurveyResponse.campaign_id)
+            ).where(SurveyResponse.review_status == "review")
+        )
         s.commit()
         return render_template(
             "survey/campaigns.html",
@@ -204,7 +240,7 @@ def campaigns() -> Any:
             errors=errors,
             form=request.form,
             districts=_districts(s),
-            municipalities=sorted(geo.municipality_codes().items(), key=lambda kv: kv[1]),
+            municipalities=_municipality_options(),
             default_code=_default_municipality(s),
             area_map=_area_map(_default_municipality(s)),
             today=today(),
@@ -420,6 +456,7 @@ def review_queue() -> Any:
             if not sv._ID.fullmatch(rid) or decision not in ("approve", "reject"):
                 abort(400)
             try:
+                _held_answer_in_reach(s, int(rid))
                 sv.review(s, int(rid), decision == "approve")
             except NotFound:
                 flash(_("Svaret finns inte eller är redan granskat."))
@@ -439,8 +476,11 @@ def review_queue() -> Any:
                 )
             return redirect(url_for("survey.review_queue"))
         rows = s.execute(
-            select(SurveyResponse, SurveyCampaign.name)
-            .join(SurveyCampaign, SurveyCampaign.id == SurveyResponse.campaign_id)
+            _scoped(
+                select(SurveyResponse, SurveyCampaign.name).join(
+                    SurveyCampaign, SurveyCampaign.id == SurveyResponse.campaign_id
+                )
+            )
             .where(SurveyResponse.review_status == "review")
             .order_by(SurveyResponse.id)
             .limit(200)
@@ -459,15 +499,30 @@ def review_queue() -> Any:
         return render_template("survey/review.html", items=items)
 
 
+def _held_answer_in_reach(s: Any, response_id: int) -> None:
+    """:class:`NotFound` for an answer of a campaign outside the user's EST group (the same
+    as for a missing one: the queue reveals nothing of other municipalities)."""
+    code = s.scalar(
+        select(SurveyCampaign.municipality_code)
+        .join(SurveyResponse, SurveyResponse.campaign_id == SurveyCampaign.id)
+        .where(SurveyResponse.id == response_id)
+    )
+    if code is None and s.get(SurveyResponse, response_id) is None:
+        raise NotFound("Svaret finns inte eller är redan granskat.")
+    if not current_reach().admits(code):
+        raise NotFound("Svaret finns inte eller är redan granskat.")
+
+
 # --- the public form -----------------------------------------------------------------------
 
 
 def _public_campaign(s: Any, slug: str) -> SurveyCampaign:
+    """A campaign of this installation's municipalities, for everyone (public pages are
+    not narrowed to an EST group: residents answer without logging in)."""
     if not re.fullmatch(r"[A-Za-z0-9_-]{4,40}", slug):
         abort(404)
     c = s.scalar(select(SurveyCampaign).where(SurveyCampaign.slug == slug))
-    code = _region_code()
-    if c is None or (code and c.municipality_code != code):
+    if c is None or not munis.Reach.of(get_settings().region, None).admits(c.municipality_code):
         abort(404)
     return c
 

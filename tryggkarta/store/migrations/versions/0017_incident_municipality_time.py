@@ -11,13 +11,13 @@ it on every yearly partition (and on partitions made later); the bulk import dro
 it again with the other secondary indexes.
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0014
 """
 
 from alembic import op
 
 revision = "0017"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
