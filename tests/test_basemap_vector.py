@@ -174,19 +174,24 @@ def test_bad_vector_archives_are_refused_or_answered_404(tmp_path: Path, sqlite_
 
 
 def test_hostile_metadata_is_shown_as_text(tmp_path: Path, sqlite_db) -> None:
-    evil = '<img src=x onerror=alert(1)>"><script>alert(2)</script>'
+    evil = '<img src=x onerror=alert(1)>"><script>alert(2)</script>&lt;b&gt;bold&lt;/b&gt;'
     mb = MBTiles(vector_mbtiles(tmp_path / "e.mbtiles", {(0, 0, 0): TILE_A}, attribution=evil))
-    assert "<img" not in mb.attribution and "&lt;script&gt;" in mb.attribution
+    # tags dropped, the rest (entities read) escaped: text, never markup
+    assert mb.attribution == "&#34;&gt;alert(2)&lt;b&gt;bold&lt;/b&gt;"
     pm = PMTiles(vector_pmtiles(tmp_path / "e.pmtiles", {(0, 0, 0): TILE_A}, attribution=evil))
-    assert "<script" not in pm.attribution
+    assert pm.attribution == mb.attribution
     listed = PMTiles(
         vector_pmtiles(tmp_path / "l.pmtiles", {(0, 0, 0): TILE_A}, attribution=["<b>x</b>"])
     )
-    assert "<b>" not in listed.attribution
+    assert listed.attribution == ""  # not text: none (the map then names the file)
+    # what planetiler and the Protomaps builds write: links, shown as their text
+    linked = '<a href="https://openstreetmap.org/copyright">&copy; OpenStreetMap</a>'
+    osm = PMTiles(vector_pmtiles(tmp_path / "o.pmtiles", {(0, 0, 0): TILE_A}, attribution=linked))
+    assert osm.attribution == "© OpenStreetMap"
     # the page: inside the folium script (JSON) and in a small map's data attribute
     html = _app(sqlite_db, basemap=str(mb.path)).test_client().get("/").get_data(as_text=True)
-    assert "<img src=x" not in html and "<script>alert" not in html
-    assert "onerror=alert(1)" in html  # as text, escaped: not dropped
+    assert "<img src=x" not in html and "alert(1)" not in html and "<script>alert" not in html
+    assert _background_of(html)["attribution"] == mb.attribution
 
 
 # --- serving -------------------------------------------------------------------------------

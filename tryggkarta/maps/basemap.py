@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import html
 import json
+import re
 import sqlite3
 import threading
 import zlib
@@ -147,7 +149,7 @@ class MBTiles:
         self.min_zoom = _int(meta.get("minzoom"), zooms[0])
         self.max_zoom = _int(meta.get("maxzoom"), zooms[1])
         # Leaflet shows attribution as HTML: the file's text is shown as text, never markup
-        self.attribution = str(escape(meta.get("attribution") or ""))
+        self.attribution = attribution_text(meta.get("attribution"))
         self.name = meta.get("name") or self.path.stem
         self.bounds = _bounds(meta.get("bounds"))
 
@@ -205,6 +207,22 @@ class MBTiles:
         if self.vector:
             return _vector_tile(data)
         return Tile(data, _sniff(data, self.content_type), hashlib.sha1(data).hexdigest())  # noqa: S324
+
+
+_TAG = re.compile(r"<[^>]*>?")
+
+
+def attribution_text(value: object) -> str:
+    """A file's attribution as escaped text for Leaflet's attribution control (HTML).
+
+    Archives made by planetiler or the Protomaps builds carry links
+    (``<a href="…">© OpenStreetMap</a>``): the tags are dropped and the entities read, so the
+    map says "© OpenStreetMap" and never runs the file's markup; the escaping comes last.
+    """
+    if not isinstance(value, str):
+        return ""
+    text = html.unescape(_TAG.sub("", value))
+    return str(escape(" ".join(text.split())))
 
 
 def _int(value: str | None, default: int) -> int:
@@ -277,7 +295,7 @@ class PMTiles:
         self.schema = schema_of(self.layers) if self.vector else ""
         self.min_zoom = int(header["min_zoom"])
         self.max_zoom = int(header["max_zoom"])
-        self.attribution = str(escape(str(self.metadata.get("attribution") or "")))
+        self.attribution = attribution_text(self.metadata.get("attribution"))
         self.name = str(self.metadata.get("name") or self.path.stem)
         self.bounds = (
             header["min_lon_e7"] / 1e7,
