@@ -98,7 +98,7 @@ def _vector_tile(data: bytes) -> Tile:
         try:
             data = zlib.decompress(data)
         except zlib.error:
-            pass  # a protobuf may start with 0x78 (field 15): keep the bytes
+            pass  # not a zlib stream after all: served as it is
     return Tile(data, VECTOR_TYPE, hashlib.sha1(data).hexdigest(), encoding)  # noqa: S324
 
 
