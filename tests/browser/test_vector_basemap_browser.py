@@ -31,6 +31,7 @@ pytestmark = pytest.mark.browser
 require([(Path("/usr/bin/chromium"), "install Debian's chromium")], "browser tests")
 
 PASSWORD = "tryggkarta-demo"  # the demo users' password
+PLACE = "Testtorget <b>x</b>"  # markup in a name is text on the map
 
 
 def omt_tile() -> bytes:
@@ -92,7 +93,8 @@ def vdemo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The demo data with an open survey campaign, and the two vector basemaps."""
     from tryggkarta.geo import to_wgs84
     from tryggkarta.services import survey as sv
-    from tryggkarta.store import Filters, extent
+    from tryggkarta.services.places import fold
+    from tryggkarta.store import Filters, Place, extent
 
     folder = tmp_path_factory.mktemp("vector-basemap")
     settings, db = demo_database(folder, "vector-basemap-test")
@@ -135,6 +137,17 @@ def vdemo(tmp_path_factory: pytest.TempPathFactory) -> dict:
         route = json.dumps([[lat0, lon0], [lat0 + 0.002, lon0 + 0.003]])
         form = pin_form({"lat": lat0, "lon": lon0, "rating": 2}, route=route)
         sv.store_answer(s, c, parse(s, c, form))
+        # a named place (the place search's table): labelled on maps without a background
+        s.add(
+            Place(
+                kind="place",
+                name=PLACE,
+                name_key=fold(PLACE),
+                x=408_625.0,
+                y=6_472_625.0,
+                source="test",
+            )
+        )
         s.commit()
         slug, campaign_id = c.slug, c.id
     return {
@@ -309,3 +322,31 @@ def test_without_a_background_every_small_map_draws_the_context(
     assert v.page.locator(f"{box} .leaflet-tile-pane img").count() == 0
     assert v.blocked == [] and v.errors == [], name
     v.page.locator(box).screenshot(path=str(tmp_path / "small-map-context.png"))
+
+
+def test_without_the_renderer_a_vector_map_falls_back_to_the_context(
+    offline, vector_server: str
+) -> None:
+    v = offline(vector_server)
+    v.page.route("**/protomaps-leaflet.js", lambda route: route.abort())  # wins: added last
+    v.open("/")
+    v.page.wait_for_selector(".leaflet-tooltip.tk-area-label", timeout=15_000)
+    assert v.page.locator(".leaflet-tkContext-pane path").count() >= 2
+    assert not any(u.endswith(".pbf") for u in v.requests)
+    assert v.blocked == [] and v.errors == []
+
+
+def test_place_names_appear_when_zoomed_in(offline, bare_server: str) -> None:
+    from tests.test_survey_service import lonlat
+
+    v = offline(bare_server)
+    v.open("/")
+    v.page.wait_for_selector(".leaflet-tooltip.tk-area-label", timeout=15_000)
+    assert v.page.locator(".leaflet-tooltip.tk-place-label").count() == 0  # town view
+    name = v.page.locator("section.map-frame").get_attribute("data-map")
+    lon, lat = lonlat((408_625.0, 6_472_625.0))
+    v.page.evaluate(f"window[{json.dumps(name)}].setView([{lat}, {lon}], 15)")
+    label = v.page.locator(".leaflet-tooltip.tk-place-label", has_text="Testtorget")
+    label.wait_for(timeout=10_000)
+    assert label.inner_text() == PLACE and label.locator("b").count() == 0
+    assert v.blocked == [] and v.errors == []

@@ -91,8 +91,9 @@
         options.flavor = "light";
       }
       holder.addLayer(P.leafletLayer(options));
-    }).catch(function (err) {
-      if (window.console) { window.console.error(err); }
+    }).catch(function () {
+      /* the renderer could not be loaded: the map still gets outlines and names */
+      holder.addLayer(contextLayer(map, bg) || L.layerGroup());
     });
     return holder;
   }
