@@ -92,9 +92,9 @@ def test_a_file_that_is_not_mbtiles_is_refused_with_a_sentence(tmp_path: Path) -
     sqlite3.connect(empty).execute("CREATE TABLE x (a)").connection.close()
     with pytest.raises(ConfigError, match="is not an MBTiles file"):
         MBTiles(empty)
-    vector = make_mbtiles(tmp_path / "v.mbtiles", {(0, 0, 0): b"\x1a\x00"}, format="pbf")
-    with pytest.raises(ConfigError, match="only raster PNG, JPEG or WebP"):
-        MBTiles(vector)
+    other = make_mbtiles(tmp_path / "v.mbtiles", {(0, 0, 0): b"{}"}, format="geojson")
+    with pytest.raises(ConfigError, match="only raster PNG, JPEG or WebP or vector"):
+        MBTiles(other)
 
 
 def test_settings_check_the_basemap_file_at_start(tmp_path: Path, mbtiles: Path) -> None:
@@ -209,13 +209,19 @@ def test_without_any_background_the_districts_are_named_on_the_map(sqlite_db) ->
         [{"name": "Kommunen", "kind": "municipality"}, {"name": "Norrmalm", "kind": "district"}],
         [box(X0, Y0, X0 + 4000, Y0 + 4000), box(X0, Y0, X0 + 1000, Y0 + 1000)],
     )
-    html = _app(sqlite_db, tile_url="none").test_client().get("/").get_data(as_text=True)
+    client = _app(sqlite_db, tile_url="none").test_client()
+    html = client.get("/").get_data(as_text=True)
     assert "tileLayer" not in html and "openstreetmap" not in html
-    assert '"_label":"Norrmalm"' in html
-    assert '"_label":"Kommunen"' not in html  # the boundary needs no label
+    assert '"context": "/basemap/kontext.geojson"' in html  # drawn by tryggkartaPage.background
+    labels = [
+        f["properties"]
+        for f in client.get("/basemap/kontext.geojson").get_json()["features"]
+        if "label" in f["properties"]
+    ]
+    assert labels == [{"label": "Norrmalm", "kind": "district"}]  # the boundary needs no label
     # with a background map the names stay tooltips
     html = _app(sqlite_db).test_client().get("/").get_data(as_text=True)
-    assert "_label" not in html and "Norrmalm" in html
+    assert "_label" not in html and "Norrmalm" in html and "kontext" in html
 
 
 def test_the_open_file_is_cached(mbtiles: Path) -> None:
@@ -227,7 +233,9 @@ def test_the_attribution_in_the_file_is_shown_as_text(tmp_path: Path) -> None:
         tmp_path / "evil.mbtiles", {(0, 0, 0): RED}, attribution="<img src=x onerror=alert(1)>"
     )
     tiles = MBTiles(path)
-    assert "<img" not in tiles.attribution and "&lt;img" in tiles.attribution
+    assert "<img" not in tiles.attribution and "onerror" not in tiles.attribution
+    # nothing left of it: the map names the file instead
+    assert background("", "", str(path)).attribution == "Testkommun"
     nameless = make_mbtiles(tmp_path / "n.mbtiles", {(0, 0, 0): RED}, attribution="")
     with sqlite3.connect(nameless) as conn:
         conn.execute("UPDATE metadata SET value='<b>x</b>' WHERE name='name'")
@@ -326,9 +334,9 @@ def test_pmtiles_are_served_like_mbtiles(sqlite_db, pmtiles: Path) -> None:
 
 
 def test_bad_pmtiles_files_are_refused_with_a_sentence(tmp_path: Path) -> None:
-    vector = make_pmtiles(tmp_path / "v.pmtiles", {(0, 0, 0): b"\x1a\x00"}, tile_type=1)
-    with pytest.raises(ConfigError, match="holds mvt tiles; only raster PNG, JPEG or WebP"):
-        PMTiles(vector)
+    avif = make_pmtiles(tmp_path / "v.pmtiles", {(0, 0, 0): b"\x00\x00"}, tile_type=5)
+    with pytest.raises(ConfigError, match="holds avif tiles; only raster PNG, JPEG or WebP or"):
+        PMTiles(avif)
     good = make_pmtiles(tmp_path / "g.pmtiles", {(0, 0, 0): RED}).read_bytes()
     truncated = tmp_path / "t.pmtiles"
     truncated.write_bytes(good[:140])

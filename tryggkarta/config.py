@@ -11,11 +11,12 @@ TRYGGKARTA_REGION              region: a municipality code (``1495``), ``SE`` or
                                a WGS84 bbox ``minlon,minlat,maxlon,maxlat``
 TRYGGKARTA_SECRET_KEY          Flask secret key (sessions, CSRF, share links)        ``<instance>/secret_key``,
                                                                                      else random (warned)
-TRYGGKARTA_BASEMAP             a local raster MBTiles file served by the app at      none
-                               ``/basemap/{z}/{x}/{y}.png`` (closed networks);
-                               wins over TILE_URL
-TRYGGKARTA_TILE_URL            background tile URL template; ``none`` draws no        OpenStreetMap
-                               background (boundaries and district names only)
+TRYGGKARTA_BASEMAP             a local MBTiles or PMTiles file, raster or vector,    none
+                               served by the app at ``/basemap/{z}/{x}/{y}.png`` or
+                               ``.pbf`` (closed networks); wins over TILE_URL
+TRYGGKARTA_TILE_URL            background tile URL template (``.pbf``/``.mvt``:       OpenStreetMap
+                               vector); ``none`` draws no background (boundaries,
+                               district and place names only)
 TRYGGKARTA_TILE_ATTRIBUTION    attribution shown for the tiles                       © OpenStreetMap contributors
 TRYGGKARTA_INSTANCE_PATH       folder for the SQLite file, exports, uploads          ``./instance``
 TRYGGKARTA_MAX_UPLOAD_MB       largest accepted upload                               200

@@ -125,6 +125,8 @@ ROUTES: dict[str, Action] = {
     "static": Action.OPEN,
     "assets.vendor": Action.OPEN,
     "basemap.tile": Action.OPEN,  # background map tiles: no incident data
+    "basemap.vector_tile": Action.OPEN,  # the same as vector tiles
+    "basemap.context": Action.OPEN,  # boundaries and place names (what /publik shows)
     "views.healthz": Action.OPEN,
     "views.index": Action.OPEN,
     "places.search": Action.OPEN,  # names and points of districts, places, addresses only

@@ -37,6 +37,8 @@ NPM_FILES: dict[str, dict[str, str]] = {
         "leaflet-geoman.min.js": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js",
         "leaflet-geoman.css": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css",
     },
+    # vector basemaps drawn on canvas (loaded by static/js/app.js only when needed)
+    "protomaps-leaflet": {"protomaps-leaflet.js": "protomaps-leaflet/dist/protomaps-leaflet.js"},
 }
 
 #: Local replacement for every folium asset name we use; ``None`` drops the asset.

@@ -42,6 +42,28 @@ class MetricScale(MacroElement):
         self._name = "MetricScale"
 
 
+class BackgroundLayer(MacroElement):
+    """The map's background drawn by ``tryggkartaPage.background`` (``static/js/app.js``),
+    the same function every small Leaflet map calls: raster tiles, vector tiles
+    (protomaps-leaflet) or, with no background, the boundaries and names of the context.
+    ``options`` is :meth:`tryggkarta.maps.basemap.Background.options`."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        if (window.tryggkartaPage) {
+            tryggkartaPage.background({{ this._parent.get_name() }}, {{ this.options|tojson }});
+        }
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, options: dict) -> None:
+        super().__init__()
+        self._name = "BackgroundLayer"
+        self.options = options
+
+
 @dataclass(frozen=True)
 class MapParts:
     """The rendered map: ``header`` for <head>, ``html`` for the page, ``script`` at the end."""
@@ -62,6 +84,7 @@ def build_map(
     t: Translate,
     vendor_prefix: str = VENDOR_PREFIX,
     native_zooms: tuple[int, int] | None = None,
+    background: dict | None = None,
 ) -> folium.Map:
     """A folium map with ``layers``; ``bounds`` is WGS84 (minlon, minlat, maxlon, maxlat).
 
@@ -69,6 +92,9 @@ def build_map(
     :func:`tryggkarta.maps.builders.areas` with ``labels``);
     ``native_zooms`` is the (shallowest, deepest) zoom a local MBTiles holds: below it no
     tiles are asked for, beyond it Leaflet enlarges the deepest level.
+    ``background`` (the app's pages pass it): the background description for
+    ``tryggkartaPage.background`` instead of ``tile_url``, so these maps draw exactly what
+    the small maps draw, vector tiles and the no-background context included.
     """
     m = folium.Map(
         location=None if bounds else [62.0, 15.0],
@@ -78,7 +104,9 @@ def build_map(
         width="100%",
         height="100%",
     )
-    if tile_url:
+    if background is not None:
+        BackgroundLayer(background).add_to(m)
+    elif tile_url:
         # not minNativeZoom: scaling z9 tiles up to a country view asks for thousands of them
         extra = (
             {"min_zoom": native_zooms[0], "max_native_zoom": native_zooms[1]}

@@ -32,7 +32,7 @@ from tryggkarta.services.sharing import ROLES_SHAREABLE
 from tryggkarta.store import audit, extent, layer_frame, queries
 from tryggkarta.store.grid import GridSpec
 from tryggkarta.store.queries import Filters
-from tryggkarta.web.basemap import current_background
+from tryggkarta.web.basemap import background_options, current_background
 from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
 from tryggkarta.web.query import MapQuery, parse_query
 
@@ -419,7 +419,7 @@ def build_layers(
     if detail(Layer.PROJECTS) != Detail.HIDDEN and _wanted(q, "projects"):
         layers.append(maps.projects(polygon_layer(db, "projects", q), t, lang))
     if areas_fc["features"] and _wanted(q, "areas"):
-        layers.append(maps.areas(areas_fc, t, lang, labels=not current_background().enabled))
+        layers.append(maps.areas(areas_fc, t, lang))  # names: the background's context
     districts = district_options(areas_fc) if areas_fc["features"] else []
     return layers, {"bounds": _bounds(db, q, districts, areas_fc), "districts": districts}
 
@@ -487,7 +487,7 @@ def start_page_context(args: Any = None, extent: Any = None) -> dict[str, Any]:
         bounds=facts["bounds"],
         tile_url=bg.url,
         tile_attribution=bg.attribution,
-        native_zooms=(bg.min_zoom, bg.max_zoom) if settings.basemap else None,
+        background=background_options(bg),
         t=_,
         vendor_prefix=url_for("assets.vendor", package="x", path="x").rsplit("/x/x", 1)[0],
     )
@@ -537,14 +537,13 @@ def inset_map(
     to ``bounds`` (WGS84); the header's tags carry the request's CSP nonce."""
     from tryggkarta.web.security import csp_nonce
 
-    settings = get_settings()
     bg = current_background()
     m = maps.build_map(
         layers,
         bounds=tuple(bounds) if bounds else None,
         tile_url=bg.url,
         tile_attribution=bg.attribution,
-        native_zooms=(bg.min_zoom, bg.max_zoom) if settings.basemap else None,
+        background=background_options(bg),
         t=t,
         vendor_prefix=vendor_prefix(),
     )

@@ -86,7 +86,7 @@ def new() -> Any:
     as a project and opened in Kontrollera projekt. The area is checked on the server."""
     from tryggkarta.geo import parse_region
     from tryggkarta.services import projectdraw
-    from tryggkarta.web.basemap import current_background
+    from tryggkarta.web.basemap import background_options
     from tryggkarta.web.mapview import polygon_layer
 
     db, settings = get_db(), get_settings()
@@ -121,10 +121,9 @@ def new() -> Any:
 
     q = parse_query({}, region=parse_region(settings.region), srid=db.srid, t=_, known_layers=())
     areas = polygon_layer(db, "areas", q)
-    bg = current_background()
     context = {
         "areas": areas,
-        "tiles": {"url": bg.url, "attribution": bg.attribution} if bg.url else None,
+        "background": background_options(),
         "max_vertices": projectdraw.MAX_VERTICES,
     }
     page = render_template(

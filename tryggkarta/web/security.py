@@ -305,14 +305,16 @@ def csp_nonce() -> str:
 def content_security_policy(settings: Settings, nonce: str) -> str:
     from tryggkarta.maps.basemap import background
 
-    origin = background(settings.tile_url, settings.tile_attribution, settings.basemap).origin
-    tile_src = f" {origin}" if origin else ""
+    bg = background(settings.tile_url, settings.tile_attribution, settings.basemap)
+    # raster tiles are images; vector tiles are fetched by protomaps-leaflet
+    tile_src = f" {bg.origin}" if bg.origin and bg.kind == "raster" else ""
+    connect_src = f" {bg.origin}" if bg.origin and bg.kind == "vector" else ""
     return (
         "default-src 'self'; "
         f"img-src 'self' data: blob:{tile_src}; "
         f"script-src 'self' 'nonce-{nonce}'; "
         f"style-src 'self' 'nonce-{nonce}'; "
-        "font-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; "
+        f"font-src 'self' data:; connect-src 'self'{connect_src}; frame-ancestors 'self'; "
         "form-action 'self'; base-uri 'self'; object-src 'none'"
     )
 

@@ -388,7 +388,6 @@ def _public_map(db: Any, min_count: int) -> Any:
     (:func:`tryggkarta.services.sharing.public_map_layers`) on the configured background."""
     from tryggkarta import maps
     from tryggkarta.web import mapview
-    from tryggkarta.web.basemap import current_background
 
     lang = current_language()
     data = sharing.public_map_layers(db, min_count, lang)
@@ -399,7 +398,7 @@ def _public_map(db: Any, min_count: int) -> Any:
         layers.append(maps.incident_cells(data["incidents"], _, lang, show=False))
     areas_fc = data["areas"] or {"features": []}
     if areas_fc["features"]:
-        layers.append(maps.areas(areas_fc, _, lang, labels=not current_background().enabled))
+        layers.append(maps.areas(areas_fc, _, lang))  # names: the background's context
     bounds = mapview.town_bounds(areas_fc) if areas_fc["features"] else None
     if bounds is None and not any(item.features for item in layers):
         return None

@@ -12,9 +12,7 @@
     var max = Number(box.getAttribute("data-max-vertices")) || 2000;
     var labels = opts.labels || {};
     var map = L.map(box, {zoomControl: true});
-    if (opts.tiles && opts.tiles.url) {
-      L.tileLayer(opts.tiles.url, {attribution: opts.tiles.attribution || "", maxZoom: 19}).addTo(map);
-    }
+    if (global.tryggkartaPage) { global.tryggkartaPage.background(map, opts.background); }
     L.control.scale({metric: true, imperial: false}).addTo(map);
     var context = L.geoJSON(opts.areas || null, {
       pmIgnore: true,
