@@ -110,6 +110,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def _background() -> Any:
+    """The installation's background map (see :func:`tryggkarta.web.basemap.current_background`):
+    the forms' small maps draw the same one as the map pages, never a configured tile server
+    when a local MBTiles file is set, and nothing at all for ``none``."""
+    from tryggkarta.web.basemap import current_background
+
+    return current_background()
+
+
 def _install_i18n(app: Flask) -> None:
     @app.before_request
     def choose_language() -> None:
@@ -130,6 +139,8 @@ def _install_i18n(app: Flask) -> None:
             "fmt_datetime": lambda v, fmt="short": format_datetime(v, lang, fmt),
             "app_version": __version__,
             "settings": get_settings(),
+            # the background map for the forms' small maps (local MBTiles, tile server, none)
+            "background": _background,
             "url_rules": app.view_functions.keys(),
             "role_label": lambda role: ROLE_LABELS[role].get(lang) if role in ROLE_LABELS else role,
             "demo_mode": is_demo(),

@@ -185,9 +185,7 @@
     document.getElementById("map-help").hidden = false;
     map = L.map(mapBox, { scrollWheelZoom: false });
     map.fitBounds(JSON.parse(mapBox.dataset.bounds));
-    if (mapBox.dataset.tiles) {
-      L.tileLayer(mapBox.dataset.tiles, { attribution: mapBox.dataset.attribution, maxZoom: 19 }).addTo(map);
-    }
+    window.tryggkartaPage.background(map, mapBox);
     if (outline.length > 2) {
       L.polygon(outline, { color: "#1d4e89", weight: 2, fill: false, interactive: false }).addTo(map);
     }

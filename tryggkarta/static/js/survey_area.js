@@ -10,9 +10,7 @@
     routeBox.hidden = false;
     var rmap = L.map(routeBox, { scrollWheelZoom: false });
     rmap.fitBounds(JSON.parse(routeBox.dataset.bounds));
-    if (routeBox.dataset.tiles) {
-      L.tileLayer(routeBox.dataset.tiles, { attribution: routeBox.dataset.attribution, maxZoom: 19 }).addTo(rmap);
-    }
+    window.tryggkartaPage.background(rmap, routeBox);
     var area = JSON.parse(routeBox.dataset.outline || "[]");
     if (area.length > 2) {
       L.polygon(area, { color: "#1d4e89", weight: 2, fill: false, interactive: false }).addTo(rmap);
@@ -28,9 +26,7 @@
   document.getElementById("area-tools").hidden = false;
   var map = L.map(box, { scrollWheelZoom: false });
   map.fitBounds(JSON.parse(box.dataset.bounds));
-  if (box.dataset.tiles) {
-    L.tileLayer(box.dataset.tiles, { attribution: box.dataset.attribution, maxZoom: 19 }).addTo(map);
-  }
+  window.tryggkartaPage.background(map, box);
   var outline = JSON.parse(box.dataset.outline || "[]");
   if (outline.length > 2) {
     L.polygon(outline, { color: "#1d4e89", weight: 2, fill: false, interactive: false }).addTo(map);
