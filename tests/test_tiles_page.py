@@ -136,3 +136,14 @@ def test_tile_layer_legend_has_the_point_and_every_count_class():
     assert layer.key == "incident_points" and layer.layer.options["breaks"] == [4, 19, 99, 499]
     assert layer.layer.options["timeZone"] == "Europe/Stockholm"  # popups in local time
     assert np.all(np.diff(layer.layer.options["breaks"]) > 0)
+
+
+def test_tile_layer_speaks_english_with_lang_en(client, auth, db):
+    load(db)
+    auth.login("police")
+    html = client.get("/?lang=en").get_data(as_text=True)
+    opts = json.loads(_page_options(html) or "{}")
+    assert opts["labels"]["cellTitle"] == "Incidents in the cell"
+    assert opts["labels"]["failed"] == "The incident could not be fetched."
+    assert "500 or more incidents per cell" in html and "Individual incidents" in html
+    assert "händelser per ruta" not in html.replace("\\u00e4", "ä")
