@@ -67,6 +67,7 @@ def test_public_start_page_on_demo_data(client, demo_db) -> None:
     assert "/vendor/leaflet/leaflet.js" in html and "/static/js/map.js" in html
     # aggregated only: no raw-points layer, no survey pins, no free text
     assert "tryggkarta.bboxLayer" not in html and js("Enkätsvar (enskilda)") not in html
+    assert "tryggkarta.tileLayer" not in html and "/tiles/incidents" not in html
     assert "Kommentar" not in html and "Rutor med färre än 5" in html
     assert len(html) < 1_500_000
 
@@ -74,7 +75,11 @@ def test_public_start_page_on_demo_data(client, demo_db) -> None:
 def test_police_sees_raw_layers_and_the_view_is_audited(client, auth, demo_db) -> None:
     auth.login("police")
     html = client.get("/").get_data(as_text=True)
-    assert "tryggkarta.bboxLayer" in html and js("Enkätsvar (enskilda)") in html
+    from tryggkarta.maps.assets import vector_tiles_available
+
+    # raw points as vector tiles; the bbox GeoJSON layer only without the vendored renderer
+    points = "tryggkarta.tileLayer" if vector_tiles_available() else "tryggkarta.bboxLayer"
+    assert points in html and js("Enkätsvar (enskilda)") in html
     assert remote(html) == []
 
     def audited() -> list[AuditLog]:

@@ -33,6 +33,11 @@ XSTATIC_PACKAGES: dict[str, str] = {
 NPM_FILES: dict[str, dict[str, str]] = {
     "leaflet-heat": {"leaflet-heat.js": "leaflet.heat/dist/leaflet-heat.js"},
     "axe": {"axe.min.js": "axe-core/axe.min.js"},
+    # vector tiles (raw incidents); not leaflet.vectorgrid: its 1.3.0 (2017) canvas click
+    # handler calls L.DomEvent.fakeStop, which Leaflet 1.8+ no longer has
+    "leaflet-vector-tile-layer": {
+        "VectorTileLayer.umd.min.js": "leaflet-vector-tile-layer/dist/VectorTileLayer.umd.min.js"
+    },
     "leaflet-geoman": {
         "leaflet-geoman.min.js": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js",
         "leaflet-geoman.css": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css",
@@ -49,6 +54,7 @@ LOCAL_JS: dict[str, str | None] = {
     "awesome_markers": None,
     "markerclusterjs": "leaflet-markercluster/leaflet.markercluster.js",
     "leaflet-heat.js": "leaflet-heat/leaflet-heat.js",
+    "vectortilelayer": "leaflet-vector-tile-layer/VectorTileLayer.umd.min.js",
 }
 LOCAL_CSS: dict[str, str | None] = {
     "leaflet_css": "leaflet/leaflet.css",
@@ -103,6 +109,16 @@ def available(relative: str) -> bool:
 def heat_available() -> bool:
     """leaflet.heat is optional (npm); maps fall back to grid cells without it."""
     return available(LOCAL_JS["leaflet-heat.js"] or "")
+
+
+#: The vector-tile layer (``window.VectorTileLayer``) for raw incidents as ``/tiles``.
+VECTOR_TILES_JS = LOCAL_JS["vectortilelayer"] or ""
+
+
+def vector_tiles_available() -> bool:
+    """leaflet-vector-tile-layer is optional (npm): without it raw points come as GeoJSON
+    for the visible bbox (the older, capped path)."""
+    return available(VECTOR_TILES_JS)
 
 
 def vendor_url(relative: str, prefix: str = VENDOR_PREFIX) -> str:

@@ -27,6 +27,7 @@ from tryggkarta.maps.layers import (
     GeoJsonLayer,
     MapLayer,
     Translate,
+    VectorTilePointLayer,
     _styled,
     legend_for_classes,
 )
@@ -358,3 +359,74 @@ def incident_points(
         note=t("Visas från zoomnivå %(z)s.", z=min_zoom),
     )
     return MapLayer("incident_points", BboxPointLayer(name, options), legend)
+
+
+#: Count classes of the tile layer's cells (upper limits; the last class is open): fixed,
+#: because a tile's cells are 250 m, 1 km or 5 km by zoom and no page-wide breaks fit all.
+TILE_CELL_BREAKS = (4, 19, 99, 499)
+
+
+def incident_tiles(
+    url: str,
+    item_url: str,
+    t: Translate,
+    lang: str,
+    *,
+    params: dict[str, Any],
+    point_zoom: int,
+    show: bool = False,
+) -> MapLayer:
+    """Raw incidents as vector tiles (RAW roles only): points from ``point_zoom``, counts per
+    cell further out (see :mod:`tryggkarta.store.tiles`).
+
+    ``url`` is the tile template (``…/{z}/{x}/{y}.mvt``), ``params`` the page's filters passed
+    on to every tile; ``item_url`` the feature API for one incident (``…/items/0``, the id
+    replaces the ``0``): the tile carries id, category and time only, the popup's address and
+    description are fetched (and audited) when a point is clicked.
+    """
+    palette = list(styles.COUNT_COLOURS)
+    labels = []
+    low = 1
+    for brk in TILE_CELL_BREAKS:
+        labels.append(f"{_n(low, lang)}–{_n(brk, lang)}")
+        low = brk + 1
+    labels.append(t("%(n)s eller fler", n=_n(low, lang)))
+    options = {
+        "url": url,
+        "itemUrl": item_url,
+        "params": params,
+        "pointZoom": point_zoom,
+        "breaks": list(TILE_CELL_BREAKS),
+        "palette": palette,
+        "pointColour": styles.POINT_COLOUR,
+        "labels": {
+            "category": t("Kategori"),
+            "when": t("Tid"),
+            "address": t("Adress"),
+            "description": t("Beskrivning"),
+            "reporter": t("Rapportör"),
+            "title": t("Händelse"),
+            "cellTitle": t("Händelser i rutan"),
+            "count": t("Antal händelser"),
+            "cell": t("Rutans storlek"),
+            "failed": t("Händelsen kunde inte hämtas."),
+        },
+        "categories": category_lookup(lang),
+        "lang": lang,
+        "timeZone": local_timezone().key,
+    }
+    name = t("Enskilda händelser")
+    legend = LegendEntry(
+        name,
+        [(styles.POINT_COLOUR, t("Händelse (klicka för detaljer)"))]
+        + [
+            (c, t("%(range)s händelser per ruta", range=lab))
+            for c, lab in zip(palette, labels, strict=True)
+        ],
+        "point",
+        note=t(
+            "Enskilda händelser från zoomnivå %(z)s; längre ut antal per ruta (250 m, 1 km eller 5 km efter zoom).",
+            z=point_zoom,
+        ),
+    )
+    return MapLayer("incident_points", VectorTilePointLayer(name, options, show=show), legend)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from branca.element import Template
+from folium.elements import JSCSSMixin
 from folium.map import Layer
 from markupsafe import Markup
 
@@ -101,6 +102,32 @@ class BboxPointLayer(Layer):
         # The page itself loads ``static/js/map.js`` (``tryggkarta.bboxLayer``) before the map.
         self.default_js = [("markerclusterjs", "markerclusterjs")]
         self.default_css = [("markerclustercss", ""), ("markerclusterdefaultcss", "")]
+
+
+class VectorTilePointLayer(JSCSSMixin, Layer):
+    """Raw incidents as vector tiles from ``/tiles/incidents/{z}/{x}/{y}.mvt`` (RAW roles only).
+
+    Why tiles and not GeoJSON for the view: each tile is at most
+    :data:`tryggkarta.store.tiles.MAX_POINTS` features whatever the data size, is cached per
+    ``z/x/y`` on the server, and further out it holds counts per cell instead of points, so
+    the layer works at every zoom (the bbox GeoJSON showed nothing below zoom 14 and stopped
+    at 5 000 points). Drawn by ``tryggkarta.tileLayer`` (``static/js/map.js``) with the
+    vendored leaflet-vector-tile-layer.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = tryggkarta.tileLayer({{ this._parent.get_name() }}, {{ this.options|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, name: str, options: dict[str, Any], *, show: bool = False) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "VectorTilePointLayer"
+        self.options = options
+        self.default_js = [("vectortilelayer", "vectortilelayer")]
 
 
 @dataclass

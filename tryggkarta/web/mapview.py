@@ -378,14 +378,7 @@ def build_layers(
         fc = released_incidents(db, q, lang, args)
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     if inc == Detail.RAW and _wanted(q, "incident_points"):
-        params = {
-            k: v
-            for k, v in q.args.items()
-            if v and k in ("from", "to", "cat", "weekday", "hour", "kommun")
-        }
-        layers.append(
-            maps.incident_points(url_for("api.features", layer="incidents"), t, lang, params=params)
-        )
+        layers.append(raw_points_layer(q, t, lang))
     if sur == Detail.RAW and _wanted(q, "survey"):
         survey_fc = cached(
             db,
@@ -422,6 +415,27 @@ def build_layers(
         layers.append(maps.areas(areas_fc, t, lang))  # names: the background's context
     districts = district_options(areas_fc) if areas_fc["features"] else []
     return layers, {"bounds": _bounds(db, q, districts, areas_fc), "districts": districts}
+
+
+#: The page's filters every tile (and the bbox fallback) is asked with: the same as the map's.
+POINT_FILTERS = ("from", "to", "cat", "weekday", "hour", "kommun", "dataset")
+
+
+def raw_points_layer(q: MapQuery, t: Any, lang: str) -> maps.MapLayer:
+    """Individual incidents for a raw role: vector tiles when the tile renderer is vendored
+    (every zoom; a bounded number of features per tile, whatever the data size), else the
+    older GeoJSON of the visible bbox (from zoom 14, at most 5 000 points)."""
+    from tryggkarta.maps.assets import vector_tiles_available
+    from tryggkarta.store.tiles import RAW_MIN_ZOOM
+
+    params = {k: v for k, v in q.args.items() if v and k in POINT_FILTERS}
+    if not vector_tiles_available():
+        return maps.incident_points(
+            url_for("api.features", layer="incidents"), t, lang, params=params
+        )
+    url = url_for("tiles.incidents", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
+    item = url_for("ogc.item", name="incidents", fid="0")
+    return maps.incident_tiles(url, item, t, lang, params=params, point_zoom=RAW_MIN_ZOOM)
 
 
 def _bounds(

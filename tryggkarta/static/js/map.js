@@ -1,4 +1,5 @@
-/* tryggkarta map helpers: layers with browser-built popups, raw points by bbox from the JSON API,
+/* tryggkarta map helpers: layers with browser-built popups, raw points as vector tiles (or by
+ * bbox from the JSON API),
  * district search.
  * No external requests: everything comes from this server. Text goes in via textContent. */
 (function (global) {
@@ -111,6 +112,81 @@
     map.on("overlayremove", function (e) { if (e.layer === group) { group.clearLayers(); status.remove(); } });
     group.on("add", function () { if (!status.getContainer()) { status.addTo(map); } refresh(); });
     return group;
+  }
+
+  /* Raw incidents as vector tiles (opts.url: /tiles/incidents/{z}/{x}/{y}.mvt, raw roles only)
+   * drawn by the vendored leaflet-vector-tile-layer (window.VectorTileLayer): layer "incidents"
+   * (points, from opts.pointZoom) red dots whose popup is fetched from the feature API by id
+   * (opts.itemUrl ends in /0); layer "cells" (further out) circles coloured and sized by the
+   * count class (opts.breaks, opts.palette). The page's filters (opts.params) go with every
+   * tile, so what is drawn is what the filter form asked for. */
+  function tileLayer(map, opts) {
+    if (!map.getPane("tkTiles")) {
+      /* above the cell and area polygons (400), below markers and popups */
+      map.createPane("tkTiles").style.zIndex = "450";
+    }
+    var qs = query(opts.params || {});
+    function countClass(n) {
+      var i = 0;
+      while (i < opts.breaks.length && n > opts.breaks[i]) { i += 1; }
+      return Math.min(i, opts.palette.length - 1);
+    }
+    var layer = global.VectorTileLayer(opts.url + (qs ? "?" + qs : ""), {
+      pane: "tkTiles",
+      maxZoom: 22,
+      fetchOptions: {credentials: "same-origin"},
+      layers: ["cells", "incidents"],
+      style: function (feature, layerName) {
+        if (layerName === "cells") {
+          var c = countClass(Number(feature.properties.n) || 0);
+          return {radius: 4 + 2 * c, stroke: true, color: "#3d3d3d", weight: 1, opacity: 0.9,
+                  fill: true, fillColor: opts.palette[c], fillOpacity: 0.85, interactive: true};
+        }
+        return {radius: 5, stroke: true, color: "#ffffff", weight: 1.5, opacity: 1,
+                fill: true, fillColor: opts.pointColour, fillOpacity: 0.9, interactive: true};
+      }
+    });
+    var popup = L.popup({maxWidth: 340});
+    function cellPopup(p) {
+      var box = el("div", null, "tk-popup");
+      box.appendChild(el("h3", opts.labels.cellTitle));
+      var table = el("table", null, "tk-popup-table");
+      [[opts.labels.count, fmtValue(Number(p.n), "int", opts)],
+       [opts.labels.cell, p.cell >= 1000 ? (p.cell / 1000) + " km" : p.cell + " m"]].forEach(function (r) {
+        var tr = el("tr");
+        var th = el("th", r[0]); th.setAttribute("scope", "row");
+        tr.appendChild(th); tr.appendChild(el("td", r[1]));
+        table.appendChild(tr);
+      });
+      box.appendChild(table);
+      return box;
+    }
+    layer.on("click", function (e) {
+      var f = e.layer || {};
+      var p = f.properties || {};
+      if (!e.latlng) { return; }
+      if (f.layerName === "cells") {
+        popup.setLatLng(e.latlng).setContent(cellPopup(p)).openOn(map);
+        return;
+      }
+      /* what the tile carries (category, time) at once; address and description fetched */
+      popup.setLatLng(e.latlng).setContent(popupFor(p, opts)).openOn(map);
+      var wanted = String(p.id);
+      popup._tkId = wanted;
+      fetch(opts.itemUrl.replace(/0$/, encodeURIComponent(wanted)), {credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (item) {
+          if (popup.isOpen() && popup._tkId === wanted) { popup.setContent(popupFor(item.properties || {}, opts)); }
+        })
+        .catch(function () {
+          if (popup.isOpen() && popup._tkId === wanted) {
+            var box = popupFor(p, opts);
+            box.appendChild(el("p", opts.labels.failed, "tk-popup-note"));
+            popup.setContent(box);
+          }
+        });
+    });
+    return layer;
   }
 
   /* ---- cell layers: compact properties, popups built here (textContent only) ---- */
@@ -427,7 +503,7 @@
   }
 
   global.tryggkarta = {
-    bboxLayer: bboxLayer, districtSearch: districtSearch, foldOnPhone: foldOnPhone, geoLayer: geoLayer,
+    bboxLayer: bboxLayer, tileLayer: tileLayer, districtSearch: districtSearch, foldOnPhone: foldOnPhone, geoLayer: geoLayer,
     saveMap: saveMap, restoreView: restoreView, placeSearch: placeSearch,
     templatePopup: templatePopup, popupFor: popupFor, formatTime: formatTime
   };
