@@ -67,6 +67,19 @@ def _areas(db: Database, scope: Filters | None = None) -> Any:
     return frame[frame.geometry.notna()] if len(frame) else frame
 
 
+def outlines(db: Database, scope: Filters | None = None) -> list[svg.Area]:
+    """The municipality and its districts as static-map outlines (the report pages' maps
+    draw them under what they show, so a reader can tell where it is)."""
+    areas = _areas(db, scope)
+    if not len(areas):
+        return []
+    return [
+        svg.Area(g, str(n), k == "municipality")
+        for g, n, k in zip(areas.geometry.to_numpy(), areas["name"], areas["kind"], strict=True)
+        if k in ("municipality", "district")
+    ]
+
+
 def _named_places(db: Database, areas: Any) -> tuple[np.ndarray, np.ndarray]:
     """(geometries, names) of the named places: imported places (``tryggkarta places import
     --kind place``, points) and areas of a kind in :data:`PLACE_KINDS`."""
