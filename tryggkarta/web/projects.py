@@ -325,7 +325,7 @@ def _follow_up_map(db: Any, s: Any, summary: dict[str, Any]) -> Any:
                 "view_raw",
                 user=current_user,
                 layer="incidents",
-                detail="project_follow_up_map",
+                detail="follow_up_map",
                 feature_count=len(incidents[0]),
                 ip=request.remote_addr,
             )
