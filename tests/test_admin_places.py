@@ -103,7 +103,7 @@ def test_a_real_geopackage_of_polygons_imports_one_point_each(client, auth, db, 
     assert "4 platser (Namngivna platser) kan importeras från kommuner.gpkg." in page
     assert client.post("/admin/platser/importera", data={"token": _token(page)}).status_code == 303
     hit = client.get("/api/platser?q=skara").get_json()["results"]
-    skara = [h for h in hit if h["kind"] == "place"][0]
+    skara = next(h for h in hit if h["kind"] == "place")
     # a point inside Skara municipality (58.2–58.5 N, 13.2–13.7 E)
     assert 58.2 < skara["lat"] < 58.5 and 13.2 < skara["lon"] < 13.7
 
