@@ -92,3 +92,132 @@ def test_the_campaign_map_draws_pins_only_at_raw_survey_detail(app, role: str) -
     raw = policy.allowed(role, Layer.SURVEY, Detail.RAW)
     assert (PIN_UNSAFE in str(pm.svg)) is raw
     assert 'fill="#fdae61"' in str(pm.svg)
+
+
+# --- the project follow-up ------------------------------------------------------------------
+
+DEMO_PASSWORD = "tryggkarta-demo"
+#: Demo users by role (tryggkarta/demo/generate.py).
+DEMO_USERS = {"admin": "admin", "police": "polis", "municipality": "kommun", "planner": "planerare"}
+#: An incident dot (before / after a project's start) — raw detail only.
+INCIDENT_DOT = 'stroke-width="3.5"'
+
+
+def _login(client, username: str) -> None:
+    r = client.post("/login", data={"username": username, "password": DEMO_PASSWORD})
+    assert r.status_code == 302
+
+
+@pytest.mark.parametrize("role", sorted(DEMO_USERS))
+def test_the_project_follow_up_map_follows_the_viewers_detail(client, demo_db, role) -> None:
+    _login(client, DEMO_USERS[role])
+    page = client.get("/projekt/uppfoljning").get_data(as_text=True)
+    svg = _svg(page, "projects-map")
+    assert svg, page[:2000]
+    rows = re.findall(r'<tr><td class="num">(\d+)</td>', page)
+    markers = re.findall(r"<g><title>(\d+)\. ", svg)
+    assert rows and sorted(markers, key=int) == rows  # one number per project, as in the table
+    raw = policy.allowed(role, Layer.INCIDENTS, Detail.RAW)
+    assert (INCIDENT_DOT in svg) is raw
+    assert ("Händelse före projektets start" in page) is raw
+    assert ("Ruta med publicerat antal händelser" in page) is not raw
+    # patrol hot spots are police detail: never drawn for a planner
+    assert ("Brännpunkt: Händelser (patrull)" in page) is raw
+    assert "Buffert 100 m" in page
+    with demo_db.session() as s:
+        logged = s.scalar(select(AuditLog).where(AuditLog.detail == "follow_up_map"))
+        assert (logged is not None) is raw
+
+
+def test_released_incident_cells_for_the_follow_up_are_published_values(demo_db) -> None:
+    from tryggkarta import disclosure
+    from tryggkarta.services import projectcheck as pc
+
+    with demo_db.session() as s:
+        summary = pc.follow_up(demo_db, s, 100.0, detail=Detail.AGGREGATED)
+    rule = disclosure.rule_for(Detail.AGGREGATED, 5)
+    cells, period = pc.follow_up_cells(demo_db, summary["rows"], 100.0, rule)
+    assert cells and period.key == "52v"
+    assert all(c["n"] >= rule.k and c["n"] % rule.base == 0 for c in cells)
+    # every cell touches a project's buffer
+    buffers = shapely.union_all([r["geometry"].buffer(100.0) for r in summary["rows"]])
+    assert all(
+        shapely.box(c["x"], c["y"], c["x"] + c["size"], c["y"] + c["size"]).intersects(buffers)
+        for c in cells
+    )
+    x, y, after = pc.follow_up_incidents(demo_db, summary["rows"], 100.0)
+    assert len(x) and after.any() and (~after).any()
+    assert shapely.contains_xy(buffers, x, y).all()
+
+
+@pytest.mark.parametrize("role", ["partner", "reporter", "public"])
+def test_roles_without_projects_get_no_follow_up(client, auth, role) -> None:
+    if role != "public":
+        auth.login(role)
+    r = client.get("/projekt/uppfoljning")
+    assert r.status_code in (302, 401, 403)
+    assert "projects-map" not in r.get_data(as_text=True)
+
+
+# --- the citizen-promise follow-up -----------------------------------------------------------
+
+
+def test_the_promise_follow_up_maps_the_measures_places(client, demo_db) -> None:
+    from tests.test_promises import _promise_id
+
+    _login(client, "kommun")
+    pid = _promise_id(demo_db)
+    released = client.get(f"/medborgarloften/{pid}/uppfoljning").get_data(as_text=True)
+    raw = client.get(f"/medborgarloften/{pid}/uppfoljning?niva=raw").get_data(as_text=True)
+    svg_rel, svg_raw = _svg(released, "promise-map"), _svg(raw, "promise-map")
+    assert svg_rel and svg_raw
+    # the released report (for the council) leaves the police patrol's place off the map
+    n_rel = len(re.findall(r"<g><title>", svg_rel))
+    n_raw = len(re.findall(r"<g><title>", svg_raw))
+    hidden = re.search(r"(\d+) polisiära insatser visas inte på kartan", released)
+    assert hidden and n_raw == n_rel + int(hidden.group(1))
+    assert "polisiära insatser visas inte" not in raw
+    assert "Synlig polis" not in svg_rel
+    # each activity with a place carries its map number in the table
+    numbers = re.findall(
+        r'<span class="map-no"><span class="visually-hidden">[^<]*</span>(\d+)', released
+    )
+    assert numbers and set(numbers) <= set(re.findall(r"<g><title>(\d+)\. ", svg_raw))
+
+
+def test_activity_titles_are_escaped_on_the_map(app) -> None:
+    from tryggkarta.web import pagemaps
+
+    evil = "<script>alert(1)</script>"
+    with app.test_request_context("/"):
+        pm = pagemaps.places_map([pagemaps.PlaceOnMap(1, shapely.Point(TOWN), evil)], lang="sv")
+    assert "<script>" not in str(pm.svg) and "&lt;script&gt;" in str(pm.svg)
+
+
+# --- the measure page ---------------------------------------------------------------------
+
+
+def test_the_measure_page_prints_its_place_and_evaluation_areas(client, demo_db) -> None:
+    from tests.test_services_measures import demo_measure
+
+    with demo_db.session() as s:
+        mid = demo_measure(s)
+    _login(client, "polis")
+    page = client.get(f"/insatser/{mid}").get_data(as_text=True)
+    svg = _svg(page, "measure-map")
+    assert svg, page[:2000]
+    assert '<div class="print-only" id="measure-print-map">' in page
+    for label in (
+        "Insatsens plats",
+        "Insatsens område",
+        "Runt omkring (förflyttning)",
+        "Jämförelsering",
+    ):
+        assert f"<span>{label}</span>" in page
+    # the target, the ring, the comparison area as filled paths, the place as a marker
+    assert svg.count('fill="#00639c"') == 1 and svg.count('fill="#b35806"') == 1
+    assert svg.count('fill="#3d4752"') == 1 and "<circle" in svg
+    district = client.get(f"/insatser/{mid}?comparison=district").get_data(as_text=True)
+    assert "<span>Resten av " in district
+    # the on-screen (Leaflet) map has the place too: a layer in the map's script
+    assert "Insatsens plats" in page.split("</main>")[1]

@@ -163,8 +163,7 @@ def campaign_map(
     legend.insert(0, LegendItem("line", svg.AREA_STROKE, _("Enkätens område")))
     title = _("Karta: otrygghet i enkätens område")
     desc = _(
-        "Enkätens område och de rutor om 250 meter som har minst %(k)s svar, färgade efter "
-        "andelen otrygga svar.",
+        "Enkätens område och de rutor om 250 meter som har minst %(k)s svar, färgade efter andelen otrygga svar.",
         k=min_count,
     )
     if raw:
@@ -181,8 +180,7 @@ def campaign_map(
         css_class="static-map page-map-svg",
     )
     note = _(
-        "Rutorna visas som de publiceras: rutor med färre än %(k)s svar visas inte och andelen "
-        "anges i intervall.",
+        "Rutorna visas som de publiceras: rutor med färre än %(k)s svar visas inte, andelen anges i intervall och färgen följer intervallets mitt.",
         k=min_count,
     )
     if raw:
@@ -321,8 +319,7 @@ def projects_map(
         frame,
         title=_("Karta: projekten, buffertarna och brännpunkterna"),
         desc=_(
-            "%(n)s aktiva projekt med numret de har i tabellen, en buffert om %(m)s meter runt "
-            "vart och ett och de brännpunkter de berör.",
+            "%(n)s aktiva projekt med numret de har i tabellen, en buffert om %(m)s meter runt vart och ett och de brännpunkter de berör.",
             n=len(located),
             m=f"{buffer_m:.0f}",
         ),
@@ -400,8 +397,7 @@ def places_map(
         frame,
         title=_("Karta: var aktiviteterna genomfördes"),
         desc=_(
-            "%(n)s platser där insatser för medborgarlöftet gjordes, numrerade som aktiviteterna "
-            "i tabellerna.",
+            "%(n)s platser där insatser för medborgarlöftet gjordes, numrerade som aktiviteterna i tabellerna.",
             n=len(located),
         ),
         ident="promise-map",
@@ -460,8 +456,7 @@ def measure_map(
         frame,
         title=_("Karta: insatsens plats och områdena i utvärderingen"),
         desc=_(
-            "Insatsens plats, området där effekten mäts, ringen runt omkring där förflyttning "
-            "mäts och jämförelseområdet."
+            "Insatsens plats, området där effekten mäts, ringen runt omkring där förflyttning mäts och jämförelseområdet."
         ),
         ident="measure-map",
         shapes=shapes,
