@@ -235,7 +235,8 @@ def static_map(
                 else 'fill="none"'  # an open line must not be filled as if it were closed
             )
             out.append(
-                f'<path d="{d}" {fill} stroke="{escape(shape.stroke or shape.colour)}" '
+                f'<path d="{d}" {fill} fill-rule="evenodd" '
+                f'stroke="{escape(shape.stroke or shape.colour)}" '
                 f'stroke-width="{shape.stroke_width:g}"{dash}/>'
             )
     if points is not None:

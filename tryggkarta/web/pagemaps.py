@@ -129,6 +129,27 @@ def _cells_shape(boxes: np.ndarray, colour: str) -> svg.Shape:
     )
 
 
+#: Smallest side (m) of the campaign map when it zooms to the answers.
+MIN_SIDE = 2500.0
+
+
+def _campaign_bounds(area: Any, answers: list[Any]) -> tuple[float, float, float, float] | None:
+    """The whole campaign area, unless the answers lie in a small part of a large area (a
+    whole municipality): then the answers with room around them — the cells must be seen."""
+    whole = _bounds([area])
+    near = _bounds(answers)
+    if near is None:
+        return whole
+    cx, cy = (near[0] + near[2]) / 2, (near[1] + near[3]) / 2
+    half = max(near[2] - near[0], near[3] - near[1], MIN_SIDE) / 2 * 1.15
+    zoomed = (cx - half, cy - half, cx + half, cy + half)
+    if whole is None:
+        return zoomed
+    if max(whole[2] - whole[0], whole[3] - whole[1]) <= 2 * (2 * half):
+        return _bounds([area, *answers])
+    return zoomed
+
+
 def campaign_map(
     area: Any,
     cells: Sequence[dict[str, Any]],
@@ -137,18 +158,22 @@ def campaign_map(
     level: Detail,
     min_count: int,
     lang: str,
+    outlines: Sequence[svg.Area] = (),
 ) -> PageMap | None:
     """The campaign's insecurity map: its area, the published 250 m cells (the release rule,
     as everyone will see them) and — only at raw survey detail — each pin, unsafe in red.
 
     ``pins`` = (x, y, rating) in the working CRS; ignored below raw detail."""
-    bounds = _bounds([area, *(_cell_boxes(cells) if cells else [])])
+    raw = level is Detail.RAW and pins is not None and len(pins[0]) > 0
+    answers = list(_cell_boxes(cells)) if cells else []
+    if raw:
+        answers.append(shapely.multipoints(np.column_stack([pins[0], pins[1]])))  # type: ignore[index]
+    bounds = _campaign_bounds(area, answers)
     if bounds is None:
         return None
     frame = svg.Frame.around(bounds, WIDTH, pad=0.04, aspect=0.62)
     shapes, legend = _share_shapes(cells, lang)
     dots = []
-    raw = level is Detail.RAW and pins is not None and len(pins[0]) > 0
     if raw:
         x, y, rating = (np.asarray(a, float) for a in pins)  # type: ignore[union-attr]
         unsafe = rating <= UNSAFE_MAX_RATING
@@ -161,6 +186,8 @@ def campaign_map(
             LegendItem("dot", PIN_OTHER, _("Annan markerad plats, ett svar")),
         ]
     legend.insert(0, LegendItem("line", svg.AREA_STROKE, _("Enkätens område")))
+    if outlines:
+        legend.insert(1, LegendItem("line", svg.AREA_STROKE, _("Stadsdel"), dash="4 3"))
     title = _("Karta: otrygghet i enkätens område")
     desc = _(
         "Enkätens område och de rutor om 250 meter som har minst %(k)s svar, färgade efter andelen otrygga svar.",
@@ -173,7 +200,7 @@ def campaign_map(
         title=title,
         desc=desc,
         ident="campaign-map",
-        areas=[svg.Area(area, municipality=True)],
+        areas=[*outlines, svg.Area(area, municipality=True)],
         shapes=shapes,
         dots=dots,
         lang=lang,

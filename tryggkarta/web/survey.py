@@ -326,6 +326,11 @@ def _insecurity_map(s: Any, c: SurveyCampaign, area: Any, cells: list[dict[str, 
                 extra={"campaign_id": c.id},
             )
             s.commit()
+    from tryggkarta.services import weekmaps
+
+    districts = [
+        a for a in weekmaps.outlines(get_db()) if not a.municipality and a.geometry.intersects(area)
+    ]
     return pagemaps.campaign_map(
         area,
         cells,
@@ -333,6 +338,7 @@ def _insecurity_map(s: Any, c: SurveyCampaign, area: Any, cells: list[dict[str, 
         level=level,
         min_count=get_settings().min_count,
         lang=current_language(),
+        outlines=districts,
     )
 
 
