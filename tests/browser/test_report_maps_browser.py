@@ -30,8 +30,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     with a place and a period; no background map (the report maps need none)."""
     from sqlalchemy import select
 
-    from tests.test_services_measures import demo_measure
+    import shapely
+
     from tests.test_survey_results import answer_many
+    from tryggkarta.services.measures import MeasureData, save_measure
     from tryggkarta.services import survey as sv
     from tryggkarta.store import Promise
 
@@ -54,7 +56,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         more = [(centre[0] + 500 + 9 * (i % 4), centre[1] - 700 + 9 * (i // 4)) for i in range(9)]
         answer_many(s, c, more, rating=4, tag="maps-calm")
         c.status = "closed"
-        measure = demo_measure(s)
+        measure = save_measure(
+            s,
+            MeasureData(
+                kind="belysning",
+                title="Ny belysning i gångtunneln",
+                start=date(2026, 6, 1),
+                end=date(2026, 8, 31),
+                place=shapely.LineString([(408_990.0, 6_472_300.0), (409_110.0, 6_472_400.0)]),
+            ),
+        ).id
         promise = s.scalar(select(Promise.id).order_by(Promise.id).limit(1))
         campaign = c.id
     with serving(settings.with_overrides(tile_url="none")) as url:
@@ -93,6 +104,7 @@ def test_report_maps_on_screen(browser, site: dict, key: str, viewport: dict, tm
         figure = v.page.locator("figure.page-map")
         if key.startswith("insats"):
             assert figure.is_hidden()  # the SVG is the print version; the screen has Leaflet
+            v.page.locator(".map-inset").scroll_into_view_if_needed()
         elif key != "admin-platser":
             figure.scroll_into_view_if_needed()
             box = v.page.locator("svg.page-map-svg").bounding_box()
@@ -121,6 +133,7 @@ def test_the_admin_previews_a_places_file(browser, site: dict, tmp_path: Path) -
                 v.page.get_by_role("button", name="Förhandsgranska").click()
             assert "4 platser (Namngivna platser) kan importeras" in v.page.inner_text("main")
             assert v.page.locator("svg.places-preview").is_visible()
+            v.page.locator("svg.places-preview").scroll_into_view_if_needed()
             assert axe_violations(v.page) == []
             size = "phone" if viewport is PHONE else "desktop"
             v.shoot(f"admin-platser-forhandsgranska-{size}", tmp_path)

@@ -375,10 +375,15 @@ def _places_svg(records: Any) -> Any:
 
     if records.empty:
         return None
+    from tryggkarta.services import weekmaps
+
     x, y = records["x"].to_numpy(float), records["y"].to_numpy(float)
-    frame = svg.Frame.around((x.min(), y.min(), x.max(), y.max()), 480, pad=0.08, aspect=0.62)
+    cx, cy = (x.min() + x.max()) / 2, (y.min() + y.max()) / 2
+    half = max(x.max() - x.min(), y.max() - y.min(), 1500.0) / 2  # the town around them
+    frame = svg.Frame.around((cx - half, cy - half, cx + half, cy + half), 480, 0.08, 0.62)
     return svg.static_map(
         frame,
+        areas=weekmaps.outlines(get_db()),
         title=_("Karta: platserna i filen"),
         desc=_("%(n)s platser som prickar.", n=len(records)),
         ident="places-preview",
