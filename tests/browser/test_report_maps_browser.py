@@ -28,13 +28,12 @@ IDS = ["desktop", "phone"]
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The demo data with a closed campaign of 27 answers (two published cells) and a measure
     with a place and a period; no background map (the report maps need none)."""
+    import shapely
     from sqlalchemy import select
 
-    import shapely
-
     from tests.test_survey_results import answer_many
-    from tryggkarta.services.measures import MeasureData, save_measure
     from tryggkarta.services import survey as sv
+    from tryggkarta.services.measures import MeasureData, save_measure
     from tryggkarta.store import Promise
 
     folder = tmp_path_factory.mktemp("report-maps")
