@@ -545,38 +545,54 @@ def follow_up_incidents(
     db: Database, rows: list[dict[str, Any]], buffer_m: float, now: datetime | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw incidents (street-level) in each started project's buffer, up to
-    :data:`FOLLOW_UP_DAYS` before and after its start: ``(x, y, after)``. For raw-detail
-    callers only — the caller asks the policy; every call is a raw read."""
+    :data:`FOLLOW_UP_DAYS` before and after its start: ``(x, y, after)``, each incident once
+    (the first project it falls in decides before/after). For raw-detail callers only — the
+    caller asks the policy; every call is a raw read. One query for all projects."""
     from datetime import time
 
     from tryggkarta.services.layers import street_level
 
     now = now or datetime.now(UTC)
     tz = local_timezone(db.settings)
-    xs, ys, after = [], [], []
+    span = timedelta(days=FOLLOW_UP_DAYS)
+    started = []
     for r in rows:
-        start_day = r.get("start_date")
-        if start_day is None or r.get("geometry") is None:
+        day = r.get("start_date")
+        if day is None or r.get("geometry") is None:
             continue
-        start = datetime.combine(start_day, time(0), tz).astimezone(UTC)
-        if start > now:
-            continue
-        span = timedelta(days=FOLLOW_UP_DAYS)
-        area = r["geometry"].buffer(buffer_m) if buffer_m else r["geometry"]
-        frame = layer_frame(
-            db,
-            "incidents",
-            street_level(Filters(polygon=area, start=start - span, end=min(start + span, now))),
-            columns=["x", "y", "t_epoch"],
-            geometry=False,
-        )
-        if len(frame):
-            xs.append(frame["x"].to_numpy(float))
-            ys.append(frame["y"].to_numpy(float))
-            after.append(frame["t_epoch"].to_numpy(float) >= start.timestamp())
-    if not xs:
-        return np.array([]), np.array([]), np.array([], dtype=bool)
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(after)
+        start = datetime.combine(day, time(0), tz).astimezone(UTC)
+        if start <= now:
+            area = r["geometry"].buffer(buffer_m) if buffer_m else r["geometry"]
+            started.append((area, start))
+    empty = np.array([]), np.array([]), np.array([], dtype=bool)
+    if not started:
+        return empty
+    frame = layer_frame(
+        db,
+        "incidents",
+        street_level(
+            Filters(
+                polygon=shapely.union_all(np.array([a for a, _s in started], dtype=object)),
+                start=min(s for _a, s in started) - span,
+                end=min(max(s for _a, s in started) + span, now),
+            )
+        ),
+        columns=["x", "y", "t_epoch"],
+        geometry=False,
+    )
+    if not len(frame):
+        return empty
+    x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
+    t = frame["t_epoch"].to_numpy(float)
+    taken = np.zeros(len(x), dtype=bool)
+    after = np.zeros(len(x), dtype=bool)
+    for area, start in started:  # a handful of projects; the points are vectorised
+        cut = start.timestamp()
+        mine = ~taken & shapely.contains_xy(area, x, y)
+        mine &= (t >= cut - span.total_seconds()) & (t < cut + span.total_seconds())
+        after[mine] = t[mine] >= cut
+        taken |= mine
+    return x[taken], y[taken], after[taken]
 
 
 def follow_up_cells(
