@@ -221,3 +221,18 @@ def test_the_measure_page_prints_its_place_and_evaluation_areas(client, demo_db)
     assert "<span>Resten av " in district
     # the on-screen (Leaflet) map has the place too: a layer in the map's script
     assert "Insatsens plats" in page.split("</main>")[1]
+
+
+def test_outlines_are_only_those_reaching_into_the_map(demo_db) -> None:
+    """The report maps ask for the districts around what they show, not every district of a
+    county or national installation."""
+    from tryggkarta.services import weekmaps
+
+    everything = weekmaps.outlines(demo_db)
+    around = weekmaps.outlines(
+        demo_db, bbox=(TOWN[0] - 300, TOWN[1] - 300, TOWN[0] + 300, TOWN[1] + 300)
+    )
+    far = weekmaps.outlines(demo_db, bbox=(0.0, 0.0, 1000.0, 1000.0))
+    assert far == [] and 0 < len(around) < len(everything)
+    town = shapely.box(TOWN[0] - 300, TOWN[1] - 300, TOWN[0] + 300, TOWN[1] + 300)
+    assert all(a.geometry.envelope.intersects(town) for a in around)  # by bounding box

@@ -383,7 +383,7 @@ def _places_svg(records: Any) -> Any:
     frame = svg.Frame.around((cx - half, cy - half, cx + half, cy + half), 480, 0.08, 0.62)
     return svg.static_map(
         frame,
-        areas=weekmaps.outlines(get_db()),
+        areas=weekmaps.outlines(get_db(), bbox=(frame.minx, frame.miny, frame.maxx, frame.maxy)),
         title=_("Karta: platserna i filen"),
         desc=_("%(n)s platser som prickar.", n=len(records)),
         ident="places-preview",

@@ -295,6 +295,8 @@ def _follow_up_map(db: Any, s: Any, summary: dict[str, Any]) -> Any:
     the hot spots they touch (those the viewer's detail shows) and the incidents around them
     at the viewer's detail — raw: each incident before/after the project's start (a raw read,
     audit-logged); below raw: the published cells of the 52-week release, nothing finer."""
+    import shapely
+
     from tryggkarta import disclosure
     from tryggkarta.domain import Detail, Layer
     from tryggkarta.services import weekmaps
@@ -333,7 +335,9 @@ def _follow_up_map(db: Any, s: Any, summary: dict[str, Any]) -> Any:
         rule = disclosure.rule_for(level, get_settings().min_count)
         cells, period = pc.follow_up_cells(db, rows, buffer_m, rule)
         label = period.label(lang)
-    outlines = weekmaps.outlines(db)
+    shown = [r["geometry"].buffer(buffer_m + 1000.0) for r in rows if r["geometry"] is not None]
+    bbox = tuple(shapely.total_bounds(shown)) if shown else None
+    outlines = weekmaps.outlines(db, bbox=bbox)
     return pagemaps.projects_map(
         projects,
         buffer_m,

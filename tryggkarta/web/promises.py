@@ -224,9 +224,13 @@ def _places_map(fu: svc.FollowUp) -> Any:
         for i, a in enumerate(fu.activities, 1)
         for geom in a.places
     ]
+    import shapely
+
+    shown = [p.geometry.buffer(2000.0) for p in places]
+    bbox = tuple(shapely.total_bounds(shown)) if shown else None
     return pagemaps.places_map(
         places,
-        outlines=weekmaps.outlines(get_db()),
+        outlines=weekmaps.outlines(get_db(), bbox=bbox) if bbox else [],
         hidden=sum(a.hidden_places for a in fu.activities),
         lang=current_language(),
     )
