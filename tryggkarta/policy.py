@@ -207,6 +207,12 @@ ROUTES: dict[str, Action] = {
     "admin.tokens": Action.ADMIN,
     "admin.revoke_token": Action.ADMIN,
     "admin.end_sessions": Action.ADMIN,
+    # named places for the place search: replaces what every map's search finds (the CLI's
+    # `tryggkarta places import` runs on the server, so the web page is for admins)
+    "admin.places": Action.ADMIN,
+    "admin.places_preview": Action.ADMIN,
+    "admin.places_confirm": Action.ADMIN,
+    "admin.places_delete": Action.ADMIN,
 }
 
 #: The data layer behind each hotspot method (its detail decides who sees it).

@@ -170,6 +170,19 @@ class Shape:
     colour: str = HOT
     fill_opacity: float = 0.25
     dash: str | None = None
+    #: Outline colour when it differs from the fill (pale cells need a darker edge).
+    stroke: str | None = None
+    stroke_width: float = 1.5
+
+
+@dataclass(frozen=True)
+class Dots:
+    """Points drawn in one colour (raw detail only: the caller decides who gets them)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    colour: str = POINT
+    size: float = 4.0
 
 
 def static_map(
@@ -182,6 +195,7 @@ def static_map(
     shapes: Sequence[Shape] = (),
     points: tuple[np.ndarray, np.ndarray] | None = None,
     markers: Sequence[Marker] = (),
+    dots: Sequence[Dots] = (),
     labels: bool = True,
     lang: str = "sv",
     css_class: str = "static-map",
@@ -214,10 +228,16 @@ def static_map(
     for shape in shapes:
         d = path_data(frame, shape.geometry)
         if d:
-            dash = f' stroke-dasharray="{shape.dash}"' if shape.dash else ""
+            dash = f' stroke-dasharray="{escape(shape.dash)}"' if shape.dash else ""
+            fill = (
+                f'fill="{escape(shape.colour)}" fill-opacity="{shape.fill_opacity:.2f}"'
+                if shape.fill_opacity > 0
+                else 'fill="none"'  # an open line must not be filled as if it were closed
+            )
             out.append(
-                f'<path d="{d}" fill="{shape.colour}" fill-opacity="{shape.fill_opacity:.2f}" '
-                f'stroke="{shape.colour}" stroke-width="1.5"{dash}/>'
+                f'<path d="{d}" {fill} fill-rule="evenodd" '
+                f'stroke="{escape(shape.stroke or shape.colour)}" '
+                f'stroke-width="{shape.stroke_width:g}"{dash}/>'
             )
     if points is not None:
         d = dots_data(frame, *points)
@@ -225,6 +245,13 @@ def static_map(
             out.append(
                 f'<path d="{d}" stroke="{POINT}" stroke-width="4" stroke-linecap="round" '
                 'stroke-opacity=".85" fill="none"/>'
+            )
+    for dot in dots:
+        d = dots_data(frame, dot.x, dot.y)
+        if d:
+            out.append(
+                f'<path d="{d}" stroke="{escape(dot.colour)}" stroke-width="{dot.size:g}" '
+                'stroke-linecap="round" stroke-opacity=".9" fill="none"/>'
             )
     for x, y, name in names:
         out.append(
@@ -244,6 +271,32 @@ def static_map(
     out.append(_scale_bar(frame, lang))
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every text above is escaped
+
+
+def swatch(
+    kind: str, colour: str, *, dash: str | None = None, fill_opacity: float = 0.35
+) -> Markup:
+    """A 16×16 legend symbol matching what :func:`static_map` draws: ``fill`` (a shape),
+    ``line`` (an outline), ``dot`` (points) or ``marker`` (a numbered circle). Presentation
+    attributes only (the CSP allows no ``style=``); hidden from screen readers (the legend's
+    text says it)."""
+    c = escape(colour)
+    dash_attr = f' stroke-dasharray="{escape(dash)}"' if dash else ""
+    if kind == "fill":
+        body = (
+            f'<rect x="1.5" y="1.5" width="13" height="13" fill="{c}" '
+            f'fill-opacity="{fill_opacity:.2f}" stroke="{c}" stroke-width="1.5"{dash_attr}/>'
+        )
+    elif kind == "line":
+        body = f'<path d="M1,8H15" stroke="{c}" stroke-width="2.5" fill="none"{dash_attr}/>'
+    elif kind == "dot":
+        body = f'<circle cx="8" cy="8" r="3" fill="{c}"/>'
+    else:
+        body = f'<circle cx="8" cy="8" r="6.5" fill="{c}" stroke="#fff" stroke-width="1.5"/>'
+    return Markup(  # noqa: S704 - colour and dash escaped, the rest is fixed markup
+        '<svg class="swatch" width="16" height="16" viewBox="0 0 16 16" aria-hidden="true" '
+        f'focusable="false" xmlns="http://www.w3.org/2000/svg">{body}</svg>'
+    )
 
 
 def sparkline(

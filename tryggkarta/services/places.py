@@ -150,7 +150,23 @@ def read_places(path: Path, kind: str, srid: int, crs: Any = None) -> pd.DataFra
 def import_places(
     db: Database, path: Path, kind: str, crs: Any = None, source: str | None = None
 ) -> PlacesImport:
-    """Read ``path`` and replace the stored places of ``kind`` with its rows (one transaction)."""
+    """Read ``path`` and replace the stored places of ``kind`` with its rows (one transaction:
+    all or nothing, and importing the same file again leaves the same places)."""
+    records, result = prepare_places(db, path, kind, crs=crs, source=source)
+    with db.session() as s:
+        s.execute(delete(Place).where(Place.kind == kind))
+        s.execute(insert(Place), records.to_dict("records"))
+    result.added = len(records)
+    return result
+
+
+def prepare_places(
+    db: Database, path: Path, kind: str, crs: Any = None, source: str | None = None
+) -> tuple[pd.DataFrame, PlacesImport]:
+    """The rows :func:`import_places` would store (and what it would skip), writing nothing:
+    the admin page's preview runs this, its confirm runs :func:`import_places`.
+
+    Raises BadInput when no row is usable (nothing is replaced by an empty file)."""
     rows = read_places(path, kind, db.srid, crs)
     region = parse_region(db.settings.region)
     result = PlacesImport(kind)
@@ -186,11 +202,34 @@ def import_places(
         }
     )
     records = records.astype(object).where(records.notna(), None)
-    with db.session() as s:
-        s.execute(delete(Place).where(Place.kind == kind))
-        s.execute(insert(Place), records.to_dict("records"))
     result.added = len(records)
-    return result
+    return records, result
+
+
+def place_sets(db: Database) -> list[dict[str, Any]]:
+    """What is stored, per kind and source file: ``kind``, ``source``, ``n`` places."""
+    with db.session() as s:
+        rows = s.execute(
+            select(Place.kind, Place.source, func.count())
+            .group_by(Place.kind, Place.source)
+            .order_by(Place.kind, Place.source)
+        ).all()
+    return [{"kind": k, "source": src or "", "n": int(n)} for k, src, n in rows]
+
+
+def delete_places(db: Database, kind: str, source: str | None = None) -> int:
+    """Delete the stored places of ``kind`` (only those from ``source`` when given); how many."""
+    if kind not in KINDS:
+        raise BadInput(f"Unknown kind of place: {params.shown(kind)}. Valid: {', '.join(KINDS)}.")
+    stmt = delete(Place).where(Place.kind == kind)
+    if source is not None:
+        stmt = (
+            stmt.where(Place.source == source)
+            if source
+            else stmt.where((Place.source == "") | Place.source.is_(None))
+        )
+    with db.session() as s:
+        return int(s.execute(stmt).rowcount or 0)
 
 
 def parse_search(text: str | None, t: params.Translate = params.swedish) -> str:

@@ -526,6 +526,9 @@ def follow_up(
                 "touched": bool(hits),
                 "measures": measures,
                 "geometry": polygon,
+                "start_date": p.start_date,
+                # (method, name, geometry): what the follow-up's map draws
+                "hits": [(h.method, h.name, h.geometry) for h in hits],
             }
         )
     touched = [r for r in rows if r["touched"]]
@@ -536,6 +539,96 @@ def follow_up(
         "n_touched_with_measures": sum(1 for r in touched if r["measures"]),
         "buffer_m": buffer_m,
     }
+
+
+#: Days before and after a project's start the follow-up map draws incidents of (raw detail).
+FOLLOW_UP_DAYS = 365
+
+
+def follow_up_incidents(
+    db: Database, rows: list[dict[str, Any]], buffer_m: float, now: datetime | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw incidents (street-level) in each started project's buffer, up to
+    :data:`FOLLOW_UP_DAYS` before and after its start: ``(x, y, after)``, each incident once
+    (the first project it falls in decides before/after). For raw-detail callers only — the
+    caller asks the policy; every call is a raw read. One query for all projects."""
+    from datetime import time
+
+    from tryggkarta.services.layers import street_level
+
+    now = now or datetime.now(UTC)
+    tz = local_timezone(db.settings)
+    span = timedelta(days=FOLLOW_UP_DAYS)
+    started = []
+    for r in rows:
+        day = r.get("start_date")
+        if day is None or r.get("geometry") is None:
+            continue
+        start = datetime.combine(day, time(0), tz).astimezone(UTC)
+        if start <= now:
+            area = r["geometry"].buffer(buffer_m) if buffer_m else r["geometry"]
+            started.append((area, start))
+    empty = np.array([]), np.array([]), np.array([], dtype=bool)
+    if not started:
+        return empty
+    frame = layer_frame(
+        db,
+        "incidents",
+        street_level(
+            Filters(
+                polygon=shapely.union_all(np.array([a for a, _s in started], dtype=object)),
+                start=min(s for _a, s in started) - span,
+                end=min(max(s for _a, s in started) + span, now),
+            )
+        ),
+        columns=["x", "y", "t_epoch"],
+        geometry=False,
+    )
+    if not len(frame):
+        return empty
+    x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
+    t = frame["t_epoch"].to_numpy(float)
+    taken = np.zeros(len(x), dtype=bool)
+    after = np.zeros(len(x), dtype=bool)
+    for area, start in started:  # a handful of projects; the points are vectorised
+        cut = start.timestamp()
+        mine = ~taken & shapely.contains_xy(area, x, y)
+        mine &= (t >= cut - span.total_seconds()) & (t < cut + span.total_seconds())
+        after[mine] = t[mine] >= cut
+        taken |= mine
+    return x[taken], y[taken], after[taken]
+
+
+def follow_up_cells(
+    db: Database, rows: list[dict[str, Any]], buffer_m: float, rule: disclosure.Rule
+) -> tuple[list[dict[str, Any]], disclosure.Period]:
+    """The published cells of the 52-week incident release that touch a project's buffer
+    (below raw detail: where incidents were, as released; no before/after, which is an ad-hoc
+    window). Each cell: ``x``/``y`` of its lower-left corner, ``size``, published ``n``."""
+    tz = local_timezone(db.settings)
+    period = disclosure.parse_period(None, tz=tz)
+    areas = [
+        r["geometry"].buffer(buffer_m) if buffer_m else r["geometry"]
+        for r in rows
+        if r.get("geometry") is not None
+    ]
+    rel = disclosure.incident_release(db, _region(db), period, rule, with_trend=False)
+    if rel is None or not areas:
+        return [], period
+    flat = disclosure.cells_touching(rel, shapely.union_all(np.array(areas, dtype=object)))
+    values = rel.values["count"][flat] if len(flat) else np.array([], dtype=np.int64)
+    flat, values = flat[values > 0], values[values > 0]
+    g = rel.grid
+    row, col = np.divmod(flat, g.nx)
+    return [
+        {
+            "x": g.x0 + c * g.cell_size,
+            "y": g.y0 + r_ * g.cell_size,
+            "size": g.cell_size,
+            "n": int(v),
+        }
+        for r_, c, v in zip(row.tolist(), col.tolist(), values.tolist(), strict=True)
+    ], period
 
 
 def safe_cell(value: Any) -> str:

@@ -231,6 +231,10 @@ class ActivityFollowUp:
     unsafe_after: tuple[float, float] | None = None
     answers_before: int | None = None
     answers_after: int | None = None
+    #: The measures' places for the follow-up's map (working CRS), police tactics left out
+    #: below raw detail (counted in ``hidden_places``).
+    places: list[Any] = field(default_factory=list)
+    hidden_places: int = 0
 
 
 @dataclass
@@ -373,6 +377,14 @@ def follow_up(
                     measures=[_measure_row(m, rule, lang) for m in measures],
                 )
                 places = [p for p in (place_of(m) for m in measures) if p is not None]
+                for m in measures:
+                    where = place_of(m)
+                    if where is None:
+                        continue
+                    if not rule.raw and m.measure in NON_PUBLIC_MEASURE_KINDS:
+                        item.hidden_places += 1  # where the police patrol is police tactics
+                    else:
+                        item.places.append(where)
                 window = _window(measures, now)
                 if places and window is not None:
                     mid, end = window

@@ -62,9 +62,28 @@ def _areas(db: Database, scope: Filters | None = None) -> Any:
     where = Filters(
         municipality_code=scope.municipality_code if scope else None,
         municipality_codes=scope.municipality_codes if scope else None,
+        bbox=scope.bbox if scope else None,
     )
     frame = layer_frame(db, "areas", where, columns=["name", "kind"])
     return frame[frame.geometry.notna()] if len(frame) else frame
+
+
+def outlines(
+    db: Database,
+    scope: Filters | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> list[svg.Area]:
+    """The municipality and its districts as static-map outlines (the report pages' maps
+    draw them under what they show, so a reader can tell where it is); with ``bbox`` only
+    those that reach into it (a county or national installation has thousands)."""
+    areas = _areas(db, (scope or Filters()).replace(bbox=bbox) if bbox else scope)
+    if not len(areas):
+        return []
+    return [
+        svg.Area(g, str(n), k == "municipality")
+        for g, n, k in zip(areas.geometry.to_numpy(), areas["name"], areas["kind"], strict=True)
+        if k in ("municipality", "district")
+    ]
 
 
 def _named_places(db: Database, areas: Any) -> tuple[np.ndarray, np.ndarray]:

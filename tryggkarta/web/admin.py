@@ -16,7 +16,8 @@ from tryggkarta.errors import BadInput
 from tryggkarta.services import accounts
 from tryggkarta.store import AuditLog, Organisation, User
 from tryggkarta.store.writes import audit
-from tryggkarta.web.context import _, get_db
+from tryggkarta.web.auth import accepts_upload
+from tryggkarta.web.context import _, current_language, get_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_LIMIT = 500
@@ -260,3 +261,195 @@ def audit_log() -> Any:
             args=args,
             last_month=(last_month_end.replace(day=1).isoformat(), last_month_end.isoformat()),
         )
+
+
+# --- named places for the place search (the CLI's ``tryggkarta places import``) -------------
+
+#: Places shown by name in the preview.
+PLACES_SAMPLE = 12
+PLACE_KIND_LABELS = {"place": "Namngivna platser", "address": "Gatuadresser"}
+
+
+def _places_page(error: str | None = None, status: int = 200) -> Any:
+    from tryggkarta.services import places as svc
+
+    return render_template(
+        "admin/places.html",
+        sets=svc.place_sets(get_db()),
+        kinds=svc.KINDS,
+        kind_labels={k: _(v) for k, v in PLACE_KIND_LABELS.items()},
+        error=error,
+    ), status
+
+
+@bp.route("/platser")
+def places() -> Any:
+    """The stored places per kind and file, a form to import a file and to delete a set."""
+    return _places_page()
+
+
+@bp.route("/platser/forhandsgranska", methods=["POST"])
+@accepts_upload
+def places_preview() -> Any:
+    """Read the uploaded file as the CLI would and show what an import would store; nothing
+    is written until it is confirmed (the file waits under a random token, as for imports)."""
+    from tryggkarta.errors import TryggkartaError
+    from tryggkarta.services import places as svc
+    from tryggkarta.web import imports
+
+    upload = request.files.get("file")
+    kind = request.form.get("kind", "place")
+    if kind not in svc.KINDS:
+        abort(400)
+    if upload is None or not upload.filename:
+        return _places_page(_("Välj en fil."), 400)
+    crs = (request.form.get("crs") or "").strip().removeprefix("EPSG:")[:12]
+    token, note = imports._save_upload(upload, None, {"kind": kind, "crs": crs})
+    db = get_db()
+    try:
+        records, result = svc.prepare_places(
+            db, imports._uploads() / note["path"], kind, crs=crs or None, source=note["filename"]
+        )
+    except TryggkartaError as exc:
+        imports._cleanup(token)
+        return _places_page(_place_error(exc), 400)
+    existing = {s["kind"]: 0 for s in svc.place_sets(db)}
+    for row in svc.place_sets(db):
+        existing[row["kind"]] += row["n"]
+    return render_template(
+        "admin/places_preview.html",
+        token=token,
+        kind=kind,
+        kind_label=_(PLACE_KIND_LABELS[kind]),
+        filename=note["filename"],
+        result=result,
+        skipped=[(_skipped_text(reason), n) for reason, n in result.skipped.items()],
+        replaced=existing.get(kind, 0),
+        sample=records.head(PLACES_SAMPLE).to_dict("records"),
+        preview=_places_svg(records),
+    )
+
+
+def _skipped_text(reason: str) -> str:
+    """Why rows were skipped (the service's English reason) in the page's language."""
+    if reason == "no name":
+        return _("utan namn")
+    if reason == "no usable coordinates":
+        return _("utan användbara koordinater")
+    if reason.startswith("outside "):
+        return _("utanför %(region)s", region=reason.removeprefix("outside "))
+    return reason
+
+
+def _place_error(exc: Any) -> str:
+    """The error in the page's language: the ingest readers' codes as on the import page, the
+    places service's own refusals by :data:`PLACE_ERRORS` (with its specifics after them)."""
+    from tryggkarta.web import imports
+
+    code = (exc.details or {}).get("code") if isinstance(exc.details, dict) else None
+    if code:
+        return imports._error_text(exc)
+    for start, sentence in PLACE_ERRORS.items():
+        if exc.message.startswith(start):
+            return f"{_(sentence)} ({exc.message})"
+    return exc.message
+
+
+#: The places service's own refusals (the start of its English message) → Swedish sentences.
+PLACE_ERRORS = {
+    "The file has no name column": "Filen saknar en kolumn med namn.",
+    "The file has no coordinates": "Filen saknar koordinater: en geometri, lon/lat eller x/y "
+    "behövs.",
+    "The file's geometries have no CRS": "Filens geometrier saknar koordinatsystem; ange det "
+    "(EPSG-kod, till exempel 3006).",
+    "No row of": "Ingen rad i filen är en användbar plats, så inget har ändrats.",
+    "Unknown kind of place": "Okänd sorts plats.",
+}
+
+
+def _places_svg(records: Any) -> Any:
+    """A small map of the places to import (points only: the service keeps a point per row)."""
+    import numpy as np
+
+    from tryggkarta.maps import svg
+
+    if records.empty:
+        return None
+    from tryggkarta.services import weekmaps
+
+    x, y = records["x"].to_numpy(float), records["y"].to_numpy(float)
+    cx, cy = (x.min() + x.max()) / 2, (y.min() + y.max()) / 2
+    half = max(x.max() - x.min(), y.max() - y.min(), 1500.0) / 2  # the town around them
+    frame = svg.Frame.around((cx - half, cy - half, cx + half, cy + half), 480, 0.08, 0.62)
+    return svg.static_map(
+        frame,
+        areas=weekmaps.outlines(get_db(), bbox=(frame.minx, frame.miny, frame.maxx, frame.maxy)),
+        title=_("Karta: platserna i filen"),
+        desc=_("%(n)s platser som prickar.", n=len(records)),
+        ident="places-preview",
+        dots=[svg.Dots(np.asarray(x), np.asarray(y), svg.CALM, 5.0)],
+        lang=current_language(),
+        css_class="static-map places-preview",
+    )
+
+
+@bp.route("/platser/importera", methods=["POST"])
+def places_confirm() -> Any:
+    """Import the previewed file: the kind's stored places are replaced in one transaction."""
+    from tryggkarta.errors import TryggkartaError
+    from tryggkarta.services import places as svc
+    from tryggkarta.web import imports
+
+    token = request.form.get("token", "")
+    note = imports._load_note(token)
+    if note.get("kind") not in svc.KINDS:
+        abort(400)
+    try:
+        result = svc.import_places(
+            get_db(),
+            imports._uploads() / note["path"],
+            note["kind"],
+            crs=note.get("crs") or None,
+            source=note["filename"],
+        )
+    except TryggkartaError as exc:
+        return _places_page(_place_error(exc), 400)
+    finally:
+        imports._cleanup(token)
+    with get_db().session() as s:
+        audit(
+            s,
+            "admin_places_import",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={
+                "kind": note["kind"],
+                "file": note["filename"],
+                "added": result.added,
+                "skipped": result.skipped,
+            },
+        )
+    flash(_("%(n)s platser är importerade från %(file)s.", n=result.added, file=note["filename"]))
+    return redirect(url_for("admin.places"), code=303)
+
+
+@bp.route("/platser/ta-bort", methods=["POST"])
+def places_delete() -> Any:
+    """Delete one stored set: the places of a kind that came from one file."""
+    from tryggkarta.services import places as svc
+
+    kind = request.form.get("kind", "")
+    source = request.form.get("source")
+    if kind not in svc.KINDS or source is None or len(source) > 300:
+        abort(400)
+    n = svc.delete_places(get_db(), kind, source)
+    with get_db().session() as s:
+        audit(
+            s,
+            "admin_places_delete",
+            user=current_user,
+            ip=request.remote_addr,
+            extra={"kind": kind, "file": source, "deleted": n},
+        )
+    flash(_("%(n)s platser är borttagna.", n=n))
+    return redirect(url_for("admin.places"), code=303)

@@ -29,6 +29,7 @@ from tryggkarta.geo import to_wgs84
 from tryggkarta.services import measures as svc
 from tryggkarta.store import Intervention, Organisation
 from tryggkarta.store.writes import audit
+from tryggkarta.web import pagemaps
 from tryggkarta.web.context import _, current_language, current_reach, get_db
 
 bp = Blueprint("measures", __name__, url_prefix="/insatser")
@@ -352,6 +353,7 @@ def show(measure_id: int) -> Any:
         row = svc.get_measure(s, measure_id, _, current_reach())
         org = s.get(Organisation, row.owner_org_id) if row.owner_org_id else None
         measure = svc.as_dict(row, org.name if org else None)
+        place = svc.place_of(row)
         evaluation, problem = None, None
         try:
             evaluation = svc.evaluate(
@@ -376,7 +378,7 @@ def show(measure_id: int) -> Any:
             extra={"measure_id": measure_id},
         )
     used = evaluation.categories if evaluation else (categories or measure["categories"])
-    parts = None
+    parts = print_map = None
     if evaluation is not None:
         a = evaluation.areas
         layers, all_features = [], []
@@ -391,7 +393,34 @@ def show(measure_id: int) -> Any:
             feats = [_wgs84_feature(geom, db.srid, props)]
             layers.append(_layer(key, name, feats, [(colour, name)], "line"))
             all_features += feats
+        if place is not None and not place.is_empty:
+            name = _("Insatsens plats")
+            point = place.geom_type == "Point"
+            props = {"_style": _style(pagemaps.PLACE_COLOUR, point=point, fill=0.4), "_tip": name}
+            feats = [_wgs84_feature(place, db.srid, props)]
+            layers.append(
+                _layer(
+                    "place",
+                    name,
+                    feats,
+                    [(pagemaps.PLACE_COLOUR, name)],
+                    "point" if point else "line",
+                )
+            )
+            all_features += feats
         parts = _map(layers, all_features)
+        print_map = pagemaps.measure_map(
+            place,
+            a.target,
+            a.buffer,
+            a.comparison,
+            comparison_label=(
+                _("Resten av %(name)s", name=evaluation.district)
+                if evaluation.district
+                else _("Jämförelsering")
+            ),
+            lang=current_language(),
+        )
     return render_template(
         "measures/show.html",
         measure=measure,
@@ -411,5 +440,6 @@ def show(measure_id: int) -> Any:
         ring_width=ring_width,
         chosen=set(used),
         map=parts,
+        print_map=print_map,
         **_labels(),
     )

@@ -303,7 +303,69 @@ def follow_up() -> Any:
     db = get_db()
     with db.session() as s:
         summary = _summary(db, s)
-    return render_template("projects/follow_up.html", summary=summary, **_labels())
+        follow_map = _follow_up_map(db, s, summary)
+    return render_template(
+        "projects/follow_up.html", summary=summary, follow_map=follow_map, **_labels()
+    )
+
+
+def _follow_up_map(db: Any, s: Any, summary: dict[str, Any]) -> Any:
+    """The follow-up's printable map: the projects numbered as in the table, their buffers,
+    the hot spots they touch (those the viewer's detail shows) and the incidents around them
+    at the viewer's detail — raw: each incident before/after the project's start (a raw read,
+    audit-logged); below raw: the published cells of the 52-week release, nothing finer."""
+    import shapely
+
+    from tryggkarta import disclosure
+    from tryggkarta.domain import Detail, Layer
+    from tryggkarta.services import weekmaps
+    from tryggkarta.web import pagemaps
+
+    rows = summary["rows"]
+    buffer_m = summary["buffer_m"]
+    projects = [
+        pagemaps.ProjectOnMap(
+            i,
+            r["name"],
+            r["geometry"],
+            r["touched"],
+            bool(r["measures"]),
+            tuple(r.get("hits", ())),
+        )
+        for i, r in enumerate(rows, 1)
+    ]
+    level = detail(Layer.INCIDENTS)
+    incidents, cells, label = None, [], ""
+    lang = current_language()
+    if level is Detail.RAW:
+        incidents = pc.follow_up_incidents(db, rows, buffer_m)
+        label = _("projektets start")
+        if len(incidents[0]):
+            audit(
+                s,
+                "view_raw",
+                user=current_user,
+                layer="incidents",
+                detail="follow_up_map",
+                feature_count=len(incidents[0]),
+                ip=request.remote_addr,
+            )
+    elif level is Detail.AGGREGATED:
+        rule = disclosure.rule_for(level, get_settings().min_count)
+        cells, period = pc.follow_up_cells(db, rows, buffer_m, rule)
+        label = period.label(lang)
+    shown = [r["geometry"].buffer(buffer_m + 1000.0) for r in rows if r["geometry"] is not None]
+    bbox = tuple(shapely.total_bounds(shown)) if shown else None
+    outlines = weekmaps.outlines(db, bbox=bbox)
+    return pagemaps.projects_map(
+        projects,
+        buffer_m,
+        outlines=outlines,
+        incidents=incidents,
+        cells=cells,
+        cut_label=label,
+        lang=lang,
+    )
 
 
 @bp.route("/uppfoljning.csv")

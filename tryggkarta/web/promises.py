@@ -227,6 +227,35 @@ def _follow_up(promise_id: int) -> svc.FollowUp:
     return fu
 
 
+def _numbering(fu: svc.FollowUp) -> Any:
+    """An activity's number on the map: its place in the follow-up's activity order."""
+    numbers = {id(a): i for i, a in enumerate(fu.activities, 1)}
+    return lambda activity: numbers[id(activity)]
+
+
+def _places_map(fu: svc.FollowUp) -> Any:
+    """Where the activities were carried out, numbered as in the tables (activity order);
+    the follow-up already left out police tactics below raw detail."""
+    from tryggkarta.services import weekmaps
+    from tryggkarta.web import pagemaps
+
+    places = [  # numbered like the activities (the tables show the same number)
+        pagemaps.PlaceOnMap(i, geom, a.title)
+        for i, a in enumerate(fu.activities, 1)
+        for geom in a.places
+    ]
+    import shapely
+
+    shown = [p.geometry.buffer(2000.0) for p in places]
+    bbox = tuple(shapely.total_bounds(shown)) if shown else None
+    return pagemaps.places_map(
+        places,
+        outlines=weekmaps.outlines(get_db(), bbox=bbox) if bbox else [],
+        hidden=sum(a.hidden_places for a in fu.activities),
+        lang=current_language(),
+    )
+
+
 @bp.route("/<int:promise_id>/uppfoljning")
 def follow_up(promise_id: int) -> Any:
     """The follow-up for the council, printable on A4."""
@@ -235,6 +264,8 @@ def follow_up(promise_id: int) -> Any:
     return render_template(
         "promises/follow_up.html",
         fu=fu,
+        places_map=_places_map(fu),
+        number_of=_numbering(fu),
         may_raw=policy.allowed(current_user, Layer.INCIDENTS, Detail.RAW),
         **_labels(),
     )

@@ -295,6 +295,8 @@ def campaign(campaign_id: int) -> Any:
             if earlier is not None
             else []
         )
+        area = sv.area_polygon(s, c, srid)
+        insecurity_map = _insecurity_map(s, c, area, results.cells)
         lines = survey_exports.routes(s, c)
         route_coords = _route_coords(lines, srid)
         if route_coords:  # raw walking routes are sensitive: every view is in the audit log
@@ -319,7 +321,8 @@ def campaign(campaign_id: int) -> Any:
             routes=len(lines),
             route_km=float(lines.length.sum()) / 1000 if len(lines) else 0.0,
             drawn_area=bool(c.area_wkb),
-            route_map={**_map_data(sv.area_polygon(s, c, srid), srid), "routes": route_coords},
+            route_map={**_map_data(area, srid), "routes": route_coords},
+            insecurity_map=insecurity_map,
             value=lambda v: "–" if v is None else v,
             min_count=get_settings().min_count,
             band=lambda b: band_text(b, current_language()) or "–",
@@ -330,6 +333,49 @@ def campaign(campaign_id: int) -> Any:
             municipality_name=geo.muni_name(c.municipality_code) if c.municipality_code else "",
             **_labels(),
         )
+
+
+def _insecurity_map(s: Any, c: SurveyCampaign, area: Any, cells: list[dict[str, Any]]) -> Any:
+    """The campaign's printable insecurity map: its area and the published cells (the release
+    rule, as on the result page); each pin only where the policy gives the viewer raw survey
+    detail — a raw view, so it goes to the audit log."""
+    from tryggkarta.web import pagemaps
+
+    level = policy.detail(current_user, Layer.SURVEY)
+    pins = None
+    if policy.allowed(current_user, Layer.SURVEY, Detail.RAW):
+        frame = survey_results.campaign_frame(s, c)
+        if len(frame):
+            pins = (
+                frame["x"].to_numpy(float),
+                frame["y"].to_numpy(float),
+                frame["rating"].to_numpy(float),
+            )
+            audit(
+                s,
+                "view_raw",
+                user=current_user,
+                layer="survey",
+                detail="pins",
+                feature_count=len(frame),
+                ip=request.remote_addr,
+                extra={"campaign_id": c.id},
+            )
+            s.commit()
+    from tryggkarta.services import weekmaps
+
+    districts = [
+        a for a in weekmaps.outlines(get_db()) if not a.municipality and a.geometry.intersects(area)
+    ]
+    return pagemaps.campaign_map(
+        area,
+        cells,
+        pins,
+        level=level,
+        min_count=get_settings().min_count,
+        lang=current_language(),
+        outlines=districts,
+    )
 
 
 @bp.route("/enkater/<int:campaign_id>/status", methods=["POST"])
