@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -154,13 +155,16 @@ def _alembic_config(engine: Engine, srid: int) -> Any:
     return cfg
 
 
-def known_revisions() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    """The migrations this code ships (read once: the files do not change while it runs, and
+    walking them took most of a ``/healthz`` answer under load)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+    return frozenset(rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions())
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -171,7 +175,9 @@ def current_revision(engine: Engine) -> str | None:
         return row[0] if row else None
 
 
+@functools.lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The newest migration this code ships (read once, as :func:`known_revisions`)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 

@@ -357,22 +357,28 @@ def public() -> Any:
     """The public map: the survey and incident releases (k-anonymous, public rights whoever
     asks), the municipality and its districts on the background map, and this year's measures."""
 
+    from tryggkarta.web.pagecache import cached_page
+
     db, settings = get_db(), get_settings()
-    cells = sharing.public_cells(db, settings.min_count)
     year = datetime.now(UTC).year
     with db.session() as s:
-        measures = sharing.measures_this_year(s, year)
-    return render_template(
-        "shared/public.html",
-        cells=cells,
-        measures=measures,
-        year=year,
-        min_count=settings.min_count,
-        measure_labels=MEASURES,
-        kind_labels=MEASURE_KINDS,
-        map=_public_map(db, settings.min_count),
-        band=_band_text,
-    )
+        measures = sharing.measures_this_year(s, year)  # not in the data version: in the key
+
+    def render() -> str:
+        return render_template(
+            "shared/public.html",
+            cells=sharing.public_cells(db, settings.min_count),
+            measures=measures,
+            year=year,
+            min_count=settings.min_count,
+            measure_labels=MEASURES,
+            kind_labels=MEASURE_KINDS,
+            map=_public_map(db, settings.min_count),
+            band=_band_text,
+        )
+
+    # the same page for every visitor who is not logged in, rendered once per data version
+    return cached_page(render, extra=[year, measures])
 
 
 def _public_map(db: Any, min_count: int) -> Any:

@@ -31,5 +31,7 @@ def healthz() -> Any:
 @bp.route("/")
 def index() -> Any:
     from tryggkarta.web.mapview import start_page_context
+    from tryggkarta.web.pagecache import cached_page
 
-    return render_template("index.html", **start_page_context())
+    # a visitor who is not logged in gets the page rendered once per data version and language
+    return cached_page(lambda: render_template("index.html", **start_page_context()))

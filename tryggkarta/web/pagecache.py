@@ -1,0 +1,185 @@
+"""Rendered public pages, kept per data version: the start page and ``/publik`` for visitors.
+
+Under load the public start page spent its time building the same folium map and Jinja page
+for every visitor (8 clients: 3 req/s, p50 0.8 s on a loaded machine). For an anonymous
+visitor these pages depend only on the data, the language, the query string and the day, so
+one rendering serves everyone until an import changes the data.
+
+What must not be shared between visitors, and how it is kept out:
+
+* **The CSP nonce.** The page is rendered with a per-process random placeholder instead of a
+  nonce (:data:`PLACEHOLDER`); each answer gets a fresh nonce put in its place, and the
+  ``Content-Security-Policy`` header names that fresh nonce. The placeholder is secret and
+  random, so no stored text (an area's name, a project's description) can contain it and be
+  given a nonce.
+* **Anything of a session.** Only visitors who are not logged in, send no ``Authorization``
+  and have no flashed messages waiting are served from the cache; a rendering that changed
+  the session (a CSRF token made, a flash read) is not kept.
+
+The key holds the data version (:func:`tryggkarta.store.queries.data_version` over every
+dataset), read from the database on each request: an import made by another server process
+changes it, so every process's cache is right without any message between them.
+
+Answers carry an ``ETag`` and ``Cache-Control: no-cache`` (a browser asks again each time;
+``304 Not Modified`` when nothing changed). A 304 carries no ``Content-Security-Policy``: the
+browser keeps the stored page with the stored header, whose nonce matches that page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from flask import Response, g, request, session
+from flask_login import current_user
+
+from tryggkarta.web.context import current_language, get_db, get_settings
+
+#: Stands for the nonce in a stored page; random per process, never sent to anyone.
+PLACEHOLDER = secrets.token_urlsafe(18)
+#: Rendered pages kept per process (about 0.3 MB each at 1M incidents).
+CACHE_SIZE = 32
+
+_CACHE: OrderedDict[str, tuple[str, str]] = OrderedDict()
+_LOCK = threading.Lock()
+#: A lock per page being rendered now (see :func:`cached_page`).
+_BUILDING: dict[str, threading.Lock] = {}
+
+
+def shareable() -> bool:
+    """True when this request's page may come from (and go into) the shared cache."""
+    return (
+        request.method in ("GET", "HEAD")
+        and not current_user.is_authenticated
+        and not request.headers.get("Authorization")
+        and "_flashes" not in session
+    )
+
+
+def _all_datasets(db: Any) -> list[list[str]]:
+    from sqlalchemy import select
+
+    from tryggkarta.store.models import Dataset
+
+    with db.session() as s:
+        rows = s.execute(
+            select(
+                Dataset.id,
+                Dataset.layer,
+                Dataset.checksum,
+                Dataset.imported_at,
+                Dataset.rows_imported,
+            ).order_by(Dataset.id)
+        ).all()
+    return [[str(v) for v in row] for row in rows]
+
+
+def page_key(extra: Sequence[Any] = ()) -> str:
+    """What a public page depends on: path, query, language, day, data version and ``extra``."""
+    from tryggkarta.config import local_timezone
+
+    settings = get_settings()
+    db = get_db()
+    blob = json.dumps(
+        [
+            request.script_root,
+            request.path,
+            sorted(request.args.items(multi=True)),
+            current_language(),
+            # releases are cut at weeks and years in local time: a new day may change them
+            datetime.now(local_timezone(settings)).date().isoformat(),
+            str(db.engine.url),
+            _all_datasets(db),
+            list(extra),
+        ],
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _answer(html: str, etag: str) -> Response:
+    from tryggkarta.web.security import csp_nonce
+
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+        g.tk_no_csp = True  # the stored page keeps its own header (see the module docstring)
+    else:
+        response = Response(html.replace(PLACEHOLDER, csp_nonce()), mimetype="text/html")
+    response.set_etag(etag)
+    # a visitor's first ?lang= sets their cookie: such an answer is theirs alone
+    response.headers["Cache-Control"] = "private, no-cache" if session.modified else "no-cache"
+    response.vary.add("Cookie")
+    return response
+
+
+def cached_page(render: Callable[[], str], extra: Sequence[Any] = ()) -> Response:
+    """The page ``render()`` makes, from the shared cache when the visitor may share it.
+
+    ``extra``: anything else the page shows that the data version does not cover (e.g. the
+    measures listed on ``/publik``).
+    """
+
+    if not shareable():
+        return Response(render(), mimetype="text/html")
+    key = page_key(extra)
+    hit = _lookup(key)
+    if hit is None:
+        # one thread renders a page, the others wait for it: eight visitors arriving at a
+        # cold page made eight renderings at once, each eight times slower (60 s under load)
+        with _LOCK:
+            building = _BUILDING.setdefault(key, threading.Lock())
+        with building:
+            hit = _lookup(key)
+            if hit is None:
+                try:
+                    return _render_and_keep(key, render)
+                finally:
+                    with _LOCK:
+                        _BUILDING.pop(key, None)
+    g.tk_page_cache = "hit"
+    return _answer(*hit)
+
+
+def _lookup(key: str) -> tuple[str, str] | None:
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+        return hit
+
+
+def _render_and_keep(key: str, render: Callable[[], str]) -> Response:
+    """Render with the placeholder nonce, keep the page unless it touched the session."""
+    from tryggkarta.web.security import csp_nonce
+
+    before = session.modified
+    real_nonce = g.pop("csp_nonce", None)
+    g.csp_nonce = PLACEHOLDER
+    try:
+        html = render()
+    finally:
+        g.pop("csp_nonce", None)
+        if real_nonce is not None:
+            g.csp_nonce = real_nonce
+    if session.modified and not before:
+        # the page wrote to this visitor's session (a CSRF token, a flash): not for others
+        return Response(html.replace(PLACEHOLDER, csp_nonce()), mimetype="text/html")
+    etag = hashlib.sha256(f"{key}:{html}".encode()).hexdigest()[:32]
+    with _LOCK:
+        _CACHE[key] = (html, etag)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    g.tk_page_cache = "miss"
+    return _answer(html, etag)
+
+
+def clear() -> None:
+    """Forget every kept page (tests; the data version makes it unnecessary otherwise)."""
+    with _LOCK:
+        _CACHE.clear()
