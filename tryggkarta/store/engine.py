@@ -22,12 +22,12 @@ from tryggkarta.errors import StoreError
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 10000) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cur.close()
 
 
@@ -109,8 +109,12 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
                     f"The database {target} (folder {folder}) is read-only; "
                     "make it writable or set TRYGGKARTA_INSTANCE_PATH / TRYGGKARTA_DATABASE_URL."
                 )
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        # the web app's waits for a write lock end at the lock-wait limit, as on PostgreSQL
+        # (they took 10 s, and the pysqlite timeout 30 s, whatever the limit said)
+        bounded = limits is not None and limits.lock_s > 0
+        busy_ms = limits.lock_s * 1000 if bounded else 10000
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000 if bounded else 30})
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, busy_ms))
         if limits is not None and limits.statement_s:
             _sqlite_limits(engine, limits.statement_s)
         return engine

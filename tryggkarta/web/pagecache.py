@@ -39,6 +39,7 @@ from typing import Any
 from flask import Response, g, request, session
 from flask_login import current_user
 
+from tryggkarta import __version__
 from tryggkarta.web.context import current_language, get_db, get_settings
 
 #: Stands for the nonce in a stored page; random per process, never sent to anyone.
@@ -170,7 +171,10 @@ def _render_and_keep(key: str, render: Callable[[], str]) -> Response:
     if session.modified and not before:
         # the page wrote to this visitor's session (a CSRF token, a flash): not for others
         return Response(html.replace(PLACEHOLDER, csp_nonce()), mimetype="text/html")
-    etag = hashlib.sha256(f"{key}:{html}".encode()).hexdigest()[:32]
+    # from the key, not the text: folium gives its elements random ids, so two workers'
+    # renderings of the same data differ in bytes but not in meaning, and a browser switching
+    # between workers should still get its 304
+    etag = hashlib.sha256(f"{__version__}:{key}".encode()).hexdigest()[:32]
     with _LOCK:
         _CACHE[key] = (html, etag)
         while len(_CACHE) > CACHE_SIZE:
