@@ -87,9 +87,10 @@ class Served:
             for line in lines:
                 fields = line.split()
                 local, remote = fields[1], fields[2]
-                if int(local.rsplit(":", 1)[1], 16) == self.port and int(
-                    remote.rsplit(":", 1)[1], 16
-                ) == client_port:
+                if (
+                    int(local.rsplit(":", 1)[1], 16) == self.port
+                    and int(remote.rsplit(":", 1)[1], 16) == client_port
+                ):
                     inodes.add(fields[9])
         for pid in self.workers():
             try:
@@ -111,9 +112,13 @@ def get(conn: http.client.HTTPConnection, path: str, token: str | None = None) -
 def import_file(conn: http.client.HTTPConnection, token: str, path: Path) -> dict:
     boundary = uuid.uuid4().hex
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-        "Content-Type: application/json\r\n\r\n"
-    ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+            "Content-Type: application/json\r\n\r\n"
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     conn.request(
         "POST",
         "/api/import/incidents",
@@ -294,4 +299,9 @@ def test_the_worker_line_and_options(runner) -> None:  # noqa: ANN001
     assert bad.exit_code == 2 and "--workers" in bad.output
     assert runner.invoke(main, ["serve", "--workers", "x"]).exit_code == 2
     port = _free_port()
-    assert runner.invoke(main, ["serve", "--port", str(port), "--workers", "4", "--check-only"]).exit_code == 0
+    assert (
+        runner.invoke(
+            main, ["serve", "--port", str(port), "--workers", "4", "--check-only"]
+        ).exit_code
+        == 0
+    )

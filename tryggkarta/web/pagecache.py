@@ -63,10 +63,12 @@ def shareable() -> bool:
     )
 
 
-def _all_datasets(db: Any) -> list[list[str]]:
+def _stored_state(db: Any) -> list[list[str]]:
+    """Every dataset (id, layer, checksum, import time, rows) and every stored setting (the
+    demo flag among them): what the public pages' data and notices follow."""
     from sqlalchemy import select
 
-    from tryggkarta.store.models import Dataset
+    from tryggkarta.store.models import Dataset, Setting
 
     with db.session() as s:
         rows = s.execute(
@@ -78,7 +80,8 @@ def _all_datasets(db: Any) -> list[list[str]]:
                 Dataset.rows_imported,
             ).order_by(Dataset.id)
         ).all()
-    return [[str(v) for v in row] for row in rows]
+        stored = s.execute(select(Setting.key, Setting.value).order_by(Setting.key)).all()
+    return [[str(v) for v in row] for row in [*rows, *stored]]
 
 
 def page_key(extra: Sequence[Any] = ()) -> str:
@@ -96,7 +99,8 @@ def page_key(extra: Sequence[Any] = ()) -> str:
             # releases are cut at weeks and years in local time: a new day may change them
             datetime.now(local_timezone(settings)).date().isoformat(),
             str(db.engine.url),
-            _all_datasets(db),
+            repr(settings),  # one per process in production; tests make apps of many kinds
+            _stored_state(db),
             list(extra),
         ],
         default=str,
