@@ -170,3 +170,31 @@ def test_a_page_that_writes_the_session_is_not_kept(app, db) -> None:  # noqa: A
 
         assert pagecache.cached_page(render).status_code == 200
     assert pagecache._CACHE == {}
+
+
+def test_a_drawn_project_and_a_computed_layer_change_the_kept_page(client, demo_db) -> None:
+    """Neither has a dataset: a drawn project is stored alone, a forecast run in analysis_runs."""
+    import shapely
+
+    from tryggkarta.services.forecast import forecast_layer
+    from tryggkarta.store import Filters, Project
+
+    before = client.get("/").headers["ETag"]
+    forecast_layer(demo_db, Filters())
+    computed = client.get("/").headers["ETag"]
+    assert computed != before
+    square = shapely.box(408_600.0, 6_472_700.0, 408_700.0, 6_472_800.0)
+    with demo_db.session() as s:
+        s.add(
+            Project(
+                dedup_key="drawn-pagecache",
+                name="Ritat torg",
+                minx=408_600.0,
+                miny=6_472_700.0,
+                maxx=408_700.0,
+                maxy=6_472_800.0,
+                geom_wkb=shapely.to_wkb(square),
+            )
+        )
+    drawn = client.get("/")
+    assert drawn.headers["ETag"] != computed and "Ritat torg" in drawn.get_data(as_text=True)

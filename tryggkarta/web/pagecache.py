@@ -64,11 +64,13 @@ def shareable() -> bool:
 
 
 def _stored_state(db: Any) -> list[list[str]]:
-    """Every dataset (id, layer, checksum, import time, rows) and every stored setting (the
-    demo flag among them): what the public pages' data and notices follow."""
-    from sqlalchemy import select
+    """What the public pages show, as cheap facts: every dataset (id, layer, checksum, import
+    time, rows: imports, undos and the web forms that add rows change it), every stored
+    setting (the demo flag), the analysis runs (a computed forecast layer goes on the start
+    page) and the drawn projects (they have no dataset; they are only ever added)."""
+    from sqlalchemy import func, select
 
-    from tryggkarta.store.models import Dataset, Setting
+    from tryggkarta.store.models import AnalysisRun, Dataset, Project, Setting
 
     with db.session() as s:
         rows = s.execute(
@@ -81,7 +83,9 @@ def _stored_state(db: Any) -> list[list[str]]:
             ).order_by(Dataset.id)
         ).all()
         stored = s.execute(select(Setting.key, Setting.value).order_by(Setting.key)).all()
-    return [[str(v) for v in row] for row in [*rows, *stored]]
+        runs = s.execute(select(func.count(), func.max(AnalysisRun.id))).all()
+        drawn = s.execute(select(func.count(), func.max(Project.id))).all()
+    return [[str(v) for v in row] for row in [*rows, *stored, *runs, *drawn]]
 
 
 def page_key(extra: Sequence[Any] = ()) -> str:
