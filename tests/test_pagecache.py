@@ -198,3 +198,21 @@ def test_a_drawn_project_and_a_computed_layer_change_the_kept_page(client, demo_
         )
     drawn = client.get("/")
     assert drawn.headers["ETag"] != computed and "Ritat torg" in drawn.get_data(as_text=True)
+
+
+def test_users_with_the_same_rights_share_the_map_not_the_page(app, auth, demo_db, builds) -> None:
+    """The map part is kept per role, scope and organisation; name and CSRF token are each
+    user's own, and another role gets its own map."""
+    first = app.test_client()
+    type(auth)(first, demo_db).login("police", username="polis_ett")
+    one = first.get("/").get_data(as_text=True)
+    second = app.test_client()
+    type(auth)(second, demo_db).login("police", username="polis_tva")
+    two = second.get("/").get_data(as_text=True)
+    assert len(builds) == 1
+    assert "polis_ett" in one and "polis_ett" not in two and "polis_tva" in two
+    token = re.compile(r'name="csrf_token" value="([^"]+)"')
+    assert token.search(one).group(1) != token.search(two).group(1)
+    third = app.test_client()
+    type(auth)(third, demo_db).login("planner", username="planerare_ett")
+    assert third.get("/").status_code == 200 and len(builds) == 2

@@ -191,7 +191,54 @@ def _render_and_keep(key: str, render: Callable[[], str]) -> Response:
     return _answer(html, etag)
 
 
+_CONTEXTS: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+
+def rights_key(user: Any) -> list[Any]:
+    """What a logged-in user's map depends on besides the data: role, raw-data scope and
+    organisation (never the user's name or session)."""
+    from tryggkarta import policy
+
+    codes = getattr(user, "municipality_codes", None)
+    return [
+        getattr(user, "role", None),
+        sorted(codes) if codes is not None else None,
+        getattr(user, "organisation_id", None),
+        repr(policy.raw_scope(user)),
+    ]
+
+
+def cached_context(
+    build: Callable[[], dict[str, Any]], extra: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """A logged-in user's start-page context (the map's parts, filters, notes), kept per rights,
+    query, language and data version; the page around it (their name, CSRF token, nonce) is
+    rendered for each request. Users with the same rights share it: it holds nothing else."""
+    key = page_key([*rights_key(current_user), *extra])
+    with _LOCK:
+        context = _CONTEXTS.get(key)
+        if context is not None:
+            _CONTEXTS.move_to_end(key)
+            return context
+        building = _BUILDING.setdefault("ctx:" + key, threading.Lock())
+    with building:
+        with _LOCK:
+            context = _CONTEXTS.get(key)
+        if context is None:
+            try:
+                context = build()
+                with _LOCK:
+                    _CONTEXTS[key] = context
+                    while len(_CONTEXTS) > CACHE_SIZE:
+                        _CONTEXTS.popitem(last=False)
+            finally:
+                with _LOCK:
+                    _BUILDING.pop("ctx:" + key, None)
+    return context
+
+
 def clear() -> None:
     """Forget every kept page (tests; the data version makes it unnecessary otherwise)."""
     with _LOCK:
         _CACHE.clear()
+        _CONTEXTS.clear()
