@@ -387,6 +387,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--skip", default="", help="comma-separated: page,import,load")
     parser.add_argument("--load-engines", default="sqlite,postgis")
+    parser.add_argument("--load-scenarios", default="public,every", help="public,every")
     parser.add_argument("--workers", type=int, default=0, help="N for the worker runs (cores)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -427,10 +428,14 @@ def main() -> None:
         for engine in engines:
             url = f"sqlite:///{store(n)}" if engine == "sqlite" else pg_store(n)
             label = "SQLite" if engine == "sqlite" else "PostGIS"
-            for scenario, only in (
+            scenarios = (
                 ("start page (public) and /publik", {"start page (public)", "public page /publik"}),
                 ("every path", None),
-            ):
+            )
+            wanted = set(args.load_scenarios.split(","))
+            for scenario, only in [
+                sc for sc in scenarios if ("public" if sc[1] else "every") in wanted
+            ]:
                 runs = [(name, load_test(url, args.seconds, w, only=only)) for name, w in servers]
                 print_load(
                     f"### Load, {label}, {n:,} incidents: 8 connections for {args.seconds:.0f} s "
@@ -441,9 +446,10 @@ def main() -> None:
             "Each run: `tryggkarta serve --workers N --threads 8` in its own process, warmed "
             "(every path from 8 fresh connections, twice), then 8 keep-alive client connections "
             "cycling over the paths, each waiting for its answer; errors = anything but 200. The "
-            "police start page is built for each request (it is the user's own page); the public "
-            "pages come from the rendered-page cache (tryggkarta/web/pagecache.py). The client "
-            "runs on the same 2 cores as the server.\n"
+            "public pages come from the rendered-page cache, the police start page's map from the "
+            "per-rights cache with the page around it rendered per request "
+            "(tryggkarta/web/pagecache.py); one police token, so every police request after the "
+            "warm-up hits that cache. The client runs on the same cores as the server.\n"
         )
 
 
