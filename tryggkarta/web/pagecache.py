@@ -16,9 +16,14 @@ What must not be shared between visitors, and how it is kept out:
   and have no flashed messages waiting are served from the cache; a rendering that changed
   the session (a CSRF token made, a flash read) is not kept.
 
-The key holds the data version (:func:`tryggkarta.store.queries.data_version` over every
-dataset), read from the database on each request: an import made by another server process
-changes it, so every process's cache is right without any message between them.
+The key holds the data version (every dataset's id, checksum, import time and rows, as
+:func:`tryggkarta.store.queries.data_version`, plus the stored settings, the analysis runs
+and the drawn projects: :func:`_stored_state`), read from the database on each request: an
+import made by another server process changes it, so every process's cache is right without
+any message between them.
+
+Logged-in users get their own page each time, around a map part kept per rights (role,
+raw-data scope, organisation), query, language and data version (:func:`cached_context`).
 
 Answers carry an ``ETag`` and ``Cache-Control: no-cache`` (a browser asks again each time;
 ``304 Not Modified`` when nothing changed). A 304 carries no ``Content-Security-Policy``: the
