@@ -228,8 +228,9 @@ def main() -> None:
     for engine, *_rest, ogc in rows:
         print(f"| {engine} | " + " | ".join(f"{ogc[label]:.1f}" for label in labels) + " |")
     print(
-        "\nPages are `limit=100` with `numberMatched` (a `count(*)` in the same snapshot); "
-        "a deep page costs the `OFFSET` scan of the primary-key index."
+        "\nPages are `limit=100` with `numberMatched` (a `count(*)` in the same snapshot, kept "
+        "per data version since the worker-model change: best of 5 counts once); a deep page "
+        "costs the `OFFSET` scan of the primary-key index."
     )
 
 

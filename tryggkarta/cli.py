@@ -222,31 +222,72 @@ def check_address(host: str, port: int) -> None:
     envvar="TRYGGKARTA_PORT",
 )
 @click.option("--debug/--no-debug", default=False)
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    envvar="TRYGGKARTA_WORKERS",
+    help="Server processes (default: one per core). 1: waitress in one process.",
+)
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    envvar="TRYGGKARTA_THREADS",
+    help="Threads per process.",
+)
 @click.option("--check-only", is_flag=True, help="Only check that the address is free, then exit.")
-def serve(host: str, port: int, debug: bool, threads: int, check_only: bool) -> None:
-    """Serve the web application (waitress; --debug uses Flask's reloader).
+def serve(
+    host: str, port: int, debug: bool, workers: int | None, threads: int, check_only: bool
+) -> None:
+    """Serve the web application: N worker processes (gunicorn), or waitress with --workers 1
+    (and where fork is missing); --debug uses Flask's reloader.
 
     The address is checked before anything is printed: a port in use ends in one sentence
     saying what to do, not a traceback after the URL.
     """
+    from tryggkarta.web import server
+
     check_address(host, port)
     if check_only:
         return
-    from tryggkarta.web import create_app
-
-    get_database()  # fail early and clearly when the schema is missing
-    # one database connection per waitress thread (and two spare), unless configured
+    if workers is None:
+        workers = server.default_workers() if server.can_fork_workers() else 1
+    elif workers > 1 and not server.can_fork_workers():
+        click.echo(
+            f"{workers} worker processes need fork and gunicorn (not available here): "
+            "serving with waitress in one process.",
+            err=True,
+        )
+        workers = 1
+    if debug:
+        workers = 1
+    # one database connection per thread (and two spare) in each process, unless configured
     os.environ.setdefault("TRYGGKARTA_DB_POOL_SIZE", str(threads + 2))
-    app = create_app()
+    os.environ.setdefault(
+        "TRYGGKARTA_PASSWORD_CHECKS", str(server.password_checks_per_worker(workers))
+    )
+    database = get_database()  # fail early and clearly when the schema is missing
+    settings = database.settings
+    database.dispose()  # no connection crosses a fork
+    if settings.extra.get("secret_key_generated"):
+        # no key configured: one key for every worker, or a session made by one is refused
+        # by the others (it still does not survive a restart; create_app warns)
+        os.environ["TRYGGKARTA_SECRET_KEY"] = settings.secret_key
     click.echo(f"tryggkarta {__version__} at http://{host}:{port}/")
+    click.echo(_worker_line(workers, threads, settings.ratelimit_storage))
     try:
+        if workers > 1:
+            server.run_gunicorn(host, port, workers, threads)
+            return
+        from tryggkarta.web import create_app
+
+        app = create_app()
         if debug:
             app.run(host=host, port=port, debug=True)
             return
         import gc
-
-        from waitress import serve as waitress_serve
 
         # Everything loaded so far lives as long as the server: out of the collector's sight, a
         # full collection no longer walks it (a 5,000-feature GeoJSON answer took 170 ms instead
@@ -255,16 +296,19 @@ def serve(host: str, port: int, debug: bool, threads: int, check_only: bool) -> 
         # waitress reads a whole request body before the app sees the request: cap it at the
         # upload limit (+1 MiB for the multipart envelope) instead of waitress's default 1 GiB.
         max_body = (app.extensions["tryggkarta.settings"].max_upload_mb + 1) * 1024 * 1024
-        waitress_serve(
-            app,
-            host=host,
-            port=port,
-            threads=threads,
-            ident="tryggkarta",
-            max_request_body_size=max_body,
-        )
+        server.run_waitress(app, host, port, threads, max_body)
     except OSError as exc:  # taken between the check and the bind
         raise _address_problem(host, port, exc) from None
+
+
+def _worker_line(workers: int, threads: int, ratelimit_storage: str) -> str:
+    """One line saying how the server runs (and what is per process)."""
+    if workers == 1:
+        return f"  1 process (waitress), {threads} threads"
+    line = f"  {workers} worker processes (gunicorn), {threads} threads each"
+    if ratelimit_storage.startswith("memory://"):
+        line += "; rate limits counted per process (TRYGGKARTA_RATELIMIT_STORAGE shares them)"
+    return line
 
 
 @main.group(cls=TryggkartaGroup)

@@ -373,16 +373,38 @@ _CACHE: OrderedDict[tuple, Release] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def _cached(key: tuple, compute: Callable[[], Release]) -> Release:
+_BUILDING: dict[tuple, threading.Lock] = {}
+
+
+def _lookup(key: tuple) -> Release | None:
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    value = compute()
+    return None
+
+
+def _cached(key: tuple, compute: Callable[[], Release]) -> Release:
+    """``compute()`` once per key; threads asking for a release being computed wait for it
+    (eight cold requests at once computed it eight times, each eight times slower)."""
+    value = _lookup(key)
+    if value is not None:
+        return value
     with _CACHE_LOCK:
-        _CACHE[key] = value
-        while len(_CACHE) > 64:
-            _CACHE.popitem(last=False)
+        building = _BUILDING.setdefault(key, threading.Lock())
+    with building:
+        value = _lookup(key)
+        if value is not None:
+            return value
+        try:
+            value = compute()
+            with _CACHE_LOCK:
+                _CACHE[key] = value
+                while len(_CACHE) > 64:
+                    _CACHE.popitem(last=False)
+        finally:
+            with _CACHE_LOCK:
+                _BUILDING.pop(key, None)
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -21,12 +22,12 @@ from tryggkarta.errors import StoreError
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 10000) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cur.close()
 
 
@@ -108,8 +109,12 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
                     f"The database {target} (folder {folder}) is read-only; "
                     "make it writable or set TRYGGKARTA_INSTANCE_PATH / TRYGGKARTA_DATABASE_URL."
                 )
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        # the web app's waits for a write lock end at the lock-wait limit, as on PostgreSQL
+        # (they took 10 s, and the pysqlite timeout 30 s, whatever the limit said)
+        bounded = limits is not None and limits.lock_s > 0
+        busy_ms = limits.lock_s * 1000 if bounded else 10000
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000 if bounded else 30})
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, busy_ms))
         if limits is not None and limits.statement_s:
             _sqlite_limits(engine, limits.statement_s)
         return engine
@@ -154,13 +159,16 @@ def _alembic_config(engine: Engine, srid: int) -> Any:
     return cfg
 
 
-def known_revisions() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    """The migrations this code ships (read once: the files do not change while it runs, and
+    walking them took most of a ``/healthz`` answer under load)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+    return frozenset(rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions())
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -171,7 +179,9 @@ def current_revision(engine: Engine) -> str | None:
         return row[0] if row else None
 
 
+@functools.lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The newest migration this code ships (read once, as :func:`known_revisions`)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 

@@ -9,6 +9,9 @@ PostGIS; callers never branch on the engine.
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -19,7 +22,7 @@ from sqlalchemy import Connection, DateTime, func, select, type_coerce
 
 from tryggkarta.errors import BadInput
 from tryggkarta.store.engine import unbounded
-from tryggkarta.store.models import POINT_LAYERS
+from tryggkarta.store.models import POINT_LAYERS, Dataset
 from tryggkarta.store.queries import Filters, _filtered, _needs_exact_polygon_check, model_for
 from tryggkarta.store.types import UTCDateTime
 
@@ -77,6 +80,44 @@ def count_rows(conn: Connection, db: Database, layer: str, filters: Filters) -> 
     return int(conn.execute(stmt).scalar_one())
 
 
+#: Layers whose rows change only with their datasets (imports, deletes, and the web forms
+#: that add rows also count them in their dataset): their counts can be kept per version.
+VERSIONED_LAYERS = frozenset({"incidents", "survey"})
+_COUNTS: OrderedDict[str, int] = OrderedDict()
+_COUNTS_LOCK = threading.Lock()
+
+
+def _kept_count(conn: Connection, db: Database, layer: str, filters: Filters) -> int:
+    """:func:`count_rows`, kept per (layer, filters, data version) for versioned layers.
+
+    Every OGC items page counted the whole match again (at 1M incidents most of a page's
+    time under load). The version is read on ``conn``, inside the page's snapshot, so the kept
+    count belongs to the same snapshot as the rows; another process's import changes it.
+    """
+    if layer not in VERSIONED_LAYERS:
+        return count_rows(conn, db, layer, filters)
+    version = conn.execute(
+        select(Dataset.id, Dataset.checksum, Dataset.imported_at, Dataset.rows_imported)
+        .where(Dataset.layer == layer)
+        .order_by(Dataset.id)
+    ).all()
+    key = json.dumps(
+        [str(db.engine.url), layer, filters.cache_dict(), [list(map(str, r)) for r in version]],
+        sort_keys=True,
+        default=str,
+    )
+    with _COUNTS_LOCK:
+        if key in _COUNTS:
+            _COUNTS.move_to_end(key)
+            return _COUNTS[key]
+    matched = count_rows(conn, db, layer, filters)
+    with _COUNTS_LOCK:
+        _COUNTS[key] = matched
+        while len(_COUNTS) > 256:
+            _COUNTS.popitem(last=False)
+    return matched
+
+
 def page(
     db: Database,
     layer: str,
@@ -95,7 +136,7 @@ def page(
         raise BadInput("A page needs a limit and an offset of at least 0.")
     stmt, names = _select(db, layer, filters, columns)
     with snapshot(db) as conn:
-        matched = count_rows(conn, db, layer, filters)
+        matched = _kept_count(conn, db, layer, filters)
         rows = conn.execute(stmt.limit(limit).offset(offset)).all() if offset < matched else []
     return _frame(db, layer, rows, names), matched
 

@@ -98,7 +98,11 @@ class Anonymous(AnonymousUserMixin):
 #: Password checks (argon2: 64 MiB and ~0.1–0.3 s of a core each) running at once in this
 #: process: half the cores. More wait briefly and are then turned away, so a flood of logins
 #: cannot take every server thread and core, and the other pages keep answering.
-PASSWORD_CHECKS = max(1, (os.cpu_count() or 2) // 2)
+#: ``tryggkarta serve`` with N worker processes sets TRYGGKARTA_PASSWORD_CHECKS so that all of
+#: them together keep to about half the cores.
+PASSWORD_CHECKS = int(os.environ.get("TRYGGKARTA_PASSWORD_CHECKS") or 0) or max(
+    1, (os.cpu_count() or 2) // 2
+)
 PASSWORD_WAIT_S = 0.05
 _password_checks = threading.BoundedSemaphore(PASSWORD_CHECKS)
 

@@ -328,9 +328,11 @@ def _sensitive(response: Response) -> bool:
     """Must not be kept by a browser or proxy cache: a user's page, token data, auth pages."""
     if request.endpoint == "static" or request.blueprint in ("assets", "basemap"):
         return False
-    if request.endpoint in NO_STORE_ENDPOINTS or current_user.is_authenticated:
+    # the header first: asking current_user would load a token's user again, and when the
+    # database refused that once (a lock), it would wait for the lock a second time here
+    if request.endpoint in NO_STORE_ENDPOINTS or request.headers.get("Authorization"):
         return True
-    if request.headers.get("Authorization"):
+    if current_user.is_authenticated:
         return True
     if request.blueprint == "auth" or request.method not in SAFE_METHODS:
         return True
@@ -340,9 +342,10 @@ def _sensitive(response: Response) -> bool:
 def install_headers(app: Flask, settings: Settings) -> None:
     @app.after_request
     def headers(response: Response) -> Response:
-        response.headers.setdefault(
-            "Content-Security-Policy", content_security_policy(settings, csp_nonce())
-        )
+        if not g.get("tk_no_csp"):  # a 304 of a kept page keeps the browser's stored policy
+            response.headers.setdefault(
+                "Content-Security-Policy", content_security_policy(settings, csp_nonce())
+            )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")

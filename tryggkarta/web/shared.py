@@ -358,29 +358,40 @@ def public() -> Any:
     """The public map: the survey and incident releases (k-anonymous, public rights whoever
     asks), the municipality and its districts on the background map, and this year's measures."""
 
+    from tryggkarta.web.pagecache import cached_page
+
     db, settings = get_db(), get_settings()
-    cells = sharing.public_cells(db, settings.min_count)
     year = datetime.now(UTC).year
     with db.session() as s:
-        measures = sharing.measures_this_year(s, year)
+        measures = sharing.measures_this_year(s, year)  # not in the data version: in the key
         campaigns = survey.public_campaigns(
             s,
             datetime.now(local_timezone()).date(),
             geo.parse_region(settings.region).municipality_codes,
         )
+        # opened and closed by hand, not in the data version either: in the key
+        listed = [
+            [(c.id, c.slug, c.name, str(c.ends_on)) for c in campaigns[k]]
+            for k in ("open", "closed")
+        ]
         s.expunge_all()
-    return render_template(
-        "shared/public.html",
-        cells=cells,
-        measures=measures,
-        campaigns=campaigns,
-        year=year,
-        min_count=settings.min_count,
-        measure_labels=MEASURES,
-        kind_labels=MEASURE_KINDS,
-        map=_public_map(db, settings.min_count),
-        band=_band_text,
-    )
+
+    def render() -> str:
+        return render_template(
+            "shared/public.html",
+            cells=sharing.public_cells(db, settings.min_count),
+            measures=measures,
+            campaigns=campaigns,
+            year=year,
+            min_count=settings.min_count,
+            measure_labels=MEASURES,
+            kind_labels=MEASURE_KINDS,
+            map=_public_map(db, settings.min_count),
+            band=_band_text,
+        )
+
+    # the same page for every visitor who is not logged in, rendered once per data version
+    return cached_page(render, extra=[year, measures, listed])
 
 
 def _public_map(db: Any, min_count: int) -> Any:

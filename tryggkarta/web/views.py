@@ -30,6 +30,14 @@ def healthz() -> Any:
 
 @bp.route("/")
 def index() -> Any:
-    from tryggkarta.web.mapview import start_page_context
+    from flask_login import current_user
 
-    return render_template("index.html", **start_page_context())
+    from tryggkarta.web import mapview
+    from tryggkarta.web.pagecache import cached_context, cached_page
+
+    if current_user.is_authenticated:
+        # the map is the same for everyone with these rights; the page around it is theirs
+        context = cached_context(mapview.start_page_context)
+        return render_template("index.html", **context)
+    # a visitor who is not logged in gets the page rendered once per data version and language
+    return cached_page(lambda: render_template("index.html", **mapview.start_page_context()))
