@@ -69,11 +69,18 @@ class Served:
         conn.connect()
         return conn
 
-    def workers(self) -> list[int]:
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
-        ).stdout
-        return [int(p) for p in out.split()]
+    def workers(self, expected: int = 0, wait: float = 60.0) -> list[int]:
+        """The worker processes; with ``expected``, waits until that many run (the first
+        worker answers /healthz while the second may still be booting on a busy machine)."""
+        deadline = time.time() + wait
+        while True:
+            out = subprocess.run(
+                ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
+            ).stdout
+            pids = [int(p) for p in out.split()]
+            if len(pids) >= expected or time.time() > deadline:
+                return pids
+            time.sleep(0.2)
 
     def worker_of(self, conn: http.client.HTTPConnection) -> int | None:
         """The worker process holding the server side of ``conn`` (from /proc)."""
@@ -207,7 +214,7 @@ def _matched(conn: http.client.HTTPConnection, token: str) -> int:
 
 def test_an_import_through_one_worker_is_seen_by_the_other(serve) -> None:
     served = serve("--workers", "2", "--threads", "2")
-    assert len(served.workers()) == 2
+    assert len(served.workers(expected=2)) == 2
     (pid_a, via_a), (pid_b, via_b) = _one_connection_per_worker(served).items()
     first = import_file(via_a, served.token, DATA / "polisen_dump_a.json")["rows_imported"]
     assert first > 0
