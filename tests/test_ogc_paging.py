@@ -292,3 +292,24 @@ def test_keyset_page_in_the_store(db):
     assert empty.frame.empty and empty.matched == 0 and empty.last_id is None
     with pytest.raises(Exception, match="limit"):
         paging.keyset_page(db, "incidents", Filters(), cols, limit=0)
+
+
+def test_a_token_notes_its_use_once_a_minute_not_per_request(client, db):
+    """Every API read used to write the token's last-used time (a commit per request)."""
+    from datetime import timedelta
+
+    from tryggkarta.store import ApiToken
+
+    headers = _headers(db)
+    assert client.get(f"{URL}?limit=1", headers=headers).status_code == 200
+    with db.session() as s:
+        first = s.scalar(select(ApiToken.last_used_at))
+    assert first is not None
+    assert client.get(f"{URL}?limit=1", headers=headers).status_code == 200
+    with db.session() as s:
+        assert s.scalar(select(ApiToken.last_used_at)) == first
+        s.query(ApiToken).update({"last_used_at": first - timedelta(minutes=2)})
+        s.commit()
+    assert client.get(f"{URL}?limit=1", headers=headers).status_code == 200
+    with db.session() as s:
+        assert s.scalar(select(ApiToken.last_used_at)) > first - timedelta(seconds=1)
