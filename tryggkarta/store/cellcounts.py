@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import and_, case, delete, func, literal, literal_column, select, true
+from sqlalchemy import and_, case, delete, false, func, literal, literal_column, select, true
 from sqlalchemy.orm import Session
 
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS
@@ -273,13 +273,22 @@ def coarse_where(filters: Any, tz: ZoneInfo | None = None) -> list[Any] | None:
     zone = _zone(tz)
     c = TABLE.c
     clauses: list[Any] = []
-    for moment, op in ((filters.start, "ge"), (filters.end, "lt")):
-        if moment is None:
-            continue
-        if not is_boundary(moment, zone):
+    for moment in (filters.start, filters.end):
+        if moment is not None and not is_boundary(moment, zone):
             return None
-        day = day_number(moment, zone)
-        clauses.append(c.day >= day if op == "ge" else c.day < day)
+    if filters.start is not None and filters.end is not None:
+        # the bucket days themselves: one index descent per bucket on (day, cx, cy) reads
+        # only the tile's cells, where a day range would read the whole country's
+        d0, d1 = day_number(filters.start, zone), day_number(filters.end, zone)
+        if d1 <= d0:
+            clauses.append(false())
+        else:
+            _epochs, days = buckets(filters.start.timestamp(), filters.end.timestamp() - 1, zone)
+            clauses.append(c.day.in_([d for d in days if d0 <= d < d1]))
+    elif filters.start is not None:
+        clauses.append(c.day >= day_number(filters.start, zone))
+    elif filters.end is not None:
+        clauses.append(c.day < day_number(filters.end, zone))
     if filters.categories is not None:
         wanted = set(filters.categories)
         groups = [
