@@ -159,16 +159,19 @@ def keyset_page(
     table = model_for(layer).__table__
     if after is not None:
         stmt = stmt.where(table.c.id > int(after))
+    cap = COUNT_CAP if count_cap is None else count_cap
     with snapshot(db) as conn:
+        n = count_capped(conn, db, layer, filters, cap)
+        if n > cap and db.is_postgis:
+            # Many rows match: walk the partitions' primary keys in id order and stop after
+            # the page. The planner misjudges a dense bbox (PostGIS estimated 150 rows where
+            # a Göteborg box holds 56,000 a year) and would fetch and sort every match
+            # (563,000 rows, 3.8 s at 15M) instead.
+            conn.exec_driver_sql("SET LOCAL enable_sort = off")
         rows = conn.execute(stmt.limit(limit + 1).offset(offset)).all()
         more = len(rows) > limit
         rows = rows[:limit]
-        if after is None and not more and (rows or offset == 0):
-            matched: int | None = offset + len(rows)  # the whole layer ends on this page
-        else:
-            cap = COUNT_CAP if count_cap is None else count_cap
-            n = count_capped(conn, db, layer, filters, cap)
-            matched = n if n <= cap else None
+        matched = n if n <= cap else None
     frame = _frame(db, layer, rows, names)
     last = int(rows[-1][0]) if rows else None  # "id" is the first column
     return Page(frame, matched, more, last)
