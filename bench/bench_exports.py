@@ -237,8 +237,9 @@ def main() -> None:
     for engine, *_rest, ogc in rows:
         print(f"| {engine} | " + " | ".join(f"{ogc[label]:.1f}" for label in labels) + " |")
     print(
-        "\nPages are `limit=100` with `numberMatched` (a `count(*)` in the same snapshot); "
-        "a deep page costs the `OFFSET` scan of the primary-key index."
+        "\nPages are `limit=100`, paged by key (`id > last`, as the `next` link's cursor "
+        "does) and counted up to 10,000 rows in the same snapshot; a deep page costs what "
+        "the first one costs."
     )
 
 
