@@ -187,11 +187,7 @@ class Incident(Base):
     y: Mapped[float] = mapped_column(Float)
     geom_wkb: Mapped[bytes] = mapped_column(LargeBinary)
 
-    __table_args__ = (
-        Index("ix_incidents_xy", "x", "y"),
-        # a reader bound to a municipality pages and counts its rows by key (migration 0015)
-        Index("ix_incidents_municipality_id", "municipality_code", "id"),
-    )
+    __table_args__ = (Index("ix_incidents_xy", "x", "y"),)
 
 
 class IncidentCellCount(Base):
