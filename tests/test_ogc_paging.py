@@ -189,7 +189,7 @@ def test_tampered_and_foreign_cursors_are_400(client, db, app):
         cursor.split(".")[0] + ".x",
         "",
         "5",
-        "x" * 600,
+        "x" * 2100,
         other_key.dumps([["incidents", "", ""], 5]),  # signed elsewhere
         own_key.dumps([["incidents", "", ""], "5"]),  # a key that is not a number
         own_key.dumps({"last": 5}),

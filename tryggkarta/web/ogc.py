@@ -281,7 +281,7 @@ def _cursor(value: str | None, name: str) -> int | None:
     from itsdangerous import BadSignature
 
     try:
-        data = _serializer().loads(value) if len(value) <= 500 else None
+        data = _serializer().loads(value) if len(value) <= 2000 else None
     except BadSignature:
         data = None
     if (
