@@ -126,7 +126,7 @@ def db_retention(before: str) -> None:
     from datetime import date, datetime
 
     from tryggkarta.config import local_timezone
-    from tryggkarta.store import partitions, writes
+    from tryggkarta.store import Incident, cellcounts, partitions, writes
 
     try:
         day = date.fromisoformat(before)
@@ -137,6 +137,8 @@ def db_retention(before: str) -> None:
     cutoff = datetime(day.year, day.month, day.day, tzinfo=local_timezone())
     database = get_database()
     with database.session() as s:
+        if cellcounts.available(s):  # the kept counts lose the removed rows too
+            cellcounts.subtract_where(s, Incident.__table__.c.occurred_at < cutoff)
         removed = partitions.drop_before(s.connection(), cutoff)
         writes.audit(
             s, "retention", detail=f"before {day.isoformat()}", feature_count=sum(removed.values())

@@ -234,13 +234,21 @@ def find_tokens(session: Session, user: User, name: str | None = None) -> list[A
     return list(session.scalars(stmt.order_by(ApiToken.id)).all())
 
 
+#: A token's "last used" time is written at most this often: it is shown by the day, and a
+#: write per request made every API read wait for a commit (a WAL flush) of its own.
+LAST_USED_EVERY = timedelta(minutes=1)
+
+
 def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a (not revoked, not expired) API token belongs to; notes its use."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token)))
     if row is None or row.revoked:
         return None
-    if row.expires_at is not None and row.expires_at < datetime.now(UTC):
+    now = datetime.now(UTC)
+    if row.expires_at is not None and row.expires_at < now:
         return None
-    row.last_used_at = datetime.now(UTC)
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
+        row.last_used_at = now
     user = session.get(User, row.user_id)
     return user if user is not None and user.active else None
 

@@ -1,7 +1,8 @@
 """Raw collections (one feature per stored record) for OGC API items and exports, without Flask.
 
-A raw collection is a store layer with fixed columns. Its items are counted and paged in SQL
-(``ORDER BY id LIMIT/OFFSET``), a single item is a primary-key lookup, and a whole collection
+A raw collection is a store layer with fixed columns. Its items are paged in SQL by key
+(``WHERE id > last ORDER BY id LIMIT``, :func:`tryggkarta.store.paging.keyset_page`) and
+counted only up to a cap, a single item is a primary-key lookup, and a whole collection
 is streamed in chunks (:func:`stream`) — nothing here builds the whole collection in memory.
 Features are written as text by :mod:`tryggkarta.geojson` (RFC 7946, 7 decimals).
 
@@ -58,15 +59,34 @@ def region_filters(
     return where.replace(bbox=bbox)
 
 
+@dataclass(frozen=True)
+class ItemsPage:
+    """One page of a raw collection."""
+
+    features: str  # a JSON array of GeoJSON Features
+    matched: int | None  # None: more than paging.COUNT_CAP, not counted
+    returned: int
+    more: bool  # rows follow this page
+    last_id: int | None  # the key the next page starts after
+
+
 def items(
-    db: Database, collection: str, filters: Filters, limit: int, offset: int = 0
-) -> tuple[str, int, int]:
-    """One page of a raw collection: ``(features as JSON array text, number matched,
-    number returned)``, counted and paged in SQL, features ordered by id."""
+    db: Database,
+    collection: str,
+    filters: Filters,
+    limit: int,
+    offset: int = 0,
+    after: int | None = None,
+) -> ItemsPage:
+    """One page of a raw collection in id order: the rows with ``id > after`` (when given)
+    after skipping ``offset``, paged and counted (up to a cap) in SQL."""
     spec = _spec(collection)
     cols = list(spec.columns)
-    frame, matched = paging.page(db, spec.layer, filters, cols, limit=limit, offset=offset)
-    return features_text(frame, cols, db.srid, id_column="id"), matched, len(frame)
+    page = paging.keyset_page(
+        db, spec.layer, filters, cols, limit=limit, after=after, offset=offset
+    )
+    text = features_text(page.frame, cols, db.srid, id_column="id")
+    return ItemsPage(text, page.matched, len(page.frame), page.more, page.last_id)
 
 
 def item(

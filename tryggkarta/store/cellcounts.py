@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import and_, case, delete, func, literal, literal_column, select, true
+from sqlalchemy import and_, case, delete, false, func, literal, literal_column, select, true
 from sqlalchemy.orm import Session
 
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS
@@ -244,4 +244,102 @@ def street_counts(
         np.asarray(cy, dtype=np.int64),
         np.asarray(grp, dtype=object),
         np.asarray(n, dtype=np.int64),
+    )
+
+
+# --------------------------------------------------------------------------- coarse cells
+
+
+def coarse_where(filters: Any, tz: ZoneInfo | None = None) -> list[Any] | None:
+    """The conditions on the counts that select exactly the incidents ``filters`` select,
+    or None when the counts cannot tell (then the caller scans the incidents).
+
+    The counts hold a 250 m cell, a bucket, a category group, street level or not and the
+    municipality; so they answer filters of whole buckets (:func:`is_boundary` ends, or
+    none), whole category groups, street level or not, and municipalities — not a bbox or
+    polygon, weekdays, hours or datasets.
+    """
+    from tryggkarta.disclosure import CATEGORY_GROUPS, GROUP_OF
+    from tryggkarta.domain import PRECISIONS
+
+    if (
+        filters.bbox is not None
+        or filters.polygon is not None
+        or filters.weekdays is not None
+        or filters.hours is not None
+        or filters.dataset_ids is not None
+    ):
+        return None
+    zone = _zone(tz)
+    c = TABLE.c
+    clauses: list[Any] = []
+    for moment in (filters.start, filters.end):
+        if moment is not None and not is_boundary(moment, zone):
+            return None
+    if filters.start is not None and filters.end is not None:
+        # the bucket days themselves: one index descent per bucket on (day, cx, cy) reads
+        # only the tile's cells, where a day range would read the whole country's
+        d0, d1 = day_number(filters.start, zone), day_number(filters.end, zone)
+        if d1 <= d0:
+            clauses.append(false())
+        else:
+            _epochs, days = buckets(filters.start.timestamp(), filters.end.timestamp() - 1, zone)
+            clauses.append(c.day.in_([d for d in days if d0 <= d < d1]))
+    elif filters.start is not None:
+        clauses.append(c.day >= day_number(filters.start, zone))
+    elif filters.end is not None:
+        clauses.append(c.day < day_number(filters.end, zone))
+    if filters.categories is not None:
+        wanted = set(filters.categories)
+        groups = [
+            key
+            for key, (_label, cats) in CATEGORY_GROUPS.items()
+            if key != "alla" and set(cats) <= wanted
+        ]
+        covered = {cat for cat, grp in GROUP_OF.items() if grp in groups}
+        if covered != wanted:
+            return None  # a category without the rest of its group, or an unknown one
+        clauses.append(c.grp.in_(groups))
+    if filters.precisions is not None:
+        wanted = set(filters.precisions)
+        street = set(STREET_LEVEL_PRECISIONS)
+        if not wanted <= set(PRECISIONS):
+            return None
+        if wanted == street:
+            clauses.append(c.street == 1)
+        elif wanted == set(PRECISIONS) - street:
+            clauses.append(c.street == 0)
+        elif wanted != set(PRECISIONS):
+            return None
+    if filters.municipality_code is not None:
+        clauses.append(c.municipality_code == filters.municipality_code)
+    if filters.municipality_codes is not None:
+        clauses.append(c.municipality_code.in_(filters.municipality_codes))
+    return clauses
+
+
+def coarse_cells(
+    size: float, where: list[Any], box: tuple[int, int, int, int] | None = None
+) -> Any:
+    """``SELECT ix, iy, n``: incidents per ``size``-metre cell (a multiple of the 250 m
+    :data:`CELL`, e.g. 1 km or 5 km) from the counts, under ``where`` (from
+    :func:`coarse_where`), for the cells ``ix0 <= ix <= ix1, iy0 <= iy <= iy1`` of ``box``.
+
+    A 1 km cell is exactly four by four 250 m cells, so its count equals a scan's.
+    """
+    k = size / CELL
+    if k < 1 or k != int(k):
+        raise ValueError(f"a coarse cell must be a whole multiple of {CELL:.0f} m")
+    c = TABLE.c
+    k = int(k)
+    clauses = list(where)
+    if box is not None:
+        ix0, iy0, ix1, iy1 = box
+        clauses += [c.cx >= ix0 * k, c.cx < (ix1 + 1) * k, c.cy >= iy0 * k, c.cy < (iy1 + 1) * k]
+    ix = cell_floor(c.cx / literal(float(k))).label("ix")
+    iy = cell_floor(c.cy / literal(float(k))).label("iy")
+    return (
+        select(ix, iy, func.sum(c.n).label("n"))
+        .where(and_(true(), *clauses))
+        .group_by(literal_column("ix"), literal_column("iy"))
     )

@@ -206,6 +206,17 @@ class IncidentCellCount(Base):
     """
 
     __tablename__ = "incident_cell_counts"
+    #: Tiles read a period's buckets in a box of cells: (day, cx, cy), the rest included so
+    #: that the read never visits the table (migration 0015).
+    __table_args__ = (
+        Index(
+            "ix_incident_cell_counts_day_cell",
+            "day",
+            "cx",
+            "cy",
+            postgresql_include=["n", "street", "grp", "municipality_code"],
+        ),
+    )
     municipality_code: Mapped[str] = mapped_column(String(4), primary_key=True)
     street: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     day: Mapped[int] = mapped_column(Integer, primary_key=True)

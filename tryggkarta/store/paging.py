@@ -1,10 +1,17 @@
 """Reading a layer page by page and chunk by chunk, counted and ordered in SQL.
 
 For outputs of raw records whose size is the size of the store (OGC API items, exports):
-a page is ``ORDER BY id LIMIT … OFFSET …`` in the database, a single record is a primary-key
-lookup, and a whole layer is streamed in chunks inside one read transaction (a snapshot), so
-that its count and its rows agree even while an import commits. Same meaning on SQLite and
-PostGIS; callers never branch on the engine.
+a page is ``WHERE id > last ORDER BY id LIMIT …`` in the database (:func:`keyset_page`; a
+keyset, so page 10 000 costs what page 1 costs), a single record is a primary-key lookup, and
+a whole layer is streamed in chunks inside one read transaction (a snapshot), so that its
+count and its rows agree even while an import commits. Same meaning on SQLite and PostGIS;
+callers never branch on the engine.
+
+**Why keyset and a capped count.** On the year-partitioned incidents (migration 0011) the
+page itself is a merge of the partitions' primary-key indexes (about 1 ms at 1M rows), but
+``count(*)`` for ``numberMatched`` read every row (0.15 s at 1M, seconds at 15M) and
+``OFFSET n`` walks n rows. A page therefore counts at most :data:`COUNT_CAP` rows: the
+number matched is exact below it and unknown (None) above, which OGC API – Features allows.
 """
 
 from __future__ import annotations
@@ -14,11 +21,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, DateTime, func, select, type_coerce
+from sqlalchemy import Connection, DateTime, func, literal, select, type_coerce
 
 from tryggkarta.errors import BadInput
 from tryggkarta.store.engine import unbounded
@@ -139,6 +147,76 @@ def page(
         matched = _kept_count(conn, db, layer, filters)
         rows = conn.execute(stmt.limit(limit).offset(offset)).all() if offset < matched else []
     return _frame(db, layer, rows, names), matched
+
+
+#: Pages count the rows matched up to this many; above it the number is left unknown.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a layer in id order."""
+
+    frame: pd.DataFrame
+    #: rows matched by the filters (all pages), or None when more than the count cap
+    matched: int | None
+    #: whether rows follow this page
+    more: bool
+    #: the id of the page's last row (the key the next page starts after), None if empty
+    last_id: int | None
+
+
+def count_capped(conn: Connection, db: Database, layer: str, filters: Filters, cap: int) -> int:
+    """The rows of ``layer`` under ``filters``, counted no further than ``cap + 1``: a result
+    above ``cap`` means "more than cap". Reads at most cap + 1 rows (or index entries)."""
+    _check(db, filters)
+    table = model_for(layer).__table__
+    inner = _filtered(select(literal(1).label("one")).select_from(table), db, layer, filters)
+    stmt = select(func.count()).select_from(inner.limit(cap + 1).subquery())
+    return int(conn.execute(stmt).scalar_one())
+
+
+def keyset_page(
+    db: Database,
+    layer: str,
+    filters: Filters,
+    columns: list[str],
+    *,
+    limit: int,
+    after: int | None = None,
+    offset: int = 0,
+    count_cap: int | None = None,
+) -> Page:
+    """At most ``limit`` rows of ``layer`` with ``id > after`` (all ids when None), in id
+    order, after skipping ``offset`` of them; whether more follow; the number matched by
+    ``filters`` (ignoring ``after``) when it is at most ``count_cap`` (:data:`COUNT_CAP`).
+
+    The ids are unique, so paging by the last id returns every row exactly once, however
+    many rows share a time. Rows and count come from one snapshot.
+    """
+    if limit < 1 or offset < 0:
+        raise BadInput("A page needs a limit of at least 1 and an offset of at least 0.")
+    stmt, names = _select(db, layer, filters, columns)
+    table = model_for(layer).__table__
+    if after is not None:
+        stmt = stmt.where(table.c.id > int(after))
+    cap = COUNT_CAP if count_cap is None else count_cap
+    with snapshot(db) as conn:
+        n = count_capped(conn, db, layer, filters, cap)
+        if n > cap and db.is_postgis:
+            # Many rows match (at least one in 1,500 of 15M): walking the partitions' primary
+            # keys in id order stops after the page. The planner can misjudge a dense bbox
+            # (without fresh statistics PostGIS estimated 150 rows where a Göteborg box holds
+            # 56,000 a year) and would fetch and sort every match instead (563,000 rows,
+            # 3.8 s at 15M).
+            conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        rows = conn.execute(stmt.limit(limit + 1).offset(offset)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        matched = n if n <= cap else None
+    frame = _frame(db, layer, rows, names)
+    last = int(rows[-1][0]) if rows else None  # "id" is the first column
+    return Page(frame, matched, more, last)
 
 
 def by_id(db: Database, layer: str, ident: int, columns: list[str]) -> pd.DataFrame:

@@ -7,10 +7,16 @@ features whatever the data size.
 * **z >= :data:`RAW_MIN_ZOOM`** (a tile is at most ~5 km wide): the raw points (layer
   ``incidents``: ``id``, ``category``, ``occurred_at``), no more than :data:`MAX_POINTS`;
   a denser tile is served as 250 m cells instead (``truncated`` never silently drops points).
-* **lower zooms**: counts per cell from the grid count's SQL (``GROUP BY`` the integer cell
-  of the working CRS, the same ``cell_floor`` expression as :func:`~.grid.grid_counts`),
-  one feature per occupied cell at its centre (layer ``cells``: ``n``, ``cell``):
-  250 m at z 10-12, 1 km at z 8-9, 5 km below (:func:`cell_for_zoom`).
+* **lower zooms**: counts per cell, one feature per occupied cell at its centre (layer
+  ``cells``: ``n``, ``cell``): 250 m at z 10-12, 1 km at z 8-9, 5 km below
+  (:func:`cell_for_zoom`). A cell is counted whole (the tile's box is widened to whole
+  cells), so a cell on a tile's edge has the same count in both tiles. The counts come from
+  the kept per-250 m, per-bucket counts (``incident_cell_counts``,
+  :func:`~.cellcounts.coarse_cells`: a 1 km cell is 4 × 4 of them) when the filters are
+  whole buckets, whole category groups, street level or not and municipalities — a map's
+  year, quarter or 52 weeks — and otherwise from the grid count's SQL over the incidents
+  (``GROUP BY`` the integer cell, the same ``cell_floor`` expression as
+  :func:`~.grid.grid_counts`). Both give the same tile.
 
 PostGIS builds the tile in SQL (``ST_AsMVT`` / ``ST_AsMVTGeom`` over the GiST index, the
 partitions of the time window only). SQLite runs the same selection and counting SQL and
@@ -24,10 +30,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Integer, and_, cast, func, literal, literal_column, select
+from sqlalchemy import Integer, Select, and_, cast, func, literal, literal_column, select
 
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import transformer
+from tryggkarta.store import cellcounts
 from tryggkarta.store.queries import Filters, _where, model_for
 from tryggkarta.store.types import cell_floor
 
@@ -51,6 +58,8 @@ class Tile:
     kind: str  # "points" or "cells"
     features: int
     cell: float | None
+    #: where cell counts came from: "counts" (incident_cell_counts) or "scan" (incidents)
+    source: str = "scan"
 
 
 def cell_for_zoom(z: int) -> float | None:
@@ -90,13 +99,25 @@ def working_bounds(z: int, x: int, y: int, srid: int) -> tuple[float, float, flo
     return box
 
 
-def incident_tile(db: Database, z: int, x: int, y: int, filters: Filters | None = None) -> Tile:
-    """The vector tile ``z/x/y`` of the incidents that match ``filters``."""
+def incident_tile(
+    db: Database,
+    z: int,
+    x: int,
+    y: int,
+    filters: Filters | None = None,
+    *,
+    from_counts: bool = True,
+) -> Tile:
+    """The vector tile ``z/x/y`` of the incidents that match ``filters``.
+
+    ``from_counts=False`` always counts cells over the incidents (tests compare the two).
+    """
     check_tile(z, x, y)
     filters = filters or Filters()
     bounds = working_bounds(z, x, y, db.srid)
     if bounds[0] > bounds[2]:
         return Tile(b"", "points", 0, None)
+    chosen = filters
     filters = filters.replace(bbox=_intersect(filters.bbox, bounds))
     if filters.bbox is None:
         return Tile(b"", "points", 0, None)
@@ -106,7 +127,44 @@ def incident_tile(db: Database, z: int, x: int, y: int, filters: Filters | None 
         if tile is not None:
             return tile
         cell = 250.0
+    if chosen.bbox is None and chosen.polygon is None:  # whole cells around the tile
+        box = _cell_box(bounds, cell)
+        where = cellcounts.coarse_where(chosen) if from_counts and _has_counts(db) else None
+        if where is not None:
+            return _cells_from_counts(db, z, x, y, cellcounts.coarse_cells(cell, where, box), cell)
+        filters = filters.replace(
+            bbox=(
+                box[0] * cell,
+                box[1] * cell,
+                float(np.nextafter((box[2] + 1) * cell, -np.inf)),
+                float(np.nextafter((box[3] + 1) * cell, -np.inf)),
+            )
+        )
     return _cells(db, z, x, y, filters, cell)
+
+
+def _cell_box(bounds: tuple[float, float, float, float], size: float) -> tuple[int, int, int, int]:
+    """The cells ``(ix0, iy0, ix1, iy1)`` that ``bounds`` touches."""
+    return (
+        math.floor(bounds[0] / size),
+        math.floor(bounds[1] / size),
+        math.floor(bounds[2] / size),
+        math.floor(bounds[3] / size),
+    )
+
+
+_COUNTS_TABLE: dict[int, bool] = {}
+
+
+def _has_counts(db: Database) -> bool:
+    """Whether the store has the kept cell counts (migration 0012), asked once per engine."""
+    key = id(db.engine)
+    if key not in _COUNTS_TABLE:
+        from sqlalchemy import inspect
+
+        with db.engine.connect() as conn:
+            _COUNTS_TABLE[key] = inspect(conn).has_table(cellcounts.TABLE.name)
+    return _COUNTS_TABLE[key]
 
 
 def _intersect(a, b):  # noqa: ANN001, ANN202 - two (minx, miny, maxx, maxy) or None
@@ -164,6 +222,19 @@ def _points(db: Database, z: int, x: int, y: int, filters: Filters) -> Tile | No
     return Tile(data, "points", n, None)
 
 
+def _cells_from_counts(db: Database, z: int, x: int, y: int, counted: Select, size: float) -> Tile:
+    """The cells tile from ``SELECT ix, iy, n`` over the kept counts."""
+    if db.is_postgis:
+        return _cells_tile(db, z, x, y, counted, size, "counts")
+    with db.engine.connect() as conn:
+        got = np.array([tuple(r) for r in conn.execute(counted).fetchall()], dtype=np.int64)
+    got = got.reshape(-1, 3)
+    xy = (got[:, :2] + 0.5) * size
+    props = [{"n": int(n), "cell": int(size)} for n in got[:, 2]]
+    data, n = _encode(db, z, x, y, "cells", xy, props)
+    return Tile(data, "cells", n, size, "counts")
+
+
 def _cells(db: Database, z: int, x: int, y: int, filters: Filters, size: float) -> Tile:
     """Counts per occupied cell of ``size`` metres, one point feature at each cell's centre."""
     c = model_for("incidents").__table__.c
@@ -175,29 +246,7 @@ def _cells(db: Database, z: int, x: int, y: int, filters: Filters, size: float) 
         .group_by(literal_column("ix"), literal_column("iy"))
     )
     if db.is_postgis:
-        cells = counted.subquery("cells")
-        centre = func.ST_SetSRID(
-            func.ST_MakePoint(
-                (literal_column("cells.ix") + 0.5) * size, (literal_column("cells.iy") + 0.5) * size
-            ),
-            db.srid,
-        )
-        rows = (
-            select(
-                literal_column("cells.n").label("n"),
-                cast(literal(int(size)), Integer).label("cell"),
-                _mvt_geom(db, z, x, y, centre).label("geom"),
-            )
-            .select_from(cells)
-            .subquery("q")
-        )
-        stmt = select(
-            func.ST_AsMVT(literal_column("q"), "cells", EXTENT, "geom"),
-            func.count(literal_column("q.geom")),
-        )
-        with db.engine.connect() as conn:
-            data, n = conn.execute(stmt.select_from(rows)).one()
-        return Tile(bytes(data or b"") if n else b"", "cells", int(n), size)
+        return _cells_tile(db, z, x, y, counted, size, "scan")
     from tryggkarta.store.grid import occupied_cells
 
     cx, cy, counts = occupied_cells(db, "incidents", size, filters)
@@ -205,6 +254,35 @@ def _cells(db: Database, z: int, x: int, y: int, filters: Filters, size: float) 
     props = [{"n": int(n), "cell": int(size)} for n in counts]
     data, n = _encode(db, z, x, y, "cells", xy, props)
     return Tile(data, "cells", n, size)
+
+
+def _cells_tile(
+    db: Database, z: int, x: int, y: int, counted: Select, size: float, source: str
+) -> Tile:
+    """PostGIS: the MVT of ``SELECT ix, iy, n`` with a point at each cell's centre."""
+    cells = counted.subquery("cells")
+    centre = func.ST_SetSRID(
+        func.ST_MakePoint(
+            (literal_column("cells.ix") + 0.5) * size, (literal_column("cells.iy") + 0.5) * size
+        ),
+        db.srid,
+    )
+    rows = (
+        select(
+            literal_column("cells.n").label("n"),
+            cast(literal(int(size)), Integer).label("cell"),
+            _mvt_geom(db, z, x, y, centre).label("geom"),
+        )
+        .select_from(cells)
+        .subquery("q")
+    )
+    stmt = select(
+        func.ST_AsMVT(literal_column("q"), "cells", EXTENT, "geom"),
+        func.count(literal_column("q.geom")),
+    )
+    with db.engine.connect() as conn:
+        data, n = conn.execute(stmt.select_from(rows)).one()
+    return Tile(bytes(data or b"") if n else b"", "cells", int(n), size, source)
 
 
 def _encode(

@@ -68,6 +68,7 @@ def incidents(z: int, x: int, y: int) -> Any:
     response.headers["X-Tile-Kind"] = tile.kind
     if tile.cell:
         response.headers["X-Tile-Cell"] = str(int(tile.cell))
+        response.headers["X-Tile-Source"] = tile.source
     if tile.features:
         response.set_etag(key)
         response = response.make_conditional(request)

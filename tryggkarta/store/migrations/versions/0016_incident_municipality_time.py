@@ -10,14 +10,14 @@ in bench/RESULTS.md). On PostgreSQL the index is made on the partitioned table, 
 it on every yearly partition (and on partitions made later); the bulk import drops and builds
 it again with the other secondary indexes.
 
-Revision ID: 0017
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
