@@ -206,6 +206,29 @@ def subtract_where(session: Session, where: Any, tz: ZoneInfo | None = None) -> 
     return _apply(session, where, -1, tz)
 
 
+def remove_before(session: Session, cutoff: datetime, tz: ZoneInfo | None = None) -> int:
+    """Retention: take the incidents with ``occurred_at < cutoff`` out of the counts, before
+    they are deleted (same transaction); returns the count rows deleted or changed.
+
+    Buckets that end before the cut go whole (one DELETE on ``day``, no incident read: a
+    dropped year's partition is never scanned); the bucket the cut falls in loses only its
+    older incidents, counted as :func:`subtract_where` does.
+    """
+    zone = _zone(tz)
+    start = bucket_start(cutoff.astimezone(zone).date())
+    start_at = _local_midnight(start, zone)
+    touched = 0
+    if start_at < cutoff:
+        c = Incident.__table__.c
+        touched += _apply(
+            session, and_(c.occurred_at >= start_at, c.occurred_at < cutoff), -1, zone
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        lock_counts(session)
+    gone = session.execute(delete(TABLE).where(TABLE.c.day < (start - EPOCH).days))
+    return touched + int(gone.rowcount or 0)
+
+
 def rebuild(session: Session, tz: ZoneInfo | None = None) -> int:
     """Count every incident again from scratch; returns the number of count rows."""
     from tryggkarta.store.engine import unbounded

@@ -183,7 +183,13 @@ def drop_before(conn: Connection, cutoff: datetime) -> dict[str, int]:
     if cutoff.tzinfo is None:
         raise BadInput("The retention cut-off needs a time zone.")
     if not is_partitioned(conn):
-        n = conn.execute(text(f"DELETE FROM {PARENT} WHERE occurred_at < :c"), {"c": cutoff})
+        from sqlalchemy import delete
+
+        from tryggkarta.store.models import Incident
+
+        # through the column's type: SQLite stores UTC text, and a raw aware datetime would
+        # be compared as local wall-clock text (the last hour before the cut went too)
+        n = conn.execute(delete(Incident).where(Incident.occurred_at < cutoff))
         return {PARENT: int(n.rowcount or 0)}
     lock_writers(conn)
     out: dict[str, int] = {}

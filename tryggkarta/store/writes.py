@@ -628,6 +628,29 @@ def delete_dataset(session: Session, dataset_id: int) -> dict[str, int]:
     return {dataset.layer: int(result.rowcount or 0)}
 
 
+def remove_incidents_before(session: Session, cutoff: datetime) -> dict[str, int]:
+    """Retention in the caller's transaction: the incidents that occurred before ``cutoff``
+    go (whole years by dropping their partition, :func:`~.partitions.drop_before`), the kept
+    cell counts of that time with them (:func:`~.cellcounts.remove_before`), and the
+    incidents' data version changes so cached pages, tiles and releases are made again
+    (:func:`~.queries.bump_data_version`: no dataset row records a retention). Returns rows
+    removed per table or partition.
+    """
+    if cutoff.tzinfo is None:
+        raise BadInput("The retention cut-off needs a time zone.")
+    unbounded(session)
+    connection = session.connection()
+    partitions.lock_writers(connection)  # no import or delete in between (PostgreSQL)
+    if cellcounts.available(session):
+        cellcounts.remove_before(session, cutoff)
+    removed = partitions.drop_before(connection, cutoff)
+    if any(removed.values()):
+        from tryggkarta.store.queries import bump_data_version
+
+        bump_data_version(session, "incidents")
+    return removed
+
+
 def audit(
     session: Session,
     action: str,
