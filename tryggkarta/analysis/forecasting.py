@@ -470,6 +470,7 @@ def stacked_coordinates(
     known_min: int = 3,
     coarse: ArrayLike | None = None,
     precision: float = 1.0,
+    counts: ArrayLike | None = None,
 ) -> StackReport:
     """Flag records on default locations; keep real busy places (stores, malls, stations).
 
@@ -489,6 +490,10 @@ def stacked_coordinates(
     * **precision**: ``coarse`` (a boolean per record) marks records whose own precision is
       not street-level (Polisen's municipality centres); their coordinates are reported.
 
+    With ``counts`` each (x, y) stands for that many records (coordinates already gathered,
+    as a streamed import does chunk by chunk): the piles and places are the same as for the
+    records one by one, and ``flagged`` is per given coordinate.
+
     Returns which records are flagged and the flagged places, largest first."""
     xa = np.asarray(x, dtype=np.float64).ravel()
     ya = np.asarray(y, dtype=np.float64).ravel()
@@ -505,6 +510,9 @@ def stacked_coordinates(
     key = np.c_[np.round(xa[ok] / precision), np.round(ya[ok] / precision)]
     uniq, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
     inv = inv.ravel()
+    if counts is not None:
+        weights = np.asarray(counts, dtype=np.float64).ravel()[ok]
+        cnt = np.rint(np.bincount(inv, weights=weights, minlength=uniq.shape[0])).astype(np.int64)
     is_coarse = np.bincount(inv, weights=coarse_a[idx], minlength=uniq.shape[0]) > 0
     street = ~is_coarse
     scnt = np.where(street, cnt, 0)

@@ -173,8 +173,13 @@ def dedup_keys(
                 found = seen[np.minimum(left, len(seen) - 1)] == h1
                 if found.any():  # rare: a row identical to one in an earlier chunk
                     nth[found] += np.searchsorted(seen, h1[found], side="right") - left[found]
-            # two sorted runs: the stable sort (timsort) merges them in linear time
-            state.seen_hashes = np.sort(np.concatenate([seen, np.sort(h1)]), kind="stable")
+            # the chunk's sorted hashes inserted into the sorted run in one pass: the whole
+            # run exists twice for a moment (old and new), not three and a half times as with
+            # a concatenation sorted again (15M rows: 240 MB instead of 420 MB at the peak)
+            fresh = np.sort(h1)
+            state.seen_hashes = (
+                np.insert(seen, np.searchsorted(seen, fresh), fresh) if len(seen) else fresh
+            )
         content = _content_keys(hashes, nth)
         if rest.all():  # the common case: no ids at all, the keys stay Arrow strings
             keys = pd.Series(pd.arrays.ArrowStringArray(content), index=keys.index)
