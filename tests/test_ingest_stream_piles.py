@@ -1,5 +1,5 @@
 """A streamed import keeps street-level positions gathered per metre (piles), not every row's
-x and y: the stacked-records note is the same as the whole-file import's."""
+x and y, and its content hashes in bounded runs: the same notes and keys as the whole file."""
 
 from __future__ import annotations
 
@@ -63,3 +63,15 @@ def test_piles_pack_and_unpack_whole_metres_of_any_sign() -> None:
         (674_033.0, 6_580_821.0, 1),
         (1_234_567.0, 8_000_000.0, 1),
     ]
+
+
+def test_identical_rows_across_many_hash_runs_get_the_whole_files_keys(
+    db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seen content hashes kept in runs of 5 (not one growing array): identical rows
+    spread over chunks and runs still get the occurrence numbers of the whole file."""
+    from tests.test_ingest_stream import test_streamed_import_equals_whole_file
+    from tryggkarta.ingest import dedup
+
+    monkeypatch.setattr(dedup, "SEEN_RUN", 5)
+    test_streamed_import_equals_whole_file(db, tmp_path, monkeypatch)
