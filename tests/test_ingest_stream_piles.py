@@ -55,13 +55,13 @@ def test_piles_pack_and_unpack_whole_metres_of_any_sign() -> None:
     two = service.street_piles(gdf.iloc[3:])
     keys, counts = service.merge_piles([one, two])
     px, py = service.unpack_piles(keys)
-    got = sorted(zip(px.tolist(), py.tolist(), counts.tolist(), strict=True))
-    assert got == [
-        (-12.0, -7_000_001.0, 1),
-        (0.0, -0.0, 1),
-        (674_032.0, 6_580_821.0, 2),
-        (674_033.0, 6_580_821.0, 1),
-        (1_234_567.0, 8_000_000.0, 1),
+    got = list(zip(px.tolist(), py.tolist(), counts.tolist(), strict=True))
+    assert got == [  # in (x, y) order, as stacked_piles wants them
+        (-12, -7_000_001, 1),
+        (0, 0, 1),
+        (674_032, 6_580_821, 2),
+        (674_033, 6_580_821, 1),
+        (1_234_567, 8_000_000, 1),
     ]
 
 
@@ -75,3 +75,33 @@ def test_identical_rows_across_many_hash_runs_get_the_whole_files_keys(
 
     monkeypatch.setattr(dedup, "SEEN_RUN", 5)
     test_streamed_import_equals_whole_file(db, tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_pile_rule_equals_the_record_rule(seed: int) -> None:
+    from tryggkarta.analysis.forecasting import stacked_coordinates, stacked_piles
+
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    x = np.round(rng.normal(500_000, 3_000, n))
+    y = np.round(rng.normal(6_500_000, 3_000, n))
+    # a spike, a smaller pile near a known point, busy places that are not spikes, ties
+    x[:900], y[:900] = 501_000, 6_501_000
+    x[900:905], y[900:905] = 499_990, 6_499_995
+    for i, size in enumerate([60, 60, 55, 40, 40]):
+        lo = 1000 + i * 100
+        x[lo : lo + size], y[lo : lo + size] = 498_000 + i, 6_498_000
+    known = [[500_000.0, 6_500_000.0], [499_980.0, 6_499_990.0]]
+    for spike in (True, False):
+        xs, ys = (x, y) if spike else (x[900:], y[900:])
+        expected = stacked_coordinates(xs, ys, known=known)
+        gdf = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xs, ys), crs=3006)
+        gdf["precision"] = "exact"
+        keys, counts = service.merge_piles(
+            [service.street_piles(gdf.iloc[:7000]), service.street_piles(gdf.iloc[7000:])]
+        )
+        px, py = service.unpack_piles(keys)
+        got = stacked_piles(px, py, counts, known=known)
+        assert got.places == expected.places and got.threshold == expected.threshold
+        assert sum(p["records"] for p in got.places) == expected.n_flagged
+        assert {p["reason"] for p in got.places} == ({"spike", "known"} if spike else {"known"})

@@ -112,7 +112,8 @@ def street_piles(gdf: Any) -> tuple[Any, Any]:
     x, y = street_xy(gdf)
     ok = np.isfinite(x) & np.isfinite(y) & (np.abs(x) < 2**31 - 1) & (np.abs(y) < 2**31 - 1)
     keys = np.round(x[ok]).astype(np.int64) * 2**32 + (np.round(y[ok]).astype(np.int64) + 2**31)
-    return np.unique(keys, return_counts=True)
+    keys, counts = np.unique(keys, return_counts=True)
+    return keys, counts.astype(np.int32)
 
 
 def merge_piles(parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
@@ -126,12 +127,14 @@ def merge_piles(parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
     parts.clear()  # the chunks' arrays go before the sort makes its copy
     uniq, inv = np.unique(keys, return_inverse=True)
     del keys
-    return uniq, np.bincount(inv.ravel(), weights=counts, minlength=len(uniq)).astype(np.int64)
+    return uniq, np.bincount(inv.ravel(), weights=counts, minlength=len(uniq)).astype(np.int32)
 
 
 def unpack_piles(keys: Any) -> tuple[Any, Any]:
-    """x and y (whole metres, float) of :func:`street_piles` keys."""
-    return (keys >> 32).astype(float), ((keys & (2**32 - 1)) - 2**31).astype(float)
+    """x and y (whole metres, int32: 8 bytes a pile) of :func:`street_piles` keys."""
+    import numpy as np
+
+    return (keys >> 32).astype(np.int32), ((keys & (2**32 - 1)) - 2**31).astype(np.int32)
 
 
 def stacked_note(
@@ -143,44 +146,55 @@ def stacked_note(
     stacked_note_xy(report, x, y, working_crs, code)
 
 
+def _known_points(code: str | None, working_crs: int) -> list[list[float]] | None:
+    """The municipality centre as the stacked-records rule's known default position."""
+    if not code:
+        return None
+    from tryggkarta.errors import ConfigError
+    from tryggkarta.geo import municipality
+
+    try:
+        c = municipality(code, working_crs).centroid
+    except ConfigError:
+        return None
+    return [[c.x, c.y]]
+
+
+def _stacked_warning(report: ImportReport, places: list[dict], count: int) -> None:
+    if places:
+        report.warn(
+            Note.STACKED,
+            {"count": count, "places": len(places), "top": places[0]["records"]},
+        )
+
+
 def stacked_note_xy(
-    report: ImportReport,
-    x: Any,
-    y: Any,
-    working_crs: int = 3006,
-    code: str | None = None,
-    counts: Any = None,
+    report: ImportReport, x: Any, y: Any, working_crs: int = 3006, code: str | None = None
 ) -> None:
-    """:func:`stacked_note` on coordinates (the streamed import gathers them per chunk, with
-    ``counts`` records each). The rule is
-    :func:`tryggkarta.analysis.forecasting.stacked_coordinates`."""
+    """:func:`stacked_note` on coordinates.
+    The rule is :func:`tryggkarta.analysis.forecasting.stacked_coordinates`."""
     from tryggkarta.analysis.forecasting import stacked_coordinates
 
     if len(x) == 0:
         return
-    known = None
-    if code:
-        from tryggkarta.errors import ConfigError
-        from tryggkarta.geo import municipality
+    stack = stacked_coordinates(x, y, known=_known_points(code, working_crs))
+    _stacked_warning(report, stack.places, stack.n_flagged)
 
-        try:
-            c = municipality(code, working_crs).centroid
-            known = [[c.x, c.y]]
-        except ConfigError:
-            known = None
-    stack = stacked_coordinates(x, y, known=known, counts=counts)
-    if stack.places:
-        report.warn(
-            Note.STACKED,
-            {
-                # street-level records only (no coarse ones): a place's records are all flagged
-                "count": sum(p["records"] for p in stack.places)
-                if counts is not None
-                else stack.n_flagged,
-                "places": len(stack.places),
-                "top": stack.places[0]["records"],
-            },
-        )
+
+def stacked_note_piles(
+    report: ImportReport, piles: tuple[Any, Any], working_crs: int = 3006, code: str | None = None
+) -> None:
+    """:func:`stacked_note` on the piles a streamed import gathered (:func:`merge_piles`):
+    the same note, by :func:`tryggkarta.analysis.forecasting.stacked_piles`."""
+    from tryggkarta.analysis.forecasting import stacked_piles
+
+    keys, counts = piles
+    if len(keys) == 0:
+        return
+    x, y = unpack_piles(keys)
+    stack = stacked_piles(x, y, counts, known=_known_points(code, working_crs))
+    # street-level records only: every record of a flagged place is flagged
+    _stacked_warning(report, stack.places, sum(p["records"] for p in stack.places))
 
 
 def region_notes(report: ImportReport, working_crs: int, region: str) -> None:
@@ -488,16 +502,11 @@ def _import_streaming(
         state.finish(report)
         region_notes(report, db.srid, settings.region)
         if street:
-            keys, counts = merge_piles(street)
-            x, y = unpack_piles(keys)
-            del keys
-            stacked_note_xy(
+            stacked_note_piles(
                 report,
-                x,
-                y,
+                merge_piles(street),
                 db.srid,
                 municipality_code or default_municipality(settings.region),
-                counts=counts,
             )
         if mapping:
             report.source = report.source or mapping.source or ""
