@@ -568,16 +568,22 @@ class LayerWriter:
         )
         lo, hi = cur.fetchone()
         if lo is not None:
+            probes, bounds = [], []
             for _year, name in sorted(partitions.partitions(self.connection).items()):
                 cur.execute(f"SELECT min(dedup_key), max(dedup_key) FROM {name}")
                 first, last = cur.fetchone()
                 if first is None or last < lo or first > hi:  # "C" collation: code point order
                     continue
+                probes.append(
+                    "(s.dedup_key BETWEEN %s AND %s AND "
+                    f"(SELECT true FROM {name} t WHERE t.dedup_key = s.dedup_key LIMIT 1))"
+                )
+                bounds += [first, last]
+            if probes:  # one pass over the staged rows, each probing the partitions in turn
                 cur.execute(
                     f"DELETE FROM {temp} s WHERE s.dedup_key NOT LIKE 'h:%%' "
-                    "AND s.dedup_key BETWEEN %s AND %s "
-                    f"AND (SELECT true FROM {name} t WHERE t.dedup_key = s.dedup_key LIMIT 1)",
-                    (first, last),
+                    f"AND ({' OR '.join(probes)})",
+                    bounds,
                 )
         cur.execute(
             f"DELETE FROM {temp} s WHERE s.dedup_key LIKE 'h:%' AND "
