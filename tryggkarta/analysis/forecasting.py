@@ -565,7 +565,7 @@ def stacked_piles(
     (a median, a partial sort for the largest piles) and looks at coordinates only near the
     ``known`` points, so it copies no coordinate array and sorts nothing whole.
     """
-    cnt = np.asarray(counts, dtype=np.int64).ravel()
+    cnt = np.asarray(counts).ravel()  # as given (int32 from a streamed import): no copy
     xa, ya = np.asarray(x).ravel(), np.asarray(y).ravel()
     flagged = np.zeros(cnt.size, dtype=bool)
     if cnt.size == 0:
@@ -587,7 +587,10 @@ def stacked_piles(
         if kp.size:
             box = np.zeros(cnt.size, dtype=bool)
             for kx, ky in kp:  # a square around each point first, the exact test on what is in
-                box |= (np.abs(xa - kx) <= known_radius) & (np.abs(ya - ky) <= known_radius)
+                r = known_radius  # compared as given (whole metres: no float copy of them)
+                inx = np.flatnonzero((xa >= math.floor(kx - r)) & (xa <= math.ceil(kx + r)))
+                iny = (ya[inx] >= math.floor(ky - r)) & (ya[inx] <= math.ceil(ky + r))
+                box[inx[iny]] = True
             idx = np.flatnonzero(box & (cnt >= known_min))
             if idx.size:
                 pts = np.c_[xa[idx], ya[idx]].astype(np.float64)
