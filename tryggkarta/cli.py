@@ -122,11 +122,14 @@ def db_current() -> None:
     "--before", "before", required=True, help="Remove incidents before this local day (YYYY-MM-DD)."
 )
 def db_retention(before: str) -> None:
-    """Remove incidents older than a day: whole years by dropping their partition (PostGIS)."""
+    """Remove incidents older than a day: whole years by dropping their partition (PostGIS).
+
+    Their kept cell counts go too, and cached pages and releases are made again.
+    """
     from datetime import date, datetime
 
     from tryggkarta.config import local_timezone
-    from tryggkarta.store import Incident, cellcounts, partitions, writes
+    from tryggkarta.store import writes
 
     try:
         day = date.fromisoformat(before)
@@ -137,9 +140,7 @@ def db_retention(before: str) -> None:
     cutoff = datetime(day.year, day.month, day.day, tzinfo=local_timezone())
     database = get_database()
     with database.session() as s:
-        if cellcounts.available(s):  # the kept counts lose the removed rows too
-            cellcounts.subtract_where(s, Incident.__table__.c.occurred_at < cutoff)
-        removed = partitions.drop_before(s.connection(), cutoff)
+        removed = writes.remove_incidents_before(s, cutoff)
         writes.audit(
             s, "retention", detail=f"before {day.isoformat()}", feature_count=sum(removed.values())
         )

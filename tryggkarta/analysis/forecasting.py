@@ -544,6 +544,69 @@ def stacked_coordinates(
     return StackReport(flagged, threshold, places)
 
 
+def stacked_piles(
+    x: ArrayLike,
+    y: ArrayLike,
+    counts: ArrayLike,
+    *,
+    factor: float = 50.0,
+    floor: int = 20,
+    gap: float = 3.0,
+    max_piles: int = 5,
+    known: ArrayLike | None = None,
+    known_radius: float = 25.0,
+    known_min: int = 3,
+) -> StackReport:
+    """:func:`stacked_coordinates` for street-level records already gathered per whole metre:
+    ``x``, ``y`` the distinct coordinates in ascending (x, y) order, ``counts`` the records on
+    each. Same threshold and places; ``flagged`` is per coordinate.
+
+    A streamed import of 15M rows gathers millions of coordinates: this works on the counts
+    (a median, a partial sort for the largest piles) and looks at coordinates only near the
+    ``known`` points, so it copies no coordinate array and sorts nothing whole.
+    """
+    cnt = np.asarray(counts).ravel()  # as given (int32 from a streamed import): no copy
+    xa, ya = np.asarray(x).ravel(), np.asarray(y).ravel()
+    flagged = np.zeros(cnt.size, dtype=bool)
+    if cnt.size == 0:
+        return StackReport(flagged, float(floor))
+    threshold = max(float(floor), factor * float(np.median(cnt)))
+    k = min(max_piles + 1, cnt.size)
+    kth = np.partition(cnt, cnt.size - k)[cnt.size - k]  # the k-th largest pile
+    candidates = np.flatnonzero(cnt >= kth)  # ascending: ties in the order argsort keeps
+    top = candidates[np.argsort(-cnt[candidates], kind="stable")][:k]
+    c = cnt[top].astype(np.float64)
+    nxt = np.r_[c[1:], 0.0]
+    step = (c > threshold) & (c >= gap * np.maximum(nxt, 1.0))
+    step[max_piles:] = False
+    reasons: dict[int, str] = {}
+    if step.any():
+        reasons.update((int(i), "spike") for i in top[: int(np.flatnonzero(step).max()) + 1])
+    if known is not None:
+        kp = np.asarray(known, dtype=np.float64).reshape(-1, 2)
+        if kp.size:
+            box = np.zeros(cnt.size, dtype=bool)
+            for kx, ky in kp:  # a square around each point first, the exact test on what is in
+                r = known_radius  # compared as given (whole metres: no float copy of them)
+                inx = np.flatnonzero((xa >= math.floor(kx - r)) & (xa <= math.ceil(kx + r)))
+                iny = (ya[inx] >= math.floor(ky - r)) & (ya[inx] <= math.ceil(ky + r))
+                box[inx[iny]] = True
+            idx = np.flatnonzero(box & (cnt >= known_min))
+            if idx.size:
+                pts = np.c_[xa[idx], ya[idx]].astype(np.float64)
+                dist, _ = cKDTree(kp).query(pts, distance_upper_bound=known_radius)
+                for i in idx[np.isfinite(dist)]:
+                    reasons.setdefault(int(i), "known")
+    piles = np.array(sorted(reasons), dtype=np.int64)
+    flagged[piles] = True
+    order = np.argsort(-cnt[piles], kind="stable")
+    places = [
+        {"x": float(xa[i]), "y": float(ya[i]), "records": int(cnt[i]), "reason": reasons[int(i)]}
+        for i in piles[order]
+    ]
+    return StackReport(flagged, threshold, places)
+
+
 # --------------------------------------------------------------------------- protocol
 
 

@@ -25,6 +25,8 @@ from tryggkarta.ingest.mapping import Mapping
 from tryggkarta.ingest.report import ImportReport, Note
 
 MAX_KEY = 128
+#: Content hashes per sorted run kept by a streamed import (:func:`dedup_keys`).
+SEEN_RUN = 1_000_000
 _HASH_KEYS = ("tryggkarta-dedup1", "tryggkarta-dedup2")
 
 
@@ -165,16 +167,22 @@ def dedup_keys(
         if state is not None:
             # Identical rows in earlier chunks: their number is added to the occurrence count.
             # h2 equals h1 (see content_hashes), so h1 identifies the hash.
-            seen = (
-                state.seen_hashes if state.seen_hashes is not None else np.empty(0, dtype=np.uint64)
-            )
-            if len(seen):
-                left = np.searchsorted(seen, h1, side="left")
-                found = seen[np.minimum(left, len(seen) - 1)] == h1
+            # Sorted runs of at most SEEN_RUN hashes: a chunk's hashes are inserted into the
+            # last run (which exists twice for that moment: 16 MB, not the whole history),
+            # and a full run starts the next. 8 bytes a row in all.
+            runs = state.seen_hashes if state.seen_hashes is not None else []
+            for run in runs:
+                left = np.searchsorted(run, h1, side="left")
+                found = run[np.minimum(left, len(run) - 1)] == h1
                 if found.any():  # rare: a row identical to one in an earlier chunk
-                    nth[found] += np.searchsorted(seen, h1[found], side="right") - left[found]
-            # two sorted runs: the stable sort (timsort) merges them in linear time
-            state.seen_hashes = np.sort(np.concatenate([seen, np.sort(h1)]), kind="stable")
+                    nth[found] += np.searchsorted(run, h1[found], side="right") - left[found]
+            fresh = np.sort(h1)
+            if runs and len(runs[-1]) + len(fresh) <= SEEN_RUN:
+                last = runs[-1]
+                runs[-1] = np.insert(last, np.searchsorted(last, fresh), fresh)
+            else:
+                runs.append(fresh)
+            state.seen_hashes = runs
         content = _content_keys(hashes, nth)
         if rest.all():  # the common case: no ids at all, the keys stay Arrow strings
             keys = pd.Series(pd.arrays.ArrowStringArray(content), index=keys.index)

@@ -67,7 +67,7 @@ class StreamState:
     swapped_names: str = ""
     counts: dict[str, int] = dc_field(default_factory=dict)
     seen_ids: set = dc_field(default_factory=set)
-    seen_hashes: Any = None  # sorted uint64 array of the content hashes so far
+    seen_hashes: Any = None  # sorted uint64 runs of the content hashes so far
 
     def count(self, key: str, n: int) -> None:
         if n:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import and_, case, delete, false, func, literal, literal_column, select, true
+from sqlalchemy import and_, case, delete, false, func, literal, literal_column, select, text, true
 from sqlalchemy.orm import Session
 
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS
@@ -134,6 +134,9 @@ def _apply(session: Session, where: Any, sign: int, tz: ZoneInfo | None = None) 
         .where(where)
         .group_by(*(literal_column(k) for k in ("mc", "st", "dy", "gr", "ccx", "ccy")))
     )
+    # In the primary key's order: every writer locks count rows in the same order (a
+    # HashAggregate would hand them over in any order, and two writers could deadlock).
+    query = query.order_by(*(literal_column(k) for k in ("mc", "st", "dy", "gr", "ccx", "ccy")))
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -144,10 +147,30 @@ def _apply(session: Session, where: Any, sign: int, tz: ZoneInfo | None = None) 
     stmt = stmt.on_conflict_do_update(
         index_elements=names[:-1], set_={"n": TABLE.c.n + stmt.excluded.n}
     )
+    if dialect == "postgresql":
+        lock_counts(session)
+        # the grouping sorts a weekly import's 100k rows in memory, not in a file
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
     touched = int(session.execute(stmt).rowcount or 0)
+    if dialect == "postgresql":
+        session.execute(text("RESET work_mem"))
     if sign < 0:
         session.execute(delete(TABLE).where(TABLE.c.n <= 0))
     return touched
+
+
+def lock_counts(session: Session) -> None:
+    """Take the incident writers' lock (PostgreSQL, until the transaction ends) before the
+    counts change.
+
+    Imports, deletes, retention and recounts all write the same count rows: two of them at
+    once could each hold rows the other waits for (a deadlock, one import failed). Under one
+    lock they take turns; an import already holds it from its start, so this is a no-op
+    there (advisory locks are re-entrant).
+    """
+    from tryggkarta.store.partitions import lock_writers
+
+    lock_writers(session.connection())
 
 
 def add_dataset(
@@ -183,11 +206,36 @@ def subtract_where(session: Session, where: Any, tz: ZoneInfo | None = None) -> 
     return _apply(session, where, -1, tz)
 
 
+def remove_before(session: Session, cutoff: datetime, tz: ZoneInfo | None = None) -> int:
+    """Retention: take the incidents with ``occurred_at < cutoff`` out of the counts, before
+    they are deleted (same transaction); returns the count rows deleted or changed.
+
+    Buckets that end before the cut go whole (one DELETE on ``day``, no incident read: a
+    dropped year's partition is never scanned); the bucket the cut falls in loses only its
+    older incidents, counted as :func:`subtract_where` does.
+    """
+    zone = _zone(tz)
+    start = bucket_start(cutoff.astimezone(zone).date())
+    start_at = _local_midnight(start, zone)
+    touched = 0
+    if start_at < cutoff:
+        c = Incident.__table__.c
+        touched += _apply(
+            session, and_(c.occurred_at >= start_at, c.occurred_at < cutoff), -1, zone
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        lock_counts(session)
+    gone = session.execute(delete(TABLE).where(TABLE.c.day < (start - EPOCH).days))
+    return touched + int(gone.rowcount or 0)
+
+
 def rebuild(session: Session, tz: ZoneInfo | None = None) -> int:
     """Count every incident again from scratch; returns the number of count rows."""
     from tryggkarta.store.engine import unbounded
 
     unbounded(session)
+    if session.get_bind().dialect.name == "postgresql":
+        lock_counts(session)  # no import adds to the counts between the delete and the count
     session.execute(delete(TABLE))
     _apply(session, true(), +1, tz)
     return int(session.execute(select(func.count()).select_from(TABLE)).scalar_one())

@@ -102,9 +102,13 @@ def partitions(conn: Connection) -> dict[int, str]:
 
 
 def lock_writers(conn: Connection) -> None:
-    """One incident writer at a time (until the transaction ends): the cross-partition key
-    check and the insert must not interleave with another import's."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK})
+    """One incident writer at a time (PostgreSQL, until the transaction ends): the
+    cross-partition key check and the insert must not interleave with another import's, nor
+    with a delete (an import that skipped a key because a dataset being deleted held it
+    would lose the row), and the kept cell counts change under it
+    (:func:`~tryggkarta.store.cellcounts.lock_counts`). SQLite has one writer anyway."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK})
 
 
 def ensure_partitions(conn: Connection, years: set[int] | list[int]) -> list[int]:
@@ -179,7 +183,13 @@ def drop_before(conn: Connection, cutoff: datetime) -> dict[str, int]:
     if cutoff.tzinfo is None:
         raise BadInput("The retention cut-off needs a time zone.")
     if not is_partitioned(conn):
-        n = conn.execute(text(f"DELETE FROM {PARENT} WHERE occurred_at < :c"), {"c": cutoff})
+        from sqlalchemy import delete
+
+        from tryggkarta.store.models import Incident
+
+        # through the column's type: SQLite stores UTC text, and a raw aware datetime would
+        # be compared as local wall-clock text (the last hour before the cut went too)
+        n = conn.execute(delete(Incident).where(Incident.occurred_at < cutoff))
         return {PARENT: int(n.rowcount or 0)}
     lock_writers(conn)
     out: dict[str, int] = {}

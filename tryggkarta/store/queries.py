@@ -19,7 +19,7 @@ from sqlalchemy import Select, and_, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from tryggkarta.errors import BadInput
-from tryggkarta.store.models import LAYER_MODELS, POINT_LAYERS, Dataset
+from tryggkarta.store.models import LAYER_MODELS, POINT_LAYERS, Dataset, Setting
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -286,11 +286,19 @@ def dataset_versions(session: Session, layers: tuple[str, ...]) -> dict[str, lis
     return out
 
 
-def data_version(db: Database, layers: tuple[str, ...]) -> list[list[str]]:
-    """What the layers hold now: (id, layer, checksum, imported at, rows) of every dataset.
+#: Settings key of a layer's change counter (:func:`bump_data_version`).
+CHANGED_KEY = "data_changed:{layer}"
 
-    Rows change only through imports and deletes, so this keys caches of derived data soundly.
+
+def data_version(db: Database, layers: tuple[str, ...]) -> list[list[str]]:
+    """What the layers hold now: (id, layer, checksum, imported at, rows) of every dataset,
+    and each layer's change counter.
+
+    Rows change through imports and deletes (the datasets change with them) and through
+    changes by rule that leave the datasets as they are, retention above all: those bump the
+    layer's counter (:func:`bump_data_version`). So this keys caches of derived data soundly.
     """
+    keys = [CHANGED_KEY.format(layer=layer) for layer in layers]
     with db.session() as s:
         rows = s.execute(
             select(
@@ -303,4 +311,19 @@ def data_version(db: Database, layers: tuple[str, ...]) -> list[list[str]]:
             .where(Dataset.layer.in_(layers))
             .order_by(Dataset.id)
         ).all()
-    return [[str(v) for v in row] for row in rows]
+        changed = s.execute(
+            select(Setting.key, Setting.value).where(Setting.key.in_(keys)).order_by(Setting.key)
+        ).all()
+    return [[str(v) for v in row] for row in rows] + [[k, v] for k, v in changed]
+
+
+def bump_data_version(session: Session, layer: str) -> None:
+    """Count one change of ``layer``'s rows that no dataset records (in the caller's
+    transaction): every cache keyed by :func:`data_version` is stale from the commit on."""
+    key = CHANGED_KEY.format(layer=layer)
+    row = session.get(Setting, key, with_for_update=True)
+    if row is None:
+        session.add(Setting(key=key, value="1"))
+    else:
+        row.value = str(int(row.value) + 1)
+    session.flush()
