@@ -233,11 +233,12 @@ class Screen:
         self.context.close()
 
 
-def squeeze(folder: Path) -> None:
-    """Quantise the PNGs to 256 colours when ``pngquant`` is there (a map screenshot has few
-    colours; the gallery stays a few MB in git)."""
+def squeeze(written: list[Path]) -> None:
+    """Quantise this test's PNGs to 256 colours when ``pngquant`` is there (a map screenshot
+    has few colours; the gallery stays a few MB in git). Only its own: the other size's test
+    may be checking its files at the same moment."""
     tool = shutil.which("pngquant")
-    files = sorted(str(p) for p in folder.glob("*.png"))
+    files = sorted(str(p) for p in written)
     if tool and files:
         subprocess.run(  # noqa: S603 - fixed arguments, our own files
             [tool, "--force", "--skip-if-larger", "--ext", ".png", "--quality", "60-90", *files],
@@ -278,4 +279,4 @@ def test_gallery_every_page_with_and_without_basemap(browser, servers, tmp_path,
         p.name for p in written if p.stat().st_size <= 8_000
     ]
     if out == GALLERY:
-        squeeze(out)
+        squeeze(written)
