@@ -461,10 +461,10 @@ def ogc_items(db) -> tuple[float, float, int]:  # noqa: ANN001
 
 
 def start_pages(db) -> dict:  # noqa: ANN001
-    """The start page (public and police) and /publik through the app: cold (the page and
-    release caches cleared, median of 3) and warm (median of 5), and the HTML size."""
+    """The start page (public and police) and /publik through the app: cold (the rendered
+    page, layer and release caches cleared, median of 3) and warm (median of 5), HTML size."""
     from tryggkarta import disclosure
-    from tryggkarta.web import create_app, mapview
+    from tryggkarta.web import create_app, mapview, pagecache
 
     app = create_app({"settings": db.settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
     app.extensions["tryggkarta.db"] = db
@@ -479,6 +479,7 @@ def start_pages(db) -> dict:  # noqa: ANN001
         for _ in range(3):
             mapview._CACHE.clear()
             disclosure._CACHE.clear()
+            pagecache.clear()
             start = time.perf_counter()
             response = client.get(url)
             cold.append(time.perf_counter() - start)
