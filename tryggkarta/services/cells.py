@@ -23,6 +23,20 @@ from tryggkarta.store.grid import GridSpec, grid_counts_by
 from tryggkarta.store.queries import Filters
 
 WEEK = 7 * 24 * 3600
+#: At most this many cells on a page's embedded incident layer: a region or the country
+#: coarsens its cells instead (Sweden at 5 km made a 2 MB police start page; the vector
+#: tiles give the detail when zoomed in).
+PAGE_MAX_FEATURES = 3000
+
+
+def coarsen(stack: np.ndarray, grid: GridSpec) -> tuple[np.ndarray, GridSpec]:
+    """Counts ``(..., ny, nx)`` summed over 2 × 2 blocks: the same counts on cells twice the
+    size (the grid's origin kept; an odd edge row or column padded with zeros)."""
+    ny, nx = (grid.ny + 1) // 2, (grid.nx + 1) // 2
+    pad = [(0, 0)] * (stack.ndim - 2) + [(0, 2 * ny - grid.ny), (0, 2 * nx - grid.nx)]
+    padded = np.pad(stack, pad)
+    summed = padded.reshape(*stack.shape[:-2], ny, 2, nx, 2).sum(axis=(-3, -1))
+    return summed, GridSpec(grid.x0, grid.y0, grid.cell_size * 2, nx, ny)
 
 
 def incident_cells(
@@ -33,11 +47,14 @@ def incident_cells(
     *,
     per_category: bool = True,
     top_categories: int | None = None,
+    max_features: int | None = None,
 ) -> tuple[dict, GridSpec | None]:
     """Incidents per cell with category breakdown and a 4-week trend: ONE SQL pass.
 
     ``store.grid_counts_by`` groups by (cell, category) and sums the two 4-week periods in the
-    same scan. Cells and category sub-counts under ``min_count`` are dropped here.
+    same scan. Cells and category sub-counts under ``min_count`` are dropped here. With
+    ``max_features``, cells twice the size (summed in numpy, no second pass) until no more
+    than that many cells are shown.
     """
     bounds = filters.bbox or extent(
         db, "incidents", Filters(municipality_code=filters.municipality_code)
@@ -52,10 +69,16 @@ def incident_cells(
         periods = [(t_end - 8 * WEEK, t_end - 4 * WEEK), (t_end - 4 * WEEK, t_end)]
     by_cat = grid_counts_by(db, "incidents", grid, filters, by="category", periods=periods)
     shape = ((1 + len(periods)) if periods else 1, grid.ny, grid.nx)
-    stack = sum((a.reshape(shape) for a in by_cat.values()), np.zeros(shape, dtype=np.int64))
+    cats = {c: a.reshape(shape) for c, a in by_cat.items()}
+    stack = sum(cats.values(), np.zeros(shape, dtype=np.int64))
+    while max_features is not None and (stack[0] >= max(min_count, 1)).sum() > max_features:
+        fine = grid
+        stack, grid = coarsen(stack, fine)
+        cats = {c: coarsen(a, fine)[0] for c, a in cats.items()}
+        shape = stack.shape
     total = stack[0]
     trend = stack[1:].reshape(2, -1) if periods else None
-    cat_flat = {c: a.reshape(shape)[0].ravel() for c, a in by_cat.items()} if per_category else {}
+    cat_flat = {c: a[0].ravel() for c, a in cats.items()} if per_category else {}
 
     def props(idx: int) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -27,7 +27,7 @@ from tryggkarta.geojson import geo_dict, points_geojson  # noqa: F401 - points_g
 from tryggkarta.i18n import local_day
 from tryggkarta.maps.simplify import simplify_for_display
 from tryggkarta.services import municipalities
-from tryggkarta.services.cells import incident_cells, survey_cells
+from tryggkarta.services.cells import PAGE_MAX_FEATURES, incident_cells, survey_cells
 from tryggkarta.services.sharing import ROLES_SHAREABLE
 from tryggkarta.store import audit, extent, layer_frame, queries
 from tryggkarta.store.grid import GridSpec
@@ -119,10 +119,17 @@ def incident_grid(
     *,
     per_category: bool = True,
     top_categories: int | None = None,
+    max_features: int | None = None,
 ) -> tuple[dict, GridSpec | None]:
     """Incident cells for the page's query (see :func:`tryggkarta.services.cells.incident_cells`)."""
     return incident_cells(
-        db, q.filters, q.cell, min_count, per_category=per_category, top_categories=top_categories
+        db,
+        q.filters,
+        q.cell,
+        min_count,
+        per_category=per_category,
+        top_categories=top_categories,
+        max_features=max_features,
     )
 
 
@@ -371,7 +378,7 @@ def build_layers(
             q,
             ("incidents",),
             [k_inc, 5],
-            lambda: incident_grid(db, q, k_inc, top_categories=5),
+            lambda: incident_grid(db, q, k_inc, top_categories=5, max_features=PAGE_MAX_FEATURES),
         )
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     elif inc != Detail.HIDDEN and _wanted(q, "incidents"):
@@ -609,7 +616,7 @@ def thumbnail_layers(args: Any, extent: Any = None, shown: Any = None) -> dict[s
             q,
             ("incidents",),
             [k_inc, 5],
-            lambda: incident_grid(db, q, k_inc, top_categories=5),
+            lambda: incident_grid(db, q, k_inc, top_categories=5, max_features=PAGE_MAX_FEATURES),
         )
         layers.append(("incidents", fc))
     elif _wanted_on("incidents") and inc != Detail.HIDDEN:
