@@ -119,6 +119,11 @@ ACTIONS: dict[Action, frozenset[str]] = {
     Action.ADMIN: frozenset({Role.ADMIN}),
 }
 
+#: Roles that report from the field without being staff (property staff, youth workers …):
+#: their organisations are the ones expected to report every week (the weekly picture lists
+#: those that did not). Staff report too, but are not chased for it.
+FIELD_REPORTERS: frozenset[str] = ACTIONS[Action.REPORT] - _STAFF
+
 #: Every web endpoint and the action it needs. Data inside OPEN routes is filtered by
 #: :func:`detail`; a route missing here is refused (see ``tryggkarta.web.access``).
 ROUTES: dict[str, Action] = {

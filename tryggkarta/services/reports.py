@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from tryggkarta import policy
 from tryggkarta.config import local_timezone
-from tryggkarta.domain import INCIDENT_CATEGORIES, Role
+from tryggkarta.domain import INCIDENT_CATEGORIES
 from tryggkarta.errors import BadInput, Forbidden, NotFound
 from tryggkarta.geo import from_wgs84
 from tryggkarta.store import Dataset, Incident, Organisation, User
@@ -319,7 +319,7 @@ def reporting_organisations(session: Session) -> list[tuple[int, str]]:
     rows = session.execute(
         select(Organisation.id, Organisation.name)
         .join(User, User.organisation_id == Organisation.id)
-        .where(User.role == Role.REPORTER.value, User.active.is_(True))
+        .where(User.role.in_(sorted(str(r) for r in policy.FIELD_REPORTERS)), User.active.is_(True))
         .group_by(Organisation.id, Organisation.name)
         .order_by(Organisation.name)
     ).all()
