@@ -9,6 +9,7 @@ creates the demo organisations and users.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
@@ -32,6 +33,45 @@ GROUP_DEMO_USERS = (
 )
 #: Share of the main demo's records copied, moved, to a neighbour (a smaller town).
 NEIGHBOUR_SHARE = 0.35
+
+
+def _add_demo_layer(
+    s: Any,
+    db: Any,
+    layer: str,
+    gdf: Any,
+    *,
+    name: str,
+    checksum: str,
+    organisation_id: int,
+    municipality_code: str | None,
+) -> tuple[int, int]:
+    """One demo layer as its own dataset (dropped again when every row was there already):
+    (inserted, skipped)."""
+    from tryggkarta.store import Dataset
+    from tryggkarta.store.writes import insert_layer
+
+    ds = Dataset(
+        layer=layer,
+        name=name,
+        source="demo",
+        licence="syntetiska data (MIT)",
+        sensitivity="internal",
+        checksum=checksum,
+        filename=f"{layer}.geojson",
+        format="geojson",
+        crs=f"EPSG:{db.srid}",
+        rows_read=len(gdf),
+        organisation_id=organisation_id,
+        municipality_code=municipality_code,
+    )
+    s.add(ds)
+    s.flush()
+    inserted, skipped = insert_layer(s, layer, gdf, ds.id)
+    ds.rows_imported, ds.rows_duplicate = inserted, skipped
+    if inserted == 0:
+        s.delete(ds)
+    return inserted, skipped
 
 
 def load_demo(
@@ -65,7 +105,7 @@ def _load_main(db, municipality_code: str, reset: bool, now: datetime | None) ->
     from tryggkarta.services.accounts import create_user, get_or_create_organisation
     from tryggkarta.store import Dataset, EstGroup, User
     from tryggkarta.store.models import Setting
-    from tryggkarta.store.writes import delete_dataset, insert_layer
+    from tryggkarta.store.writes import delete_dataset
 
     folder = data_dir() / "demo"
     now = now or datetime.now(UTC)
@@ -125,26 +165,16 @@ def _load_main(db, municipality_code: str, reset: bool, now: datetime | None) ->
                 gdf["dedup_key"] = "demo:" + layer + ":" + gdf["source_id"].astype(str)
             else:
                 gdf["dedup_key"] = "demo:" + layer + ":" + gdf["name"].astype(str)
-            ds = Dataset(
-                layer=layer,
+            inserted, skipped = _add_demo_layer(
+                s,
+                db,
+                layer,
+                gdf,
                 name=name,
-                source="demo",
-                licence="syntetiska data (MIT)",
-                sensitivity="internal",
                 checksum=f"demo-{layer}",
-                filename=f"{layer}.geojson",
-                format="geojson",
-                crs=f"EPSG:{db.srid}",
-                rows_read=len(gdf),
                 organisation_id=orgs["Skara kommun"].id,
                 municipality_code=municipality_code,
             )
-            s.add(ds)
-            s.flush()
-            inserted, skipped = insert_layer(s, layer, gdf, ds.id)
-            ds.rows_imported, ds.rows_duplicate = inserted, skipped
-            if inserted == 0:
-                s.delete(ds)
             lines.append(f"{layer:10} {inserted:6d} new, {skipped:6d} already loaded")
         from tryggkarta.demo.cycle import load_cycle
 
@@ -170,8 +200,7 @@ def _load_neighbour(db, main_code: str, code: str, now: datetime | None) -> list
     from tryggkarta.geo import muni_name, municipality
     from tryggkarta.services import municipalities
     from tryggkarta.services.accounts import create_user, get_or_create_organisation
-    from tryggkarta.store import Dataset, EstGroup, User
-    from tryggkarta.store.writes import insert_layer
+    from tryggkarta.store import EstGroup, User
 
     folder = data_dir() / "demo"
     now = now or datetime.now(UTC)
@@ -221,26 +250,16 @@ def _load_neighbour(db, main_code: str, code: str, now: datetime | None) -> list
             gdf["municipality_code"] = code
             ids = gdf["source_id"].astype(str) if "source_id" in gdf else gdf["name"].astype(str)
             gdf["dedup_key"] = f"demo:{code}:{layer}:" + ids
-            ds = Dataset(
-                layer=layer,
+            inserted, skipped = _add_demo_layer(
+                s,
+                db,
+                layer,
+                gdf,
                 name=f"Demo: {name} ({layer})",
-                source="demo",
-                licence="syntetiska data (MIT)",
-                sensitivity="internal",
                 checksum=f"demo-{code}-{layer}",
-                filename=f"{layer}.geojson",
-                format="geojson",
-                crs=f"EPSG:{db.srid}",
-                rows_read=len(gdf),
                 organisation_id=org.id,
                 municipality_code=code,
             )
-            s.add(ds)
-            s.flush()
-            inserted, skipped = insert_layer(s, layer, gdf, ds.id)
-            ds.rows_imported, ds.rows_duplicate = inserted, skipped
-            if inserted == 0:
-                s.delete(ds)
             lines.append(f"{layer:10} {inserted:6d} new, {skipped:6d} already loaded ({name})")
     lines.append(
         "Group demo users (same password): "

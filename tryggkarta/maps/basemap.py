@@ -119,7 +119,21 @@ def _layer_ids(value: object) -> list[str]:
     return [str(v["id"]) for v in value if isinstance(v, dict) and isinstance(v.get("id"), str)]
 
 
-class MBTiles:
+class _TileFile:
+    """What MBTiles and PMTiles files share: the zoom range they hold."""
+
+    min_zoom: int
+    max_zoom: int
+
+    def covers(self, z: int, x: int, y: int) -> bool:
+        """True when ``z/x/y`` (XYZ) is a valid tile address inside the file's zoom range."""
+        if not self.min_zoom <= z <= self.max_zoom:
+            return False
+        n = 1 << z
+        return 0 <= x < n and 0 <= y < n
+
+
+class MBTiles(_TileFile):
     """A read-only raster or vector MBTiles file; safe to share between threads (one
     connection each)."""
 
@@ -182,13 +196,6 @@ class MBTiles:
         )
         return (int(lo) if lo is not None else 0, int(hi) if hi is not None else 0)
 
-    def covers(self, z: int, x: int, y: int) -> bool:
-        """True when ``z/x/y`` (XYZ) is a valid tile address inside the file's zoom range."""
-        if not self.min_zoom <= z <= self.max_zoom:
-            return False
-        n = 1 << z
-        return 0 <= x < n and 0 <= y < n
-
     def tile(self, z: int, x: int, y: int) -> Tile | None:
         """The tile at XYZ ``z/x/y``, or ``None`` when the file has none there."""
         if not self.covers(z, x, y):
@@ -248,7 +255,7 @@ PMTILES_MVT = 1
 PMTILES_DEPTH = 4
 
 
-class PMTiles:
+class PMTiles(_TileFile):
     """A read-only raster or vector PMTiles v3 archive (the ``pmtiles`` package reads the
     header and directories); memory-mapped, safe to share between threads."""
 
@@ -343,12 +350,6 @@ class PMTiles:
                     self._dirs.clear()
                 self._dirs[key] = found
         return found
-
-    def covers(self, z: int, x: int, y: int) -> bool:
-        if not self.min_zoom <= z <= self.max_zoom:
-            return False
-        n = 1 << z
-        return 0 <= x < n and 0 <= y < n
 
     def tile(self, z: int, x: int, y: int) -> Tile | None:
         """The tile at XYZ ``z/x/y``, or ``None`` when the archive has none there."""

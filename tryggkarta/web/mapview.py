@@ -133,6 +133,19 @@ def incident_grid(
     )
 
 
+def raw_incident_cells(db: Any, q: MapQuery, min_count: int) -> tuple[dict, GridSpec | None]:
+    """A page's incident cells at raw detail (the map page and a shared map's): top five
+    categories per cell, at most ``PAGE_MAX_FEATURES`` cells, kept per data version."""
+    return cached(
+        db,
+        "incidents",
+        q,
+        ("incidents",),
+        [min_count, 5],
+        lambda: incident_grid(db, q, min_count, top_categories=5, max_features=PAGE_MAX_FEATURES),
+    )
+
+
 def survey_grid(db: Any, q: MapQuery, grid: GridSpec | None, min_count: int) -> dict:
     """Survey cells for the page's query (see :func:`tryggkarta.services.cells.survey_cells`)."""
     return survey_cells(db, q.filters, q.cell, grid, min_count)
@@ -372,14 +385,7 @@ def build_layers(
     )
     grid = None
     if inc == Detail.RAW and _wanted(q, "incidents"):
-        fc, grid = cached(
-            db,
-            "incidents",
-            q,
-            ("incidents",),
-            [k_inc, 5],
-            lambda: incident_grid(db, q, k_inc, top_categories=5, max_features=PAGE_MAX_FEATURES),
-        )
+        fc, grid = raw_incident_cells(db, q, k_inc)
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     elif inc != Detail.HIDDEN and _wanted(q, "incidents"):
         fc = released_incidents(db, q, lang, args)
@@ -610,14 +616,7 @@ def thumbnail_layers(args: Any, extent: Any = None, shown: Any = None) -> dict[s
         layers.append(("survey", released_survey(db, q, lang)))
     if _wanted_on("incidents") and inc == Detail.RAW:
         k_inc = current_rule(Layer.INCIDENTS).k
-        fc, grid = cached(
-            db,
-            "incidents",
-            q,
-            ("incidents",),
-            [k_inc, 5],
-            lambda: incident_grid(db, q, k_inc, top_categories=5, max_features=PAGE_MAX_FEATURES),
-        )
+        fc, grid = raw_incident_cells(db, q, k_inc)
         layers.append(("incidents", fc))
     elif _wanted_on("incidents") and inc != Detail.HIDDEN:
         layers.append(("incidents", released_incidents(db, q, lang, args)))

@@ -39,14 +39,19 @@
   function popupFor(props, opts) {
     var box = el("div", null, "tk-popup");
     box.appendChild(el("h3", opts.labels.title));
-    var table = el("table", null, "tk-popup-table");
-    var rows = [
+    box.appendChild(rowTable([
       [opts.labels.category, opts.categories[props.category] || props.category],
       [opts.labels.when, formatTime(props.occurred_at, opts)],
       [opts.labels.address, props.address],
       [opts.labels.reporter, props.reporter_org],
       [opts.labels.description, props.description]
-    ];
+    ]));
+    return box;
+  }
+
+  /* A popup's table of [label, text] rows; rows without a text are left out. */
+  function rowTable(rows) {
+    var table = el("table", null, "tk-popup-table");
     rows.forEach(function (r) {
       if (r[1] === undefined || r[1] === null || r[1] === "") { return; }
       var tr = el("tr");
@@ -54,8 +59,7 @@
       tr.appendChild(th); tr.appendChild(el("td", r[1]));
       table.appendChild(tr);
     });
-    box.appendChild(table);
-    return box;
+    return table;
   }
 
   function query(params) {
@@ -150,15 +154,10 @@
     function cellPopup(p) {
       var box = el("div", null, "tk-popup");
       box.appendChild(el("h3", opts.labels.cellTitle));
-      var table = el("table", null, "tk-popup-table");
-      [[opts.labels.count, fmtValue(Number(p.n), "int", opts)],
-       [opts.labels.cell, p.cell >= 1000 ? (p.cell / 1000) + " km" : p.cell + " m"]].forEach(function (r) {
-        var tr = el("tr");
-        var th = el("th", r[0]); th.setAttribute("scope", "row");
-        tr.appendChild(th); tr.appendChild(el("td", r[1]));
-        table.appendChild(tr);
-      });
-      box.appendChild(table);
+      box.appendChild(rowTable([
+        [opts.labels.count, fmtValue(Number(p.n), "int", opts)],
+        [opts.labels.cell, p.cell >= 1000 ? (p.cell / 1000) + " km" : p.cell + " m"]
+      ]));
       return box;
     }
     layer.on("click", function (e) {
@@ -222,16 +221,9 @@
     var tpl = opts.popup;
     var box = el("div", null, "tk-popup");
     box.appendChild(el("h3", (tpl.titleKey && p[tpl.titleKey]) || tpl.title || ""));
-    var table = el("table", null, "tk-popup-table");
-    (tpl.rows || []).forEach(function (r) {
-      var text = fmtValue(p[r[1]], r[2], opts);
-      if (text === "") { return; }
-      var tr = el("tr");
-      var th = el("th", r[0]); th.setAttribute("scope", "row");
-      tr.appendChild(th); tr.appendChild(el("td", text));
-      table.appendChild(tr);
-    });
-    box.appendChild(table);
+    box.appendChild(rowTable((tpl.rows || []).map(function (r) {
+      return [r[0], fmtValue(p[r[1]], r[2], opts)];
+    })));
     (tpl.lists || []).forEach(function (s) {
       var items = p[s[1]];
       if (!items || !items.length) { return; }
