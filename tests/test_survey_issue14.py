@@ -125,6 +125,20 @@ def test_the_forms_suggestions_are_places_inside_an_open_campaigns_area(client, 
     assert client.get(f"/enkat/{c.slug}/platser?q=skolgatan").status_code == 404
 
 
+def test_the_suggestions_are_rate_limited_like_the_api(client, auth, db) -> None:
+    import dataclasses
+
+    from tryggkarta.web import create_app
+
+    c = opened(client, auth, db)
+    settings = dataclasses.replace(db.settings, api_rate_limit="3 per minute")
+    app = create_app({"settings": settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    app.extensions["tryggkarta.db"] = db
+    resident = app.test_client()
+    codes = [resident.get(f"/enkat/{c.slug}/platser?q=torget").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
 # --- bad input (the list) --------------------------------------------------------------
 
 
