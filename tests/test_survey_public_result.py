@@ -24,11 +24,6 @@ from tryggkarta.store import AuditLog, Dataset, SurveyCampaign, SurveyResponse
 from tryggkarta.store.queries import Filters
 
 
-@pytest.fixture
-def db(sqlite_db):
-    return sqlite_db
-
-
 def close(db, campaign_id: int) -> None:
     with db.session() as s:
         s.get(SurveyCampaign, campaign_id).status = "closed"

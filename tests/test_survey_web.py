@@ -11,11 +11,6 @@ from tests.test_survey_service import TOWN, add_district, lonlat
 from tryggkarta.store import AuditLog, SurveyCampaign, SurveyResponse
 
 
-@pytest.fixture
-def db(sqlite_db):
-    return sqlite_db
-
-
 def create(client, **fields) -> SurveyCampaign:
     today = date.today()
     data = {

@@ -194,6 +194,7 @@ ROUTES: dict[str, Action] = {
     "projects.follow_up_geojson": Action.PROJECTS,
     "survey.form": Action.OPEN,  # the public survey form (anonymous answers)
     "survey.thanks": Action.OPEN,
+    "survey.place_search": Action.OPEN,  # names and points of places in an open campaign's area
     "survey.result": Action.OPEN,  # a closed campaign's published result (releases only)
     "survey.result_geojson": Action.OPEN,
     "survey.campaigns": Action.CAMPAIGNS,

@@ -1,10 +1,14 @@
 """The public survey in headless Chromium on a phone (390×844): a resident tried as a new user.
 
-One answer by pointer (a pin on the map and a district from the list), one by keyboard only,
-one with a walking route drawn on the map, the started answer surviving a reload, a closed
-campaign's public result, and axe-core WCAG 2.1 AA with zero violations on the form, the
-form with errors, the thank-you page and the result. ``TK_SCREENSHOTS=1`` writes the form,
-the route, the thank-you page and the result to ``docs/screenshots/``.
+One answer by pointer (a pin on the map and a district from the list), one by keyboard only
+(a district from the list and a place typed and chosen from the suggestions), a typed address
+found by the server, one with a walking route drawn on the map, the started answer surviving
+a reload and an answer sent offline going when the network returns, a closed campaign's
+public result, and axe-core WCAG 2.1 AA with zero violations on every public survey page: the
+form (with suggestions, errors, a route, offline), the thank-you page, the result (Swedish and
+English) and the closed, not-yet-open and unknown links. ``TK_SCREENSHOTS=1`` writes the form,
+the typed place, the route, the thank-you page, the staff results and the public result to
+``docs/screenshots/``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
 WCAG = "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']"
 PHONE = {"width": 390, "height": 844}
+#: Named places and a street address for the typed alternative to a pin (the demo has none).
+PLACES = (
+    "namn;kategori;lat;lon\n"
+    "Stora torget;torg;58.3866;13.4385\n"
+    "Skara domkyrka;kyrka;58.3862;13.4379\n"
+    "Skolgatan 3;adress;58.3851;13.4402\n"
+)
 TILE_HOST = "tile.openstreetmap.org"  # the default background tiles, blocked in these tests
 require(
     [
@@ -58,6 +69,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     db = Database(settings)
     db.upgrade()
     load_demo(db)
+    from tryggkarta.services import places
+
+    names = folder / "platser.csv"  # invented names at points of Skara's centre
+    names.write_text(PLACES, "utf-8")
+    places.import_places(db, names, "place")
     with db.session() as s:
         c = sv.create_campaign(
             s,
@@ -90,14 +106,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         form = pin_form({"lat": lat, "lon": lon, "rating": 2}, route=route)
         sv.store_answer(s, c, parse(s, c, form))
         done.status = "closed"
+        draft = sv.create_campaign(
+            s,
+            title="Trygg i Skara nästa år",
+            starts_on=date.today() + timedelta(days=60),
+            ends_on=date.today() + timedelta(days=90),
+            municipality_code="1495",
+            area_ids=[],
+            questions={},
+        )
+        sv.set_status(draft, "open")  # opened ahead: the posters are up before it starts
         s.commit()
         slug, campaign_id, closed_slug = c.slug, c.id, done.slug
+        draft_slug = draft.slug
     with serving(settings) as url:
         yield {
             "url": url,
             "slug": slug,
             "campaign_id": campaign_id,
             "closed_slug": closed_slug,
+            "draft_slug": draft_slug,
             "db": db,
         }
 
@@ -243,14 +271,102 @@ def test_a_resident_answers_by_keyboard_only(resident: Resident, server: dict) -
     tab_to("pin-0-reasons-belysning")
     page.keyboard.press("Space")
     assert page.locator("#pin-0-reasons-belysning").is_checked()
+    # a second place, typed: the accessible alternative to tapping the map
+    tab_to("add-pin")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "pin-1-place"
+    tab_to("pin-1-address")
+    page.keyboard.type("stora tor")
+    page.wait_for_selector("#pin-1-address-results button")
+    assert "Stora torget" in page.locator("#pin-1-address-results").inner_text()
+    resident.clean("the form with place suggestions")
+    page.evaluate(
+        "window.scrollBy(0, document.getElementById('pin-1-address')"
+        ".getBoundingClientRect().top - 330)"
+    )
+    shot(page, "survey-address")
+    page.keyboard.press("Enter")  # the first suggestion; Enter here never sends the form
+    assert page.locator("#pin-1 .pin-where").inner_text() == "Vald plats: Stora torget."
+    assert page.locator("input[name=pin-1-lat]").input_value().startswith("58.386")
+    assert page.evaluate("document.activeElement.id") == "pin-1-address"
+    tab_to("pin-1-rating-1")
+    page.keyboard.press("Space")
     tab_to("consent")
     page.keyboard.press("Space")
     tab_to("survey-submit")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.url.endswith("/tack")
-    assert answers(server) == before + 1
+    assert answers(server) == before + 2
     resident.clean("the thank-you page after a keyboard answer")
+
+
+def test_a_typed_address_without_a_choice_is_found_by_the_server(
+    resident: Resident, server: dict
+) -> None:
+    page = resident.page
+    before = answers(server)
+    resident.open(f"/enkat/{server['slug']}")
+    page.get_by_label("Eller skriv en adress eller en plats").fill("Kvarngatan 99")
+    page.get_by_label("3 – varken eller").check()
+    page.get_by_label("Jag har läst hur svaren används").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Skicka svaret").click()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    field = page.locator("#pin-0-address")
+    assert field.get_attribute("aria-invalid") == "true"
+    assert "err-pin-0-address" in field.get_attribute("aria-describedby")
+    assert "ingen adress eller plats" in page.locator("#err-pin-0-address").inner_text()
+    resident.clean("the form with an address that was not found")
+    field.fill("Skolgatan 3")  # typed in full, no suggestion chosen: the server finds it
+    with page.expect_navigation():
+        page.get_by_role("button", name="Skicka svaret").click()
+    assert page.url.endswith("/tack")
+    assert answers(server) == before + 1
+
+
+def test_an_answer_sent_offline_goes_when_the_network_returns(
+    resident: Resident, server: dict
+) -> None:
+    page = resident.page
+    before = answers(server)
+    resident.open(f"/enkat/{server['slug']}")
+    page.locator("#survey-map").click()
+    page.get_by_label("2 – ganska otrygg").check()
+    page.get_by_label("Jag har läst hur svaren används").check()
+    resident.context.set_offline(True)
+    page.get_by_role("button", name="Skicka svaret").click()
+    status = page.locator("#send-status")
+    assert status.is_visible() and "Du är inte uppkopplad" in status.inner_text()
+    assert answers(server) == before
+    resident.clean("the form offline")
+    with page.expect_navigation():
+        resident.context.set_offline(False)
+    assert page.url.endswith("/tack")
+    assert answers(server) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("which", "status", "heading"),
+    [
+        ("closed_slug", 410, "Trygg i Skara i fjol"),
+        ("draft_slug", 403, "Trygg i Skara nästa år"),
+        (None, 404, "Sidan finns inte"),
+    ],
+)
+def test_closed_not_yet_open_and_unknown_links_are_clear_and_accessible(
+    resident: Resident, server: dict, which: str | None, status: int, heading: str
+) -> None:
+    slug = server[which] if which else "AbCdEfGhIjKl"
+    assert resident.open(f"/enkat/{slug}") == status
+    assert resident.page.get_by_role("heading", level=1).inner_text() == heading
+    text = resident.page.locator("main").inner_text()
+    assert {
+        410: "stängd och tar inte emot fler svar",
+        403: "Enkäten öppnar den",
+        404: "Det finns ingen enkät med den här länken.",
+    }[status] in text
+    resident.clean(f"the {status} page of a survey link")
 
 
 def test_errors_are_announced_and_tied_to_their_fields(resident: Resident, server: dict) -> None:
@@ -304,7 +420,10 @@ def test_campaign_pages_meet_wcag21aa_for_the_municipality(browser: Any, server:
             r.clean(path)
             if path.endswith(str(server["campaign_id"])):
                 assert page.get_by_role("heading", name="Resultat").is_visible()
-                page.get_by_role("heading", name="Resultat").scroll_into_view_if_needed()
+                page.evaluate(
+                    "window.scrollBy(0, document.getElementById('h-results')"
+                    ".getBoundingClientRect().top - 8)"
+                )
                 shot(page, "survey-results")
     finally:
         r.close()

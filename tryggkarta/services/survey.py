@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -52,6 +53,7 @@ __all__ = [
     "close_expired",
     "create_campaign",
     "effective_status",
+    "find_places",
     "parse_answer",
     "parse_area",
     "parse_route",
@@ -280,12 +282,15 @@ def area_polygon(session: Session, campaign: SurveyCampaign, srid: int) -> Any:
 
 @dataclass(frozen=True)
 class Place:
-    """A named place a resident may choose instead of placing a pin (keyboard, screen reader)."""
+    """A named place a resident may choose instead of placing a pin (keyboard, screen reader):
+    a district (``kind``, listed on the form) or an imported named place or street address
+    (found by :func:`find_places`)."""
 
     id: int
     name: str
     x: float
     y: float
+    kind: str = "district"
 
 
 def places(session: Session, campaign: SurveyCampaign, srid: int) -> list[Place]:
@@ -306,6 +311,106 @@ def places(session: Session, campaign: SurveyCampaign, srid: int) -> list[Place]
     return [
         Place(int(r[0]), r[1], float(xs[i]), float(ys[i])) for i, r in enumerate(rows) if inside[i]
     ]
+
+
+#: Longest text looked up as an address or a place, and most matches offered.
+MAX_LOOKUP = 100
+MAX_FOUND = 10
+
+
+def find_places(
+    session: Session,
+    polygon: Any,
+    text: str,
+    districts: Sequence[Place] = (),
+    limit: int = MAX_FOUND,
+) -> list[Place]:
+    """Street addresses, named places (``tryggkarta places import``) and ``districts`` inside
+    the campaign area ``polygon`` whose names hold ``text`` (case and spaces ignored): the
+    exact name first, then names starting with it, then the rest, shortest first. Empty for
+    fewer than two or more than :data:`MAX_LOOKUP` characters.
+
+    The accessible alternative to a pin: a resident types the street address or the place
+    instead of tapping the map (keyboard, screen reader, no JavaScript)."""
+    from sqlalchemy import case
+
+    from tryggkarta.services.places import fold
+    from tryggkarta.store.models import Place as PlaceRow
+
+    key = fold(text or "")
+    if not 2 <= len(key) <= MAX_LOOKUP or not key.isprintable():
+        return []
+    like = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    minx, miny, maxx, maxy = polygon.bounds
+    rows = session.execute(
+        select(PlaceRow.id, PlaceRow.name, PlaceRow.kind, PlaceRow.x, PlaceRow.y)
+        .where(PlaceRow.name_key.like(f"%{like}%", escape="\\"))
+        .where(PlaceRow.x.between(minx, maxx), PlaceRow.y.between(miny, maxy))
+        .order_by(
+            case(
+                (PlaceRow.name_key == key, 0),
+                (PlaceRow.name_key.like(f"{like}%", escape="\\"), 1),
+                else_=2,
+            ),
+            func.length(PlaceRow.name_key),
+            PlaceRow.name_key,
+        )
+        .limit(limit * 4)  # some may lie in the bounding box but outside the area
+    ).all()
+    found: list[Place] = []
+    if rows:
+        xs = np.array([r.x for r in rows], dtype=float)
+        ys = np.array([r.y for r in rows], dtype=float)
+        inside = shapely.contains_xy(polygon, xs, ys)
+        found = [
+            Place(int(r.id), r.name, float(r.x), float(r.y), r.kind)
+            for r, ok in zip(rows, inside, strict=True)
+            if ok
+        ]
+    names = [fold(d.name) for d in districts]
+    rank: dict[int, list[Place]] = {0: [], 1: [], 2: []}
+    for d, name in zip(districts, names, strict=True):
+        if key in name:
+            rank[0 if name == key else 1 if name.startswith(key) else 2].append(d)
+    exact = [p for p in found if fold(p.name) == key]
+    rest = [p for p in found if fold(p.name) != key]
+    return (rank[0] + exact + rank[1] + rank[2] + rest)[:limit]
+
+
+def resolve_place(
+    session: Session,
+    polygon: Any,
+    text: str,
+    districts: Sequence[Place] = (),
+) -> Place:
+    """The one address, place or district ``text`` names inside the campaign area (the form
+    sent without JavaScript, or typed without choosing a suggestion): the exact name, else
+    the only match. ``SurveyInputError`` on ``address`` when there is none or several."""
+    from tryggkarta.services.places import fold
+
+    if len((text or "").strip()) > MAX_LOOKUP:
+        raise SurveyInputError({"address": "Adressen får vara högst 100 tecken."})
+    hits = find_places(session, polygon, text, districts, limit=MAX_FOUND)
+    key = fold(text or "")
+    exact = {(round(p.x), round(p.y)): p for p in hits if fold(p.name) == key}
+    if len(exact) == 1:
+        return next(iter(exact.values()))
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise SurveyInputError(
+            {
+                "address": "Vi hittade ingen adress eller plats med det namnet inom enkätens "
+                "område. Kontrollera stavningen, välj platsen i listan eller markera den på "
+                "kartan."
+            }
+        )
+    raise SurveyInputError(
+        {
+            "address": "Flera adresser eller platser passar. Skriv hela namnet, med "
+            "husnummer för en adress."
+        }
+    )
 
 
 _NUMBER = re.compile(r"-?\d{1,3}(?:[.,]\d{1,12})?")
@@ -497,12 +602,15 @@ def parse_answer(
     polygon: Any,
     place_points: dict[int, tuple[float, float]],
     srid: int,
+    lookup: Callable[[str], Place] | None = None,
 ) -> Answer:
     """Validate a posted answer (``form``: a MultiDict-like with ``get``/``getlist``/``keys``).
 
-    Pins are ``pin-<i>-lat``/``-lon`` (WGS84, from the map) or ``pin-<i>-place`` (a place id
-    from :func:`places`), with ``pin-<i>-rating``, ``-reasons``, ``-time_of_day``,
-    ``-weekday`` and ``-comment``. Raises :class:`SurveyInputError` with a message per field.
+    Pins are ``pin-<i>-place`` (a place id from :func:`places`), else ``pin-<i>-lat``/``-lon``
+    (WGS84, from the map or a chosen suggestion), else ``pin-<i>-address`` (a typed street
+    address or place name, found by ``lookup``, see :func:`resolve_place`), with
+    ``pin-<i>-rating``, ``-reasons``, ``-time_of_day``, ``-weekday`` and ``-comment``. Raises
+    :class:`SurveyInputError` with a message per field.
     """
     from tryggkarta.geo import from_wgs84
 
@@ -542,8 +650,17 @@ def parse_answer(
                 errors[p + "place"] = "Platsen på kartan kunde inte läsas. Markera den igen."
             else:
                 lonlat.append((n, flon, flat))
+        elif (address := (form.get(p + "address") or "").strip()) and lookup is not None:
+            try:
+                found = lookup(address)
+            except SurveyInputError as exc:
+                errors[p + "address"] = exc.errors.get("address", exc.message)
+            else:
+                where = (found.x, found.y)
         else:
-            errors[p + "place"] = "Markera platsen på kartan eller välj den i listan."
+            errors[p + "place"] = (
+                "Markera platsen på kartan, välj den i listan eller skriv en adress."
+            )
         rating = form.get(p + "rating", "")
         if rating not in {"1", "2", "3", "4", "5"}:
             errors[p + "rating"] = "Välj hur trygg du känner dig på platsen (1–5)."

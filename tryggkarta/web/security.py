@@ -254,6 +254,10 @@ def install_limiter(app: Flask, settings: Settings) -> Limiter:
     from tryggkarta.web import survey
 
     limit("survey.form", (survey.RATE_LIMIT, survey.rate_key, False))
+    # the form's place suggestions: as the API, keyed like the answers (a daily-salted hash)
+    app.view_functions["survey.place_search"] = limiter.limit(
+        settings.api_rate_limit, key_func=survey.rate_key
+    )(app.view_functions["survey.place_search"])
     app.extensions["tryggkarta.limiter"] = limiter
 
     @app.errorhandler(RateLimitExceeded)

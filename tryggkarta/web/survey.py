@@ -21,6 +21,8 @@ from flask import (
     Response,
     abort,
     flash,
+    jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -565,12 +567,23 @@ def _held_answer_in_reach(s: Any, response_id: int) -> None:
 def _public_campaign(s: Any, slug: str) -> SurveyCampaign:
     """A campaign of this installation's municipalities, for everyone (public pages are
     not narrowed to an EST group: residents answer without logging in)."""
-    if not re.fullmatch(r"[A-Za-z0-9_-]{4,40}", slug):
-        abort(404)
-    c = s.scalar(select(SurveyCampaign).where(SurveyCampaign.slug == slug))
+    c = (
+        s.scalar(select(SurveyCampaign).where(SurveyCampaign.slug == slug))
+        if re.fullmatch(r"[A-Za-z0-9_-]{4,40}", slug)
+        else None
+    )
     if c is None or not munis.Reach.of(get_settings().region, None).admits(c.municipality_code):
-        abort(404)
+        from tryggkarta.web.errors import respond
+
+        abort(make_response(*respond(404, "NotFound", _(UNKNOWN))))
     return c
+
+
+#: The answer to a link that names no campaign (mistyped, or a poster of another town).
+UNKNOWN = (
+    "Det finns ingen enkät med den här länken. Kontrollera att adressen är rätt skriven "
+    "eller skanna QR-koden på affischen igen."
+)
 
 
 def _closed_reason(c: SurveyCampaign) -> str | None:
@@ -602,6 +615,7 @@ def _pins_from_form(form: Any) -> list[dict[str, Any]]:
             "reasons": form.getlist(f"pin-{i}-reasons"),
             "time_of_day": form.get(f"pin-{i}-time_of_day", ""),
             "weekday": form.get(f"pin-{i}-weekday", ""),
+            "address": form.get(f"pin-{i}-address", "")[: sv.MAX_LOOKUP],
             "comment": form.get(f"pin-{i}-comment", "")[: sv.MAX_COMMENT],
         }
         for i in indices
@@ -652,6 +666,7 @@ def form(slug: str) -> Any:
                     polygon=polygon,
                     place_points={p.id: (p.x, p.y) for p in places},
                     srid=srid,
+                    lookup=lambda text: sv.resolve_place(s, polygon, text, places),
                 )
             except sv.SurveyInputError as exc:
                 errors = _translated(exc.errors)
@@ -685,6 +700,43 @@ def form(slug: str) -> Any:
 
 
 form._tk_max_body = MAX_BODY  # type: ignore[attr-defined]
+
+
+@bp.route("/enkat/<slug>/platser")
+def place_search(slug: str) -> Any:
+    """Street addresses, named places and districts inside an open campaign's area whose
+    names hold ``q`` (2–100 characters), as JSON ``{"results": [{name, kind, lat, lon}]}``:
+    the form's suggestions when a resident types a place instead of tapping the map."""
+    from tryggkarta.services import places as place_names
+
+    db = get_db()
+    with db.session() as s:
+        c = _public_campaign(s, slug)
+        if _closed_reason(c):
+            abort(404)
+        try:
+            text = place_names.parse_search(request.args.get("q"), _)
+        except BadInput as exc:
+            return jsonify({"code": "BadInput", "description": exc.message}), 400
+        polygon = sv.area_polygon(s, c, db.srid)
+        hits = sv.find_places(s, polygon, text, sv.places(s, c, db.srid))
+    if not hits:
+        return jsonify({"query": text, "results": []})
+    lon, lat = geo.to_wgs84([h.x for h in hits], [h.y for h in hits], db.srid)
+    return jsonify(
+        {
+            "query": text,
+            "results": [
+                {
+                    "name": h.name,
+                    "kind": h.kind,
+                    "lat": round(float(la), 6),
+                    "lon": round(float(lo), 6),
+                }
+                for h, lo, la in zip(hits, lon, lat, strict=True)
+            ],
+        }
+    )
 
 
 @bp.route("/enkat/<slug>/tack")

@@ -84,16 +84,93 @@
     if (focus) { fieldset.querySelector(".pin-place").focus(); }
   }
 
+  function clearPoint(fieldset) {
+    fieldset.querySelector(".pin-lat").value = "";
+    fieldset.querySelector(".pin-lon").value = "";
+    fieldset.querySelector(".pin-where").textContent = "";
+    clearMarker(fieldset);
+  }
+
+  /* A typed street address or place: suggestions from this campaign's area (buttons in a
+   * polite live region); choosing one sets the pin's point. Without a choice (or without
+   * JavaScript) the server looks the text up itself when the answer is sent. */
+  function wireAddress(fieldset) {
+    var input = fieldset.querySelector(".pin-address");
+    var list = fieldset.querySelector(".pin-address-results");
+    var timer = null, pending = null, hits = [];
+    function item(text) {
+      var li = document.createElement("li");
+      li.textContent = text;
+      return li;
+    }
+    function choose(hit) {
+      input.value = hit.name;
+      list.textContent = "";
+      hits = [];
+      fieldset.querySelector(".pin-place").value = "";
+      fieldset.querySelector(".pin-lat").value = hit.lat.toFixed(6);
+      fieldset.querySelector(".pin-lon").value = hit.lon.toFixed(6);
+      fieldset.querySelector(".pin-where").textContent = form.dataset.chosen.replace("%(name)s", hit.name);
+      setMarker(fieldset, hit.lat, hit.lon);
+      if (map) { map.setView([hit.lat, hit.lon], Math.max(map.getZoom(), 16)); }
+      input.focus();
+      save();
+    }
+    function show(found) {
+      hits = found;
+      list.textContent = "";
+      if (!found.length) { list.appendChild(item(form.dataset.none)); return; }
+      found.forEach(function (hit) {
+        var li = document.createElement("li");
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "secondary";
+        button.textContent = hit.name + " ";
+        var kind = document.createElement("span");
+        kind.className = "tk-place-kind";
+        kind.textContent = form.dataset["kind" + hit.kind.charAt(0).toUpperCase() + hit.kind.slice(1)] || hit.kind;
+        button.appendChild(kind);
+        button.addEventListener("click", function () { choose(hit); });
+        li.appendChild(button);
+        list.appendChild(li);
+      });
+    }
+    function run() {
+      var q = input.value.trim();
+      if (q.length < 2) { list.textContent = ""; hits = []; return; }
+      if (pending) { pending.abort(); }
+      pending = new AbortController();
+      fetch(form.dataset.placesUrl + "?q=" + encodeURIComponent(q), {credentials: "same-origin", signal: pending.signal})
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (data) { show(data.results || []); })
+        .catch(function (err) {
+          if (err && err.name === "AbortError") { return; }
+          list.textContent = "";
+          list.appendChild(item(form.dataset.searchError));
+        });
+    }
+    input.addEventListener("input", function () {
+      clearPoint(fieldset);  /* a new text: the earlier choice no longer holds */
+      fieldset.querySelector(".pin-place").value = "";
+      clearTimeout(timer);
+      timer = setTimeout(run, 250);
+    });
+    input.addEventListener("keydown", function (ev) {
+      if (ev.key !== "Enter") { return; }
+      ev.preventDefault();  /* Enter in the search picks the first suggestion, never sends */
+      if (hits.length) { choose(hits[0]); } else { clearTimeout(timer); run(); }
+    });
+  }
+
   function wire(fieldset) {
     fieldset.addEventListener("focusin", function () { activate(fieldset, false); });
     fieldset.querySelector(".pin-place").addEventListener("change", function (ev) {
       if (ev.target.value) {
-        fieldset.querySelector(".pin-lat").value = "";
-        fieldset.querySelector(".pin-lon").value = "";
-        fieldset.querySelector(".pin-where").textContent = "";
-        clearMarker(fieldset);
+        clearPoint(fieldset);
+        fieldset.querySelector(".pin-address").value = "";
       }
     });
+    wireAddress(fieldset);
     var remove = fieldset.querySelector(".pin-remove");
     remove.addEventListener("click", function () {
       var list = pins();
@@ -177,6 +254,7 @@
     fieldset.querySelector(".pin-lat").value = lat.toFixed(6);
     fieldset.querySelector(".pin-lon").value = lon.toFixed(6);
     fieldset.querySelector(".pin-place").value = "";
+    fieldset.querySelector(".pin-address").value = "";
     where.textContent = mapBox.dataset.marked;
     setMarker(fieldset, lat, lon);
     save();
@@ -258,7 +336,8 @@
     var lon = parseFloat(p.querySelector(".pin-lon").value);
     if (isFinite(lat) && isFinite(lon)) {
       setMarker(p, lat, lon);
-      p.querySelector(".pin-where").textContent = mapBox.dataset.marked;
+      var named = p.querySelector(".pin-address").value.trim();
+      p.querySelector(".pin-where").textContent = named ? form.dataset.chosen.replace("%(name)s", named) : mapBox.dataset.marked;
     }
   });
   renumber();
@@ -277,7 +356,7 @@
     save();
     if (navigator.onLine === false) {
       ev.preventDefault();
-      statusLine.textContent = form.dataset.offline || "";
+      document.getElementById("send-status").textContent = form.dataset.offline || "";
       window.addEventListener("online", function () { form.requestSubmit(); }, { once: true });
       return;
     }
