@@ -71,6 +71,20 @@ def test_import_places_and_addresses_and_search(demo, tmp_path) -> None:
     assert places.search(demo, "100%_") == []  # LIKE wildcards are literal
 
 
+def test_the_demo_town_has_named_places(demo) -> None:
+    """The demo's hot-spot places are searchable (the survey's "type a place" and the map's
+    search find something on the demo), a second load keeps one of each, and an imported
+    file replaces them."""
+    from tryggkarta.demo import load_demo
+    from tryggkarta.demo.generate import PLACES
+
+    load_demo(demo)
+    assert places.count_places(demo)["place"] == len(PLACES)
+    hit = places.search(demo, "resecen")[0]
+    assert hit["name"] == "Resecentrum" and hit["kind"] == "place"
+    assert abs(hit["lon"] - 13.44) < 0.02 and abs(hit["lat"] - 58.38) < 0.02  # in Skara
+
+
 def test_districts_are_found_without_any_import(demo) -> None:
     from tryggkarta.store import layer_frame
 

@@ -98,6 +98,39 @@ def load_demo(
     return lines
 
 
+def _demo_places(s: Any, srid: int, municipality_code: str) -> str:
+    """The demo town's named places (where its hot spots lie) for the map's
+    place search and the survey form's "type a place": replaced on every load (idempotent),
+    never touching places an administrator imported (their source is not ``demo``)."""
+    import numpy as np
+    from sqlalchemy import delete
+
+    from tryggkarta.demo.generate import PLACES, TOWN
+    from tryggkarta.geo import transform
+    from tryggkarta.services.places import fold
+    from tryggkarta.store.models import Place
+
+    names = [p.name for p in PLACES]
+    x = np.array([TOWN[0] + p.dx for p in PLACES])
+    y = np.array([TOWN[1] + p.dy for p in PLACES])
+    x, y = transform(x, y, 3006, srid)
+    s.execute(delete(Place).where(Place.source == "demo"))
+    s.add_all(
+        Place(
+            kind="place",
+            name=name,
+            name_key=fold(name),
+            category="demo",
+            municipality_code=municipality_code,
+            x=float(px),
+            y=float(py),
+            source="demo",
+        )
+        for name, px, py in zip(names, x, y, strict=True)
+    )
+    return f"{'places':10} {len(names):6d} named places of the demo town"
+
+
 def _load_main(db, municipality_code: str, reset: bool, now: datetime | None) -> list[str]:
     import geopandas as gpd
 
@@ -176,6 +209,7 @@ def _load_main(db, municipality_code: str, reset: bool, now: datetime | None) ->
                 municipality_code=municipality_code,
             )
             lines.append(f"{layer:10} {inserted:6d} new, {skipped:6d} already loaded")
+        lines.append(_demo_places(s, db.srid, municipality_code))
         from tryggkarta.demo.cycle import load_cycle
 
         lines += load_cycle(s, orgs, db.srid, now)
