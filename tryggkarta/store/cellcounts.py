@@ -248,6 +248,13 @@ def _where(municipality_code: str | None) -> list[Any]:
     return clauses
 
 
+def any_street(db: Database, municipality_code: str | None) -> bool:
+    """Whether any street-level incident was ever counted (one index probe, no scan)."""
+    stmt = select(literal(1)).where(and_(*_where(municipality_code))).limit(1)
+    with db.engine.connect() as conn:
+        return conn.execute(stmt).first() is not None
+
+
 def street_extent(
     db: Database, municipality_code: str | None
 ) -> tuple[float, float, float, float] | None:
