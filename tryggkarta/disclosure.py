@@ -543,10 +543,25 @@ def _sparse_incidents(
     from tryggkarta.store import cellcounts
     from tryggkarta.store.queries import Filters, count
 
-    parts = [_period_counts(db, municipality_code, p, from_counts) for p in periods]
-    cx, cy, inverse = occupied(
-        np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    )
+    if from_counts and all(
+        cellcounts.is_boundary(p.start) and cellcounts.is_boundary(p.end) for p in periods
+    ):
+        # all periods in one pass over the kept counts (the usual case: releases are whole
+        # buckets); a row per occupied (cell, group) with a column per period
+        rx, ry, grp, n = cellcounts.street_counts_periods(
+            db, municipality_code, [(p.start, p.end) for p in periods]
+        )
+        keep = n.sum(axis=1) > 0
+        rx, ry, grp, n = rx[keep], ry[keep], grp[keep], n[keep]
+        cx, cy, idx = occupied(rx, ry)
+        parts = [(idx, grp, n[:, i]) for i in range(len(periods))]
+    else:
+        got = [_period_counts(db, municipality_code, p, from_counts) for p in periods]
+        cx, cy, idx = occupied(
+            np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+        )
+        ends = np.cumsum([len(g[3]) for g in got])
+        parts = [(idx[end - len(g[3]) : end], g[2], g[3]) for g, end in zip(got, ends, strict=True)]
     if len(cx) == 0:
         base = Filters(municipality_code=municipality_code, precisions=STREET_LEVEL_PRECISIONS)
         if not (
@@ -556,12 +571,7 @@ def _sparse_incidents(
         ):
             return None  # no street-level incident at all: no release (as the dense path)
     _cap(len(cx))
-    out, at = [], 0
-    for _cx, _cy, grp, n in parts:
-        idx = inverse[at : at + len(n)]
-        at += len(n)
-        out.append(_per_group(idx, grp, n, len(cx)))
-    return cx, cy, out
+    return cx, cy, [_per_group(i, grp, n, len(cx)) for i, grp, n in parts]
 
 
 def _dense_incidents(
@@ -839,13 +849,14 @@ def for_page(
     bbox: tuple[float, float, float, float] | None = None,
     *,
     group: str = "alla",
-    max_cells: int = PAGE_MAX_CELLS,
+    max_cells: int | None = None,
 ) -> Release | None:
     """The release as a page embeds it: the finest of :data:`PAGE_FACTORS` whose published
     cells in ``bbox`` number at most ``max_cells`` (a municipality keeps 250 m; a county
     shows 1 km, the country 5–10 km)."""
     if release is None:
         return None
+    max_cells = PAGE_MAX_CELLS if max_cells is None else max_cells
     counts = release.values["count"] if group == "alla" else release.values[f"g:{group}"]
     idx = _in_bbox(release, np.flatnonzero(counts > 0), bbox)
     for factor in PAGE_FACTORS:
