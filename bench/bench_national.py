@@ -519,9 +519,11 @@ def pages_only(name: str) -> dict:
         from sqlalchemy import text
 
         rows = int(conn.execute(text("SELECT count(*) FROM incidents")).scalar_one())
+    load = os.getloadavg()[0]
     out: dict = {"rows": rows, "database": name, "release": national_release(db)}
     ogc_items(db)  # creates the bench police user when missing
     out["pages"] = start_pages(db)
+    out["load"] = (load, os.getloadavg()[0])
     db.dispose()
     return out
 
@@ -705,6 +707,12 @@ def main() -> int:
         section = section.replace(
             "## National scale on PostGIS (bench_national)",
             "## The national public release and pages (bench_national --pages)",
+        )
+        section += (
+            f"\nLoad average (1 min) at the start and end of the run: {got['load'][0]:.1f} → "
+            f"{got['load'][1]:.1f} on {os.cpu_count()} cores (other sessions were running: "
+            "figures are upper bounds). The database is a copy of the kept one, configured as a "
+            "whole-country installation (`TRYGGKARTA_REGION=SE`).\n"
         )
         print(section)
         if args.write:
