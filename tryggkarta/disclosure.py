@@ -18,7 +18,11 @@ The model (README, "Vem ser vad"):
   and only where both the part and the rest hold at least ``k`` records; where only one side
   does, the band is the half it lies in ("över 50 %" / "under 50 %"). So count × share never
   gives a suppressed count back.
-* **Derived values** (trends, area sums, sentences) are computed from published values only.
+* **Derived values** (trends, area sums, sentences, a page's coarser cells) are computed
+  from published values only.
+* **Sparse.** A release holds its occupied cells only (:class:`Release`), counted with one
+  ``GROUP BY`` cell: its cost follows the occupied cells, so the whole country is a release
+  like a municipality. An absent cell and a suppressed one publish the same nothing.
 
 Raw-detail roles get :data:`RAW_RULE` (no suppression, no rounding) through the same code.
 Flask-free; numpy arrays in, plain values out.
