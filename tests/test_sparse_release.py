@@ -303,3 +303,30 @@ def test_a_national_public_page_embeds_coarser_release_cells(client, national, m
         html = client.get(url).get_data(as_text=True)
         assert "km: summan av de publicerade rutorna om 250 m" in html, url
         assert len(html.encode()) < 1_000_000
+
+
+def test_coarser_survey_cells_publish_sums_and_bands_of_published_values(db) -> None:
+    """Survey cells at 1 km: answers and unsafe answers are sums of the published 250 m
+    values; a share band only where every published cell inside has its unsafe count
+    published, made from those sums (so answers × band brackets a sum of published values,
+    never a hidden count)."""
+    from tryggkarta.demo import load_demo
+
+    load_demo(db)
+    fine = disclosure.survey_release(db, None, RULE)
+    coarse = disclosure.coarser(fine, 4)
+    at = disclosure._index_of(coarse.cx, coarse.cy, fine.cx // 4, fine.cy // 4)
+    for key in ("count", "unsafe"):
+        sums = np.bincount(at, np.maximum(fine.values[key], 0), coarse.n_cells)
+        np.testing.assert_array_equal(np.maximum(coarse.values[key], 0), sums, err_msg=key)
+    unknown = np.bincount(at, (fine.values["count"] > 0) & (fine.values["unsafe"] < 0))
+    banded = np.isfinite(coarse.values["band_lo"])
+    assert banded.any() and not (banded & (unknown > 0)).any()
+    lo, hi = RULE.bands(
+        np.maximum(coarse.values["unsafe"], 0), np.maximum(coarse.values["count"], 0)
+    )
+    np.testing.assert_array_equal(coarse.values["band_lo"][banded], lo[banded])
+    np.testing.assert_array_equal(coarse.values["band_hi"][banded], hi[banded])
+    features = disclosure.release_geojson(coarse, db.srid)["features"]
+    assert features and all(f["properties"]["cell"].startswith("1000mE") for f in features)
+    assert all("reasons" not in f["properties"] for f in features)
