@@ -404,6 +404,7 @@ def measure(rows: int, keep: bool = False) -> dict:
         first, warm, tile = timed(lambda: incident_tile(db, 13, tx, ty, year))
         out["tile_z13"] = (first, warm, tile.features, len(tile.data), tile.kind)
         out["ogc"] = ogc_items(db)
+        out["release"] = national_release(db)
         out["pages"] = start_pages(db)
         if not reuse:
             remember_import(db, out["import"])
@@ -460,6 +461,73 @@ def ogc_items(db) -> tuple[float, float, int]:  # noqa: ANN001
     return times[0], statistics.median(warm), warm[int(len(warm) * 0.95) - 1]
 
 
+#: The pages measured: the public start page (default period, the last 52 weeks, and a whole
+#: year: the bench data end with 2025), /publik, and the police start page.
+PAGES = (
+    ("public", "/"),
+    ("public", "/?period=2025"),
+    ("public", "/publik"),
+    ("police", "/"),
+)
+
+
+def national_release(db) -> dict:  # noqa: ANN001
+    """The public incident release of the whole installation (no municipality): cold build
+    (release cache cleared, median of 3), occupied and published 250 m cells, and the cell
+    size a page embeds it at, for the last 52 weeks and the year 2025."""
+    from tryggkarta import disclosure
+    from tryggkarta.domain import Detail
+
+    rule = disclosure.rule_for(Detail.AGGREGATED, db.settings.min_count)
+    out = {}
+    for key in ("52v", "2025"):
+        period = disclosure.parse_period(key)
+        runs = []
+        for _ in range(3):
+            disclosure._CACHE.clear()
+            start = time.perf_counter()
+            rel = disclosure.incident_release(db, None, period, rule)
+            runs.append(time.perf_counter() - start)
+        page = disclosure.for_page(rel)
+        out[key] = {
+            "cold_s": statistics.median(runs),
+            "occupied": rel.n_cells if rel else 0,
+            "published": len(rel.shown) if rel else 0,
+            "page_cell_m": page.cell_size if page else None,
+            "page_cells": len(page.shown) if page else 0,
+        }
+    return out
+
+
+def pages_only(name: str) -> dict:
+    """``--pages NAME``: the public release and the pages on an existing national database
+    (e.g. a copy of a kept one), configured as a national installation; writes nothing but
+    the bench police user."""
+    from tryggkarta.config import load_settings
+    from tryggkarta.store import Database
+
+    settings = load_settings(
+        {
+            "database_url": database_url(name),
+            "instance_path": tempfile.mkdtemp(prefix="tk-bench-"),
+            "secret_key": "bench",
+            "region": "SE",
+        }
+    )
+    db = Database(settings)
+    with db.engine.connect() as conn:
+        from sqlalchemy import text
+
+        rows = int(conn.execute(text("SELECT count(*) FROM incidents")).scalar_one())
+    load = os.getloadavg()[0]
+    out: dict = {"rows": rows, "database": name, "release": national_release(db)}
+    ogc_items(db)  # creates the bench police user when missing
+    out["pages"] = start_pages(db)
+    out["load"] = (load, os.getloadavg()[0])
+    db.dispose()
+    return out
+
+
 def start_pages(db) -> dict:  # noqa: ANN001
     """The start page (public and police) and /publik through the app: cold (the rendered
     page, layer and release caches cleared, median of 3) and warm (median of 5), HTML size."""
@@ -469,7 +537,7 @@ def start_pages(db) -> dict:  # noqa: ANN001
     app = create_app({"settings": db.settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
     app.extensions["tryggkarta.db"] = db
     out: dict = {}
-    for who, url in (("public", "/"), ("public", "/publik"), ("police", "/")):
+    for who, url in PAGES:
         client = app.test_client()
         if who == "police":
             assert client.post(
@@ -511,7 +579,8 @@ def report(results: list[dict], command: str) -> str:
         "| rows | import rows/s | import s | import peak RSS | stored size | weekly 100k into it |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
+    full = [r for r in results if "import" in r]
+    for r in full:
         imp = r["import"]
         lines.append(
             f"| {r['rows']:,}{' (kept)' if imp.get('kept') else ''} | "
@@ -524,7 +593,7 @@ def report(results: list[dict], command: str) -> str:
         "country, occupied cells | Gi* country (occupied 250 m cells) |",
         "|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
+    for r in full:
         m, g, c, s = (
             r["grid_municipality"],
             r["grid_region"],
@@ -543,7 +612,7 @@ def report(results: list[dict], command: str) -> str:
         "OGC items limit=100 (first / p50 / p95) |",
         "|---:|---:|---:|---:|",
     ]
-    for r in results:
+    for r in full:
         t8, t13, o = r["tile_z8"], r["tile_z13"], r["ogc"]
         lines.append(
             f"| {r['rows']:,} | {t8[0] * 1000:.0f} / {t8[1] * 1000:.0f} ms "
@@ -552,6 +621,23 @@ def report(results: list[dict], command: str) -> str:
             f"{t13[3] / 1024:.0f} KiB) | {o[0] * 1000:.0f} / {o[1] * 1000:.0f} / "
             f"{o[2] * 1000:.0f} ms |"
         )
+    if not full:  # --pages: the release and the pages only
+        lines = lines[:4]
+    releases = [r for r in results if "release" in r]
+    if releases:
+        lines += [
+            "",
+            "| rows | public release, whole country | cold build | occupied 250 m cells | "
+            "published | page embeds |",
+            "|---:|---|---:|---:|---:|---:|",
+        ]
+        for r in releases:
+            for key, v in r["release"].items():
+                lines.append(
+                    f"| {r['rows']:,} | {key} | {v['cold_s']:.2f} s | {v['occupied']:,} | "
+                    f"{v['published']:,} | {v['page_cells']:,} cells of "
+                    f"{(v['page_cell_m'] or 0) / 1000:g} km |"
+                )
     pages = [r for r in results if "pages" in r]
     if pages:
         names = list(pages[0]["pages"])
@@ -566,7 +652,7 @@ def report(results: list[dict], command: str) -> str:
                 for c, w, size in (r["pages"][n] for n in names)
             ]
             lines.append(f"| {r['rows']:,} | " + " | ".join(cells) + " |")
-    if len(results) > 1:
+    if len(results) > 1 and all("import" in r for r in results):
         a, b = results[0], results[-1]
         f = b["rows"] / a["rows"]
 
@@ -603,7 +689,40 @@ def main() -> int:
         action="store_true",
         help="keep each size's database (tk_national_<rows>) and reuse it when it is loaded",
     )
+    parser.add_argument(
+        "--pages",
+        metavar="DATABASE",
+        help="measure only the national release and the pages on this existing database",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="with --pages: put the section into bench/RESULTS.md (bench:bench_national.pages)",
+    )
     args = parser.parse_args()
+    if args.pages:
+        got = pages_only(args.pages)
+        print(json.dumps(got, default=str), file=sys.stderr, flush=True)
+        section = report([got], f"python bench/bench_national.py --pages {args.pages}")
+        section = section.replace(
+            "## National scale on PostGIS (bench_national)",
+            "## The national public release and pages (bench_national --pages)",
+        )
+        section += (
+            f"\nLoad average (1 min) at the start and end of the run: {got['load'][0]:.1f} → "
+            f"{got['load'][1]:.1f} on {os.cpu_count()} cores (other sessions were running: "
+            "figures are upper bounds). The database is a copy of the kept one, configured as a "
+            "whole-country installation (`TRYGGKARTA_REGION=SE`).\n"
+        )
+        print(section)
+        if args.write:
+            from run_all import merge
+
+            results = HERE / "RESULTS.md"
+            old = results.read_text(encoding="utf-8")
+            header = old.split("\n<!-- bench:", 1)[0]
+            results.write_text(merge(old, {"bench_national.pages": section}, header), "utf-8")
+        return 0
     sizes = args.rows or [int(os.environ.get("BENCH_NATIONAL_ROWS", 1_000_000))]
     results = []
     for rows in sizes:

@@ -122,6 +122,28 @@ def _periods(db) -> tuple[disclosure.Period, list]:
     return year, quarters
 
 
+def _grid_of(release: disclosure.Release):
+    """A dense grid over a sparse release's cells (the attacker's own array)."""
+    from tryggkarta.gridspec import GridSpec
+
+    size = release.cell_size
+    x0, y0 = int(release.cx.min()), int(release.cy.min())
+    nx, ny = int(release.cx.max()) - x0 + 1, int(release.cy.max()) - y0 + 1
+    return GridSpec(x0 * size, y0 * size, size, nx, ny)
+
+
+def _published(release: disclosure.Release, key: str, grid) -> np.ndarray:
+    """What a release publishes per cell of ``grid``: −1 for an absent cell, as suppressed."""
+    out = np.full(grid.n_cells, -1, dtype=np.int64)
+    if release.n_cells:
+        c0, r0 = round(grid.x0 / grid.cell_size), round(grid.y0 / grid.cell_size)
+        inside = (release.cx >= c0) & (release.cx < c0 + grid.nx)
+        inside &= (release.cy >= r0) & (release.cy < r0 + grid.ny)
+        flat = (release.cy - r0) * grid.nx + release.cx - c0
+        out[flat[inside]] = np.asarray(release.values[key])[inside]
+    return out
+
+
 def test_period_and_category_differencing_finds_nothing(demo) -> None:
     """Year − quarters, cell total − category groups, on every published cell of the demo:
     no hidden count is pinned; the truth always lies in the attacker's interval. (With a third
@@ -133,7 +155,7 @@ def test_period_and_category_differencing_finds_nothing(demo) -> None:
     releases = {
         p.key: disclosure.incident_release(db, None, p, RULE, with_trend=False) for p in periods
     }
-    grid = releases[year.key].grid
+    grid = _grid_of(releases[year.key])
     groups = [g for g in CATEGORY_GROUPS if g != "alla"]
     base = Filters(precisions=STREET_LEVEL_PRECISIONS)
     occupied = None
@@ -151,7 +173,7 @@ def test_period_and_category_differencing_finds_nothing(demo) -> None:
     assert occupied is not None and len(occupied) > 20, "the demo year needs data"
     for (pk, g), arr in truth.items():
         key = "count" if g == "alla" else f"g:{g}"
-        pub = releases[pk].values[key][occupied]
+        pub = _published(releases[pk], key, grid)[occupied]
         lo[(pk, g)] = np.where(pub < 0, 0, np.maximum(K, np.ceil(pub - K / 2))).astype(np.int64)
         hi[(pk, g)] = np.where(pub < 0, K - 1, np.ceil(pub + K / 2) - 1).astype(np.int64)
         truth[(pk, g)] = arr[occupied]
@@ -403,14 +425,16 @@ def test_public_page_names_no_est_measure_title_and_no_patrol(client, demo) -> N
     assert f"Lagad belysning ({lighting})" in html  # the demo's lighting measure and these two
 
 
-def test_a_release_grid_too_large_is_refused_with_a_sentence() -> None:
-    """Sweden's extent at 250 m is 16M cells: refused (the page then shows no release layer
-    instead of allocating gigabytes), with what to set."""
-    with pytest.raises(disclosure.ReleaseTooLarge, match="TRYGGKARTA_REGION"):
+def test_a_dense_grid_too_large_is_refused_with_a_sentence() -> None:
+    """Sweden's extent at 250 m is 16M cells: the dense grid (kept to check the sparse path)
+    refuses it with what to use instead; a release counts occupied cells only."""
+    with pytest.raises(disclosure.ReleaseTooLarge, match="sparse release"):
         disclosure.release_grid((260_000.0, 6_130_000.0, 920_000.0, 7_680_000.0))
     assert (
         disclosure.release_grid((400_000.0, 6_450_000.0, 430_000.0, 6_490_000.0)).n_cells < 30_000
     )
+    with pytest.raises(disclosure.ReleaseTooLarge, match="occupied cells"):
+        disclosure._cap(disclosure.MAX_RELEASE_CELLS + 1)
 
 
 # --------------------------------------------------------------------------- survey results

@@ -18,7 +18,11 @@ The model (README, "Vem ser vad"):
   and only where both the part and the rest hold at least ``k`` records; where only one side
   does, the band is the half it lies in ("över 50 %" / "under 50 %"). So count × share never
   gives a suppressed count back.
-* **Derived values** (trends, area sums, sentences) are computed from published values only.
+* **Derived values** (trends, area sums, sentences, a page's coarser cells) are computed
+  from published values only.
+* **Sparse.** A release holds its occupied cells only (:class:`Release`), counted with one
+  ``GROUP BY`` cell: its cost follows the occupied cells, so the whole country is a release
+  like a municipality. An absent cell and a suppressed one publish the same nothing.
 
 Raw-detail roles get :data:`RAW_RULE` (no suppression, no rounding) through the same code.
 Flask-free; numpy arrays in, plain values out.
@@ -57,15 +61,20 @@ log = logging.getLogger(__name__)
 RELEASE_CELL = 250.0
 #: Width of a published share band.
 SHARE_BAND = 0.1
-#: Most cells one release grid may have (a county at 250 m fits; the whole country does not
-#: yet — that needs sparse releases, issue #16).
+#: Most occupied cells one release may have. A release counts occupied cells only (its cost
+#: follows them, not its bounding box): Sweden's 15 million incidents over ten years occupy
+#: a few hundred thousand 250 m cells a year, so the whole country fits many times over.
 MAX_RELEASE_CELLS = 2_000_000
+#: Most cells of the dense release grid (``dense=True``, kept to check the sparse path): a
+#: county at 250 m fits, Sweden's extent (16 million cells) does not.
+MAX_DENSE_CELLS = 2_000_000
 #: Default period of a release.
 DEFAULT_PERIOD = "52v"
 
 
 class ReleaseTooLarge(BadInput):
-    """The data cover more cells than one dense release grid holds."""
+    """A release would hold more cells than :data:`MAX_RELEASE_CELLS` (occupied) or
+    :data:`MAX_DENSE_CELLS` (a dense grid)."""
 
 
 # --------------------------------------------------------------------------- the rule
@@ -322,51 +331,109 @@ def parse_group(key: str | None) -> str:
 
 
 def release_grid(bounds: tuple[float, float, float, float]) -> GridSpec:
-    """The release grid over ``bounds``: :data:`RELEASE_CELL` cells on multiples of the cell."""
+    """A dense :data:`RELEASE_CELL` grid over ``bounds`` (cells on multiples of the cell):
+    the dense path of :func:`incident_release` / :func:`survey_release` (``dense=True``),
+    kept to check the sparse path against, and survey results' campaign areas."""
     size = RELEASE_CELL
     minx, miny, maxx, maxy = bounds
     x0, y0 = math.floor(minx / size) * size, math.floor(miny / size) * size
     nx = max(1, math.floor((maxx - x0) / size) + 1)
     ny = max(1, math.floor((maxy - y0) / size) + 1)
-    if nx * ny > MAX_RELEASE_CELLS:
+    if nx * ny > MAX_DENSE_CELLS:
         raise ReleaseTooLarge(
-            f"The data cover {nx * ny:,} release cells of {size:.0f} m, more than one release "
-            f"holds ({MAX_RELEASE_CELLS:,}); set TRYGGKARTA_REGION to a municipality or county."
+            f"The data cover {nx * ny:,} release cells of {size:.0f} m, more than a dense "
+            f"grid holds ({MAX_DENSE_CELLS:,}); use the sparse release (the default), which "
+            "counts occupied cells only."
         )
     return GridSpec(x0, y0, size, nx, ny)
 
 
-def cell_ids(grid: GridSpec, flat: np.ndarray) -> list[str]:
-    """Stable cell names ``"E<col>N<row>"`` in absolute grid units (same in every release)."""
-    row, col = np.divmod(np.asarray(flat, dtype=np.int64), grid.nx)
-    c0, r0 = round(grid.x0 / grid.cell_size), round(grid.y0 / grid.cell_size)
-    return [f"E{c}N{r}" for c, r in zip((col + c0).tolist(), (row + r0).tolist(), strict=True)]
+def occupied(cx: np.ndarray, cy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct cells of ``(cx, cy)`` (integer cell numbers) in row-major order — south
+    to north, west to east, the order of a dense grid's flat index — and each input's index
+    among them. Sorting, not a grid: the cost follows the occupied cells, not their extent."""
+    cx = np.asarray(cx, dtype=np.int64)
+    cy = np.asarray(cy, dtype=np.int64)
+    if len(cx) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    x0, y0 = int(cx.min()), int(cy.min())
+    width = int(cx.max()) - x0 + 1
+    keys, inverse = np.unique((cy - y0) * width + (cx - x0), return_inverse=True)
+    return keys % width + x0, keys // width + y0, inverse.ravel().astype(np.int64)
+
+
+def _index_of(cx: np.ndarray, cy: np.ndarray, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
+    """Index of each cell ``(qx, qy)`` among the row-major sorted cells ``(cx, cy)``; −1 for a
+    cell that is not there."""
+    qx = np.asarray(qx, dtype=np.int64)
+    qy = np.asarray(qy, dtype=np.int64)
+    out = np.full(len(qx), -1, dtype=np.int64)
+    if len(cx) == 0 or len(qx) == 0:
+        return out
+    x0, x1, y0 = int(cx.min()), int(cx.max()), int(cy.min())
+    width = x1 - x0 + 1
+    keys = (cy - y0) * width + (cx - x0)
+    inside = (qx >= x0) & (qx <= x1) & (qy >= y0)
+    q = (qy - y0) * width + (qx - x0)
+    pos = np.clip(np.searchsorted(keys, q), 0, len(keys) - 1)
+    hit = inside & (keys[pos] == q)
+    out[hit] = pos[hit]
+    return out
+
+
+def cell_ids(release: Release, idx: np.ndarray) -> list[str]:
+    """Stable cell names in absolute cell numbers (the same in every release): ``"E<col>N<row>"``
+    for the 250 m release cells, ``"<size>mE<col>N<row>"`` for coarser ones."""
+    idx = np.asarray(idx, dtype=np.int64)
+    prefix = "" if release.cell_size == RELEASE_CELL else f"{release.cell_size:.0f}m"
+    cols, rows = release.cx[idx].tolist(), release.cy[idx].tolist()
+    return [f"{prefix}E{c}N{r}" for c, r in zip(cols, rows, strict=True)]
 
 
 # --------------------------------------------------------------------------- releases
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Release:
-    """Published values per cell of one release; arrays are flat over ``grid`` (−1 = suppressed).
+    """Published values per occupied cell of one release (a sparse release).
+
+    ``cx``/``cy`` are the cells' integer numbers (cell ``(cx, cy)`` covers
+    ``[cx·size, (cx+1)·size) × [cy·size, (cy+1)·size)`` in the working CRS), in row-major
+    order; every array in ``values`` is aligned with them (−1 = suppressed). Only cells with
+    at least one record (in the period, or the one before for trends) are there: the cost of
+    a release follows its occupied cells, not its bounding box — a county and the country
+    alike. An absent cell and a suppressed one publish the same thing (nothing).
 
     ``values`` always holds ``count``; incident releases add one array per category group
-    (``g:<group>``) and ``trend`` (−1/0/+1 from published values, −2 where unknown); survey
-    releases add ``unsafe``, ``band_lo``/``band_hi`` (NaN where unpublished) and ``reasons``
-    (per cell, published ``[[reason, n], …]``).
+    (``g:<group>``) and, with trends, ``before`` (the previous period's published counts) and
+    ``trend`` (−1/0/+1 from published values, −2 where unknown); survey releases add
+    ``unsafe``, ``band_lo``/``band_hi`` (NaN where unpublished) and ``reasons`` (per cell
+    index, published ``[[reason, n], …]``).
     """
 
     layer: str
     period: Period | None
     group: str
     rule: Rule
-    grid: GridSpec
+    cell_size: float
+    cx: np.ndarray
+    cy: np.ndarray
     values: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def n_cells(self) -> int:
+        return len(self.cx)
+
+    @property
     def shown(self) -> np.ndarray:
-        """Flat indices of the cells that are published (count > 0)."""
+        """Indices of the cells that are published (count > 0)."""
         return np.flatnonzero(self.values["count"] > 0)
+
+    def corners(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lower-left corners (working CRS) of the cells at ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return self.cx[idx] * self.cell_size, self.cy[idx] * self.cell_size
 
 
 _CACHE: OrderedDict[tuple, Release] = OrderedDict()
@@ -427,6 +494,133 @@ def _trend(now: np.ndarray, before: np.ndarray) -> np.ndarray:
     return out
 
 
+def _cap(n: int) -> None:
+    if n > MAX_RELEASE_CELLS:
+        raise ReleaseTooLarge(
+            f"The release would have {n:,} occupied cells of {RELEASE_CELL:.0f} m, more than "
+            f"one release holds ({MAX_RELEASE_CELLS:,})."
+        )
+
+
+#: Per period: ``(cx, cy, group, n)`` — street-level incidents per occupied cell and group.
+_Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _period_counts(
+    db: Database, municipality_code: str | None, p: Period, from_counts: bool
+) -> _Counts:
+    """Street-level incidents of ``p`` per occupied release cell and category group: from the
+    kept counts (the period's buckets, no incident row) or one ``GROUP BY`` over the rows."""
+    import pandas as pd
+
+    from tryggkarta.store import cellcounts
+    from tryggkarta.store.grid import occupied_cells_by
+    from tryggkarta.store.queries import Filters
+
+    if from_counts and cellcounts.is_boundary(p.start) and cellcounts.is_boundary(p.end):
+        return cellcounts.street_counts(db, municipality_code, p.start, p.end)
+    base = Filters(
+        municipality_code=municipality_code,
+        precisions=STREET_LEVEL_PRECISIONS,
+        start=p.start,
+        end=p.end,
+    )
+    ix, iy, cat, n = occupied_cells_by(db, "incidents", RELEASE_CELL, base, by="category")
+    grp = pd.Series(cat, dtype=object).map(GROUP_OF).fillna("ovrigt").to_numpy(dtype=object)
+    return ix, iy, grp, n
+
+
+def _per_group(idx: np.ndarray, grp: np.ndarray, n: np.ndarray, m: int) -> dict[str, np.ndarray]:
+    out = {
+        g: np.bincount(idx[grp == g], n[grp == g], m).astype(np.int64)
+        for g in CATEGORY_GROUPS
+        if g != "alla"
+    }
+    out["alla"] = np.bincount(idx, n, m).astype(np.int64)
+    return out
+
+
+def _sparse_incidents(
+    db: Database, municipality_code: str | None, periods: list[Period], from_counts: bool
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]]] | None:
+    """Occupied cells of ``periods`` (together) and per period the counts per group on them."""
+    from tryggkarta.store import cellcounts
+    from tryggkarta.store.queries import Filters, count
+
+    if from_counts and all(
+        cellcounts.is_boundary(p.start) and cellcounts.is_boundary(p.end) for p in periods
+    ):
+        # all periods in one pass over the kept counts (the usual case: releases are whole
+        # buckets); a row per occupied (cell, group) with a column per period
+        rx, ry, grp, n = cellcounts.street_counts_periods(
+            db, municipality_code, [(p.start, p.end) for p in periods]
+        )
+        keep = n.sum(axis=1) > 0
+        rx, ry, grp, n = rx[keep], ry[keep], grp[keep], n[keep]
+        cx, cy, idx = occupied(rx, ry)
+        parts = [(idx, grp, n[:, i]) for i in range(len(periods))]
+    else:
+        got = [_period_counts(db, municipality_code, p, from_counts) for p in periods]
+        cx, cy, idx = occupied(
+            np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+        )
+        ends = np.cumsum([len(g[3]) for g in got])
+        parts = [(idx[end - len(g[3]) : end], g[2], g[3]) for g, end in zip(got, ends, strict=True)]
+    if len(cx) == 0:
+        base = Filters(municipality_code=municipality_code, precisions=STREET_LEVEL_PRECISIONS)
+        if not (
+            cellcounts.any_street(db, municipality_code)
+            if from_counts
+            else count(db, "incidents", base)
+        ):
+            return None  # no street-level incident at all: no release (as the dense path)
+    _cap(len(cx))
+    return cx, cy, [_per_group(i, grp, n, len(cx)) for i, grp, n in parts]
+
+
+def _dense_incidents(
+    db: Database, municipality_code: str | None, periods: list[Period], from_counts: bool
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]]] | None:
+    """The former path: every period counted on a dense grid over the data's extent, then
+    the cells occupied in any period taken out (to compare with the sparse path)."""
+    from tryggkarta.store import cellcounts
+    from tryggkarta.store.grid import grid_counts_by
+    from tryggkarta.store.queries import Filters, extent
+
+    base = Filters(municipality_code=municipality_code, precisions=STREET_LEVEL_PRECISIONS)
+    bounds = (
+        cellcounts.street_extent(db, municipality_code)
+        if from_counts
+        else extent(db, "incidents", base)
+    )
+    if bounds is None:
+        return None
+    grid = release_grid(bounds)
+    c0, r0 = round(grid.x0 / grid.cell_size), round(grid.y0 / grid.cell_size)
+    dense = []
+    for p in periods:
+        groups = {g: np.zeros(grid.n_cells, dtype=np.int64) for g in CATEGORY_GROUPS}
+        if from_counts and cellcounts.is_boundary(p.start) and cellcounts.is_boundary(p.end):
+            cx, cy, grp, n = cellcounts.street_counts(db, municipality_code, p.start, p.end)
+            col, row = cx - c0, cy - r0
+            ok = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
+            groups = _per_group((row * grid.nx + col)[ok], grp[ok], n[ok], grid.n_cells)
+        else:
+            by_cat = grid_counts_by(db, "incidents", grid, base.replace(start=p.start, end=p.end))
+            for cat, arr in by_cat.items():
+                flat = np.asarray(arr, dtype=np.int64).ravel()
+                groups["alla"] += flat
+                groups[GROUP_OF.get(cat, "ovrigt")] += flat
+        dense.append(groups)
+    flat = np.flatnonzero(np.logical_or.reduce([d["alla"] > 0 for d in dense]))
+    row, col = np.divmod(flat, grid.nx)
+    return (
+        col + c0,
+        row + r0,
+        [{g: arr[flat] for g, arr in d.items()} for d in dense],
+    )
+
+
 def incident_release(
     db: Database,
     municipality_code: str | None,
@@ -435,17 +629,16 @@ def incident_release(
     *,
     with_trend: bool = True,
     from_counts: bool = True,
+    dense: bool = False,
 ) -> Release | None:
-    """Incidents with a street-level position per release cell, per category group, for
-    ``period``; ``None`` when the layer is empty.
+    """Incidents with a street-level position per occupied release cell, per category group,
+    for ``period``; ``None`` when the layer has no street-level incident.
 
-    Read from the counts kept on import (:mod:`tryggkarta.store.cellcounts`: the period's
-    buckets, no incident row); ``from_counts=False`` scans the incidents instead (one SQL
-    ``GROUP BY`` per period), which the tests compare it with."""
-    from tryggkarta.store import cellcounts
-    from tryggkarta.store.grid import grid_counts_by
-    from tryggkarta.store.queries import Filters, extent
-
+    Sparse: only the occupied cells are counted (``GROUP BY`` cell), so a release of the
+    whole country costs what its occupied cells cost. Read from the counts kept on import
+    (:mod:`tryggkarta.store.cellcounts`: the period's buckets, no incident row);
+    ``from_counts=False`` scans the incidents instead, and ``dense=True`` counts on a dense
+    grid over the extent (the former path) — the tests compare all of them."""
     key = (
         "incidents",
         str(db.engine.url),
@@ -456,62 +649,42 @@ def incident_release(
         rule,
         with_trend,
         from_counts,
+        dense,
         _versions(db, ("incidents",)),
     )
 
     def compute() -> Release | None:
-        base = Filters(municipality_code=municipality_code, precisions=STREET_LEVEL_PRECISIONS)
-        bounds = (
-            cellcounts.street_extent(db, municipality_code)
-            if from_counts
-            else extent(db, "incidents", base)
-        )
-        if bounds is None:
-            return None
+        periods = [period, previous(period)] if with_trend else [period]
         try:
-            grid = release_grid(bounds)
+            got = (_dense_incidents if dense else _sparse_incidents)(
+                db, municipality_code, periods, from_counts
+            )
         except ReleaseTooLarge as exc:
             log.warning("no incident release: %s", exc.message)
             return None
-
-        def counts(p: Period) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            groups = {g: np.zeros(grid.n_cells, dtype=np.int64) for g in CATEGORY_GROUPS}
-            if from_counts and cellcounts.is_boundary(p.start) and cellcounts.is_boundary(p.end):
-                # the kept counts (incident_cell_counts): the period's buckets, no incident row
-                cx, cy, grp, n = cellcounts.street_counts(db, municipality_code, p.start, p.end)
-                col = cx - round(grid.x0 / grid.cell_size)
-                row = cy - round(grid.y0 / grid.cell_size)
-                ok = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
-                flat, grp, n = (row * grid.nx + col)[ok], grp[ok], n[ok]
-                for g in CATEGORY_GROUPS:
-                    sel = grp == g
-                    groups[g] += np.bincount(flat[sel], n[sel], grid.n_cells).astype(np.int64)
-                groups["alla"] = np.bincount(flat, n, grid.n_cells).astype(np.int64)
-                return groups["alla"], groups
-            by_cat = grid_counts_by(db, "incidents", grid, base.replace(start=p.start, end=p.end))
-            for cat, arr in by_cat.items():
-                flat = np.asarray(arr, dtype=np.int64).ravel()
-                groups["alla"] += flat
-                groups[GROUP_OF.get(cat, "ovrigt")] += flat
-            return groups["alla"], groups
-
-        total, groups = counts(period)
-        values: dict[str, Any] = {"count": rule.values(total)}
-        for g, arr in groups.items():
+        if got is None:
+            return None
+        cx, cy, counts = got
+        now = counts[0]
+        values: dict[str, Any] = {"count": rule.values(now["alla"])}
+        for g, arr in now.items():
             if g != "alla":
                 values[f"g:{g}"] = rule.values(arr)
         if with_trend:
-            before, _ = counts(previous(period))
-            values["trend"] = _trend(values["count"], rule.values(before))
-        return Release("incidents", period, "alla", rule, grid, values)
+            values["before"] = rule.values(counts[1]["alla"])
+            values["trend"] = _trend(values["count"], values["before"])
+        return Release("incidents", period, "alla", rule, RELEASE_CELL, cx, cy, values)
 
     return _cached(key, compute)  # type: ignore[arg-type]
 
 
-def survey_release(db: Database, municipality_code: str | None, rule: Rule) -> Release | None:
-    """Survey answers per release cell (all campaigns): answers, unsafe answers, the unsafe
-    share as a band, and the most named reasons among unsafe answers — all published values."""
-    from tryggkarta.store.grid import grid_counts_by
+def survey_release(
+    db: Database, municipality_code: str | None, rule: Rule, *, dense: bool = False
+) -> Release | None:
+    """Survey answers per occupied release cell (all campaigns): answers, unsafe answers, the
+    unsafe share as a band, and the most named reasons among unsafe answers — all published
+    values. Sparse (``GROUP BY`` cell and rating); ``dense=True`` is the former dense grid."""
+    from tryggkarta.store.grid import grid_counts_by, occupied_cells_by
     from tryggkarta.store.queries import Filters, extent, layer_frame
 
     key = (
@@ -520,27 +693,47 @@ def survey_release(db: Database, municipality_code: str | None, rule: Rule) -> R
         id(db),
         municipality_code,
         rule,
+        dense,
         _versions(db, ("survey",)),
     )
 
     def compute() -> Release | None:
         base = Filters(municipality_code=municipality_code)
-        bounds = extent(db, "survey", base)
-        if bounds is None:
-            return None
-        try:
-            grid = release_grid(bounds)
-        except ReleaseTooLarge as exc:
-            log.warning("no survey release: %s", exc.message)
-            return None
-        by_rating = grid_counts_by(db, "survey", grid, base, by="rating")
-        answers = np.zeros(grid.n_cells, dtype=np.int64)
-        unsafe = np.zeros(grid.n_cells, dtype=np.int64)
-        for r, arr in by_rating.items():
-            flat = np.asarray(arr, dtype=np.int64).ravel()
-            answers += flat
-            if int(float(r)) <= UNSAFE_MAX_RATING:
-                unsafe += flat
+        if dense:
+            bounds = extent(db, "survey", base)
+            if bounds is None:
+                return None
+            try:
+                grid = release_grid(bounds)
+            except ReleaseTooLarge as exc:
+                log.warning("no survey release: %s", exc.message)
+                return None
+            by_rating = grid_counts_by(db, "survey", grid, base, by="rating")
+            answers = np.zeros(grid.n_cells, dtype=np.int64)
+            unsafe = np.zeros(grid.n_cells, dtype=np.int64)
+            for r, arr in by_rating.items():
+                flat = np.asarray(arr, dtype=np.int64).ravel()
+                answers += flat
+                if int(float(r)) <= UNSAFE_MAX_RATING:
+                    unsafe += flat
+            flat = np.flatnonzero(answers > 0)
+            row, col = np.divmod(flat, grid.nx)
+            cx = col + round(grid.x0 / grid.cell_size)
+            cy = row + round(grid.y0 / grid.cell_size)
+            answers, unsafe = answers[flat], unsafe[flat]
+        else:
+            ix, iy, rating, n = occupied_cells_by(db, "survey", RELEASE_CELL, base, by="rating")
+            if len(n) == 0:
+                return None
+            cx, cy, idx = occupied(ix, iy)
+            try:
+                _cap(len(cx))
+            except ReleaseTooLarge as exc:
+                log.warning("no survey release: %s", exc.message)
+                return None
+            bad = rating.astype(float) <= UNSAFE_MAX_RATING
+            answers = np.bincount(idx, n, len(cx)).astype(np.int64)
+            unsafe = np.bincount(idx[bad], n[bad], len(cx)).astype(np.int64)
         lo, hi = rule.bands(unsafe, answers)
         lo[answers < rule.k] = hi[answers < rule.k] = np.nan  # shares only of published cells
         reasons: dict[int, list[list[Any]]] = {}
@@ -552,7 +745,7 @@ def survey_release(db: Database, municipality_code: str | None, rule: Rule) -> R
                 columns=["x", "y", "reasons"],
                 geometry=False,
             )
-            reasons = _reasons_per_cell(grid, frame, rule, answers)
+            reasons = _reasons_per_cell(cx, cy, frame, rule, answers)
         values = {
             "count": rule.values(answers),
             "unsafe": rule.values(unsafe),
@@ -560,27 +753,32 @@ def survey_release(db: Database, municipality_code: str | None, rule: Rule) -> R
             "band_hi": hi,
             "reasons": reasons,
         }
-        return Release("survey", None, "alla", rule, grid, values)
+        return Release("survey", None, "alla", rule, RELEASE_CELL, cx, cy, values)
 
     return _cached(key, compute)  # type: ignore[arg-type]
 
 
-def _reasons_per_cell(grid: GridSpec, frame: Any, rule: Rule, answers: np.ndarray) -> dict:
+def _reasons_per_cell(
+    cx: np.ndarray, cy: np.ndarray, frame: Any, rule: Rule, answers: np.ndarray
+) -> dict:
     """Published reason counts per cell (top 3): one bincount per reason, no loop over rows."""
     from tryggkarta.domain import SURVEY_REASONS
 
     if frame.empty:
         return {}
     x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
-    col = np.floor((x - grid.x0) / grid.cell_size).astype(np.int64)
-    row = np.floor((y - grid.y0) / grid.cell_size).astype(np.int64)
-    ok = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
-    flat = np.where(ok, row * grid.nx + col, 0)
+    at = _index_of(
+        cx,
+        cy,
+        np.floor(x / RELEASE_CELL).astype(np.int64),
+        np.floor(y / RELEASE_CELL).astype(np.int64),
+    )
+    ok = at >= 0
     text = frame["reasons"].fillna("").astype(str)
     per_reason = {}
     for reason in SURVEY_REASONS:
         has = text.str.contains(rf"(?:^|,){reason}(?:,|$)", regex=True).to_numpy() & ok
-        per_reason[reason] = rule.values(np.bincount(flat[has], minlength=grid.n_cells))
+        per_reason[reason] = rule.values(np.bincount(at[has], minlength=len(cx)))
     out: dict[int, list[list[Any]]] = {}
     shown = np.flatnonzero(answers >= rule.k)
     for idx in shown.tolist():
@@ -591,25 +789,102 @@ def _reasons_per_cell(grid: GridSpec, frame: Any, rule: Rule, answers: np.ndarra
     return out
 
 
+# --------------------------------------------------------------------------- coarser cells
+
+#: Cell sizes (as multiples of the 250 m release cell) a page's embedded release steps
+#: through: 250 m, 1 km, 5 km, 10 km, 25 km, 50 km.
+PAGE_FACTORS = (1, 4, 20, 40, 100, 200)
+#: At most this many release cells embedded in a page (an HTML page of at most ~1 MB): a
+#: region or the country shows coarser cells; the OGC collection and the API keep 250 m.
+PAGE_MAX_CELLS = 2000
+
+
+def coarser(release: Release, factor: int) -> Release:
+    """The same release on cells ``factor`` times as wide (a 1 km cell is 4 × 4 release
+    cells): each value the **sum of the published values** of the release cells inside it
+    (suppressed cells add nothing), trends and share bands derived from those sums.
+
+    Not a new count with ``k`` applied at the coarse cell: the coarse count minus the
+    published fine cells inside it would tell that the suppressed cells are not empty
+    (13 incidents published as 15, one cell published as 10: the other cells hold 1…9). A
+    sum of published values is a multiple of the rounding base and at least ``k``, so it
+    needs no rule of its own and tells nothing a visitor could not add up.
+    """
+    if factor == 1:
+        return release
+    if factor < 1 or factor != int(factor):
+        raise ValueError("a coarser cell is a whole multiple of the release cell")
+    cx, cy, idx = occupied(np.floor_divide(release.cx, factor), np.floor_divide(release.cy, factor))
+    m = len(cx)
+    raw = release.rule.raw
+    v = release.values
+
+    def summed(key: str) -> np.ndarray:
+        arr = np.asarray(v[key], dtype=np.int64)
+        total = np.bincount(idx, np.where(arr > 0, arr, 0), m).astype(np.int64)
+        published = np.bincount(idx, arr >= 0, m) > 0  # raw rules publish zeros too
+        return np.where((total > 0) | (raw & published), total, -1)
+
+    keys = [k for k in v if k in ("count", "before", "unsafe") or k.startswith("g:")]
+    values: dict[str, Any] = {k: summed(k) for k in keys}
+    if "trend" in v and "before" in values:
+        values["trend"] = _trend(values["count"], values["before"])
+    if release.layer == "survey":
+        # a band of the sums only where every published cell's unsafe count is published
+        unknown = np.bincount(idx, (v["count"] > 0) & (v["unsafe"] < 0), m) > 0
+        lo, hi = release.rule.bands(np.maximum(values["unsafe"], 0), np.maximum(values["count"], 0))
+        lo[unknown | (values["count"] <= 0)] = np.nan
+        hi[np.isnan(lo)] = np.nan
+        values.update(band_lo=lo, band_hi=hi, reasons={})
+    return Release(
+        release.layer,
+        release.period,
+        release.group,
+        release.rule,
+        release.cell_size * int(factor),
+        cx,
+        cy,
+        values,
+    )
+
+
+def for_page(
+    release: Release | None,
+    bbox: tuple[float, float, float, float] | None = None,
+    *,
+    group: str = "alla",
+    max_cells: int | None = None,
+) -> Release | None:
+    """The release as a page embeds it: the finest of :data:`PAGE_FACTORS` whose published
+    cells in ``bbox`` number at most ``max_cells`` (a municipality keeps 250 m; a county
+    shows 1 km, the country 5–10 km)."""
+    if release is None:
+        return None
+    max_cells = PAGE_MAX_CELLS if max_cells is None else max_cells
+    counts = release.values["count"] if group == "alla" else release.values[f"g:{group}"]
+    idx = _in_bbox(release, np.flatnonzero(counts > 0), bbox)
+    for factor in PAGE_FACTORS:
+        cx, _cy, _inv = occupied(release.cx[idx] // factor, release.cy[idx] // factor)
+        if len(cx) <= max_cells:
+            return coarser(release, factor)
+    return coarser(release, PAGE_FACTORS[-1])
+
+
 # --------------------------------------------------------------------------- output
 
 
 _TREND_KEYS = {1: "up", 0: "flat", -1: "down"}
 
 
-def _in_bbox(grid: GridSpec, flat: np.ndarray, bbox: tuple[float, float, float, float] | None):
-    if bbox is None or len(flat) == 0:
-        return flat
-    row, col = np.divmod(flat, grid.nx)
-    x0 = grid.x0 + col * grid.cell_size
-    y0 = grid.y0 + row * grid.cell_size
-    keep = (
-        (x0 < bbox[2])
-        & (x0 + grid.cell_size > bbox[0])
-        & (y0 < bbox[3])
-        & (y0 + grid.cell_size > bbox[1])
-    )
-    return flat[keep]
+def _in_bbox(
+    release: Release, idx: np.ndarray, bbox: tuple[float, float, float, float] | None
+) -> np.ndarray:
+    if bbox is None or len(idx) == 0:
+        return idx
+    x0, y0 = release.corners(idx)
+    size = release.cell_size
+    keep = (x0 < bbox[2]) & (x0 + size > bbox[0]) & (y0 < bbox[3]) & (y0 + size > bbox[1])
+    return idx[keep]
 
 
 def release_geojson(
@@ -630,20 +905,21 @@ def release_geojson(
     group) and ``trend``; survey cells carry ``count`` (answers), ``unsafe``, ``share`` (the
     band's middle, for colour) with ``share_text``, and ``reasons``.
     """
-    from tryggkarta.gridspec import cell_polygons
+    from tryggkarta.gridspec import square_rings
 
     empty: dict[str, Any] = {"type": "FeatureCollection", "features": []}
     if release is None:
         return empty
     counts = release.values["count"] if group == "alla" else release.values[f"g:{group}"]
-    flat = _in_bbox(release.grid, np.flatnonzero(counts > 0), bbox)
+    flat = _in_bbox(release, np.flatnonzero(counts > 0), bbox)
     if page is not None:
         empty["numberMatched"] = len(flat)
         flat = flat[max(0, page[0]) : max(0, page[0]) + max(0, page[1])]
     if len(flat) == 0:
         return {**empty, **_meta(release, group, lang)}
-    rings = cell_polygons(release.grid, flat, srid)
-    names = cell_ids(release.grid, flat)
+    x0, y0 = release.corners(flat)
+    rings = square_rings(x0, y0, release.cell_size, srid)
+    names = cell_ids(release, flat)
     feats = []
     for idx, ring, name in zip(flat.tolist(), rings, names, strict=True):
         props: dict[str, Any] = {"cell": name, "count": int(counts[idx])}
@@ -685,7 +961,7 @@ def _meta(release: Release, group: str, lang: str) -> dict[str, Any]:
             "period": release.period.key if release.period else "alla",
             "period_label": release.period.label(lang) if release.period else None,
             "group": group,
-            "cell_size": release.grid.cell_size,
+            "cell_size": release.cell_size,
             "min_count": release.rule.k,
             "rounded_to": release.rule.base,
         }
@@ -693,8 +969,8 @@ def _meta(release: Release, group: str, lang: str) -> dict[str, Any]:
 
 
 def area_sum(release: Release | None, cells: np.ndarray | None, key: str = "count") -> int | None:
-    """Sum of published values over flat ``cells`` (suppressed cells count as 0), published
-    again (a sum of published values is itself published: no new information)."""
+    """Sum of published values over the cells at ``cells`` (suppressed cells count as 0),
+    published again (a sum of published values is itself published: no new information)."""
     if release is None or cells is None or len(cells) == 0:
         return None
     values = np.asarray(release.values[key])[np.asarray(cells, dtype=np.int64)]
@@ -703,26 +979,19 @@ def area_sum(release: Release | None, cells: np.ndarray | None, key: str = "coun
 
 
 def cells_touching(release: Release | None, geom: Any) -> np.ndarray:
-    """Flat indices of release cells whose square intersects ``geom`` (working CRS)."""
+    """Indices of the release's (occupied) cells whose square intersects ``geom`` (working
+    CRS); a cell not in the release holds nothing to sum."""
     import shapely
 
-    if release is None or geom is None:
+    if release is None or geom is None or release.n_cells == 0:
         return np.array([], dtype=np.int64)
-    g = release.grid
-    minx, miny, maxx, maxy = geom.bounds
-    c0 = max(0, math.floor((minx - g.x0) / g.cell_size))
-    c1 = min(g.nx - 1, math.floor((maxx - g.x0) / g.cell_size))
-    r0 = max(0, math.floor((miny - g.y0) / g.cell_size))
-    r1 = min(g.ny - 1, math.floor((maxy - g.y0) / g.cell_size))
-    if c1 < c0 or r1 < r0:
-        return np.array([], dtype=np.int64)
-    cols, rows = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
-    cols, rows = cols.ravel(), rows.ravel()
-    x0 = g.x0 + cols * g.cell_size
-    y0 = g.y0 + rows * g.cell_size
-    boxes = shapely.box(x0, y0, x0 + g.cell_size, y0 + g.cell_size)
-    hit = shapely.intersects(boxes, geom)
-    return (rows[hit] * g.nx + cols[hit]).astype(np.int64)
+    idx = _in_bbox(release, np.arange(release.n_cells, dtype=np.int64), tuple(geom.bounds))
+    if len(idx) == 0:
+        return idx
+    x0, y0 = release.corners(idx)
+    size = release.cell_size
+    hit = shapely.intersects(shapely.box(x0, y0, x0 + size, y0 + size), geom)
+    return idx[hit]
 
 
 # --------------------------------------------------------------------------- features

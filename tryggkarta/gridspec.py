@@ -53,7 +53,17 @@ def cell_polygons(grid: GridSpec, flat: np.ndarray, srid: int, digits: int = 6) 
     row, col = np.divmod(np.asarray(flat, dtype=np.int64), grid.nx)
     x0 = grid.x0 + col * grid.cell_size
     y0 = grid.y0 + row * grid.cell_size
-    x1, y1 = x0 + grid.cell_size, y0 + grid.cell_size
+    return square_rings(x0, y0, grid.cell_size, srid, digits)
+
+
+def square_rings(
+    x0: np.ndarray, y0: np.ndarray, size: float, srid: int, digits: int = 6
+) -> list[list]:
+    """GeoJSON polygon rings (WGS84 lon/lat) of squares of ``size`` with lower-left corners
+    ``(x0, y0)`` in the working CRS ``srid`` (one projection call for all of them)."""
+    x0 = np.asarray(x0, dtype=float)
+    y0 = np.asarray(y0, dtype=float)
+    x1, y1 = x0 + size, y0 + size
     xs = np.stack([x0, x1, x1, x0, x0], axis=1)
     ys = np.stack([y0, y0, y1, y1, y0], axis=1)
     from tryggkarta.geo import to_wgs84

@@ -71,6 +71,22 @@ def group_lookup(lang: str) -> dict[str, str]:
     return {k: label.get(lang) for k, (label, _cats) in CATEGORY_GROUPS.items()}
 
 
+def coarse_note(release: dict[str, Any] | None, t: Translate) -> str:
+    """The legend line of a release shown on cells coarser than 250 m (a region or the
+    country on a page: sums of the published 250 m cells); "" otherwise."""
+    size = float((release or {}).get("cell_size") or 250)
+    if size <= 250:
+        return ""
+    return t(
+        "Rutor om %(km)s km: summan av de publicerade rutorna om 250 m.",
+        km=f"{size / 1000:g}",
+    )
+
+
+def _joined(*notes: str) -> str:
+    return " ".join(n for n in notes if n)
+
+
 def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = True) -> MapLayer:
     """Incidents per grid cell; popup (built in the browser) with count, trend, categories.
 
@@ -134,7 +150,7 @@ def incident_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = 
         legend_for_classes(
             classes, lambda v: _n(v, lang), (release or {}).get("min_count", 1), integer=True
         ),
-        note=styles.method_note(classes, t),
+        note=_joined(styles.method_note(classes, t), coarse_note(release, t)),
     )
     layer = GeoJsonLayer(_compact(fc, props), t("Händelser per ruta"), show=show, options=options)
     return MapLayer("incidents", layer, legend, len(counts))
@@ -189,7 +205,9 @@ def survey_cells(fc: dict[str, Any], t: Translate, lang: str, *, show: bool = Tr
         "lookups": {"reason": {k: v.get(lang) for k, v in SURVEY_REASONS.items()}},
     }
     items = legend_for_classes(classes, lambda v: format_percent(v, lang), 0.0)
-    legend = LegendEntry(t("Andel otrygga svar per ruta"), items)
+    legend = LegendEntry(
+        t("Andel otrygga svar per ruta"), items, note=coarse_note(fc.get("release"), t)
+    )
     n = len(fc["features"])
     layer = GeoJsonLayer(
         _compact(fc, props), t("Trygghetsundersökning per ruta"), show=show, options=options

@@ -618,16 +618,10 @@ def follow_up_cells(
     flat = disclosure.cells_touching(rel, shapely.union_all(np.array(areas, dtype=object)))
     values = rel.values["count"][flat] if len(flat) else np.array([], dtype=np.int64)
     flat, values = flat[values > 0], values[values > 0]
-    g = rel.grid
-    row, col = np.divmod(flat, g.nx)
+    x, y = rel.corners(flat)
     return [
-        {
-            "x": g.x0 + c * g.cell_size,
-            "y": g.y0 + r_ * g.cell_size,
-            "size": g.cell_size,
-            "n": int(v),
-        }
-        for r_, c, v in zip(row.tolist(), col.tolist(), values.tolist(), strict=True)
+        {"x": float(x_), "y": float(y_), "size": rel.cell_size, "n": int(v)}
+        for x_, y_, v in zip(x.tolist(), y.tolist(), values.tolist(), strict=True)
     ], period
 
 

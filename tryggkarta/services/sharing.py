@@ -366,12 +366,10 @@ def public_cells(
     rel = disclosure.survey_release(db, parse_region(db.settings.region).municipality_code, rule)
     if rel is None:
         return []
-    g = rel.grid
     flat = rel.shown
-    row, col = np.divmod(flat, g.nx)
-    x = g.x0 + col * g.cell_size
-    y = g.y0 + row * g.cell_size
-    lon, lat = to_wgs84(x + g.cell_size / 2, y + g.cell_size / 2, db.srid)
+    x, y = rel.corners(flat)
+    half = rel.cell_size / 2
+    lon, lat = to_wgs84(x + half, y + half, db.srid)
     lo, hi = rel.values["band_lo"][flat], rel.values["band_hi"][flat]
     out = []
     for i, idx in enumerate(flat.tolist()):
@@ -393,8 +391,9 @@ def public_cells(
 def public_map_layers(db: Database, min_count: int, lang: str = "sv") -> dict[str, Any]:
     """What the /publik map draws, as WGS84 FeatureCollections: ``survey`` and
     ``incidents`` — the fixed releases of :mod:`tryggkarta.disclosure` under the *public*
-    role's rule whoever asks (the last 52 weeks for incidents) — and ``areas`` (municipality
-    and districts, simplified for display). A layer the public role may not see is ``None``."""
+    role's rule whoever asks (the last 52 weeks for incidents), on coarser cells where a
+    region or the country has more than a page embeds (:func:`tryggkarta.disclosure.for_page`)
+    — and ``areas`` (municipality and districts, simplified for display). A layer the public role may not see is ``None``."""
     from tryggkarta.domain import Layer
     from tryggkarta.geo import parse_region
     from tryggkarta.geojson import geo_dict
@@ -407,12 +406,12 @@ def public_map_layers(db: Database, min_count: int, lang: str = "sv") -> dict[st
     level = policy.detail(public, Layer.SURVEY)
     if level is not Detail.HIDDEN:
         rel = disclosure.survey_release(db, muni, disclosure.rule_for(level, min_count))
-        out["survey"] = disclosure.release_geojson(rel, db.srid, lang=lang)
+        out["survey"] = disclosure.release_geojson(disclosure.for_page(rel), db.srid, lang=lang)
     level = policy.detail(public, Layer.INCIDENTS)
     if level is not Detail.HIDDEN:
         period = disclosure.parse_period(None, tz=local_timezone(db.settings))
         rule = disclosure.rule_for(level, min_count)
-        rel = disclosure.incident_release(db, muni, period, rule)
+        rel = disclosure.for_page(disclosure.incident_release(db, muni, period, rule))
         out["incidents"] = disclosure.release_geojson(rel, db.srid, lang=lang)
     if policy.detail(public, Layer.AREAS) is not Detail.HIDDEN:
         cols = ["name", "kind"]

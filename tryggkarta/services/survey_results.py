@@ -23,7 +23,7 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tryggkarta.disclosure import Rule, release_grid
+from tryggkarta.disclosure import RELEASE_CELL, Rule, occupied
 from tryggkarta.domain import SURVEY_REASONS, UNSAFE_MAX_RATING
 from tryggkarta.geo import to_wgs84
 from tryggkarta.services.projectcheck import safe_cell
@@ -133,18 +133,14 @@ def released_cells(frame: pd.DataFrame, rule: Rule, srid: int) -> tuple[list[dic
         return [], 0
     unsafe = frame["rating"].to_numpy(int) <= UNSAFE_MAX_RATING
     x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
-    grid = release_grid((x.min(), y.min(), x.max(), y.max()))
-    col = np.floor((x - grid.x0) / grid.cell_size).astype(np.int64)
-    row = np.floor((y - grid.y0) / grid.cell_size).astype(np.int64)
-    flat = row * grid.nx + col
-    answers = np.bincount(flat, minlength=grid.n_cells)
-    unsafe_n = np.bincount(flat[unsafe], minlength=grid.n_cells)
+    size = RELEASE_CELL
+    cx, cy, at = occupied(np.floor(x / size), np.floor(y / size))  # occupied cells only
+    answers = np.bincount(at, minlength=len(cx))
+    unsafe_n = np.bincount(at[unsafe], minlength=len(cx))
     published = rule.values(answers)
-    occupied = np.flatnonzero(answers > 0)
-    shown = occupied[published[occupied] > 0]
-    x0 = grid.x0 + (shown % grid.nx) * grid.cell_size
-    y0 = grid.y0 + (shown // grid.nx) * grid.cell_size
-    lon, lat = to_wgs84(x0 + grid.cell_size / 2, y0 + grid.cell_size / 2, srid)
+    shown = np.flatnonzero(published > 0)
+    x0, y0 = cx[shown] * size, cy[shown] * size
+    lon, lat = to_wgs84(x0 + size / 2, y0 + size / 2, srid)
     low, high = rule.bands(unsafe_n[shown], answers[shown])
     cells = [
         {
@@ -152,13 +148,13 @@ def released_cells(frame: pd.DataFrame, rule: Rule, srid: int) -> tuple[list[dic
             "lon": float(lon[k]),
             "x": float(x0[k]),
             "y": float(y0[k]),
-            "size": float(grid.cell_size),
+            "size": float(size),
             "n": int(published[idx]),
             "band": None if np.isnan(low[k]) else (float(low[k]), float(high[k])),
         }
         for k, idx in enumerate(shown.tolist())
     ]
-    return cells, int(len(occupied) - len(shown))
+    return cells, int(len(cx) - len(shown))
 
 
 # --- by district, by time of day, against the previous campaign ----------------------------

@@ -248,6 +248,13 @@ def _where(municipality_code: str | None) -> list[Any]:
     return clauses
 
 
+def any_street(db: Database, municipality_code: str | None) -> bool:
+    """Whether any street-level incident was ever counted (one index probe, no scan)."""
+    stmt = select(literal(1)).where(and_(*_where(municipality_code))).limit(1)
+    with db.engine.connect() as conn:
+        return conn.execute(stmt).first() is not None
+
+
 def street_extent(
     db: Database, municipality_code: str | None
 ) -> tuple[float, float, float, float] | None:
@@ -272,27 +279,56 @@ def street_counts(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(cx, cy, group, n) of street-level incidents with ``start <= occurred_at < end``;
     both ends must be bucket starts (:func:`is_boundary`)."""
+    cx, cy, grp, n = street_counts_periods(db, municipality_code, [(start, end)], tz)
+    keep = n[:, 0] > 0
+    return cx[keep], cy[keep], grp[keep], n[keep, 0]
+
+
+def street_counts_periods(
+    db: Database,
+    municipality_code: str | None,
+    periods: Sequence[tuple[datetime, datetime]],
+    tz: ZoneInfo | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cx, cy, group, n) of street-level incidents per cell and group, ``n`` with one column
+    per period ``[start, end)`` (bucket starts, :func:`is_boundary`): ONE pass over the
+    buckets of all the periods (a release and the period before it, for trends), one row
+    per occupied (cell, group)."""
     zone = _zone(tz)
-    if not (is_boundary(start, zone) and is_boundary(end, zone)):
-        raise ValueError("cell counts answer periods that start and end on bucket starts only")
-    d0, d1 = day_number(start, zone), day_number(end, zone)
+    days = []
+    for start, end in periods:
+        if not (is_boundary(start, zone) and is_boundary(end, zone)):
+            raise ValueError("cell counts answer periods that start and end on bucket starts only")
+        days.append((day_number(start, zone), day_number(end, zone)))
+    from tryggkarta.disclosure import CATEGORY_GROUPS
+
+    c = TABLE.c
+    names = [g for g in CATEGORY_GROUPS if g != "alla"]
+    # the group as its number: every column an integer, one numpy array from the rows
+    number = case({g: literal(i) for i, g in enumerate(names)}, value=c.grp, else_=literal(-1))
+    sums = [
+        func.sum(case((and_(c.day >= d0, c.day < d1), c.n), else_=literal(0))) for d0, d1 in days
+    ]
     stmt = (
-        select(TABLE.c.cx, TABLE.c.cy, TABLE.c.grp, func.sum(TABLE.c.n))
-        .where(and_(*_where(municipality_code), TABLE.c.day >= d0, TABLE.c.day < d1))
-        .group_by(TABLE.c.cx, TABLE.c.cy, TABLE.c.grp)
+        select(c.cx, c.cy, number, *sums)
+        .where(
+            and_(
+                *_where(municipality_code),
+                c.day >= min(d0 for d0, _ in days),
+                c.day < max(d1 for _, d1 in days),
+            )
+        )
+        .group_by(c.cx, c.cy, c.grp)
     )
     with db.engine.connect() as conn:
-        rows = conn.execute(stmt).fetchall()
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=object), empty
-    cx, cy, grp, n = zip(*rows, strict=True)
-    return (
-        np.asarray(cx, dtype=np.int64),
-        np.asarray(cy, dtype=np.int64),
-        np.asarray(grp, dtype=object),
-        np.asarray(n, dtype=np.int64),
-    )
+        if conn.dialect.name == "postgresql":
+            # the country's year is ~100k count rows: grouped in memory, not in a temp file
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
+        # plain tuples from the driver's cursor: no Row object per count row
+        rows = conn.execute(stmt).cursor.fetchall()
+    got = np.array(rows, dtype=np.int64).reshape(len(rows), 3 + len(days))
+    grp = np.array([*names, "ovrigt"], dtype=object)[got[:, 2]]  # -1: an unknown group
+    return got[:, 0], got[:, 1], grp, got[:, 3:]
 
 
 # --------------------------------------------------------------------------- coarse cells

@@ -289,3 +289,40 @@ def occupied_cells(
         got = np.array([tuple(r) for r in conn.execute(stmt).fetchall()], dtype=np.int64)
     got = got.reshape(-1, 3)
     return got[:, 0], got[:, 1], got[:, 2]
+
+
+def occupied_cells_by(
+    db: Database, layer: str, cell_size: float, filters: Filters | None = None, *, by: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`occupied_cells` per value of column ``by``: ``(ix, iy, value, n)``, one row per
+    occupied (cell, value) — a sparse release's scan, in proportion to occupied cells."""
+    if layer not in POINT_LAYERS:
+        raise BadInput(f"Cell counts need a point layer, not {layer!r}.")
+    if by not in GROUP_COLUMNS.get(layer, ()):
+        raise BadInput(
+            f"Cannot group {layer!r} by {by!r}; choose one of {', '.join(GROUP_COLUMNS.get(layer, ()))}."
+        )
+    if not cell_size > 0:
+        raise BadInput("A cell size must be positive.")
+    if _needs_exact_polygon_check(db, filters or Filters()):
+        raise BadInput("Cell counts over a polygon need PostGIS; use a bbox on SQLite.")
+    c = model_for(layer).__table__.c
+    ix = cell_floor(c.x / cell_size).label("ix")
+    iy = cell_floor(c.y / cell_size).label("iy")
+    value = c[by].label("val")
+    stmt = _filtered(
+        select(ix, iy, value, func.count().label("n")), db, layer, filters or Filters()
+    ).group_by(literal_column("ix"), literal_column("iy"), c[by])
+    with db.engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    rows = [r for r in rows if r[2] is not None]
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=object), empty
+    ix_, iy_, val, n = zip(*rows, strict=True)
+    return (
+        np.asarray(ix_, dtype=np.int64),
+        np.asarray(iy_, dtype=np.int64),
+        np.asarray([str(v) for v in val], dtype=object),
+        np.asarray(n, dtype=np.int64),
+    )

@@ -339,18 +339,27 @@ def release_choice(args: Any = None) -> tuple[disclosure.Period, str]:
     )
 
 
-def released_incidents(db: Any, q: MapQuery, lang: str, args: Any = None) -> dict:
-    """Published incident cells (fixed release) for a role below raw detail."""
+def released_incidents(
+    db: Any, q: MapQuery, lang: str, args: Any = None, *, page: bool = False
+) -> dict:
+    """Published incident cells (fixed release) for a role below raw detail; ``page``: as a
+    page embeds them (coarser cells where a region or the country has too many to embed,
+    :func:`tryggkarta.disclosure.for_page`)."""
     period, group = release_choice(args)
     rule = current_rule(Layer.INCIDENTS)
     rel = disclosure.incident_release(db, installation_code(), period, rule)
+    if page:
+        rel = disclosure.for_page(rel, q.filters.bbox, group=group)
     return disclosure.release_geojson(rel, db.srid, bbox=q.filters.bbox, group=group, lang=lang)
 
 
-def released_survey(db: Any, q: MapQuery, lang: str) -> dict:
-    """Published survey cells (fixed release) for a role below raw detail."""
+def released_survey(db: Any, q: MapQuery, lang: str, *, page: bool = False) -> dict:
+    """Published survey cells (fixed release) for a role below raw detail (``page``: as
+    :func:`released_incidents`)."""
     rule = current_rule(Layer.SURVEY)
     rel = disclosure.survey_release(db, installation_code(), rule)
+    if page:
+        rel = disclosure.for_page(rel, q.filters.bbox)
     return disclosure.release_geojson(rel, db.srid, bbox=q.filters.bbox, lang=lang)
 
 
@@ -388,7 +397,7 @@ def build_layers(
         fc, grid = raw_incident_cells(db, q, k_inc)
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     elif inc != Detail.HIDDEN and _wanted(q, "incidents"):
-        fc = released_incidents(db, q, lang, args)
+        fc = released_incidents(db, q, lang, args, page=True)
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     if inc == Detail.RAW and _wanted(q, "incident_points"):
         layers.append(raw_points_layer(q, t, lang))
@@ -403,7 +412,9 @@ def build_layers(
         )
         layers.append(maps.survey_cells(survey_fc, t, lang, show=False))
     elif sur != Detail.HIDDEN and _wanted(q, "survey"):
-        layers.append(maps.survey_cells(released_survey(db, q, lang), t, lang, show=False))
+        layers.append(
+            maps.survey_cells(released_survey(db, q, lang, page=True), t, lang, show=False)
+        )
     if sur == Detail.RAW and _wanted(q, "survey_pins"):
         # fetched (and audited) only when switched on: embedded they were 0.9 MB of the page
         url = url_for("api.survey_pins", lang=lang, **_filter_args(args))
@@ -613,13 +624,13 @@ def thumbnail_layers(args: Any, extent: Any = None, shown: Any = None) -> dict[s
         k_sur = current_rule(Layer.SURVEY).k
         layers.append(("survey", survey_grid(db, q, grid, k_sur)))
     elif _wanted_on("survey") and sur != Detail.HIDDEN:
-        layers.append(("survey", released_survey(db, q, lang)))
+        layers.append(("survey", released_survey(db, q, lang, page=True)))
     if _wanted_on("incidents") and inc == Detail.RAW:
         k_inc = current_rule(Layer.INCIDENTS).k
         fc, grid = raw_incident_cells(db, q, k_inc)
         layers.append(("incidents", fc))
     elif _wanted_on("incidents") and inc != Detail.HIDDEN:
-        layers.append(("incidents", released_incidents(db, q, lang, args)))
+        layers.append(("incidents", released_incidents(db, q, lang, args, page=True)))
     districts = district_options(areas_fc) if areas_fc["features"] else []
     bounds = tuple(extent) if extent else _bounds(db, q, districts, areas_fc)
     return {"bounds": bounds, "areas": areas_fc, "layers": layers}
