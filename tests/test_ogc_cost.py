@@ -153,3 +153,34 @@ def test_a_token_page_writes_one_audit_row_and_answers_a_revoked_token_401(clien
     assert refused.status_code == 401 and refused.json["code"] == "bad_token"
     with db.session() as s:
         assert len(s.scalars(select(AuditLog).where(AuditLog.username == "granskad")).all()) == 3
+
+
+def test_a_token_of_an_est_group_member_pages_its_group_only(client, db):
+    """The token's user is read on a plain connection; its scope (the organisation's
+    municipality and its EST group) still bounds every page and the count."""
+    from bulk_rows import incident_frame
+
+    from tryggkarta.services.accounts import create_token, create_user, get_or_create_organisation
+    from tryggkarta.services.municipalities import create_group
+
+    frame = incident_frame(60, seed=9)
+    frame["municipality_code"] = np.array(["1495", "1471", "1480"], dtype=object)[np.arange(60) % 3]
+    with db.session() as s:
+        ds = Dataset(layer="incidents", name="grupp", checksum="grupp")
+        s.add(ds)
+        s.flush()
+        insert_layer(s, "incidents", frame, ds.id)
+        create_group(s, "Skaraborg", ["1495", "1471"])
+        get_or_create_organisation(s, "Polisen Skara", "municipality", "1495")
+        user = create_user(
+            s, "skarapolis", "ett-langt-losenord", "police", organisation="Polisen Skara"
+        )
+        token = create_token(s, user, "qgis")
+    response = client.get(f"{URL}?limit=100", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    with db.session() as s:
+        expected = sorted(
+            s.scalars(select(Incident.id).where(Incident.municipality_code.in_(["1495", "1471"])))
+        )
+    assert [f["id"] for f in response.json["features"]] == expected
+    assert response.json["numberMatched"] == 40
