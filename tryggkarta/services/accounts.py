@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tryggkarta.domain import Role
@@ -239,18 +241,62 @@ def find_tokens(session: Session, user: User, name: str | None = None) -> list[A
 LAST_USED_EVERY = timedelta(minutes=1)
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a (not revoked, not expired) API token belongs to; notes its use."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token)))
-    if row is None or row.revoked:
+@dataclass(frozen=True)
+class TokenUser:
+    """The user an API token belongs to: the fields a request needs, read with the token."""
+
+    id: int
+    username: str
+    display_name: str | None
+    role: str
+    organisation_id: int | None
+    language: str | None
+    active: bool
+
+
+def _token_user_statement() -> Any:
+    # table columns, not the ORM's: the statement is built once, and its rows are not
+    # adapted to ORM entities (half the CPU of the lookup)
+    tokens, users = ApiToken.__table__, User.__table__
+    return (
+        select(
+            tokens.c.id,
+            tokens.c.revoked,
+            tokens.c.expires_at,
+            tokens.c.last_used_at,
+            users.c.id,
+            users.c.username,
+            users.c.display_name,
+            users.c.role,
+            users.c.organisation_id,
+            users.c.language,
+            users.c.active,
+        )
+        .join(users, users.c.id == tokens.c.user_id)
+        .where(tokens.c.token_hash == bindparam("digest"))
+    )
+
+
+_TOKEN_USER = _token_user_statement()
+
+
+def user_for_token(session: Session | Connection, token: str) -> TokenUser | None:
+    """The active user a (not revoked, not expired) API token belongs to; notes its use.
+
+    One query for token and user (and an UPDATE at most once a minute): it runs before
+    every API and OGC request sent with a token.
+    """
+    row = session.execute(_TOKEN_USER, {"digest": _token_digest(token)}).first()
+    if row is None or row[1]:
         return None
     now = datetime.now(UTC)
-    if row.expires_at is not None and row.expires_at < now:
+    if row[2] is not None and row[2] < now:
         return None
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
-        row.last_used_at = now
-    user = session.get(User, row.user_id)
-    return user if user is not None and user.active else None
+    if row[3] is None or now - row[3] >= LAST_USED_EVERY:
+        tokens = ApiToken.__table__
+        session.execute(update(tokens).where(tokens.c.id == row[0]).values(last_used_at=now))
+    user = TokenUser(*row[4:])
+    return user if user.active else None
 
 
 def get_user(session: Session, username: str) -> User:

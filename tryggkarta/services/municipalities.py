@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, false, or_, select
+from sqlalchemy import ColumnElement, Connection, delete, false, or_, select
 from sqlalchemy.orm import Session
 
 from tryggkarta import geo, params, policy
 from tryggkarta.errors import BadInput, ConfigError
-from tryggkarta.store import EstGroup, EstGroupMember, Filters, Organisation, User
+from tryggkarta.store import EstGroup, EstGroupMember, Filters, Organisation
 
 #: Municipalities one group may hold (a police region has up to 49).
 MAX_GROUP_SIZE = 60
@@ -74,7 +74,7 @@ def municipalities(codes: Iterable[str]) -> list[Municipality]:
     )
 
 
-def group_codes(session: Session, code: str) -> tuple[str, ...]:
+def group_codes(session: Session | Connection, code: str) -> tuple[str, ...]:
     """``code`` and every municipality that shares an EST group with it (sorted)."""
     groups = select(EstGroupMember.group_id).where(EstGroupMember.municipality_code == code)
     rows = session.scalars(
@@ -83,7 +83,7 @@ def group_codes(session: Session, code: str) -> tuple[str, ...]:
     return tuple(sorted({code, *rows}))
 
 
-def scope_for(session: Session, user: User | None) -> tuple[str, ...] | None:
+def scope_for(session: Session | Connection, user: Any) -> tuple[str, ...] | None:
     """The municipalities whose raw records ``user`` may read; ``None`` = the whole
     installation (admin, or an organisation bound to no municipality)."""
     if user is None or policy.sees_every_municipality(user) or user.organisation_id is None:

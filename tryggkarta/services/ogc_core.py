@@ -83,7 +83,7 @@ def items(
     spec = _spec(collection)
     cols = list(spec.columns)
     page = paging.keyset_page(
-        db, spec.layer, filters, cols, limit=limit, after=after, offset=offset
+        db, spec.layer, filters, cols, limit=limit, after=after, offset=offset, as_table=True
     )
     text = features_text(page.frame, cols, db.srid, id_column="id")
     return ItemsPage(text, page.matched, len(page.frame), page.more, page.last_id)

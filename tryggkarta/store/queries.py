@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Select, and_, func, literal, literal_column, select
+from sqlalchemy import Select, and_, bindparam, func, literal, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from tryggkarta.errors import BadInput
@@ -298,22 +298,26 @@ def data_version(db: Database, layers: tuple[str, ...]) -> list[list[str]]:
     changes by rule that leave the datasets as they are, retention above all: those bump the
     layer's counter (:func:`bump_data_version`). So this keys caches of derived data soundly.
     """
+    with db.engine.connect() as conn:
+        return data_version_on(conn, layers)
+
+
+#: :func:`data_version_on`'s two reads as plain SQL (the ORM-annotated statement spent 2 ms
+#: of CPU a call on building and adapting itself; these are prepared once).
+_VERSION_DATASETS = text(
+    "SELECT id, layer, checksum, imported_at, rows_imported FROM datasets "
+    "WHERE layer IN :layers ORDER BY id"
+).bindparams(bindparam("layers", expanding=True))
+_VERSION_CHANGED = text(
+    "SELECT key, value FROM settings WHERE key IN :keys ORDER BY key"
+).bindparams(bindparam("keys", expanding=True))
+
+
+def data_version_on(conn: Any, layers: tuple[str, ...]) -> list[list[str]]:
+    """:func:`data_version` read on an open connection (inside its transaction's snapshot)."""
     keys = [CHANGED_KEY.format(layer=layer) for layer in layers]
-    with db.session() as s:
-        rows = s.execute(
-            select(
-                Dataset.id,
-                Dataset.layer,
-                Dataset.checksum,
-                Dataset.imported_at,
-                Dataset.rows_imported,
-            )
-            .where(Dataset.layer.in_(layers))
-            .order_by(Dataset.id)
-        ).all()
-        changed = s.execute(
-            select(Setting.key, Setting.value).where(Setting.key.in_(keys)).order_by(Setting.key)
-        ).all()
+    rows = conn.execute(_VERSION_DATASETS, {"layers": list(layers)}).all()
+    changed = conn.execute(_VERSION_CHANGED, {"keys": keys}).all()
     return [[str(v) for v in row] for row in rows] + [[k, v] for k, v in changed]
 
 

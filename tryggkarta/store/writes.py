@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-from sqlalchemy import delete, event, func, select, text
+from sqlalchemy import Connection, delete, event, func, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -658,7 +658,7 @@ def remove_incidents_before(session: Session, cutoff: datetime) -> dict[str, int
 
 
 def audit(
-    session: Session,
+    session: Session | Connection,
     action: str,
     *,
     user: Any = None,
@@ -667,19 +667,29 @@ def audit(
     feature_count: int | None = None,
     ip: str | None = None,
     extra: dict[str, Any] | None = None,
+    now: bool = False,
 ) -> None:
-    """Write one audit-log row (who, when, what, how many)."""
-    session.add(
-        AuditLog(
-            at=datetime.now(UTC),
-            user_id=getattr(user, "id", None),
-            username=getattr(user, "username", "") or "",
-            role=getattr(user, "role", "public") or "public",
-            action=action,
-            layer=layer,
-            detail=detail,
-            feature_count=feature_count,
-            ip=ip,
-            extra=extra,
-        )
-    )
+    """Write one audit-log row (who, when, what, how many) in the session's transaction.
+
+    By default the row is added to the session (written at its next flush). With ``now`` it
+    is written at once by one INSERT, without the session's unit of work (a third of the
+    CPU of an OGC page's audit row): for requests that write nothing else. Either way it is
+    in the caller's transaction and commits (or is rolled back) with it. ``session`` may be a
+    Core connection (then ``now`` is implied).
+    """
+    values = {
+        "at": datetime.now(UTC),
+        "user_id": getattr(user, "id", None),
+        "username": getattr(user, "username", "") or "",
+        "role": getattr(user, "role", "public") or "public",
+        "action": action,
+        "layer": layer,
+        "detail": detail,
+        "feature_count": feature_count,
+        "ip": ip,
+        "extra": extra,
+    }
+    if now or isinstance(session, Connection):
+        session.execute(insert(AuditLog.__table__).values(**values))
+    else:
+        session.add(AuditLog(**values))

@@ -64,7 +64,7 @@ class SessionUser(UserMixin):
 
     def __init__(
         self,
-        user: User,
+        user: User | accounts.TokenUser,
         sid: str | None = None,
         via_token: bool = False,
         municipality_codes: tuple[str, ...] | None = None,
@@ -121,8 +121,9 @@ def bearer_token(req: Any = None) -> str | None:
 
 
 def user_from_token(token: str) -> SessionUser | None:
-
-    with get_db().session() as s:
+    """The user of an API token (every API and OGC request with one): Core statements on one
+    connection in one transaction, no ORM session."""
+    with get_db().engine.begin() as s:
         user = accounts.user_for_token(s, token)
         if user is None:
             return None

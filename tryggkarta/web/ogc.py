@@ -397,16 +397,18 @@ def item(name: str, fid: str) -> Any:
 
 
 def _audit_raw(name: str, count: int) -> None:
-
-    with get_db().session() as s:
+    """One audit row per raw read, committed before the response leaves (one INSERT on a
+    connection of its own: no ORM session for a request that writes nothing else)."""
+    with get_db().engine.begin() as conn:
         audit(
-            s,
+            conn,
             "view_raw",
             user=current_user,
             layer=COLLECTIONS[name].layer,
             detail=f"ogc:{name}",
             feature_count=count,
             ip=request.remote_addr,
+            now=True,
         )
 
 
