@@ -9,8 +9,11 @@ already, read only except for tryggkarta's audit log and one API token). Both se
 the same partitioned ``incidents`` table: pygeoapi through its PostgreSQL provider
 (``storage_crs`` EPSG:3006, features in CRS84, the same eight properties as ours), tryggkarta
 through its own OGC endpoint with an API token (as QGIS would use it; every page is
-audit-logged, as in production). Each runs as one process under waitress with the same
-number of threads (``--threads``, 8). The load client is the same for both: ``--clients``
+audit-logged, as in production). Each runs as ``--workers`` gunicorn worker processes (2,
+one per core here) with the same number of threads each (``--threads``, 8): tryggkarta
+through ``tryggkarta serve --workers N --threads T``, pygeoapi's Flask app through
+``gunicorn -k gthread -w N --threads T`` (``--workers 1`` serves both from one waitress
+process instead). The load client is the same for both: ``--clients``
 threads (8), each with its own keep-alive connection, asking ``/collections/incidents/items
 ?limit=100`` for ``--seconds`` (30) after a warm-up; p50/p99 latency and requests per second
 over the run. The machine is shared by whatever else runs, so figures are comparable within
@@ -43,7 +46,9 @@ from urllib.parse import urlsplit
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENV = HERE / ".venv-pygeoapi"
-PYGEOAPI_PACKAGES = ["pygeoapi", "psycopg2-binary", "geoalchemy2", "sqlalchemy", "waitress"]
+PYGEOAPI_PACKAGES = [
+    "pygeoapi", "psycopg2-binary", "geoalchemy2", "sqlalchemy", "waitress", "gunicorn",
+]  # fmt: skip
 PG_BASE = os.environ.get(
     "TRYGGKARTA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -198,7 +203,9 @@ def pygeoapi_config(url: str, port: int, folder: Path) -> tuple[Path, Path]:
     return path, openapi
 
 
-def start_pygeoapi(url: str, threads: int, folder: Path) -> tuple[subprocess.Popen, int]:
+def start_pygeoapi(
+    url: str, threads: int, folder: Path, workers: int = 1
+) -> tuple[subprocess.Popen, int]:
     python = pygeoapi_python()
     port = free_port()
     config, openapi = pygeoapi_config(url, port, folder)
@@ -209,16 +216,25 @@ def start_pygeoapi(url: str, threads: int, folder: Path) -> tuple[subprocess.Pop
          str(openapi)],
         env=env, check=True, capture_output=True,
     )  # fmt: skip
-    proc = subprocess.Popen(
-        [str(python), "-c", f"from waitress import serve; from pygeoapi.flask_app import APP; "
-         f"serve(APP, host='127.0.0.1', port={port}, threads={threads}, _quiet=True)"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    if workers > 1:
+        if not (VENV / "bin" / "gunicorn").exists():
+            subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "gunicorn"], check=True)
+        command = [
+            str(VENV / "bin" / "gunicorn"), "-k", "gthread", "-w", str(workers), "--threads",
+            str(threads), "-b", f"127.0.0.1:{port}", "--log-level", "error",
+            "pygeoapi.flask_app:APP",
+        ]  # fmt: skip
+    else:
+        command = [
+            str(python), "-c", f"from waitress import serve; from pygeoapi.flask_app import APP; "
+            f"serve(APP, host='127.0.0.1', port={port}, threads={threads}, _quiet=True)",
+        ]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return proc, port
 
 
 def start_tryggkarta(
-    url: str, threads: int, folder: Path, checkout: Path = ROOT
+    url: str, threads: int, folder: Path, checkout: Path = ROOT, workers: int = 1
 ) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {
@@ -233,7 +249,7 @@ def start_tryggkarta(
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "tryggkarta.cli", "serve", "--host", "127.0.0.1", "--port",
-         str(port), "--threads", str(threads)],
+         str(port), "--threads", str(threads), "--workers", str(workers)],
         env=env, cwd=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     return proc, port
@@ -360,8 +376,13 @@ def report(rows: int, results: list[dict], args: argparse.Namespace) -> str:
         "",
         f"Rows: {rows:,} incidents (national synthetic data, partitioned by year) on PostGIS. "
         f"`GET /collections/incidents/items?limit=100`, {args.clients} clients with keep-alive "
-        f"for {args.seconds:.0f} s after a 3 s warm-up; each server one process under waitress "
-        f"with {args.threads} threads. One client: p50 of 20 requests. tryggkarta with an API "
+        f"for {args.seconds:.0f} s after a 3 s warm-up; each server "
+        + (
+            f"{args.workers} gunicorn worker processes × {args.threads} threads"
+            if args.workers > 1
+            else f"one process under waitress with {args.threads} threads"
+        )
+        + ". One client: p50 of 20 requests. tryggkarta with an API "
         "token (audit-logged); pygeoapi's PostgreSQL provider, no auth. Measured on a shared "
         "2-core machine: compare within this table only.",
         "",
@@ -394,6 +415,12 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", help="measure this loaded database instead")
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes for each server (default: one per core; 1 = waitress)",
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--baseline", type=Path, help="another tryggkarta checkout to serve too")
@@ -411,7 +438,9 @@ def main() -> int:
                 results.append(
                     measure(
                         f"tryggkarta ({args.baseline.name}, before)",
-                        lambda f: start_tryggkarta(url, args.threads, f, args.baseline),
+                        lambda f: start_tryggkarta(
+                            url, args.threads, f, args.baseline, args.workers
+                        ),
                         path,
                         auth,
                         args,
@@ -421,7 +450,7 @@ def main() -> int:
             results.append(
                 measure(
                     "tryggkarta",
-                    lambda f: start_tryggkarta(url, args.threads, f),
+                    lambda f: start_tryggkarta(url, args.threads, f, workers=args.workers),
                     path,
                     auth,
                     args,
@@ -431,7 +460,7 @@ def main() -> int:
             results.append(
                 measure(
                     "pygeoapi",
-                    lambda f: start_pygeoapi(url, args.threads, f),
+                    lambda f: start_pygeoapi(url, args.threads, f, args.workers),
                     "/collections/incidents/items?limit=100&f=json",
                     {},
                     args,
