@@ -137,12 +137,12 @@ def incident_tile(
     if chosen.bbox is None and chosen.polygon is None:  # whole cells around the tile
         box = _cell_box(bounds, cell)
         if from_counts and from_months and cell >= cellcounts.MONTH_CELL:
-            tables = _has_counts(db, cellcounts.MONTH_TABLE.name)
+            tables = has_counts(db, cellcounts.MONTH_TABLE.name)
             where = cellcounts.month_where(chosen) if tables else None
             if where is not None:
                 counted = cellcounts.month_cells(cell, where, box)
                 return _cells_from_counts(db, z, x, y, counted, cell, "months")
-        tables = _has_counts(db, cellcounts.TABLE.name)
+        tables = has_counts(db, cellcounts.TABLE.name)
         where = cellcounts.coarse_where(chosen) if from_counts and tables else None
         if where is not None:
             counted = cellcounts.coarse_cells(cell, where, box)
@@ -171,7 +171,7 @@ def _cell_box(bounds: tuple[float, float, float, float], size: float) -> tuple[i
 _COUNTS_TABLE: dict[tuple[int, str], bool] = {}
 
 
-def _has_counts(db: Database, name: str) -> bool:
+def has_counts(db: Database, name: str) -> bool:
     """Whether the store has the kept count table ``name`` (``incident_cell_counts``,
     migration 0012; ``incident_month_counts``, 0017), asked once per engine."""
     key = (id(db.engine), name)
