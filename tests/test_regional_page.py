@@ -152,3 +152,40 @@ def test_the_region_s_cell_layer_speaks_english(client, auth, db):
     assert "Number of incidents per cell: 5 km, 1 km or 250 m by zoom." in html
     assert "Incidents per cell" in html
     assert "Antal händelser per ruta" not in html.replace("\\u00e4", "ä")
+
+
+def test_roll_up_cells_equal_the_incidents_counted_by_5_km_cell(db):
+    from datetime import datetime
+
+    from tryggkarta.config import local_timezone
+    from tryggkarta.services.cells import rollup_cells
+    from tryggkarta.store import Filters, cellcounts
+
+    gdf = _region(db)
+    box = cellcounts.month_extent(db)
+    assert box is not None
+    fc = rollup_cells(db, Filters(), box, 1)
+    assert fc is not None
+    x, y = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
+    want = pd.Series(1, index=pd.MultiIndex.from_arrays([np.floor(x / 5000), np.floor(y / 5000)]))
+    want = want.groupby(level=[0, 1]).sum()
+    got = sorted(f["properties"]["count"] for f in fc["features"])
+    assert got == sorted(want.tolist()) and sum(got) == len(gdf)
+    # k: cells under it are left out; a period that is not whole months is not answered
+    assert len(rollup_cells(db, Filters(), box, int(want.max()))["features"]) == 1
+    tz = local_timezone()
+    assert rollup_cells(db, Filters(start=datetime(2025, 3, 3, tzinfo=tz)), box, 1) is None
+    capped = rollup_cells(db, Filters(), box, 1, cell=1000.0, max_features=3)
+    assert len(capped["features"]) <= 3
+    assert sum(f["properties"]["count"] for f in capped["features"]) == len(gdf)
+
+
+def test_a_region_s_saved_map_thumbnail_counts_nothing(client, auth, db, no_scan):
+    _region(db)
+    auth.login("police")
+    saved = client.post("/kartor/", data={"name": "Regionen", "query": "", "zoom": "6"})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:300]
+    map_id = int(saved.headers["Location"].rstrip("/").split("/")[-1])
+    svg = client.get(f"/kartor/{map_id}/miniatyr.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    assert svg.get_data(as_text=True).count("<path") >= 1

@@ -27,7 +27,12 @@ from tryggkarta.geojson import geo_dict, points_geojson  # noqa: F401 - points_g
 from tryggkarta.i18n import local_day
 from tryggkarta.maps.simplify import simplify_for_display
 from tryggkarta.services import municipalities
-from tryggkarta.services.cells import PAGE_MAX_FEATURES, incident_cells, survey_cells
+from tryggkarta.services.cells import (
+    PAGE_MAX_FEATURES,
+    incident_cells,
+    rollup_cells,
+    survey_cells,
+)
 from tryggkarta.services.sharing import ROLES_SHAREABLE
 from tryggkarta.store import audit, extent, layer_frame, queries
 from tryggkarta.store.grid import GridSpec
@@ -664,8 +669,9 @@ def town_bounds(areas_fc: dict) -> tuple[float, float, float, float] | None:
 def thumbnail_layers(args: Any, extent: Any = None, shown: Any = None) -> dict[str, Any]:
     """What a saved map's thumbnail draws for the current user: the bounds (the saved view,
     else the map page's), boundaries and the cell layers at the user's detail — the filtered
-    cells for raw detail, the fixed release below it; never points. ``shown``: the layers
-    switched on when the map was saved (default: those the map page opens with)."""
+    cells for raw detail (a region's or the country's from the month roll-up when the
+    filters are whole months), the fixed release below it; never points. ``shown``: the
+    layers switched on when the map was saved (default: those the map page opens with)."""
     from tryggkarta.web.auth import detail
 
     lang = current_language()
@@ -688,7 +694,19 @@ def thumbnail_layers(args: Any, extent: Any = None, shown: Any = None) -> dict[s
         layers.append(("survey", released_survey(db, q, lang)))
     if _wanted_on("incidents") and inc == Detail.RAW:
         k_inc = current_rule(Layer.INCIDENTS).k
-        fc, grid = raw_incident_cells(db, q, k_inc)
+        regional = regional_extent(db, q)
+        fc = None
+        if regional is not None:  # a region or the country: from the month roll-up
+            fc = cached(
+                db,
+                "rollup_cells",
+                q,
+                ("incidents",),
+                [k_inc, list(regional)],
+                lambda: rollup_cells(db, q.filters, regional, k_inc),
+            )
+        if fc is None:
+            fc, grid = raw_incident_cells(db, q, k_inc)
         layers.append(("incidents", fc))
     elif _wanted_on("incidents") and inc != Detail.HIDDEN:
         layers.append(("incidents", released_incidents(db, q, lang, args)))
