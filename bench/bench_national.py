@@ -27,8 +27,10 @@ the first load COPYs into the yearly partitions) in a child process that reads a
 in 500k-row batches (rows/s and its peak RSS); a weekly 100k import into the loaded table
 (row by row); one year's 250 m grid count for a municipality (Göteborg), a county (Västra
 Götaland, its bbox) and the country (occupied cells); Gi* on the country's occupied 250 m
-cells; a vector tile at county zoom (z8, 1 km cells) and street zoom (z13); OGC items
-``limit=100`` through the app as police. Warm figures are the median of five runs after one.
+cells; a vector tile at region zoom (z6, 5 km cells), county zoom (z8, 1 km cells) and
+street zoom (z13), with where its cells came from (``months``: the month roll-up); OGC
+items ``limit=100`` through the app as police; the start page (public, /publik and police)
+cold and warm. Warm figures are the median of five runs after one.
 """
 
 from __future__ import annotations
@@ -299,7 +301,9 @@ def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     )
 
 
-def measure(rows: int, keep: bool = False, load_seconds: float = 0) -> dict:
+def measure(
+    rows: int, keep: bool = False, load_seconds: float = 0, name: str | None = None
+) -> dict:
     from datetime import datetime
 
     import geopandas as gpd
@@ -311,8 +315,10 @@ def measure(rows: int, keep: bool = False, load_seconds: float = 0) -> dict:
     from tryggkarta.store.tiles import incident_tile
 
     out: dict = {"rows": rows}
-    name = f"tk_national_{rows}" if keep else DBNAME
+    name = name or (f"tk_national_{rows}" if keep else DBNAME)
     reuse = keep and kept_rows(name) == rows
+    if keep and name != f"tk_national_{rows}" and not reuse:
+        raise SystemExit(f"{name} does not hold a finished load of {rows:,} rows")
     if reuse:
         url = database_url(name)
     else:
@@ -403,9 +409,12 @@ def measure(rows: int, keep: bool = False, load_seconds: float = 0) -> dict:
             len(z),
             int((classes >= 2).sum()),
         )
+        tx, ty = tile_xy(11.97, 57.71, 6)  # south-western Sweden, region zoom (5 km cells)
+        first, warm, tile = timed(lambda: incident_tile(db, 6, tx, ty, year))
+        out["tile_z6"] = (first, warm, tile.features, len(tile.data), tile.kind, tile.source)
         tx, ty = tile_xy(11.97, 57.71, 8)  # Göteborg, county zoom
         first, warm, tile = timed(lambda: incident_tile(db, 8, tx, ty, year))
-        out["tile_z8"] = (first, warm, tile.features, len(tile.data), tile.kind)
+        out["tile_z8"] = (first, warm, tile.features, len(tile.data), tile.kind, tile.source)
         tx, ty = tile_xy(11.97, 57.71, 13)  # central Göteborg, street zoom
         first, warm, tile = timed(lambda: incident_tile(db, 13, tx, ty, year))
         out["tile_z13"] = (first, warm, tile.features, len(tile.data), tile.kind)
@@ -636,15 +645,24 @@ def report(results: list[dict], command: str) -> str:
         )
     lines += [
         "",
-        "| rows | tile z8 Göteborg, 1 year (first / warm) | tile z13 central Göteborg | "
+        "| rows | tile z6 south-west Sweden, 1 year (first / warm) | "
+        "tile z8 Göteborg, 1 year (first / warm) | tile z13 central Göteborg | "
         "OGC items limit=100 (first / p50 / p95) |",
-        "|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|",
     ]
+
+    def cells_tile(t: tuple) -> str:
+        source = f", from {t[5]}" if len(t) > 5 else ""
+        return (
+            f"{t[0] * 1000:.0f} / {t[1] * 1000:.0f} ms "
+            f"({t[2]:,} {t[4]}, {t[3] / 1024:.0f} KiB{source})"
+        )
+
     for r in full:
         t8, t13, o = r["tile_z8"], r["tile_z13"], r["ogc"]
+        t6 = cells_tile(r["tile_z6"]) if "tile_z6" in r else "–"
         lines.append(
-            f"| {r['rows']:,} | {t8[0] * 1000:.0f} / {t8[1] * 1000:.0f} ms "
-            f"({t8[2]:,} {t8[4]}, {t8[3] / 1024:.0f} KiB) | "
+            f"| {r['rows']:,} | {t6} | {cells_tile(t8)} | "
             f"{t13[0] * 1000:.0f} / {t13[1] * 1000:.0f} ms ({t13[2]:,} {t13[4]}, "
             f"{t13[3] / 1024:.0f} KiB) | {o[0] * 1000:.0f} / {o[1] * 1000:.0f} / "
             f"{o[2] * 1000:.0f} ms |"
@@ -762,6 +780,11 @@ def main() -> int:
         help="also run the load test (8 clients: public start page, /publik, police start "
         "page) for this many seconds on each size (60 for the issue's target); 0 = skip",
     )
+    parser.add_argument(
+        "--database",
+        help="with --keep and one --rows: measure this loaded database (e.g. a copy made with "
+        "createdb -T tk_national_<rows>) instead of tk_national_<rows>",
+    )
     args = parser.parse_args()
     if args.pages:
         got = pages_only(args.pages)
@@ -787,10 +810,14 @@ def main() -> int:
             results.write_text(merge(old, {"bench_national.pages": section}, header), "utf-8")
         return 0
     sizes = args.rows or [int(os.environ.get("BENCH_NATIONAL_ROWS", 1_000_000))]
+    if args.database and (not args.keep or len(sizes) != 1):
+        parser.error("--database needs --keep and exactly one --rows")
     results = []
     for rows in sizes:
         print(f"[bench_national] {rows:,} rows …", file=sys.stderr, flush=True)
-        results.append(measure(rows, keep=args.keep, load_seconds=args.load_seconds))
+        results.append(
+            measure(rows, keep=args.keep, load_seconds=args.load_seconds, name=args.database)
+        )
         print(json.dumps(results[-1], default=str), file=sys.stderr, flush=True)
         if args.json:
             args.json.write_text(json.dumps(results, default=str, indent=1), encoding="utf-8")
@@ -799,6 +826,8 @@ def main() -> int:
         command += " --keep"
     if args.load_seconds:
         command += f" --load-seconds {args.load_seconds:g}"
+    if args.database:
+        command += f" --database {args.database}"
     print(report(results, command))
     return 0
 

@@ -95,17 +95,28 @@ def db_upgrade() -> None:
 
 @db.command("recount")
 def db_recount() -> None:
-    """Count the incidents per cell, bucket and category group again (incident_cell_counts).
+    """Count the incidents per cell, bucket and category group again (incident_cell_counts,
+    and the month roll-up incident_month_counts).
 
     Imports and deletes keep these counts current; rebuild them after changing
     TRYGGKARTA_TIMEZONE or after writing incidents outside tryggkarta.
     """
+    from sqlalchemy import func, select
+
     from tryggkarta.store import cellcounts
 
     database = get_database()
     with database.session() as session:
         rows = cellcounts.rebuild(session)
+        tables = cellcounts.present(session)
+        months = (
+            session.scalar(select(func.count()).select_from(cellcounts.MONTH_TABLE))
+            if cellcounts.MONTHS in tables
+            else None
+        )
     click.echo(f"incident_cell_counts rebuilt: {rows:,} rows.")
+    if months is not None:
+        click.echo(f"incident_month_counts rebuilt: {months:,} rows.")
 
 
 @db.command("current")

@@ -169,3 +169,31 @@ def test_no_tiles_below_raw_detail(browser, server: str, username: str) -> None:
         assert s.errors == [] and s.blocked == []
     finally:
         s.context.close()
+
+
+def test_a_region_s_page_draws_its_cells_from_tiles_and_never_asks_for_points(
+    browser, server: str
+) -> None:
+    """A view wider than a county (a bbox over southern Sweden): the page's *Händelser per
+    ruta* is drawn from the tiles (cells only); zoomed in to street level it still asks for
+    the zoom-12 cell tiles, never a point tile, and nothing is audited as a raw read."""
+    s = Session(browser, server, "polis")
+    try:
+        s.page.goto(server + "/?bbox=11.0,55.4,15.5,59.6&cat=klotter", wait_until="load")
+        assert s.wait_for(POINTS) > 0  # cells at the region's zoom, shown without a click
+        first = s.tiles()
+        assert first and all("cat=klotter" in u for u in first)
+        assert s.page.locator(".tk-legend", has_text="5 km, 1 km eller 250 m efter zoom").count()
+        m = s.map_name()
+        s.page.evaluate(f"() => {m}.setView([58.386, 13.438], 15)")  # central Skara
+        deadline = time.monotonic() + 10
+        while not [u for u in s.tiles() if "/tiles/incidents/12/" in u]:
+            assert time.monotonic() < deadline
+            s.page.wait_for_timeout(100)
+        s.page.wait_for_load_state("networkidle")
+        assert s.wait_for(POINTS) > 0
+        zooms = {int(u.split("/tiles/incidents/")[1].split("/")[0]) for u in s.tiles()}
+        assert max(zooms) == 12, zooms
+        assert s.errors == [] and s.blocked == []
+    finally:
+        s.context.close()

@@ -6,6 +6,7 @@ layer (``tryggkarta.web.mapview``) queries the store and calls these.
 
 from tryggkarta.maps.builders import (
     areas,
+    incident_cell_tiles,
     incident_cells,
     incident_points,
     incident_tiles,
@@ -24,6 +25,7 @@ __all__ = [
     "areas",
     "build_map",
     "hotspot_layer",
+    "incident_cell_tiles",
     "incident_cells",
     "incident_points",
     "incident_tiles",

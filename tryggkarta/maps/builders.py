@@ -384,24 +384,8 @@ def incident_points(
 TILE_CELL_BREAKS = (4, 19, 99, 499)
 
 
-def incident_tiles(
-    url: str,
-    item_url: str,
-    t: Translate,
-    lang: str,
-    *,
-    params: dict[str, Any],
-    point_zoom: int,
-    show: bool = False,
-) -> MapLayer:
-    """Raw incidents as vector tiles (RAW roles only): points from ``point_zoom``, counts per
-    cell further out (see :mod:`tryggkarta.store.tiles`).
-
-    ``url`` is the tile template (``…/{z}/{x}/{y}.mvt``), ``params`` the page's filters passed
-    on to every tile; ``item_url`` the feature API for one incident (``…/items/0``, the id
-    replaces the ``0``): the tile carries id, category and time only, the popup's address and
-    description are fetched (and audited) when a point is clicked.
-    """
+def _tile_classes(t: Translate, lang: str) -> tuple[list[str], list[str]]:
+    """(colours, range labels) of the tile cells' count classes."""
     palette = list(styles.COUNT_COLOURS)
     labels = []
     low = 1
@@ -409,7 +393,14 @@ def incident_tiles(
         labels.append(f"{_n(low, lang)}–{_n(brk, lang)}")
         low = brk + 1
     labels.append(t("%(n)s eller fler", n=_n(low, lang)))
-    options = {
+    return palette, labels
+
+
+def _tile_options(
+    url: str, item_url: str, t: Translate, lang: str, params: dict[str, Any], point_zoom: int
+) -> dict[str, Any]:
+    palette, _labels = _tile_classes(t, lang)
+    return {
         "url": url,
         "itemUrl": item_url,
         "params": params,
@@ -433,6 +424,28 @@ def incident_tiles(
         "lang": lang,
         "timeZone": local_timezone().key,
     }
+
+
+def incident_tiles(
+    url: str,
+    item_url: str,
+    t: Translate,
+    lang: str,
+    *,
+    params: dict[str, Any],
+    point_zoom: int,
+    show: bool = False,
+) -> MapLayer:
+    """Raw incidents as vector tiles (RAW roles only): points from ``point_zoom``, counts per
+    cell further out (see :mod:`tryggkarta.store.tiles`).
+
+    ``url`` is the tile template (``…/{z}/{x}/{y}.mvt``), ``params`` the page's filters passed
+    on to every tile; ``item_url`` the feature API for one incident (``…/items/0``, the id
+    replaces the ``0``): the tile carries id, category and time only, the popup's address and
+    description are fetched (and audited) when a point is clicked.
+    """
+    options = _tile_options(url, item_url, t, lang, params, point_zoom)
+    palette, labels = _tile_classes(t, lang)
     name = t("Enskilda händelser")
     legend = LegendEntry(
         name,
@@ -448,3 +461,38 @@ def incident_tiles(
         ),
     )
     return MapLayer("incident_points", VectorTilePointLayer(name, options, show=show), legend)
+
+
+def incident_cell_tiles(
+    url: str,
+    t: Translate,
+    lang: str,
+    *,
+    params: dict[str, Any],
+    point_zoom: int,
+    show: bool = True,
+) -> MapLayer:
+    """Incidents per cell as vector tiles, the start page's incident layer for a region or
+    the country (RAW roles only; the same tiles as :func:`incident_tiles`).
+
+    Counts per 5 km, 1 km or 250 m cell by zoom, never points: closer in than
+    ``point_zoom`` - 1 the tiles of that zoom are drawn larger (``maxDetailZoom``), so this
+    layer shows no individual incident (that is the separate layer of single incidents).
+    The page carries no cells: only the tiles the map shows are fetched.
+    """
+    options = _tile_options(url, "", t, lang, params, point_zoom)
+    options["maxDetailZoom"] = point_zoom - 1
+    palette, labels = _tile_classes(t, lang)
+    name = t("Händelser per ruta")
+    legend = LegendEntry(
+        name,
+        [
+            (c, t("%(range)s händelser per ruta", range=lab))
+            for c, lab in zip(palette, labels, strict=True)
+        ],
+        "point",
+        note=t(
+            "Antal händelser per ruta: 5 km, 1 km eller 250 m efter zoom. Klicka på en ruta för antalet."
+        ),
+    )
+    return MapLayer("incidents", VectorTilePointLayer(name, options, show=show), legend)

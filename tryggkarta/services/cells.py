@@ -134,3 +134,39 @@ def survey_cells(
         }
 
     return cells_geojson(answers, grid, db.srid, min_count=min_count, properties=props)
+
+
+def rollup_cells(
+    db: Any,
+    filters: Filters,
+    bounds: tuple[float, float, float, float],
+    min_count: int,
+    *,
+    cell: float = 5000.0,
+    max_features: int = PAGE_MAX_FEATURES,
+) -> dict | None:
+    """Incidents per ``cell``-metre cell (a multiple of 1 km) within ``bounds`` from the
+    month roll-up (``incident_month_counts``), counts only; None when the roll-up cannot
+    answer ``filters`` (not whole months, part of a category group, hours …: the caller
+    counts another way). For a region's or the country's overview (a saved map's
+    thumbnail): one ``GROUP BY`` over the period's roll-up rows, never the incidents.
+    Coarsened in numpy like :func:`incident_cells` until at most ``max_features`` cells.
+    """
+    from tryggkarta.store import cellcounts
+
+    where = cellcounts.month_where(filters)
+    if where is None:
+        return None
+    grid = grid_for_extent(bounds, cell)  # its origin a multiple of its (1 km multiple) size
+    stmt = cellcounts.month_cells(grid.cell_size, where, None)
+    with db.engine.connect() as conn:
+        rows = np.array([tuple(r) for r in conn.execute(stmt).all()], dtype=np.int64)
+    rows = rows.reshape(-1, 3)
+    col = rows[:, 0] - round(grid.x0 / grid.cell_size)
+    row = rows[:, 1] - round(grid.y0 / grid.cell_size)
+    inside = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
+    counts = np.zeros((grid.ny, grid.nx), dtype=np.int64)
+    counts[row[inside], col[inside]] = rows[inside, 2]
+    while (counts >= max(min_count, 1)).sum() > max_features:
+        counts, grid = coarsen(counts, grid)
+    return cells_geojson(counts, grid, db.srid, min_count=min_count)

@@ -16,11 +16,16 @@ the buckets of its period and groups them by cell, never touching the incident r
   the rows' time span (a dozen comparisons per row): no timezone support needed in SQLite.
 * **Rebuild.** :func:`rebuild` counts everything again (``tryggkarta db recount``): after a
   change of ``TRYGGKARTA_TIMEZONE``, or rows written outside the store's write paths.
+* **The month roll-up.** ``incident_month_counts`` (migration 0017) holds the same counts per
+  1 km cell and local calendar month (:data:`MONTHS`), for maps of a region or the country.
+  Every write path above keeps both tables (:data:`DAYS` and :data:`MONTHS`, each a
+  :class:`Rollup`) in the same statement order and transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -30,7 +35,7 @@ from sqlalchemy import and_, case, delete, false, func, literal, literal_column,
 from sqlalchemy.orm import Session
 
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS
-from tryggkarta.store.models import Incident, IncidentCellCount
+from tryggkarta.store.models import Incident, IncidentCellCount, IncidentMonthCount
 from tryggkarta.store.types import cell_floor
 
 if TYPE_CHECKING:
@@ -40,6 +45,9 @@ if TYPE_CHECKING:
 CELL = 250.0
 EPOCH = date(1970, 1, 1)
 TABLE = IncidentCellCount.__table__
+MONTH_TABLE = IncidentMonthCount.__table__
+#: The cell size of the month roll-up.
+MONTH_CELL = 1000.0
 
 
 def _zone(tz: ZoneInfo | None) -> ZoneInfo:
@@ -91,6 +99,67 @@ def buckets(t_min: float, t_max: float, tz: ZoneInfo | None = None) -> tuple[lis
     return epochs, numbers
 
 
+def month_number(d: date) -> int:
+    """The month of ``d`` as months since 1970-01 (the ``month`` column's unit)."""
+    return (d.year - 1970) * 12 + d.month - 1
+
+
+def month_first(number: int) -> date:
+    """The first day of month ``number`` (months since 1970-01)."""
+    return date(1970 + number // 12, number % 12 + 1, 1)
+
+
+def is_month_start(moment: datetime, tz: ZoneInfo | None = None) -> bool:
+    """Whether ``moment`` (aware) is local midnight of the first of a month."""
+    zone = _zone(tz)
+    d = moment.astimezone(zone).date()
+    return d.day == 1 and _local_midnight(d, zone) == moment.astimezone(UTC)
+
+
+def month_buckets(
+    t_min: float, t_max: float, tz: ZoneInfo | None = None
+) -> tuple[list[int], list[int]]:
+    """(UTC epoch seconds of each local month start, its month number) covering
+    ``[t_min, t_max]``, ascending: twelve a year."""
+    zone = _zone(tz)
+    first = month_number(datetime.fromtimestamp(t_min, UTC).astimezone(zone).date())
+    last = month_number(datetime.fromtimestamp(t_max, UTC).astimezone(zone).date())
+    numbers = list(range(first, last + 1))
+    epochs = [int(_local_midnight(month_first(m), zone).timestamp()) for m in numbers]
+    return epochs, numbers
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """One kept count table: its cell size, time column and buckets."""
+
+    table: Any
+    cell: float
+    column: str
+    #: (epochs, numbers) of the buckets covering [t_min, t_max] (see :func:`buckets`)
+    spans: Callable[[float, float, ZoneInfo | None], tuple[list[int], list[int]]]
+    #: the first local day of the bucket holding a local day
+    start_of: Callable[[date], date]
+    #: the bucket number of its first local day
+    number: Callable[[date], int]
+
+
+#: 250 m cells per week-or-month bucket (``incident_cell_counts``, migration 0012).
+DAYS = Rollup(TABLE, CELL, "day", buckets, bucket_start, lambda d: (d - EPOCH).days)
+#: 1 km cells per local calendar month (``incident_month_counts``, migration 0017).
+MONTHS = Rollup(
+    MONTH_TABLE, MONTH_CELL, "month", month_buckets, lambda d: d.replace(day=1), month_number
+)
+
+
+def present(session: Session) -> tuple[Rollup, ...]:
+    """The kept count tables this store has (none before migration 0012)."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(session.connection())
+    return tuple(r for r in (DAYS, MONTHS) if inspector.has_table(r.table.name))
+
+
 def _tree(col: Any, epochs: Sequence[int], days: Sequence[int], lo: int, hi: int) -> Any:
     """The day number of the bucket holding ``col`` among buckets ``lo..hi-1`` (binary CASE)."""
     if hi - lo == 1:
@@ -112,50 +181,64 @@ def _group_expr(category: Any) -> Any:
     )
 
 
-def _apply(session: Session, where: Any, sign: int, tz: ZoneInfo | None = None) -> int:
-    """Add (``sign`` +1) or take away (−1) the incidents matching ``where`` from the counts,
-    in the session's transaction. Returns the number of count rows touched."""
+def _apply(
+    session: Session,
+    where: Any,
+    sign: int,
+    tz: ZoneInfo | None = None,
+    rollups: Sequence[Rollup] | None = None,
+) -> int:
+    """Add (``sign`` +1) or take away (−1) the incidents matching ``where`` from the kept
+    counts (``rollups``, default: every table the store has), in the session's transaction.
+    Returns the number of count rows touched."""
     c = Incident.__table__.c
+    targets = present(session) if rollups is None else tuple(rollups)
+    if not targets:
+        return 0
     span = session.execute(select(func.min(c.t_epoch), func.max(c.t_epoch)).where(where)).one()
     if span[0] is None:
         return 0
-    epochs, days = buckets(float(span[0]), float(span[1]), tz)
-    street = case((c.precision.in_(STREET_LEVEL_PRECISIONS), literal(1)), else_=literal(0))
-    query = (
-        select(
-            func.coalesce(c.municipality_code, literal("")).label("mc"),
-            street.label("st"),
-            _tree(c.t_epoch, epochs, days, 0, len(days)).label("dy"),
-            _group_expr(c.category).label("gr"),
-            cell_floor(c.x / CELL).label("ccx"),
-            cell_floor(c.y / CELL).label("ccy"),
-            (literal(int(sign)) * func.count()).label("cnt"),
-        )
-        .where(where)
-        .group_by(*(literal_column(k) for k in ("mc", "st", "dy", "gr", "ccx", "ccy")))
-    )
-    # In the primary key's order: every writer locks count rows in the same order (a
-    # HashAggregate would hand them over in any order, and two writers could deadlock).
-    query = query.order_by(*(literal_column(k) for k in ("mc", "st", "dy", "gr", "ccx", "ccy")))
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    names = ["municipality_code", "street", "day", "grp", "cx", "cy", "n"]
-    stmt = dialect_insert(TABLE).from_select(names, query)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=names[:-1], set_={"n": TABLE.c.n + stmt.excluded.n}
-    )
-    if dialect == "postgresql":
+
         lock_counts(session)
         # the grouping sorts a weekly import's 100k rows in memory, not in a file
         session.execute(text("SET LOCAL work_mem = '64MB'"))
-    touched = int(session.execute(stmt).rowcount or 0)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    street = case((c.precision.in_(STREET_LEVEL_PRECISIONS), literal(1)), else_=literal(0))
+    keys = ("mc", "st", "dy", "gr", "ccx", "ccy")
+    touched = 0
+    for rollup in targets:
+        epochs, numbers = rollup.spans(float(span[0]), float(span[1]), tz)
+        query = (
+            select(
+                func.coalesce(c.municipality_code, literal("")).label("mc"),
+                street.label("st"),
+                _tree(c.t_epoch, epochs, numbers, 0, len(numbers)).label("dy"),
+                _group_expr(c.category).label("gr"),
+                cell_floor(c.x / rollup.cell).label("ccx"),
+                cell_floor(c.y / rollup.cell).label("ccy"),
+                (literal(int(sign)) * func.count()).label("cnt"),
+            )
+            .where(where)
+            .group_by(*(literal_column(k) for k in keys))
+        )
+        # In the primary key's order: every writer locks count rows in the same order (a
+        # HashAggregate would hand them over in any order, and two writers could deadlock).
+        query = query.order_by(*(literal_column(k) for k in keys))
+        table = rollup.table
+        names = ["municipality_code", "street", rollup.column, "grp", "cx", "cy", "n"]
+        stmt = dialect_insert(table).from_select(names, query)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=names[:-1], set_={"n": table.c.n + stmt.excluded.n}
+        )
+        touched += int(session.execute(stmt).rowcount or 0)
+        if sign < 0:
+            session.execute(delete(table).where(table.c.n <= 0))
     if dialect == "postgresql":
         session.execute(text("RESET work_mem"))
-    if sign < 0:
-        session.execute(delete(TABLE).where(TABLE.c.n <= 0))
     return touched
 
 
@@ -210,35 +293,49 @@ def remove_before(session: Session, cutoff: datetime, tz: ZoneInfo | None = None
     """Retention: take the incidents with ``occurred_at < cutoff`` out of the counts, before
     they are deleted (same transaction); returns the count rows deleted or changed.
 
-    Buckets that end before the cut go whole (one DELETE on ``day``, no incident read: a
-    dropped year's partition is never scanned); the bucket the cut falls in loses only its
-    older incidents, counted as :func:`subtract_where` does.
+    Buckets (months, in the month roll-up) that end before the cut go whole (one DELETE,
+    no incident read: a dropped year's partition is never scanned); the bucket the cut
+    falls in loses only its older incidents, counted as :func:`subtract_where` does.
     """
     zone = _zone(tz)
-    start = bucket_start(cutoff.astimezone(zone).date())
-    start_at = _local_midnight(start, zone)
     touched = 0
-    if start_at < cutoff:
-        c = Incident.__table__.c
-        touched += _apply(
-            session, and_(c.occurred_at >= start_at, c.occurred_at < cutoff), -1, zone
-        )
-    if session.get_bind().dialect.name == "postgresql":
-        lock_counts(session)
-    gone = session.execute(delete(TABLE).where(TABLE.c.day < (start - EPOCH).days))
-    return touched + int(gone.rowcount or 0)
+    for rollup in present(session):
+        start = rollup.start_of(cutoff.astimezone(zone).date())
+        start_at = _local_midnight(start, zone)
+        if start_at < cutoff:
+            c = Incident.__table__.c
+            touched += _apply(
+                session,
+                and_(c.occurred_at >= start_at, c.occurred_at < cutoff),
+                -1,
+                zone,
+                rollups=(rollup,),
+            )
+        if session.get_bind().dialect.name == "postgresql":
+            lock_counts(session)
+        column = rollup.table.c[rollup.column]
+        gone = session.execute(delete(rollup.table).where(column < rollup.number(start)))
+        touched += int(gone.rowcount or 0)
+    return touched
 
 
-def rebuild(session: Session, tz: ZoneInfo | None = None) -> int:
-    """Count every incident again from scratch; returns the number of count rows."""
+def rebuild(
+    session: Session, tz: ZoneInfo | None = None, only: Sequence[Rollup] | None = None
+) -> int:
+    """Count every incident again from scratch into the kept count tables (``only`` these);
+    returns the number of rows of the first of them (the 250 m counts, when rebuilt)."""
     from tryggkarta.store.engine import unbounded
 
     unbounded(session)
+    targets = present(session) if only is None else tuple(only)
     if session.get_bind().dialect.name == "postgresql":
         lock_counts(session)  # no import adds to the counts between the delete and the count
-    session.execute(delete(TABLE))
-    _apply(session, true(), +1, tz)
-    return int(session.execute(select(func.count()).select_from(TABLE)).scalar_one())
+    for rollup in targets:
+        session.execute(delete(rollup.table))
+    _apply(session, true(), +1, tz, rollups=targets)
+    if not targets:
+        return 0
+    return int(session.execute(select(func.count()).select_from(targets[0].table)).scalar_one())
 
 
 def _where(municipality_code: str | None) -> list[Any]:
@@ -334,45 +431,25 @@ def street_counts_periods(
 # --------------------------------------------------------------------------- coarse cells
 
 
-def coarse_where(filters: Any, tz: ZoneInfo | None = None) -> list[Any] | None:
-    """The conditions on the counts that select exactly the incidents ``filters`` select,
-    or None when the counts cannot tell (then the caller scans the incidents).
-
-    The counts hold a 250 m cell, a bucket, a category group, street level or not and the
-    municipality; so they answer filters of whole buckets (:func:`is_boundary` ends, or
-    none), whole category groups, street level or not, and municipalities — not a bbox or
-    polygon, weekdays, hours or datasets.
-    """
-    from tryggkarta.disclosure import CATEGORY_GROUPS, GROUP_OF
-    from tryggkarta.domain import PRECISIONS
-
-    if (
+def _unanswerable(filters: Any) -> bool:
+    """Filters no kept count can answer: a place, weekdays, hours or datasets."""
+    return (
         filters.bbox is not None
         or filters.polygon is not None
         or filters.weekdays is not None
         or filters.hours is not None
         or filters.dataset_ids is not None
-    ):
-        return None
-    zone = _zone(tz)
-    c = TABLE.c
+    )
+
+
+def _kind_clauses(table: Any, filters: Any) -> list[Any] | None:
+    """The conditions on a count table's group, street flag and municipality that select
+    what ``filters`` select, or None when the counts cannot tell."""
+    from tryggkarta.disclosure import CATEGORY_GROUPS, GROUP_OF
+    from tryggkarta.domain import PRECISIONS
+
+    c = table.c
     clauses: list[Any] = []
-    for moment in (filters.start, filters.end):
-        if moment is not None and not is_boundary(moment, zone):
-            return None
-    if filters.start is not None and filters.end is not None:
-        # the bucket days themselves: one index descent per bucket on (day, cx, cy) reads
-        # only the tile's cells, where a day range would read the whole country's
-        d0, d1 = day_number(filters.start, zone), day_number(filters.end, zone)
-        if d1 <= d0:
-            clauses.append(false())
-        else:
-            _epochs, days = buckets(filters.start.timestamp(), filters.end.timestamp() - 1, zone)
-            clauses.append(c.day.in_([d for d in days if d0 <= d < d1]))
-    elif filters.start is not None:
-        clauses.append(c.day >= day_number(filters.start, zone))
-    elif filters.end is not None:
-        clauses.append(c.day < day_number(filters.end, zone))
     if filters.categories is not None:
         wanted = set(filters.categories)
         groups = [
@@ -402,6 +479,96 @@ def coarse_where(filters: Any, tz: ZoneInfo | None = None) -> list[Any] | None:
     return clauses
 
 
+def coarse_where(filters: Any, tz: ZoneInfo | None = None) -> list[Any] | None:
+    """The conditions on the counts that select exactly the incidents ``filters`` select,
+    or None when the counts cannot tell (then the caller scans the incidents).
+
+    The counts hold a 250 m cell, a bucket, a category group, street level or not and the
+    municipality; so they answer filters of whole buckets (:func:`is_boundary` ends, or
+    none), whole category groups, street level or not, and municipalities — not a bbox or
+    polygon, weekdays, hours or datasets.
+    """
+    if _unanswerable(filters):
+        return None
+    zone = _zone(tz)
+    c = TABLE.c
+    clauses: list[Any] = []
+    for moment in (filters.start, filters.end):
+        if moment is not None and not is_boundary(moment, zone):
+            return None
+    if filters.start is not None and filters.end is not None:
+        # the bucket days themselves: one index descent per bucket on (day, cx, cy) reads
+        # only the tile's cells, where a day range would read the whole country's
+        d0, d1 = day_number(filters.start, zone), day_number(filters.end, zone)
+        if d1 <= d0:
+            clauses.append(false())
+        else:
+            _epochs, days = buckets(filters.start.timestamp(), filters.end.timestamp() - 1, zone)
+            clauses.append(c.day.in_([d for d in days if d0 <= d < d1]))
+    elif filters.start is not None:
+        clauses.append(c.day >= day_number(filters.start, zone))
+    elif filters.end is not None:
+        clauses.append(c.day < day_number(filters.end, zone))
+    kinds = _kind_clauses(TABLE, filters)
+    return None if kinds is None else clauses + kinds
+
+
+def month_where(filters: Any, tz: ZoneInfo | None = None) -> list[Any] | None:
+    """As :func:`coarse_where`, on the month roll-up: the period must be whole local
+    calendar months (:func:`is_month_start` ends, or none); None otherwise."""
+    if _unanswerable(filters):
+        return None
+    zone = _zone(tz)
+    c = MONTH_TABLE.c
+    clauses: list[Any] = []
+    for moment in (filters.start, filters.end):
+        if moment is not None and not is_month_start(moment, zone):
+            return None
+
+    def number(moment: datetime) -> int:
+        return month_number(moment.astimezone(zone).date())
+
+    if filters.start is not None and filters.end is not None:
+        m0, m1 = number(filters.start), number(filters.end)
+        # the months themselves: one index descent per month on (month, cx, cy)
+        clauses.append(c.month.in_(list(range(m0, m1))) if m1 > m0 else false())
+    elif filters.start is not None:
+        clauses.append(c.month >= number(filters.start))
+    elif filters.end is not None:
+        clauses.append(c.month < number(filters.end))
+    kinds = _kind_clauses(MONTH_TABLE, filters)
+    return None if kinds is None else clauses + kinds
+
+
+def month_cells(size: float, where: list[Any], box: tuple[int, int, int, int] | None = None) -> Any:
+    """``SELECT ix, iy, n``: incidents per ``size``-metre cell (a whole multiple of 1 km:
+    1 km or 5 km) from the month roll-up under ``where`` (:func:`month_where`), for the
+    cells of ``box`` as in :func:`coarse_cells`."""
+    return _cells_of(MONTH_TABLE, MONTH_CELL, size, where, box)
+
+
+def month_extent(
+    db: Database, codes: Sequence[str] | None = None
+) -> tuple[float, float, float, float] | None:
+    """Bounds of every incident ever counted in the municipalities ``codes`` (all when
+    None), to the 1 km cell: (min x, min y, max x, max y) of the outermost cells' outer
+    edges, read from the month roll-up (the ``cx``/``cy`` indexes), never the incidents."""
+    c = MONTH_TABLE.c
+    stmt = select(func.min(c.cx), func.min(c.cy), func.max(c.cx), func.max(c.cy))
+    if codes is not None:
+        stmt = stmt.where(c.municipality_code.in_(list(codes)))
+    with db.engine.connect() as conn:
+        row = conn.execute(stmt).one()
+    if row[0] is None:
+        return None
+    return (
+        float(row[0]) * MONTH_CELL,
+        float(row[1]) * MONTH_CELL,
+        (float(row[2]) + 1) * MONTH_CELL,
+        (float(row[3]) + 1) * MONTH_CELL,
+    )
+
+
 def coarse_cells(
     size: float, where: list[Any], box: tuple[int, int, int, int] | None = None
 ) -> Any:
@@ -411,10 +578,16 @@ def coarse_cells(
 
     A 1 km cell is exactly four by four 250 m cells, so its count equals a scan's.
     """
-    k = size / CELL
+    return _cells_of(TABLE, CELL, size, where, box)
+
+
+def _cells_of(
+    table: Any, unit: float, size: float, where: list[Any], box: tuple[int, int, int, int] | None
+) -> Any:
+    k = size / unit
     if k < 1 or k != int(k):
-        raise ValueError(f"a coarse cell must be a whole multiple of {CELL:.0f} m")
-    c = TABLE.c
+        raise ValueError(f"a coarse cell must be a whole multiple of {unit:.0f} m")
+    c = table.c
     k = int(k)
     clauses = list(where)
     if box is not None:

@@ -226,6 +226,38 @@ class IncidentCellCount(Base):
     n: Mapped[int] = mapped_column(Integer)
 
 
+class IncidentMonthCount(Base):
+    """Incidents per 1 km cell, local calendar month and category group: the coarse roll-up.
+
+    Kept current with :class:`IncidentCellCount` by the same write paths
+    (:mod:`tryggkarta.store.cellcounts`), for maps of a region or the country: a tile at
+    zoom 9 or less (1 km and 5 km cells) and the page's extent read these rows, about one
+    per occupied square kilometre and month instead of one per incident. ``month`` is the
+    local month as months since 1970-01 (``(year - 1970) * 12 + month - 1``); ``cx``/``cy``
+    are ``floor(x / 1000)``/``floor(y / 1000)``. Migration 0017.
+    """
+
+    __tablename__ = "incident_month_counts"
+    __table_args__ = (
+        Index(
+            "ix_incident_month_counts_month_cell",
+            "month",
+            "cx",
+            "cy",
+            postgresql_include=["n", "street", "grp", "municipality_code"],
+        ),
+        Index("ix_incident_month_counts_cx", "cx"),
+        Index("ix_incident_month_counts_cy", "cy"),
+    )
+    municipality_code: Mapped[str] = mapped_column(String(4), primary_key=True)
+    street: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grp: Mapped[str] = mapped_column(String(20), primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class SurveyCampaign(Base):
     """A survey: imported answers name one, and a form campaign (``slug`` set) collects them.
 

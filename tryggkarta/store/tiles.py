@@ -10,13 +10,17 @@ features whatever the data size.
 * **lower zooms**: counts per cell, one feature per occupied cell at its centre (layer
   ``cells``: ``n``, ``cell``): 250 m at z 10-12, 1 km at z 8-9, 5 km below
   (:func:`cell_for_zoom`). A cell is counted whole (the tile's box is widened to whole
-  cells), so a cell on a tile's edge has the same count in both tiles. The counts come from
-  the kept per-250 m, per-bucket counts (``incident_cell_counts``,
-  :func:`~.cellcounts.coarse_cells`: a 1 km cell is 4 × 4 of them) when the filters are
+  cells), so a cell on a tile's edge has the same count in both tiles. At 1 km and 5 km
+  the counts come from the month roll-up (``incident_month_counts``, 1 km cells per local
+  month: :func:`~.cellcounts.month_cells`) when the filters are whole months (or no
+  period); otherwise, and at 250 m, from the kept per-250 m, per-bucket counts
+  (``incident_cell_counts``, :func:`~.cellcounts.coarse_cells`: a 1 km cell is 4 × 4 of
+  them) when the filters are
   whole buckets, whole category groups, street level or not and municipalities — a map's
   year, quarter or 52 weeks — and otherwise from the grid count's SQL over the incidents
   (``GROUP BY`` the integer cell, the same ``cell_floor`` expression as
-  :func:`~.grid.grid_counts`). Both give the same tile.
+  :func:`~.grid.grid_counts`). All three give the same tile; ``Tile.source`` (the
+  ``X-Tile-Source`` header) says which answered.
 
 PostGIS builds the tile in SQL (``ST_AsMVT`` / ``ST_AsMVTGeom`` over the GiST index, the
 partitions of the time window only). SQLite runs the same selection and counting SQL and
@@ -58,7 +62,8 @@ class Tile:
     kind: str  # "points" or "cells"
     features: int
     cell: float | None
-    #: where cell counts came from: "counts" (incident_cell_counts) or "scan" (incidents)
+    #: where cell counts came from: "months" (incident_month_counts), "counts"
+    #: (incident_cell_counts) or "scan" (incidents)
     source: str = "scan"
 
 
@@ -107,10 +112,12 @@ def incident_tile(
     filters: Filters | None = None,
     *,
     from_counts: bool = True,
+    from_months: bool = True,
 ) -> Tile:
     """The vector tile ``z/x/y`` of the incidents that match ``filters``.
 
-    ``from_counts=False`` always counts cells over the incidents (tests compare the two).
+    ``from_counts=False`` always counts cells over the incidents, ``from_months=False``
+    never reads the month roll-up (tests compare the three).
     """
     check_tile(z, x, y)
     filters = filters or Filters()
@@ -129,9 +136,17 @@ def incident_tile(
         cell = 250.0
     if chosen.bbox is None and chosen.polygon is None:  # whole cells around the tile
         box = _cell_box(bounds, cell)
-        where = cellcounts.coarse_where(chosen) if from_counts and _has_counts(db) else None
+        if from_counts and from_months and cell >= cellcounts.MONTH_CELL:
+            tables = has_counts(db, cellcounts.MONTH_TABLE.name)
+            where = cellcounts.month_where(chosen) if tables else None
+            if where is not None:
+                counted = cellcounts.month_cells(cell, where, box)
+                return _cells_from_counts(db, z, x, y, counted, cell, "months")
+        tables = has_counts(db, cellcounts.TABLE.name)
+        where = cellcounts.coarse_where(chosen) if from_counts and tables else None
         if where is not None:
-            return _cells_from_counts(db, z, x, y, cellcounts.coarse_cells(cell, where, box), cell)
+            counted = cellcounts.coarse_cells(cell, where, box)
+            return _cells_from_counts(db, z, x, y, counted, cell, "counts")
         filters = filters.replace(
             bbox=(
                 box[0] * cell,
@@ -153,17 +168,18 @@ def _cell_box(bounds: tuple[float, float, float, float], size: float) -> tuple[i
     )
 
 
-_COUNTS_TABLE: dict[int, bool] = {}
+_COUNTS_TABLE: dict[tuple[int, str], bool] = {}
 
 
-def _has_counts(db: Database) -> bool:
-    """Whether the store has the kept cell counts (migration 0012), asked once per engine."""
-    key = id(db.engine)
+def has_counts(db: Database, name: str) -> bool:
+    """Whether the store has the kept count table ``name`` (``incident_cell_counts``,
+    migration 0012; ``incident_month_counts``, 0017), asked once per engine."""
+    key = (id(db.engine), name)
     if key not in _COUNTS_TABLE:
         from sqlalchemy import inspect
 
         with db.engine.connect() as conn:
-            _COUNTS_TABLE[key] = inspect(conn).has_table(cellcounts.TABLE.name)
+            _COUNTS_TABLE[key] = inspect(conn).has_table(name)
     return _COUNTS_TABLE[key]
 
 
@@ -222,17 +238,20 @@ def _points(db: Database, z: int, x: int, y: int, filters: Filters) -> Tile | No
     return Tile(data, "points", n, None)
 
 
-def _cells_from_counts(db: Database, z: int, x: int, y: int, counted: Select, size: float) -> Tile:
-    """The cells tile from ``SELECT ix, iy, n`` over the kept counts."""
+def _cells_from_counts(
+    db: Database, z: int, x: int, y: int, counted: Select, size: float, source: str
+) -> Tile:
+    """The cells tile from ``SELECT ix, iy, n`` over the kept counts (``source``:
+    "counts" or "months")."""
     if db.is_postgis:
-        return _cells_tile(db, z, x, y, counted, size, "counts")
+        return _cells_tile(db, z, x, y, counted, size, source)
     with db.engine.connect() as conn:
         got = np.array([tuple(r) for r in conn.execute(counted).fetchall()], dtype=np.int64)
     got = got.reshape(-1, 3)
     xy = (got[:, :2] + 0.5) * size
     props = [{"n": int(n), "cell": int(size)} for n in got[:, 2]]
     data, n = _encode(db, z, x, y, "cells", xy, props)
-    return Tile(data, "cells", n, size, "counts")
+    return Tile(data, "cells", n, size, source)
 
 
 def _cells(db: Database, z: int, x: int, y: int, filters: Filters, size: float) -> Tile:

@@ -27,7 +27,12 @@ from tryggkarta.geojson import geo_dict, points_geojson  # noqa: F401 - points_g
 from tryggkarta.i18n import local_day
 from tryggkarta.maps.simplify import simplify_for_display
 from tryggkarta.services import municipalities
-from tryggkarta.services.cells import PAGE_MAX_FEATURES, incident_cells, survey_cells
+from tryggkarta.services.cells import (
+    PAGE_MAX_FEATURES,
+    incident_cells,
+    rollup_cells,
+    survey_cells,
+)
 from tryggkarta.services.sharing import ROLES_SHAREABLE
 from tryggkarta.store import audit, extent, layer_frame, queries
 from tryggkarta.store.grid import GridSpec
@@ -393,7 +398,10 @@ def build_layers(
         polygon_layer(db, "areas", q) if detail(Layer.AREAS) != Detail.HIDDEN else {"features": []}
     )
     grid = None
-    if inc == Detail.RAW and _wanted(q, "incidents"):
+    regional = regional_extent(db, q) if inc == Detail.RAW else None
+    if inc == Detail.RAW and _wanted(q, "incidents") and regional is not None:
+        layers.append(incident_cell_tiles_layer(q, t, lang))
+    elif inc == Detail.RAW and _wanted(q, "incidents"):
         fc, grid = raw_incident_cells(db, q, k_inc)
         layers.append(maps.incident_cells(fc, t, lang, show="incidents" in SHOWN))
     elif inc != Detail.HIDDEN and _wanted(q, "incidents"):
@@ -438,7 +446,65 @@ def build_layers(
     if areas_fc["features"] and _wanted(q, "areas"):
         layers.append(maps.areas(areas_fc, t, lang))  # names: the background's context
     districts = district_options(areas_fc) if areas_fc["features"] else []
-    return layers, {"bounds": _bounds(db, q, districts, areas_fc), "districts": districts}
+    bounds = _bounds(db, q, districts, areas_fc, data_box=regional)
+    return layers, {"bounds": bounds, "districts": districts}
+
+
+#: A raw-detail page whose incidents span more than this (metres, the longer side of their
+#: extent: more than a county, e.g. Västra Götaland ~250 km, Skåne ~140 km) shows its
+#: incident cells as vector tiles instead of embedding them.
+REGIONAL_SPAN = 150_000.0
+
+
+def regional_extent(db: Any, q: MapQuery) -> tuple[float, float, float, float] | None:
+    """The extent (working CRS) of the page's incidents when it is larger than a county
+    (:data:`REGIONAL_SPAN`), else None (a municipality's page: cells embedded as before).
+
+    Read from the month roll-up (``incident_month_counts``: the ``cx``/``cy`` indexes, to
+    the 1 km cell), never by scanning the incidents: the page of a region or the country
+    then counts nothing when it is built. The map's incident cells come from the vector
+    tiles (:func:`incident_cell_tiles_layer`), only the tiles in view, at the view's cell
+    size. Without the roll-up (a store before migration 0017) or the tile renderer, None.
+    """
+    from tryggkarta.maps.assets import vector_tiles_available
+    from tryggkarta.store import cellcounts
+    from tryggkarta.store.tiles import has_counts
+
+    if not vector_tiles_available() or not has_counts(db, cellcounts.MONTH_TABLE.name):
+        return None
+    f = q.filters
+    if f.bbox is not None:
+        box: tuple[float, float, float, float] | None = tuple(f.bbox)  # type: ignore[assignment]
+    elif f.polygon is not None:
+        box = tuple(float(v) for v in f.polygon.bounds)  # type: ignore[assignment]
+    else:
+        codes = (f.municipality_code,) if f.municipality_code is not None else f.municipality_codes
+        box = cached(
+            db,
+            "month_extent",
+            q,
+            ("incidents",),
+            [list(codes) if codes is not None else None],
+            lambda: cellcounts.month_extent(db, codes),
+        )
+    if box is None or max(box[2] - box[0], box[3] - box[1]) <= REGIONAL_SPAN:
+        return None
+    return box
+
+
+def incident_cell_tiles_layer(q: MapQuery, t: Any, lang: str) -> maps.MapLayer:
+    """The page's incident cells as vector tiles (a region or the country): the tile
+    endpoint of :func:`raw_points_layer` with the page's filters, cells only."""
+    from tryggkarta.store.tiles import RAW_MIN_ZOOM
+
+    params = {k: v for k, v in q.args.items() if v and k in POINT_FILTERS}
+    return maps.incident_cell_tiles(
+        _tile_url(), t, lang, params=params, point_zoom=RAW_MIN_ZOOM, show="incidents" in SHOWN
+    )
+
+
+def _tile_url() -> str:
+    return url_for("tiles.incidents", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
 
 
 #: The page's filters every tile (and the bbox fallback) is asked with: the same as the map's.
@@ -457,15 +523,19 @@ def raw_points_layer(q: MapQuery, t: Any, lang: str) -> maps.MapLayer:
         return maps.incident_points(
             url_for("api.features", layer="incidents"), t, lang, params=params
         )
-    url = url_for("tiles.incidents", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
     item = url_for("ogc.item", name="incidents", fid="0")
-    return maps.incident_tiles(url, item, t, lang, params=params, point_zoom=RAW_MIN_ZOOM)
+    return maps.incident_tiles(_tile_url(), item, t, lang, params=params, point_zoom=RAW_MIN_ZOOM)
 
 
 def _bounds(
-    db: Any, q: MapQuery, districts: list[dict], areas_fc: dict
+    db: Any,
+    q: MapQuery,
+    districts: list[dict],
+    areas_fc: dict,
+    data_box: tuple[float, float, float, float] | None = None,
 ) -> tuple[float, ...] | None:
-    """Where the map opens: the chosen district, the bbox, the data, or the municipality."""
+    """Where the map opens: the chosen district, the bbox, the data, or the municipality.
+    ``data_box``: the data's extent when already known (a region's, from the roll-up)."""
     for d in districts:
         if q.district and d["name"] == q.district:
             return tuple(d["bounds"])
@@ -480,6 +550,13 @@ def _bounds(
             ring = np.asarray(_coords(munis[0]["geometry"]), float)
             return (*ring.min(axis=0), *ring.max(axis=0))
         return None
+    if data_box is not None:  # a region: the whole box, edges densified (meridians converge)
+        from tryggkarta.geo import transformer
+
+        west, south, east, north = transformer(db.srid, 4326).transform_bounds(
+            *data_box, densify_pts=21
+        )
+        return float(west), float(south), float(east), float(north)
     box = cached(
         db,
         "extent",
@@ -603,8 +680,9 @@ def town_bounds(areas_fc: dict) -> tuple[float, float, float, float] | None:
 def thumbnail_layers(args: Any, extent: Any = None, shown: Any = None) -> dict[str, Any]:
     """What a saved map's thumbnail draws for the current user: the bounds (the saved view,
     else the map page's), boundaries and the cell layers at the user's detail — the filtered
-    cells for raw detail, the fixed release below it; never points. ``shown``: the layers
-    switched on when the map was saved (default: those the map page opens with)."""
+    cells for raw detail (a region's or the country's from the month roll-up when the
+    filters are whole months), the fixed release below it; never points. ``shown``: the
+    layers switched on when the map was saved (default: those the map page opens with)."""
     from tryggkarta.web.auth import detail
 
     lang = current_language()
@@ -627,7 +705,19 @@ def thumbnail_layers(args: Any, extent: Any = None, shown: Any = None) -> dict[s
         layers.append(("survey", released_survey(db, q, lang, page=True)))
     if _wanted_on("incidents") and inc == Detail.RAW:
         k_inc = current_rule(Layer.INCIDENTS).k
-        fc, grid = raw_incident_cells(db, q, k_inc)
+        regional = regional_extent(db, q)
+        fc = None
+        if regional is not None:  # a region or the country: from the month roll-up
+            fc = cached(
+                db,
+                "rollup_cells",
+                q,
+                ("incidents",),
+                [k_inc, list(regional)],
+                lambda: rollup_cells(db, q.filters, regional, k_inc),
+            )
+        if fc is None:
+            fc, grid = raw_incident_cells(db, q, k_inc)
         layers.append(("incidents", fc))
     elif _wanted_on("incidents") and inc != Detail.HIDDEN:
         layers.append(("incidents", released_incidents(db, q, lang, args, page=True)))

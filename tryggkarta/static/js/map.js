@@ -123,7 +123,8 @@
    * (points, from opts.pointZoom) red dots whose popup is fetched from the feature API by id
    * (opts.itemUrl ends in /0); layer "cells" (further out) circles coloured and sized by the
    * count class (opts.breaks, opts.palette). The page's filters (opts.params) go with every
-   * tile, so what is drawn is what the filter form asked for. */
+   * tile, so what is drawn is what the filter form asked for. With opts.maxDetailZoom (the
+   * start page's cell layer of a region or the country) no tile above that zoom is asked. */
   function tileLayer(map, opts) {
     if (!map.getPane("tkTiles")) {
       /* above the cell and area polygons (400), below markers and popups */
@@ -138,6 +139,9 @@
     var layer = global.VectorTileLayer(opts.url + (qs ? "?" + qs : ""), {
       pane: "tkTiles",
       maxZoom: 22,
+      /* a cells-only layer (the page's cells of a region): closer in, its last cell zoom's
+       * tiles drawn larger, never the point tiles */
+      maxDetailZoom: opts.maxDetailZoom,
       fetchOptions: {credentials: "same-origin"},
       layers: ["cells", "incidents"],
       style: function (feature, layerName) {
