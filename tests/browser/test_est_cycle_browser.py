@@ -181,3 +181,55 @@ def test_the_measure_shows_its_effect_and_the_promise_prints(browser: Any, serve
         assert user.errors == []
     finally:
         user.context.close()
+
+
+def test_the_group_decides_a_measure_marks_it_done_and_sees_its_effect(
+    browser: Any, server: dict
+) -> None:
+    """Issue #15's done-when walk on a phone: in the weekly picture the group notes an action
+    for the first hot spot and makes it a measure, fills in its kind and owner, marks it done,
+    and its page shows the effect as an estimate with an interval."""
+    from tryggkarta.store import Decision, Intervention
+
+    user = User(browser, server["url"], "kommun")
+    page = user.page
+    try:
+        assert user.open("/lagesbild/") == 200
+        action = "Belysningen lagas och buskarna klipps"
+        page.locator("#text-1").fill(action)
+        shot(page, "weekly-decision")
+        with page.expect_navigation():
+            page.locator("#text-1").locator("xpath=..").get_by_role(
+                "button", name="Spara åtgärd"
+            ).click()
+        assert "Åtgärden är sparad." in page.content()
+        with server["db"].session() as s:
+            decision = s.scalar(select(Decision).where(Decision.text == action))
+            assert decision is not None and decision.municipality_code == "1495"
+            decision_id = decision.id
+        made = page.locator(f"form:has(input[name=decision_id][value='{decision_id}'])")
+        with page.expect_navigation():
+            made.get_by_role("button", name="Gör till insats").click()
+        assert re.search(r"/insatser/\d+/andra$", page.url), page.url
+        page.select_option("#kind", "belysning")
+        page.select_option("#owner_org_id", label="Skara kommun")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Spara insats").click()
+        assert "Insatsen är sparad." in page.content()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Markera som klar").click()
+        text = page.locator("main").inner_text()
+        assert "Insatsen är markerad som klar." in page.content()
+        assert re.search(r"95 % intervall \d+,\d\d–\d+,\d\d", text), text[:2000]
+        assert "Skillnad i skillnader (WDD)" in text
+        with server["db"].session() as s:
+            row = s.scalar(select(Intervention).where(Intervention.decision_id == decision_id))
+            assert (row.status, row.measure, row.origin) == ("klar", "belysning", "decision")
+            assert row.ended_at is not None
+        shot(page, "decision-measure-effect", full=True)
+        # the weekly picture now links the decision to its measure
+        assert user.open("/lagesbild/") == 200
+        assert page.get_by_role("link", name="Visa insatsen").count() >= 1
+        assert user.errors == []
+    finally:
+        user.context.close()

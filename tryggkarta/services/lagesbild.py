@@ -36,6 +36,11 @@ FOLLOW_UP_RADIUS = 200.0
 EMERGING_SHOWN = ("new", "consecutive", "intensifying")
 #: An emerging cell needs at least this many incidents in the last four weeks to be listed.
 MIN_EMERGING_RECENT = 3
+#: The note of a weekly picture without any incident up to its week (Swedish source text).
+NO_INCIDENTS_NOTE = (
+    "Det finns inga händelser fram till den här veckan i de valda kommunerna, så det finns "
+    "inga brännpunkter att visa."
+)
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,8 @@ def week_hotspots(
     from tryggkarta.services.hotspots import emerging_layer, patrol_layer
 
     filters = (scope or Filters()).replace(end=week.end)
+    if count(db, "incidents", filters) == 0:  # a new municipality of the group, say
+        return [], [NO_INCIDENTS_NOTE]
     layer = patrol_layer(
         db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS
     )
