@@ -274,13 +274,16 @@ def week_hotspots(
     from tryggkarta.services.hotspots import emerging_layer, patrol_layer
 
     filters = (scope or Filters()).replace(end=week.end)
-    if count(db, "incidents", filters) == 0:  # a new municipality of the group, say
-        return [], [NO_INCIDENTS_NOTE]
-    layer = patrol_layer(
-        db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS
-    )
-    found = hotspots_from_layer(layer, "patrol", db.srid, lang)
-    layer = emerging_layer(db, filters, step="week", now=week.end - timedelta(seconds=1))
+    try:
+        layer = patrol_layer(
+            db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS
+        )
+        found = hotspots_from_layer(layer, "patrol", db.srid, lang)
+        layer = emerging_layer(db, filters, step="week", now=week.end - timedelta(seconds=1))
+    except BadInput:  # the analyses refuse an empty selection: say why in a sentence
+        if count(db, "incidents", filters) == 0:  # a new municipality of the group, say
+            return [], [NO_INCIDENTS_NOTE]
+        raise
     # Emerging cells worth a line in the meeting: new/consecutive/intensifying, rising, and
     # with incidents in the last four weeks (Gi* alone can flag an empty cell next to a
     # busy one). Busiest first; one line per place (cells near a listed hotspot are merged).
