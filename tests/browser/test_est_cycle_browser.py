@@ -51,8 +51,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 class User:
     """A logged-in phone browser; requests leaving 127.0.0.1 are aborted."""
 
-    def __init__(self, browser: Any, base: str, username: str) -> None:
-        self.context = browser.new_context(viewport=PHONE, locale="sv-SE")
+    def __init__(self, browser: Any, base: str, username: str, **options: Any) -> None:
+        self.context = browser.new_context(viewport=PHONE, locale="sv-SE", **options)
         self.page = self.context.new_page()
         self.base = base
         self.errors: list[str] = []
@@ -121,6 +121,10 @@ def test_a_reporter_files_a_report_online_and_offline(browser: Any, server: dict
         assert not violations, "axe violations on /rapport:\n  " + "\n  ".join(violations)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"the form is {width} px wide on a 390 px phone"
+        page.set_viewport_size({"width": 360, "height": 740})  # the smallest phone asked for
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"the form is {width} px wide on a 360 px phone"
+        page.set_viewport_size(PHONE)
         n0 = form_reports(server)
         page.locator("#report-map").click()  # the middle of Skara
         assert page.locator("#place-status").inner_text() == "Platsen är markerad."
@@ -230,6 +234,45 @@ def test_the_group_decides_a_measure_marks_it_done_and_sees_its_effect(
         # the weekly picture now links the decision to its measure
         assert user.open("/lagesbild/") == 200
         assert page.get_by_role("link", name="Visa insatsen").count() >= 1
+        assert user.errors == []
+    finally:
+        user.context.close()
+
+
+def test_a_reporter_files_a_report_by_keyboard_only(browser: Any, server: dict) -> None:
+    """Tab to *Använd min position* (the phone's position, granted), Enter; the category by
+    arrow keys; the description typed; Enter on *Skicka rapporten*. No pointer at all."""
+    user = User(
+        browser,
+        server["url"],
+        "fritid",
+        geolocation={"latitude": 58.3875, "longitude": 13.4385},
+        permissions=["geolocation"],
+    )
+    page = user.page
+    try:
+        assert user.open("/rapport/") == 200
+        n0 = form_reports(server)
+
+        def tab_to(element_id: str) -> None:
+            for _ in range(60):
+                page.keyboard.press("Tab")
+                if page.evaluate("document.activeElement.id") == element_id:
+                    return
+            raise AssertionError(f"#{element_id} is not reached by Tab")
+
+        tab_to("use-position")
+        page.keyboard.press("Enter")
+        until(page, "document.getElementById('place-status').textContent.includes('markerad')")
+        tab_to("category")
+        page.keyboard.press("ArrowDown")  # the first category
+        assert page.locator("#category").input_value() != ""
+        tab_to("description")
+        page.keyboard.type("Trasig belysning vid gångtunneln")
+        tab_to("report-submit")
+        page.keyboard.press("Enter")
+        until(page, "document.getElementById('report-status').textContent.includes('sparad')")
+        assert form_reports(server) == n0 + 1
         assert user.errors == []
     finally:
         user.context.close()
