@@ -692,7 +692,8 @@ def _border_point() -> tuple[float, float]:
 
 def test_a_measures_evaluation_counts_the_groups_incidents_only(client, db, three) -> None:
     """A measure on Skara's border with Vara: incidents on the Vara side lie in its target
-    area, but a Skara user's evaluation does not count them (the admin's does)."""
+    area, but a Skara user's evaluation does not count them (the admin's does), nor does
+    the follow-up of the citizen promise it carries out."""
     import geopandas as gpd
     import numpy as np
 
@@ -753,6 +754,22 @@ def test_a_measures_evaluation_counts_the_groups_incidents_only(client, db, thre
         len(xs),
         len(xs),
     )
+    # a citizen promise carried out by the measure: its follow-up counts the same way
+    from tryggkarta.domain import Detail
+    from tryggkarta.services.municipalities import scope_filters
+
+    with db.session() as s:
+        promise = psvc.create_promise(
+            s, year=today.year, title="Gränslöftet", municipality_code="1495"
+        )
+        commitment = psvc.add_commitment(s, promise, party="kommunen", title="Ljus vid gränsen")
+        psvc.add_activity(s, commitment.id, title="Lampor", measure_ids=[mid])
+        pid = promise.id
+    group = scope_filters(geo.parse_region("SE"), ("1471", "1495"))
+    for scope, expected in ((group, in_skara), (None, len(xs))):
+        fu = psvc.follow_up(db, pid, level=Detail.RAW, min_count=3, scope=scope)
+        got = [(a.incidents_before, a.incidents_after) for a in fu.activities]
+        assert got == [(expected, expected)]
 
 
 def pd_times(times: list[str], n: int):
