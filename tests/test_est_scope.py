@@ -18,7 +18,7 @@ import pytest
 import shapely
 from sqlalchemy import select
 
-from tests.test_municipalities import PASSWORD, TOWNS, _group, _login, _user
+from tests.test_municipalities import PASSWORD, TOWNS, _group, _load, _login, _user
 from tryggkarta import geo
 from tryggkarta.services import measures as msvc
 from tryggkarta.services import promises as psvc
@@ -491,3 +491,289 @@ def test_a_streamed_import_rejects_the_same_rows(db, tmp_path, monkeypatch) -> N
     other.write_bytes(_incident_csv(2))
     only = import_file(db, "incidents", other, scope=("1480",), dry_run=True)
     assert only.rows_rejected == 4 and only.rows_imported == 2
+
+
+# --- 5. the EST cycle: the weekly picture, its decisions, reports, an evaluation ---------
+
+
+def _decide(client, week, code: str | None, text: str):
+    data = {"week": week.key, "hotspot_key": f"hs-{code or 'none'}", "text": text}
+    if code is not None:
+        data.update(x=str(TOWNS[code][0]), y=str(TOWNS[code][1]))
+    return client.post("/lagesbild/beslut", data=data)
+
+
+def test_weekly_picture_decisions_keep_to_the_group(client, db, three) -> None:
+    from tryggkarta.services import lagesbild as lb
+    from tryggkarta.store import Decision
+
+    _load(db)  # incidents in each town, for the hot spots
+    week = lb.last_complete_week()
+    _login(client, "skarapolis")
+    assert _decide(client, week, "1471", "Lampor i Götene").status_code == 302
+    assert _decide(client, week, None, "Samtal med skolan").status_code == 302  # no place
+    refused = _decide(client, week, "1480", "Lampor i Göteborg")
+    assert refused.status_code == 400
+    assert "Kommunen 1480 ingår inte i din EST-grupp." in refused.get_data(as_text=True)
+    _login(client, "gbg")
+    assert _decide(client, week, "1480", "Vakter i Göteborg").status_code == 302
+    with db.session() as s:
+        stored = dict(s.execute(select(Decision.text, Decision.municipality_code)).all())
+        gbg_decision = s.scalar(select(Decision.id).where(Decision.municipality_code == "1480"))
+    assert stored == {
+        "Lampor i Götene": "1471",
+        "Samtal med skolan": "1495",  # the deciding user's municipality
+        "Vakter i Göteborg": "1480",
+    }
+    # the week after, each group follows up its own decisions only
+    after = (week + 1).key
+    _login(client, "skarapolis")
+    page = client.get(f"/lagesbild/?week={after}").get_data(as_text=True)
+    assert "Lampor i Götene" in page and "Samtal med skolan" in page
+    assert "Vakter i Göteborg" not in page
+    one = client.get(f"/lagesbild/?week={after}&kommun=1471").get_data(as_text=True)
+    assert "Lampor i Götene" in one and "Samtal med skolan" not in one
+    # another municipality's decision by id: 404 like a missing one, no measure made
+    assert client.post("/insatser/fran-beslut", data={"decision_id": gbg_decision}).status_code == (
+        404
+    )
+    with db.session() as s:
+        assert s.scalar(
+            select(Intervention.id).where(Intervention.decision_id == gbg_decision)
+        ) is (None)
+    _login(client, "gbg")
+    page = client.get(f"/lagesbild/?week={after}").get_data(as_text=True)
+    assert "Vakter i Göteborg" in page and "Lampor i Götene" not in page
+    made = client.post("/insatser/fran-beslut", data={"decision_id": gbg_decision})
+    assert made.status_code == 302
+    with db.session() as s:
+        code = s.scalar(
+            select(Intervention.municipality_code).where(Intervention.decision_id == gbg_decision)
+        )
+    assert code == "1480"
+
+
+def _reporters(db) -> None:
+    for name, code in (("Vakt Skara", "1495"), ("Vakt Götene", "1471"), ("Vakt Göteborg", "1480")):
+        _user(db, "rep-" + code, "reporter", name, code)
+
+
+def _reporting_section(html: str) -> str:
+    return html.split('id="h-reporting"', 1)[1].split("</section>", 1)[0]
+
+
+def test_organisations_that_have_not_reported_are_the_groups(client, db, three) -> None:
+    from tryggkarta.services import lagesbild as lb
+
+    _reporters(db)
+    _load(db)
+    week = lb.last_complete_week().key
+    _login(client, "skarapolis")
+    section = _reporting_section(client.get(f"/lagesbild/?week={week}").get_data(as_text=True))
+    assert "Vakt Skara" in section and "Vakt Götene" in section
+    assert "Vakt Göteborg" not in section
+    one = client.get(f"/lagesbild/?week={week}&kommun=1471").get_data(as_text=True)
+    section = _reporting_section(one)
+    assert "Vakt Götene" in section and "Vakt Skara" not in section
+    _login(client, "gbg")
+    section = _reporting_section(client.get(f"/lagesbild/?week={week}").get_data(as_text=True))
+    assert "Vakt Göteborg" in section and "Vakt Skara" not in section
+
+
+def test_a_weekly_picture_without_incidents_says_so(client, db, three) -> None:
+    """A municipality of the group with nothing reported yet: a plain sentence, not an
+    error page."""
+    from tryggkarta.services import lagesbild as lb
+
+    _login(client, "skarapolis")
+    for lang, sentence in (
+        ("sv", "Det finns inga händelser fram till den här veckan i de valda kommunerna"),
+        ("en", "There are no incidents up to this week in the chosen municipalities"),
+    ):
+        week = lb.last_complete_week().key
+        page = client.get(f"/lagesbild/?week={week}&kommun=1471&lang={lang}")
+        assert page.status_code == 200
+        assert sentence in page.get_data(as_text=True)
+
+
+def _filed(client, code: str, text: str, client_id: str):
+    lon, lat = _lonlat(code)
+    data = {
+        "client_id": client_id,
+        "lat": f"{lat:.6f}",
+        "lon": f"{lon:.6f}",
+        "category": "klotter",
+        "description": text,
+    }
+    return client.post("/rapport/skicka", data=data, headers={"Accept": "application/json"})
+
+
+def test_reports_lie_in_the_group_and_are_read_in_the_group(client, db, three) -> None:
+    _reporters(db)
+    _login(client, "rep-1495")
+    form = client.get("/rapport/").get_data(as_text=True)
+    assert "Du kan rapportera i EST-gruppens kommuner: Götene, Skara." in form
+    made = _filed(client, "1471", "Klotter i Götene", "group-report-0001")
+    assert made.status_code == 201, made.data[:300]
+    outside = _filed(client, "1480", "Klotter i Göteborg", "group-report-0002")
+    assert outside.status_code == 400
+    assert outside.get_json()["errors"]["place"] == (
+        "Platsen ligger utanför EST-gruppens kommuner. Flytta markeringen."
+    )
+    english = client.post(
+        "/rapport/skicka?lang=en",
+        data={
+            "client_id": "group-report-0003",
+            "lat": "57.70",
+            "lon": "11.97",
+            "category": "brand",
+        },
+        headers={"Accept": "application/json"},
+    )
+    assert english.get_json()["errors"]["place"] == (
+        "The place lies outside the EST group's municipalities. Move the marker."
+    )
+    client.get("/rapport/?lang=sv")  # back to Swedish
+    _login(client, "rep-1480")  # outside every group: its own municipality only
+    assert "EST-gruppens kommuner" not in client.get("/rapport/").get_data(as_text=True)
+    refused = _filed(client, "1495", "Klotter i Skara", "group-report-0004")
+    assert (
+        refused.get_json()["errors"]["place"]
+        == "Platsen ligger utanför kommunen. Flytta markeringen."
+    )
+    assert _filed(client, "1480", "Klotter vid Centralen", "group-report-0005").status_code == 201
+    with db.session() as s:
+        stored = dict(
+            s.execute(
+                select(Incident.description, Incident.municipality_code).where(
+                    Incident.source_type == "form"
+                )
+            ).all()
+        )
+        ids = dict(s.execute(select(Incident.description, Incident.id)).all())
+    # the report's municipality is where it lies, not the reporter's organisation's
+    assert stored == {"Klotter i Götene": "1471", "Klotter vid Centralen": "1480"}
+    # staff of the group read the group's reports, not Göteborg's, which answers 404
+    _login(client, "skarapolis")
+    listed = client.get("/rapport/mina").get_data(as_text=True)
+    assert "Klotter i Götene" in listed and "Klotter vid Centralen" not in listed
+    assert "Alla organisationers rapporter i Götene, Skara" in listed
+    assert client.get(f"/rapport/{ids['Klotter i Götene']}").status_code == 200
+    status, body = _missing(client, f"/rapport/{ids['Klotter vid Centralen']}")
+    assert status == 404 and "Centralen" not in body
+    # another organisation of the group may not correct it
+    _login(client, "rep-1471")
+    own = ids["Klotter i Götene"]
+    assert client.get(f"/rapport/{own}").status_code == 403
+    lon, lat = _lonlat("1471")
+    edit = {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "category": "brand", "description": "X"}
+    assert client.post(f"/rapport/{own}", data=edit).status_code == 403
+    # its own organisation moves it into Skara: its municipality follows
+    _login(client, "rep-1495")
+    lon, lat = _lonlat("1495")
+    moved = {**edit, "lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "description": "Flyttad"}
+    assert client.post(f"/rapport/{own}", data=moved).status_code == 303
+    with db.session() as s:
+        row = s.get(Incident, own)
+        assert (row.description, row.municipality_code) == ("Flyttad", "1495")
+
+
+def _border_point() -> tuple[float, float]:
+    """A point on the border between Skara (1495) and Vara (1470), outside the group."""
+    line = shapely.line_merge(
+        geo.municipality("1495", 3006).boundary.intersection(
+            geo.municipality("1470", 3006).boundary
+        )
+    )
+    longest = max(getattr(line, "geoms", [line]), key=lambda g: g.length)
+    point = longest.interpolate(0.5, normalized=True)
+    return point.x, point.y
+
+
+def test_a_measures_evaluation_counts_the_groups_incidents_only(client, db, three) -> None:
+    """A measure on Skara's border with Vara: incidents on the Vara side lie in its target
+    area, but a Skara user's evaluation does not count them (the admin's does), nor does
+    the follow-up of the citizen promise it carries out."""
+    import geopandas as gpd
+    import numpy as np
+
+    from tryggkarta.store import insert_layer
+
+    bx, by = _border_point()
+    offsets = np.array([(dx, dy) for dx in (-90, -40, 40, 90) for dy in (-90, -40, 40, 90)])
+    xs, ys = bx + offsets[:, 0], by + offsets[:, 1]
+    codes = geo.municipality_codes_at(xs, ys, 3006)
+    assert set(codes) == {"1495", "1470"}  # both sides of the border
+    today = date.today()
+    times = [f"{today - timedelta(days=14)}T12:00Z", f"{today - timedelta(days=4)}T12:00Z"]
+    with db.session() as s:
+        ds = Dataset(layer="incidents", name="border", source="test", checksum="border")
+        s.add(ds)
+        s.flush()
+        frame = gpd.GeoDataFrame(
+            {
+                "occurred_at": pd_times(times, len(xs)),
+                "category": "klotter",
+                "source_id": [f"b{i}" for i in range(2 * len(xs))],
+                "municipality_code": list(codes) * 2,
+            },
+            geometry=gpd.points_from_xy(np.tile(xs, 2), np.tile(ys, 2)),
+            crs=3006,
+        )
+        insert_layer(s, "incidents", frame, ds.id)
+        measure = msvc.save_measure(
+            s,
+            msvc.MeasureData(
+                kind="belysning",
+                title="Lampor vid gränsen",
+                start=today - timedelta(days=9),
+                end=today - timedelta(days=1),
+                place=shapely.Point(bx, by),
+            ),
+        )
+        measure.municipality_code = "1495"
+        mid = measure.id
+    in_skara = int((codes == "1495").sum())
+
+    def target_row(html: str) -> tuple[int, int]:
+        import re
+
+        found = re.search(
+            r'Insatsens område</th><td class="num">(\d+)</td><td class="num">(\d+)</td>', html
+        )
+        assert found, html[:3000]
+        return int(found.group(1)), int(found.group(2))
+
+    _login(client, "skarapolis")
+    assert target_row(client.get(f"/insatser/{mid}").get_data(as_text=True)) == (
+        in_skara,
+        in_skara,
+    )
+    _login(client, "chef")
+    assert target_row(client.get(f"/insatser/{mid}").get_data(as_text=True)) == (
+        len(xs),
+        len(xs),
+    )
+    # a citizen promise carried out by the measure: its follow-up counts the same way
+    from tryggkarta.domain import Detail
+    from tryggkarta.services.municipalities import scope_filters
+
+    with db.session() as s:
+        promise = psvc.create_promise(
+            s, year=today.year, title="Gränslöftet", municipality_code="1495"
+        )
+        commitment = psvc.add_commitment(s, promise, party="kommunen", title="Ljus vid gränsen")
+        psvc.add_activity(s, commitment.id, title="Lampor", measure_ids=[mid])
+        pid = promise.id
+    group = scope_filters(geo.parse_region("SE"), ("1471", "1495"))
+    for scope, expected in ((group, in_skara), (None, len(xs))):
+        fu = psvc.follow_up(db, pid, level=Detail.RAW, min_count=3, scope=scope)
+        got = [(a.incidents_before, a.incidents_after) for a in fu.activities]
+        assert got == [(expected, expected)]
+
+
+def pd_times(times: list[str], n: int):
+    """Each of ``times`` ``n`` times (one per point), as UTC timestamps."""
+    import pandas as pd
+
+    return pd.to_datetime([t for t in times for _ in range(n)], utc=True)

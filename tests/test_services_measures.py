@@ -375,3 +375,46 @@ def demo_measure(s) -> int:  # noqa: ANN001 - a session
         place=shapely.Point(409_050.0, 6_472_350.0),
     )
     return save_measure(s, data).id
+
+
+def test_too_few_incidents_are_said_plainly(db) -> None:
+    """4 + 3 incidents in the measure's area: the estimate is shown, the verdict says in a
+    sentence that no conclusion can be drawn (Swedish and English)."""
+    add_incidents(db, "2026-02-20T12:00Z", 4)
+    add_incidents(db, "2026-03-05T12:00Z", 3)
+    add_incidents(db, "2026-02-20T12:00Z", 20, dx=600)
+    add_incidents(db, "2026-03-05T12:00Z", 20, dx=600)
+    mid = new_measure(db)
+    with db.session() as s:
+        ev = svc.evaluate(db, s.get(Intervention, mid), now=NOW)
+    assert ev.result.did.verdict == "too_few"
+    assert svc.verdict_text(ev.result.did) == (
+        "För få händelser för en slutsats (7 i insatsens område före och efter tillsammans; "
+        "minst 10 behövs)."
+    )
+    assert svc.summary(ev, svc._english)[2] == (
+        "Too few incidents to conclude anything (7 in the measure's area before and after "
+        "together; at least 10 are needed)."
+    )
+
+
+def test_a_district_comparison_that_leaves_nothing_outside_the_measure_is_refused(db) -> None:
+    """The comparison may not overlap the measure's area: a measure covering its whole
+    district leaves no comparison, and says so in a sentence; nothing is stored."""
+    district = shapely.box(X0 - 300, Y0 - 300, X0 + 300, Y0 + 300)
+    with db.session() as s:
+        s.add(
+            Area(
+                dedup_key="small",
+                name="Kvarteret",
+                kind="district",
+                minx=district.bounds[0],
+                miny=district.bounds[1],
+                maxx=district.bounds[2],
+                maxy=district.bounds[3],
+                geom_wkb=shapely.to_wkb(district),
+            )
+        )
+    mid = new_measure(db, place=district.buffer(10))
+    with db.session() as s, pytest.raises(BadInput, match="Jämförelseområdet eller insatsens"):
+        svc.evaluate(db, s.get(Intervention, mid), comparison="district", now=NOW)

@@ -51,8 +51,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 class User:
     """A logged-in phone browser; requests leaving 127.0.0.1 are aborted."""
 
-    def __init__(self, browser: Any, base: str, username: str) -> None:
-        self.context = browser.new_context(viewport=PHONE, locale="sv-SE")
+    def __init__(self, browser: Any, base: str, username: str, **options: Any) -> None:
+        self.context = browser.new_context(viewport=PHONE, locale="sv-SE", **options)
         self.page = self.context.new_page()
         self.base = base
         self.errors: list[str] = []
@@ -121,6 +121,10 @@ def test_a_reporter_files_a_report_online_and_offline(browser: Any, server: dict
         assert not violations, "axe violations on /rapport:\n  " + "\n  ".join(violations)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"the form is {width} px wide on a 390 px phone"
+        page.set_viewport_size({"width": 360, "height": 740})  # the smallest phone asked for
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"the form is {width} px wide on a 360 px phone"
+        page.set_viewport_size(PHONE)
         n0 = form_reports(server)
         page.locator("#report-map").click()  # the middle of Skara
         assert page.locator("#place-status").inner_text() == "Platsen är markerad."
@@ -178,6 +182,97 @@ def test_the_measure_shows_its_effect_and_the_promise_prints(browser: Any, serve
         pdf = page.pdf(format="A4", print_background=False)
         pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
         assert 1 <= pages <= 3, f"the follow-up prints on {pages} A4 pages"
+        assert user.errors == []
+    finally:
+        user.context.close()
+
+
+def test_the_group_decides_a_measure_marks_it_done_and_sees_its_effect(
+    browser: Any, server: dict
+) -> None:
+    """Issue #15's done-when walk on a phone: in the weekly picture the group notes an action
+    for the first hot spot and makes it a measure, fills in its kind and owner, marks it done,
+    and its page shows the effect as an estimate with an interval."""
+    from tryggkarta.store import Decision, Intervention
+
+    user = User(browser, server["url"], "kommun")
+    page = user.page
+    try:
+        assert user.open("/lagesbild/") == 200
+        action = "Belysningen lagas och buskarna klipps"
+        page.locator("#text-1").fill(action)
+        shot(page, "weekly-decision")
+        with page.expect_navigation():
+            page.locator("#text-1").locator("xpath=..").get_by_role(
+                "button", name="Spara åtgärd"
+            ).click()
+        assert "Åtgärden är sparad." in page.content()
+        with server["db"].session() as s:
+            decision = s.scalar(select(Decision).where(Decision.text == action))
+            assert decision is not None and decision.municipality_code == "1495"
+            decision_id = decision.id
+        made = page.locator(f"form:has(input[name=decision_id][value='{decision_id}'])")
+        with page.expect_navigation():
+            made.get_by_role("button", name="Gör till insats").click()
+        assert re.search(r"/insatser/\d+/andra$", page.url), page.url
+        page.select_option("#kind", "belysning")
+        page.select_option("#owner_org_id", label="Skara kommun")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Spara insats").click()
+        assert "Insatsen är sparad." in page.content()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Markera som klar").click()
+        text = page.locator("main").inner_text()
+        assert "Insatsen är markerad som klar." in page.content()
+        assert re.search(r"95 % intervall \d+,\d\d–\d+,\d\d", text), text[:2000]
+        assert "Skillnad i skillnader (WDD)" in text
+        with server["db"].session() as s:
+            row = s.scalar(select(Intervention).where(Intervention.decision_id == decision_id))
+            assert (row.status, row.measure, row.origin) == ("klar", "belysning", "decision")
+            assert row.ended_at is not None
+        shot(page, "decision-measure-effect", full=True)
+        # the weekly picture now links the decision to its measure
+        assert user.open("/lagesbild/") == 200
+        assert page.get_by_role("link", name="Visa insatsen").count() >= 1
+        assert user.errors == []
+    finally:
+        user.context.close()
+
+
+def test_a_reporter_files_a_report_by_keyboard_only(browser: Any, server: dict) -> None:
+    """Tab to *Använd min position* (the phone's position, granted), Enter; the category by
+    arrow keys; the description typed; Enter on *Skicka rapporten*. No pointer at all."""
+    user = User(
+        browser,
+        server["url"],
+        "fritid",
+        geolocation={"latitude": 58.3875, "longitude": 13.4385},
+        permissions=["geolocation"],
+    )
+    page = user.page
+    try:
+        assert user.open("/rapport/") == 200
+        n0 = form_reports(server)
+
+        def tab_to(element_id: str) -> None:
+            for _ in range(60):
+                page.keyboard.press("Tab")
+                if page.evaluate("document.activeElement.id") == element_id:
+                    return
+            raise AssertionError(f"#{element_id} is not reached by Tab")
+
+        tab_to("use-position")
+        page.keyboard.press("Enter")
+        until(page, "document.getElementById('place-status').textContent.includes('markerad')")
+        tab_to("category")
+        page.keyboard.press("ArrowDown")  # the first category
+        assert page.locator("#category").input_value() != ""
+        tab_to("description")
+        page.keyboard.type("Trasig belysning vid gångtunneln")
+        tab_to("report-submit")
+        page.keyboard.press("Enter")
+        until(page, "document.getElementById('report-status').textContent.includes('sparad')")
+        assert form_reports(server) == n0 + 1
         assert user.errors == []
     finally:
         user.context.close()

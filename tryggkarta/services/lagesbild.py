@@ -36,6 +36,11 @@ FOLLOW_UP_RADIUS = 200.0
 EMERGING_SHOWN = ("new", "consecutive", "intensifying")
 #: An emerging cell needs at least this many incidents in the last four weeks to be listed.
 MIN_EMERGING_RECENT = 3
+#: The note of a weekly picture without any incident up to its week (Swedish source text).
+NO_INCIDENTS_NOTE = (
+    "Det finns inga händelser fram till den här veckan i de valda kommunerna, så det finns "
+    "inga brännpunkter att visa."
+)
 
 
 @dataclass(frozen=True)
@@ -269,11 +274,16 @@ def week_hotspots(
     from tryggkarta.services.hotspots import emerging_layer, patrol_layer
 
     filters = (scope or Filters()).replace(end=week.end)
-    layer = patrol_layer(
-        db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS
-    )
-    found = hotspots_from_layer(layer, "patrol", db.srid, lang)
-    layer = emerging_layer(db, filters, step="week", now=week.end - timedelta(seconds=1))
+    try:
+        layer = patrol_layer(
+            db, filters, now=week.end, recent_weeks=RECENT_WEEKS, baseline_weeks=BASELINE_WEEKS
+        )
+        found = hotspots_from_layer(layer, "patrol", db.srid, lang)
+        layer = emerging_layer(db, filters, step="week", now=week.end - timedelta(seconds=1))
+    except BadInput:  # the analyses refuse an empty selection: say why in a sentence
+        if count(db, "incidents", filters) == 0:  # a new municipality of the group, say
+            return [], [NO_INCIDENTS_NOTE]
+        raise
     # Emerging cells worth a line in the meeting: new/consecutive/intensifying, rising, and
     # with incidents in the last four weeks (Gi* alone can flag an empty cell next to a
     # busy one). Busiest first; one line per place (cells near a listed hotspot are merged).
@@ -317,8 +327,11 @@ def add_decision(
     x: float | None = None,
     y: float | None = None,
     user_id: int | None = None,
+    municipality_code: str | None = None,
 ) -> Decision:
-    """Store a decided action for a hotspot; the text is kept as typed (escaped on output)."""
+    """Store a decided action for a hotspot; the text is kept as typed (escaped on output).
+    ``municipality_code``: the municipality the hot spot lies in (see :func:`decision_place`),
+    whose EST group sees the decision."""
     text = (text or "").strip()
     if not text:
         raise BadInput("Skriv vilken åtgärd som beslutades.")
@@ -333,6 +346,7 @@ def add_decision(
         text=text,
         x=x,
         y=y,
+        municipality_code=municipality_code,
         created_by=user_id,
     )
     session.add(row)
@@ -340,14 +354,36 @@ def add_decision(
     return row
 
 
-def decisions_for(session: Any, week: Week) -> list[dict[str, Any]]:
-    """Decisions noted in ``week`` with who made the note."""
-    rows = session.execute(
+def decision_place(
+    x: float | None, y: float | None, srid: int, prefer: tuple[str, ...] = ()
+) -> str | None:
+    """The municipality a decision at ``(x, y)`` belongs to: the one its point lies in, or
+    one of ``prefer`` (the deciding user's) when the point is within 1 km of it, as a hot
+    spot on the border street belongs to whoever acts on it. ``None`` without a point."""
+    if x is None or y is None:
+        return None
+    from tryggkarta import geo
+
+    found = geo.municipality_codes_at(np.array([x], float), np.array([y], float), srid)[0]
+    code = None if found is None else str(found)
+    if code not in prefer:
+        point = shapely.Point(x, y)
+        near = [c for c in prefer if geo.municipality(c, srid).buffer(1000.0).covers(point)]
+        code = near[0] if near else code
+    return code
+
+
+def decisions_for(session: Any, week: Week, within: Any = None) -> list[dict[str, Any]]:
+    """Decisions noted in ``week`` with who made the note (``within``: a SQL condition from
+    :meth:`~tryggkarta.services.municipalities.Reach.where`)."""
+    stmt = (
         select(Decision, User.display_name, User.username)
         .outerjoin(User, User.id == Decision.created_by)
         .where(Decision.week == week.key)
         .order_by(Decision.created_at, Decision.id)
-    ).all()
+    )
+    if within is not None:
+        stmt = stmt.where(within)
     return [
         {
             "id": d.id,
@@ -357,10 +393,11 @@ def decisions_for(session: Any, week: Week) -> list[dict[str, Any]]:
             "text": d.text,
             "x": d.x,
             "y": d.y,
+            "municipality_code": d.municipality_code,
             "created_at": d.created_at,
             "who": display or username or "",
         }
-        for d, display, username in rows
+        for d, display, username in session.execute(stmt).all()
     ]
 
 
@@ -380,47 +417,29 @@ def follow_up(
     return out
 
 
-def _decisions_in_scope(
-    decisions: list[dict[str, Any]], scope: Filters | None, srid: int
-) -> list[dict[str, Any]]:
-    """The decisions whose place lies in the reader's municipalities (all without a scope)."""
-    if scope is None or (scope.municipality_code is None and scope.municipality_codes is None):
-        return decisions
-    allowed = set(scope.municipality_codes) if scope.municipality_codes is not None else None
-    if scope.municipality_code:
-        one = {scope.municipality_code}
-        allowed = one if allowed is None else allowed & one
-    placed = [d for d in decisions if d.get("x") is not None and d.get("y") is not None]
-    if not placed:
-        return []
-    from tryggkarta.geo import municipality_codes_at
-
-    codes = municipality_codes_at(
-        np.array([d["x"] for d in placed], float), np.array([d["y"] for d in placed], float), srid
-    )
-    return [d for d, code in zip(placed, codes, strict=True) if code in allowed]
-
-
 def attach_decisions(
     db: Database,
     session: Any,
     week: Week,
     hotspots: list[Hotspot],
     scope: Filters | None = None,
+    within: Any = None,
 ) -> list[dict[str, Any]]:
     """Put this week's decisions on their hotspots and follow up last week's.
 
     Returns last week's decisions (each with ``before``/``after`` counts) that match no
-    hotspot of this week, so the page can still show how they went. Only decisions placed in
-    the reader's municipalities (``scope``) are shown.
+    hotspot of this week, so the page can still show how they went. Only the decisions of
+    the reader's municipalities are shown (``within``: a condition from
+    :meth:`~tryggkarta.services.municipalities.Reach.where`), and their follow-up counts
+    only incidents there (``scope``).
     """
     by_key = {h.key: h for h in hotspots}
-    for d in _decisions_in_scope(decisions_for(session, week), scope, db.srid):
+    for d in decisions_for(session, week, within):
         target = by_key.get(d["hotspot_key"]) or _nearest(hotspots, d)
         if target is not None:
             target.decisions.append(d)
     unmatched = []
-    for d in _decisions_in_scope(decisions_for(session, week - 1), scope, db.srid):
+    for d in decisions_for(session, week - 1, within):
         followed = follow_up(db, d, week, scope)
         target = by_key.get(d["hotspot_key"]) or _nearest(hotspots, d)
         if target is not None:

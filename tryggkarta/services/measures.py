@@ -286,20 +286,23 @@ def measure_from_decision(
     user_id: int | None = None,
     t: Translate = swedish,
     srid: int | None = None,
+    reach: Any = None,
 ) -> tuple[Intervention, bool]:
     """The measure of a weekly-picture decision, created on first call (kind "ovrigt",
-    planned, at the decision's point, starting on the Monday of its week).
+    planned, at the decision's point, starting on the Monday of its week, in the decision's
+    municipality). With ``reach`` (a :class:`~tryggkarta.services.municipalities.Reach`) a
+    decision of another municipality is :class:`NotFound` like a missing one.
 
     Returns the measure and whether it was created now.
     """
+    decision = session.get(Decision, decision_id)
+    if decision is None or (reach is not None and not reach.admits(decision.municipality_code)):
+        raise NotFound(t("Beslutet finns inte."))
     existing = session.scalars(
         select(Intervention).where(Intervention.decision_id == decision_id).limit(1)
     ).first()
     if existing is not None:
         return existing, False
-    decision = session.get(Decision, decision_id)
-    if decision is None:
-        raise NotFound(t("Beslutet finns inte."))
     from tryggkarta.services.lagesbild import parse_week
 
     start = _local_day(parse_week(decision.week).start)
@@ -318,7 +321,11 @@ def measure_from_decision(
         origin="decision",
         decision_id=decision.id,
     )
-    return save_measure(session, data, user_id=user_id, t=t, srid=srid), True
+    row = save_measure(session, data, user_id=user_id, t=t, srid=srid)
+    if place is None and decision.municipality_code:  # no point: where it was decided
+        row.municipality_code = decision.municipality_code
+        session.flush()
+    return row, True
 
 
 def mark_done(
@@ -499,8 +506,11 @@ def evaluate(
     ring_width: float = RING_WIDTH,
     now: datetime | None = None,
     t: Translate = swedish,
+    scope: Filters | None = None,
 ) -> MeasureEvaluation:
-    """Evaluate a measure: counts per area and window, DiD and WDQ.
+    """Evaluate a measure: counts per area and window, DiD and WDQ. ``scope``: the reader's
+    municipalities (:func:`~tryggkarta.services.municipalities.scope_filters`); incidents
+    elsewhere are not counted, even where a ring crosses the border.
 
     Raises
     ------
@@ -541,7 +551,7 @@ def evaluate(
     frame = layer_frame(
         db,
         "incidents",
-        Filters(
+        (scope or Filters()).replace(
             bbox=tuple(everything.bounds),
             start=before[0],
             end=after[1],

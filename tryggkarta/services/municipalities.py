@@ -215,9 +215,12 @@ class Reach:
         codes = self.codes
         return codes is None or code in codes
 
-    def where(self, column: Any) -> ColumnElement[bool] | None:
-        """A SQL condition on a ``municipality_code`` column that keeps to the reach (None:
-        no condition needed)."""
+    def where(self, column: Any, chosen: str | None = None) -> ColumnElement[bool] | None:
+        """A SQL condition on a ``municipality_code`` column that keeps to the reach and,
+        when given, to the one ``chosen`` municipality (checked by :func:`choose`; a page's
+        ``?kommun=``). None: no condition needed."""
+        if chosen:
+            return column == chosen if self.admits(chosen) else false()
         codes = self.codes
         if codes is None:
             return None

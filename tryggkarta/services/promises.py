@@ -275,14 +275,22 @@ def _window(measures: list[Intervention], now: datetime) -> tuple[datetime, date
     return start, end
 
 
-def _counts(db: Database, area: Any, start: datetime, mid: datetime, end: datetime) -> tuple:
+def _counts(
+    db: Database,
+    area: Any,
+    start: datetime,
+    mid: datetime,
+    end: datetime,
+    scope: Filters | None = None,
+) -> tuple:
     """Incidents before/after ``mid`` and survey answers (all, unsafe) before/after, in
-    ``area`` between ``start`` and ``end``."""
+    ``area`` between ``start`` and ``end`` (and in the municipalities of ``scope``)."""
     cut = mid.timestamp()
+    where = (scope or Filters()).replace(polygon=area, start=start, end=end)
     inc = layer_frame(
         db,
         "incidents",
-        Filters(polygon=area, start=start, end=end),
+        where,
         columns=["t_epoch", "geom_wkb"],
         geometry=False,
     )
@@ -290,7 +298,7 @@ def _counts(db: Database, area: Any, start: datetime, mid: datetime, end: dateti
     sur = layer_frame(
         db,
         "survey",
-        Filters(polygon=area, start=start, end=end),
+        where,
         columns=["t_epoch", "rating", "geom_wkb"],
         geometry=False,
     )
@@ -341,8 +349,10 @@ def follow_up(
     min_count: int,
     today: date | None = None,
     lang: str = "sv",
+    scope: Filters | None = None,
 ) -> FollowUp:
-    """The follow-up of a promise at ``level`` (RAW: counts as they are; below: released)."""
+    """The follow-up of a promise at ``level`` (RAW: counts as they are; below: released).
+    ``scope``: the reader's municipalities; incidents and answers elsewhere are not counted."""
     rule = disclosure.rule_for(level, min_count)
     tz = local_timezone()
     now = datetime.now(UTC)
@@ -390,7 +400,7 @@ def follow_up(
                     mid, end = window
                     start = mid - (end - mid)
                     area = _area(places)
-                    ib, ia, nb, ub, na, ua = _counts(db, area, start, mid, end)
+                    ib, ia, nb, ub, na, ua = _counts(db, area, start, mid, end, scope)
                     item.period = (mid.astimezone(tz).date(), end.astimezone(tz).date())
                     item.incidents_before = rule.value(ib)
                     item.incidents_after = rule.value(ia)

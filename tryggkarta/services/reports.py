@@ -72,6 +72,37 @@ class Report:
     occurred_at: datetime
     description: str
     address: str
+    #: The municipality the report lies in (one of the reporting area's), if known.
+    municipality_code: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportingArea:
+    """Where an organisation's reporters may report: the municipalities of its EST group
+    inside the installation (``codes``; ``()`` = the installation's region, for an
+    organisation bound to no municipality) and their outline in the working CRS."""
+
+    geometry: BaseGeometry
+    codes: tuple[str, ...]
+
+    @property
+    def several(self) -> bool:
+        return len(self.codes) > 1
+
+    @property
+    def outside_message(self) -> str:
+        if self.several:
+            return "Platsen ligger utanför EST-gruppens kommuner. Flytta markeringen."
+        return "Platsen ligger utanför kommunen. Flytta markeringen."
+
+    def code_at(self, x: float, y: float, srid: int) -> str | None:
+        """The municipality of ``codes`` at a point inside :attr:`geometry`."""
+        if len(self.codes) <= 1:
+            return self.codes[0] if self.codes else None
+        from tryggkarta import geo
+
+        found = geo.municipality_codes_at(np.array([x]), np.array([y]), srid)[0]
+        return str(found) if found is not None and str(found) in self.codes else None
 
 
 def new_client_id() -> str:
@@ -110,14 +141,16 @@ def local_time_value(when: datetime) -> str:
 def parse_report(
     form: Any,
     *,
-    area: BaseGeometry,
+    area: BaseGeometry | ReportingArea,
     srid: int,
     now: datetime | None = None,
     need_client_id: bool = True,
 ) -> Report:
-    """Validate a posted report (``form``: anything with ``get``) against ``area`` (the
-    municipality, working CRS). Raises :class:`ReportInputError` naming each bad field."""
+    """Validate a posted report (``form``: anything with ``get``) against ``area`` (a
+    :class:`ReportingArea`, or a bare outline, working CRS). Raises
+    :class:`ReportInputError` naming each bad field."""
     now = now or datetime.now(UTC)
+    where = area if isinstance(area, ReportingArea) else ReportingArea(area, ())
     errors: dict[str, str] = {}
     client_id = (form.get("client_id") or "").strip()
     if need_client_id and not CLIENT_ID.match(client_id):
@@ -136,8 +169,9 @@ def parse_report(
         else:
             xs, ys = from_wgs84(np.array([lon]), np.array([lat]), srid)
             x, y = float(xs[0]), float(ys[0])
-            if not (np.isfinite(x) and np.isfinite(y)) or not shapely.contains_xy(area, x, y):
-                errors["place"] = "Platsen ligger utanför kommunen. Flytta markeringen."
+            inside = np.isfinite(x) and np.isfinite(y)
+            if not inside or not shapely.contains_xy(where.geometry, x, y):
+                errors["place"] = where.outside_message
     category = (form.get("category") or "").strip()
     if not category:
         errors["category"] = "Välj en kategori."
@@ -160,21 +194,32 @@ def parse_report(
     if errors:
         raise ReportInputError(errors)
     assert occurred is not None
-    return Report(client_id, x, y, category, occurred, description, address)
+    code = where.code_at(x, y, srid)
+    return Report(client_id, x, y, category, occurred, description, address, code)
 
 
-def reporting_area(session: Session, organisation_id: int | None, srid: int, region: str) -> Any:
-    """Where the organisation reports: its municipality, else the installation's region."""
+def reporting_area(
+    session: Session, organisation_id: int | None, srid: int, region: str
+) -> ReportingArea:
+    """Where the organisation reports: its municipality and every municipality of its EST
+    group that the installation holds; the installation's region for an organisation
+    bound to no municipality."""
     from tryggkarta import geo
+    from tryggkarta.services.municipalities import group_codes, installation_codes
 
     code = None
     if organisation_id is not None:
         code = session.scalar(
             select(Organisation.municipality_code).where(Organisation.id == organisation_id)
         )
-    if code:
-        return geo.municipality(code, srid)
-    return geo.region_polygon(geo.parse_region(region), srid)
+    if not code:
+        return ReportingArea(geo.region_polygon(geo.parse_region(region), srid), ())
+    installed = installation_codes(region)
+    codes = tuple(c for c in group_codes(session, code) if not installed or c in installed)
+    codes = codes or (code,)
+    if len(codes) == 1:
+        return ReportingArea(geo.municipality(codes[0], srid), codes)
+    return ReportingArea(shapely.union_all([geo.municipality(c, srid) for c in codes]), codes)
 
 
 def form_dataset(session: Session, org: Organisation) -> Dataset:
@@ -241,7 +286,7 @@ def store_report(session: Session, org: Organisation, report: Report) -> tuple[I
         source_type="form",
         reporter_org=org.name,
         precision="exact",
-        municipality_code=org.municipality_code or ds.municipality_code,
+        municipality_code=report.municipality_code or org.municipality_code or ds.municipality_code,
     )
     _apply(row, report)
     session.add(row)
@@ -266,10 +311,14 @@ def report_organisation(session: Session, incident: Incident) -> int | None:
     )
 
 
-def get_report(session: Session, report_id: int, user: Any) -> Incident:
-    """A form report ``user`` may read and correct; another organisation's is refused."""
+def get_report(session: Session, report_id: int, user: Any, reach: Any = None) -> Incident:
+    """A form report ``user`` may read and correct; another organisation's is refused. With
+    ``reach`` (:class:`~tryggkarta.services.municipalities.Reach`, the user's EST group) a
+    report of another municipality is :class:`NotFound` like a missing one."""
     row = session.get(Incident, report_id)
     if row is None or row.source_type != "form":
+        raise NotFound("Rapporten finns inte.")
+    if reach is not None and not reach.admits(row.municipality_code):
         raise NotFound("Rapporten finns inte.")
     org = report_organisation(session, row)
     if not policy.may_correct_report(user, org):
@@ -283,6 +332,8 @@ def get_report(session: Session, report_id: int, user: Any) -> Incident:
 def correct_report(session: Session, row: Incident, report: Report) -> Incident:
     """Store a correction of ``row`` (its place, category, time, description, address)."""
     _apply(row, report)
+    if report.municipality_code:
+        row.municipality_code = report.municipality_code
     ds = session.get(Dataset, row.dataset_id)
     if ds is not None:
         _touch(ds, 0)
@@ -291,9 +342,16 @@ def correct_report(session: Session, row: Incident, report: Report) -> Incident:
 
 
 def list_reports(
-    session: Session, organisation_id: int | None, *, since: datetime, limit: int = 200
+    session: Session,
+    organisation_id: int | None,
+    *,
+    since: datetime,
+    limit: int = 200,
+    within: Any = None,
 ) -> list[dict[str, Any]]:
-    """Form reports since ``since``, newest first: one organisation's, or all (``None``)."""
+    """Form reports since ``since``, newest first: one organisation's, or all (``None``);
+    ``within``: a SQL condition on their municipality (the reader's EST group, see
+    :meth:`~tryggkarta.services.municipalities.Reach.where`)."""
     stmt = (
         select(
             Incident.id,
@@ -302,6 +360,7 @@ def list_reports(
             Incident.description,
             Incident.address,
             Incident.reporter_org,
+            Incident.municipality_code,
         )
         .join(Dataset, Dataset.id == Incident.dataset_id)
         .where(Dataset.source == "form", Incident.occurred_at >= since)
@@ -310,26 +369,35 @@ def list_reports(
     )
     if organisation_id is not None:
         stmt = stmt.where(Dataset.organisation_id == organisation_id)
-    keys = ("id", "occurred_at", "category", "description", "address", "organisation")
+    if within is not None:
+        stmt = stmt.where(within)
+    keys = ("id", "occurred_at", "category", "description", "address", "organisation", "kommun")
     return [dict(zip(keys, row, strict=True)) for row in session.execute(stmt).all()]
 
 
-def reporting_organisations(session: Session) -> list[tuple[int, str]]:
-    """Organisations with at least one active reporter: those expected to report weekly."""
-    rows = session.execute(
+def reporting_organisations(session: Session, within: Any = None) -> list[tuple[int, str]]:
+    """Organisations with at least one active reporter: those expected to report weekly.
+    ``within``: a SQL condition on the organisation's municipality (the reader's EST group,
+    see :meth:`~tryggkarta.services.municipalities.Reach.where`)."""
+    stmt = (
         select(Organisation.id, Organisation.name)
         .join(User, User.organisation_id == Organisation.id)
         .where(User.role.in_(sorted(str(r) for r in policy.FIELD_REPORTERS)), User.active.is_(True))
         .group_by(Organisation.id, Organisation.name)
         .order_by(Organisation.name)
-    ).all()
-    return [(int(i), str(n)) for i, n in rows]
+    )
+    if within is not None:
+        stmt = stmt.where(within)
+    return [(int(i), str(n)) for i, n in session.execute(stmt).all()]
 
 
-def silent_organisations(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Reporting organisations without a form report in ``[start, end)``, with the day of
-    their latest report (``None`` if they never reported)."""
-    expected = reporting_organisations(session)
+def silent_organisations(
+    session: Session, start: datetime, end: datetime, within: Any = None
+) -> list[dict[str, Any]]:
+    """Reporting organisations (of ``within``, see :func:`reporting_organisations`) without
+    a form report in ``[start, end)``, with the day of their latest report (``None`` if they
+    never reported)."""
+    expected = reporting_organisations(session, within)
     if not expected:
         return []
     ids = [i for i, _ in expected]

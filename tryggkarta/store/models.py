@@ -423,6 +423,8 @@ class Decision(Base):
     text: Mapped[str] = mapped_column(Text)
     x: Mapped[float | None]
     y: Mapped[float | None]
+    #: The municipality the decision's hot spot lies in (its EST group sees it; 0018).
+    municipality_code: Mapped[str | None] = mapped_column(String(4), index=True)
     analysis_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("analysis_runs.id", ondelete="SET NULL")
     )

@@ -11,11 +11,19 @@ from sqlalchemy import select
 
 from tryggkarta.config import Settings
 from tryggkarta.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
-from tryggkarta.services.municipalities import Reach
-from tryggkarta.store import Database
+from tryggkarta.services.municipalities import Reach, scope_filters
+from tryggkarta.store import Database, Filters
 from tryggkarta.store.models import Setting
 
-__all__ = ["_", "current_language", "current_reach", "get_db", "get_settings", "is_demo"]
+__all__ = [
+    "_",
+    "current_count_scope",
+    "current_language",
+    "current_reach",
+    "get_db",
+    "get_settings",
+    "is_demo",
+]
 
 
 def get_db() -> Database:
@@ -37,6 +45,18 @@ def current_reach() -> Reach:
     from tryggkarta import policy
 
     return Reach.of(get_settings().region, policy.raw_scope(current_user))
+
+
+def current_count_scope() -> Filters:
+    """Store filters that keep raw incident counts (a measure's evaluation, a promise's
+    follow-up) to the signed-in user's municipality or EST group: a ring around a place
+    near the border counts nothing in a municipality outside it."""
+    from flask_login import current_user
+
+    from tryggkarta import policy
+    from tryggkarta.geo import parse_region
+
+    return scope_filters(parse_region(get_settings().region), policy.raw_scope(current_user))
 
 
 def is_demo() -> bool:

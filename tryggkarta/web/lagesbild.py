@@ -18,9 +18,9 @@ from tryggkarta.errors import BadInput
 from tryggkarta.geo import parse_region
 from tryggkarta.services import lagesbild as lb
 from tryggkarta.services import measures, municipalities, reports, weekmaps
-from tryggkarta.store import Filters
+from tryggkarta.store import Decision, Filters, Organisation
 from tryggkarta.store.writes import audit
-from tryggkarta.web.context import _, current_language, get_db, get_settings
+from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
 
 bp = Blueprint("lagesbild", __name__, url_prefix="/lagesbild")
 
@@ -44,12 +44,17 @@ def index() -> Any:
     db = get_db()
     lang = current_language()
     scope, kommun = _scope()
+    reach = current_reach()
     hotspots, notes = lb.week_hotspots(db, week, lang, scope)
     with db.session() as s:
-        unmatched = lb.attach_decisions(db, s, week, hotspots, scope)
+        unmatched = lb.attach_decisions(
+            db, s, week, hotspots, scope, reach.where(Decision.municipality_code, kommun.chosen)
+        )
         measure_of = measures.decision_measures(s, [d["id"] for h in hotspots for d in h.decisions])
-        silent = reports.silent_organisations(s, week.start, (week + 1).start)
-        expected = len(reports.reporting_organisations(s))
+        # the organisations of the reader's EST group (or the one municipality asked for)
+        orgs = reach.where(Organisation.municipality_code, kommun.chosen)
+        silent = reports.silent_organisations(s, week.start, (week + 1).start, orgs)
+        expected = len(reports.reporting_organisations(s, orgs))
         audit(
             s,
             "view_lagesbild",
@@ -149,7 +154,13 @@ def decide() -> Any:
     key = params.parse_key(request.form.get("hotspot_key"), "hotspot_key", _)
     x = _float_or_none(request.form.get("x"), "x")
     y = _float_or_none(request.form.get("y"), "y")
-    with get_db().session() as s:
+    db = get_db()
+    reach = current_reach()
+    with db.session() as s:
+        # the municipality of the hot spot (else the user's own): one outside the user's
+        # EST group is refused with a sentence, nothing is stored
+        code = lb.decision_place(x, y, db.srid, reach.codes or ()) or _own_municipality(s)
+        code = reach.check(code, _, required=False)
         try:
             lb.add_decision(
                 s,
@@ -160,6 +171,7 @@ def decide() -> Any:
                 x=x,
                 y=y,
                 user_id=current_user.id,
+                municipality_code=code,
             )
         except BadInput as exc:
             raise BadInput(_(exc.message)) from None
@@ -172,6 +184,13 @@ def decide() -> Any:
         )
     flash(_("Åtgärden är sparad."))
     return redirect(url_for("lagesbild.index", week=week.key, _anchor=f"hs-{key}"))
+
+
+def _own_municipality(s: Any) -> str | None:
+    """The municipality of the signed-in user's organisation (None if bound to none)."""
+    org_id = getattr(current_user, "organisation_id", None)
+    org = s.get(Organisation, org_id) if org_id is not None else None
+    return org.municipality_code if org is not None else None
 
 
 def _float_or_none(value: str | None, name: str) -> float | None:

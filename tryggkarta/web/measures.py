@@ -30,7 +30,13 @@ from tryggkarta.services import measures as svc
 from tryggkarta.store import Intervention, Organisation
 from tryggkarta.store.writes import audit
 from tryggkarta.web import pagemaps
-from tryggkarta.web.context import _, current_language, current_reach, get_db
+from tryggkarta.web.context import (
+    _,
+    current_count_scope,
+    current_language,
+    current_reach,
+    get_db,
+)
 
 bp = Blueprint("measures", __name__, url_prefix="/insatser")
 
@@ -100,11 +106,13 @@ def _own_municipality(s: Any) -> str | None:
     return org.municipality_code if org is not None else None
 
 
-def _place_in_reach(s: Any, row: Intervention, srid: int) -> None:
-    """Give ``row`` the municipality of its place and refuse (:class:`BadInput`, the
-    transaction rolls back) one outside the user's EST group."""
+def _place_in_reach(s: Any, row: Intervention, srid: int, fallback: str | None = None) -> None:
+    """Give ``row`` the municipality of its place (else ``fallback``, else the user's own)
+    and refuse (:class:`BadInput`, the transaction rolls back) one outside the user's EST
+    group."""
     reach = current_reach()
-    svc.locate(s, row, srid, fallback=_own_municipality(s), prefer=reach.codes or ())
+    own = fallback or _own_municipality(s)
+    svc.locate(s, row, srid, fallback=own, prefer=reach.codes or ())
     row.municipality_code = reach.check(row.municipality_code, _, required=False)
 
 
@@ -315,9 +323,11 @@ def from_decision() -> Any:
     if not decision_id:
         raise BadInput(_("Vilket beslut ska bli en insats?"))
     with get_db().session() as s:
-        row, created = svc.measure_from_decision(s, decision_id, user_id=current_user.id, t=_)
+        row, created = svc.measure_from_decision(
+            s, decision_id, user_id=current_user.id, t=_, reach=current_reach()
+        )
         if created:
-            _place_in_reach(s, row, get_db().srid)
+            _place_in_reach(s, row, get_db().srid, fallback=row.municipality_code)
         else:
             svc.get_measure(s, row.id, _, current_reach())
         measure_id = row.id
@@ -365,6 +375,7 @@ def show(measure_id: int) -> Any:
                 buffer_width=buffer_width,
                 ring_width=ring_width,
                 t=_,
+                scope=current_count_scope(),
             )
         except BadInput as exc:  # no place/start yet, no district, overlapping areas
             problem = exc.message

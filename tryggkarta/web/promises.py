@@ -20,7 +20,14 @@ from tryggkarta.errors import BadInput, NotFound
 from tryggkarta.services import promises as svc
 from tryggkarta.store import Intervention, Organisation, Promise
 from tryggkarta.store.writes import audit
-from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
+from tryggkarta.web.context import (
+    _,
+    current_count_scope,
+    current_language,
+    current_reach,
+    get_db,
+    get_settings,
+)
 
 bp = Blueprint("promises", __name__, url_prefix="/medborgarloften")
 
@@ -212,6 +219,7 @@ def _follow_up(promise_id: int) -> svc.FollowUp:
         level=level,
         min_count=get_settings().min_count,
         lang=current_language(),
+        scope=current_count_scope(),
     )
     with get_db().session() as s:
         audit(

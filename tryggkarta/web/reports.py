@@ -18,11 +18,12 @@ from flask_login import current_user
 
 from tryggkarta import policy
 from tryggkarta.domain import INCIDENT_CATEGORIES, Detail, Layer, category_label
-from tryggkarta.errors import Forbidden
+from tryggkarta.errors import Forbidden, NotFound
 from tryggkarta.services import reports as svc
-from tryggkarta.store import Organisation
+from tryggkarta.services.municipalities import region_name
+from tryggkarta.store import Incident, Organisation
 from tryggkarta.store.writes import audit
-from tryggkarta.web.context import _, current_language, get_db, get_settings
+from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
 from tryggkarta.web.errors import wants_json
 from tryggkarta.web.survey import _map_data
 
@@ -41,18 +42,22 @@ def _translated(errors: dict[str, str]) -> dict[str, str]:
     return {k: _(v) for k, v in errors.items()}
 
 
-def _area(s: Any, org: Organisation | None) -> Any:
+def _area(s: Any, org: Organisation | None) -> svc.ReportingArea:
+    """Where ``org`` reports: its EST group's municipalities in this installation."""
     settings = get_settings()
     return svc.reporting_area(s, org.id if org else None, get_db().srid, settings.region)
 
 
 def _render(template: str, s: Any, org: Organisation | None, **extra: Any) -> Any:
     lang = current_language()
+    area = _area(s, org)
     return render_template(
         template,
         org=org,
         categories=[(k, v.get(lang)) for k, v in INCIDENT_CATEGORIES.items()],
-        map_data=_map_data(_area(s, org), get_db().srid),
+        map_data=_map_data(area.geometry, get_db().srid),
+        outside_message=_(area.outside_message),
+        area_names=region_name(area.codes) if area.several else "",
         max_description=svc.MAX_DESCRIPTION,
         **extra,
     )
@@ -131,7 +136,8 @@ def submit() -> Any:
 
 @bp.route("/mina")
 def mine() -> Any:
-    """The organisation's reports of the last 90 days (staff with raw detail: all)."""
+    """The organisation's reports of the last 90 days (staff with raw detail: every
+    organisation's), in the reader's EST group."""
 
     db = get_db()
     lang = current_language()
@@ -142,7 +148,12 @@ def mine() -> Any:
         if not everyone and org is None:
             rows: list[dict[str, Any]] = []
         else:
-            rows = svc.list_reports(s, None if everyone else org.id, since=since)
+            rows = svc.list_reports(
+                s,
+                None if everyone else org.id,
+                since=since,
+                within=current_reach().where(Incident.municipality_code),
+            )
         audit(
             s,
             "view_reports",
@@ -153,9 +164,11 @@ def mine() -> Any:
             ip=request.remote_addr,
         )
         s.commit()
+    reach = current_reach()
     return render_template(
         "reports/mine.html",
         rows=rows,
+        group_names=region_name(reach.codes) if reach.scope is not None and reach.several else "",
         org=org,
         everyone=everyone,
         days=LIST_DAYS,
@@ -169,10 +182,12 @@ def edit(report_id: int) -> Any:
 
     db = get_db()
     with db.session() as s:
-        try:
-            row = svc.get_report(s, report_id, current_user)
+        try:  # another municipality's report (outside the EST group): 404 like a missing one
+            row = svc.get_report(s, report_id, current_user, current_reach())
         except Forbidden as exc:
             raise Forbidden(_(exc.message)) from None
+        except NotFound as exc:
+            raise NotFound(_(exc.message)) from None
         org_id = svc.report_organisation(s, row)
         org = s.get(Organisation, org_id) if org_id is not None else None
         errors: dict[str, str] = {}
