@@ -36,7 +36,7 @@ def test_0018_fills_the_municipality_of_older_decisions(engine, request, tmp_pat
     )
     cfg = _alembic_config(old.engine, old.srid)
     try:
-        command.upgrade(cfg, "0016")
+        command.upgrade(cfg, "0017")
         with old.engine.begin() as conn:
             conn.execute(
                 text(
@@ -79,7 +79,7 @@ def test_0018_fills_the_municipality_of_older_decisions(engine, request, tmp_pat
         with old.engine.connect() as conn:
             got = dict(conn.execute(text("SELECT id, municipality_code FROM decisions")).all())
         assert got == {1: "1495", 2: "1471", 3: "1471", 4: None, 5: None}
-        command.downgrade(cfg, "0016")
+        command.downgrade(cfg, "0017")
         columns = {c["name"] for c in inspect(old.engine).get_columns("decisions")}
         assert "municipality_code" not in columns
         with old.engine.connect() as conn:  # nothing lost on the way down
@@ -130,7 +130,7 @@ def test_0018_in_a_one_municipality_installation(engine, request, tmp_path) -> N
     cfg = _alembic_config(old.engine, old.srid)
     cfg.attributes["region"] = "1495"
     try:
-        command.upgrade(cfg, "0016")
+        command.upgrade(cfg, "0017")
         with old.engine.begin() as conn:
             conn.execute(
                 text(

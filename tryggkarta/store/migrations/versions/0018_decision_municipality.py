@@ -10,7 +10,7 @@ decision stores the municipality it was made for. Existing rows are filled:
 - else, in an installation of one municipality, that municipality.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
