@@ -44,6 +44,7 @@ from tryggkarta.domain import (
     UNSAFE_MAX_RATING,
     Detail,
     Label,
+    Trend,
 )
 from tryggkarta.errors import BadInput
 from tryggkarta.gridspec import GridSpec
@@ -594,7 +595,7 @@ def _reasons_per_cell(grid: GridSpec, frame: Any, rule: Rule, answers: np.ndarra
 # --------------------------------------------------------------------------- output
 
 
-_TREND_KEYS = {1: "up", 0: "flat", -1: "down"}
+_TREND_KEYS = {1: Trend.UP, 0: Trend.FLAT, -1: Trend.DOWN}
 
 
 def _in_bbox(grid: GridSpec, flat: np.ndarray, bbox: tuple[float, float, float, float] | None):
