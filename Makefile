@@ -56,6 +56,7 @@ test: install
 bench: install
 	$(PIP) install --quiet -e '.[bench]'
 	$(BIN)/python bench/run_all.py --out bench/RESULTS.md
+	$(BIN)/python bench/backtest_real.py --out docs/backtest.md > /dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check tryggkarta tests bench

@@ -3,7 +3,8 @@ rule against new, and the smallest planted pile each data set lets the rule catc
 
 Reads ``../shared/data`` in place (or ``$TRYGGKARTA_SHARED_DATA``)::
 
-    python bench/guard_real.py        # markdown on stdout (pasted into docs/backtest.md)
+    python bench/guard_real.py        # markdown on stdout (bench/backtest_real.py writes it
+                                      # into docs/backtest.md)
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def polisen() -> str:
     )
 
 
-def main() -> None:
+def table() -> str:
+    """The guard's markdown table on the four cities and the Polisen events."""
     rows = [
         "| data set | records | old rule: coordinates / records flagged | new rule: "
         "coordinates / records flagged | smallest planted pile caught (share of records) |",
@@ -77,8 +79,11 @@ def main() -> None:
             f"| {city} | {x.size} | {oc} / {on} | {len(new.places)} / {new.n_flagged} "
             f"| {k} ({k / (x.size + k):.2%}) |"
         )
-    print("\n".join(rows))
-    print(polisen())
+    return "\n".join(rows) + "\n" + polisen()
+
+
+def main() -> None:
+    print(table())
 
 
 if __name__ == "__main__":

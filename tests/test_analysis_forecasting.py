@@ -376,3 +376,17 @@ def test_hour_weekday_profile_and_emerging_weeks_follow_the_zone(monkeypatch):
     assert p[5, 19] == 1 and p[5, 20] == 1  # Saturday 19:30 and 20:30 CDT
     # still Sunday 10 March in Chicago: the week began Monday 4 March 00:00 CST
     assert _week_start(moment) == datetime(2024, 3, 4, 6, 0, tzinfo=UTC)
+
+
+def test_gbm_without_enough_history_is_the_history_rate_hand_checked():
+    pytest.importorskip("sklearn")
+    g = Grid(x0=0.0, y0=0.0, cell_size=100.0, nx=3, ny=1)
+    origin = np.datetime64("2024-03-01", "ns")
+    h = np.timedelta64(10, "D")
+    # three incidents in cell 0 and one in cell 2, all in the 20 days before the origin:
+    # 3 active cells × 1 pseudo-origin < 20 training rows, so the score is the history rate
+    x, y = np.r_[50, 50, 50, 250], np.r_[50, 50, 50, 50]
+    t = origin - np.array([2, 4, 12, 19], "timedelta64[D]")
+    score = candidate_score(Candidate("gbm", 100.0), g, x, y, t, origin, h)
+    # history = 19 days = 1.9 windows -> rates 3 / 1.9, 0, 1 / 1.9
+    assert score.ravel() == pytest.approx([3 / 1.9, 0.0, 1 / 1.9])

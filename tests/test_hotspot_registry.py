@@ -101,3 +101,19 @@ def test_every_method_is_served_by_the_api_and_published_ones_by_ogc(client, aut
         assert info.status_code == 200, m.key
         assert info.json["title"] in (m.title_sv, m.title_en)
         assert client.get(f"/ogc/collections/{m.collection}/items?limit=5").status_code == 200
+
+
+def test_no_module_spells_the_trends_itself():
+    """Trends are :class:`tryggkarta.domain.Trend` members (the registry's ``TRENDS``): no
+    module returns or compares the bare words, so a renamed trend cannot drift apart."""
+    import re
+    from pathlib import Path
+
+    root = Path(hotspot_methods.__file__).resolve().parent
+    spelled = re.compile(r"(return|==|!=|in \(|: )\s*[\"'](up|down|flat)[\"']")
+    offenders = [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if p.name != "domain.py" and spelled.search(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -42,6 +42,9 @@ TRYGGKARTA_RATELIMIT_STORAGE   where the counters live (``memory://``, or e.g.  
                                ``redis://host:6379`` for several server processes)
 TRYGGKARTA_IMPORT_PREVIEW_HOURS  an unconfirmed import preview (and its upload) is      24
                                deleted after this many hours
+TRYGGKARTA_FORECAST_GBM        ``true``: the default hotspot layer's choice also     ``false``
+                               tries the gradient-boosted model (needs the
+                               ``forecast`` extra, scikit-learn; slower)
 TRYGGKARTA_CONFIG              path of a TOML file with the same keys (lower case)   none
 =============================  ====================================================  =========================
 """
@@ -49,6 +52,7 @@ TRYGGKARTA_CONFIG              path of a TOML file with the same keys (lower cas
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import secrets
@@ -96,6 +100,7 @@ class Settings:
     login_ip_rate_limit: str = "30 per minute"
     api_rate_limit: str = "600 per minute"
     ratelimit_storage: str = "memory://"
+    forecast_gbm: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -177,6 +182,16 @@ def _coerce(name: str, value: Any) -> Any:
                 f"{ENV_PREFIX}SECURE_COOKIES must be auto, true or false, got {value!r}."
             )
         return SECURE_COOKIE_CHOICES[text]
+    if name == "forecast_gbm":
+        text = str(value).strip().lower()
+        if SECURE_COOKIE_CHOICES.get(text) not in ("true", "false"):
+            raise ConfigError(f"{ENV_PREFIX}FORECAST_GBM must be true or false, got {value!r}.")
+        on = SECURE_COOKIE_CHOICES[text] == "true"
+        if on and importlib.util.find_spec("sklearn") is None:
+            raise ConfigError(
+                f"{ENV_PREFIX}FORECAST_GBM needs scikit-learn: pip install 'tryggkarta[forecast]'."
+            )
+        return on
     return str(value)
 
 
@@ -211,7 +226,8 @@ def load_settings(
         if key in names:
             values[key] = (
                 _coerce(key, value)
-                if key in _INT_FIELDS or key in ("export_file_mode", "secure_cookies")
+                if key in _INT_FIELDS
+                or key in ("export_file_mode", "secure_cookies", "forecast_gbm")
                 else value
             )
 

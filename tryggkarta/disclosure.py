@@ -48,6 +48,7 @@ from tryggkarta.domain import (
     UNSAFE_MAX_RATING,
     Detail,
     Label,
+    Trend,
 )
 from tryggkarta.errors import BadInput
 from tryggkarta.gridspec import GridSpec
@@ -873,7 +874,7 @@ def for_page(
 # --------------------------------------------------------------------------- output
 
 
-_TREND_KEYS = {1: "up", 0: "flat", -1: "down"}
+_TREND_KEYS = {1: Trend.UP, 0: Trend.FLAT, -1: Trend.DOWN}
 
 
 def _in_bbox(

@@ -148,5 +148,4 @@ CANDIDATES: dict[str, tuple[str, str]] = {
         "Självexciterande process (nära upprepningar)",
         "Self-exciting process (near repeats)",
     ),
-    "blend": ("Blandning av aktuellt och långsiktigt", "Blend of recent and long-run"),
 }

@@ -1,5 +1,5 @@
 """Pure numpy/scipy analysis: grid, Gi*, KDE, emerging hot spots, temporal profiles,
-patrol and design hot spots, backtests. Arrays in, frozen dataclasses out; no I/O.
+patrol and design hot spots, the rolling-origin forecast protocol (:mod:`.forecasting`). Arrays in, frozen dataclasses out; no I/O.
 
 Coordinates are working-CRS metres (EPSG:3006 by default); 2-D arrays have shape
 ``(ny, nx)`` with row 0 in the south (see :class:`Grid`).
@@ -7,7 +7,6 @@ Coordinates are working-CRS metres (EPSG:3006 by default); 2-D arrays have shape
 
 from .design import DesignHotspot, design_hotspots
 from .emerging import EmergingResult, emerging
-from .evaluate import BacktestResult, backtest, tune
 from .gistar import GiStarResult, fdr_bh, gistar
 from .grid import Grid
 from .kde import KdeResult, kde
@@ -15,14 +14,12 @@ from .patrol import PatrolHotspot, patrol_hotspots
 from .temporal import hour_weekday_profile, peak_windows
 
 __all__ = [
-    "BacktestResult",
     "DesignHotspot",
     "EmergingResult",
     "GiStarResult",
     "Grid",
     "KdeResult",
     "PatrolHotspot",
-    "backtest",
     "design_hotspots",
     "emerging",
     "fdr_bh",
@@ -31,5 +28,4 @@ __all__ = [
     "kde",
     "patrol_hotspots",
     "peak_windows",
-    "tune",
 ]

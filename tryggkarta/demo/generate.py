@@ -25,6 +25,9 @@ SEED = 1495
 #: The calendar the files are written in; loading shifts it to "now".
 DEMO_END = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)  # a Sunday evening
 WEEKS = 104
+#: The demo town's own clock (Skara): the files are written in it, whatever time zone the
+#: installation loading them is set to (``TRYGGKARTA_TIMEZONE``, used by splits and profiles).
+DEMO_TIMEZONE = "Europe/Stockholm"
 TOWN = (408_672.0, 6_472_746.0)  # Skara town centre, SWEREF 99 TM
 DEMO_PASSWORD = "tryggkarta-demo"  # noqa: S105 - documented demo password
 DEMO_USERS = (
@@ -239,7 +242,7 @@ def _times(
     local = local + pd.to_timedelta(np.where(hour < 6, 1, 0), unit="D")
     return (
         pd.DatetimeIndex(local)
-        .tz_localize("Europe/Stockholm", ambiguous="NaT", nonexistent="shift_forward")
+        .tz_localize(DEMO_TIMEZONE, ambiguous="NaT", nonexistent="shift_forward")
         .tz_convert("UTC")
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 from markupsafe import Markup
 
 from tryggkarta import hotspot_methods
-from tryggkarta.domain import INCIDENT_CATEGORIES, MEASURES, SURVEY_REASONS, trend_key
+from tryggkarta.domain import INCIDENT_CATEGORIES, MEASURES, SURVEY_REASONS, Trend, trend_key
 from tryggkarta.i18n import format_number, format_percent
 from tryggkarta.maps import popups, styles
 from tryggkarta.maps.builders import TREND_TEXT, _label
@@ -196,7 +196,7 @@ def hotspot_layer(
     def trend_of(p: dict[str, Any]) -> str | None:
         trend = trend_key(p.get("trend"))
         if trend is None and p.get("trend_z") is not None and (p.get("trend_p") or 1.0) < 0.05:
-            trend = trend_key("up" if p["trend_z"] > 0 else "down")
+            trend = Trend.UP if p["trend_z"] > 0 else Trend.DOWN
         return str(trend) if trend is not None else None
 
     def kind_of(p: dict[str, Any]) -> str | None:

@@ -201,6 +201,10 @@ def cmd_forecast(categories, start, end, municipality, out, share, test_weeks) -
     filters = build_filters(categories, start, end, municipality)
     layer = forecast_layer(get_database(), filters, area_share=share, test_weeks=test_weeks)
     click.echo(trust_note(layer.summary, "en"))
+    click.echo(
+        f"The same windows: tryggkarta evaluate --split {layer.summary['split_day']}"
+        + (f" --metric-share {share:g}" if share != 0.05 else "")
+    )
     _report(layer, out)
 
 
@@ -242,7 +246,24 @@ def cmd_design(municipality, cell_size, min_n, out) -> None:  # noqa: ANN001
 @click.option(
     "--share", "shares", type=float, multiple=True, help="Area shares (default 0.01 0.05 0.10)."
 )
-def evaluate_command(split, start, end, categories, cell_size, shares) -> None:  # noqa: ANN001
+@click.option("--municipality", help="Municipality code (its polygon is the study area).")
+@click.option(
+    "--metric-share",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Area share whose PAI chooses the method (as `hotspots forecast --share`).",
+)
+def evaluate_command(
+    split,
+    start,
+    end,
+    categories,
+    cell_size,
+    shares,
+    municipality,
+    metric_share,  # noqa: ANN001
+) -> None:
     """Rolling-origin backtest of the hotspot methods: PAI, PEI and hit rate per method.
 
     8 forecast windows before --split choose the default method (naive = all earlier
@@ -252,7 +273,7 @@ def evaluate_command(split, start, end, categories, cell_size, shares) -> None: 
     from tryggkarta.cli import get_database
     from tryggkarta.services.evaluation import evaluate_store
 
-    filters = build_filters(categories, start, end, None)
+    filters = build_filters(categories, start, end, municipality)
     split_at = parse_day(split, "--split")
     result = evaluate_store(
         get_database(),
@@ -260,6 +281,7 @@ def evaluate_command(split, start, end, categories, cell_size, shares) -> None: 
         split_at,
         cell_size=cell_size,
         area_shares=tuple(shares) or (0.01, 0.05, 0.10),
+        metric_share=metric_share,
     )
     click.echo(result.markdown)
     click.echo(f"Default method: {result.best} (stored as analysis run {result.run_id})")

@@ -50,6 +50,11 @@ CELL_SIZES = (100.0, 250.0)
 N_TUNE = 8
 
 
+def gbm_enabled(settings: object) -> bool:
+    """Whether the choice also tries gbm (``TRYGGKARTA_FORECAST_GBM``; the bench does)."""
+    return bool(getattr(settings, "forecast_gbm", False))
+
+
 @dataclass(frozen=True)
 class Evaluation:
     table: list[dict[str, Any]]
@@ -120,6 +125,8 @@ def evaluate_store(
         raise BadInput("A backtest needs a split date.")
     if cell_size is not None and not 50 <= cell_size <= 5000:
         raise BadInput("The cell size must be between 50 and 5000 metres.")
+    if not 0 < metric_share <= 0.5:
+        raise BadInput("The area share the method is chosen on must be between 0 and 0.5.")
     filters = street_level(filters)
     x, y, t = store_points(db, filters)
     stack = quality.guard(db, filters)
@@ -139,7 +146,7 @@ def evaluate_store(
             y,
             t,
             area=area,
-            candidates=default_candidates(sizes),
+            candidates=default_candidates(sizes, gbm=gbm_enabled(db.settings)),
             n_tune=N_TUNE,
             shares=area_shares,
             metric_share=metric_share,
@@ -162,6 +169,7 @@ def evaluate_store(
         "area_source": result.area_source,
         "excluded_stacked": n_left_out,
         "guard": quality.guard_key(db),
+        "gbm": gbm_enabled(db.settings),
     }
     chosen = result.candidate(result.choice)
     params.update(cell_size=chosen.cell_size, half_life_days=chosen.half_life_days)

@@ -18,9 +18,10 @@ import pandas as pd
 
 from tryggkarta import hotspot_methods
 from tryggkarta.analysis.forecasting import candidate_score, hot_cells
+from tryggkarta.config import local_timezone
 from tryggkarta.errors import BadInput
 from tryggkarta.services import quality
-from tryggkarta.services.evaluation import evaluate_store, store_points
+from tryggkarta.services.evaluation import evaluate_store, gbm_enabled, store_points
 from tryggkarta.services.layers import (
     HotspotLayer,
     _collection,
@@ -56,6 +57,16 @@ def _r(value: float | None, nd: int = 2) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), nd)
 
 
+def report_start(newest: np.datetime64, test_weeks: int) -> pd.Timestamp:
+    """Start of the report period: local midnight (``TRYGGKARTA_TIMEZONE``) of the day
+    ``test_weeks`` before the newest incident, as a UTC timestamp — the day
+    ``tryggkarta evaluate --split`` takes, so the two report the same windows."""
+    zone = local_timezone()
+    wall = pd.Timestamp(newest).tz_localize("UTC").tz_convert(zone).tz_localize(None)
+    day = (wall - pd.Timedelta(weeks=test_weeks)).normalize()  # on the wall clock (DST)
+    return day.tz_localize(zone, nonexistent="shift_forward").tz_convert("UTC")
+
+
 def forecast_layer(
     db: Database,
     filters: Filters | None = None,
@@ -80,14 +91,16 @@ def forecast_layer(
         "area_share": area_share,
         "test_weeks": test_weeks,
         "protocol": "rolling-origin",
+        "split": "local-day",
         "guard": quality.guard_key(db),
+        "gbm": gbm_enabled(db.settings),
     }
 
     def compute() -> HotspotLayer:
         _, _, t_all = store_points(db, filters)
         if t_all.size < 50:
             raise BadInput("A forecast needs at least 50 incidents with a street-level position.")
-        split = (pd.Timestamp(t_all.max()) - pd.Timedelta(weeks=test_weeks)).tz_localize("UTC")
+        split = report_start(t_all.max(), test_weeks)
         shares = tuple(sorted({0.01, area_share, 0.10}))
         ev = evaluate_store(
             db, filters, split.to_pydatetime(), area_shares=shares, metric_share=area_share
@@ -131,6 +144,7 @@ def forecast_layer(
             "area_share": area_share,
             "cell_size": cand.cell_size,
             "split": split.isoformat(),
+            "split_day": split.tz_convert(local_timezone()).date().isoformat(),
             "test_weeks": test_weeks,
             "horizon_days": res.horizon_days,
             "n_tune": res.n_tune,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tryggkarta.domain import Trend
 from tryggkarta.gridspec import GridSpec, cell_polygons
 
 #: Most cells a map layer may hold; a bigger grid gets coarser cells.
@@ -102,10 +103,11 @@ def top_reasons_per_cell(
     return {cell: counter.most_common(top) for cell, counter in per_cell.items()}
 
 
-def trend_label(recent: float, before: float) -> str:
-    """``up``, ``down`` or ``flat`` comparing two equally long periods (±25 % and ≥ 3)."""
+def trend_label(recent: float, before: float) -> Trend:
+    """:class:`Trend` ``up``, ``down`` or ``flat`` comparing two equally long periods (±25 %
+    and ≥ 3)."""
     if recent - before >= max(3.0, 0.25 * before):
-        return "up"
+        return Trend.UP
     if before - recent >= max(3.0, 0.25 * recent):
-        return "down"
-    return "flat"
+        return Trend.DOWN
+    return Trend.FLAT

@@ -1,7 +1,7 @@
 """The EST weekly picture (lägesbild) without Flask: weeks, tables, hotspots, decisions.
 
-A *week* is an ISO week in Europe/Stockholm (``2026-W47``). The picture compares the week
-with the weeks before it: hotspots from :mod:`tryggkarta.services.hotspots` (patrol and
+A *week* is an ISO week in the installation's time zone (``2026-W47``). The picture
+compares the week with the weeks before it: hotspots from :mod:`tryggkarta.services.hotspots` (patrol and
 emerging), incidents per category and per district (counted by the store), and the actions
 the group decided per hotspot (table ``decisions``). Last week's decisions are followed up by
 counting incidents around the hotspot in the decision's week and in the week after it.
@@ -20,7 +20,7 @@ from shapely.geometry import shape
 from sqlalchemy import select
 
 from tryggkarta.config import local_timezone
-from tryggkarta.domain import INCIDENT_CATEGORIES, category_label
+from tryggkarta.domain import INCIDENT_CATEGORIES, Trend, category_label
 from tryggkarta.errors import BadInput
 from tryggkarta.geo import transform
 from tryggkarta.store import Decision, Filters, User, category_counts, count, layer_frame
@@ -85,14 +85,14 @@ class Week:
 
 
 def week_of(moment: datetime) -> Week:
-    """The ISO week of ``moment`` (naive = local Stockholm time)."""
+    """The ISO week of ``moment`` (naive = local time, ``TRYGGKARTA_TIMEZONE``)."""
     local = moment.astimezone(local_timezone()) if moment.tzinfo else moment
     year, number, _ = local.isocalendar()
     return Week(year, number)
 
 
 def last_complete_week(now: datetime | None = None) -> Week:
-    """The last ISO week that has ended (Europe/Stockholm)."""
+    """The last ISO week that has ended (in the installation's time zone)."""
     return week_of(now or datetime.now(UTC)) - 1
 
 
@@ -136,12 +136,12 @@ class ChangeRow:
         return self.count - self.mean4
 
     @property
-    def arrow(self) -> str:
+    def arrow(self) -> Trend:
         if self.count > self.mean4 * 1.25 + 0.5:
-            return "up"
+            return Trend.UP
         if self.count < self.mean4 * 0.75 - 0.5:
-            return "down"
-        return "flat"
+            return Trend.DOWN
+        return Trend.FLAT
 
 
 def category_table(
@@ -164,7 +164,7 @@ def category_table(
         for key in INCIDENT_CATEGORIES
         if now.get(key) or four.get(key) or twelve.get(key)
     ]
-    rows = [r for r in rows if r.count or r.arrow != "flat"]  # nothing to say: left out
+    rows = [r for r in rows if r.count or r.arrow != Trend.FLAT]  # nothing to say: left out
     return sorted(rows, key=lambda r: (-r.count, -r.mean4, r.key))
 
 
@@ -180,7 +180,7 @@ def area_table(db: Database, week: Week, scope: Filters | None = None) -> list[C
         four = count(db, "incidents", where.replace(start=(week - 4).start, end=week.start))
         twelve = count(db, "incidents", where.replace(start=(week - 12).start, end=week.start))
         rows.append(ChangeRow(str(area["id"]), str(area["name"]), now, four / 4, twelve / 12))
-    rows = [r for r in rows if r.count or r.arrow != "flat"]  # nothing to say: left out
+    rows = [r for r in rows if r.count or r.arrow != Trend.FLAT]  # nothing to say: left out
     return sorted(rows, key=lambda r: (-r.count, r.label))
 
 
@@ -299,7 +299,7 @@ def week_hotspots(
         if not _near_any(hs, found):
             found.append(hs)
     # rows with nothing to say (no incidents, no change) are left out of the meeting
-    found = [hs for hs in found if hs.count > 0 or hs.trend not in ("", "flat")]
+    found = [hs for hs in found if hs.count > 0 or hs.trend not in ("", Trend.FLAT)]
     from tryggkarta.services.weekmaps import name_hotspots
 
     name_hotspots(db, found, lang, scope)  # a real place, never a cell key

@@ -21,6 +21,7 @@ import numpy as np
 import shapely
 from markupsafe import Markup
 
+from tryggkarta.domain import Trend
 from tryggkarta.geo import from_wgs84
 from tryggkarta.maps import svg
 from tryggkarta.services.layers import street_level
@@ -252,7 +253,7 @@ def overview_map(
         )
     frame = svg.Frame.around(bounds, 560, pad=0.04, aspect=0.62)
     markers = [
-        svg.Marker(h.x, h.y, str(i), hot=h.trend == "up", title=f"{i}. {h.name}")
+        svg.Marker(h.x, h.y, str(i), hot=h.trend == Trend.UP, title=f"{i}. {h.name}")
         for i, h in enumerate(hotspots, 1)
         if h.x is not None
     ]
@@ -279,7 +280,7 @@ def hotspot_map(
     frame = svg.Frame(hs.x - half, hs.y - half, hs.x + half, hs.y + half, 200)
     shapes = []
     if hs.key in pic.shapes:
-        shapes.append(svg.Shape(pic.shapes[hs.key], svg.HOT if hs.trend == "up" else svg.CALM))
+        shapes.append(svg.Shape(pic.shapes[hs.key], svg.HOT if hs.trend == Trend.UP else svg.CALM))
     from tryggkarta.services.lagesbild import FOLLOW_UP_RADIUS
 
     circle = shapely.Point(hs.x, hs.y).buffer(FOLLOW_UP_RADIUS, 32)
