@@ -6,40 +6,23 @@ import json
 
 import pytest
 
+from tests.oldstore import empty_store
+
 
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
 def test_old_shared_maps_migrate_to_the_map_query(engine, request, tmp_path) -> None:
     from alembic import command
-    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy import inspect, text
 
-    from tryggkarta.config import load_settings
     from tryggkarta.services import sharing
-    from tryggkarta.store import Database
-    from tryggkarta.store.engine import _alembic_config
 
-    if engine == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        base = request.getfixturevalue("postgis_url")
-        name = "tk_mig10_" + base.rsplit("_", 2)[-2] + "_" + base.rsplit("_", 1)[-1]
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        url = base.rsplit("/", 1)[0] + "/" + name
-        with create_engine(url).begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    old = Database(
-        load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"})
-    )
     saved = {
         "layers": ["incidents"],
         "categories": ["narkotika"],
         "start": "2026-11-01",
         "extent": [13.43, 58.375, 13.45, 58.39],
     }
-    cfg = _alembic_config(old.engine, old.srid)
-    try:
+    with empty_store(engine, request, tmp_path, "mig10") as (old, cfg):
         command.upgrade(cfg, "0007")
         with old.engine.begin() as conn:
             conn.execute(
@@ -79,9 +62,3 @@ def test_old_shared_maps_migrate_to_the_map_query(engine, request, tmp_path) -> 
             back = conn.execute(text("SELECT config FROM shared_maps WHERE name = 'a'")).scalar()
         back = back if isinstance(back, dict) else json.loads(back)
         assert back == saved
-    finally:
-        old.dispose()
-        if engine == "postgis":
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            admin.dispose()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 import shapely
 
+from tests.oldstore import empty_store
+
 #: A point in the middle of each town (SWEREF 99 TM): Skara, Götene.
 SKARA, GOTENE = (408_672.0, 6_472_746.0), (412_280.0, 6_488_358.0)
 
@@ -13,33 +15,12 @@ SKARA, GOTENE = (408_672.0, 6_472_746.0), (412_280.0, 6_488_358.0)
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
 def test_0014_fills_the_municipality_of_older_records(engine, request, tmp_path) -> None:
     from alembic import command
-    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy import inspect, text
 
-    from tryggkarta.config import load_settings
-    from tryggkarta.store import Database
-    from tryggkarta.store.engine import _alembic_config
-
-    admin = None
-    if engine == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        base = request.getfixturevalue("postgis_url")
-        name = "tk_mig14_" + base.rsplit("_", 2)[-2] + "_" + base.rsplit("_", 1)[-1]
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        url = base.rsplit("/", 1)[0] + "/" + name
-        with create_engine(url).begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    old = Database(
-        load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"})
-    )
-    cfg = _alembic_config(old.engine, old.srid)
     square = shapely.to_wkb(
         shapely.box(GOTENE[0] - 50, GOTENE[1] - 50, GOTENE[0] + 50, GOTENE[1] + 50)
     )
-    try:
+    with empty_store(engine, request, tmp_path, "mig14") as (old, cfg):
         command.upgrade(cfg, "0013")
         with old.engine.begin() as conn:
             conn.execute(
@@ -99,9 +80,3 @@ def test_0014_fills_the_municipality_of_older_records(engine, request, tmp_path)
         command.downgrade(cfg, "0013")
         columns = {c["name"] for c in inspect(old.engine).get_columns("interventions")}
         assert "municipality_code" not in columns
-    finally:
-        old.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            admin.dispose()

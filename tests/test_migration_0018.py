@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.oldstore import empty_store
+
 #: A point in the middle of each town (SWEREF 99 TM): Skara, Götene.
 SKARA, GOTENE = (408_672.0, 6_472_746.0), (412_280.0, 6_488_358.0)
 
@@ -12,30 +14,9 @@ SKARA, GOTENE = (408_672.0, 6_472_746.0), (412_280.0, 6_488_358.0)
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
 def test_0018_fills_the_municipality_of_older_decisions(engine, request, tmp_path) -> None:
     from alembic import command
-    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy import inspect, text
 
-    from tryggkarta.config import load_settings
-    from tryggkarta.store import Database
-    from tryggkarta.store.engine import _alembic_config
-
-    admin = None
-    if engine == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        base = request.getfixturevalue("postgis_url")
-        name = "tk_mig18_" + base.rsplit("_", 2)[-2] + "_" + base.rsplit("_", 1)[-1]
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        url = base.rsplit("/", 1)[0] + "/" + name
-        with create_engine(url).begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    old = Database(
-        load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"})
-    )
-    cfg = _alembic_config(old.engine, old.srid)
-    try:
+    with empty_store(engine, request, tmp_path, "mig18") as (old, cfg):
         command.upgrade(cfg, "0017")
         with old.engine.begin() as conn:
             conn.execute(
@@ -85,12 +66,6 @@ def test_0018_fills_the_municipality_of_older_decisions(engine, request, tmp_pat
         with old.engine.connect() as conn:  # nothing lost on the way down
             assert conn.execute(text("SELECT count(*) FROM decisions")).scalar() == 5
         command.upgrade(cfg, "0018")  # and up again
-    finally:
-        old.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            admin.dispose()
 
 
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
@@ -98,38 +73,9 @@ def test_0018_in_a_one_municipality_installation(engine, request, tmp_path) -> N
     """With ``TRYGGKARTA_REGION=1495``, a decision without a place or a known noting user is
     the installation's; one placed in another municipality keeps that one."""
     from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    from tryggkarta.config import load_settings
-    from tryggkarta.store import Database
-    from tryggkarta.store.engine import _alembic_config
-
-    admin = None
-    if engine == "sqlite":
-        url = f"sqlite:///{tmp_path / 'one.db'}"
-    else:
-        base = request.getfixturevalue("postgis_url")
-        name = "tk_mig18b_" + base.rsplit("_", 2)[-2] + "_" + base.rsplit("_", 1)[-1]
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        url = base.rsplit("/", 1)[0] + "/" + name
-        with create_engine(url).begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    old = Database(
-        load_settings(
-            {
-                "database_url": url,
-                "instance_path": str(tmp_path),
-                "secret_key": "x",
-                "region": "1495",
-            }
-        )
-    )
-    cfg = _alembic_config(old.engine, old.srid)
-    cfg.attributes["region"] = "1495"
-    try:
+    with empty_store(engine, request, tmp_path, "mig18b", region="1495") as (old, cfg):
         command.upgrade(cfg, "0017")
         with old.engine.begin() as conn:
             conn.execute(
@@ -145,9 +91,3 @@ def test_0018_in_a_one_municipality_installation(engine, request, tmp_path) -> N
             got = dict(conn.execute(text("SELECT id, municipality_code FROM decisions")).all())
         # no place: the installation's; a place well inside Götene stays Götene's
         assert got == {1: "1495", 2: "1471"}
-    finally:
-        old.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            admin.dispose()

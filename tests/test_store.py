@@ -487,29 +487,12 @@ def test_migration_0003_keeps_rows_and_dedup(engine, request, tmp_path):
     rows stay, a re-import still adds nothing, and a first load into an empty table of the
     old schema works."""
     from alembic import command
-    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy import inspect
 
-    from tryggkarta.config import load_settings
-    from tryggkarta.store import Database
-    from tryggkarta.store.engine import _alembic_config
+    from tests.oldstore import empty_store
 
-    if engine == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        base = request.getfixturevalue("postgis_url")
-        name = "tk_mig_" + base.rsplit("_", 2)[-2] + "_" + base.rsplit("_", 1)[-1]
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        url = base.rsplit("/", 1)[0] + "/" + name
-        with create_engine(url).begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    old = Database(
-        load_settings({"database_url": url, "instance_path": str(tmp_path), "secret_key": "x"})
-    )
-    try:
-        command.upgrade(_alembic_config(old.engine, old.srid), "0002")
+    with empty_store(engine, request, tmp_path, "mig") as (old, cfg):
+        command.upgrade(cfg, "0002")
         gdf = incidents(60)
         add(old, "incidents", gdf, "before")
         old.upgrade()
@@ -518,12 +501,6 @@ def test_migration_0003_keeps_rows_and_dedup(engine, request, tmp_path):
         assert count(old, "incidents") == 60
         assert add(old, "incidents", gdf, "again")[1:] == (0, 60)
         assert add(old, "incidents", incidents(5, seed=8), "new")[1:] == (5, 0)
-    finally:
-        old.dispose()
-        if engine == "postgis":
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            admin.dispose()
 
 
 @pytest.mark.postgis
