@@ -216,6 +216,58 @@ def test_decision_becomes_a_measure_once(db) -> None:
             svc.measure_from_decision(s, 9999)
 
 
+def test_a_project_measure_becomes_a_measure_once(db) -> None:
+    """A planner's ticked safety measure becomes a planned register measure of the same kind
+    on the project's area (origin "project"), once; one the register has no kind for is
+    "ovrigt"; an unknown or out-of-reach project measure is not found."""
+    import shapely
+
+    from tryggkarta.services.municipalities import Reach
+    from tryggkarta.store.models import Project, ProjectMeasure
+
+    area = shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)
+    with db.session() as s:
+        project = Project(
+            dedup_key="p-1",
+            name="Parkstråket",
+            status="pagaende",
+            municipality_code="1495",
+            geom_wkb=shapely.to_wkb(area),
+            minx=area.bounds[0],
+            miny=area.bounds[1],
+            maxx=area.bounds[2],
+            maxy=area.bounds[3],
+        )
+        s.add(project)
+        s.flush()
+        light = ProjectMeasure(project_id=project.id, measure="belysning", evidence="Mörkt")
+        traffic = ProjectMeasure(project_id=project.id, measure="trafiksakerhet")
+        s.add_all([light, traffic])
+        s.flush()
+        ids = project.id, light.id, traffic.id
+    pid, lid, tid = ids
+    with db.session() as s:
+        m, created = svc.measure_from_project(s, lid, srid=db.srid)
+        assert created and m.origin == "project" and m.project_id == pid
+        assert m.measure == "belysning" and m.status == "planerad" and m.started_at is None
+        assert m.title == "Bättre belysning: Parkstråket" and m.description == "Mörkt"
+        assert shapely.from_wkb(m.geom_wkb).equals(area) and m.municipality_code == "1495"
+        first = m.id
+    with db.session() as s:
+        again, created = svc.measure_from_project(s, lid, srid=db.srid)
+        assert not created and again.id == first
+        other, created = svc.measure_from_project(s, tid, srid=db.srid)
+        assert created and other.measure == "ovrigt" and other.title.startswith("Trafiksäkerhet")
+        assert svc.project_measures_carried(s, pid) == {
+            "belysning": first,
+            "trafiksakerhet": other.id,
+        }
+        with pytest.raises(NotFound):
+            svc.measure_from_project(s, 99_999)
+        with pytest.raises(NotFound):  # Göteborg's group does not see Skara's project
+            svc.measure_from_project(s, lid, reach=Reach(("1495", "1480"), ("1480",)))
+
+
 def test_parse_place_latlon_and_geojson() -> None:
     p = svc.parse_place("59.3293, 18.0686", 3006)
     assert p.geom_type == "Point" and 670_000 < p.x < 680_000

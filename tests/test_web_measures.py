@@ -177,3 +177,58 @@ def test_weekly_picture_offers_make_it_a_measure_then_links_to_it(client, auth, 
     html = client.get(f"/lagesbild/?week={week.key}").get_data(as_text=True)
     assert "Gör till insats" not in html
     assert f'href="/insatser/{row.id}"' in html and "Visa insatsen" in html
+
+
+def test_a_project_measure_becomes_a_measure_from_the_project_page(client, auth, db) -> None:
+    """The project page offers "Gör till insats" on each included safety measure to those
+    who keep the register, creates it once (audited) and then links the measure instead."""
+    import shapely
+
+    from tryggkarta.store.models import AuditLog, Project, ProjectMeasure
+
+    area = shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)
+    with db.session() as s:
+        project = Project(
+            dedup_key="p-web",
+            name="Torgets ombyggnad",
+            status="pagaende",
+            geom_wkb=shapely.to_wkb(area),
+            minx=area.bounds[0],
+            miny=area.bounds[1],
+            maxx=area.bounds[2],
+            maxy=area.bounds[3],
+        )
+        s.add(project)
+        s.flush()
+        pm = ProjectMeasure(project_id=project.id, measure="siktlinjer")
+        s.add(pm)
+        s.flush()
+        pid, pmid = project.id, pm.id
+    auth.login("planner")  # a planner ticks measures but does not keep the register
+    html = client.get(f"/projekt/{pid}").get_data(as_text=True)
+    assert "Gör till insats" not in html
+    assert (
+        client.post("/insatser/fran-projekt", data={"project_measure_id": str(pmid)}).status_code
+        == 403
+    )
+    auth.login("municipality")
+    html = client.get(f"/projekt/{pid}").get_data(as_text=True)
+    assert f'name="project_measure_id" value="{pmid}"' in html
+    r = client.post("/insatser/fran-projekt", data={"project_measure_id": str(pmid)})
+    row = _measure(db)
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/insatser/{row.id}/andra")
+    assert (row.origin, row.project_id, row.measure) == ("project", pid, "siktlinjer")
+    again = client.post("/insatser/fran-projekt", data={"project_measure_id": str(pmid)})
+    assert again.status_code == 302 and _measure(db).id == row.id  # still one
+    html = client.get(f"/projekt/{pid}").get_data(as_text=True)
+    assert "Gör till insats" not in html and f'href="/insatser/{row.id}"' in html
+    with db.session() as s:
+        audited = s.scalars(select(AuditLog).where(AuditLog.action == "measure_saved")).all()
+        assert [a.extra.get("project_id") for a in audited] == [pid]
+    assert (
+        client.post("/insatser/fran-projekt", data={"project_measure_id": "x"}).status_code == 400
+    )
+    assert (
+        client.post("/insatser/fran-projekt", data={"project_measure_id": "99999"}).status_code
+        == 404
+    )

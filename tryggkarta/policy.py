@@ -168,6 +168,7 @@ ROUTES: dict[str, Action] = {
     "measures.show": Action.MEASURES,
     "measures.done": Action.MEASURES,
     "measures.from_decision": Action.MEASURES,
+    "measures.from_project": Action.MEASURES,
     "reports.form": Action.REPORT,
     "reports.submit": Action.REPORT,
     "reports.mine": Action.REPORT,

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tryggkarta.analysis import effect
@@ -326,6 +326,76 @@ def measure_from_decision(
         row.municipality_code = decision.municipality_code
         session.flush()
     return row, True
+
+
+def measure_from_project(
+    session: Session,
+    project_measure_id: int,
+    *,
+    user_id: int | None = None,
+    t: Translate = swedish,
+    srid: int | None = None,
+    reach: Any = None,
+) -> tuple[Intervention, bool]:
+    """The measure that carries out a safety measure a project includes (the planner's
+    ticked "Trygghetsåtgärd"), created on first call: of the same kind where the register has
+    it (lighting, vegetation, cleaning, place activation, police presence), else "ovrigt";
+    planned, on the project's area, origin "project". With ``reach`` a project of another
+    municipality is :class:`NotFound` like a missing one.
+
+    Returns the measure and whether it was created now.
+    """
+    from tryggkarta.domain import MEASURES
+    from tryggkarta.store.models import ProjectMeasure
+
+    chosen = session.get(ProjectMeasure, project_measure_id)
+    project = chosen.project if chosen is not None else None
+    if project is None or (reach is not None and not reach.admits(project.municipality_code)):
+        raise NotFound(t("Projektåtgärden finns inte."))
+    kind = _kind_of_project_measure(chosen.measure)
+    label = MEASURES.get(chosen.measure) or MEASURE_KINDS.get(chosen.measure)
+    name = label.sv if label else chosen.measure
+    carried = project_measures_carried(session, project.id)
+    if chosen.measure in carried:
+        return session.get(Intervention, carried[chosen.measure]), False
+    data = MeasureData(
+        kind=kind,
+        title=f"{name}: {project.name}"[:MAX_TITLE],
+        description=(chosen.evidence or "")[:MAX_TEXT],
+        place=shapely.from_wkb(project.geom_wkb) if project.geom_wkb else None,
+        origin="project",
+        project_id=project.id,
+    )
+    row = save_measure(session, data, user_id=user_id, t=t, srid=srid)
+    if row.municipality_code is None and project.municipality_code:
+        row.municipality_code = project.municipality_code
+        session.flush()
+    return row, True
+
+
+def _kind_of_project_measure(key: str) -> str:
+    return key if key in MEASURE_KINDS else "ovrigt"
+
+
+def project_measures_carried(session: Session, project_id: int) -> dict[str, int]:
+    """Which of a project's safety measures the register carries out: project measure key →
+    the id of the measure made from it (one per kind and project; the project page links it
+    instead of offering "Gör till insats" again)."""
+    from tryggkarta.store.models import ProjectMeasure
+
+    made = dict(
+        session.execute(
+            select(Intervention.measure, func.min(Intervention.id))
+            .where(Intervention.project_id == project_id, Intervention.origin == "project")
+            .group_by(Intervention.measure)
+        ).all()
+    )
+    keys = session.scalars(
+        select(ProjectMeasure.measure).where(ProjectMeasure.project_id == project_id)
+    ).all()
+    return {
+        k: made[_kind_of_project_measure(k)] for k in keys if _kind_of_project_measure(k) in made
+    }
 
 
 def mark_done(

@@ -343,6 +343,33 @@ def from_decision() -> Any:
     return redirect(url_for("measures.edit", measure_id=measure_id))
 
 
+@bp.route("/fran-projekt", methods=["POST"])
+def from_project() -> Any:
+    """ "Gör till insats" on a project's safety measure: its measure (created once)."""
+
+    chosen = params.parse_int(
+        request.form.get("project_measure_id"), "project_measure_id", 1, 2**31 - 1, 0, _
+    )
+    if not chosen:
+        raise BadInput(_("Vilken projektåtgärd ska bli en insats?"))
+    with get_db().session() as s:
+        row, created = svc.measure_from_project(
+            s, chosen, user_id=current_user.id, t=_, reach=current_reach()
+        )
+        if created:
+            _place_in_reach(s, row, get_db().srid, fallback=row.municipality_code)
+            audit(
+                s,
+                "measure_saved",
+                user=current_user,
+                ip=request.remote_addr,
+                extra={"measure_id": row.id, "project_id": row.project_id},
+            )
+        measure_id = row.id
+    flash(_("Projektåtgärden är en insats. Fyll i period och ansvarig."))
+    return redirect(url_for("measures.edit", measure_id=measure_id))
+
+
 def _float_arg(name: str, default: float) -> float:
 
     return params.parse_float(request.args.get(name), name, 1.0, 20_000.0, default, _)

@@ -139,7 +139,15 @@ def show(project_id: int) -> Any:
     with get_db().session() as s:
         project = _project(s, project_id)
         names = {u.id: u.display_name for u in s.scalars(select(User)).all()}
-        return render_template("projects/show.html", project=project, user_names=names, **_labels())
+        from tryggkarta.services.measures import project_measures_carried
+
+        return render_template(
+            "projects/show.html",
+            project=project,
+            user_names=names,
+            carried=project_measures_carried(s, project.id),
+            **_labels(),
+        )
 
 
 @bp.route("/<int:project_id>/kontroll", methods=["GET", "POST"])
