@@ -29,6 +29,7 @@ import shapely
 from sqlalchemy import Connection, DateTime, func, literal, select, type_coerce
 
 from tryggkarta.errors import BadInput
+from tryggkarta.store import arrowread
 from tryggkarta.store.engine import unbounded
 from tryggkarta.store.models import POINT_LAYERS, Dataset
 from tryggkarta.store.queries import Filters, _filtered, _needs_exact_polygon_check, model_for
@@ -258,8 +259,26 @@ def chunks(
     layer, streamed from the database (a server-side cursor on PostgreSQL) in id order.
 
     Count and rows come from one snapshot, so a caller can check it wrote every row.
+
+    Point layers are read column-wise (:mod:`~tryggkarta.store.arrowread`: COPY on
+    PostgreSQL, the ADBC driver on SQLite), with the same frames as rows would give.
     """
     stmt, names = _select(db, layer, filters, columns)
+    _check(db, filters)
+    if arrowread.supported(db, layer):
+        if not db.is_postgis:
+            with arrowread.sqlite_frames(db, layer, filters, names, chunk_rows) as pair:
+                yield pair
+            return
+        with snapshot(db) as conn:
+            unbounded(conn)
+            matched = count_rows(conn, db, layer, filters)
+            copied = arrowread.postgres_frames(conn, db, layer, filters, names, chunk_rows)
+            try:
+                yield matched, copied
+            finally:
+                copied.close()  # a COPY left half read is cancelled before the rollback
+        return
     with snapshot(db) as conn:
         unbounded(conn)  # a whole-layer stream (an export) outlasts a request's statement limit
         matched = count_rows(conn, db, layer, filters)
