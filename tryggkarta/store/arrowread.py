@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 
 def _kind(column: Any) -> str:
-    """"time", "int", "float", "bool" or "text": how a column travels."""
+    """ "time", "int", "float", "bool" or "text": how a column travels."""
     kind = column.type
     if isinstance(kind, UTCDateTime):
         return "time"
