@@ -1,4 +1,5 @@
-"""Streamed exports read point layers column-wise (COPY on PostgreSQL, ADBC on SQLite):
+"""Streamed exports read point layers column-wise (COPY on PostgreSQL, Arrow arrays per batch
+of sqlite3 rows on SQLite):
 the same frames and feature texts as the row path, NULLs where they were, and a stream left
 half read ends its COPY. Both engines (issue #16.5: 1M features in ≤ 30 s)."""
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from bulk_rows import incident_frame
+from bulk_rows import incident_frame, insert_incidents
 from sqlalchemy import text
 
 from tryggkarta.geojson import feature_texts
@@ -21,8 +22,8 @@ COLUMNS = list(ogc_core.RAW_COLLECTIONS["incidents"].columns)
 
 
 def _awkward(n: int):  # noqa: ANN202 - GeoDataFrame
-    """Incidents whose first rows hold NULLs in every nullable column (ADBC infers a type
-    from the first values), texts that need every JSON escape and a rare control character,
+    """Incidents whose first rows hold NULLs in every nullable column (a reader that infers
+    types from the first values would fail), texts that need every JSON escape and a rare control character,
     empty strings next to NULLs, times with and without fractions of a second."""
     frame = incident_frame(n, seed=5)
     address = np.array([None, "", "Storgatan 1", 'Sa "hej"\r\n\\'], dtype=object)
@@ -98,6 +99,9 @@ def test_a_stream_left_half_read_ends_its_read(db) -> None:
         assert running == 0
     with paging.chunks(db, "incidents", filters, COLUMNS, chunk_rows=2000) as (n, frames):
         assert n >= 4000 and sum(len(f) for f in frames) == n  # the store reads on
+    insert_incidents(db, 100, seed=9)  # a later read sees rows committed since
+    with paging.chunks(db, "incidents", filters, COLUMNS, chunk_rows=2000) as (m, frames):
+        assert m == n + 100 and sum(len(f) for f in frames) == m
 
 
 def test_json_escapes_are_found_in_the_bytes() -> None:

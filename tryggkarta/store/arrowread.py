@@ -9,10 +9,10 @@ Arrow:
   transaction; the CSV text of ``rows`` rows at a time is parsed by Arrow's CSV reader with
   the column types given (times as microseconds since the epoch, so no time zone text is
   parsed). An unquoted empty field is NULL, a quoted one an empty string, as COPY writes them.
-* **SQLite:** the ADBC SQLite driver, which makes Arrow batches in C. It infers a column's
-  type from its first values, so a column that starts with NULLs and holds text later would
-  fail: every nullable column is read as ``COALESCE(col, <a value of its type>)`` plus a
-  ``col IS NULL`` flag, and the NULLs are put back in Arrow.
+* **SQLite:** the sqlite3 cursor of the snapshot connection; each batch of rows becomes one
+  Arrow array per column (converted in C). Not the ADBC SQLite driver: it links its own copy
+  of SQLite, and two copies in one process break each other's POSIX locks on the same file
+  (seen here as stale reads and "disk I/O error"; SQLite's docs warn of corruption).
 
 :func:`frames` yields DataFrames with the same columns, dtypes and values as
 :func:`tryggkarta.store.paging._frame` builds from rows (times ``datetime64[UTC]``, text as
@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import (
     BigInteger,
@@ -39,7 +37,6 @@ from sqlalchemy import (
     Integer,
     cast,
     func,
-    literal_column,
     select,
 )
 
@@ -67,26 +64,12 @@ def _kind(column: Any) -> str:
 
 #: Arrow types of the PostgreSQL CSV fields (times: microseconds since the epoch).
 _CSV_TYPES = {"time": pa.int64(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
-#: A value of each kind standing in for NULL in SQLite (the NULL flag says which are NULL).
-_SQLITE_STAND_IN = {
-    "time": "'1970-01-01 00:00:00.000000'",
-    "int": "0",
-    "float": "0.0",
-    "bool": "0",
-    "text": "''",
-}
 _UTC = pa.timestamp("us", tz="UTC")
 
 
 def supported(db: Database, layer: str) -> bool:
-    """Whether :func:`frames` can read ``layer`` from ``db``: a point layer in PostgreSQL or
-    in an SQLite file."""
-    if layer not in POINT_LAYERS:
-        return False
-    if db.is_postgis:
-        return True
-    path = db.engine.url.database
-    return bool(path) and path != ":memory:" and not path.startswith("file:")
+    """Whether ``layer`` is read column-wise: a point layer (x and y, no WKB to decode)."""
+    return layer in POINT_LAYERS
 
 
 def _sql(stmt: Any, dialect: Any) -> str:
@@ -156,55 +139,29 @@ def postgres_frames(
                 raise
 
 
-@contextmanager
 def sqlite_frames(
-    db: Database, layer: str, filters: Filters, names: list[str], rows: int
-) -> Iterator[tuple[int, Iterator[pd.DataFrame]]]:
-    """(rows matched, DataFrames of at most ``rows`` rows in id order), both read by the
-    ADBC driver in one read transaction of its own connection (one snapshot in WAL mode)."""
-    import adbc_driver_sqlite.dbapi as adbc_sqlite
-    from sqlalchemy.dialects import sqlite
-
+    conn: Connection, db: Database, layer: str, filters: Filters, names: list[str], rows: int
+) -> Iterator[pd.DataFrame]:
+    """DataFrames of at most ``rows`` rows of ``layer`` in id order, read on ``conn`` (in its
+    snapshot) by the sqlite3 cursor itself: each batch of rows becomes one Arrow array per
+    column, converted in C (no SQLAlchemy row, no DataFrame built from tuples)."""
     table = model_for(layer).__table__
     kinds = {name: _kind(table.c[name]) for name in names}
-    cols, flags = [], {}
-    for name in names:
-        col = table.c[name]
-        cols.append(func.coalesce(col, literal_column(_SQLITE_STAND_IN[kinds[name]])).label(name))
-        if col.nullable and not col.primary_key:
-            flags[name] = f"{name}__null"
-            cols.append(col.is_(None).label(flags[name]))
-    dialect = sqlite.dialect()
-    query = _sql(_filtered(select(*cols), db, layer, filters).order_by(table.c.id), dialect)
-    counting = _filtered(select(func.count()).select_from(table), db, layer, filters)
-    conn = adbc_sqlite.connect(db.engine.url.database)  # not autocommit: one read transaction
+    stmt = _filtered(select(*[table.c[name] for name in names]), db, layer, filters)
+    sql = _sql(stmt.order_by(table.c.id), conn.dialect)
+    types = {"time": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.int64()}
+    cur = conn.connection.dbapi_connection.cursor()
     try:
-        cur = conn.cursor()
-        cur.execute(_sql(counting, dialect))
-        matched = int(cur.fetchone()[0])
-        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(rows)})
-        cur.execute(query)
-        reader = cur.fetch_record_batch()
-
-        def frames() -> Iterator[pd.DataFrame]:
-            for batch in reader:
-                if batch.num_rows == 0:
-                    continue
-                arrays = []
-                for name in names:
-                    arr = batch.column(name)
-                    if kinds[name] == "time":
-                        arr = arr.cast(pa.timestamp("us")).cast(_UTC)  # naive UTC text
-                    elif kinds[name] == "bool":
-                        arr = pc.not_equal(arr, 0)
-                    elif kinds[name] == "float":
-                        arr = arr.cast(pa.float64())
-                    if name in flags:
-                        missing = pc.not_equal(batch.column(flags[name]), 0)
-                        arr = pc.if_else(missing, pa.scalar(None, arr.type), arr)
-                    arrays.append(arr)
-                yield _frame(arrays, names)
-
-        yield matched, frames()
+        cur.execute(sql)
+        while batch := cur.fetchmany(rows):
+            arrays = []
+            for name, values in zip(names, zip(*batch, strict=True), strict=True):
+                arr = pa.array(values, types.get(kinds[name], pa.string()))
+                if kinds[name] == "time":  # naive UTC text, as SQLAlchemy stores it
+                    arr = arr.cast(pa.timestamp("us")).cast(_UTC)
+                elif kinds[name] == "bool":  # 0 / 1
+                    arr = arr.cast(pa.bool_())
+                arrays.append(arr)
+            yield _frame(arrays, names)
     finally:
-        conn.close()
+        cur.close()

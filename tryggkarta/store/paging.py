@@ -261,23 +261,20 @@ def chunks(
     Count and rows come from one snapshot, so a caller can check it wrote every row.
 
     Point layers are read column-wise (:mod:`~tryggkarta.store.arrowread`: COPY on
-    PostgreSQL, the ADBC driver on SQLite), with the same frames as rows would give.
+    PostgreSQL, Arrow arrays per batch of sqlite3 rows), with the frames rows would give.
     """
     stmt, names = _select(db, layer, filters, columns)
     _check(db, filters)
     if arrowread.supported(db, layer):
-        if not db.is_postgis:
-            with arrowread.sqlite_frames(db, layer, filters, names, chunk_rows) as pair:
-                yield pair
-            return
+        read = arrowread.postgres_frames if db.is_postgis else arrowread.sqlite_frames
         with snapshot(db) as conn:
             unbounded(conn)
             matched = count_rows(conn, db, layer, filters)
-            copied = arrowread.postgres_frames(conn, db, layer, filters, names, chunk_rows)
+            frames = read(conn, db, layer, filters, names, chunk_rows)
             try:
-                yield matched, copied
+                yield matched, frames
             finally:
-                copied.close()  # a COPY left half read is cancelled before the rollback
+                frames.close()  # a COPY left half read is cancelled before the rollback
         return
     with snapshot(db) as conn:
         unbounded(conn)  # a whole-layer stream (an export) outlasts a request's statement limit
