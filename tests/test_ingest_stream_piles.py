@@ -105,3 +105,57 @@ def test_the_pile_rule_equals_the_record_rule(seed: int) -> None:
         assert got.places == expected.places and got.threshold == expected.threshold
         assert sum(p["records"] for p in got.places) == expected.n_flagged
         assert {p["reason"] for p in got.places} == ({"spike", "known"} if spike else {"known"})
+
+
+@pytest.mark.parametrize(("seed", "buckets"), [(0, 1), (1, 3), (2, 64), (3, 7)])
+def test_spilled_piles_give_the_rule_what_the_piles_in_memory_give(
+    seed: int, buckets: int, tmp_path: Path
+) -> None:
+    """Piles spilled to temporary files by key bucket and reduced to the largest and the
+    ones near known points (with the median of all counts) give the same places as every
+    pile in memory; the files hold one record per pile and chunk, nothing is kept in RAM."""
+    from tryggkarta.analysis.forecasting import stacked_piles
+    from tryggkarta.ingest.piles import SpilledPiles
+
+    rng = np.random.default_rng(seed)
+    n = 30_000
+    x = np.round(rng.normal(500_000, 400, n))  # dense: many positions hold several records
+    y = np.round(rng.normal(6_500_000, 400, n))
+    x[:700], y[:700] = 501_000, 6_501_000  # a spike
+    x[700:706], y[700:706] = 499_990, 6_499_995  # a small pile near a known point
+    for i, size in enumerate([60, 60, 55, 40, 40, 40]):  # ties among the largest
+        lo = 1000 + i * 100
+        x[lo : lo + size], y[lo : lo + size] = 498_000 + i, 6_498_000
+    order = rng.permutation(n)
+    x, y = x[order], y[order]
+    known = [[500_000.0, 6_500_000.0], [499_980.0, 6_499_990.0]]
+    gdf = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs=3006)
+    gdf["precision"] = "exact"
+    parts = [service.street_piles(gdf.iloc[lo : lo + 4000]) for lo in range(0, n, 4000)]
+    keys, counts = service.merge_piles(parts)
+    px, py = service.unpack_piles(keys)
+    expected = stacked_piles(px, py, counts, known=known)
+    assert {p["reason"] for p in expected.places} == {"spike", "known"}
+
+    with SpilledPiles(buckets=buckets, folder=str(tmp_path)) as spilled:
+        for part in parts:
+            spilled.add(*part)
+        assert spilled.added == sum(len(k) for k, _ in parts)
+        assert list(tmp_path.iterdir()) == []  # anonymous files: a killed import leaves none
+        small_keys, small_counts, median = spilled.reduce(
+            top=6, known=known, radius=25.0, min_count=3
+        )
+    assert median == float(np.median(counts))
+    assert len(small_keys) < len(keys) / 10
+    sx, sy = service.unpack_piles(small_keys)
+    got = stacked_piles(sx, sy, small_counts, known=known, median=median)
+    assert got.places == expected.places and got.threshold == expected.threshold
+
+
+def test_the_median_of_a_histogram_is_numpys() -> None:
+    from tryggkarta.ingest.piles import _median_of
+
+    rng = np.random.default_rng(5)
+    for size in (1, 2, 3, 10, 1001):
+        values = rng.integers(1, 9, size)
+        assert _median_of(np.bincount(values)) == float(np.median(values))

@@ -36,10 +36,6 @@ if TYPE_CHECKING:
 #: Decimals of longitude/latitude written (1e-7 degrees is about 1 cm).
 DIGITS = 7
 
-_RARE_CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
-#: a character that a JSON string literal cannot hold as it is
-_NEEDS_ESCAPE = '[\\\\"\\x00-\\x1f]'
-
 
 def normalise(geoms: Any, digits: int = DIGITS) -> np.ndarray:
     """Geometries (WGS84) with RFC 7946 ring orientation and coordinates rounded to ``digits``.
@@ -116,18 +112,39 @@ def normalise_collection(fc: dict[str, Any], digits: int = DIGITS) -> dict[str, 
 # Column-wise text
 
 
+_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+
+
+def _characters(text: pa.Array) -> bytes:
+    """The UTF-8 bytes of the array's values, back to back (one copy of its data buffer)."""
+    text = text.cast(pa.large_string())
+    data = text.buffers()[2]
+    if data is None or len(text) == 0:
+        return b""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[
+        text.offset : text.offset + len(text) + 1
+    ]
+    return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+
+
 def _quoted(text: pa.Array) -> pa.Array:
-    """Arrow strings as JSON string literals (null stays null)."""
-    if not pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():  # most columns
-        return pc.binary_join_element_wise('"', text, '"', "")
-    if pc.any(pc.match_substring_regex(text, _RARE_CONTROL)).as_py():
+    """Arrow strings as JSON string literals (null stays null).
+
+    Which characters need escaping is found by scanning the column's character data once
+    (bytes searches and one numpy comparison), so only the replacements that change
+    something run: most columns need none.
+    """
+    raw = _characters(text)
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    if ((codes < 0x20) & (codes != 0x0A) & (codes != 0x0D) & (codes != 0x09)).any():
         # rare control characters need \\u00XX escapes: let json do this column
         values = [
             None if v is None else json.dumps(v, ensure_ascii=False) for v in text.to_pylist()
         ]
         return pa.array(values, pa.string())
-    for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-        text = pc.replace_substring(text, old, new)
+    for old, new in _ESCAPES:
+        if old.encode() in raw:
+            text = pc.replace_substring(text, old, new)
     return pc.binary_join_element_wise('"', text, '"', "")
 
 

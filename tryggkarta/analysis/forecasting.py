@@ -567,6 +567,7 @@ def stacked_piles(
     known: ArrayLike | None = None,
     known_radius: float = 25.0,
     known_min: int = 3,
+    median: float | None = None,
 ) -> StackReport:
     """:func:`stacked_coordinates` for street-level records already gathered per whole metre:
     ``x``, ``y`` the distinct coordinates in ascending (x, y) order, ``counts`` the records on
@@ -575,13 +576,18 @@ def stacked_piles(
     A streamed import of 15M rows gathers millions of coordinates: this works on the counts
     (a median, a partial sort for the largest piles) and looks at coordinates only near the
     ``known`` points, so it copies no coordinate array and sorts nothing whole.
+
+    ``median``: the median pile count when the piles given are only those the rule can pick
+    (the largest and those near the known points, :meth:`tryggkarta.ingest.piles.
+    SpilledPiles.reduce`); by default the median of ``counts``.
     """
     cnt = np.asarray(counts).ravel()  # as given (int32 from a streamed import): no copy
     xa, ya = np.asarray(x).ravel(), np.asarray(y).ravel()
     flagged = np.zeros(cnt.size, dtype=bool)
     if cnt.size == 0:
         return StackReport(flagged, float(floor))
-    threshold = max(float(floor), factor * float(np.median(cnt)))
+    mid = float(np.median(cnt)) if median is None else float(median)
+    threshold = max(float(floor), factor * mid)
     k = min(max_piles + 1, cnt.size)
     kth = np.partition(cnt, cnt.size - k)[cnt.size - k]  # the k-th largest pile
     candidates = np.flatnonzero(cnt >= kth)  # ascending: ties in the order argsort keeps

@@ -20,6 +20,7 @@ from tryggkarta.ingest.cleanup import sweep
 from tryggkarta.ingest.files import bad, sha256_file
 from tryggkarta.ingest.mapping import Mapping, load_mapping
 from tryggkarta.ingest.normalise import PRESETS, default_municipality, normalise
+from tryggkarta.ingest.piles import SpilledPiles
 from tryggkarta.ingest.registry import FORMAT_NAMES, ReadOptions, read_table
 from tryggkarta.ingest.report import ImportReport, Note
 from tryggkarta.store.bulk import prefetch
@@ -206,17 +207,27 @@ def stacked_note_xy(
 
 
 def stacked_note_piles(
-    report: ImportReport, piles: tuple[Any, Any], working_crs: int = 3006, code: str | None = None
+    report: ImportReport,
+    piles: tuple[Any, Any] | SpilledPiles,
+    working_crs: int = 3006,
+    code: str | None = None,
 ) -> None:
-    """:func:`stacked_note` on the piles a streamed import gathered (:func:`merge_piles`):
-    the same note, by :func:`tryggkarta.analysis.forecasting.stacked_piles`."""
+    """:func:`stacked_note` on the piles a streamed import gathered (:func:`merge_piles`, or
+    spilled to disk, :class:`~tryggkarta.ingest.piles.SpilledPiles`): the same note, by
+    :func:`tryggkarta.analysis.forecasting.stacked_piles`."""
     from tryggkarta.analysis.forecasting import stacked_piles
 
-    keys, counts = piles
+    known = _known_points(code, working_crs)
+    median = None
+    if isinstance(piles, SpilledPiles):
+        # the rule's defaults: the 5 largest piles and the next one, 25 m, 3 records
+        keys, counts, median = piles.reduce(top=6, known=known, radius=25.0, min_count=3)
+    else:
+        keys, counts = piles
     if len(keys) == 0:
         return
     x, y = unpack_piles(keys)
-    stack = stacked_piles(x, y, counts, known=_known_points(code, working_crs))
+    stack = stacked_piles(x, y, counts, known=known, median=median)
     # street-level records only: every record of a flagged place is flagged
     _stacked_warning(report, stack.places, sum(p["records"] for p in stack.places))
 
@@ -499,10 +510,12 @@ def _import_streaming(
     area = target_area(db.srid, settings.region, municipality_code)
     kept = 0
     would_new = 0
-    street: tuple[Any, Any] | None = None  # street-level piles so far, for the stacked note
+    # street-level piles so far, for the stacked note: on disk, not in memory (ingest.piles)
+    folder = settings.instance_path if Path(settings.instance_path).is_dir() else None
+    street = SpilledPiles(folder=folder) if layer == "incidents" else None
 
     def chunks():  # noqa: ANN202 - normalised chunks
-        nonlocal mapping, kept, street
+        nonlocal mapping, kept
         for i, raw in enumerate(csv_reader.read_chunks(path, options, chunksize or STREAM_CHUNK)):
             if i == 0:
                 report.format = FORMAT_NAMES.get(raw.format, raw.format)
@@ -526,20 +539,21 @@ def _import_streaming(
                 scope=scope,
             )
             kept += len(gdf)
-            if layer == "incidents":
-                street = add_piles(street, street_piles(gdf))
+            if street is not None:
+                street.add(*street_piles(gdf))
             yield gdf
         if state.crs is None:
             raise bad("No row of the file has usable coordinates.", "no_coordinates")
         state.finish(report)
         region_notes(report, db.srid, settings.region)
         if street is not None:
-            stacked_note_piles(
-                report,
-                street,
-                db.srid,
-                municipality_code or default_municipality(settings.region),
-            )
+            with street:  # the files go once the note is made (or with ``street`` on an error)
+                stacked_note_piles(
+                    report,
+                    street,
+                    db.srid,
+                    municipality_code or default_municipality(settings.region),
+                )
         if mapping:
             report.source = report.source or mapping.source or ""
             report.licence = report.licence or mapping.licence or ""

@@ -30,6 +30,7 @@ import shapely
 from sqlalchemy import Connection, DateTime, func, literal, select, type_coerce
 
 from tryggkarta.errors import BadInput
+from tryggkarta.store import arrowread
 from tryggkarta.store.engine import unbounded
 from tryggkarta.store.models import POINT_LAYERS
 from tryggkarta.store.queries import (
@@ -317,8 +318,23 @@ def chunks(
     layer, streamed from the database (a server-side cursor on PostgreSQL) in id order.
 
     Count and rows come from one snapshot, so a caller can check it wrote every row.
+
+    Point layers are read column-wise (:mod:`~tryggkarta.store.arrowread`: COPY on
+    PostgreSQL, Arrow arrays per batch of sqlite3 rows), with the frames rows would give.
     """
     stmt, names = _select(db, layer, filters, columns)
+    _check(db, filters)
+    if arrowread.supported(db, layer):
+        read = arrowread.postgres_frames if db.is_postgis else arrowread.sqlite_frames
+        with snapshot(db) as conn:
+            unbounded(conn)
+            matched = count_rows(conn, db, layer, filters)
+            frames = read(conn, db, layer, filters, names, chunk_rows)
+            try:
+                yield matched, frames
+            finally:
+                frames.close()  # a COPY left half read is cancelled before the rollback
+        return
     with snapshot(db) as conn:
         unbounded(conn)  # a whole-layer stream (an export) outlasts a request's statement limit
         matched = count_rows(conn, db, layer, filters)
