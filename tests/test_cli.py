@@ -59,6 +59,26 @@ def test_upgrade_then_demo_then_users(runner, tmp_path):
     )
     assert result.exit_code == 2
     assert "is taken" in result.output
+    result = runner.invoke(  # an EST reporter of a housing company (the /rapport form)
+        main,
+        [
+            "users",
+            "create",
+            "vaktmastare",
+            "--role",
+            "reporter",
+            "--org",
+            "Skarabo",
+            "--password-stdin",
+        ],
+        input="ett-langt-losenord\n",
+        env={"TRYGGKARTA_DATABASE_URL": url},
+    )
+    assert result.exit_code == 0 and "Created user vaktmastare (reporter)" in result.output
+    result = runner.invoke(
+        main, ["users", "create", "x", "--role", "public"], env={"TRYGGKARTA_DATABASE_URL": url}
+    )
+    assert result.exit_code == 2 and "Invalid value for '--role'" in result.output
 
 
 @pytest.mark.parametrize(

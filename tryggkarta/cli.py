@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from tryggkarta import __version__
+from tryggkarta.domain import Role
 from tryggkarta.errors import BadInput, ConfigError, StoreError, TryggkartaError
 
 EXIT_INPUT = 2
@@ -330,12 +331,17 @@ def users() -> None:
     """User accounts."""
 
 
+#: Every role a user can hold (public is nobody's account).
+ASSIGNABLE_ROLES = [r.value for r in Role if r is not Role.PUBLIC]
+
+
 @users.command("create")
 @click.argument("username")
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["admin", "police", "municipality", "planner", "partner"]),
+    type=click.Choice(ASSIGNABLE_ROLES),
+    help="The role's rights are in the README's table (reporter: the EST reporting form only).",
 )
 @click.option("--organisation", "--org", default=None, help="Organisation name (created if new).")
 @click.option("--name", "display_name", default="", help="Display name.")
