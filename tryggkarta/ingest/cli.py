@@ -98,6 +98,9 @@ def _make_command(layer: str) -> click.Command:
         except TryggkartaError as exc:
             _fail(exc, 1 if exc.http_status >= 500 else 2)
             return
+        from tryggkarta.services.releases import after_import
+
+        after_import(db, report)  # committed first; its own time, never fails the import
         click.echo(
             json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str)
             if as_json
