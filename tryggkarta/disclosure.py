@@ -23,6 +23,9 @@ The model (README, "Vem ser vad"):
 * **Sparse.** A release holds its occupied cells only (:class:`Release`), counted with one
   ``GROUP BY`` cell: its cost follows the occupied cells, so the whole country is a release
   like a municipality. An absent cell and a suppressed one publish the same nothing.
+* **Kept.** A release below raw detail is written to the database once per data version
+  (:mod:`tryggkarta.store.releases`) and read from there by every process: published
+  values only, and the record of what was published when.
 
 Raw-detail roles get :data:`RAW_RULE` (no suppression, no rounding) through the same code.
 Flask-free; numpy arrays in, plain values out.

@@ -110,7 +110,7 @@ def list_command(layer: str | None) -> None:
     for r in rows:
         click.echo(
             f"{r['id']:>6}  {r['created_at']:%Y-%m-%d %H:%M}  {r['layer']:<9} "
-            f"{r['scope'] or 'alla':<4} {r['period_key']:<6} {r['period_start'][:10]}–"
-            f"{r['period_end'][:10]}  k={r['rule_k']} base={r['rule_base']}  "
+            f"{r['scope'] or 'alla':<4} {r['period_key']:<6} [{r['period_start'][:16]}, "
+            f"{r['period_end'][:16]}) UTC  k={r['rule_k']} base={r['rule_base']}  "
             f"{r['n_cells']:,} cells  version {r['version'][:12]}"
         )
