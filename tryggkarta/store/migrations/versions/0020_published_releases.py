@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("with_trend", sa.Boolean(), nullable=False),
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("n_cells", sa.Integer(), nullable=False),
-        sa.Column("compute_ms", sa.Float(), nullable=True),
+        sa.Column("compute_ms", sa.Double(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.UniqueConstraint(
