@@ -425,3 +425,31 @@ def test_the_refresh_command(db, runner, monkeypatch) -> None:
     assert again.exit_code == 0 and len(_kept(db)) == 2
     listing = runner.invoke(main_cli.main, ["releases", "list"])
     assert listing.exit_code == 0 and listing.output.count("k=") == 2
+
+
+def test_an_undo_goes_back_to_the_kept_version_without_the_dataset(
+    cli, db, tmp_path, monkeypatch
+) -> None:
+    """``import undo`` refreshes too. After A, A+B and undo B the data version is A's again
+    (the same datasets): its kept release is read, nothing is computed or written."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_bytes(_csv(200, 4))
+    second.write_bytes(_csv(150, 5))
+    assert cli("incidents", first).exit_code == 0
+    report = json.loads(cli("incidents", second, "--json").output)
+    rows = _kept(db)
+    assert len(rows) == 2 and rows[0].version != rows[1].version
+    disclosure._CACHE.clear()
+
+    def refuse(*_args, **_kwargs):  # noqa: ANN202
+        raise AssertionError("computed although a release was kept")
+
+    monkeypatch.setattr(disclosure, "_sparse_incidents", refuse)  # (no survey: computed)
+    undone = cli("undo", report["dataset_id"])
+    assert undone.exit_code == 0 and "Public map refreshed in" in undone.output
+    assert count(db, "incidents") == 200 and len(_kept(db)) == 2
+    period = disclosure.parse_period(rows[0].period_key)
+    a, ab = (releases.decode(r.payload, "incidents", period, RULE) for r in rows)
+    now = disclosure.incident_release(db, _installation(db), period, RULE)
+    assert_same_release(now, a, "after the undo")
+    assert ab.values["count"].clip(0).sum() > a.values["count"].clip(0).sum()

@@ -82,6 +82,21 @@ def after_import(db: Database, report: ImportReport) -> None:
     report.release_refresh_s = round(time.perf_counter() - started, 3)
 
 
+def after_undo(db: Database, layers: list[str]) -> float | None:
+    """Refresh the public releases after an undone import of a released layer: the seconds
+    taken, ``None`` when nothing was to refresh or the refresh failed (logged; the undo
+    stands)."""
+    if not any(layer in LAYERS for layer in layers):
+        return None
+    started = time.perf_counter()
+    try:
+        refresh(db)
+    except Exception:  # noqa: BLE001 - the undo is committed; visitors compute instead
+        log.warning("public releases not refreshed after an undo", exc_info=True)
+        return None
+    return round(time.perf_counter() - started, 3)
+
+
 @click.group("releases")
 def releases_group() -> None:
     """Public releases kept per data version (what was published when)."""
