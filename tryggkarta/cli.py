@@ -32,6 +32,7 @@ GROUP_ATTRS = (
     ("tryggkarta.services.places_cli", "places_group"),
     ("tryggkarta.services.municipalities_cli", "groups_group"),
     ("tryggkarta.services.municipalities_cli", "municipalities_group"),
+    ("tryggkarta.services.releases", "releases_group"),
 )
 
 

@@ -23,6 +23,9 @@ The model (README, "Vem ser vad"):
 * **Sparse.** A release holds its occupied cells only (:class:`Release`), counted with one
   ``GROUP BY`` cell: its cost follows the occupied cells, so the whole country is a release
   like a municipality. An absent cell and a suppressed one publish the same nothing.
+* **Kept.** A release below raw detail is written to the database once per data version
+  (:mod:`tryggkarta.store.releases`) and read from there by every process: published
+  values only, and the record of what was published when.
 
 Raw-detail roles get :data:`RAW_RULE` (no suppression, no rounding) through the same code.
 Flask-free; numpy arrays in, plain values out.
@@ -37,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -52,6 +56,7 @@ from tryggkarta.domain import (
 )
 from tryggkarta.errors import BadInput
 from tryggkarta.gridspec import GridSpec
+from tryggkarta.store import releases
 
 if TYPE_CHECKING:
     from tryggkarta.store.engine import Database
@@ -639,7 +644,11 @@ def incident_release(
     whole country costs what its occupied cells cost. Read from the counts kept on import
     (:mod:`tryggkarta.store.cellcounts`: the period's buckets, no incident row);
     ``from_counts=False`` scans the incidents instead, and ``dense=True`` counts on a dense
-    grid over the extent (the former path) — the tests compare all of them."""
+    grid over the extent (the former path) — the tests compare all of them.
+
+    Below raw detail, the default path's release is kept in the database per data version
+    (:mod:`tryggkarta.store.releases`): computed once, read by every process afterwards."""
+    version = _versions(db, ("incidents",))
     key = (
         "incidents",
         str(db.engine.url),
@@ -651,10 +660,31 @@ def incident_release(
         with_trend,
         from_counts,
         dense,
-        _versions(db, ("incidents",)),
+        version,
     )
 
     def compute() -> Release | None:
+        kept = None
+        if releases.keepable(rule) and from_counts and not dense:
+            kept = releases.key_for(
+                "incidents", municipality_code, period, rule, with_trend, version
+            )
+            got = releases.load(db, kept, period, rule)
+            if got is not None:
+                return got
+        started = perf_counter()
+        release = build()
+        if kept is not None and release is not None:
+            releases.keep(
+                db,
+                kept,
+                release,
+                1000 * (perf_counter() - started),
+                lambda: _versions(db, ("incidents",)) == version,
+            )
+        return release
+
+    def build() -> Release | None:
         periods = [period, previous(period)] if with_trend else [period]
         try:
             got = (_dense_incidents if dense else _sparse_incidents)(
@@ -684,21 +714,34 @@ def survey_release(
 ) -> Release | None:
     """Survey answers per occupied release cell (all campaigns): answers, unsafe answers, the
     unsafe share as a band, and the most named reasons among unsafe answers — all published
-    values. Sparse (``GROUP BY`` cell and rating); ``dense=True`` is the former dense grid."""
+    values. Sparse (``GROUP BY`` cell and rating); ``dense=True`` is the former dense grid.
+    Kept in the database per data version below raw detail, as :func:`incident_release`."""
     from tryggkarta.store.grid import grid_counts_by, occupied_cells_by
     from tryggkarta.store.queries import Filters, extent, layer_frame
 
-    key = (
-        "survey",
-        str(db.engine.url),
-        id(db),
-        municipality_code,
-        rule,
-        dense,
-        _versions(db, ("survey",)),
-    )
+    version = _versions(db, ("survey",))
+    key = ("survey", str(db.engine.url), id(db), municipality_code, rule, dense, version)
 
     def compute() -> Release | None:
+        kept = None
+        if releases.keepable(rule) and not dense:
+            kept = releases.key_for("survey", municipality_code, None, rule, False, version)
+            got = releases.load(db, kept, None, rule)
+            if got is not None:
+                return got
+        started = perf_counter()
+        release = build()
+        if kept is not None and release is not None:
+            releases.keep(
+                db,
+                kept,
+                release,
+                1000 * (perf_counter() - started),
+                lambda: _versions(db, ("survey",)) == version,
+            )
+        return release
+
+    def build() -> Release | None:
         base = Filters(municipality_code=municipality_code)
         if dense:
             bounds = extent(db, "survey", base)

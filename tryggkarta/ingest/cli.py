@@ -98,6 +98,9 @@ def _make_command(layer: str) -> click.Command:
         except TryggkartaError as exc:
             _fail(exc, 1 if exc.http_status >= 500 else 2)
             return
+        from tryggkarta.services.releases import after_import
+
+        after_import(db, report)  # committed first; its own time, never fails the import
         click.echo(
             json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str)
             if as_json
@@ -127,14 +130,19 @@ for _layer in LAYER_FIELDS:
 @click.argument("dataset", type=int)
 def undo(dataset: int) -> None:
     from tryggkarta.ingest.service import undo_import
+    from tryggkarta.services.releases import after_undo
 
     try:
-        deleted = undo_import(_database(), dataset)
+        db = _database()
+        deleted = undo_import(db, dataset)
     except TryggkartaError as exc:
         _fail(exc, 1 if exc.http_status == 404 else 2)
         return
     for layer, n in deleted.items():
         click.echo(f"Dataset {dataset} removed: {n} {layer} rows deleted.")
+    took = after_undo(db, list(deleted))  # committed first, like an import's refresh
+    if took is not None:
+        click.echo(f"Public map refreshed in {took:.2f} s.")
 
 
 @import_group.command(

@@ -134,6 +134,10 @@ class Note:
         "%(count)s rader fanns redan i databasen (samma id eller samma innehåll) och hoppades över."
     )
     NOTHING_IMPORTED = "Ingen rad kunde importeras; inget sparades."
+    RELEASE_NOT_REFRESHED = (
+        "Importen är sparad, men den publika kartan kunde inte beräknas i förväg; den "
+        "beräknas i stället vid första besöket."
+    )
     CRS_MISMATCH = (
         "Arbetskoordinatsystemet EPSG:%(epsg)s (%(name)s) passar inte regionen %(region)s "
         "(mitt %(centre)s): avstånd blir fel med en faktor %(scale)s. Sätt "
@@ -211,6 +215,10 @@ class ImportReport:
     strict_refused: bool = False
     source: str = ""
     licence: str = ""
+    #: Seconds the public releases' refresh took after the commit (not part of the import).
+    release_refresh_s: float | None = None
+    #: Why that refresh failed (the import stands; visitors compute the release instead).
+    release_refresh_error: str | None = None
 
     # -- filling ---------------------------------------------------------------------
     def reject(
@@ -313,6 +321,10 @@ class ImportReport:
             )
         if self.dataset_id is not None:
             lines.append(f"  dataset:     {self.dataset_id}")
+        if self.release_refresh_s is not None:
+            lines.append(
+                f"  public map:  refreshed in {self.release_refresh_s:.2f} s (after the import)"
+            )
         if self.strict_refused:
             lines.append(
                 "  STRICT: the file was refused because rows were rejected; nothing written."

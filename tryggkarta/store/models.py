@@ -27,6 +27,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -410,6 +411,47 @@ class AnalysisRun(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     duration_ms: Mapped[float | None]
+
+
+class PublishedRelease(Base):
+    """A public release as it was published: kept once per data version (migration 0020).
+
+    Written by :mod:`tryggkarta.store.releases` when a release below raw detail is first
+    computed for a data version (or ahead of visitors by ``tryggkarta releases refresh``),
+    read by every worker process and after restarts, and a record of what was published
+    when. ``payload`` holds published values only (suppressed cells as −1, never a count
+    below k, never a row). ``version`` is the SHA-256 of the layer's data version.
+    """
+
+    __tablename__ = "published_releases"
+    __table_args__ = (
+        UniqueConstraint(
+            "layer",
+            "scope",
+            "period_key",
+            "period_start",
+            "rule_k",
+            "rule_base",
+            "with_trend",
+            "version",
+            name="uq_published_releases_key",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    layer: Mapped[str] = mapped_column(String(20))
+    #: The installation's municipality, ``''`` for a group, a region or the country.
+    scope: Mapped[str] = mapped_column(String(4))
+    period_key: Mapped[str] = mapped_column(String(20))
+    period_start: Mapped[str] = mapped_column(String(40))
+    period_end: Mapped[str] = mapped_column(String(40))
+    rule_k: Mapped[int] = mapped_column(Integer)
+    rule_base: Mapped[int] = mapped_column(Integer)
+    with_trend: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[str] = mapped_column(String(64))
+    n_cells: Mapped[int] = mapped_column(Integer)
+    compute_ms: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Decision(Base):

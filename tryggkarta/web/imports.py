@@ -22,6 +22,7 @@ from tryggkarta import geo, policy
 from tryggkarta.domain import LAYER_FIELDS, LAYER_LABELS
 from tryggkarta.errors import BadInput, TryggkartaError
 from tryggkarta.services import municipalities
+from tryggkarta.services.releases import after_import
 from tryggkarta.web.auth import accepts_upload
 from tryggkarta.web.context import _, current_language, current_reach, get_db, get_settings
 
@@ -351,6 +352,7 @@ def confirm() -> Any:
         return _upload_page(_error_text(exc), 400)
     finally:
         _cleanup(token)
+    after_import(_db(), report)  # committed first; its own time, never fails the import
     return render_template("imports/result.html", report=report, lang=_lang())
 
 
@@ -454,6 +456,7 @@ def api_import(layer: str) -> Any:
         ), 400
     finally:
         _cleanup(token)
+    after_import(_db(), report)  # committed first; its own time, never fails the import
     return jsonify(report.to_dict())
 
 
