@@ -327,8 +327,12 @@ def _apply(
             index_elements=names[:-1], set_={"n": table.c.n + stmt.excluded.n}
         )
         touched += int(session.execute(stmt).rowcount or 0)
-        if sign < 0:
-            session.execute(delete(table).where(table.c.n <= 0))
+        if sign < 0:  # emptied rows, among the buckets just written (the bucket index)
+            column = table.c[rollup.column]
+            written = sorted(
+                {rollup.number(rollup.start_of(EPOCH + timedelta(days=x))) for x in days}
+            )
+            session.execute(delete(table).where(column.in_(written), table.c.n <= 0))
     _DELTA.drop(connection)
     if dialect == "postgresql":
         session.execute(text("RESET work_mem"))
