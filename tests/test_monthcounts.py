@@ -63,7 +63,7 @@ def _expected(db) -> dict[tuple, int]:
 
 
 def _three(db, z: int, x: int, y: int, filters: Filters) -> tuple:
-    months = incident_tile(db, z, x, y, filters)
+    months = incident_tile(db, z, x, y, filters, from_years=False)
     counts = incident_tile(db, z, x, y, filters, from_months=False)
     scanned = incident_tile(db, z, x, y, filters, from_counts=False)
     return months, counts, scanned

@@ -93,7 +93,7 @@ def test_a_region_s_page_draws_its_cells_from_tiles_and_counts_nothing(client, a
     total = 0
     for tx, ty in tiles:
         got = client.get(f"/tiles/incidents/6/{tx}/{ty}.mvt")
-        assert got.status_code == 200 and got.headers["X-Tile-Source"] == "months"
+        assert got.status_code == 200 and got.headers["X-Tile-Source"] == "years"
         from tests.test_tiles import decode
 
         total += sum(f["properties"]["n"] for f in decode(got.data)["cells"]["features"])

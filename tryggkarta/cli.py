@@ -98,7 +98,7 @@ def db_upgrade() -> None:
 @db.command("recount")
 def db_recount() -> None:
     """Count the incidents per cell, bucket and category group again (incident_cell_counts,
-    and the month roll-up incident_month_counts).
+    and the roll-ups incident_month_counts and incident_year_counts).
 
     Imports and deletes keep these counts current; rebuild them after changing
     TRYGGKARTA_TIMEZONE or after writing incidents outside tryggkarta.
@@ -110,15 +110,14 @@ def db_recount() -> None:
     database = get_database()
     with database.session() as session:
         rows = cellcounts.rebuild(session)
-        tables = cellcounts.present(session)
-        months = (
-            session.scalar(select(func.count()).select_from(cellcounts.MONTH_TABLE))
-            if cellcounts.MONTHS in tables
-            else None
-        )
+        rolled = [
+            (r.table.name, session.scalar(select(func.count()).select_from(r.table)))
+            for r in cellcounts.present(session)
+            if r is not cellcounts.DAYS
+        ]
     click.echo(f"incident_cell_counts rebuilt: {rows:,} rows.")
-    if months is not None:
-        click.echo(f"incident_month_counts rebuilt: {months:,} rows.")
+    for name, count in rolled:
+        click.echo(f"{name} rebuilt: {count:,} rows.")
 
 
 @db.command("current")

@@ -9,17 +9,24 @@ the buckets of its period and groups them by cell, never touching the incident r
   last, and ends at the next of either: every release period (52 weeks to a Monday, a
   calendar year, a quarter, all in local time) is a whole number of buckets, so a release
   from these counts equals the scan exactly.
-* **Maintenance.** :func:`add_dataset` runs one ``INSERT … SELECT … GROUP BY … ON CONFLICT DO
-  UPDATE`` over the rows an import inserted (``dataset_id``), in the import's transaction;
-  :func:`subtract_dataset` does the same with a minus sign before the rows are deleted. The
-  bucket of each row is a balanced ``CASE`` on ``t_epoch`` over the local bucket starts of
-  the rows' time span (a dozen comparisons per row): no timezone support needed in SQLite.
+* **Maintenance.** :func:`add_dataset` reads the rows an import inserted (``dataset_id``)
+  ONCE, in the import's transaction: one ``INSERT … SELECT … GROUP BY`` into a temporary
+  table at the finest keys (250 m cell, bucket, group, municipality, street level); every
+  kept table is then filled from that small aggregate (``INSERT … SELECT … ON CONFLICT DO
+  UPDATE``, in primary-key order). :func:`subtract_dataset` does the same with a minus sign
+  before the rows are deleted. The bucket of each row is a balanced ``CASE`` on ``t_epoch``
+  over the local bucket starts of the rows' time span (a dozen comparisons per row): no
+  timezone support needed in SQLite. A bucket never crosses a local month (it starts on a
+  Monday or a 1st), so its month and its year follow from its day number (a ``CASE`` over the
+  aggregate), and a 1 km or 5 km cell from its 250 m cell (``floor(cx / 4)``, ``/ 20``).
 * **Rebuild.** :func:`rebuild` counts everything again (``tryggkarta db recount``): after a
   change of ``TRYGGKARTA_TIMEZONE``, or rows written outside the store's write paths.
-* **The month roll-up.** ``incident_month_counts`` (migration 0017) holds the same counts per
-  1 km cell and local calendar month (:data:`MONTHS`), for maps of a region or the country.
-  Every write path above keeps both tables (:data:`DAYS` and :data:`MONTHS`, each a
-  :class:`Rollup`) in the same statement order and transaction.
+* **The roll-ups.** ``incident_month_counts`` (migration 0017) holds the same counts per
+  1 km cell and local calendar month (:data:`MONTHS`), for maps of a region or the country;
+  ``incident_year_counts`` (migration 0019) per 5 km cell and local calendar year
+  (:data:`YEARS`), for tiles of all history at region zoom. Every write path above keeps all
+  tables (:data:`DAYS`, :data:`MONTHS`, :data:`YEARS`, each a :class:`Rollup`) in the same
+  statement order and transaction.
 """
 
 from __future__ import annotations
@@ -31,11 +38,33 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import and_, case, delete, false, func, literal, literal_column, select, text, true
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS
-from tryggkarta.store.models import Incident, IncidentCellCount, IncidentMonthCount
+from tryggkarta.store.models import (
+    Incident,
+    IncidentCellCount,
+    IncidentMonthCount,
+    IncidentYearCount,
+)
 from tryggkarta.store.types import cell_floor
 
 if TYPE_CHECKING:
@@ -48,6 +77,9 @@ TABLE = IncidentCellCount.__table__
 MONTH_TABLE = IncidentMonthCount.__table__
 #: The cell size of the month roll-up.
 MONTH_CELL = 1000.0
+YEAR_TABLE = IncidentYearCount.__table__
+#: The cell size of the year roll-up.
+YEAR_CELL = 5000.0
 
 
 def _zone(tz: ZoneInfo | None) -> ZoneInfo:
@@ -129,15 +161,23 @@ def month_buckets(
     return epochs, numbers
 
 
+def is_year_start(moment: datetime, tz: ZoneInfo | None = None) -> bool:
+    """Whether ``moment`` (aware) is local midnight of the first of January."""
+    zone = _zone(tz)
+    d = moment.astimezone(zone).date()
+    return d.month == 1 and d.day == 1 and _local_midnight(d, zone) == moment.astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class Rollup:
-    """One kept count table: its cell size, time column and buckets."""
+    """One kept count table: its cell size, time column and buckets.
+
+    Each bucket is a whole number of the 250 m counts' buckets (:func:`bucket_start`), and
+    each cell a whole number of their 250 m cells: the table is filled from their keys."""
 
     table: Any
     cell: float
     column: str
-    #: (epochs, numbers) of the buckets covering [t_min, t_max] (see :func:`buckets`)
-    spans: Callable[[float, float, ZoneInfo | None], tuple[list[int], list[int]]]
     #: the first local day of the bucket holding a local day
     start_of: Callable[[date], date]
     #: the bucket number of its first local day
@@ -145,11 +185,13 @@ class Rollup:
 
 
 #: 250 m cells per week-or-month bucket (``incident_cell_counts``, migration 0012).
-DAYS = Rollup(TABLE, CELL, "day", buckets, bucket_start, lambda d: (d - EPOCH).days)
+DAYS = Rollup(TABLE, CELL, "day", bucket_start, lambda d: (d - EPOCH).days)
 #: 1 km cells per local calendar month (``incident_month_counts``, migration 0017).
-MONTHS = Rollup(
-    MONTH_TABLE, MONTH_CELL, "month", month_buckets, lambda d: d.replace(day=1), month_number
-)
+MONTHS = Rollup(MONTH_TABLE, MONTH_CELL, "month", lambda d: d.replace(day=1), month_number)
+#: 5 km cells per local calendar year (``incident_year_counts``, migration 0019).
+YEARS = Rollup(YEAR_TABLE, YEAR_CELL, "year", lambda d: d.replace(month=1, day=1), lambda d: d.year)
+#: Every kept table, in the order every writer fills them (and so locks their rows).
+ROLLUPS = (DAYS, MONTHS, YEARS)
 
 
 def present(session: Session) -> tuple[Rollup, ...]:
@@ -157,7 +199,33 @@ def present(session: Session) -> tuple[Rollup, ...]:
     from sqlalchemy import inspect
 
     inspector = inspect(session.connection())
-    return tuple(r for r in (DAYS, MONTHS) if inspector.has_table(r.table.name))
+    return tuple(r for r in ROLLUPS if inspector.has_table(r.table.name))
+
+
+#: The incidents of one write, counted once at the 250 m counts' keys (a temporary table:
+#: one per connection, dropped when the counts are filled).
+_DELTA = Table(
+    "tk_count_delta",
+    MetaData(),
+    Column("mc", String(4), nullable=False),
+    Column("st", SmallInteger, nullable=False),
+    Column("dy", Integer, nullable=False),
+    Column("gr", String(20), nullable=False),
+    Column("ccx", Integer, nullable=False),
+    Column("ccy", Integer, nullable=False),
+    Column("n", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _bucket_of(rollup: Rollup, days: Sequence[int], col: Any) -> Any:
+    """The ``rollup``'s bucket number of the 250 m counts' bucket ``col`` (a day number
+    among ``days``, ascending): a CASE on the days where the bucket changes."""
+    if rollup.column == DAYS.column:
+        return col
+    numbers = [rollup.number(rollup.start_of(EPOCH + timedelta(days=int(d)))) for d in days]
+    starts = [i for i, n in enumerate(numbers) if i == 0 or n != numbers[i - 1]]
+    return _tree(col, [days[i] for i in starts], [numbers[i] for i in starts], 0, len(starts))
 
 
 def _tree(col: Any, epochs: Sequence[int], days: Sequence[int], lo: int, hi: int) -> Any:
@@ -187,10 +255,17 @@ def _apply(
     sign: int,
     tz: ZoneInfo | None = None,
     rollups: Sequence[Rollup] | None = None,
+    since: dict[str, int] | None = None,
 ) -> int:
     """Add (``sign`` +1) or take away (−1) the incidents matching ``where`` from the kept
     counts (``rollups``, default: every table the store has), in the session's transaction.
-    Returns the number of count rows touched."""
+    ``since`` (column → day number) limits a table to the incidents of that local day and
+    later (retention's cut bucket). Returns the number of count rows touched.
+
+    The incidents are read once, into a temporary aggregate at the 250 m counts' keys;
+    every table is filled from it in primary-key order (every writer locks count rows in
+    the same order: a HashAggregate would hand them over in any order, and two writers
+    could deadlock)."""
     c = Incident.__table__.c
     targets = present(session) if rollups is None else tuple(rollups)
     if not targets:
@@ -207,27 +282,44 @@ def _apply(
         session.execute(text("SET LOCAL work_mem = '64MB'"))
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    epochs, days = buckets(float(span[0]), float(span[1]), tz)
     street = case((c.precision.in_(STREET_LEVEL_PRECISIONS), literal(1)), else_=literal(0))
     keys = ("mc", "st", "dy", "gr", "ccx", "ccy")
+    counted = (
+        select(
+            func.coalesce(c.municipality_code, literal("")).label("mc"),
+            street.label("st"),
+            _tree(c.t_epoch, epochs, days, 0, len(days)).label("dy"),
+            _group_expr(c.category).label("gr"),
+            cell_floor(c.x / CELL).label("ccx"),
+            cell_floor(c.y / CELL).label("ccy"),
+            (literal(int(sign)) * func.count()).label("n"),
+        )
+        .where(where)
+        .group_by(*(literal_column(k) for k in keys))
+    )
+    connection = session.connection()
+    _DELTA.drop(connection, checkfirst=True)
+    _DELTA.create(connection)
+    session.execute(_DELTA.insert().from_select([*keys, "n"], counted))
+    d = _DELTA.c
     touched = 0
     for rollup in targets:
-        epochs, numbers = rollup.spans(float(span[0]), float(span[1]), tz)
-        query = (
-            select(
-                func.coalesce(c.municipality_code, literal("")).label("mc"),
-                street.label("st"),
-                _tree(c.t_epoch, epochs, numbers, 0, len(numbers)).label("dy"),
-                _group_expr(c.category).label("gr"),
-                cell_floor(c.x / rollup.cell).label("ccx"),
-                cell_floor(c.y / rollup.cell).label("ccy"),
-                (literal(int(sign)) * func.count()).label("cnt"),
-            )
-            .where(where)
-            .group_by(*(literal_column(k) for k in keys))
-        )
-        # In the primary key's order: every writer locks count rows in the same order (a
-        # HashAggregate would hand them over in any order, and two writers could deadlock).
-        query = query.order_by(*(literal_column(k) for k in keys))
+        k = int(rollup.cell / CELL)
+        cx = d.ccx if k == 1 else cell_floor(d.ccx / literal(float(k)))
+        cy = d.ccy if k == 1 else cell_floor(d.ccy / literal(float(k)))
+        columns = [d.mc, d.st, _bucket_of(rollup, days, d.dy), d.gr, cx, cy]
+        # names unlike the aggregate's columns (a GROUP BY name is a column first)
+        labels = ("k_mc", "k_st", "k_b", "k_gr", "k_x", "k_y")
+        query = select(*(col.label(key) for col, key in zip(columns, labels, strict=True)))
+        if rollup.column == DAYS.column:  # the aggregate's own keys: one row each already
+            query = query.add_columns(d.n)
+        else:
+            query = query.add_columns(func.sum(d.n).label("k_n"))
+            query = query.group_by(*(literal_column(key) for key in labels))
+        if since is not None and rollup.column in since:
+            query = query.where(d.dy >= int(since[rollup.column]))
+        query = query.order_by(*(literal_column(key) for key in labels))
         table = rollup.table
         names = ["municipality_code", "street", rollup.column, "grp", "cx", "cy", "n"]
         stmt = dialect_insert(table).from_select(names, query)
@@ -235,8 +327,13 @@ def _apply(
             index_elements=names[:-1], set_={"n": table.c.n + stmt.excluded.n}
         )
         touched += int(session.execute(stmt).rowcount or 0)
-        if sign < 0:
-            session.execute(delete(table).where(table.c.n <= 0))
+        if sign < 0:  # emptied rows, among the buckets just written (the bucket index)
+            column = table.c[rollup.column]
+            written = sorted(
+                {rollup.number(rollup.start_of(EPOCH + timedelta(days=x))) for x in days}
+            )
+            session.execute(delete(table).where(column.in_(written), table.c.n <= 0))
+    _DELTA.drop(connection)
     if dialect == "postgresql":
         session.execute(text("RESET work_mem"))
     return touched
@@ -293,28 +390,34 @@ def remove_before(session: Session, cutoff: datetime, tz: ZoneInfo | None = None
     """Retention: take the incidents with ``occurred_at < cutoff`` out of the counts, before
     they are deleted (same transaction); returns the count rows deleted or changed.
 
-    Buckets (months, in the month roll-up) that end before the cut go whole (one DELETE,
-    no incident read: a dropped year's partition is never scanned); the bucket the cut
-    falls in loses only its older incidents, counted as :func:`subtract_where` does.
+    Buckets (months in the month roll-up, years in the year roll-up) that end before the cut
+    go whole (one DELETE, no incident read: a dropped year's partition is never scanned);
+    the bucket the cut falls in loses only its older incidents. Those are read once, from
+    the start of the longest cut bucket (the year's), and each table takes away those of
+    its own cut bucket (:func:`_apply`'s ``since``).
     """
     zone = _zone(tz)
+    tables = present(session)
+    starts = {r.column: r.start_of(cutoff.astimezone(zone).date()) for r in tables}
+    cut = [r for r in tables if _local_midnight(starts[r.column], zone) < cutoff]
     touched = 0
-    for rollup in present(session):
-        start = rollup.start_of(cutoff.astimezone(zone).date())
-        start_at = _local_midnight(start, zone)
-        if start_at < cutoff:
-            c = Incident.__table__.c
-            touched += _apply(
-                session,
-                and_(c.occurred_at >= start_at, c.occurred_at < cutoff),
-                -1,
-                zone,
-                rollups=(rollup,),
-            )
-        if session.get_bind().dialect.name == "postgresql":
-            lock_counts(session)
+    if cut:
+        first = _local_midnight(min(starts[r.column] for r in cut), zone)
+        c = Incident.__table__.c
+        touched += _apply(
+            session,
+            and_(c.occurred_at >= first, c.occurred_at < cutoff),
+            -1,
+            zone,
+            rollups=cut,
+            since={r.column: (starts[r.column] - EPOCH).days for r in cut},
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        lock_counts(session)
+    for rollup in tables:
         column = rollup.table.c[rollup.column]
-        gone = session.execute(delete(rollup.table).where(column < rollup.number(start)))
+        start = rollup.number(starts[rollup.column])
+        gone = session.execute(delete(rollup.table).where(column < start))
         touched += int(gone.rowcount or 0)
     return touched
 
@@ -538,6 +641,39 @@ def month_where(filters: Any, tz: ZoneInfo | None = None) -> list[Any] | None:
         clauses.append(c.month < number(filters.end))
     kinds = _kind_clauses(MONTH_TABLE, filters)
     return None if kinds is None else clauses + kinds
+
+
+def year_where(filters: Any, tz: ZoneInfo | None = None) -> list[Any] | None:
+    """As :func:`coarse_where`, on the year roll-up: the period must be whole local
+    calendar years (:func:`is_year_start` ends, or none); None otherwise."""
+    if _unanswerable(filters):
+        return None
+    zone = _zone(tz)
+    c = YEAR_TABLE.c
+    clauses: list[Any] = []
+    for moment in (filters.start, filters.end):
+        if moment is not None and not is_year_start(moment, zone):
+            return None
+
+    def number(moment: datetime) -> int:
+        return moment.astimezone(zone).year
+
+    if filters.start is not None and filters.end is not None:
+        y0, y1 = number(filters.start), number(filters.end)
+        clauses.append(c.year.in_(list(range(y0, y1))) if y1 > y0 else false())
+    elif filters.start is not None:
+        clauses.append(c.year >= number(filters.start))
+    elif filters.end is not None:
+        clauses.append(c.year < number(filters.end))
+    kinds = _kind_clauses(YEAR_TABLE, filters)
+    return None if kinds is None else clauses + kinds
+
+
+def year_cells(size: float, where: list[Any], box: tuple[int, int, int, int] | None = None) -> Any:
+    """``SELECT ix, iy, n``: incidents per ``size``-metre cell (a whole multiple of 5 km)
+    from the year roll-up under ``where`` (:func:`year_where`), for the cells of ``box`` as
+    in :func:`coarse_cells`."""
+    return _cells_of(YEAR_TABLE, YEAR_CELL, size, where, box)
 
 
 def month_cells(size: float, where: list[Any], box: tuple[int, int, int, int] | None = None) -> Any:

@@ -259,6 +259,42 @@ class IncidentMonthCount(Base):
     n: Mapped[int] = mapped_column(Integer)
 
 
+class IncidentYearCount(Base):
+    """Incidents per 5 km cell, local calendar year and category group: the region roll-up.
+
+    Kept current with :class:`IncidentCellCount` and :class:`IncidentMonthCount` by the same
+    write paths (:mod:`tryggkarta.store.cellcounts`), for tiles of a region or the country
+    (5 km cells, zoom 7 or less) over whole years or all history, which would otherwise sum
+    every month of the 1 km roll-up. ``year`` is the local calendar year (e.g. 2025);
+    ``cx``/``cy`` are ``floor(x / 5000)``/``floor(y / 5000)``. Migration 0019.
+    """
+
+    __tablename__ = "incident_year_counts"
+    #: a period's years in a box of cells, and a box of cells over all history
+    __table_args__ = (
+        Index(
+            "ix_incident_year_counts_year_cell",
+            "year",
+            "cx",
+            "cy",
+            postgresql_include=["n", "street", "grp", "municipality_code"],
+        ),
+        Index(
+            "ix_incident_year_counts_cell",
+            "cx",
+            "cy",
+            postgresql_include=["n", "year", "street", "grp", "municipality_code"],
+        ),
+    )
+    municipality_code: Mapped[str] = mapped_column(String(4), primary_key=True)
+    street: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grp: Mapped[str] = mapped_column(String(20), primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class SurveyCampaign(Base):
     """A survey: imported answers name one, and a form campaign (``slug`` set) collects them.
 

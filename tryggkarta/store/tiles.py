@@ -10,16 +10,19 @@ features whatever the data size.
 * **lower zooms**: counts per cell, one feature per occupied cell at its centre (layer
   ``cells``: ``n``, ``cell``): 250 m at z 10-12, 1 km at z 8-9, 5 km below
   (:func:`cell_for_zoom`). A cell is counted whole (the tile's box is widened to whole
-  cells), so a cell on a tile's edge has the same count in both tiles. At 1 km and 5 km
-  the counts come from the month roll-up (``incident_month_counts``, 1 km cells per local
-  month: :func:`~.cellcounts.month_cells`) when the filters are whole months (or no
-  period); otherwise, and at 250 m, from the kept per-250 m, per-bucket counts
+  cells), so a cell on a tile's edge has the same count in both tiles. At 5 km the counts
+  come from the year roll-up (``incident_year_counts``, 5 km cells per local year:
+  :func:`~.cellcounts.year_cells`) when the filters are whole years (or no period: the
+  regional police page's all history); at 1 km and 5 km from the month roll-up
+  (``incident_month_counts``, 1 km cells per local month: :func:`~.cellcounts.month_cells`)
+  when the filters are whole months (or no period); otherwise, and at 250 m, from the kept
+  per-250 m, per-bucket counts
   (``incident_cell_counts``, :func:`~.cellcounts.coarse_cells`: a 1 km cell is 4 × 4 of
   them) when the filters are
   whole buckets, whole category groups, street level or not and municipalities — a map's
   year, quarter or 52 weeks — and otherwise from the grid count's SQL over the incidents
   (``GROUP BY`` the integer cell, the same ``cell_floor`` expression as
-  :func:`~.grid.grid_counts`). All three give the same tile; ``Tile.source`` (the
+  :func:`~.grid.grid_counts`). All four give the same tile; ``Tile.source`` (the
   ``X-Tile-Source`` header) says which answered.
 
 PostGIS builds the tile in SQL (``ST_AsMVT`` / ``ST_AsMVTGeom`` over the GiST index, the
@@ -62,7 +65,8 @@ class Tile:
     kind: str  # "points" or "cells"
     features: int
     cell: float | None
-    #: where cell counts came from: "months" (incident_month_counts), "counts"
+    #: where cell counts came from: "years" (incident_year_counts), "months"
+    #: (incident_month_counts), "counts"
     #: (incident_cell_counts) or "scan" (incidents)
     source: str = "scan"
 
@@ -113,11 +117,13 @@ def incident_tile(
     *,
     from_counts: bool = True,
     from_months: bool = True,
+    from_years: bool = True,
 ) -> Tile:
     """The vector tile ``z/x/y`` of the incidents that match ``filters``.
 
     ``from_counts=False`` always counts cells over the incidents, ``from_months=False``
-    never reads the month roll-up (tests compare the three).
+    never reads the month or year roll-up, ``from_years=False`` never the year roll-up
+    (tests compare the four).
     """
     check_tile(z, x, y)
     filters = filters or Filters()
@@ -136,6 +142,12 @@ def incident_tile(
         cell = 250.0
     if chosen.bbox is None and chosen.polygon is None:  # whole cells around the tile
         box = _cell_box(bounds, cell)
+        if from_counts and from_months and from_years and cell >= cellcounts.YEAR_CELL:
+            tables = has_counts(db, cellcounts.YEAR_TABLE.name)
+            where = cellcounts.year_where(chosen) if tables else None
+            if where is not None:
+                counted = cellcounts.year_cells(cell, where, box)
+                return _cells_from_counts(db, z, x, y, counted, cell, "years")
         if from_counts and from_months and cell >= cellcounts.MONTH_CELL:
             tables = has_counts(db, cellcounts.MONTH_TABLE.name)
             where = cellcounts.month_where(chosen) if tables else None
@@ -173,7 +185,8 @@ _COUNTS_TABLE: dict[tuple[int, str], bool] = {}
 
 def has_counts(db: Database, name: str) -> bool:
     """Whether the store has the kept count table ``name`` (``incident_cell_counts``,
-    migration 0012; ``incident_month_counts``, 0017), asked once per engine."""
+    migration 0012; ``incident_month_counts``, 0017; ``incident_year_counts``, 0019), asked
+    once per engine."""
     key = (id(db.engine), name)
     if key not in _COUNTS_TABLE:
         from sqlalchemy import inspect
@@ -242,7 +255,7 @@ def _cells_from_counts(
     db: Database, z: int, x: int, y: int, counted: Select, size: float, source: str
 ) -> Tile:
     """The cells tile from ``SELECT ix, iy, n`` over the kept counts (``source``:
-    "counts" or "months")."""
+    "counts", "months" or "years")."""
     if db.is_postgis:
         return _cells_tile(db, z, x, y, counted, size, source)
     with db.engine.connect() as conn:
