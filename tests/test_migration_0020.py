@@ -21,7 +21,7 @@ def test_0020_keeps_releases_from_the_upgrade_on(engine, request, tmp_path) -> N
 
     rule = disclosure.Rule(5, 5)
     with empty_store(engine, request, tmp_path, "mig20") as (old, cfg):
-        command.upgrade(cfg, "0018")
+        command.upgrade(cfg, "0019")
         with old.session() as s:
             ds = Dataset(layer="incidents", name="before", checksum="before")
             s.add(ds)
@@ -38,7 +38,7 @@ def test_0020_keeps_releases_from_the_upgrade_on(engine, request, tmp_path) -> N
         with old.engine.connect() as conn:
             kept = conn.execute(text("SELECT n_cells FROM published_releases")).scalars().all()
         assert kept == [rel.n_cells]
-        command.downgrade(cfg, "0018")
+        command.downgrade(cfg, "0019")
         assert "published_releases" not in inspect(old.engine).get_table_names()
         assert count(old, "incidents") == 500
         disclosure._CACHE.clear()

@@ -7,7 +7,7 @@ table starts empty: releases are computed again on first use or by
 ``tryggkarta releases refresh``, so there are no existing rows to fill.
 
 Revision ID: 0020
-Revises: 0018 (the lead rechains it after 0019)
+Revises: 0019
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
