@@ -216,22 +216,21 @@ def test_decision_becomes_a_measure_once(db) -> None:
             svc.measure_from_decision(s, 9999)
 
 
-def test_a_project_measure_becomes_a_measure_once(db) -> None:
-    """A planner's ticked safety measure becomes a planned register measure of the same kind
-    on the project's area (origin "project"), once; one the register has no kind for is
-    "ovrigt"; an unknown or out-of-reach project measure is not found."""
+def add_project(
+    db, name: str, area, measures: list[tuple[str, str]], code: str | None = None
+) -> tuple[int, list[int]]:
+    """A stored project over ``area`` (a polygon in the working CRS) with the safety measures
+    its planner ticked (key, evidence): its id and the project measures' ids."""
     import shapely
 
-    from tryggkarta.services.municipalities import Reach
     from tryggkarta.store.models import Project, ProjectMeasure
 
-    area = shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)
     with db.session() as s:
         project = Project(
-            dedup_key="p-1",
-            name="Parkstråket",
+            dedup_key=f"p-{name}",
+            name=name,
             status="pagaende",
-            municipality_code="1495",
+            municipality_code=code,
             geom_wkb=shapely.to_wkb(area),
             minx=area.bounds[0],
             miny=area.bounds[1],
@@ -240,12 +239,24 @@ def test_a_project_measure_becomes_a_measure_once(db) -> None:
         )
         s.add(project)
         s.flush()
-        light = ProjectMeasure(project_id=project.id, measure="belysning", evidence="Mörkt")
-        traffic = ProjectMeasure(project_id=project.id, measure="trafiksakerhet")
-        s.add_all([light, traffic])
+        rows = [ProjectMeasure(project_id=project.id, measure=k, evidence=e) for k, e in measures]
+        s.add_all(rows)
         s.flush()
-        ids = project.id, light.id, traffic.id
-    pid, lid, tid = ids
+        return project.id, [r.id for r in rows]
+
+
+def test_a_project_measure_becomes_a_measure_once(db) -> None:
+    """A planner's ticked safety measure becomes a planned register measure of the same kind
+    on the project's area (origin "project"), once; one the register has no kind for is
+    "ovrigt"; an unknown or out-of-reach project measure is not found."""
+    import shapely
+
+    from tryggkarta.services.municipalities import Reach
+
+    area = shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)
+    pid, (lid, tid) = add_project(
+        db, "Parkstråket", area, [("belysning", "Mörkt"), ("trafiksakerhet", "")], "1495"
+    )
     with db.session() as s:
         m, created = svc.measure_from_project(s, lid, srid=db.srid)
         assert created and m.origin == "project" and m.project_id == pid

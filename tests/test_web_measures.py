@@ -184,26 +184,11 @@ def test_a_project_measure_becomes_a_measure_from_the_project_page(client, auth,
     who keep the register, creates it once (audited) and then links the measure instead."""
     import shapely
 
-    from tryggkarta.store.models import AuditLog, Project, ProjectMeasure
+    from tests.test_services_measures import add_project
+    from tryggkarta.store.models import AuditLog
 
     area = shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)
-    with db.session() as s:
-        project = Project(
-            dedup_key="p-web",
-            name="Torgets ombyggnad",
-            status="pagaende",
-            geom_wkb=shapely.to_wkb(area),
-            minx=area.bounds[0],
-            miny=area.bounds[1],
-            maxx=area.bounds[2],
-            maxy=area.bounds[3],
-        )
-        s.add(project)
-        s.flush()
-        pm = ProjectMeasure(project_id=project.id, measure="siktlinjer")
-        s.add(pm)
-        s.flush()
-        pid, pmid = project.id, pm.id
+    pid, (pmid,) = add_project(db, "Torgets ombyggnad", area, [("siktlinjer", "")])
     auth.login("planner")  # a planner ticks measures but does not keep the register
     html = client.get(f"/projekt/{pid}").get_data(as_text=True)
     assert "Gör till insats" not in html

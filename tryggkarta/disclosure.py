@@ -664,25 +664,9 @@ def incident_release(
     )
 
     def compute() -> Release | None:
-        kept = None
-        if releases.keepable(rule) and from_counts and not dense:
-            kept = releases.key_for(
-                "incidents", municipality_code, period, rule, with_trend, version
-            )
-            got = releases.load(db, kept, period, rule)
-            if got is not None:
-                return got
-        started = perf_counter()
-        release = build()
-        if kept is not None and release is not None:
-            releases.keep(
-                db,
-                kept,
-                release,
-                1000 * (perf_counter() - started),
-                lambda: _versions(db, ("incidents",)) == version,
-            )
-        return release
+        keep = from_counts and not dense
+        spec = ("incidents", municipality_code, period, rule, with_trend, version)
+        return _kept_or_built(db, spec, build, keep)
 
     def build() -> Release | None:
         periods = [period, previous(period)] if with_trend else [period]
@@ -709,6 +693,33 @@ def incident_release(
     return _cached(key, compute)  # type: ignore[arg-type]
 
 
+def _kept_or_built(
+    db: Database, spec: tuple, build: Callable[[], Release | None], keep: bool
+) -> Release | None:
+    """The release kept in the database for ``spec`` (layer, municipality, period, rule, with
+    trend, data version), else ``build()`` it and keep it — below raw detail only, and only
+    when the data version did not change while it was built (:mod:`tryggkarta.store.releases`).
+    ``keep=False`` (the scan and dense checks) always builds and keeps nothing."""
+    layer, municipality_code, period, rule, with_trend, version = spec
+    kept = None
+    if keep and releases.keepable(rule):
+        kept = releases.key_for(layer, municipality_code, period, rule, with_trend, version)
+        got = releases.load(db, kept, period, rule)
+        if got is not None:
+            return got
+    started = perf_counter()
+    release = build()
+    if kept is not None and release is not None:
+        releases.keep(
+            db,
+            kept,
+            release,
+            1000 * (perf_counter() - started),
+            lambda: _versions(db, (layer,)) == version,
+        )
+    return release
+
+
 def survey_release(
     db: Database, municipality_code: str | None, rule: Rule, *, dense: bool = False
 ) -> Release | None:
@@ -723,23 +734,8 @@ def survey_release(
     key = ("survey", str(db.engine.url), id(db), municipality_code, rule, dense, version)
 
     def compute() -> Release | None:
-        kept = None
-        if releases.keepable(rule) and not dense:
-            kept = releases.key_for("survey", municipality_code, None, rule, False, version)
-            got = releases.load(db, kept, None, rule)
-            if got is not None:
-                return got
-        started = perf_counter()
-        release = build()
-        if kept is not None and release is not None:
-            releases.keep(
-                db,
-                kept,
-                release,
-                1000 * (perf_counter() - started),
-                lambda: _versions(db, ("survey",)) == version,
-            )
-        return release
+        spec = ("survey", municipality_code, None, rule, False, version)
+        return _kept_or_built(db, spec, build, not dense)
 
     def build() -> Release | None:
         base = Filters(municipality_code=municipality_code)
