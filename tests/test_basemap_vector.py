@@ -395,12 +395,16 @@ def test_without_a_background_every_map_draws_the_context(db) -> None:
     assert '"_label"' not in html
 
 
-def test_the_context_is_public_and_empty_without_areas(sqlite_db) -> None:
+def test_the_context_is_public_and_scbs_outlines_without_areas(sqlite_db) -> None:
+    """Nothing imported: the context is SCB's outlines of the installation's municipalities
+    (the whole country here, unnamed), public and cacheable."""
     from tryggkarta import policy
 
     assert policy.ROUTES["basemap.context"] is policy.Action.OPEN
     r = _app(sqlite_db, tile_url="none").test_client().get("/basemap/kontext.geojson")
-    assert r.status_code == 200 and r.get_json() == {"type": "FeatureCollection", "features": []}
+    features = r.get_json()["features"]
+    assert r.status_code == 200 and len(features) == 290
+    assert {f["properties"]["kind"] for f in features} == {"municipality"}
     assert "public" in r.headers["Cache-Control"]
 
 
