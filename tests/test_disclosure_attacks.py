@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from tests.demodata import demo_into
 from tryggkarta import disclosure
-from tryggkarta.demo import COMMENTS, DEMO_PASSWORD, load_demo
+from tryggkarta.demo import COMMENTS, DEMO_PASSWORD
 from tryggkarta.disclosure import CATEGORY_GROUPS, GROUP_OF, Rule
 from tryggkarta.domain import STREET_LEVEL_PRECISIONS, Detail
 from tryggkarta.store import Filters
@@ -111,7 +112,7 @@ def test_the_attacker_pins_exact_counts_without_rounding() -> None:
 
 @pytest.fixture
 def demo(db):
-    load_demo(db)
+    demo_into(db)
     return db
 
 

@@ -103,9 +103,9 @@ def test_the_kept_release_is_the_computed_one(national, no_computing) -> None:
 
 def test_the_kept_survey_release_is_the_computed_one(db, no_computing) -> None:
     """Survey answers of the demo: counts, unsafe counts, bands and reasons read back."""
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
 
-    load_demo(db)
+    demo_into(db)
     computed = disclosure.survey_release(db, None, RULE)
     assert computed is not None and computed.values["reasons"]
     disclosure._CACHE.clear()
@@ -217,13 +217,13 @@ def test_keeping_twice_writes_once_and_old_versions_are_pruned(national, monkeyp
 def test_the_attacks_find_nothing_on_the_kept_path(db, no_computing) -> None:
     """The period and category differencing attack of tests/test_disclosure_attacks.py,
     replayed with every release read from the database."""
+    from tests.demodata import demo_into
     from tests.test_disclosure_attacks import (
         _periods,
         test_period_and_category_differencing_finds_nothing,
     )
-    from tryggkarta.demo import load_demo
 
-    load_demo(db)
+    demo_into(db)
     year, quarters = _periods(db)
     for p in (year, *quarters):
         disclosure.incident_release(db, None, p, RULE, with_trend=False)
@@ -412,10 +412,10 @@ def test_the_web_import_refreshes_and_the_page_reads_the_kept_release(app, db, m
 
 
 def test_the_refresh_command(db, runner, monkeypatch) -> None:
+    from tests.demodata import demo_into
     from tryggkarta import cli as main_cli
-    from tryggkarta.demo import load_demo
 
-    load_demo(db)
+    demo_into(db)
     monkeypatch.setattr(main_cli, "get_database", lambda **_kw: db)
     out = runner.invoke(main_cli.main, ["releases", "refresh"])
     assert out.exit_code == 0, out.output

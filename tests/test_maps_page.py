@@ -213,12 +213,12 @@ def test_vendor_assets_are_served_with_cache_headers(client) -> None:
 
 def test_start_page_shows_the_forecast_layer_with_its_pai(sqlite_app):
     """Once computed, the default hotspot layer is on the page from the start and says its method and PAI."""
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
     from tryggkarta.services.forecast import forecast_layer
     from tryggkarta.store import Filters
 
     db = sqlite_app.extensions["tryggkarta.db"]
-    load_demo(db)
+    demo_into(db)
     client = sqlite_app.test_client()
 
     def text(path: str) -> str:  # the legend sits in JSON-escaped script text

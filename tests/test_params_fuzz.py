@@ -59,30 +59,27 @@ VALID = {
     "page": "1",
 }
 
-HOSTILE = (
-    "9999-12-31",
-    "0000-01-01",
-    "10000-01-01",
-    "2025-02-30",
-    "2026-W99",
-    "0001-W01",
-    "1900-W01",
-    "99999999999999999999999",
-    "-5",
-    "nan",
-    "-inf",
-    "1e309",
-    "abc",
-    "²",
-    "٣٤",
-    "a\nb",
-    "\x00",
-    "ö" * 300,
-    "13.3,58.3,13.5",
-    "200,100,-200,-100",
-    "nan,nan,nan,nan",
-    "-inf,-inf,inf,inf",
-)
+#: Hostile values by the kind of parameter they attack, and a few any parameter gets.
+ANY = ("abc", "²", "٣٤", "a\nb", "\x00", "ö" * 300, "-5", "99999999999999999999999")
+DATES = ("9999-12-31", "0000-01-01", "10000-01-01", "2025-02-30")
+WEEKS = ("2026-W99", "0001-W01", "1900-W01")
+NUMBERS = ("nan", "-inf", "1e309")
+BOXES = ("13.3,58.3,13.5", "200,100,-200,-100", "nan,nan,nan,nan", "-inf,-inf,inf,inf")
+HOSTILE = ANY + DATES + WEEKS + NUMBERS + BOXES
+#: The names whose kind is known; any other name gets one of each kind besides ``ANY``.
+KINDS = {
+    "from": DATES,
+    "to": DATES,
+    "datetime": (*DATES, "2025-01-01/..", "../9999-12-31"),
+    "week": (*WEEKS, "9999-12-31"),
+    "bbox": BOXES + NUMBERS,
+}
+UNKNOWN = ("9999-12-31", "2025-02-30", "2026-W99", "nan", "1e309", "13.3,58.3,13.5")
+
+
+def hostile(name: str) -> tuple[str, ...]:
+    """The hostile values a parameter called ``name`` is tried with."""
+    return ANY + KINDS.get(name, UNKNOWN if name not in VALID else NUMBERS)
 
 
 class _Recording(ImmutableMultiDict):
@@ -153,10 +150,10 @@ def _paths(app, shared_id: int) -> list[str]:
 
 @pytest.fixture
 def fuzz_app(sqlite_db):
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
     from tryggkarta.web import create_app
 
-    load_demo(sqlite_db)
+    demo_into(sqlite_db)
     app = create_app({"settings": sqlite_db.settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
     app.extensions["tryggkarta.db"] = sqlite_db
     app.request_class = _RecordingRequest
@@ -186,14 +183,16 @@ TEXT_NAMES = {"district", "lang", "user", "action", "layer", "detail", "next", "
 TEXT = ("a\nb", "\x00", "ö" * 300, "<script>", "9999-12-31")
 
 #: A smaller set for the roles whose pages differ only in detail level (time on 2 cores).
-CORE = ("9999-12-31", "2025-02-30", "99999999999999999999999", "-5", "nan", "²", "a\nb", "\x00")
+#: One of each kind: a date past the calendar, a number past any integer, not a number, a
+#: NUL byte (the anonymous visitor and the admin get every value above).
+CORE = ("9999-12-31", "99999999999999999999999", "nan", "\x00")
 
 
 @pytest.mark.parametrize(
     ("role", "values"),
     [
-        (None, HOSTILE),
-        ("admin", HOSTILE),
+        (None, None),
+        ("admin", None),
         *[(role, CORE) for role in ("partner", "planner", "municipality", "police")],
     ],
 )
@@ -213,7 +212,7 @@ def test_no_hostile_parameter_gives_a_server_error(fuzz_app, sqlite_db, role, va
             client.get(path, query_string=VALID)
         names = sorted(_Recording.seen)
         for name in names:
-            for value in TEXT if name in TEXT_NAMES else values:
+            for value in TEXT if name in TEXT_NAMES else (values or hostile(name)):
                 response = client.get(path, query_string={name: value})
                 if response.status_code >= 500:
                     failures.append((path, name, value[:20], response.status_code))
@@ -273,7 +272,7 @@ def test_no_hostile_form_value_gives_a_server_error(fuzz_app, sqlite_db) -> None
         client.post(path, data={})
         client.post(path, data=VALID_FORM)
         for name in sorted(_Recording.seen):
-            for value in HOSTILE:
+            for value in hostile(name):
                 response = client.post(path, data={**VALID_FORM, name: value})
                 if response.status_code >= 500:
                     failures.append((path, name, value[:20], response.status_code))

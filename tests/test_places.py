@@ -42,9 +42,9 @@ def _addresses(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def demo(db):
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
 
-    load_demo(db)
+    demo_into(db)
     return db
 
 
@@ -78,7 +78,7 @@ def test_the_demo_town_has_named_places(demo) -> None:
     from tryggkarta.demo import load_demo
     from tryggkarta.demo.generate import PLACES
 
-    load_demo(demo)
+    load_demo(demo)  # a real second load
     assert places.count_places(demo)["place"] == len(PLACES)
     hit = places.search(demo, "resecen")[0]
     assert hit["name"] == "Resecentrum" and hit["kind"] == "place"

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from tests.demodata import demo_into
 from tests.test_services_measures import demo_measure
 from tryggkarta import policy
-from tryggkarta.demo import COMMENTS, DEMO_PASSWORD, load_demo
+from tryggkarta.demo import COMMENTS, DEMO_PASSWORD
 from tryggkarta.domain import Detail, Role
 from tryggkarta.services.accounts import create_token
 from tryggkarta.services.public import allowed as collection_allowed
@@ -86,7 +87,7 @@ def test_policy_tables_are_consistent() -> None:
 @pytest.fixture
 def world(app, db):
     """The demo data, a shared map with a link, a token per role and a revoked token."""
-    load_demo(db)
+    demo_into(db)
     tokens: dict[str, str] = {}
     with db.session() as s:
         for role, username in USERS.items():
@@ -240,7 +241,7 @@ def test_route_role_matrix(app, db, world) -> None:
 
 
 def test_nav_shows_exactly_what_the_policy_allows(app, db) -> None:
-    load_demo(db)
+    demo_into(db)
     items = {
         "lagesbild": "/lagesbild/",
         "projects": "/projekt/",

@@ -115,10 +115,10 @@ def test_patrol_analysis_and_cells_share_the_vocabulary() -> None:
 
 def test_real_patrol_and_design_layers_read_well(sqlite_db) -> None:
     """The services' own output, through the map layer, as the map page shows it."""
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
     from tryggkarta.services.targets import design_layer, patrol_layer
 
-    load_demo(sqlite_db)
+    demo_into(sqlite_db)
     t = lambda s, **k: translate(s, "sv", **k)  # noqa: E731
     patrol = hotspot_layer(patrol_layer(sqlite_db).geojson, "patrol", "Patrull", t, "sv")
     for feature in patrol.layer.data["features"]:

@@ -41,9 +41,9 @@ def fc(*rings: list) -> str:
 
 @pytest.fixture
 def demo(db):
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
 
-    load_demo(db)
+    demo_into(db)
     return db
 
 

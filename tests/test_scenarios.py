@@ -26,9 +26,9 @@ RESE = (TOWN[0] + 350, TOWN[1] - 420)
 
 @pytest.fixture
 def demo(db):
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
 
-    load_demo(db)
+    demo_into(db)
     return db
 
 

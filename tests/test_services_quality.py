@@ -112,10 +112,10 @@ def test_patrol_leaves_the_pile_out(piled):
 
 
 def test_design_counts_leave_the_pile_out(piled):
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
     from tryggkarta.services.hotspots import design_layer
 
-    load_demo(piled)  # survey answers; the pile is still the data set's only default
+    demo_into(piled)  # survey answers; the pile is still the data set's only default
     layer = design_layer(piled)
     assert layer.summary["excluded_stacked"] == PILE
     station = _station(piled)

@@ -126,7 +126,7 @@ def test_a_release_over_four_far_apart_municipalities_has_every_occupied_cell(na
 def test_dense_and_sparse_give_the_same_release_for_a_municipality(national, code) -> None:
     """The former dense grid and the sparse path, from the kept counts and from a scan,
     incidents (with trends) and survey answers: the same cells, the same published values."""
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
 
     db = national
     published = 0
@@ -140,7 +140,7 @@ def test_dense_and_sparse_give_the_same_release_for_a_municipality(national, cod
             )
             assert_same_release(sparse, dense, (code, key, from_counts))
     assert published > 10
-    load_demo(db)  # the demo's survey answers (Skara) with reasons and shares
+    demo_into(db)  # the demo's survey answers (Skara) with reasons and shares
     for rule in (RULE, disclosure.rule_for(Detail.RAW, K)):
         sparse = disclosure.survey_release(db, None, rule)
         dense = disclosure.survey_release(db, None, rule, dense=True)
@@ -310,9 +310,9 @@ def test_coarser_survey_cells_publish_sums_and_bands_of_published_values(db) -> 
     values; a share band only where every published cell inside has its unsafe count
     published, made from those sums (so answers × band brackets a sum of published values,
     never a hidden count)."""
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
 
-    load_demo(db)
+    demo_into(db)
     fine = disclosure.survey_release(db, None, RULE)
     coarse = disclosure.coarser(fine, 4)
     at = disclosure._index_of(coarse.cx, coarse.cy, fine.cx // 4, fine.cy // 4)

@@ -86,3 +86,45 @@ def test_a_failing_test_still_drops_its_database(postgis_url: str, tmp_path: Pat
         n.startswith("tk_test_main_") and n.endswith(name.rsplit("_", 1)[1])
         for n in _databases(postgis_url)
     )
+
+
+def _contents(db) -> dict[str, list[tuple]]:  # noqa: ANN001 - a Database
+    """Every table's rows as text, sorted, without what a load stamps with its clock or a
+    random salt (times, password hashes, the report data sets' checksums), which a copy
+    keeps from its first load."""
+    from sqlalchemy import select
+
+    from tryggkarta.store import Base
+
+    out = {}
+    with db.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            cols = [
+                c
+                for c in table.columns
+                if c.name not in ("geom", "expires", "password_hash", "checksum")
+                and not c.name.endswith(("_at", "_time"))
+            ]
+            out[table.name] = sorted(tuple(map(str, row)) for row in conn.execute(select(*cols)))
+    return out
+
+
+def test_the_demo_copy_is_the_demo(db) -> None:  # noqa: ANN001 - the two-engine fixture
+    """The suite's copied demo (tests/demodata.py) holds exactly what load_demo writes: the
+    same rows with the same ids, and new rows get the next ids."""
+    from tests.conftest import empty_tables
+    from tests.demodata import demo_into
+    from tryggkarta.demo import load_demo
+
+    load_demo(db)
+    loaded = _contents(db)
+    empty_tables(db)
+    demo_into(db)  # the first in this process loads and keeps a copy, or refills from it
+    empty_tables(db)
+    demo_into(db)  # refilled from the copy
+    copied = _contents(db)
+    assert {k: len(v) for k, v in copied.items()} == {k: len(v) for k, v in loaded.items()}
+    assert copied == loaded
+    assert sum(len(v) for v in copied.values()) > 1000
+    load_demo(db)  # the demo loaded again over the copy: nothing new (idempotent, same keys)
+    assert {k: len(v) for k, v in _contents(db).items()} == {k: len(v) for k, v in loaded.items()}

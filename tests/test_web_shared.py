@@ -19,9 +19,9 @@ def db(sqlite_db):
 
 @pytest.fixture
 def demo(db):
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
 
-    load_demo(db)
+    demo_into(db)
     return db
 
 

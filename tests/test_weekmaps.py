@@ -20,9 +20,9 @@ KEY = re.compile(r"^[A-Za-z]+ ?\d|^[PE]\d+_\d+")
 
 @pytest.fixture
 def demo(sqlite_db):
-    from tryggkarta.demo import load_demo
+    from tests.demodata import demo_into
 
-    load_demo(sqlite_db)
+    demo_into(sqlite_db)
     return sqlite_db
 
 

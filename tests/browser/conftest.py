@@ -45,8 +45,8 @@ def inject_script(page: Any, path: Path) -> None:
 
 def demo_database(folder: Path, secret: str) -> tuple[Any, Any]:
     """(settings, database) of a new SQLite database in ``folder`` with the demo data."""
+    from tests.demodata import demo_sqlite_file
     from tryggkarta.config import load_settings
-    from tryggkarta.demo import load_demo
     from tryggkarta.store import Database
 
     settings = load_settings(
@@ -56,9 +56,9 @@ def demo_database(folder: Path, secret: str) -> tuple[Any, Any]:
             "secret_key": secret,
         }
     )
+    demo_sqlite_file(folder / "tk.db")
     db = Database(settings)
     db.upgrade()
-    load_demo(db)
     return settings, db
 
 

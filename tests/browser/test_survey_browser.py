@@ -53,8 +53,8 @@ require(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The demo data (Skara) with an open campaign; background tiles are blocked (a closed
     network, as on police networks): the form must work without them."""
+    from tests.demodata import demo_into
     from tryggkarta.config import load_settings
-    from tryggkarta.demo import load_demo
     from tryggkarta.services import survey as sv
     from tryggkarta.store import Database
 
@@ -68,7 +68,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     )
     db = Database(settings)
     db.upgrade()
-    load_demo(db)
+    demo_into(db)
     from tryggkarta.services import places
 
     names = folder / "platser.csv"  # invented names at points of Skara's centre
