@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from tryggkarta.config import load_settings
@@ -19,16 +19,34 @@ from tryggkarta.errors import ConfigError
 from tryggkarta.store import Database
 from tryggkarta.store.engine import unbounded
 
-#: About two seconds of SQLite work (a recursive count), far over a one-second limit.
+#: Two seconds of an SQLite statement that keeps its virtual machine busy (the limit's
+#: progress handler runs every 20,000 instructions) but sleeps instead of burning the CPU:
+#: twenty naps of 0.1 s among 400,000 rows (``tk_nap``, registered by :func:`_napping`).
 SLOW_SQLITE = (
-    "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 30000000) "
-    "SELECT count(*) FROM r"
+    "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 400000) "
+    "SELECT count(*), sum(CASE WHEN i % 20000 = 0 THEN tk_nap(0.1) ELSE 0 END) FROM r"
 )
+
+
+def _nap(seconds: float) -> int:
+    time.sleep(seconds)
+    return 0
+
+
+def _napping(database: Database) -> Database:
+    """``database`` with ``tk_nap(seconds)`` on each new SQLite connection."""
+    if not database.is_postgis:
+        event.listen(
+            database.engine,
+            "connect",
+            lambda dbapi, _record: dbapi.create_function("tk_nap", 1, _nap),
+        )
+    return database
 
 
 def _bounded(db: Database, **limits: int) -> Database:
     settings = db.settings.with_overrides(statement_timeout_s=1, lock_timeout_s=1, **limits)
-    return Database(settings, bounded=True)
+    return _napping(Database(settings, bounded=True))
 
 
 def _app(db: Database):
@@ -59,7 +77,7 @@ def test_a_statement_over_the_limit_is_stopped_and_an_import_is_not(db):
 
 
 def test_the_command_line_database_has_no_limits(db):
-    plain = Database(db.settings.with_overrides(statement_timeout_s=1))
+    plain = _napping(Database(db.settings.with_overrides(statement_timeout_s=1)))
     try:
         with plain.engine.connect() as conn:
             conn.exec_driver_sql("SELECT pg_sleep(1.3)" if db.is_postgis else SLOW_SQLITE).all()
@@ -132,8 +150,10 @@ def test_zero_means_no_limit(tmp_path):
         {"instance_path": str(tmp_path), "statement_timeout_s": "0", "lock_timeout_s": "0"}
     )
     assert settings.statement_timeout_s == 0 and settings.lock_timeout_s == 0
-    db = Database(
-        settings.with_overrides(database_url=f"sqlite:///{tmp_path / 'x.db'}"), bounded=True
+    db = _napping(
+        Database(
+            settings.with_overrides(database_url=f"sqlite:///{tmp_path / 'x.db'}"), bounded=True
+        )
     )
     try:
         with db.engine.connect() as conn:
