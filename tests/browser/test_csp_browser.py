@@ -56,7 +56,7 @@ def visitor(browser, base: str, user: str | None):
         ),
     )
     if user:
-        page.goto(base + "/login")
+        page.goto(base + "/login?next=/healthz")  # signed in, not yet on a page
         page.fill("#username", user)
         page.fill("#password", PASSWORD)
         with page.expect_navigation():

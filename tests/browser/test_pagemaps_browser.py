@@ -100,7 +100,7 @@ def test_on_a_phone_the_attribution_leaves_the_scale_bar_free(
 
 def login(v, user: str) -> None:
     """Sign ``v`` (an offline page) in as ``user`` of the demo data."""
-    v.page.goto(v.server + "/login", wait_until="load")
+    v.page.goto(v.server + "/login?next=/healthz", wait_until="load")  # not the map page
     v.page.fill("#username", user)
     v.page.fill("#password", PASSWORD)
     with v.page.expect_navigation():

@@ -216,7 +216,7 @@ def drawn(v: Offline, scope: str = "", minimum: int = 3) -> dict:
 
 
 def login(v: Offline, user: str = "kommun") -> None:
-    v.page.goto(v.server + "/login", wait_until="load")
+    v.page.goto(v.server + "/login?next=/healthz", wait_until="load")  # not the map page
     v.page.fill("#username", user)
     v.page.fill("#password", PASSWORD)
     with v.page.expect_navigation():
