@@ -50,8 +50,9 @@ def _frame(rng: np.random.Generator, n: int, keys: np.ndarray) -> gpd.GeoDataFra
     )
 
 
-def _expected(db) -> dict[tuple, int]:
-    """The counts computed here, from the stored rows and Python's calendar."""
+def expected_counts(db, rollup: cellcounts.Rollup = cellcounts.DAYS) -> dict[tuple, int]:
+    """A kept count table (``rollup``) computed here from the stored rows with Python's
+    calendar: each row's local day to its bucket, its point to the table's cell."""
     frame = layer_frame(
         db,
         "incidents",
@@ -61,29 +62,30 @@ def _expected(db) -> dict[tuple, int]:
     )
     if frame.empty:
         return {}
-    zone = local_timezone()
-    local = pd.to_datetime(frame["occurred_at"], utc=True).dt.tz_convert(zone)
-    days = [cellcounts.bucket_start(d.date()) for d in local]
-    out: dict[tuple, int] = {}
-    keys = zip(
-        frame["municipality_code"].fillna("").tolist(),
-        frame["precision"].isin(STREET_LEVEL_PRECISIONS).astype(int).tolist(),
-        [(d - date(1970, 1, 1)).days for d in days],
-        [disclosure.GROUP_OF[c] for c in frame["category"]],
-        np.floor(frame["x"].to_numpy() / 250).astype(int).tolist(),
-        np.floor(frame["y"].to_numpy() / 250).astype(int).tolist(),
-        strict=True,
+    local = pd.to_datetime(frame["occurred_at"], utc=True).dt.tz_convert(local_timezone())
+    keys = pd.DataFrame(
+        {
+            "mc": frame["municipality_code"].fillna(""),
+            "st": frame["precision"].isin(STREET_LEVEL_PRECISIONS).astype(int),
+            "bucket": [rollup.number(rollup.start_of(d.date())) for d in local],
+            "grp": frame["category"].map(disclosure.GROUP_OF),
+            "cx": np.floor(frame["x"].to_numpy() / rollup.cell).astype(int),
+            "cy": np.floor(frame["y"].to_numpy() / rollup.cell).astype(int),
+        }
     )
-    for key in keys:
-        out[key] = out.get(key, 0) + 1
-    return out
+    return {tuple(k): int(n) for k, n in keys.value_counts().items()}
 
 
-def _kept(db) -> dict[tuple, int]:
-    t = IncidentCellCount.__table__.c
+def kept_counts(db, rollup: cellcounts.Rollup = cellcounts.DAYS) -> dict[tuple, int]:
+    """The rows of a kept count table as {(municipality, street, bucket, group, cx, cy): n}."""
+    t = rollup.table.c
+    columns = (t.municipality_code, t.street, t[rollup.column], t.grp, t.cx, t.cy, t.n)
     with db.engine.connect() as conn:
-        rows = conn.execute(select(t.municipality_code, t.street, t.day, t.grp, t.cx, t.cy, t.n))
-        return {tuple(r[:6]): int(r[6]) for r in rows}
+        return {tuple(r[:6]): int(r[6]) for r in conn.execute(select(*columns))}
+
+
+_expected = expected_counts
+_kept = kept_counts
 
 
 def assert_same_release(a, b, what) -> None:

@@ -9,16 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
-import pandas as pd
 import pytest
-from sqlalchemy import select
 
-from tests.test_cellcounts import _frame
+from tests.test_cellcounts import _frame, expected_counts, kept_counts
 from tests.test_partitions import add, frame
 from tests.test_tiles import tile_of
 from tests.test_tiles_counts import CX, CY, TILES, _cells, _load
 from tryggkarta.config import local_timezone
-from tryggkarta.disclosure import GROUP_OF
 from tryggkarta.domain import PRECISIONS, STREET_LEVEL_PRECISIONS
 from tryggkarta.store import Dataset, Filters, cellcounts, delete_dataset, insert_layer, writes
 from tryggkarta.store.models import IncidentMonthCount
@@ -29,37 +26,12 @@ TZ = local_timezone()
 
 
 def _kept(db) -> dict[tuple, int]:
-    t = IncidentMonthCount.__table__.c
-    with db.engine.connect() as conn:
-        rows = conn.execute(select(t.municipality_code, t.street, t.month, t.grp, t.cx, t.cy, t.n))
-        return {tuple(r[:6]): int(r[6]) for r in rows}
+    return kept_counts(db, cellcounts.MONTHS)
 
 
 def _expected(db) -> dict[tuple, int]:
     """The roll-up computed here from the stored rows with pandas' calendar."""
-    frame = layer_frame(
-        db,
-        "incidents",
-        Filters(),
-        columns=["x", "y", "occurred_at", "category", "precision", "municipality_code"],
-        geometry=False,
-    )
-    if frame.empty:
-        return {}
-    local = pd.to_datetime(frame["occurred_at"], utc=True).dt.tz_convert(TZ)
-    months = ((local.dt.year - 1970) * 12 + local.dt.month - 1).astype(int)
-    keys = pd.DataFrame(
-        {
-            "mc": frame["municipality_code"].fillna(""),
-            "st": frame["precision"].isin(STREET_LEVEL_PRECISIONS).astype(int),
-            "month": months,
-            "grp": frame["category"].map(GROUP_OF),
-            "cx": np.floor(frame["x"].to_numpy() / 1000).astype(int),
-            "cy": np.floor(frame["y"].to_numpy() / 1000).astype(int),
-        }
-    )
-    counted = keys.value_counts()
-    return {tuple(k): int(n) for k, n in counted.items()}
+    return expected_counts(db, cellcounts.MONTHS)
 
 
 def _three(db, z: int, x: int, y: int, filters: Filters) -> tuple:

@@ -8,11 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
-import pandas as pd
 import pytest
-from sqlalchemy import select
 
-from tests.test_cellcounts import _frame
+from tests.test_cellcounts import _frame, expected_counts, kept_counts
 from tests.test_monthcounts import _expected as _expected_months
 from tests.test_monthcounts import _kept as _kept_months
 from tests.test_monthcounts import gpd_points
@@ -20,11 +18,9 @@ from tests.test_partitions import add, frame
 from tests.test_tiles import tile_of
 from tests.test_tiles_counts import CX, CY, _cells, _load
 from tryggkarta.config import local_timezone
-from tryggkarta.disclosure import GROUP_OF
 from tryggkarta.domain import PRECISIONS, STREET_LEVEL_PRECISIONS
 from tryggkarta.store import Dataset, Filters, cellcounts, delete_dataset, insert_layer, writes
 from tryggkarta.store.models import IncidentYearCount
-from tryggkarta.store.queries import layer_frame
 from tryggkarta.store.tiles import incident_tile, mercator_bounds
 
 TZ = local_timezone()
@@ -33,35 +29,12 @@ TILES = [(5, CX, CY), (6, CX, CY), (7, CX, CY), (7, CX - 28_000, CY + 28_000)]
 
 
 def _kept(db) -> dict[tuple, int]:
-    t = IncidentYearCount.__table__.c
-    with db.engine.connect() as conn:
-        rows = conn.execute(select(t.municipality_code, t.street, t.year, t.grp, t.cx, t.cy, t.n))
-        return {tuple(r[:6]): int(r[6]) for r in rows}
+    return kept_counts(db, cellcounts.YEARS)
 
 
 def _expected(db) -> dict[tuple, int]:
     """The roll-up computed here from the stored rows with pandas' calendar."""
-    got = layer_frame(
-        db,
-        "incidents",
-        Filters(),
-        columns=["x", "y", "occurred_at", "category", "precision", "municipality_code"],
-        geometry=False,
-    )
-    if got.empty:
-        return {}
-    local = pd.to_datetime(got["occurred_at"], utc=True).dt.tz_convert(TZ)
-    keys = pd.DataFrame(
-        {
-            "mc": got["municipality_code"].fillna(""),
-            "st": got["precision"].isin(STREET_LEVEL_PRECISIONS).astype(int),
-            "year": local.dt.year.astype(int),
-            "grp": got["category"].map(GROUP_OF),
-            "cx": np.floor(got["x"].to_numpy() / 5000).astype(int),
-            "cy": np.floor(got["y"].to_numpy() / 5000).astype(int),
-        }
-    )
-    return {tuple(k): int(n) for k, n in keys.value_counts().items()}
+    return expected_counts(db, cellcounts.YEARS)
 
 
 def _four(db, z: int, x: int, y: int, filters: Filters) -> tuple:
