@@ -7,6 +7,7 @@ place. Logic in :mod:`tryggkarta.services.measures`; this blueprint parses, call
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -317,45 +318,43 @@ def done(measure_id: int) -> Any:
 def from_decision() -> Any:
     """ "Gör till insats": the measure of a weekly-picture decision (created once)."""
 
-    decision_id = params.parse_int(
-        request.form.get("decision_id"), "decision_id", 1, 2**31 - 1, 0, _
+    return _measure_from(
+        "decision_id",
+        _("Vilket beslut ska bli en insats?"),
+        svc.measure_from_decision,
+        lambda row, chosen: {"decision_id": chosen},
+        _("Beslutet är en insats. Fyll i sort, period och ansvarig."),
     )
-    if not decision_id:
-        raise BadInput(_("Vilket beslut ska bli en insats?"))
-    with get_db().session() as s:
-        row, created = svc.measure_from_decision(
-            s, decision_id, user_id=current_user.id, t=_, reach=current_reach()
-        )
-        if created:
-            _place_in_reach(s, row, get_db().srid, fallback=row.municipality_code)
-        else:
-            svc.get_measure(s, row.id, _, current_reach())
-        measure_id = row.id
-        if created:
-            audit(
-                s,
-                "measure_saved",
-                user=current_user,
-                ip=request.remote_addr,
-                extra={"measure_id": measure_id, "decision_id": decision_id},
-            )
-    flash(_("Beslutet är en insats. Fyll i sort, period och ansvarig."))
-    return redirect(url_for("measures.edit", measure_id=measure_id))
 
 
 @bp.route("/fran-projekt", methods=["POST"])
 def from_project() -> Any:
     """ "Gör till insats" on a project's safety measure: its measure (created once)."""
 
-    chosen = params.parse_int(
-        request.form.get("project_measure_id"), "project_measure_id", 1, 2**31 - 1, 0, _
+    return _measure_from(
+        "project_measure_id",
+        _("Vilken projektåtgärd ska bli en insats?"),
+        svc.measure_from_project,
+        lambda row, chosen: {"project_id": row.project_id},
+        _("Projektåtgärden är en insats. Fyll i period och ansvarig."),
     )
+
+
+def _measure_from(
+    field: str,
+    missing: str,
+    make: Callable[..., tuple[Any, bool]],
+    origin: Callable[[Any, int], dict[str, Any]],
+    done: str,
+) -> Any:
+    """The measure made once from the record chosen in form ``field`` (``make``: the
+    service's ``measure_from_…``): placed in the user's reach and audit-logged with its
+    ``origin`` when new; an existing one is shown only within the user's reach."""
+    chosen = params.parse_int(request.form.get(field), field, 1, 2**31 - 1, 0, _)
     if not chosen:
-        raise BadInput(_("Vilken projektåtgärd ska bli en insats?"))
+        raise BadInput(missing)
     with get_db().session() as s:
-        row, created = svc.measure_from_project(
-            s, chosen, user_id=current_user.id, t=_, reach=current_reach()
-        )
+        row, created = make(s, chosen, user_id=current_user.id, t=_, reach=current_reach())
         if created:
             _place_in_reach(s, row, get_db().srid, fallback=row.municipality_code)
             audit(
@@ -363,10 +362,12 @@ def from_project() -> Any:
                 "measure_saved",
                 user=current_user,
                 ip=request.remote_addr,
-                extra={"measure_id": row.id, "project_id": row.project_id},
+                extra={"measure_id": row.id, **origin(row, chosen)},
             )
+        else:
+            svc.get_measure(s, row.id, _, current_reach())
         measure_id = row.id
-    flash(_("Projektåtgärden är en insats. Fyll i period och ansvarig."))
+    flash(done)
     return redirect(url_for("measures.edit", measure_id=measure_id))
 
 
