@@ -78,9 +78,20 @@ def serving(settings: Any) -> Iterator[str]:
         srv.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each browser module's tests on one pytest-xdist worker (``--dist loadgroup``): its
+    servers, demo database and basemap files are made once, not once per worker. The
+    gallery is left to spread: its two screen sizes are the two longest browser tests."""
+    for item in items:
+        module = item.path.stem
+        if item.path.parent.name == "browser" and module != "test_gallery_browser":
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One headless Chromium (Debian's, never a downloaded one) per test module."""
+    """One headless Chromium (Debian's, never a downloaded one) per test process."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -225,14 +225,21 @@ def test_staff_pages_meet_wcag21aa(browser, server) -> None:
 
 
 def test_write_review_screenshots(browser, server, tmp_path) -> None:
-    """Every reviewed page renders to a screenshot; with TK_SCREENSHOTS=1 into docs/screenshots."""
-    target = SHOTS if os.environ.get("TK_SCREENSHOTS") == "1" else tmp_path
+    """Every reviewed page renders; with TK_SCREENSHOTS=1 into docs/screenshots (otherwise
+    each must show text in its ``main``: pictures nobody looks at cost ``make test`` time)."""
+    writing = os.environ.get("TK_SCREENSHOTS") == "1"
+    target = SHOTS if writing else tmp_path
     target.mkdir(parents=True, exist_ok=True)
+    shown: list[str] = []
 
     def shot(v: Visitor, name: str, path: str | None = None, full: bool = True) -> None:
         if path:
             v.open(path)
-        v.page.screenshot(path=str(target / f"{name}.png"), full_page=full)
+        shown.append(name)
+        if writing:
+            v.page.screenshot(path=str(target / f"{name}.png"), full_page=full)
+        else:
+            assert v.page.locator("main").inner_text().strip(), name
 
     v = Visitor(browser, server["url"])
     shot(v, "publik", "/publik")
@@ -261,6 +268,7 @@ def test_write_review_screenshots(browser, server, tmp_path) -> None:
     v = Visitor(browser, server["url"], "admin")
     shot(v, "admin-logg", "/admin/logg", full=False)
     v.close()
-    shots = list(target.glob("*.png"))
-    assert len(shots) >= 9
-    assert all(p.stat().st_size < 400_000 for p in shots)
+    assert len(shown) >= 9
+    if writing:
+        shots = list(target.glob("*.png"))
+        assert all(p.stat().st_size < 400_000 for p in shots)
