@@ -22,22 +22,34 @@ from tryggkarta.errors import BadInput, ConfigError, StoreError, TryggkartaError
 EXIT_INPUT = 2
 EXIT_STORE = 3
 
-#: Sub-command groups contributed by the stages: (module, attribute).
-GROUP_ATTRS = (
-    ("tryggkarta.ingest.cli", "import_group"),
-    ("tryggkarta.services.cli", "hotspots_group"),
-    ("tryggkarta.services.cli", "evaluate_command"),
-    ("tryggkarta.services.measures", "evaluate_measure_command"),
-    ("tryggkarta.exports.cli", "exports_group"),
-    ("tryggkarta.services.places_cli", "places_group"),
-    ("tryggkarta.services.municipalities_cli", "groups_group"),
-    ("tryggkarta.services.municipalities_cli", "municipalities_group"),
-    ("tryggkarta.services.releases", "releases_group"),
-)
+#: Sub-command groups contributed by the stages: name → (module, attribute). Each module is
+#: imported when its command runs (or ``--help`` lists them): ``tryggkarta exports run`` need
+#: not import the analysis stack (scipy, ~90 MB of the export's memory).
+GROUP_ATTRS = {
+    "import": ("tryggkarta.ingest.cli", "import_group"),
+    "hotspots": ("tryggkarta.services.cli", "hotspots_group"),
+    "evaluate": ("tryggkarta.services.cli", "evaluate_command"),
+    "evaluate-measure": ("tryggkarta.services.measures", "evaluate_measure_command"),
+    "exports": ("tryggkarta.exports.cli", "exports_group"),
+    "places": ("tryggkarta.services.places_cli", "places_group"),
+    "groups": ("tryggkarta.services.municipalities_cli", "groups_group"),
+    "municipalities": ("tryggkarta.services.municipalities_cli", "municipalities_group"),
+    "releases": ("tryggkarta.services.releases", "releases_group"),
+}
 
 
 class TryggkartaGroup(click.Group):
-    """A click group that turns domain errors into one clear message and an exit code."""
+    """A click group that turns domain errors into one clear message and an exit code, and
+    imports the stages' commands (:data:`GROUP_ATTRS`) when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *GROUP_ATTRS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in GROUP_ATTRS and cmd_name not in self.commands:
+            module_name, attr = GROUP_ATTRS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module_name), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -514,14 +526,6 @@ def users_set_password(username: str, password_stdin: bool) -> None:
             extra={"via": "cli", "sessions_ended": ended},
         )
     click.echo(f"Password of {username} changed; {ended} login session(s) ended.")
-
-
-def _register_groups() -> None:
-    for module_name, attr in GROUP_ATTRS:
-        main.add_command(getattr(importlib.import_module(module_name), attr))
-
-
-_register_groups()
 
 
 if __name__ == "__main__":  # pragma: no cover
