@@ -119,6 +119,7 @@ def _write_content(
             handle.close()
             tmp.unlink()  # GDAL creates the GeoPackage itself
         sink = _Sink(handle if geojson else None)
+        pool = pa.default_memory_pool()
         sink.write(b'{"type":"FeatureCollection","features":[')
         wrote_layer = False
         with _chunks(db, schedule) as (expected, chunks):
@@ -128,6 +129,10 @@ def _write_content(
                     frame = gpkg.chunk_frame(rows, schedule, db.srid)
                     gpkg.write_chunk(tmp, frame, schedule, append=wrote_layer)
                     wrote_layer = True
+                del rows, texts
+                # Arrow's allocator keeps freed chunks for reuse; hand them back, so the
+                # export's memory is one chunk's, not the largest few chunks' together
+                pool.release_unused()
         sink.write(f'],"numberReturned":{sink.features}}}'.encode())
         if sink.features != expected:
             raise ExportFailed(
