@@ -25,9 +25,8 @@ from sqlalchemy import text
 from tryggkarta.store import Base
 
 SCHEMA = "tk_demo_copy"
-#: Database → its copy's (table, columns) list, or None while it has none.
-_copies: dict[int, list[tuple[str, list[str]]]] = {}
-_sqlite_files: dict[int, Path] = {}
+#: Database → its copy: the (table, columns) list of the PostgreSQL schema, or the SQLite file.
+_copies: dict[int, Any] = {}
 _browser_file: list[Path] = []
 
 
@@ -140,21 +139,13 @@ def demo_into(db: Any) -> None:
     if not _empty(db):
         load_demo(db)
         return
-    key = id(db)
-    if db.is_postgis:
-        kept = _copies.get(key)
-        if kept is not None:
-            _refill_pg(db, kept)
-            return
-        load_demo(db)
-        _copies[key] = _keep_pg(db)
-        return
-    path = _sqlite_files.get(key)
-    if path is not None:
-        _refill_sqlite(db, path)
+    keep, refill = (_keep_pg, _refill_pg) if db.is_postgis else (_keep_sqlite, _refill_sqlite)
+    kept = _copies.get(id(db))
+    if kept is not None:
+        refill(db, kept)
         return
     load_demo(db)
-    _sqlite_files[key] = _keep_sqlite(db)
+    _copies[id(db)] = keep(db)
 
 
 def demo_sqlite_file(target: Path) -> None:

@@ -24,7 +24,15 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from tests.browser.conftest import AXE, CHROMIUM, ROOT, inject_script, require, serving
+from tests.browser.conftest import (
+    AXE,
+    CHROMIUM,
+    ROOT,
+    demo_database,
+    inject_script,
+    require,
+    serving,
+)
 from tests.test_survey_results import answer_many
 from tests.test_survey_service import lonlat, parse, pin_form
 
@@ -53,22 +61,10 @@ require(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The demo data (Skara) with an open campaign; background tiles are blocked (a closed
     network, as on police networks): the form must work without them."""
-    from tests.demodata import demo_into
-    from tryggkarta.config import load_settings
     from tryggkarta.services import survey as sv
-    from tryggkarta.store import Database
 
     folder = tmp_path_factory.mktemp("survey")
-    settings = load_settings(
-        {
-            "database_url": f"sqlite:///{folder / 'tk.db'}",
-            "instance_path": str(folder),
-            "secret_key": "browser-survey",
-        }
-    )
-    db = Database(settings)
-    db.upgrade()
-    demo_into(db)
+    settings, db = demo_database(folder, "browser-survey")
     from tryggkarta.services import places
 
     names = folder / "platser.csv"  # invented names at points of Skara's centre
