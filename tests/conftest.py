@@ -194,7 +194,8 @@ def _postgis_db(postgis_url: str, tmp_path_factory: pytest.TempPathFactory) -> D
 #: Above this many rows in a table, emptying it with TRUNCATE beats DELETE (and leaves no
 #: dead rows for the next test to scan).
 BIG_TABLE = 2000
-_sequences: dict[int, list[str]] = {}
+#: The id sequences of each database (by URL), read once.
+_sequences: dict[str, list[str]] = {}
 
 
 def empty_tables(db: Database) -> None:
@@ -221,8 +222,9 @@ def empty_tables(db: Database) -> None:
                 names = ", ".join(t.name for t in tables)
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             else:
-                if id(db) not in _sequences:
-                    _sequences[id(db)] = list(
+                key = db.engine.url.render_as_string(hide_password=False)
+                if key not in _sequences:
+                    _sequences[key] = list(
                         conn.execute(
                             text(
                                 "SELECT quote_ident(sequencename) FROM pg_sequences "
@@ -233,7 +235,7 @@ def empty_tables(db: Database) -> None:
                 conn.exec_driver_sql(
                     "; ".join(
                         [f"DELETE FROM {t.name}" for t in tables]
-                        + [f"SELECT setval('{q}', 1, false)" for q in _sequences[id(db)]]
+                        + [f"SELECT setval('{q}', 1, false)" for q in _sequences[key]]
                     )
                 )
         else:

@@ -25,8 +25,9 @@ from sqlalchemy import text
 from tryggkarta.store import Base
 
 SCHEMA = "tk_demo_copy"
-#: Database → its copy: the (table, columns) list of the PostgreSQL schema, or the SQLite file.
-_copies: dict[int, Any] = {}
+#: Database URL → its copy: the (table, columns) list of the PostgreSQL schema, or the
+#: SQLite file.
+_copies: dict[str, Any] = {}
 _browser_file: list[Path] = []
 
 
@@ -140,12 +141,13 @@ def demo_into(db: Any) -> None:
         load_demo(db)
         return
     keep, refill = (_keep_pg, _refill_pg) if db.is_postgis else (_keep_sqlite, _refill_sqlite)
-    kept = _copies.get(id(db))
+    url = db.engine.url.render_as_string(hide_password=False)
+    kept = _copies.get(url)
     if kept is not None:
         refill(db, kept)
         return
     load_demo(db)
-    _copies[id(db)] = keep(db)
+    _copies[url] = keep(db)
 
 
 def demo_sqlite_file(target: Path) -> None:
