@@ -7,7 +7,7 @@ copy of every table (PostgreSQL: a schema ``tk_demo_copy`` in the same database;
 file made with ``VACUUM INTO``), and on later calls refills the emptied tables from that copy
 in one transaction: the same rows, the same ids (sequences are set past them), the same
 partitions. A database that is not empty gets a real ``load_demo`` (what the demo promises
-there is its own test), and so does one whose copy cannot be put back.
+there is its own test).
 
 :func:`demo_sqlite_file` is the same for the browser tests' own SQLite files: one demo file
 per process, copied for each server.
@@ -25,8 +25,8 @@ from sqlalchemy import text
 from tryggkarta.store import Base
 
 SCHEMA = "tk_demo_copy"
-#: Database URL → its copy: the (table, columns) list of the PostgreSQL schema, or the
-#: SQLite file.
+#: Database URL → its copy: the (table, columns, serial columns with their sequence) list of
+#: the PostgreSQL schema, or the SQLite file.
 _copies: dict[str, Any] = {}
 _browser_file: list[Path] = []
 
@@ -55,7 +55,22 @@ def _columns_pg(conn: Any, table: str) -> list[str]:
     return [f'"{r[0]}"' for r in rows]
 
 
-def _keep_pg(db: Any) -> list[tuple[str, list[str]]]:
+def _serials(conn: Any, table: str) -> list[tuple[str, str]]:
+    """(column, sequence) of the columns of ``table`` that take their values from a sequence."""
+    return [
+        tuple(r)
+        for r in conn.execute(
+            text(
+                "SELECT a.attname, pg_get_serial_sequence(:q, a.attname) FROM pg_attribute a "
+                "WHERE a.attrelid = CAST(:q AS regclass) AND a.attnum > 0 "
+                "AND NOT a.attisdropped AND pg_get_serial_sequence(:q, a.attname) IS NOT NULL"
+            ),
+            {"q": f"public.{table}"},
+        )
+    ]
+
+
+def _keep_pg(db: Any) -> list[tuple[str, list[str], list[tuple[str, str]]]]:
     kept = []
     with db.engine.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
@@ -69,11 +84,11 @@ def _keep_pg(db: Any) -> list[tuple[str, list[str]]]:
                     f"SELECT {', '.join(cols)} FROM public.{table}{where}"
                 )
             )
-            kept.append((table, cols))
+            kept.append((table, cols, _serials(conn, table)))
     return kept
 
 
-def _refill_pg(db: Any, kept: list[tuple[str, list[str]]]) -> None:
+def _refill_pg(db: Any, kept: list[tuple[str, list[str], list[tuple[str, str]]]]) -> None:
     from tryggkarta.store import partitions
 
     with db.engine.begin() as conn:
@@ -87,20 +102,12 @@ def _refill_pg(db: Any, kept: list[tuple[str, list[str]]]) -> None:
                 zone = local_timezone()
                 years = range(lo.astimezone(zone).year, hi.astimezone(zone).year + 1)
                 partitions.ensure_partitions(conn, set(years))
-        for table, cols in kept:
+        for table, cols, serials in kept:
             names = ", ".join(cols)
             conn.execute(
                 text(f"INSERT INTO public.{table} ({names}) SELECT {names} FROM {SCHEMA}.{table}")
             )
-            sequences = conn.execute(
-                text(
-                    "SELECT a.attname, pg_get_serial_sequence(:q, a.attname) FROM pg_attribute a "
-                    "WHERE a.attrelid = CAST(:q AS regclass) AND a.attnum > 0 "
-                    "AND NOT a.attisdropped AND pg_get_serial_sequence(:q, a.attname) IS NOT NULL"
-                ),
-                {"q": f"public.{table}"},
-            ).all()
-            for column, sequence in sequences:
+            for column, sequence in serials:
                 conn.execute(
                     text(
                         f"SELECT setval('{sequence}', "
@@ -110,6 +117,7 @@ def _refill_pg(db: Any, kept: list[tuple[str, list[str]]]) -> None:
 
 
 def _keep_sqlite(db: Any) -> Path:
+    """A copy of ``db`` in a new file (``VACUUM INTO``); its path."""
     path = Path(tempfile.mkdtemp(prefix="tk-demo-copy-")) / "demo.db"
     with db.engine.connect() as conn:
         conn.exec_driver_sql(f"VACUUM INTO '{path}'")
@@ -169,8 +177,6 @@ def demo_sqlite_file(target: Path) -> None:
         db = Database(settings)
         db.upgrade()
         load_demo(db)
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql(f"VACUUM INTO '{folder / 'demo.db'}'")
+        _browser_file.append(_keep_sqlite(db))
         db.engine.dispose()
-        _browser_file.append(folder / "demo.db")
     shutil.copyfile(_browser_file[0], target)
