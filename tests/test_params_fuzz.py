@@ -181,21 +181,32 @@ def fuzz_app(sqlite_db):
 TEXT_NAMES = {"district", "lang", "user", "action", "layer", "detail", "next", "query"}
 TEXT = ("a\nb", "\x00", "ö" * 300, "<script>", "9999-12-31")
 
-#: A smaller set for the roles whose pages differ only in detail level (time on 2 cores).
-#: One of each kind: a date past the calendar, a number past any integer, not a number, a
-#: NUL byte (the anonymous visitor and the admin get every value above).
-CORE = ("9999-12-31", "99999999999999999999999", "nan", "\x00")
+#: The staff roles between the anonymous visitor and the admin (both of whom get every value
+#: above) see the same routes at one of the same two detail levels: police and municipality
+#: raw like the admin, planner and partner aggregated like the public. Each pair shares one
+#: of each kind, half to each role: a date past the calendar and not a number, a number past
+#: any integer and a NUL byte; the free-text values likewise (time on 2 cores: each value
+#: renders a whole page).
+HALVES = (
+    (("9999-12-31", "nan"), TEXT[0::2]),
+    (("99999999999999999999999", "\x00"), TEXT[1::2]),
+)
 
 
 @pytest.mark.parametrize(
-    ("role", "values"),
+    ("role", "values", "texts"),
     [
-        (None, None),
-        ("admin", None),
-        *[(role, CORE) for role in ("partner", "planner", "municipality", "police")],
+        (None, None, TEXT),
+        ("admin", None, TEXT),
+        ("police", *HALVES[0]),
+        ("municipality", *HALVES[1]),
+        ("planner", *HALVES[1]),
+        ("partner", *HALVES[0]),
     ],
 )
-def test_no_hostile_parameter_gives_a_server_error(fuzz_app, sqlite_db, role, values) -> None:
+def test_no_hostile_parameter_gives_a_server_error(
+    fuzz_app, sqlite_db, role, values, texts
+) -> None:
     from tests.conftest import AuthActions
 
     client = fuzz_app.test_client()
@@ -211,7 +222,7 @@ def test_no_hostile_parameter_gives_a_server_error(fuzz_app, sqlite_db, role, va
             client.get(path, query_string=VALID)
         names = sorted(_Recording.seen)
         for name in names:
-            for value in TEXT if name in TEXT_NAMES else (values or hostile(name)):
+            for value in texts if name in TEXT_NAMES else (values or hostile(name)):
                 response = client.get(path, query_string={name: value})
                 if response.status_code >= 500:
                     failures.append((path, name, value[:20], response.status_code))

@@ -199,7 +199,10 @@ def test_route_role_matrix(app, db, world) -> None:
     modes = [("public", None, None)]
     for role, username in USERS.items():
         modes.append((role, "session", username))
-        modes.append((role, "token", world["tokens"][role]))
+        # A token stands for its user through the same policy on either engine: every role
+        # on SQLite; on PostGIS the most and the least a token may do (time on 2 cores).
+        if not db.is_postgis or role in ("admin", "partner"):
+            modes.append((role, "token", world["tokens"][role]))
     modes.append(("revoked", "token", world["revoked"]))  # refused with 401 everywhere
     for role, mode, cred in modes:
         client = app.test_client()

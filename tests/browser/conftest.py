@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +64,72 @@ def demo_database(folder: Path, secret: str) -> tuple[Any, Any]:
     return settings, db
 
 
+class Quiet:
+    """Waits until every request the page made has ended and none began for a while.
+
+    Playwright's ``networkidle`` also counts connections the page never reports: in CI it once
+    timed out after 20 s with none of the page's own requests open. The browser tests wait on
+    what the page itself asked for instead, and a timeout names what is still open.
+    """
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.open: Counter[str] = Counter()
+        self.changed = time.monotonic()
+        page.on("request", self._began)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    def _began(self, request: Any) -> None:
+        self.open[request.url] += 1
+        self.changed = time.monotonic()
+
+    def _ended(self, request: Any) -> None:
+        self.open[request.url] -= 1
+        if self.open[request.url] <= 0:
+            del self.open[request.url]
+        self.changed = time.monotonic()
+
+    def wait(self, timeout: float = 20.0, quiet: float = 0.3) -> None:
+        """Return once nothing is open and nothing began for ``quiet`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.open or time.monotonic() - self.changed < quiet:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"requests still open after {timeout} s: {list(self.open)[:10]}"
+                )
+            self.page.wait_for_timeout(50)  # lets Playwright deliver the request events
+
+
+#: Session cookies of each (server, user) signed in once in this test process.
+_SIGNED_IN: dict[tuple[str, str], list[dict]] = {}
+
+
+def sign_in(context: Any, base: str, username: str, password: str = "tryggkarta-demo") -> None:
+    """Sign ``context`` in as ``username`` on the server at ``base``.
+
+    The first time per server and user it goes through the login form (to ``/healthz``, not
+    the start page's map); later contexts get that session's cookies. No browser test signs
+    out, so a session stays valid for the module's server. A sign-in through the form is
+    tested on its own (test_pages_browser, test_csp_browser).
+    """
+    key = (base, username)
+    if key not in _SIGNED_IN:
+        page = context.new_page()
+        try:
+            page.goto(base + "/login?next=/healthz", wait_until="load")
+            page.fill("#username", username)
+            page.fill("#password", password)
+            with page.expect_navigation(wait_until="load"):
+                page.click("main form button[type=submit]")
+            assert page.url.endswith("/healthz"), f"{username} was not signed in: {page.url}"
+        finally:
+            page.close()
+        _SIGNED_IN[key] = context.cookies(base)
+    else:
+        context.add_cookies(_SIGNED_IN[key])
+
+
 @contextmanager
 def serving(settings: Any) -> Iterator[str]:
     """The app for ``settings`` served on a free 127.0.0.1 port in a thread; yields its URL."""
@@ -72,10 +140,13 @@ def serving(settings: Any) -> Iterator[str]:
     app = create_app({"settings": settings, "WTF_CSRF_ENABLED": False})
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_port}"
     try:
-        yield f"http://127.0.0.1:{srv.server_port}"
+        yield base
     finally:
         srv.shutdown()
+        for key in [k for k in _SIGNED_IN if k[0] == base]:  # the port may serve another app
+            del _SIGNED_IN[key]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -17,7 +17,15 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from tests.browser.conftest import AXE, ROOT, demo_database, inject_script, require, serving
+from tests.browser.conftest import (
+    AXE,
+    ROOT,
+    Quiet,
+    demo_database,
+    inject_script,
+    require,
+    serving,
+)
 from tests.test_basemap import ATTRIBUTION, make_mbtiles
 
 pytestmark = pytest.mark.browser
@@ -105,12 +113,9 @@ class Offline:
         self.requests: list[str] = []
         self.blocked: list[str] = []
         self.errors: list[str] = []
-        self.pending: set[str] = set()
         self.page.route("**/*", self._route)
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("request", lambda r: self.pending.add(r.url))
-        self.page.on("requestfinished", lambda r: self.pending.discard(r.url))
-        self.page.on("requestfailed", lambda r: self.pending.discard(r.url))
+        self.quiet = Quiet(self.page)
 
     def _route(self, route) -> None:
         url = route.request.url
@@ -122,14 +127,9 @@ class Offline:
             route.abort()
 
     def open(self, path: str = "/") -> None:
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
         self.page.goto(self.server + path, wait_until="load")
         self.page.wait_for_selector(".leaflet-overlay-pane path", timeout=15_000)
-        try:
-            self.page.wait_for_load_state("networkidle", timeout=20_000)
-        except PlaywrightTimeout:  # say which request never ended (seen once, under load)
-            raise AssertionError(f"requests still open: {sorted(self.pending)[:10]}") from None
+        self.quiet.wait()
 
     def shoot(self, name: str, tmp_path: Path, *, docs: bool = True) -> Path:
         refresh = docs and os.environ.get("TK_SCREENSHOTS") == "1"

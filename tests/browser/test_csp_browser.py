@@ -13,7 +13,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import AXE, CHROMIUM, demo_database, inject_script, require, serving
+from tests.browser.conftest import (
+    AXE,
+    CHROMIUM,
+    demo_database,
+    inject_script,
+    require,
+    serving,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
 PASSWORD = "tryggkarta-demo"
@@ -56,11 +64,7 @@ def visitor(browser, base: str, user: str | None):
         ),
     )
     if user:
-        page.goto(base + "/login?next=/healthz")  # signed in, not yet on a page
-        page.fill("#username", user)
-        page.fill("#password", PASSWORD)
-        with page.expect_navigation():
-            page.click("main form button[type=submit]")
+        sign_in(context, base, user, PASSWORD)
     return context, page
 
 

@@ -25,6 +25,7 @@ from tests.browser.conftest import (
     inject_script,
     require,
     serving,
+    sign_in,
 )
 from tryggkarta.demo import DEMO_PASSWORD
 
@@ -58,11 +59,7 @@ class User:
         self.errors: list[str] = []
         self.page.route("**/*", self._route)
         self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        self.page.goto(base + "/login")
-        self.page.fill("#username", username)
-        self.page.fill("#password", DEMO_PASSWORD)
-        with self.page.expect_navigation():
-            self.page.press("#password", "Enter")
+        sign_in(self.context, base, username, DEMO_PASSWORD)
 
     def _route(self, route: Any) -> None:
         url = route.request.url

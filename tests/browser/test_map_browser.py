@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import AXE, ROOT, demo_database, inject_script, require, serving
+from tests.browser.conftest import (
+    AXE,
+    ROOT,
+    demo_database,
+    inject_script,
+    require,
+    serving,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
 AXE_NODE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -75,10 +83,7 @@ class Visit:
         return self.page.locator(".leaflet-overlay-pane path.leaflet-interactive").count()
 
     def login(self, username: str) -> None:
-        self.page.goto(self.server + "/login")
-        self.page.fill("input[name=username]", username)
-        self.page.fill("input[name=password]", "tryggkarta-demo")
-        self.page.click("form button[type=submit]")
+        sign_in(self.context, self.server, username)
 
     def close(self) -> None:
         self.context.close()

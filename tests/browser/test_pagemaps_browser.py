@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import test_basemap_browser as basemap_tests
-from tests.browser.conftest import AXE, ROOT, inject_script, require
+from tests.browser.conftest import AXE, ROOT, inject_script, require, sign_in
 from tests.browser.test_basemap_browser import DESKTOP, PHONE
 
 # the demo app with the test MBTiles basemap / with none, and offline pages (shared fixtures)
@@ -100,11 +100,7 @@ def test_on_a_phone_the_attribution_leaves_the_scale_bar_free(
 
 def login(v, user: str) -> None:
     """Sign ``v`` (an offline page) in as ``user`` of the demo data."""
-    v.page.goto(v.server + "/login?next=/healthz", wait_until="load")  # not the map page
-    v.page.fill("#username", user)
-    v.page.fill("#password", PASSWORD)
-    with v.page.expect_navigation():
-        v.page.click("main form button[type=submit]")
+    sign_in(v.context, v.server, user, PASSWORD)
 
 
 def pdf_pages(pdf: bytes) -> int:

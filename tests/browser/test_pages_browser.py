@@ -26,6 +26,7 @@ from tests.browser.conftest import (
     inject_script,
     require,
     serving,
+    sign_in,
 )
 
 pytestmark = pytest.mark.browser
@@ -93,16 +94,7 @@ class Visitor:
         self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         self.page.on("console", self._console)
         if user:
-            self.open("/login")
-            self.page.fill("#username", user)
-            self.page.fill("#password", PASSWORD)
-            with self.page.expect_navigation():
-                self.page.click("main form button[type=submit]")
-            # Login lands on the map start page (tested in test_map_browser.py): its tile
-            # requests are aborted there on purpose, so start this page's record afresh.
-            self.page.goto("about:blank")
-            self.blocked.clear()
-            self.errors.clear()
+            sign_in(self.context, base, user, PASSWORD)
 
     def _route(self, route) -> None:
         url = route.request.url

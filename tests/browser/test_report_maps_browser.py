@@ -91,7 +91,7 @@ def _open(browser, site: dict, key: str, viewport: dict) -> Offline:
     login(v, user)
     v.page.goto(site["url"] + path.format(**site), wait_until="load")
     v.page.wait_for_selector(ready, timeout=15_000)
-    v.page.wait_for_load_state("networkidle")
+    v.quiet.wait()
     return v
 
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.browser.conftest import AXE, CHROMIUM, ROOT, inject_script, require, serving
+from tests.browser.conftest import AXE, CHROMIUM, ROOT, inject_script, require, serving, sign_in
 from tryggkarta.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -64,11 +64,7 @@ def _page(browser: Any, base: str, username: str) -> Any:
             else route.abort()
         ),
     )
-    page.goto(base + "/login")
-    page.fill("#username", username)
-    page.fill("#password", DEMO_PASSWORD)
-    with page.expect_navigation():
-        page.press("#password", "Enter")
+    sign_in(context, base, username, DEMO_PASSWORD)
     return page
 
 

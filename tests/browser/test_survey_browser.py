@@ -403,7 +403,7 @@ def test_campaign_pages_meet_wcag21aa_for_the_municipality(browser: Any, server:
     try:
         page = r.page
         page.set_viewport_size({"width": 1280, "height": 900})
-        r.open("/login")
+        r.open("/login?next=/healthz")  # signed in, not yet on a page
         page.fill("#username", "kommun")
         page.fill("#password", "tryggkarta-demo")
         with page.expect_navigation():
@@ -495,7 +495,7 @@ def test_staff_draw_a_campaign_area(browser: Any, server: dict) -> None:
     try:
         page = r.page
         page.set_viewport_size({"width": 1280, "height": 900})
-        r.open("/login")
+        r.open("/login?next=/healthz")  # signed in, not yet on a page
         page.fill("#username", "kommun")
         page.fill("#password", "tryggkarta-demo")
         with page.expect_navigation():

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import ROOT, demo_database, require, serving
+from tests.browser.conftest import ROOT, Quiet, demo_database, require, serving, sign_in
 
 pytestmark = pytest.mark.browser
 require(
@@ -55,6 +55,7 @@ class Session:
         self.blocked: list[str] = []
         self.errors: list[str] = []
         self.page.route("**/*", self._route)
+        self.quiet = Quiet(self.page)
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on(
             "console",
@@ -65,11 +66,7 @@ class Session:
                 and self.errors.append(msg.text)
             ),
         )
-        self.page.goto(server + "/login")
-        self.page.fill("input[name=username]", username)
-        self.page.fill("input[name=password]", "tryggkarta-demo")
-        self.page.click("form button[type=submit]")
-        self.page.wait_for_load_state("load")
+        sign_in(self.context, server, username)
 
     def _route(self, route) -> None:
         url = route.request.url
@@ -133,7 +130,7 @@ def test_police_see_incident_tiles_drawn_with_popups_and_filters(browser, server
         while not [u for u in s.tiles() if "/tiles/incidents/11/" in u]:
             assert time.monotonic() < deadline
             s.page.wait_for_timeout(100)
-        s.page.wait_for_load_state("networkidle")
+        s.quiet.wait()
         fills = s.page.evaluate(
             f"() => Array.from(document.querySelectorAll('{POINTS}')).map(c => c.getAttribute('fill'))"
         )
@@ -149,7 +146,8 @@ def test_police_see_incident_tiles_drawn_with_popups_and_filters(browser, server
 def test_no_tiles_below_raw_detail(browser, server: str, username: str) -> None:
     s = Session(browser, server, username)
     try:
-        s.page.goto(server + "/", wait_until="networkidle")
+        s.page.goto(server + "/", wait_until="load")
+        s.quiet.wait()
         assert s.page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() > 0
         assert (
             s.page.locator(
@@ -190,7 +188,7 @@ def test_a_region_s_page_draws_its_cells_from_tiles_and_never_asks_for_points(
         while not [u for u in s.tiles() if "/tiles/incidents/12/" in u]:
             assert time.monotonic() < deadline
             s.page.wait_for_timeout(100)
-        s.page.wait_for_load_state("networkidle")
+        s.quiet.wait()
         assert s.wait_for(POINTS) > 0
         zooms = {int(u.split("/tiles/incidents/")[1].split("/")[0]) for u in s.tiles()}
         assert max(zooms) == 12, zooms

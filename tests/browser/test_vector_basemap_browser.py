@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.browser.conftest import AXE, demo_database, inject_script, require, serving
+from tests.browser.conftest import AXE, demo_database, inject_script, require, serving, sign_in
 from tests.browser.test_basemap_browser import DESKTOP, PHONE, Offline
 from tests.test_basemap import ATTRIBUTION, make_mbtiles, make_pmtiles
 from tests.test_basemap_vector import PROTOMAPS_LAYERS, mvt
@@ -216,11 +216,7 @@ def drawn(v: Offline, scope: str = "", minimum: int = 3) -> dict:
 
 
 def login(v: Offline, user: str = "kommun") -> None:
-    v.page.goto(v.server + "/login?next=/healthz", wait_until="load")  # not the map page
-    v.page.fill("#username", user)
-    v.page.fill("#password", PASSWORD)
-    with v.page.expect_navigation():
-        v.page.click("main form button[type=submit]")
+    sign_in(v.context, v.server, user, PASSWORD)
 
 
 def axe_clean(v: Offline) -> list:
