@@ -30,6 +30,7 @@ from tryggkarta.store.bulk import (
     SqliteStage,
     _postgres_secondary,
     arrow_table,
+    compress_wal,
     copy_text,
     dict_records,
     drop_postgres_secondary,
@@ -292,6 +293,9 @@ class LayerWriter:
         self.stage: SqliteStage | None = None
         self.temp = f"tk_stream_{self.table.name}"
         self.staged_pieces = 0  # COPYs into the staging table
+        if self.dialect == "postgresql":  # the import's WAL, index pages all over (bulk.py)
+            with self.dbapi.cursor() as cur:
+                self.wal_compressed = compress_wal(cur)
         # PostgreSQL after migration 0011: incidents in yearly partitions (store.partitions)
         self.partitioned = layer == "incidents" and partitions.is_partitioned(self.connection)
         if layer == "incidents":  # PostgreSQL: one incident writer at a time
