@@ -3,7 +3,7 @@
 Geometries are kept as WKB (``geom_wkb``) in the working CRS on both engines, with plain
 numeric columns for fast filtering and SQL grid counting: ``x``/``y`` for point layers and
 ``minx..maxy`` for polygon layers. On PostGIS the migration adds a generated
-``geom geometry(Geometry, <srid>)`` column with a spatial index (GiST; SP-GiST for incident points, migration 0021).
+``geom geometry(Geometry, <srid>)`` column with a GiST index, used by spatial predicates.
 
 Each layer row has a ``dedup_key`` (unique): ``<source>:<source_id>`` when the source has ids
 (Polisen event id, case number), otherwise a hash of the row's content. Imports insert with

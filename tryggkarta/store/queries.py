@@ -83,7 +83,7 @@ def _where(db: Database, layer: str, filters: Filters) -> list[Any]:
         if box is None:
             continue
         minx, miny, maxx, maxy = box
-        if db.is_postgis:  # the spatial index (SP-GiST for incidents, 0021) answers boxes
+        if db.is_postgis:  # the GiST index answers bounding boxes on PostGIS
             envelope = func.ST_MakeEnvelope(minx, miny, maxx, maxy, db.srid)
             clauses.append(literal_column(f"{table.name}.geom").op("&&")(envelope))
         if point:

@@ -25,7 +25,7 @@ features whatever the data size.
   :func:`~.grid.grid_counts`). All four give the same tile; ``Tile.source`` (the
   ``X-Tile-Source`` header) says which answered.
 
-PostGIS builds the tile in SQL (``ST_AsMVT`` / ``ST_AsMVTGeom`` over the spatial index, the
+PostGIS builds the tile in SQL (``ST_AsMVT`` / ``ST_AsMVTGeom`` over the GiST index, the
 partitions of the time window only). SQLite runs the same selection and counting SQL and
 encodes the rows with ``mapbox-vector-tile`` (coordinates transformed in one pyproj call).
 """
