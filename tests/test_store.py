@@ -507,8 +507,9 @@ def test_migration_0003_keeps_rows_and_dedup(engine, request, tmp_path):
 def test_first_load_by_a_role_without_trigger_privilege(
     request, tmp_path, monkeypatch: pytest.MonkeyPatch
 ):
-    """A first load by an ordinary database role (it may not switch row triggers off) keeps
-    the per-row foreign-key checks and stores the same rows; a superuser skips them."""
+    """A first load by an ordinary database role (it may not switch row triggers off, nor
+    compress the WAL) keeps the per-row foreign-key checks and stores the same rows; a
+    superuser skips them."""
     from sqlalchemy import create_engine, text
 
     from tryggkarta.config import load_settings
@@ -516,10 +517,15 @@ def test_first_load_by_a_role_without_trigger_privilege(
 
     monkeypatch.setattr(writes, "BULK_MIN", 10)
     seen: list[bool] = []
+    compressed: list[bool] = []  # the import's WAL under LZ4 (bulk.compress_wal)
     real = writes.LayerWriter.finish
-    monkeypatch.setattr(
-        writes.LayerWriter, "finish", lambda self: (seen.append(self.triggers_off), real(self))[1]
-    )
+
+    def finish(self):  # noqa: ANN001, ANN202
+        seen.append(self.triggers_off)
+        compressed.append(self.wal_compressed)
+        return real(self)
+
+    monkeypatch.setattr(writes.LayerWriter, "finish", finish)
     base = request.getfixturevalue("postgis_url")
     su = request.getfixturevalue("_postgis_db")
     from tests.conftest import empty_tables
@@ -570,6 +576,9 @@ def test_first_load_by_a_role_without_trigger_privilege(
         admin.dispose()
     assert modes == [None, True]  # PostgreSQL decides a non-first load in finish
     assert seen == [True, False, False]
+    # only the superuser may SET wal_compression: the others keep the server's setting, and
+    # the savepoint leaves their transaction usable (the rows above were stored)
+    assert compressed == [True, False, False]
 
 
 def test_bulk_writer_with_no_rows_still_leaves_its_indexes(db, bulk_from_10):

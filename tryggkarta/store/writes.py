@@ -293,7 +293,8 @@ class LayerWriter:
         self.stage: SqliteStage | None = None
         self.temp = f"tk_stream_{self.table.name}"
         self.staged_pieces = 0  # COPYs into the staging table
-        if self.dialect == "postgresql":  # the import's WAL, index pages all over (bulk.py)
+        self.wal_compressed = False  # PostgreSQL: the import's WAL under LZ4 (bulk.py)
+        if self.dialect == "postgresql":
             with self.dbapi.cursor() as cur:
                 self.wal_compressed = compress_wal(cur)
         # PostgreSQL after migration 0011: incidents in yearly partitions (store.partitions)
