@@ -67,9 +67,9 @@ def demo_database(folder: Path, secret: str) -> tuple[Any, Any]:
 class Quiet:
     """Waits until every request the page made has ended and none began for a while.
 
-    Playwright's ``networkidle`` also counts connections the page never reports: in CI it once
-    timed out after 20 s with none of the page's own requests open. The browser tests wait on
-    what the page itself asked for instead, and a timeout names what is still open.
+    Playwright's ``networkidle`` once timed out in CI after 20 s while none of the page's own
+    requests was open (what it waited for was never reported to the test). The browser tests
+    wait on what the page itself asked for instead, and a timeout names what is still open.
     """
 
     def __init__(self, page: Any) -> None:
