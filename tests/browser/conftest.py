@@ -109,9 +109,9 @@ def sign_in(context: Any, base: str, username: str, password: str = "tryggkarta-
     """Sign ``context`` in as ``username`` on the server at ``base``.
 
     The first time per server and user it goes through the login form (to ``/healthz``, not
-    the start page's map); later contexts get that session's cookies. No browser test signs
-    out, so a session stays valid for the module's server. A sign-in through the form is
-    tested on its own (test_pages_browser, test_csp_browser).
+    the start page's map), so every module's server is signed in to through the form once;
+    later contexts get that session's cookies. No browser test signs out, so a session stays
+    valid for the module's server.
     """
     key = (base, username)
     if key not in _SIGNED_IN:

@@ -32,6 +32,7 @@ from tests.browser.conftest import (
     inject_script,
     require,
     serving,
+    sign_in,
 )
 from tests.test_survey_results import answer_many
 from tests.test_survey_service import lonlat, parse, pin_form
@@ -403,14 +404,7 @@ def test_campaign_pages_meet_wcag21aa_for_the_municipality(browser: Any, server:
     try:
         page = r.page
         page.set_viewport_size({"width": 1280, "height": 900})
-        r.open("/login?next=/healthz")  # signed in, not yet on a page
-        page.fill("#username", "kommun")
-        page.fill("#password", "tryggkarta-demo")
-        with page.expect_navigation():
-            page.click("main form button[type=submit]")
-        page.goto("about:blank")
-        r.blocked.clear()
-        r.errors.clear()
+        sign_in(r.context, server["url"], "kommun")
         for path in ("/enkater/", f"/enkater/{server['campaign_id']}", "/enkater/granska"):
             assert r.open(path) == 200, path
             r.clean(path)
@@ -495,11 +489,7 @@ def test_staff_draw_a_campaign_area(browser: Any, server: dict) -> None:
     try:
         page = r.page
         page.set_viewport_size({"width": 1280, "height": 900})
-        r.open("/login?next=/healthz")  # signed in, not yet on a page
-        page.fill("#username", "kommun")
-        page.fill("#password", "tryggkarta-demo")
-        with page.expect_navigation():
-            page.click("main form button[type=submit]")
+        sign_in(r.context, server["url"], "kommun")
         r.open("/enkater/")
         area = page.locator("#area-map")
         area.scroll_into_view_if_needed()

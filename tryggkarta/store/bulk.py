@@ -370,13 +370,22 @@ def skip_row_triggers(cur: Any) -> bool:
     PARAMETER session_replication_role TO <role>``); without it nothing changes and every row
     is checked. Returns whether the triggers are off.
     """
-    cur.execute("SAVEPOINT tk_row_triggers")
+    return _set_local_if_allowed(cur, "session_replication_role", "replica")
+
+
+def _set_local_if_allowed(cur: Any, name: str, value: str) -> bool:
+    """``SET LOCAL name = value`` for this transaction if the role may; whether it did.
+
+    Inside a savepoint, so that a refusal (no privilege, an unknown value) leaves the
+    import's transaction usable with the server's setting.
+    """
+    cur.execute("SAVEPOINT tk_set_local")
     try:
-        cur.execute("SET LOCAL session_replication_role = replica")
-    except Exception:  # noqa: BLE001 - no privilege: keep the per-row checks
-        cur.execute("ROLLBACK TO SAVEPOINT tk_row_triggers")
+        cur.execute(f"SET LOCAL {name} = {value}")
+    except Exception:  # noqa: BLE001 - refused: the server's setting stands
+        cur.execute("ROLLBACK TO SAVEPOINT tk_set_local")
         return False
-    cur.execute("RELEASE SAVEPOINT tk_row_triggers")
+    cur.execute("RELEASE SAVEPOINT tk_set_local")
     return True
 
 
@@ -392,14 +401,7 @@ def compress_wal(cur: Any) -> bool:
     server built without LZ4, or a role without the privilege, keeps the server's setting.
     Returns whether LZ4 is on.
     """
-    cur.execute("SAVEPOINT tk_wal")
-    try:
-        cur.execute("SET LOCAL wal_compression = lz4")
-    except Exception:  # noqa: BLE001 - no privilege or no LZ4: the server's setting stands
-        cur.execute("ROLLBACK TO SAVEPOINT tk_wal")
-        return False
-    cur.execute("RELEASE SAVEPOINT tk_wal")
-    return True
+    return _set_local_if_allowed(cur, "wal_compression", "lz4")
 
 
 def restore_row_triggers(cur: Any, table: str, dataset_id: int) -> None:
