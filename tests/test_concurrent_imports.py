@@ -158,3 +158,29 @@ def test_an_import_into_a_big_partition_keeps_its_indexes_and_counts(pg, monkeyp
         assert indexes >= 4
         stored = conn.execute(text("SELECT count(*) FROM incidents WHERE dedup_key = 'w:0'"))
         assert stored.scalar() == 1
+
+
+def test_the_weekly_path_counts_its_rows_from_the_staging_table(pg, monkeypatch):
+    """The partitioned path counts what it staged (every staged row goes in once the stored
+    keys are out) instead of reading the new rows back: add_dataset is never called, and the
+    kept counts still equal the scan, also when part of an import was stored before and when
+    it straddles the new year."""
+    calls: list[int] = []
+    monkeypatch.setattr(
+        cellcounts, "add_dataset", lambda *a, **k: calls.append(1) or pytest.fail("read back")
+    )
+    staged = cellcounts.add_staged
+    monkeypatch.setattr(
+        cellcounts, "add_staged", lambda *a, **k: calls.append(2) or staged(*a, **k)
+    )
+    first = frame([f"2025-12-{20 + i % 12:02d} 12:{i % 60:02d}" for i in range(120)])
+    first["dedup_key"] = [f"w:{i}" for i in range(120)]
+    assert add(pg, first, "first") == (120, 0)
+    again = frame(
+        [f"2025-12-{20 + i % 12:02d} 12:{i % 60:02d}" for i in range(60)]
+        + [f"2026-01-0{1 + i % 5} 08:{i % 60:02d}" for i in range(60)]
+    )
+    again["dedup_key"] = [f"w:{i}" for i in range(60, 180)]  # 60 stored, 60 new
+    assert add(pg, again, "again") == (60, 60)
+    assert calls == [2, 2]
+    assert _kept(pg) == _expected(pg)

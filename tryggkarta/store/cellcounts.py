@@ -256,17 +256,20 @@ def _apply(
     tz: ZoneInfo | None = None,
     rollups: Sequence[Rollup] | None = None,
     since: dict[str, int] | None = None,
+    source: Any = None,
 ) -> int:
     """Add (``sign`` +1) or take away (−1) the incidents matching ``where`` from the kept
     counts (``rollups``, default: every table the store has), in the session's transaction.
     ``since`` (column → day number) limits a table to the incidents of that local day and
-    later (retention's cut bucket). Returns the number of count rows touched.
+    later (retention's cut bucket). ``source`` reads other rows than the stored incidents:
+    a table with the incidents' counted columns (:func:`add_staged`). Returns the number of
+    count rows touched.
 
     The incidents are read once, into a temporary aggregate at the 250 m counts' keys;
     every table is filled from it in primary-key order (every writer locks count rows in
     the same order: a HashAggregate would hand them over in any order, and two writers
     could deadlock)."""
-    c = Incident.__table__.c
+    c = (Incident.__table__ if source is None else source).c
     targets = present(session) if rollups is None else tuple(rollups)
     if not targets:
         return 0
@@ -360,6 +363,23 @@ def add_dataset(
     inserted, same transaction): ``after_id`` is the largest id before the insert."""
     c = Incident.__table__.c
     return _apply(session, and_(c.dataset_id == int(dataset_id), c.id > int(after_id)), +1, tz)
+
+
+#: The columns of an incident the counts read (:func:`add_staged`'s staging table has them).
+COUNTED = ("municipality_code", "precision", "t_epoch", "category", "x", "y")
+
+
+def add_staged(session: Session, staged: str, tz: ZoneInfo | None = None) -> int:
+    """Count the incidents in the table ``staged`` in: an import's staging table that holds
+    exactly the rows it inserted (PostgreSQL's partitioned path, whose staged rows are
+    checked against every stored key before the insert). The same counts as
+    :func:`add_dataset`, without reading back the rows just written from the partitions."""
+    from sqlalchemy import column
+    from sqlalchemy import table as lightweight_table
+
+    c = Incident.__table__.c
+    source = lightweight_table(staged, *(column(name, c[name].type) for name in COUNTED))
+    return _apply(session, true(), +1, tz, source=source)
 
 
 def available(session: Session) -> bool:

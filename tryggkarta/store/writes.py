@@ -540,6 +540,12 @@ class LayerWriter:
                 inserted += int(cur.rowcount)
             if checked:
                 cur.execute("SET LOCAL session_replication_role = origin")
+        if self.counted_after is not None and inserted and inserted == sum(incoming.values()):
+            # every staged row went in: count them from the staging table (0.2–0.3 s of a
+            # weekly 100k at 15M went to reading them back from the partitions)
+            cellcounts.add_staged(self.session, self.temp)
+            self.counted_after = None
+        with self.dbapi.cursor() as cur:
             cur.execute(f"DROP TABLE {self.temp}")
             cur.execute("RESET work_mem")
         return inserted
