@@ -14,7 +14,8 @@ the buckets of its period and groups them by cell, never touching the incident r
   table at the finest keys (250 m cell, bucket, group, municipality, street level); every
   kept table is then filled from that small aggregate (``INSERT … SELECT … ON CONFLICT DO
   UPDATE``, in primary-key order). :func:`subtract_dataset` does the same with a minus sign
-  before the rows are deleted. The bucket of each row is a balanced ``CASE`` on ``t_epoch``
+  before the rows are deleted. On PostgreSQL's partitioned incidents an import counts its
+  staging table instead (:func:`add_staged`): its rows are exactly the rows inserted. The bucket of each row is a balanced ``CASE`` on ``t_epoch``
   over the local bucket starts of the rows' time span (a dozen comparisons per row): no
   timezone support needed in SQLite. A bucket never crosses a local month (it starts on a
   Monday or a 1st), so its month and its year follow from its day number (a ``CASE`` over the
