@@ -15,9 +15,9 @@ the buckets of its period and groups them by cell, never touching the incident r
   kept table is then filled from that small aggregate (``INSERT … SELECT … ON CONFLICT DO
   UPDATE``, in primary-key order). :func:`subtract_dataset` does the same with a minus sign
   before the rows are deleted. On PostgreSQL's partitioned incidents an import counts its
-  staging table instead (:func:`add_staged`): its rows are exactly the rows inserted. The bucket of each row is a balanced ``CASE`` on ``t_epoch``
-  over the local bucket starts of the rows' time span (a dozen comparisons per row): no
-  timezone support needed in SQLite. A bucket never crosses a local month (it starts on a
+  staging table instead (:func:`add_staged`): its rows are exactly the rows inserted. The
+  bucket of each row is a balanced ``CASE`` on ``t_epoch`` over the local bucket starts of
+  the rows' time span (a dozen comparisons per row): no timezone support needed in SQLite. A bucket never crosses a local month (it starts on a
   Monday or a 1st), so its month and its year follow from its day number (a ``CASE`` over the
   aggregate), and a 1 km or 5 km cell from its 250 m cell (``floor(cx / 4)``, ``/ 20``).
 * **Rebuild.** :func:`rebuild` counts everything again (``tryggkarta db recount``): after a
