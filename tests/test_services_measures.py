@@ -396,8 +396,11 @@ def test_migration_0006_turns_stored_decisions_into_measures(db) -> None:
 
 
 def test_net_effect_in_words() -> None:
-    assert svc.net_effect_text(7) == "Nettoeffekt: 7.0 färre händelser i området och runt omkring"
-    assert svc.net_effect_text(-2.5) == "Nettoeffekt: 2.5 fler händelser i området och runt omkring"
+    assert svc.net_effect_text(7) == "Nettoeffekt: 7,0 färre händelser i området och runt omkring"
+    assert svc.net_effect_text(-2.5) == "Nettoeffekt: 2,5 fler händelser i området och runt omkring"
+    assert svc.net_effect_text(-2.5, svc._english, "en") == (
+        "Total net effect: 2.5 more incidents in the area and its surroundings"
+    )
 
 
 def test_windows_across_daylight_saving_are_whole_local_days() -> None:

@@ -54,7 +54,11 @@ def translate(text: str, lang: str, **params: object) -> str:
 
 
 def format_number(value: float, lang: str, digits: int = 1) -> str:
-    return _babel_decimal(round(value, digits), locale=LOCALES.get(lang, "sv_SE"))
+    """``value`` with exactly ``digits`` decimals in the language's notation ("0,20" in
+    Swedish, "0.20" in English): an interval reads "0,20–1,07", never "0,2–1,07"."""
+    rounded = round(value, digits) or 0.0  # no "-0,0"
+    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+    return _babel_decimal(rounded, pattern, locale=LOCALES.get(lang, "sv_SE"))
 
 
 def format_percent(value: float, lang: str) -> str:

@@ -694,9 +694,12 @@ def wdq_text(result: effect.WdqResult, t: Translate = swedish) -> str:
     return t(WDQ_TEXT[result.reason if result.reading == "undefined" else result.reading])
 
 
-def net_effect_text(value: float, t: Translate = swedish) -> str:
-    """The total net effect in words: incidents fewer (or more) in target and surroundings."""
-    n = f"{abs(value):.1f}"
+def net_effect_text(value: float, t: Translate = swedish, lang: str = "sv") -> str:
+    """The total net effect in words: incidents fewer (or more) in target and surroundings,
+    the number in ``lang``'s notation ("7,0" in Swedish)."""
+    from tryggkarta.i18n import format_number
+
+    n = format_number(abs(value), lang, 1)
     if value >= 0:
         return t("Nettoeffekt: %(n)s färre händelser i området och runt omkring", n=n)
     return t("Nettoeffekt: %(n)s fler händelser i området och runt omkring", n=n)
@@ -749,7 +752,7 @@ def summary(ev: MeasureEvaluation, t: Translate = swedish) -> list[str]:
     if w.wdq is not None:
         lines.append(t("WDQ: %(q)s.", q=f"{w.wdq:.2f}"))
     if w.total_net_effect is not None:
-        lines.append(net_effect_text(w.total_net_effect, t) + ".")
+        lines.append(net_effect_text(w.total_net_effect, t, "en") + ".")  # English notation
     return lines
 
 

@@ -468,7 +468,7 @@ def show(measure_id: int) -> Any:
         verdict=svc.verdict_text(evaluation.result.did, _) if evaluation else "",
         wdq_sentence=svc.wdq_text(evaluation.result.wdq, _) if evaluation else "",
         net_effect=(
-            svc.net_effect_text(evaluation.result.wdq.total_net_effect, _)
+            svc.net_effect_text(evaluation.result.wdq.total_net_effect, _, current_language())
             if evaluation and evaluation.result.wdq.total_net_effect is not None
             else ""
         ),
