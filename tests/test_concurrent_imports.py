@@ -184,3 +184,42 @@ def test_the_weekly_path_counts_its_rows_from_the_staging_table(pg, monkeypatch)
     assert add(pg, again, "again") == (60, 60)
     assert calls == [2, 2]
     assert _kept(pg) == _expected(pg)
+
+
+def test_a_bulk_year_with_datasets_in_use_goes_row_by_row_instead_of_waiting(pg, monkeypatch):
+    """A year loaded in bulk is detached and attached again, which needs ``datasets`` to
+    itself. While another transaction holds ``datasets`` (here: has read it), the import gives
+    up on that after half a second and inserts the year with its indexes kept: no deadlock,
+    no long wait, the same rows and counts."""
+    import time
+
+    from tryggkarta.store import writes
+
+    monkeypatch.setattr(writes, "BULK_MIN", 50)
+    modes: list[bool | None] = []
+    real = writes.LayerWriter.finish
+    monkeypatch.setattr(
+        writes.LayerWriter, "finish", lambda self: (real(self), modes.append(self.bulk))[0]
+    )
+    stored = frame([f"2025-05-0{1 + i % 9} 10:00" for i in range(10)])
+    stored["dedup_key"] = [f"a:{i}" for i in range(10)]
+    assert add(pg, stored, "stored") == (10, 0)  # not a first load from here on
+    modes.clear()
+    year = frame([f"2024-03-{1 + i % 28:02d} 10:{i % 60:02d}" for i in range(120)])
+    year["dedup_key"] = [f"b:{i}" for i in range(120)]
+    import psycopg
+
+    url = pg.engine.url.set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False)) as reader:
+        reader.execute("SELECT count(*) FROM datasets")  # ACCESS SHARE until the rollback
+        start = time.perf_counter()
+        assert add(pg, year, "backfill") == (120, 0)
+        waited = time.perf_counter() - start
+        reader.rollback()
+    assert modes == [False] and waited < 5
+    assert _kept(pg) == _expected(pg)
+    again = frame([f"2023-03-{1 + i % 28:02d} 10:{i % 60:02d}" for i in range(120)])
+    again["dedup_key"] = [f"c:{i}" for i in range(120)]
+    assert add(pg, again, "backfill 2023") == (120, 0)  # nobody holds datasets: in bulk
+    assert modes == [False, True]
+    assert _kept(pg) == _expected(pg)

@@ -198,6 +198,21 @@ class CopyText(bytes):
     years: frozenset[int] = frozenset()
 
 
+@event.listens_for(Dataset, "before_insert")
+def _incident_writers_lock_first(_mapper: Any, connection: Connection, target: Dataset) -> None:
+    """An incidents dataset row is inserted only under the incident writers' lock
+    (:func:`~tryggkarta.store.partitions.lock_writers`, PostgreSQL).
+
+    The writer that holds that lock may need a lock on ``datasets`` that conflicts with an
+    inserted row's: attaching a new year's partition takes SHARE ROW EXCLUSIVE on
+    ``datasets`` (its foreign key gets triggers there). An import that had inserted its
+    dataset row and then waited for the writers' lock would close a circle with it (a
+    deadlock, one import failed). Taking the writers' lock first keeps one order; the
+    writer's own call later is a no-op (advisory locks are re-entrant)."""
+    if target.layer == "incidents":
+        partitions.lock_writers(connection)
+
+
 def _payloads(layer: str, gdf: Any, dataset_id: int, table: Any, dialect: str, *, key_order: bool):  # noqa: ANN202
     """(rows, columns, payload, repeats left out) per chunk: COPY text or SQLite tuples."""
     seen = 0
@@ -506,6 +521,10 @@ class LayerWriter:
                     for year, n in sorted(incoming.items())
                     if n >= BULK_MIN and partitions.partition_rows(cur, names[year], n + 1) <= n
                 ]
+        if bulk_years:
+            with self.dbapi.cursor() as cur:
+                if not _lock_datasets_briefly(cur):
+                    bulk_years = []  # a reader of ``datasets`` may wait for our lock: row by row
         self.bulk = bool(bulk_years)
         cols = ", ".join(self.columns or [])
         inserted = 0
@@ -627,6 +646,33 @@ class LayerWriter:
         if cur.fetchone() is None:
             return False  # the per-row checks will say so
         return skip_row_triggers(cur)
+
+
+def _lock_datasets_briefly(cur: Any) -> bool:
+    """``datasets`` in ACCESS EXCLUSIVE mode for the rest of the transaction, if it can be
+    had within half a second; whether it was.
+
+    A bulk year is DETACHed and ATTACHed again, and PostgreSQL then moves the partition's
+    foreign-key triggers: the detach takes SHARE ROW EXCLUSIVE and the attach ACCESS
+    EXCLUSIVE on ``datasets`` (seen in ``pg_locks``, PostgreSQL 15). Taken there, under the
+    writers' lock, they deadlocked with an import or a delete that had read ``datasets`` and
+    then waited for the writers' lock (test_concurrent_imports, about one run in five). So
+    the lock is taken here first, before anything else waits on it, and given up after
+    500 ms (below the server's ``deadlock_timeout`` of 1 s, so this wait ends before a
+    deadlock check could pick a victim); the year then goes in row by row. Pages that read
+    ``datasets`` wait until the commit: a backfill of a whole year is rare work, best run
+    outside office hours.
+    """
+    cur.execute("SAVEPOINT tk_lock_datasets")
+    try:
+        cur.execute("SET LOCAL lock_timeout = '500ms'")
+        cur.execute("LOCK TABLE datasets IN ACCESS EXCLUSIVE MODE")
+    except Exception:  # noqa: BLE001 - lock_timeout: someone holds datasets
+        cur.execute("ROLLBACK TO SAVEPOINT tk_lock_datasets")
+        return False
+    cur.execute("SET LOCAL lock_timeout = 0")
+    cur.execute("RELEASE SAVEPOINT tk_lock_datasets")
+    return True
 
 
 def _copy_in(copy: Any, payload: bytes) -> None:
