@@ -88,7 +88,9 @@ def _reports(s: Session, orgs: dict[str, Any], srid: int, now: datetime) -> int:
             x=x,
             y=y,
             category=category,
-            occurred_at=min(when, now),
+            # a time later today has not come yet: the day before (not "now", which made
+            # two loads of the demo differ by the seconds between them after midnight)
+            occurred_at=when if when <= now else when - timedelta(days=1),
             description=text,
             address="",
         )
