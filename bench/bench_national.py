@@ -36,6 +36,7 @@ cold and warm. Warm figures are the median of five runs after one.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -665,6 +666,24 @@ def weekly(w: dict) -> str:
     return f"{w['seconds']:.2f} s{each}"
 
 
+def _growth(a: dict, b: dict) -> str:
+    """How each figure grew from the run of size ``a`` to that of ``b`` (one line)."""
+    f = b["rows"] / a["rows"]
+
+    def grow(key: str, i: int = 1) -> str:
+        return f"{b[key][i] / max(a[key][i], 1e-9):.1f}×"
+
+    return (
+        f"Growth from {a['rows']:,} to {b['rows']:,} rows ({f:.0f}× the data): import "
+        f"time {b['import']['seconds'] / a['import']['seconds']:.1f}×, peak RSS "
+        f"{b['import']['rss_mb'] / a['import']['rss_mb']:.1f}×, weekly 100k "
+        f"{b['weekly']['seconds'] / a['weekly']['seconds']:.1f}×; warm one-year grid "
+        f"counts: municipality {grow('grid_municipality')}, county {grow('grid_region')}, "
+        f"country {grow('grid_country')}; Gi* {grow('gistar_country', 0)}; tile z8 "
+        f"{grow('tile_z8')}, z13 {grow('tile_z13')}; OGC items p50 {grow('ogc')}."
+    )
+
+
 def report(results: list[dict], command: str) -> str:
     lines = [
         "## National scale on PostGIS (bench_national)",
@@ -796,22 +815,11 @@ def report(results: list[dict], command: str) -> str:
                 f"{r['load_test']['warm_s']:.0f} s."
             )
     if len(results) > 1 and all("import" in r for r in results):
-        a, b = results[0], results[-1]
-        f = b["rows"] / a["rows"]
-
-        def grow(key: str, i: int = 1) -> str:
-            return f"{b[key][i] / max(a[key][i], 1e-9):.1f}×"
-
-        lines += [
-            "",
-            f"Growth from {a['rows']:,} to {b['rows']:,} rows ({f:.0f}× the data): import "
-            f"time {b['import']['seconds'] / a['import']['seconds']:.1f}×, peak RSS "
-            f"{b['import']['rss_mb'] / a['import']['rss_mb']:.1f}×, weekly 100k "
-            f"{b['weekly']['seconds'] / a['weekly']['seconds']:.1f}×; warm one-year grid "
-            f"counts: municipality {grow('grid_municipality')}, county {grow('grid_region')}, "
-            f"country {grow('grid_country')}; Gi* {grow('gistar_country', 0)}; tile z8 "
-            f"{grow('tile_z8')}, z13 {grow('tile_z13')}; OGC items p50 {grow('ogc')}.",
-        ]
+        steps = list(itertools.pairwise(results))
+        if len(results) > 2:
+            steps.append((results[0], results[-1]))
+        lines.append("")
+        lines += [_growth(a, b) for a, b in steps]
     return "\n".join(lines) + "\n"
 
 
