@@ -17,9 +17,10 @@ the buckets of its period and groups them by cell, never touching the incident r
   before the rows are deleted. On PostgreSQL's partitioned incidents an import counts its
   staging table instead (:func:`add_staged`): its rows are exactly the rows inserted. The
   bucket of each row is a balanced ``CASE`` on ``t_epoch`` over the local bucket starts of
-  the rows' time span (a dozen comparisons per row): no timezone support needed in SQLite. A bucket never crosses a local month (it starts on a
-  Monday or a 1st), so its month and its year follow from its day number (a ``CASE`` over the
-  aggregate), and a 1 km or 5 km cell from its 250 m cell (``floor(cx / 4)``, ``/ 20``).
+  the rows' time span (a dozen comparisons per row): no timezone support needed in SQLite.
+  A bucket never crosses a local month (it starts on a Monday or a 1st), so its month and its
+  year follow from its day number (a ``CASE`` over the aggregate), and a 1 km or 5 km cell
+  from its 250 m cell (``floor(cx / 4)``, ``/ 20``).
 * **Rebuild.** :func:`rebuild` counts everything again (``tryggkarta db recount``): after a
   change of ``TRYGGKARTA_TIMEZONE``, or rows written outside the store's write paths.
 * **The roll-ups.** ``incident_month_counts`` (migration 0017) holds the same counts per
