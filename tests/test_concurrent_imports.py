@@ -193,6 +193,8 @@ def test_a_bulk_year_with_datasets_in_use_goes_row_by_row_instead_of_waiting(pg,
     no long wait, the same rows and counts."""
     import time
 
+    import psycopg
+
     from tryggkarta.store import writes
 
     monkeypatch.setattr(writes, "BULK_MIN", 50)
@@ -207,8 +209,6 @@ def test_a_bulk_year_with_datasets_in_use_goes_row_by_row_instead_of_waiting(pg,
     modes.clear()
     year = frame([f"2024-03-{1 + i % 28:02d} 10:{i % 60:02d}" for i in range(120)])
     year["dedup_key"] = [f"b:{i}" for i in range(120)]
-    import psycopg
-
     url = pg.engine.url.set(drivername="postgresql")
     with psycopg.connect(url.render_as_string(hide_password=False)) as reader:
         reader.execute("SELECT count(*) FROM datasets")  # ACCESS SHARE until the rollback

@@ -373,20 +373,27 @@ def skip_row_triggers(cur: Any) -> bool:
     return _set_local_if_allowed(cur, "session_replication_role", "replica")
 
 
-def _set_local_if_allowed(cur: Any, name: str, value: str) -> bool:
-    """``SET LOCAL name = value`` for this transaction if the role may; whether it did.
+def try_in_savepoint(cur: Any, *statements: str) -> bool:
+    """Run ``statements`` inside a savepoint; whether all of them ran.
 
-    Inside a savepoint, so that a refusal (no privilege, an unknown value) leaves the
-    import's transaction usable with the server's setting.
+    A refusal (no privilege, an unknown value, a lock not had in time) rolls back to the
+    savepoint, so the caller's transaction stays usable as it was before.
     """
-    cur.execute("SAVEPOINT tk_set_local")
+    cur.execute("SAVEPOINT tk_try")
     try:
-        cur.execute(f"SET LOCAL {name} = {value}")
-    except Exception:  # noqa: BLE001 - refused: the server's setting stands
-        cur.execute("ROLLBACK TO SAVEPOINT tk_set_local")
+        for sql in statements:
+            cur.execute(sql)
+    except Exception:  # noqa: BLE001 - refused: the transaction goes on without them
+        cur.execute("ROLLBACK TO SAVEPOINT tk_try")
         return False
-    cur.execute("RELEASE SAVEPOINT tk_set_local")
+    cur.execute("RELEASE SAVEPOINT tk_try")
     return True
+
+
+def _set_local_if_allowed(cur: Any, name: str, value: str) -> bool:
+    """``SET LOCAL name = value`` for this transaction if the role may; whether it did
+    (refused: the server's setting stands)."""
+    return try_in_savepoint(cur, f"SET LOCAL {name} = {value}")
 
 
 def compress_wal(cur: Any) -> bool:

@@ -41,6 +41,7 @@ from tryggkarta.store.bulk import (
     rebuild_sqlite_indexes,
     restore_row_triggers,
     skip_row_triggers,
+    try_in_savepoint,
 )
 from tryggkarta.store.engine import unbounded
 from tryggkarta.store.models import POINT_LAYERS, AuditLog, Dataset
@@ -663,16 +664,12 @@ def _lock_datasets_briefly(cur: Any) -> bool:
     ``datasets`` wait until the commit: a backfill of a whole year is rare work, best run
     outside office hours.
     """
-    cur.execute("SAVEPOINT tk_lock_datasets")
-    try:
-        cur.execute("SET LOCAL lock_timeout = '500ms'")
-        cur.execute("LOCK TABLE datasets IN ACCESS EXCLUSIVE MODE")
-    except Exception:  # noqa: BLE001 - lock_timeout: someone holds datasets
-        cur.execute("ROLLBACK TO SAVEPOINT tk_lock_datasets")
-        return False
-    cur.execute("SET LOCAL lock_timeout = 0")
-    cur.execute("RELEASE SAVEPOINT tk_lock_datasets")
-    return True
+    locked = try_in_savepoint(
+        cur, "SET LOCAL lock_timeout = '500ms'", "LOCK TABLE datasets IN ACCESS EXCLUSIVE MODE"
+    )
+    if locked:  # the released savepoint kept the timeout: back to the import's own (none)
+        cur.execute("SET LOCAL lock_timeout = 0")
+    return locked
 
 
 def _copy_in(copy: Any, payload: bytes) -> None:
